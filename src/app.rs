@@ -1,0 +1,135 @@
+//! Wiring: `App::build(config)` connects the store, sets up auth and binds the listener (port 0
+//! works, and `port()` tells which one was bound), `run` serves until the shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::auth::{AuthConfig, AuthMode, Verifier};
+use crate::config::ServeConfig;
+use crate::domain::BeltDefaults;
+use crate::http::{self, AppState};
+use crate::registry::Registry;
+use crate::store::{self, StoreOptions};
+use crate::telemetry::redact_url;
+
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    address: SocketAddr,
+}
+
+impl App {
+    pub async fn build(config: ServeConfig) -> anyhow::Result<App> {
+        let defaults = BeltDefaults::from_config(&config.defaults)
+            .map_err(|reason| anyhow::anyhow!("invalid belt default: {reason}"))?;
+        let database_url = config.database_url();
+        let store = store::connect(
+            &database_url,
+            StoreOptions {
+                max_connections: config.database_max_connections,
+                timeout: config.dependency_timeout(),
+            },
+        )
+        .await
+        .with_context(|| format!("opening the store at {}", redact_url(&database_url)))?;
+        let verifier = Verifier::new(&AuthConfig {
+            issuer: config.oidc_issuer.clone(),
+            jwks_url: config.jwks_url.clone(),
+            audience: config.oidc_audience.clone(),
+            data_dir: config.data_dir.clone(),
+        })
+        .await
+        .context("setting up token verification")?
+        .with_min_refetch_interval(std::time::Duration::from_millis(
+            config.jwks_refetch_interval_ms,
+        ));
+        let registry = config
+            .harvester_url
+            .as_deref()
+            .map(|url| Registry::new(url, config.dependency_timeout()).map(Arc::new))
+            .transpose()
+            .context("setting up the event-type registry client")?;
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let address = listener.local_addr()?;
+
+        tracing::info!(
+            address = %format!("http://{address}"),
+            store = %redact_url(&database_url),
+            runtime = ?config.runtime,
+            event_type_registry = config.harvester_url.as_deref().unwrap_or("not checked"),
+            "belt-api listening; API docs at /docs"
+        );
+        match verifier.mode() {
+            AuthMode::Dev { key_path } => tracing::warn!(
+                key = %key_path.display(),
+                "dev mode is on: no OIDC issuer configured, only tokens from \
+                 `belt-api token --project <p> --role editor` are accepted"
+            ),
+            mode => tracing::info!(auth = %mode, "verifying tokens against the identity provider"),
+        }
+
+        let state = AppState {
+            store,
+            verifier: Arc::new(verifier),
+            defaults: Arc::new(defaults),
+            registry,
+            trusted_hosts: Arc::new(config.trusted_hosts.clone()),
+            metrics: Arc::new(http::metrics::Metrics::default()),
+        };
+        Ok(App {
+            listener,
+            router: http::router(state),
+            address,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        tracing::info!("belt-api stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests");
+}

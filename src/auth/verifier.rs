@@ -1,0 +1,233 @@
+//! Token verification: header checks, key selection, signature and claims.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+
+use super::dev::{DevKey, DEV_ISSUER};
+use super::keys::{KeySet, IDP_ALGORITHMS};
+use super::remote::{JwksLocation, RemoteKeys};
+use super::{AuthConfig, AuthError, Claims};
+
+/// Clock skew tolerated on `exp` and `nbf`, in seconds.
+const LEEWAY_SECS: u64 = 30;
+
+/// What the verifier trusts, for the startup log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Only tokens signed by the local dev key.
+    Dev { key_path: PathBuf },
+    /// Tokens signed by a key in the IdP's JWKS. `jwks_url` is the configured
+    /// URL, or `"discovery"` when it comes from OIDC discovery.
+    Oidc {
+        issuer: Option<String>,
+        jwks_url: String,
+    },
+}
+
+impl std::fmt::Display for AuthMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthMode::Dev { key_path } => write!(f, "dev (key {})", key_path.display()),
+            AuthMode::Oidc { issuer, jwks_url } => write!(
+                f,
+                "oidc (issuer {}, jwks {jwks_url})",
+                issuer.as_deref().unwrap_or("unchecked")
+            ),
+        }
+    }
+}
+
+enum Keys {
+    Dev { key: DevKey, keys: Arc<KeySet> },
+    // Boxed: the variants differ a lot in size and there is one per process.
+    Remote(Box<RemoteKeys>),
+}
+
+/// Verifies bearer tokens. `Send + Sync`; share it behind an `Arc`.
+pub struct Verifier {
+    mode: AuthMode,
+    keys: Keys,
+    algorithms: &'static [Algorithm],
+    /// Claim checks; `algorithms` is filled in per token.
+    validation: Validation,
+}
+
+impl Verifier {
+    /// Dev mode loads or creates the dev key here. Remote mode tries to fetch
+    /// the key set once but only warns on failure: the IdP need not be up
+    /// before us, keys are fetched again when needed.
+    pub async fn new(config: &AuthConfig) -> anyhow::Result<Verifier> {
+        let audience = config.audience.as_deref();
+        let (issuer, jwks_url) = (config.issuer.as_deref(), config.jwks_url.as_deref());
+        if issuer.is_none() && jwks_url.is_none() {
+            let key = DevKey::load_or_create(&config.data_dir)?;
+            let keys = Arc::new(KeySet::from_jwks(key.jwks()).map_err(anyhow::Error::msg)?);
+            return Ok(Verifier {
+                mode: AuthMode::Dev {
+                    key_path: key.path().to_owned(),
+                },
+                keys: Keys::Dev { key, keys },
+                algorithms: &[Algorithm::ES256],
+                validation: validation(Some(DEV_ISSUER), audience),
+            });
+        }
+
+        let location = match (jwks_url, issuer) {
+            (Some(url), _) => JwksLocation::explicit(url)?,
+            (None, Some(issuer)) => JwksLocation::discovery(issuer)?,
+            (None, None) => unreachable!("dev mode handled above"),
+        };
+        let remote = RemoteKeys::new(location)?;
+        if let Err(e) = remote.refresh().await {
+            tracing::warn!(error = %e, "JWKS not available at startup; will retry on demand");
+        }
+        Ok(Verifier {
+            mode: AuthMode::Oidc {
+                issuer: config.issuer.clone(),
+                jwks_url: jwks_url.unwrap_or("discovery").to_owned(),
+            },
+            keys: Keys::Remote(Box::new(remote)),
+            algorithms: IDP_ALGORITHMS,
+            validation: validation(issuer, audience),
+        })
+    }
+
+    /// Sets the minimum spacing of JWKS fetches (default 10 s); tests
+    /// shorten it. No effect in dev mode.
+    pub fn with_min_refetch_interval(mut self, interval: Duration) -> Verifier {
+        if let Keys::Remote(remote) = &mut self.keys {
+            remote.min_refetch_interval = interval;
+        }
+        self
+    }
+
+    pub fn mode(&self) -> AuthMode {
+        self.mode.clone()
+    }
+
+    /// The dev key, in dev mode (for minting tokens).
+    pub fn dev_key(&self) -> Option<&DevKey> {
+        match &self.keys {
+            Keys::Dev { key, .. } => Some(key),
+            Keys::Remote(_) => None,
+        }
+    }
+
+    /// Checks signature, algorithm, `exp`/`nbf`, `iss` and `aud`, and returns
+    /// the claims. `Unavailable` means the key set could not be fetched.
+    pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        // An unparsable header includes `alg: none` and unknown algorithms.
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| refuse(None, None, "malformed token or unsupported alg".into()))?;
+        let (kid, alg) = (header.kid.as_deref(), header.alg);
+        // Before any key lookup, so a refused alg can never trigger a fetch.
+        if !self.algorithms.contains(&alg) {
+            return Err(refuse(kid, Some(alg), "algorithm not allowed".into()));
+        }
+        let keys = self.keys_for(kid).await?;
+
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![alg];
+        let mut tried_any = false;
+        for key in keys.candidates(kid, alg) {
+            tried_any = true;
+            match jsonwebtoken::decode::<Claims>(token, &key.key, &validation) {
+                Ok(data) => return Ok(data.claims),
+                // Not this key; a kid-less token may match another one.
+                Err(e) if signature_error(e.kind()) => continue,
+                // The signature was good, the claims are not: no other key
+                // will change that.
+                Err(e) => return Err(refuse(kid, Some(alg), claims_reason(e.kind()))),
+            }
+        }
+        let reason = match (tried_any, kid) {
+            (true, _) => "bad signature".to_owned(),
+            (false, Some(kid)) if keys.has_kid(kid) => "algorithm does not fit the key".to_owned(),
+            (false, Some(_)) => "unknown kid".to_owned(),
+            (false, None) => "no key fits the algorithm".to_owned(),
+        };
+        Err(refuse(kid, Some(alg), reason))
+    }
+
+    /// The key set to check a token against; refetched once (rate-limited)
+    /// when the token names a kid we do not know, which is how key rotation
+    /// is picked up.
+    async fn keys_for(&self, kid: Option<&str>) -> Result<Arc<KeySet>, AuthError> {
+        let remote = match &self.keys {
+            Keys::Dev { keys, .. } => return Ok(keys.clone()),
+            Keys::Remote(remote) => remote,
+        };
+        let keys = remote.current().await?;
+        match kid {
+            Some(kid) if !keys.has_kid(kid) => {
+                tracing::debug!(kid, "unknown kid; refreshing JWKS");
+                remote.refresh().await
+            }
+            _ => Ok(keys),
+        }
+    }
+}
+
+fn validation(issuer: Option<&str>, audience: Option<&str>) -> Validation {
+    // The algorithm is replaced per token; Validation::new just needs one.
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.leeway = LEEWAY_SECS;
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
+    let mut required = vec!["exp"];
+    if let Some(issuer) = issuer {
+        // "https://idp/realms/x" and ".../x/" name the same issuer.
+        let bare = issuer.trim_end_matches('/');
+        validation.set_issuer(&[bare.to_owned(), format!("{bare}/")]);
+        required.push("iss");
+    }
+    match audience {
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        // Without a configured audience, any `aud` is fine (jsonwebtoken
+        // would otherwise refuse every token that has one).
+        None => validation.validate_aud = false,
+    }
+    validation.set_required_spec_claims(&required);
+    validation
+}
+
+/// Errors meaning "this key did not verify the signature".
+fn signature_error(kind: &ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::InvalidSignature
+            | ErrorKind::InvalidAlgorithm
+            | ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::InvalidKeyFormat
+            | ErrorKind::Crypto(_)
+    )
+}
+
+/// A short reason with no token content in it (it ends up in logs and in
+/// the 401 body).
+fn claims_reason(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::ExpiredSignature => "token expired".into(),
+        ErrorKind::ImmatureSignature => "token not yet valid (nbf)".into(),
+        ErrorKind::InvalidIssuer => "wrong issuer".into(),
+        ErrorKind::InvalidAudience => "wrong audience".into(),
+        ErrorKind::MissingRequiredClaim(claim) => format!("missing claim {claim}"),
+        _ => "malformed claims".into(),
+    }
+}
+
+fn refuse(kid: Option<&str>, alg: Option<Algorithm>, reason: String) -> AuthError {
+    tracing::debug!(kid, alg = ?alg, %reason, "token refused");
+    AuthError::Invalid(reason)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,236 @@
+//! Typed settings. Every flag has an environment variable (CONTRACT §1), so the same binary is
+//! configured by flags on a laptop and by env in a Deployment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "belt-api",
+    version,
+    about = "Belt API: stores, deploys and watches belts."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service.
+    Serve(Box<ServeConfig>),
+    /// Print a token for the embedded dev mode (no OIDC issuer configured).
+    Token(TokenArgs),
+    /// Print the OpenAPI document of every endpoint.
+    Openapi,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Bind address.
+    #[arg(long, env = "BELT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Embedded state: SQLite file, local dev signing key, local-runtime work dirs.
+    #[arg(long, env = "BELT_DATA_DIR", default_value = "./belt-data")]
+    pub data_dir: PathBuf,
+
+    /// `sqlite://…` or `postgres://…`; defaults to `sqlite://$BELT_DATA_DIR/belts.db`.
+    #[arg(long, env = "BELT_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "BELT_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+
+    /// Where belts run.
+    #[arg(long, env = "BELT_RUNTIME", value_enum, default_value_t = RuntimeKind::Local)]
+    pub runtime: RuntimeKind,
+
+    /// OIDC issuer (Keycloak realm URL); the JWKS is found by discovery.
+    #[arg(long, env = "BELT_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// JWKS URL, when discovery is not wanted.
+    #[arg(long, env = "BELT_JWKS_URL")]
+    pub jwks_url: Option<String>,
+
+    /// When set, a token's `aud` must contain it.
+    #[arg(long, env = "BELT_OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+
+    /// Least time between two key-set fetches triggered by unknown `kid`s, so forged tokens
+    /// cannot make us hammer the identity provider.
+    #[arg(long, env = "BELT_JWKS_REFETCH_INTERVAL_MS", default_value_t = 10_000)]
+    pub jwks_refetch_interval_ms: u64,
+
+    /// Event-type registry (Harvester API); unset means event types are not checked.
+    #[arg(long, env = "BELT_HARVESTER_URL")]
+    pub harvester_url: Option<String>,
+
+    /// Hosts accepted in `X-Forwarded-Host` / `Forwarded` when building `_links` (comma list).
+    #[arg(long, env = "BELT_TRUSTED_HOSTS", value_delimiter = ',')]
+    pub trusted_hosts: Vec<String>,
+
+    /// How long a dependency (database, registry) may take before the request answers 503.
+    #[arg(long, env = "BELT_DEPENDENCY_TIMEOUT_MS", default_value_t = 5000)]
+    pub dependency_timeout_ms: u64,
+
+    /// Namespace that belts are deployed to on Kubernetes.
+    #[arg(long, env = "BELT_K8S_NAMESPACE")]
+    pub k8s_namespace: Option<String>,
+
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "BELT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub defaults: BeltDefaultsConfig,
+}
+
+impl ServeConfig {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}/belts.db", self.data_dir.display()))
+    }
+
+    pub fn dependency_timeout(&self) -> Duration {
+        Duration::from_millis(self.dependency_timeout_ms)
+    }
+}
+
+/// Server-side defaults for belt fields (names as in the v2 document).
+#[derive(Debug, Clone, Args)]
+pub struct BeltDefaultsConfig {
+    #[arg(long, env = "BELT_DESTINATION_TOPIC", default_value = "profile-update")]
+    pub destination_topic: String,
+    #[arg(long, env = "BELT_EXTRA_ENV")]
+    pub extra_env: Option<String>,
+    #[arg(long, env = "BELT_VOLUME_MOUNTS")]
+    pub volume_mounts: Option<String>,
+    #[arg(long, env = "BELT_VOLUMES")]
+    pub volumes: Option<String>,
+    #[arg(long, env = "BELT_EXTRACTOR_VERSION", default_value = "latest")]
+    pub extractor_version: String,
+    /// Python source of the default extractor function; the bundled hello-world when unset.
+    #[arg(long, env = "BELT_EXTRACTOR_FN")]
+    pub extractor_fn: Option<String>,
+    #[arg(long, env = "BELT_PULL_SECRET", default_value = "grnry-pull-secret")]
+    pub pull_secret: String,
+    #[arg(long, env = "BELT_IMAGE_NAME", default_value = "grnry-belt")]
+    pub image_name: String,
+    #[arg(long, env = "BELT_MILLI_CPU", default_value_t = 200)]
+    pub milli_cpu: u32,
+    #[arg(long, env = "BELT_MILLI_CPU_REQUESTS", default_value_t = 200)]
+    pub milli_cpu_requests: u32,
+    #[arg(long, env = "BELT_MEMORY", default_value_t = 512)]
+    pub memory: u32,
+    #[arg(long, env = "BELT_MEMORY_REQUESTS", default_value_t = 512)]
+    pub memory_requests: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    Local,
+    Kubernetes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// Project (Keycloak client) the role is granted in.
+    #[arg(long, default_value = "global")]
+    pub project: String,
+    /// Role in that project; repeat for several.
+    #[arg(long = "role", value_enum, default_value = "editor")]
+    pub roles: Vec<DevRole>,
+    #[arg(long, default_value = "Dev User")]
+    pub name: String,
+    #[arg(long, default_value = "dev@localhost")]
+    pub email: String,
+    /// Lifetime, e.g. `30m`, `1h`, `7d`.
+    #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+    pub ttl: Duration,
+    #[arg(long, env = "BELT_DATA_DIR", default_value = "./belt-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DevRole {
+    Editor,
+    Viewer,
+    DataOwner,
+}
+
+impl DevRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DevRole::Editor => "editor",
+            DevRole::Viewer => "viewer",
+            DevRole::DataOwner => "data_owner",
+        }
+    }
+}
+
+/// `90s`, `30m`, `1h`, `7d`, or plain seconds.
+pub fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let amount: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration like 30m, 1h or 7d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "'{text}' has unknown unit '{unit}' (use s, m, h or d)"
+            ))
+        }
+    };
+    if amount == 0 {
+        return Err("a token must live longer than 0s".into());
+    }
+    Ok(Duration::from_secs(amount.saturating_mul(seconds)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_units() {
+        assert_eq!(parse_ttl("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_ttl("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_ttl("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_ttl("7d").unwrap(), Duration::from_secs(604_800));
+        assert!(parse_ttl("1y").is_err());
+        assert!(parse_ttl("0h").is_err());
+        assert!(parse_ttl("h").is_err());
+    }
+
+    #[test]
+    fn serve_defaults_match_the_contract() {
+        let cli = Cli::try_parse_from(["belt-api", "serve"]).unwrap();
+        let Command::Serve(config) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url(), "sqlite://./belt-data/belts.db");
+        assert_eq!(config.runtime, RuntimeKind::Local);
+    }
+}

@@ -1,0 +1,17 @@
+//! The belt document: its parsing, defaults and canonical rendering. No I/O lives here.
+
+pub mod belt;
+pub mod defaults;
+pub mod document;
+pub mod fields;
+pub mod ids;
+pub mod input;
+pub mod kube_lists;
+pub mod python;
+pub mod requirements;
+pub mod status;
+
+pub use belt::{Belt, BeltSpec, FetchProfile, OutputType, Person};
+pub use defaults::BeltDefaults;
+pub use ids::{BeltId, ProjectName};
+pub use status::BeltStatus;

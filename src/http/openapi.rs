@@ -1,0 +1,185 @@
+//! The OpenAPI 3.1 document, generated from the handlers, and the Swagger UI served from the binary.
+
+use std::collections::BTreeMap;
+
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::AppState;
+
+/// The request body of create and replace. Input is tolerant: numbers may be numeric strings,
+/// booleans may be `"true"`/`"false"`, `""` means the server default, and `volumes`,
+/// `volumeMounts`, `extraEnv` may be a JSON-encoded string, a wrapping object or a bare list.
+/// Unknown and legacy v1 fields are ignored.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "name": "hello-belt",
+    "description": "Hello Belt Belt",
+    "eventTypes": ["test-a", "test-b"],
+    "requirementsPy": "package1==0.0.0\r\npackage2",
+    "extractorVersion": "0.8.0",
+    "profileType": "test-type"
+}))]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct BeltBody {
+    /// Used as the id of a new belt (1 to 9223372036854775807).
+    id: Option<String>,
+    /// 1–255 characters, unique within the project.
+    name: String,
+    description: Option<String>,
+    /// Event types to consume; each must exist in the project's registry when one is configured.
+    event_types: Vec<String>,
+    /// Mutually exclusive with an explicit `kafkaDestinationTopic`.
+    output_types: Option<Vec<crate::domain::OutputType>>,
+    /// Default `BELT_DESTINATION_TOPIC` (`profile-update`).
+    kafka_destination_topic: Option<String>,
+    labels: Option<Vec<String>>,
+    affected_paths: Option<Vec<String>>,
+    /// 1–50, default 1.
+    replicas: Option<u32>,
+    /// CPU limit in millicores; default `BELT_MILLI_CPU` (200).
+    millicpu: Option<u32>,
+    /// CPU request ≤ `millicpu`; default `BELT_MILLI_CPU_REQUESTS` capped at the limit.
+    millicpu_requests: Option<u32>,
+    /// Memory limit in MiB; default `BELT_MEMORY` (512).
+    memory: Option<u32>,
+    /// Memory request ≤ `memory`.
+    memory_requests: Option<u32>,
+    assumed_role: Option<String>,
+    /// pip requirement specifiers, one per line.
+    requirements_py: Option<String>,
+    /// Default `BELT_IMAGE_NAME`.
+    image: Option<String>,
+    /// Default `BELT_PULL_SECRET`.
+    image_pull_secret: Option<String>,
+    /// Image tag; default `BELT_EXTRACTOR_VERSION` (`latest`).
+    extractor_version: Option<String>,
+    /// Python source defining `execute(headers, event[, profile])`; default `BELT_EXTRACTOR_FN`.
+    extractor_fn: Option<String>,
+    /// `grnry_data_in_<eventType>` → start offset per partition; used on the first start only.
+    partition_offsets: Option<BTreeMap<String, Vec<u64>>>,
+    belt_type: Option<String>,
+    runtime: Option<String>,
+    parameter: Option<String>,
+    debug: Option<bool>,
+    fetch_profile: Option<crate::domain::FetchProfile>,
+    /// Default `_d`.
+    profile_type: Option<String>,
+    /// Required unless `fetchProfile` is FALSE.
+    secret: Option<String>,
+    secret_username: Option<String>,
+    secret_password: Option<String>,
+    /// Kubernetes `Volume` list, e.g. `"{\"volumes\": [...]}"`.
+    volumes: Option<String>,
+    /// Kubernetes `VolumeMount` list.
+    volume_mounts: Option<String>,
+    /// Kubernetes `EnvVar` list.
+    extra_env: Option<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Belt API",
+        description = "Stores belt definitions per project, deploys them and reports their state. \
+            Every path under `/projects/{project}` also answers without that prefix, for project `global`."
+    ),
+    paths(
+        super::belts::list,
+        super::belts::get,
+        super::belts::create,
+        super::belts::create_with_id,
+        super::belts::update,
+        super::belts::delete,
+        super::belts::state,
+        super::service::health,
+        super::service::ready,
+        super::service::metrics,
+    ),
+    components(schemas(super::errors::ErrorBody)),
+    modifiers(&Security, &LegacyPaths),
+    tags(
+        (name = "belts", description = "The Belt Store"),
+        (name = "service", description = "Liveness, readiness, metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "Keycloak access token; also accepted as `Authentication: <jwt>`.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Documents the legacy paths: each `/projects/{project}/belts…` again without the prefix.
+struct LegacyPaths;
+
+impl Modify for LegacyPaths {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let scoped: Vec<(String, utoipa::openapi::PathItem)> = openapi
+            .paths
+            .paths
+            .iter()
+            .filter(|(path, _)| path.starts_with("/projects/{project}/"))
+            .map(|(path, item)| (path.clone(), item.clone()))
+            .collect();
+        for (path, mut item) in scoped {
+            let legacy = path.trim_start_matches("/projects/{project}").to_string();
+            for operation in operations(&mut item) {
+                if let Some(parameters) = operation.parameters.as_mut() {
+                    parameters.retain(|p: &Parameter| {
+                        !(p.name == "project" && p.parameter_in == ParameterIn::Path)
+                    });
+                }
+                operation.operation_id = operation
+                    .operation_id
+                    .take()
+                    .map(|id| format!("{id}_global"));
+                operation.tags = Some(vec!["belts (legacy, project global)".into()]);
+            }
+            openapi.paths.paths.insert(legacy, item);
+        }
+    }
+}
+
+fn operations(item: &mut utoipa::openapi::PathItem) -> Vec<&mut utoipa::openapi::path::Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+pub fn document() -> OpenApiDoc {
+    ApiDoc::openapi()
+}
+
+/// `/docs` (Swagger UI, vendored: no CDN) and `/openapi.json`.
+pub fn swagger_ui() -> axum::Router<AppState> {
+    SwaggerUi::new("/docs")
+        .url("/openapi.json", document())
+        .into()
+}

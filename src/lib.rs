@@ -1,0 +1,13 @@
+//! Belt API: the control plane for belts — user Python functions that consume Kafka event types and
+//! emit profile updates. Requests flow one way: `http` → `domain` → `store`.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod registry;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,37 @@
+//! `belt-api serve | token | openapi`. Thin: parse, set up logging, hand over.
+
+use anyhow::Context;
+use belt_api::app::{shutdown_signal, App};
+use belt_api::auth::{Access, Claims, DevKey};
+use belt_api::config::{Cli, Command};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve(config) => {
+            belt_api::telemetry::init(config.log_format);
+            let app = App::build(*config).await?;
+            app.run(shutdown_signal()).await
+        }
+        Command::Token(args) => {
+            let key =
+                DevKey::load_or_create(&args.data_dir).context("loading the dev signing key")?;
+            let roles = args.roles.iter().map(|r| r.as_str().to_string()).collect();
+            let claims = Claims {
+                sub: Some(args.email.clone()),
+                name: Some(args.name.clone()),
+                preferred_username: Some(args.name.clone()),
+                email: Some(args.email.clone()),
+                resource_access: [(args.project.clone(), Access { roles })].into(),
+                ..Default::default()
+            };
+            println!("{}", key.mint(&claims, args.ttl)?);
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", belt_api::http::openapi::document().to_pretty_json()?);
+            Ok(())
+        }
+    }
+}

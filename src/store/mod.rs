@@ -1,0 +1,188 @@
+//! The Belt Store: one trait, one implementation per database. Every write is a single statement or
+//! a single transaction, and uniqueness (id; name per project) is the database's job.
+
+mod postgres;
+mod queries;
+mod row;
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::domain::{Belt, BeltId, BeltSpec, Person, ProjectName};
+use crate::error::ApiError;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, Clone)]
+pub struct NewBelt {
+    /// `None`: the store picks the next free id.
+    pub id: Option<BeltId>,
+    pub project: ProjectName,
+    pub spec: BeltSpec,
+    pub author: Person,
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub spec: BeltSpec,
+    pub by: Person,
+    pub at: OffsetDateTime,
+    /// The version the change was computed from; the update only applies on top of it.
+    pub expected_version: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Case-insensitive substring of the name; `%` and `_` are literal.
+    pub search: String,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub belts: Vec<Belt>,
+    /// Belts of the project that match the search, on every page.
+    pub total: u64,
+}
+
+#[derive(Debug)]
+pub enum UpdateOutcome {
+    Updated(Box<Belt>),
+    VersionMismatch { current: i64 },
+    NotFound,
+}
+
+#[derive(Debug)]
+pub enum DeleteOutcome {
+    Deleted,
+    VersionMismatch { current: i64 },
+    NotFound,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a belt with ID '{0}' already exists")]
+    IdTaken(BeltId),
+    #[error("a belt named '{0}' already exists in this project")]
+    NameTaken(String),
+    #[error("database did not answer: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::IdTaken(id) => {
+                ApiError::AlreadyExists(format!("Belt with ID '{id}' already exists."))
+            }
+            StoreError::NameTaken(name) => ApiError::AlreadyExists(format!(
+                "Parameter 'name' must be unique in the project but a belt named '{name}' already exists."
+            )),
+            StoreError::Unavailable(_) => {
+                ApiError::Unavailable("The database did not answer in time; nothing was changed.".into())
+            }
+            StoreError::Other(err) => ApiError::Unexpected(err),
+        }
+    }
+}
+
+#[async_trait]
+pub trait BeltStore: Send + Sync + 'static {
+    /// Answers when the database does (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn create(&self, belt: NewBelt) -> Result<Belt, StoreError>;
+    async fn get(&self, project: &ProjectName, id: BeltId) -> Result<Option<Belt>, StoreError>;
+    async fn list(&self, project: &ProjectName, query: &ListQuery) -> Result<Page, StoreError>;
+    async fn update(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        change: Change,
+    ) -> Result<UpdateOutcome, StoreError>;
+    /// `expected_version`: delete only that version (`If-Match`).
+    async fn delete(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        expected_version: Option<i64>,
+    ) -> Result<DeleteOutcome, StoreError>;
+    /// Many belts in one transaction; for seeding benchmarks and imports.
+    async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError>;
+}
+
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub timeout: Duration,
+}
+
+/// Opens (and migrates) the store that `url` names.
+pub async fn connect(url: &str, options: StoreOptions) -> anyhow::Result<Arc<dyn BeltStore>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, &options).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PostgresStore::connect(url, &options).await?))
+    } else {
+        anyhow::bail!("BELT_DATABASE_URL must start with sqlite:// or postgres:// ")
+    }
+}
+
+/// `search` as a LIKE pattern over the folded name, with `%`, `_` and the escape itself literal.
+pub(crate) fn like_pattern(search: &str) -> String {
+    let mut pattern = String::with_capacity(search.len() + 2);
+    pattern.push('%');
+    for c in search.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Errors that mean "the database is not there right now" rather than "this request is wrong".
+pub(crate) fn classify(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(err.to_string())
+        }
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // 57014 statement timeout, 57P01-03 shutdown, 08xxx connection; SQLite 5/6 busy/locked.
+            if code == "57014"
+                || code.starts_with("57P")
+                || code.starts_with("08")
+                || code == "5"
+                || code == "6"
+            {
+                StoreError::Unavailable(err.to_string())
+            } else {
+                StoreError::Other(err.into())
+            }
+        }
+        _ => StoreError::Other(err.into()),
+    }
+}
+
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        assert_eq!(super::like_pattern("A_b%"), "%a\\_b\\%%");
+        assert_eq!(super::like_pattern(""), "%%");
+        assert_eq!(super::like_pattern("x\\y"), "%x\\\\y%");
+    }
+}

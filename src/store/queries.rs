@@ -1,0 +1,265 @@
+//! The statements both databases share. SQLite accepts PostgreSQL's `$n` placeholders, so one text
+//! serves both; what differs (connection set-up, id allocation) stays in `sqlite.rs`/`postgres.rs`.
+//! A macro rather than a generic impl, because sqlx's per-database types make generic bounds
+//! unreadable.
+
+macro_rules! impl_belt_store {
+    ($store:ty, $connection:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::BeltStore for $store {
+            async fn ping(&self) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("SELECT 1")
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::classify)?;
+                Ok(())
+            }
+
+            async fn create(
+                &self,
+                belt: $crate::store::NewBelt,
+            ) -> Result<$crate::domain::Belt, $crate::store::StoreError> {
+                self.create_belt(belt).await
+            }
+
+            async fn insert_many(
+                &self,
+                belts: Vec<$crate::store::NewBelt>,
+            ) -> Result<u64, $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await.map_err($crate::store::classify)?;
+                let mut inserted = 0;
+                for belt in belts {
+                    let id = match belt.id {
+                        Some(id) => id.get(),
+                        None => Self::next_id(&mut *tx).await?,
+                    };
+                    if Self::insert_row(&mut *tx, id, &belt).await? {
+                        inserted += 1;
+                    }
+                }
+                tx.commit().await.map_err($crate::store::classify)?;
+                Ok(inserted)
+            }
+
+            async fn get(
+                &self,
+                project: &$crate::domain::ProjectName,
+                id: $crate::domain::BeltId,
+            ) -> Result<Option<$crate::domain::Belt>, $crate::store::StoreError> {
+                let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::row::belt_columns!(),
+                    " FROM belts WHERE project = $1 AND id = $2"
+                ))
+                .bind(project.as_str())
+                .bind(id.get())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::classify)?;
+                row.map($crate::domain::Belt::try_from)
+                    .transpose()
+                    .map_err($crate::store::StoreError::Other)
+            }
+
+            async fn list(
+                &self,
+                project: &$crate::domain::ProjectName,
+                query: &$crate::store::ListQuery,
+            ) -> Result<$crate::store::Page, $crate::store::StoreError> {
+                let pattern = $crate::store::like_pattern(&query.search);
+                let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+                let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
+                // One read transaction, so the count and the page describe the same moment.
+                let mut tx = self.pool.begin().await.map_err($crate::store::classify)?;
+                let (total,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM belts WHERE project = $1 AND name_folded LIKE $2 ESCAPE '\\'",
+                )
+                .bind(project.as_str())
+                .bind(&pattern)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err($crate::store::classify)?;
+                let rows: Vec<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::row::belt_columns!(),
+                    " FROM belts WHERE project = $1 AND name_folded LIKE $2 ESCAPE '\\' \
+                      ORDER BY id LIMIT $3 OFFSET $4"
+                ))
+                .bind(project.as_str())
+                .bind(&pattern)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err($crate::store::classify)?;
+                tx.commit().await.map_err($crate::store::classify)?;
+                let belts = rows
+                    .into_iter()
+                    .map($crate::domain::Belt::try_from)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err($crate::store::StoreError::Other)?;
+                Ok($crate::store::Page {
+                    belts,
+                    total: total.max(0) as u64,
+                })
+            }
+
+            async fn update(
+                &self,
+                project: &$crate::domain::ProjectName,
+                id: $crate::domain::BeltId,
+                change: $crate::store::Change,
+            ) -> Result<$crate::store::UpdateOutcome, $crate::store::StoreError> {
+                let spec = $crate::store::row::spec_json(&change.spec)?;
+                // Compare-and-set on the version: of two writers that read the same version, one
+                // wins and the other sees a mismatch.
+                let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
+                    "UPDATE belts SET name = $1, name_folded = $2, spec = $3, version = version + 1, \
+                     modified_by_name = $4, modified_by_email = $5, modified_at_ms = $6 \
+                     WHERE project = $7 AND id = $8 AND version = $9 RETURNING ",
+                    $crate::store::row::belt_columns!()
+                ))
+                .bind(&change.spec.name)
+                .bind(change.spec.name.to_lowercase())
+                .bind(spec)
+                .bind(&change.by.name)
+                .bind(&change.by.email)
+                .bind($crate::domain::belt::epoch_millis(change.at))
+                .bind(project.as_str())
+                .bind(id.get())
+                .bind(change.expected_version)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|err| {
+                    if $crate::store::is_unique_violation(&err) {
+                        $crate::store::StoreError::NameTaken(change.spec.name.clone())
+                    } else {
+                        $crate::store::classify(err)
+                    }
+                })?;
+                match row {
+                    Some(row) => Ok($crate::store::UpdateOutcome::Updated(Box::new(
+                        $crate::domain::Belt::try_from(row)?,
+                    ))),
+                    None => Ok(match self.current_version(project, id).await? {
+                        Some(current) => $crate::store::UpdateOutcome::VersionMismatch { current },
+                        None => $crate::store::UpdateOutcome::NotFound,
+                    }),
+                }
+            }
+
+            async fn delete(
+                &self,
+                project: &$crate::domain::ProjectName,
+                id: $crate::domain::BeltId,
+                expected_version: Option<i64>,
+            ) -> Result<$crate::store::DeleteOutcome, $crate::store::StoreError> {
+                let deleted = sqlx::query(
+                    "DELETE FROM belts WHERE project = $1 AND id = $2 \
+                     AND ($3 IS NULL OR version = $3)",
+                )
+                .bind(project.as_str())
+                .bind(id.get())
+                .bind(expected_version)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::classify)?
+                .rows_affected();
+                if deleted > 0 {
+                    return Ok($crate::store::DeleteOutcome::Deleted);
+                }
+                Ok(match self.current_version(project, id).await? {
+                    Some(current) => $crate::store::DeleteOutcome::VersionMismatch { current },
+                    None => $crate::store::DeleteOutcome::NotFound,
+                })
+            }
+        }
+
+        impl $store {
+            async fn current_version(
+                &self,
+                project: &$crate::domain::ProjectName,
+                id: $crate::domain::BeltId,
+            ) -> Result<Option<i64>, $crate::store::StoreError> {
+                let row: Option<(i64,)> =
+                    sqlx::query_as("SELECT version FROM belts WHERE project = $1 AND id = $2")
+                        .bind(project.as_str())
+                        .bind(id.get())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err($crate::store::classify)?;
+                Ok(row.map(|(version,)| version))
+            }
+
+            /// Inserts one belt under `id`; `false` when the id is taken (nothing written).
+            async fn insert_row(
+                conn: &mut $connection,
+                id: i64,
+                belt: &$crate::store::NewBelt,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let at = $crate::domain::belt::epoch_millis(belt.at);
+                let inserted = sqlx::query(
+                    "INSERT INTO belts (id, project, name, name_folded, version, spec, \
+                     created_by_name, created_by_email, created_at_ms, \
+                     modified_by_name, modified_by_email, modified_at_ms) \
+                     VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $6, $7, $8) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(belt.project.as_str())
+                .bind(&belt.spec.name)
+                .bind(belt.spec.name.to_lowercase())
+                .bind($crate::store::row::spec_json(&belt.spec)?)
+                .bind(&belt.author.name)
+                .bind(&belt.author.email)
+                .bind(at)
+                .execute(conn)
+                .await
+                .map_err(|err| {
+                    if $crate::store::is_unique_violation(&err) {
+                        $crate::store::StoreError::NameTaken(belt.spec.name.clone())
+                    } else {
+                        $crate::store::classify(err)
+                    }
+                })?
+                .rows_affected();
+                Ok(inserted > 0)
+            }
+
+            /// Creates a belt in one transaction: allocate an id (skipping ids that explicit
+            /// creates took), insert, commit.
+            async fn create_belt(
+                &self,
+                belt: $crate::store::NewBelt,
+            ) -> Result<$crate::domain::Belt, $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await.map_err($crate::store::classify)?;
+                let id = loop {
+                    let id = match belt.id {
+                        Some(id) => id.get(),
+                        None => Self::next_id(&mut *tx).await?,
+                    };
+                    if Self::insert_row(&mut *tx, id, &belt).await? {
+                        break id;
+                    }
+                    if let Some(id) = belt.id {
+                        return Err($crate::store::StoreError::IdTaken(id));
+                    }
+                };
+                tx.commit().await.map_err($crate::store::classify)?;
+                Ok($crate::domain::Belt {
+                    id: $crate::domain::BeltId::new(id)
+                        .ok_or_else(|| anyhow::anyhow!("allocated id {id} is not positive"))?,
+                    project: belt.project,
+                    version: 1,
+                    spec: belt.spec,
+                    created_by: belt.author.clone(),
+                    created_at: belt.at,
+                    modified_by: belt.author,
+                    modified_at: belt.at,
+                })
+            }
+        }
+    };
+}
+
+pub(crate) use impl_belt_store;

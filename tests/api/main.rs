@@ -1,0 +1,13 @@
+//! HTTP-level tests: each starts the real app on port 0 and talks HTTP to it, once per database.
+
+mod helpers;
+
+mod auth;
+mod belts_create;
+mod belts_list;
+mod belts_read;
+mod belts_update_delete;
+mod binary;
+mod errors;
+mod registry;
+mod service;
