@@ -79,6 +79,15 @@ pub struct ServeConfig {
     #[arg(long, env = "BELT_DEPENDENCY_TIMEOUT_MS", default_value_t = 5000)]
     pub dependency_timeout_ms: u64,
 
+    /// Local runtime: the program (and arguments, space-separated) each replica runs; default is the
+    /// bundled Python belt host run by `python3`.
+    #[arg(long, env = "BELT_LOCAL_COMMAND")]
+    pub local_command: Option<String>,
+
+    /// How often the reconciler compares wishes with what runs, besides after every change.
+    #[arg(long, env = "BELT_RECONCILE_INTERVAL_MS", default_value_t = 10_000)]
+    pub reconcile_interval_ms: u64,
+
     /// Namespace that belts are deployed to on Kubernetes.
     #[arg(long, env = "BELT_K8S_NAMESPACE")]
     pub k8s_namespace: Option<String>,

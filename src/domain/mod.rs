@@ -8,6 +8,7 @@ pub mod ids;
 pub mod input;
 pub mod kube_lists;
 pub mod python;
+pub mod replica;
 pub mod requirements;
 pub mod status;
 

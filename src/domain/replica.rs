@@ -1,0 +1,167 @@
+//! What one replica of a belt receives (CONTRACT §8), decided once here and rendered by each runtime:
+//! files, environment, image, resources, volumes.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::belt::{Belt, BeltSpec};
+use super::ids::{BeltId, ProjectName};
+use super::input::INPUT_TOPIC_PREFIX;
+
+/// The value of one environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    Plain(String),
+    /// A key of a Kubernetes Secret (the profile-store credentials). The local runtime has no
+    /// Secret store and passes the key name itself.
+    FromSecret {
+        secret: String,
+        key: String,
+    },
+    /// An `extraEnv` entry: a validated Kubernetes `EnvVar`, passed as the user wrote it.
+    Kubernetes(Value),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvEntry {
+    pub name: String,
+    pub value: EnvValue,
+}
+
+/// Everything a runtime needs to run a belt at one version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaSpec {
+    pub belt_id: BeltId,
+    pub project: ProjectName,
+    /// The belt version this deployment runs.
+    pub version: i64,
+    /// Bumped by every START, so a START of the same version still restarts the replicas.
+    pub generation: i64,
+    /// `grnry-belt-<id>`: the Deployment, ConfigMap and container name.
+    pub name: String,
+    pub replicas: u32,
+    /// `<image>:<extractorVersion>`
+    pub image: String,
+    pub image_pull_secret: Option<String>,
+    pub millicpu: u32,
+    pub millicpu_requests: u32,
+    pub memory_mi: u32,
+    pub memory_requests_mi: u32,
+    /// File name → content: `callback.py`, `requirements.txt`.
+    pub files: BTreeMap<String, String>,
+    /// In order; `extraEnv` last, and it wins on a name clash.
+    pub env: Vec<EnvEntry>,
+    pub volumes: Vec<Value>,
+    pub volume_mounts: Vec<Value>,
+}
+
+pub const CALLBACK_FILE: &str = "callback.py";
+pub const REQUIREMENTS_FILE: &str = "requirements.txt";
+
+impl ReplicaSpec {
+    /// `spec` is the belt's spec at the version being deployed (which may be older than `belt`'s).
+    pub fn build(
+        belt: &Belt,
+        spec: &BeltSpec,
+        version: i64,
+        generation: i64,
+        with_partition_offsets: bool,
+    ) -> ReplicaSpec {
+        let id = belt.id;
+        let plain = |name: &str, value: String| EnvEntry {
+            name: name.to_string(),
+            value: EnvValue::Plain(value),
+        };
+        let mut env = vec![
+            plain("BELT_ID", id.to_string()),
+            plain("BELT_VERSION", version.to_string()),
+            plain("PROJECT_NAME", belt.project.to_string()),
+            plain("EVENT_TYPES", spec.event_types.join(",")),
+            plain(
+                "KAFKA_INPUT_TOPICS",
+                spec.event_types
+                    .iter()
+                    .map(|t| format!("{INPUT_TOPIC_PREFIX}{t}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            plain("KAFKA_CONSUMER_GROUP", belt.kafka_consumer_group_name()),
+        ];
+        match (&spec.output_types, &spec.kafka_destination_topic) {
+            (Some(outputs), _) => env.push(plain(
+                "OUTPUT_TYPES",
+                serde_json::to_string(outputs).unwrap_or_default(),
+            )),
+            (None, Some(topic)) => env.push(plain("KAFKA_DESTINATION_TOPIC", topic.clone())),
+            (None, None) => {}
+        }
+        env.push(plain("KAFKA_ERROR_TOPIC", format!("grnry_belt_dlq_{id}")));
+        env.push(plain(
+            "FETCH_PROFILE",
+            spec.fetch_profile.as_str().to_string(),
+        ));
+        env.push(plain("PROFILE_TYPE", spec.profile_type.clone()));
+        env.push(plain("KEYCLOAK_SECRET", spec.secret.clone()));
+        if spec.fetch_profile.needs_credentials() {
+            for (name, key) in [
+                ("KEYCLOAK_USER", &spec.secret_username),
+                ("KEYCLOAK_PASS", &spec.secret_password),
+            ] {
+                env.push(EnvEntry {
+                    name: name.to_string(),
+                    value: EnvValue::FromSecret {
+                        secret: spec.secret.clone(),
+                        key: key.clone(),
+                    },
+                });
+            }
+        } else {
+            env.push(plain("KEYCLOAK_USER", String::new()));
+            env.push(plain("KEYCLOAK_PASS", String::new()));
+        }
+        env.push(plain("DEBUG", spec.debug.to_string()));
+        env.push(plain("PARAMETER", spec.parameter.clone()));
+        if with_partition_offsets && !spec.partition_offsets.is_empty() {
+            env.push(plain(
+                "PARTITION_OFFSETS",
+                serde_json::to_string(&spec.partition_offsets).unwrap_or_default(),
+            ));
+        }
+        for extra in spec.extra_env.iter().flatten() {
+            let name = extra["name"].as_str().unwrap_or_default().to_string();
+            env.retain(|entry| entry.name != name);
+            env.push(EnvEntry {
+                name,
+                value: EnvValue::Kubernetes(extra.clone()),
+            });
+        }
+        ReplicaSpec {
+            belt_id: id,
+            project: belt.project.clone(),
+            version,
+            generation,
+            name: id.kubernetes_name(),
+            replicas: spec.replicas,
+            image: format!("{}:{}", spec.image, spec.extractor_version),
+            image_pull_secret: (!spec.image_pull_secret.is_empty())
+                .then(|| spec.image_pull_secret.clone()),
+            millicpu: spec.millicpu,
+            millicpu_requests: spec.millicpu_requests,
+            memory_mi: spec.memory,
+            memory_requests_mi: spec.memory_requests,
+            files: BTreeMap::from([
+                (CALLBACK_FILE.to_string(), spec.extractor_fn.clone()),
+                (REQUIREMENTS_FILE.to_string(), spec.requirements_py.clone()),
+            ]),
+            env,
+            volumes: spec.volumes.clone().unwrap_or_default(),
+            volume_mounts: spec.volume_mounts.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The value of a plain variable (tests, local rendering).
+    pub fn env_value(&self, name: &str) -> Option<&EnvValue> {
+        self.env.iter().find(|e| e.name == name).map(|e| &e.value)
+    }
+}
