@@ -4,15 +4,20 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::auth::{AuthConfig, AuthMode, Verifier};
-use crate::config::ServeConfig;
+use crate::config::{RuntimeKind, ServeConfig};
 use crate::domain::BeltDefaults;
 use crate::http::{self, AppState};
+use crate::reconcile::Reconciler;
 use crate::registry::Registry;
+use crate::runtime::kubernetes::{KubernetesConfig, KubernetesRuntime};
+use crate::runtime::local::{LocalConfig, LocalRuntime};
+use crate::runtime::Runtime;
 use crate::store::{self, StoreOptions};
 use crate::telemetry::redact_url;
 
@@ -20,6 +25,9 @@ pub struct App {
     listener: TcpListener,
     router: axum::Router,
     address: SocketAddr,
+    runtime: Arc<dyn Runtime>,
+    reconciler: Arc<Reconciler>,
+    reconcile_interval: Duration,
 }
 
 impl App {
@@ -54,6 +62,20 @@ impl App {
             .transpose()
             .context("setting up the event-type registry client")?;
 
+        let runtime = connect_runtime(&config).await?;
+        // Before the first reconcile: clear what a crashed predecessor left behind, and learn
+        // what runs, so that restoring RUNNING belts never doubles a replica.
+        runtime
+            .recover()
+            .await
+            .with_context(|| format!("recovering the {} runtime", runtime.name()))?;
+        let metrics = Arc::new(http::metrics::Metrics::default());
+        let reconciler = Arc::new(Reconciler::new(
+            store.clone(),
+            runtime.clone(),
+            metrics.clone(),
+        ));
+
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
@@ -81,12 +103,17 @@ impl App {
             defaults: Arc::new(defaults),
             registry,
             trusted_hosts: Arc::new(config.trusted_hosts.clone()),
-            metrics: Arc::new(http::metrics::Metrics::default()),
+            metrics,
+            runtime: runtime.clone(),
+            reconciler: reconciler.clone(),
         };
         Ok(App {
             listener,
             router: http::router(state),
             address,
+            runtime,
+            reconciler,
+            reconcile_interval: Duration::from_millis(config.reconcile_interval_ms.max(100)),
         })
     }
 
@@ -98,16 +125,30 @@ impl App {
         self.address.port()
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// The reconciler, for tests that step it.
+    pub fn reconciler(&self) -> Arc<Reconciler> {
+        self.reconciler.clone()
+    }
+
+    /// Serves and reconciles until `shutdown` resolves; then finishes in-flight requests and, on
+    /// the local runtime, stops the replicas (the API is their supervisor).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
+        let (stop_reconciler, reconciler_stopped) = tokio::sync::oneshot::channel::<()>();
+        let reconciling =
+            tokio::spawn(self.reconciler.clone().run(self.reconcile_interval, async {
+                let _ = reconciler_stopped.await;
+            }));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await?;
+            .await;
+        let _ = stop_reconciler.send(());
+        let _ = reconciling.await;
+        self.runtime.shutdown().await;
         tracing::info!("belt-api stopped");
-        Ok(())
+        Ok(served?)
     }
 }
 
@@ -132,4 +173,23 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutdown requested: finishing in-flight requests");
+}
+
+async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime>> {
+    Ok(match config.runtime {
+        RuntimeKind::Local => Arc::new(LocalRuntime::new(LocalConfig {
+            data_dir: config.data_dir.clone(),
+            command: config
+                .local_command
+                .as_deref()
+                .map(|c| c.split_whitespace().map(str::to_string).collect()),
+        })?),
+        RuntimeKind::Kubernetes => Arc::new(
+            KubernetesRuntime::connect(KubernetesConfig {
+                namespace: config.k8s_namespace.clone(),
+            })
+            .await
+            .context("connecting to Kubernetes")?,
+        ),
+    })
 }

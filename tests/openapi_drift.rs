@@ -3,7 +3,9 @@
 
 #[test]
 fn committed_openapi_matches_the_code() {
-    let generated = belt_api::http::openapi::document().to_pretty_json().unwrap();
+    let generated = belt_api::http::openapi::document()
+        .to_pretty_json()
+        .unwrap();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
     if std::env::var_os("BELT_UPDATE_OPENAPI").is_some() {
         std::fs::write(path, format!("{generated}\n")).unwrap();

@@ -115,6 +115,56 @@ pub struct Person {
     pub email: String,
 }
 
+/// Whether the user wants the belt to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DesiredState {
+    Running,
+    #[default]
+    Stopped,
+}
+
+impl DesiredState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DesiredState::Running => "RUNNING",
+            DesiredState::Stopped => "STOPPED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "RUNNING" => Some(DesiredState::Running),
+            "STOPPED" => Some(DesiredState::Stopped),
+            _ => None,
+        }
+    }
+}
+
+/// What the last START deployed: a PUT while running changes the belt, not this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployed {
+    pub version: i64,
+    pub spec: BeltSpec,
+}
+
+/// The stored wish the reconciler drives the runtime toward (CONTRACT §7).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Wish {
+    pub desired: DesiredState,
+    /// `None` until the first START.
+    pub deployed: Option<Deployed>,
+    /// Counts STARTs; 1 is the first start ever.
+    pub generation: i64,
+}
+
+impl Wish {
+    /// `PARTITION_OFFSETS` reach the replicas on the first start only; later starts continue from
+    /// the consumer group's committed offsets.
+    pub fn is_first_start(&self) -> bool {
+        self.generation == 1
+    }
+}
+
 /// A stored belt: the spec plus what the service decided about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Belt {
@@ -127,6 +177,7 @@ pub struct Belt {
     pub created_at: OffsetDateTime,
     pub modified_by: Person,
     pub modified_at: OffsetDateTime,
+    pub wish: Wish,
 }
 
 impl Belt {

@@ -12,7 +12,7 @@ pub mod replica;
 pub mod requirements;
 pub mod status;
 
-pub use belt::{Belt, BeltSpec, FetchProfile, OutputType, Person};
+pub use belt::{Belt, BeltSpec, Deployed, DesiredState, FetchProfile, OutputType, Person, Wish};
 pub use defaults::BeltDefaults;
 pub use ids::{BeltId, ProjectName};
 pub use status::BeltStatus;

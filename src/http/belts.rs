@@ -28,26 +28,26 @@ fn belt_path(project: &ProjectName, id: BeltId) -> String {
     format!("/projects/{project}/belts/{id}")
 }
 
-/// Status of a belt. No runtime is wired in yet, so a belt that was never started is STOPPED.
-fn status_of(_belt: &Belt) -> BeltStatus {
-    BeltStatus::Stopped
+/// Status from the runtime's in-memory view: no runtime call.
+pub(super) fn status_of(state: &AppState, belt: &Belt) -> BeltStatus {
+    crate::state::status_of(belt, state.runtime.observe(belt.id))
 }
 
-fn document(belt: &Belt, base: &BaseUrl) -> BeltDocument {
+fn document(state: &AppState, belt: &Belt, base: &BaseUrl) -> BeltDocument {
     BeltDocument::new(
         belt,
-        Some(status_of(belt)),
+        Some(status_of(state, belt)),
         base.href(&belt_path(&belt.project, belt.id)),
     )
 }
 
-fn etag(version: i64) -> HeaderValue {
+pub(super) fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("a number is a valid header value")
 }
 
 /// A single-belt answer: the document with its `ETag`.
-fn belt_response(status: StatusCode, belt: &Belt, base: &BaseUrl) -> Response {
-    let mut response = (status, Json(document(belt, base))).into_response();
+fn belt_response(state: &AppState, status: StatusCode, belt: &Belt, base: &BaseUrl) -> Response {
+    let mut response = (status, Json(document(state, belt, base))).into_response();
     response
         .headers_mut()
         .insert(header::ETAG, etag(belt.version));
@@ -55,7 +55,7 @@ fn belt_response(status: StatusCode, belt: &Belt, base: &BaseUrl) -> Response {
 }
 
 /// `If-Match`: `None` when absent or `*`; otherwise the versions it accepts.
-fn if_match(headers: &HeaderMap) -> ApiResult<Option<Vec<i64>>> {
+pub(super) fn if_match(headers: &HeaderMap) -> ApiResult<Option<Vec<i64>>> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -79,7 +79,7 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<Vec<i64>>> {
         .map(Some)
 }
 
-fn check_version(id: BeltId, current: i64, wanted: &Option<Vec<i64>>) -> ApiResult<()> {
+pub(super) fn check_version(id: BeltId, current: i64, wanted: &Option<Vec<i64>>) -> ApiResult<()> {
     match wanted {
         Some(versions) if !versions.contains(&current) => {
             Err(ApiError::PreconditionFailed(format!(
@@ -90,7 +90,7 @@ fn check_version(id: BeltId, current: i64, wanted: &Option<Vec<i64>>) -> ApiResu
     }
 }
 
-async fn load(state: &AppState, project: &ProjectName, id: BeltId) -> ApiResult<Belt> {
+pub(super) async fn load(state: &AppState, project: &ProjectName, id: BeltId) -> ApiResult<Belt> {
     state
         .store
         .get(project, id)
@@ -284,7 +284,7 @@ pub async fn list(
         .belts
         .iter()
         .filter_map(|belt| {
-            let status = (!params.exclude_status).then(|| status_of(belt));
+            let status = (!params.exclude_status).then(|| status_of(&state, belt));
             if !params.states.is_empty() && !status.is_some_and(|s| params.states.contains(&s)) {
                 return None;
             }
@@ -352,7 +352,7 @@ pub async fn get(
             .insert(header::ETAG, etag(belt.version));
         return Ok(response);
     }
-    Ok(belt_response(StatusCode::OK, &belt, &base))
+    Ok(belt_response(&state, StatusCode::OK, &belt, &base))
 }
 
 fn export_requested(raw: Option<&str>) -> bool {
@@ -451,7 +451,7 @@ async fn store_new(
         })
         .await?;
     tracing::info!(belt = %belt.id, project = %belt.project, "belt created");
-    let mut response = belt_response(StatusCode::OK, &belt, base);
+    let mut response = belt_response(state, StatusCode::OK, &belt, base);
     if let Ok(location) = HeaderValue::from_str(&base.href(&belt_path(&belt.project, belt.id))) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -497,8 +497,10 @@ pub async fn update(
     let wanted = if_match(&headers)?;
     let (_, spec) = accepted_spec(&state, &caller, &scope.project, &body).await?;
     // Without If-Match the last writer wins, but never by overwriting a version it did not see:
-    // a lost compare-and-set is retried on the fresh version.
-    for _ in 0..5 {
+    // a lost compare-and-set is retried on the fresh version. Each loss means another writer won,
+    // so with fewer than MAX_ATTEMPTS concurrent writers every one of them lands.
+    const MAX_ATTEMPTS: usize = 16;
+    for _ in 0..MAX_ATTEMPTS {
         let current = load(&state, &scope.project, scope.id).await?;
         check_version(scope.id, current.version, &wanted)?;
         if current.spec == spec {
@@ -517,7 +519,7 @@ pub async fn update(
         match state.store.update(&scope.project, scope.id, change).await? {
             UpdateOutcome::Updated(belt) => {
                 tracing::info!(belt = %belt.id, version = belt.version, "belt updated");
-                return Ok(belt_response(StatusCode::OK, &belt, &base));
+                return Ok(belt_response(&state, StatusCode::OK, &belt, &base));
             }
             UpdateOutcome::NotFound => return Err(ApiError::belt_not_found(scope.id)),
             UpdateOutcome::VersionMismatch { current } => {
@@ -555,6 +557,8 @@ pub struct Deleted {
         (status = 403, description = "Missing roles.", body = ErrorBody),
         (status = 404, description = "No such belt.", body = ErrorBody),
         (status = 412, description = "`If-Match` does not name the current version.", body = ErrorBody),
+        (status = 424, description = "The runtime holds objects of this name that belt-api does not manage; nothing was deleted.", body = ErrorBody),
+        (status = 503, description = "The runtime did not answer.", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -566,16 +570,13 @@ pub async fn delete(
 ) -> ApiResult<Json<Deleted>> {
     caller.require(&scope.project, Access::Write)?;
     let wanted = if_match(&headers)?;
-    // With several acceptable versions, delete whichever is current if it is one of them.
-    let expected = match &wanted {
-        None => None,
-        Some(versions) => {
-            let current = load(&state, &scope.project, scope.id).await?;
-            check_version(scope.id, current.version, &wanted)?;
-            debug_assert!(versions.contains(&current.version));
-            Some(current.version)
-        }
-    };
+    let current = load(&state, &scope.project, scope.id).await?;
+    check_version(scope.id, current.version, &wanted)?;
+    let expected = wanted.as_ref().map(|_| current.version);
+    // Runtime first, then the document (CONTRACT §7). The wish is set to STOPPED before the
+    // runtime is touched, so a crash in between leaves a stopped belt, never an orphan.
+    super::running::stop_wish(&state, &current).await?;
+    state.runtime.remove(scope.id).await?;
     match state
         .store
         .delete(&scope.project, scope.id, expected)
@@ -591,43 +592,6 @@ pub async fn delete(
             Err(ApiError::belt_not_found(scope.id))
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// State
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct StateBody {
-    pub status: BeltStatus,
-}
-
-/// The belt's runtime status.
-#[utoipa::path(
-    get,
-    path = "/projects/{project}/belts/{id}/state",
-    tag = "belts",
-    params(
-        ("project" = String, Path, description = "Project (Keycloak client)."),
-        ("id" = i64, Path, description = "Belt id."),
-    ),
-    responses(
-        (status = 200, description = "The status.", body = StateBody),
-        (status = 401, description = "Token invalid or missing.", body = ErrorBody),
-        (status = 403, description = "Missing roles.", body = ErrorBody),
-        (status = 404, description = "No such belt.", body = ErrorBody),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn state(
-    State(state): State<AppState>,
-    caller: Caller,
-    scope: BeltScope,
-) -> ApiResult<Json<StateBody>> {
-    caller.require(&scope.project, Access::Read)?;
-    let belt = load(&state, &scope.project, scope.id).await?;
-    Ok(Json(StateBody {
-        status: status_of(&belt),
-    }))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -21,10 +22,23 @@ pub struct RequestLabels {
     pub status: u16,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RequestLabels, Histogram>,
+    reconciles: Family<OutcomeLabels, Counter>,
+    reconcile_duration: Histogram,
+    belts: Family<StatusLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -42,15 +56,58 @@ impl Default for Metrics {
             "Time to answer an HTTP request",
             latency.clone(),
         );
+        let reconciles = Family::<OutcomeLabels, Counter>::default();
+        let reconcile_duration = Histogram::new([0.001, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0]);
+        let belts = Family::<StatusLabels, Gauge>::default();
+        registry.register(
+            "reconciles",
+            "Reconcile passes, by outcome (ok, error)",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time of one reconcile pass",
+            reconcile_duration.clone(),
+        );
+        registry.register(
+            "belts",
+            "Belts by status, as of the last reconcile pass",
+            belts.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             requests,
             latency,
+            reconciles,
+            reconcile_duration,
+            belts,
         }
     }
 }
 
 impl Metrics {
+    pub fn observe_reconcile(&self, took: std::time::Duration, failed: bool) {
+        let outcome = if failed { "error" } else { "ok" };
+        self.reconciles
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        self.reconcile_duration.observe(took.as_secs_f64());
+    }
+
+    pub fn set_belts_by_status(
+        &self,
+        counts: &std::collections::HashMap<crate::domain::BeltStatus, u64>,
+    ) {
+        for status in crate::domain::BeltStatus::ALL {
+            let count = counts.get(&status).copied().unwrap_or(0);
+            self.belts
+                .get_or_create(&StatusLabels {
+                    status: status.as_str().to_string(),
+                })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());

@@ -6,6 +6,7 @@ pub mod errors;
 pub mod links;
 pub mod metrics;
 pub mod openapi;
+pub mod running;
 pub mod scope;
 pub mod service;
 
@@ -18,7 +19,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Verifier;
 use crate::domain::BeltDefaults;
+use crate::reconcile::Reconciler;
 use crate::registry::Registry;
+use crate::runtime::Runtime;
 use crate::store::BeltStore;
 
 /// Bodies above this are refused with 413 before they are read to the end.
@@ -32,6 +35,8 @@ pub struct AppState {
     pub registry: Option<Arc<Registry>>,
     pub trusted_hosts: Arc<Vec<String>>,
     pub metrics: Arc<metrics::Metrics>,
+    pub runtime: Arc<dyn Runtime>,
+    pub reconciler: Arc<Reconciler>,
 }
 
 /// Every belt route, mounted under `/projects/{project}` and, for the legacy API, at the root
@@ -46,7 +51,11 @@ fn belt_routes() -> Router<AppState> {
                 .put(belts::update)
                 .delete(belts::delete),
         )
-        .route("/belts/{id}/state", get(belts::state))
+        .route(
+            "/belts/{id}/state",
+            get(running::get_state).post(running::change_state),
+        )
+        .route("/belts/{id}/logs", get(running::logs).post(running::logs))
 }
 
 pub fn router(state: AppState) -> Router {

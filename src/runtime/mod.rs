@@ -89,3 +89,18 @@ pub trait Runtime: Send + Sync + 'static {
     /// The API is stopping. Local: stop the replicas. Kubernetes: nothing (belts keep running).
     async fn shutdown(&self);
 }
+
+impl From<RuntimeError> for crate::error::ApiError {
+    fn from(err: RuntimeError) -> Self {
+        use crate::error::ApiError;
+        match err {
+            RuntimeError::Unavailable(reason) => ApiError::Unavailable(format!(
+                "The runtime did not answer in time ({reason}); try again."
+            )),
+            RuntimeError::InUse(reason) => ApiError::InUse(format!(
+                "The belt's runtime objects are in use by something belt-api does not manage: {reason}"
+            )),
+            RuntimeError::Other(err) => ApiError::Unexpected(err),
+        }
+    }
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::{Belt, BeltId, BeltSpec, Person, ProjectName};
+use crate::domain::{Belt, BeltId, BeltSpec, DesiredState, Person, ProjectName};
 use crate::error::ApiError;
 
 pub use postgres::PostgresStore;
@@ -66,6 +66,39 @@ pub enum DeleteOutcome {
     NotFound,
 }
 
+/// A START or STOP, as stored.
+#[derive(Debug, Clone)]
+pub enum WishChange {
+    /// Deploy this version of the belt: desired RUNNING, generation + 1.
+    Start { version: i64, spec: Box<BeltSpec> },
+    /// Desired STOPPED; what was deployed stays recorded.
+    Stop,
+}
+
+/// The wish as the caller read it; the change only applies on top of exactly that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WishGuard {
+    pub desired: DesiredState,
+    pub generation: i64,
+}
+
+impl WishGuard {
+    pub fn of(belt: &Belt) -> Self {
+        WishGuard {
+            desired: belt.wish.desired,
+            generation: belt.wish.generation,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum WishOutcome {
+    Stored(Box<Belt>),
+    /// Someone else changed the wish since it was read.
+    Changed,
+    NotFound,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a belt with ID '{0}' already exists")]
@@ -115,6 +148,18 @@ pub trait BeltStore: Send + Sync + 'static {
         id: BeltId,
         expected_version: Option<i64>,
     ) -> Result<DeleteOutcome, StoreError>;
+    /// Stores a START or STOP, compare-and-set on the wish the caller validated it against.
+    async fn set_wish(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        guard: WishGuard,
+        change: WishChange,
+    ) -> Result<WishOutcome, StoreError>;
+    /// Every belt whose desired state is RUNNING, of every project (for the reconciler).
+    async fn running_belts(&self) -> Result<Vec<Belt>, StoreError>;
+    /// How many belts want to run, and how many do not.
+    async fn count_by_desired_state(&self) -> Result<(u64, u64), StoreError>;
     /// Many belts in one transaction; for seeding benchmarks and imports.
     async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError>;
 }

@@ -148,6 +148,80 @@ macro_rules! impl_belt_store {
                 }
             }
 
+            async fn set_wish(
+                &self,
+                project: &$crate::domain::ProjectName,
+                id: $crate::domain::BeltId,
+                guard: $crate::store::WishGuard,
+                change: $crate::store::WishChange,
+            ) -> Result<$crate::store::WishOutcome, $crate::store::StoreError> {
+                // START records what to deploy and counts the start; STOP only flips the wish.
+                let (version, spec) = match change {
+                    $crate::store::WishChange::Start { version, spec } => {
+                        (Some(version), Some($crate::store::row::spec_json(&spec)?))
+                    }
+                    $crate::store::WishChange::Stop => (None, None),
+                };
+                let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
+                    "UPDATE belts SET \
+                     desired_state = CASE WHEN $1 IS NULL THEN 'STOPPED' ELSE 'RUNNING' END, \
+                     deployed_version = COALESCE($1, deployed_version), \
+                     deployed_spec = COALESCE($2, deployed_spec), \
+                     generation = CASE WHEN $1 IS NULL THEN generation ELSE generation + 1 END \
+                     WHERE project = $3 AND id = $4 AND desired_state = $5 AND generation = $6 \
+                     RETURNING ",
+                    $crate::store::row::belt_columns!()
+                ))
+                .bind(version)
+                .bind(spec)
+                .bind(project.as_str())
+                .bind(id.get())
+                .bind(guard.desired.as_str())
+                .bind(guard.generation)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::classify)?;
+                match row {
+                    Some(row) => Ok($crate::store::WishOutcome::Stored(Box::new(
+                        $crate::domain::Belt::try_from(row)?,
+                    ))),
+                    None => Ok(match self.current_version(project, id).await? {
+                        Some(_) => $crate::store::WishOutcome::Changed,
+                        None => $crate::store::WishOutcome::NotFound,
+                    }),
+                }
+            }
+
+            async fn running_belts(
+                &self,
+            ) -> Result<Vec<$crate::domain::Belt>, $crate::store::StoreError> {
+                let rows: Vec<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::row::belt_columns!(),
+                    " FROM belts WHERE desired_state = 'RUNNING' ORDER BY id"
+                ))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::classify)?;
+                rows.into_iter()
+                    .map($crate::domain::Belt::try_from)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err($crate::store::StoreError::Other)
+            }
+
+            async fn count_by_desired_state(
+                &self,
+            ) -> Result<(u64, u64), $crate::store::StoreError> {
+                let (running, stopped): (i64, i64) = sqlx::query_as(
+                    "SELECT COALESCE(SUM(CASE WHEN desired_state = 'RUNNING' THEN 1 ELSE 0 END), 0), \
+                     COALESCE(SUM(CASE WHEN desired_state = 'RUNNING' THEN 0 ELSE 1 END), 0) FROM belts",
+                )
+                .fetch_one(&self.pool)
+                .await
+                .map_err($crate::store::classify)?;
+                Ok((running.max(0) as u64, stopped.max(0) as u64))
+            }
+
             async fn delete(
                 &self,
                 project: &$crate::domain::ProjectName,
@@ -256,6 +330,7 @@ macro_rules! impl_belt_store {
                     created_at: belt.at,
                     modified_by: belt.author,
                     modified_at: belt.at,
+                    wish: $crate::domain::Wish::default(),
                 })
             }
         }

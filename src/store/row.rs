@@ -3,14 +3,15 @@
 use anyhow::Context;
 
 use crate::domain::belt::from_epoch_millis;
-use crate::domain::{Belt, BeltId, Person, ProjectName};
+use crate::domain::{Belt, BeltId, Deployed, DesiredState, Person, ProjectName, Wish};
 
 /// Columns in the order every `SELECT`/`RETURNING` of the stores lists them (a macro, so that
 /// `concat!` builds each statement at compile time).
 macro_rules! belt_columns {
     () => {
         "id, project, version, spec, created_by_name, created_by_email, created_at_ms, \
-         modified_by_name, modified_by_email, modified_at_ms"
+         modified_by_name, modified_by_email, modified_at_ms, desired_state, deployed_version, \
+         deployed_spec, generation"
     };
 }
 pub(crate) use belt_columns;
@@ -27,12 +28,31 @@ pub struct BeltRow {
     pub modified_by_name: String,
     pub modified_by_email: String,
     pub modified_at_ms: i64,
+    pub desired_state: String,
+    pub deployed_version: Option<i64>,
+    pub deployed_spec: Option<String>,
+    pub generation: i64,
 }
 
 impl TryFrom<BeltRow> for Belt {
     type Error = anyhow::Error;
 
     fn try_from(row: BeltRow) -> Result<Self, Self::Error> {
+        let deployed = match (row.deployed_version, &row.deployed_spec) {
+            (Some(version), Some(spec)) => Some(Deployed {
+                version,
+                spec: serde_json::from_str(spec).with_context(|| {
+                    format!("stored deployed spec of belt {} does not parse", row.id)
+                })?,
+            }),
+            _ => None,
+        };
+        let wish = Wish {
+            desired: DesiredState::parse(&row.desired_state)
+                .with_context(|| format!("stored desired state of belt {} is unknown", row.id))?,
+            deployed,
+            generation: row.generation,
+        };
         Ok(Belt {
             id: BeltId::new(row.id).context("stored belt id is not positive")?,
             project: ProjectName::parse(&row.project)
@@ -50,6 +70,7 @@ impl TryFrom<BeltRow> for Belt {
                 email: row.modified_by_email,
             },
             modified_at: from_epoch_millis(row.modified_at_ms),
+            wish,
         })
     }
 }

@@ -10,4 +10,5 @@ mod belts_update_delete;
 mod binary;
 mod errors;
 mod registry;
+mod running;
 mod service;

@@ -1,0 +1,277 @@
+//! Running belts: state, START/STOP, logs (CONTRACT §7).
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::belts::{check_version, if_match, load, status_of};
+use super::caller::{Access, Caller};
+use super::errors::ErrorBody;
+use super::links::{query_string, BaseUrl};
+use super::scope::BeltScope;
+use super::AppState;
+use crate::domain::document::{Link, SelfLinks};
+use crate::domain::input::parse_body;
+use crate::domain::{Belt, BeltStatus, DesiredState};
+use crate::error::{ApiError, ApiResult};
+use crate::state::{transition, Action};
+use crate::store::{WishChange, WishGuard, WishOutcome};
+
+const MAX_LOG_LINES: u32 = 500;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StateBody {
+    pub status: BeltStatus,
+    /// Replicas asked for; present whenever the belt is deployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_replicas: Option<String>,
+    /// Deployment conditions (`type`, `status`, `reason`, `message`, times).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub deployment_events: Option<Vec<Value>>,
+    /// Per pod or process: `name`, `podEvents`, `containerStatus`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub pod_status: Option<Vec<Value>>,
+}
+
+/// The belt's status, and why, whenever it is deployed.
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/belts/{id}/state",
+    tag = "belts",
+    params(
+        ("project" = String, Path, description = "Project (Keycloak client)."),
+        ("id" = i64, Path, description = "Belt id."),
+    ),
+    responses(
+        (status = 200, description = "The status, with deployment and pod details when deployed.", body = StateBody),
+        (status = 401, description = "Token invalid or missing.", body = ErrorBody),
+        (status = 403, description = "Missing roles.", body = ErrorBody),
+        (status = 404, description = "No such belt.", body = ErrorBody),
+        (status = 503, description = "The runtime did not answer.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_state(
+    State(state): State<AppState>,
+    caller: Caller,
+    scope: BeltScope,
+) -> ApiResult<Json<StateBody>> {
+    caller.require(&scope.project, Access::Read)?;
+    let belt = load(&state, &scope.project, scope.id).await?;
+    let status = status_of(&state, &belt);
+    let details = state.runtime.details(belt.id).await?;
+    Ok(Json(StateBody {
+        status,
+        deployment_replicas: details.as_ref().map(|d| d.deployment_replicas.clone()),
+        deployment_events: details.as_ref().map(|d| d.deployment_events.clone()),
+        pod_status: details.map(|d| d.pod_status),
+    }))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NewStatus {
+    pub status: BeltStatus,
+}
+
+/// START or STOP a belt. The wish is stored first; the reconciler then drives the runtime.
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/belts/{id}/state",
+    tag = "belts",
+    params(
+        ("project" = String, Path, description = "Project (Keycloak client)."),
+        ("id" = i64, Path, description = "Belt id."),
+        ("If-Match" = Option<String>, Header, description = "Only if the belt is at this version."),
+    ),
+    request_body(content = Object, description = "`{\"action\": \"START\"}` or `{\"action\": \"STOP\"}` (any case).",
+        example = json!({"action": "START"})),
+    responses(
+        (status = 200, description = "The status the action leads to.", body = NewStatus),
+        (status = 400, description = "Action not allowed in the current status, or invalid.", body = ErrorBody),
+        (status = 401, description = "Token invalid or missing.", body = ErrorBody),
+        (status = 403, description = "Missing roles.", body = ErrorBody),
+        (status = 404, description = "No such belt.", body = ErrorBody),
+        (status = 412, description = "`If-Match` does not name the current version.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn change_state(
+    State(state): State<AppState>,
+    caller: Caller,
+    scope: BeltScope,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<NewStatus>> {
+    caller.require(&scope.project, Access::Write)?;
+    let wanted = if_match(&headers)?;
+    let map = parse_body(&body)?;
+    let action = match map.get("action") {
+        Some(Value::String(text)) => Action::parse(text)?,
+        Some(other) => Action::parse(&other.to_string())?,
+        None => Action::parse("")?,
+    };
+    // The transition is validated against the status seen now and stored as a compare-and-set
+    // on that wish; if another START/STOP got in between, look again.
+    for _ in 0..5 {
+        let belt = load(&state, &scope.project, scope.id).await?;
+        check_version(scope.id, belt.version, &wanted)?;
+        let current = status_of(&state, &belt);
+        let (change, answer) = transition(&belt, current, action)?;
+        match state
+            .store
+            .set_wish(&scope.project, scope.id, WishGuard::of(&belt), change)
+            .await?
+        {
+            WishOutcome::Stored(stored) => {
+                tracing::info!(
+                    belt = %stored.id,
+                    action = action.as_str(),
+                    generation = stored.wish.generation,
+                    "wish stored"
+                );
+                state.reconciler.wake();
+                return Ok(Json(NewStatus { status: answer }));
+            }
+            WishOutcome::NotFound => return Err(ApiError::belt_not_found(scope.id)),
+            WishOutcome::Changed => continue,
+        }
+    }
+    Err(ApiError::PreconditionFailed(format!(
+        "Belt with ID '{}' kept changing state while this action was applied; try again.",
+        scope.id
+    )))
+}
+
+/// Stores STOP for a belt that wants to run (before DELETE tears it down).
+pub(super) async fn stop_wish(state: &AppState, belt: &Belt) -> ApiResult<()> {
+    let mut belt = belt.clone();
+    for _ in 0..5 {
+        if belt.wish.desired == DesiredState::Stopped {
+            return Ok(());
+        }
+        match state
+            .store
+            .set_wish(
+                &belt.project,
+                belt.id,
+                WishGuard::of(&belt),
+                WishChange::Stop,
+            )
+            .await?
+        {
+            WishOutcome::Stored(_) => return Ok(()),
+            WishOutcome::NotFound => return Err(ApiError::belt_not_found(belt.id)),
+            WishOutcome::Changed => belt = load(state, &belt.project, belt.id).await?,
+        }
+    }
+    Err(ApiError::PreconditionFailed(format!(
+        "Belt with ID '{}' kept changing state; try again.",
+        belt.id
+    )))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogsBody {
+    /// Number of pods (replicas) the logs come from.
+    pub total_count: usize,
+    /// Pod or process name → its last lines, each prefixed with an RFC 3339 timestamp.
+    pub logs: BTreeMap<String, Vec<String>>,
+    #[serde(rename = "_links", skip_serializing_if = "Option::is_none")]
+    pub links: Option<SelfLinks>,
+}
+
+fn parse_lines(raw: Option<&str>) -> ApiResult<u32> {
+    let Some(value) = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "lines")
+        .map(|(_, value)| value.into_owned())
+    else {
+        return Ok(MAX_LOG_LINES);
+    };
+    match value.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_LOG_LINES).contains(&n) => Ok(n),
+        _ => Err(ApiError::BadParameter(format!(
+            "Parameter 'lines' must be in between 1 and {MAX_LOG_LINES} but is '{value}'."
+        ))),
+    }
+}
+
+/// The last `lines` log lines of every replica (also answers POST, as a published client uses it).
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/belts/{id}/logs",
+    tag = "belts",
+    params(
+        ("project" = String, Path, description = "Project (Keycloak client)."),
+        ("id" = i64, Path, description = "Belt id."),
+        ("lines" = Option<u32>, Query, description = "Lines per replica, 1–500, default 500."),
+    ),
+    responses(
+        (status = 200, description = "Logs keyed by pod; a stopped belt answers `{\"totalCount\": 0, \"logs\": {}}`.", body = LogsBody),
+        (status = 400, description = "Bad `lines`.", body = ErrorBody),
+        (status = 401, description = "Token invalid or missing.", body = ErrorBody),
+        (status = 403, description = "Missing roles (logs need `editor`).", body = ErrorBody),
+        (status = 404, description = "No such belt.", body = ErrorBody),
+        (status = 503, description = "The runtime did not answer.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    scope: BeltScope,
+    base: BaseUrl,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<LogsBody>> {
+    caller.require(&scope.project, Access::Write)?;
+    let lines = parse_lines(raw.as_deref())?;
+    let belt = load(&state, &scope.project, scope.id).await?;
+    if belt.wish.desired == DesiredState::Stopped {
+        return Ok(Json(LogsBody {
+            total_count: 0,
+            logs: BTreeMap::new(),
+            links: None,
+        }));
+    }
+    let logs = state.runtime.logs(belt.id, lines).await?;
+    let lines = lines.to_string();
+    Ok(Json(LogsBody {
+        total_count: logs.len(),
+        logs,
+        links: Some(SelfLinks {
+            self_: Link {
+                href: format!(
+                    "{}?{}",
+                    base.href(uri.path()),
+                    query_string([("lines", lines.as_str())])
+                ),
+            },
+        }),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_lines;
+
+    #[test]
+    fn lines_are_bounded() {
+        assert_eq!(parse_lines(None).unwrap(), 500);
+        assert_eq!(parse_lines(Some("lines=5")).unwrap(), 5);
+        assert_eq!(
+            parse_lines(Some("lines=750")).unwrap_err().to_string(),
+            "Parameter 'lines' must be in between 1 and 500 but is '750'."
+        );
+        assert!(parse_lines(Some("lines=0")).is_err());
+        assert!(parse_lines(Some("lines=x")).is_err());
+    }
+}
