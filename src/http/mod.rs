@@ -4,6 +4,7 @@ pub mod belts;
 pub mod caller;
 pub mod errors;
 pub mod links;
+pub mod list;
 pub mod metrics;
 pub mod openapi;
 pub mod running;
@@ -43,7 +44,7 @@ pub struct AppState {
 /// (project `global`).
 fn belt_routes() -> Router<AppState> {
     Router::new()
-        .route("/belts", get(belts::list).post(belts::create))
+        .route("/belts", get(list::list).post(belts::create))
         .route(
             "/belts/{id}",
             get(belts::get)

@@ -89,7 +89,7 @@ pub struct BeltBody {
             Every path under `/projects/{project}` also answers without that prefix, for project `global`."
     ),
     paths(
-        super::belts::list,
+        super::list::list,
         super::belts::get,
         super::belts::create,
         super::belts::create_with_id,

@@ -10,10 +10,10 @@ use serde_json::json;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
 
-struct Server {
-    child: Child,
-    address: String,
-    stderr: std::sync::mpsc::Receiver<String>,
+pub struct Server {
+    pub child: Child,
+    pub address: String,
+    pub stderr: std::sync::mpsc::Receiver<String>,
 }
 
 impl Drop for Server {
@@ -24,12 +24,18 @@ impl Drop for Server {
 
 /// Starts `belt-api serve` in `dir` with no configuration but a free port.
 fn serve(dir: &std::path::Path) -> Server {
+    serve_with(dir, &[])
+}
+
+/// Starts `belt-api serve` in `dir` with a free port and `env`.
+pub fn serve_with(dir: &std::path::Path, env: &[(&str, String)]) -> Server {
     let mut child = Command::new(BINARY)
         .arg("serve")
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BELT_LISTEN", "127.0.0.1:0")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -62,7 +68,7 @@ fn serve(dir: &std::path::Path) -> Server {
     }
 }
 
-fn token(dir: &std::path::Path, role: &str) -> String {
+pub fn token(dir: &std::path::Path, role: &str) -> String {
     let output = Command::new(BINARY)
         .args(["token", "--project", "global", "--role", role])
         .current_dir(dir)
