@@ -84,6 +84,18 @@ pub struct ServeConfig {
     #[arg(long, env = "BELT_LOCAL_COMMAND")]
     pub local_command: Option<String>,
 
+    /// Local runtime: first restart delay of an exited replica (doubles per exit, up to 10 s).
+    #[arg(long, env = "BELT_LOCAL_RESTART_BACKOFF_MS", default_value_t = 500)]
+    pub local_restart_backoff_ms: u64,
+
+    /// Local runtime: failed exits in a row, without getting ready, that make a belt FAILED.
+    #[arg(long, env = "BELT_LOCAL_FAILURE_THRESHOLD", default_value_t = 3)]
+    pub local_failure_threshold: u32,
+
+    /// Local runtime: time between SIGTERM and SIGKILL when replicas are stopped.
+    #[arg(long, env = "BELT_LOCAL_STOP_GRACE_MS", default_value_t = 5000)]
+    pub local_stop_grace_ms: u64,
+
     /// How often the reconciler compares wishes with what runs, besides after every change.
     #[arg(long, env = "BELT_RECONCILE_INTERVAL_MS", default_value_t = 10_000)]
     pub reconcile_interval_ms: u64,
