@@ -1,5 +1,7 @@
 //! PLACEHOLDER: the Kubernetes runtime (kube-rs) is being written.
 
+mod render;
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -7,6 +9,8 @@ use async_trait::async_trait;
 use super::{Observed, Runtime, RuntimeError, StateDetails};
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
+
+pub use render::{render, FIELD_MANAGER};
 
 #[derive(Debug, Clone)]
 pub struct KubernetesConfig {
