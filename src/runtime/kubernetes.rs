@@ -1,16 +1,28 @@
-//! PLACEHOLDER: the Kubernetes runtime (kube-rs) is being written.
+//! The Kubernetes runtime: a belt is a ConfigMap (its code) and a Deployment, both named
+//! `grnry-belt-<id>`, applied server-side with one field manager. Status is still to come.
 
+mod errors;
 mod render;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use anyhow::Context;
 use async_trait::async_trait;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::{Api, Client};
 
 use super::{Observed, Runtime, RuntimeError, StateDetails};
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
+use errors::{is_not_found, runtime_error, within};
 
 pub use render::{render, FIELD_MANAGER};
+
+/// How long one API call may take: `BELT_DEPENDENCY_TIMEOUT_MS`'s default.
+const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct KubernetesConfig {
@@ -19,18 +31,69 @@ pub struct KubernetesConfig {
 }
 
 pub struct KubernetesRuntime {
-    _config: KubernetesConfig,
+    client: Client,
+    namespace: String,
+    call_timeout: Duration,
 }
 
 impl KubernetesRuntime {
     /// Connects with the in-cluster config or the kubeconfig, as kube-rs finds it.
     pub async fn connect(config: KubernetesConfig) -> anyhow::Result<Self> {
-        Ok(KubernetesRuntime { _config: config })
+        let client = Client::try_default()
+            .await
+            .context("connecting to Kubernetes (in-cluster service account or kubeconfig)")?;
+        // kube's default namespace is the pod's own in-cluster, the kubeconfig context's, else
+        // `default`.
+        let namespace = config
+            .namespace
+            .filter(|namespace| !namespace.trim().is_empty())
+            .unwrap_or_else(|| client.default_namespace().to_string());
+        Ok(Self::with_client(client, &namespace))
     }
-}
 
-fn missing() -> RuntimeError {
-    RuntimeError::Other(anyhow::anyhow!("the Kubernetes runtime is not built yet"))
+    /// Uses `client` as given (tests hand in a mock service).
+    pub fn with_client(client: Client, namespace: &str) -> Self {
+        KubernetesRuntime {
+            client,
+            namespace: namespace.to_string(),
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+        }
+    }
+
+    /// How long one API call (apply, delete, logs, events) may take before it is `Unavailable`;
+    /// give it `BELT_DEPENDENCY_TIMEOUT_MS`.
+    pub fn with_call_timeout(mut self, limit: Duration) -> Self {
+        self.call_timeout = limit;
+        self
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Deletes one object; one that is already gone is what was wanted.
+    async fn delete<K>(&self, name: &str, params: &DeleteParams) -> Result<(), RuntimeError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        match within(self.call_timeout, self.api::<K>().delete(name, params)).await {
+            Ok(_) => Ok(()),
+            Err(err) if is_not_found(&err) => Ok(()),
+            Err(err) => Err(runtime_error(err)),
+        }
+    }
 }
 
 #[async_trait]
@@ -38,24 +101,56 @@ impl Runtime for KubernetesRuntime {
     fn name(&self) -> &'static str {
         "kubernetes"
     }
+
     async fn recover(&self) -> Result<(), RuntimeError> {
         Ok(())
     }
-    async fn apply(&self, _spec: &ReplicaSpec) -> Result<(), RuntimeError> {
-        Err(missing())
-    }
-    async fn remove(&self, _id: BeltId) -> Result<(), RuntimeError> {
+
+    #[tracing::instrument(skip_all, fields(belt = %spec.belt_id, version = spec.version, generation = spec.generation))]
+    async fn apply(&self, spec: &ReplicaSpec) -> Result<(), RuntimeError> {
+        let (config_map, deployment) = render(spec).map_err(RuntimeError::Other)?;
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        // The code first, so that the new pods find it.
+        within(
+            self.call_timeout,
+            self.api::<ConfigMap>()
+                .patch(&spec.name, &params, &Patch::Apply(&config_map)),
+        )
+        .await
+        .map_err(runtime_error)?;
+        within(
+            self.call_timeout,
+            self.api::<Deployment>()
+                .patch(&spec.name, &params, &Patch::Apply(&deployment)),
+        )
+        .await
+        .map_err(runtime_error)?;
         Ok(())
     }
+
+    #[tracing::instrument(skip_all, fields(belt = %id))]
+    async fn remove(&self, id: BeltId) -> Result<(), RuntimeError> {
+        let name = id.kubernetes_name();
+        // Foreground: the Deployment stays (marked deleting) until its pods are gone, so a START
+        // right after a STOP cannot run the old and new pods side by side.
+        self.delete::<Deployment>(&name, &DeleteParams::foreground())
+            .await?;
+        self.delete::<ConfigMap>(&name, &DeleteParams::default())
+            .await
+    }
+
     fn observe(&self, _id: BeltId) -> Option<Observed> {
         None
     }
+
     fn deployed(&self) -> Vec<BeltId> {
         Vec::new()
     }
+
     async fn details(&self, _id: BeltId) -> Result<Option<StateDetails>, RuntimeError> {
         Ok(None)
     }
+
     async fn logs(
         &self,
         _id: BeltId,
@@ -63,5 +158,7 @@ impl Runtime for KubernetesRuntime {
     ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
         Ok(BTreeMap::new())
     }
+
+    /// Nothing: on Kubernetes, belts keep running without the API.
     async fn shutdown(&self) {}
 }
