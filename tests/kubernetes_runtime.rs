@@ -13,7 +13,7 @@ use belt_api::domain::input::{parse_body, parse_spec};
 use belt_api::domain::replica::ReplicaSpec;
 use belt_api::domain::{Belt, BeltDefaults, BeltId, Person, ProjectName};
 use belt_api::runtime::kubernetes::{render, KubernetesRuntime};
-use belt_api::runtime::{Runtime, RuntimeError};
+use belt_api::runtime::{Observed, Phase, Runtime, RuntimeError};
 use clap::Parser;
 use http::{Method, Request, Response};
 use kube::client::Body;
@@ -23,6 +23,8 @@ use tokio::time::timeout;
 const NAMESPACE: &str = "belts";
 
 const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/belts/deployments";
+
+const PODS: &str = "/api/v1/namespaces/belts/pods";
 
 const CONFIG_MAPS: &str = "/api/v1/namespaces/belts/configmaps";
 
@@ -43,6 +45,13 @@ fn fixture(name: &str) -> Value {
     let path = fixture_path(&format!("kubernetes/{name}"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     serde_json::from_str(&text).unwrap()
+}
+
+/// A scenario file: `{"deployment": …, "pods": [...]}`.
+fn scenario(name: &str) -> (Vec<Value>, Vec<Value>) {
+    let scenario = fixture(name);
+    let pods = scenario["pods"].as_array().cloned().unwrap_or_default();
+    (vec![scenario["deployment"].clone()], pods)
 }
 
 /// The v2 document's example belt (id 161, project global) at version 1, generation 1, with the
@@ -105,20 +114,30 @@ impl Call {
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
+
+    fn is_watch(&self) -> bool {
+        self.query.get("watch").map(String::as_str) == Some("true")
+    }
 }
 
 type Reply = tower_test::mock::SendResponse<Response<Body>>;
 
 struct FakeApi {
     handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
+    /// Watch requests held open (path, reply), as an API server holds them until something changes.
+    watches: Vec<(String, Reply)>,
 }
 
 fn runtime() -> (KubernetesRuntime, FakeApi) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, NAMESPACE);
     let runtime = KubernetesRuntime::with_client(client, NAMESPACE)
-        .with_call_timeout(Duration::from_millis(500));
-    let fake = FakeApi { handle };
+        .with_call_timeout(Duration::from_millis(500))
+        .with_ready_timeout(Duration::from_secs(1));
+    let fake = FakeApi {
+        handle,
+        watches: Vec::new(),
+    };
     (runtime, fake)
 }
 
@@ -158,6 +177,35 @@ impl FakeApi {
             );
         }
     }
+
+    /// Answers the reflectors' first LIST of Deployments and Pods and holds their WATCHes open:
+    /// four calls, in whichever order the two reflectors make them.
+    async fn serve_lists(&mut self, deployments: Vec<Value>, pods: Vec<Value>) {
+        for _ in 0..4 {
+            let (call, reply) = self.next().await;
+            assert_eq!(call.method, Method::GET);
+            assert_eq!(
+                call.query.get("labelSelector").map(String::as_str),
+                Some("app.kubernetes.io/managed-by=belt-api"),
+                "{}",
+                call.path
+            );
+            if call.is_watch() {
+                self.watches.push((call.path, reply));
+                continue;
+            }
+            let (kind, items) = match call.path.as_str() {
+                DEPLOYMENTS => ("DeploymentList", &deployments),
+                PODS => ("PodList", &pods),
+                other => panic!("unexpected list of {other}"),
+            };
+            reply_json(reply, 200, &list(kind, items));
+        }
+    }
+}
+
+fn list(kind: &str, items: &[Value]) -> Value {
+    json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "50000"}, "items": items})
 }
 
 fn reply_json(reply: Reply, status: u16, body: &Value) {
@@ -173,6 +221,22 @@ fn reply_status(reply: Reply, code: u16, reason: &str) {
     let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": format!("{reason} (from the fake API)"), "reason": reason, "code": code});
     reply_json(reply, code, &body);
+}
+
+/// A runtime whose reflectors have listed `deployments` and `pods`.
+async fn recovered(deployments: Vec<Value>, pods: Vec<Value>) -> (KubernetesRuntime, FakeApi) {
+    let (runtime, mut fake) = runtime();
+    let (recovered, ()) = tokio::join!(runtime.recover(), fake.serve_lists(deployments, pods));
+    recovered.unwrap();
+    (runtime, fake)
+}
+
+async fn observe_scenario(name: &str) -> Option<Observed> {
+    let (deployments, pods) = scenario(name);
+    let (runtime, mut fake) = recovered(deployments, pods).await;
+    let observed = runtime.observe(id(161));
+    fake.assert_no_call().await;
+    observed
 }
 
 #[test]
@@ -269,4 +333,133 @@ async fn remove_deletes_both_objects_and_an_absent_one_is_fine() {
     });
     result.unwrap();
     fake.assert_no_call().await;
+}
+
+#[tokio::test]
+async fn all_replicas_ready_is_running() {
+    let observed = observe_scenario("running.json").await.unwrap();
+    assert_eq!(
+        observed,
+        Observed {
+            version: 2,
+            generation: 3,
+            phase: Phase::Running
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_rollout_in_progress_is_deploying() {
+    let observed = observe_scenario("deploying.json").await.unwrap();
+    assert_eq!(observed.phase, Phase::Deploying);
+}
+
+#[tokio::test]
+async fn pods_that_cannot_run_or_a_stuck_rollout_are_failed() {
+    for name in [
+        "err-image-pull.json",
+        "crash-loop.json",
+        "oom-killed.json",
+        "progress-deadline.json",
+        "v2-failed.json",
+    ] {
+        let observed = observe_scenario(name).await.unwrap();
+        assert_eq!(observed.phase, Phase::Failed, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_older_deployed_version_is_visible_so_the_caller_can_say_outdated() {
+    let observed = observe_scenario("running-outdated.json").await.unwrap();
+    assert_eq!((observed.version, observed.phase), (1, Phase::Running));
+}
+
+#[tokio::test]
+async fn without_a_deployment_a_belt_is_stopped() {
+    let (runtime, mut fake) = recovered(Vec::new(), Vec::new()).await;
+    assert_eq!(runtime.observe(id(161)), None);
+    assert!(runtime.deployed().is_empty());
+    fake.assert_no_call().await;
+}
+
+#[tokio::test]
+async fn a_deployment_being_deleted_counts_as_stopped_and_blocks_apply() {
+    let (mut deployments, pods) = scenario("running.json");
+    deployments[0]["metadata"]["deletionTimestamp"] = json!("2019-07-01T12:00:00Z");
+    let (runtime, mut fake) = recovered(deployments, pods).await;
+    assert_eq!(runtime.observe(id(161)), None);
+    assert!(runtime.deployed().is_empty());
+    let result = runtime.apply(&v2_example_spec()).await;
+    assert!(
+        matches!(result, Err(RuntimeError::Unavailable(_))),
+        "{result:?}"
+    );
+    fake.assert_no_call().await;
+}
+
+/// The store follows the watch: a MODIFIED event turns a deploying belt into a running one.
+#[tokio::test]
+async fn watch_events_update_the_view() {
+    let (deployments, pods) = scenario("deploying.json");
+    let (runtime, mut fake) = recovered(deployments.clone(), pods).await;
+    assert_eq!(runtime.observe(id(161)).unwrap().phase, Phase::Deploying);
+
+    let mut rolled_out = deployments[0].clone();
+    rolled_out["status"]["readyReplicas"] = json!(2);
+    rolled_out["status"]["availableReplicas"] = json!(2);
+    rolled_out["status"]["unavailableReplicas"] = json!(null);
+    rolled_out["metadata"]["resourceVersion"] = json!("50001");
+    let index = fake
+        .watches
+        .iter()
+        .position(|(path, _)| path == DEPLOYMENTS)
+        .unwrap();
+    let (_, watch) = fake.watches.remove(index);
+    let event = json!({"type": "MODIFIED", "object": rolled_out}).to_string() + "\n";
+    watch.send_response(Response::new(Body::from(event.into_bytes())));
+
+    // The watch ended after the event, so the reflector watches again from where it was.
+    let (call, reply) = fake.next().await;
+    assert!(call.is_watch() && call.path == DEPLOYMENTS);
+    assert_eq!(call.query["resourceVersion"], "50001");
+    fake.watches.push((call.path, reply));
+    assert_eq!(runtime.observe(id(161)).unwrap().phase, Phase::Running);
+}
+
+#[tokio::test]
+async fn observing_250_belts_makes_no_api_call() {
+    let (deployments, pods) = scenario("running.json");
+    let renamed = |object: &Value, n: i64, name: String| {
+        let mut object = object.clone();
+        object["metadata"]["name"] = json!(name);
+        object["metadata"]["labels"]["belt.grnry.io/id"] = json!(n.to_string());
+        object
+    };
+    let ids = 1..=250;
+    let (runtime, mut fake) = recovered(
+        ids.clone()
+            .map(|n| renamed(&deployments[0], n, format!("grnry-belt-{n}")))
+            .collect(),
+        ids.clone()
+            .map(|n| renamed(&pods[0], n, format!("grnry-belt-{n}-54f5c68c89-8xf9v")))
+            .collect(),
+    )
+    .await;
+    fake.assert_no_call().await;
+
+    assert_eq!(runtime.deployed(), ids.clone().map(id).collect::<Vec<_>>());
+    for n in ids {
+        assert_eq!(runtime.observe(id(n)).unwrap().phase, Phase::Running);
+    }
+    fake.assert_no_call().await;
+}
+
+#[tokio::test]
+async fn recover_without_an_answering_api_is_unavailable() {
+    let (runtime, _fake) = runtime();
+    let result = runtime.recover().await;
+    assert!(
+        matches!(result, Err(RuntimeError::Unavailable(_))),
+        "{result:?}"
+    );
 }

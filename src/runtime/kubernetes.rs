@@ -1,8 +1,11 @@
 //! The Kubernetes runtime: a belt is a ConfigMap (its code) and a Deployment, both named
-//! `grnry-belt-<id>`, applied server-side with one field manager. Status is still to come.
+//! `grnry-belt-<id>`, applied server-side with one field manager. Status comes from reflectors
+//! that `recover()` starts, so reading it never calls the API.
 
 mod errors;
+mod phase;
 mod render;
+mod view;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,11 +21,14 @@ use super::{Observed, Runtime, RuntimeError, StateDetails};
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
 use errors::{is_not_found, runtime_error, within};
+use view::View;
 
 pub use render::{render, FIELD_MANAGER};
 
 /// How long one API call may take: `BELT_DEPENDENCY_TIMEOUT_MS`'s default.
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `recover()` waits for the first list of Deployments and Pods.
+const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct KubernetesConfig {
@@ -33,7 +39,9 @@ pub struct KubernetesConfig {
 pub struct KubernetesRuntime {
     client: Client,
     namespace: String,
+    view: View,
     call_timeout: Duration,
+    ready_timeout: Duration,
 }
 
 impl KubernetesRuntime {
@@ -51,12 +59,14 @@ impl KubernetesRuntime {
         Ok(Self::with_client(client, &namespace))
     }
 
-    /// Uses `client` as given (tests hand in a mock service).
+    /// Uses `client` as given (tests hand in a mock service). Nothing is called before `recover()`.
     pub fn with_client(client: Client, namespace: &str) -> Self {
         KubernetesRuntime {
             client,
             namespace: namespace.to_string(),
+            view: View::new(namespace),
             call_timeout: DEFAULT_CALL_TIMEOUT,
+            ready_timeout: DEFAULT_READY_TIMEOUT,
         }
     }
 
@@ -64,6 +74,12 @@ impl KubernetesRuntime {
     /// give it `BELT_DEPENDENCY_TIMEOUT_MS`.
     pub fn with_call_timeout(mut self, limit: Duration) -> Self {
         self.call_timeout = limit;
+        self
+    }
+
+    /// How long `recover()` waits for the first list of Deployments and Pods.
+    pub fn with_ready_timeout(mut self, limit: Duration) -> Self {
+        self.ready_timeout = limit;
         self
     }
 
@@ -102,12 +118,22 @@ impl Runtime for KubernetesRuntime {
         "kubernetes"
     }
 
+    /// Starts the reflectors (once) and waits until they have listed what runs. Nothing else to
+    /// clear: belts outlive the API on Kubernetes, and `deployed()` shows the reconciler orphans.
     async fn recover(&self) -> Result<(), RuntimeError> {
-        Ok(())
+        self.view.start(&self.client, self.ready_timeout).await
     }
 
     #[tracing::instrument(skip_all, fields(belt = %spec.belt_id, version = spec.version, generation = spec.generation))]
     async fn apply(&self, spec: &ReplicaSpec) -> Result<(), RuntimeError> {
+        // Applying to a Deployment under foreground deletion would be lost when the deletion
+        // completes; the reconciler retries once it is gone.
+        if self.view.is_being_removed(spec.belt_id) {
+            return Err(RuntimeError::Unavailable(format!(
+                "{} is still being removed",
+                spec.name
+            )));
+        }
         let (config_map, deployment) = render(spec).map_err(RuntimeError::Other)?;
         let params = PatchParams::apply(FIELD_MANAGER).force();
         // The code first, so that the new pods find it.
@@ -139,12 +165,13 @@ impl Runtime for KubernetesRuntime {
             .await
     }
 
-    fn observe(&self, _id: BeltId) -> Option<Observed> {
-        None
+    fn observe(&self, id: BeltId) -> Option<Observed> {
+        let deployment = self.view.deployment(id)?;
+        Some(phase::observed(&deployment, &self.view.pods(id)))
     }
 
     fn deployed(&self) -> Vec<BeltId> {
-        Vec::new()
+        self.view.deployed()
     }
 
     async fn details(&self, _id: BeltId) -> Result<Option<StateDetails>, RuntimeError> {

@@ -27,6 +27,8 @@ pub const ANNOTATION_GENERATION: &str = "belt.grnry.io/generation";
 const NAME: &str = "belt";
 /// Also the server-side-apply field manager: one fixed name, so every API replica owns the same fields.
 pub const FIELD_MANAGER: &str = "belt-api";
+/// What the reflectors watch: everything this service created, and nothing else.
+pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=belt-api";
 
 pub const CODE_VOLUME: &str = "belt-code";
 pub const CODE_MOUNT_PATH: &str = "/belt";
