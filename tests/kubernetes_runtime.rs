@@ -28,6 +28,10 @@ const PODS: &str = "/api/v1/namespaces/belts/pods";
 
 const CONFIG_MAPS: &str = "/api/v1/namespaces/belts/configmaps";
 
+const EVENTS: &str = "/api/v1/namespaces/belts/events";
+
+const POD_161: &str = "grnry-belt-161-54f5c68c89-8xf9v";
+
 /// How long a test waits for a call it expects.
 const EXPECTED_CALL: Duration = Duration::from_secs(1);
 
@@ -200,6 +204,22 @@ impl FakeApi {
                 other => panic!("unexpected list of {other}"),
             };
             reply_json(reply, 200, &list(kind, items));
+        }
+    }
+
+    /// Answers one Events list per pod: `events` for the pod it names, an empty list otherwise.
+    async fn serve_events(&mut self, pods: usize, events: Option<(&str, &Value)>) {
+        for _ in 0..pods {
+            let (call, reply) = self.next().await;
+            assert_eq!((&call.method, call.path.as_str()), (&Method::GET, EVENTS));
+            let selector = &call.query["fieldSelector"];
+            let answer = match events {
+                Some((pod, events)) if selector.contains(&format!("involvedObject.name={pod}")) => {
+                    events.clone()
+                }
+                _ => list("EventList", &[]),
+            };
+            reply_json(reply, 200, &answer);
         }
     }
 }
@@ -379,6 +399,8 @@ async fn without_a_deployment_a_belt_is_stopped() {
     let (runtime, mut fake) = recovered(Vec::new(), Vec::new()).await;
     assert_eq!(runtime.observe(id(161)), None);
     assert!(runtime.deployed().is_empty());
+    assert_eq!(runtime.details(id(161)).await.unwrap(), None);
+    assert!(runtime.logs(id(161), 10).await.unwrap().is_empty());
     fake.assert_no_call().await;
 }
 
@@ -395,6 +417,94 @@ async fn a_deployment_being_deleted_counts_as_stopped_and_blocks_apply() {
         "{result:?}"
     );
     fake.assert_no_call().await;
+}
+
+#[tokio::test]
+async fn details_reproduce_the_v2_failed_example() {
+    let (deployments, pods) = scenario("v2-failed.json");
+    let (runtime, mut fake) = recovered(deployments, pods).await;
+    let (details, ()) = tokio::join!(runtime.details(id(161)), fake.serve_events(1, None));
+    let details = serde_json::to_value(details.unwrap().unwrap()).unwrap();
+    assert_eq!(details, fixture("v2-failed-details.json"));
+}
+
+#[tokio::test]
+async fn details_add_the_pod_events_that_say_why() {
+    let (deployments, pods) = scenario("err-image-pull.json");
+    let (runtime, mut fake) = recovered(deployments, pods).await;
+    let events = fixture("events-err-image-pull.json");
+    let (details, ()) = tokio::join!(
+        runtime.details(id(161)),
+        fake.serve_events(1, Some((POD_161, &events)))
+    );
+    let details = details.unwrap().unwrap();
+    assert_eq!(details.deployment_replicas, "1");
+    assert_eq!(details.pod_status.len(), 1);
+    let pod = &details.pod_status[0];
+    assert_eq!(pod["name"], POD_161);
+    assert_eq!(
+        pod["containerStatus"][0]["state"]["waiting"]["reason"],
+        "ErrImagePull"
+    );
+    let reasons: Vec<&str> = pod["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["Pulling", "Failed", "Failed", "BackOff"]);
+    assert!(pod["events"][2]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not found"));
+    assert_eq!(pod["events"][3]["count"], 6);
+}
+
+#[tokio::test]
+async fn logs_tail_every_pod_with_timestamps() {
+    let (deployments, pods) = scenario("deploying.json");
+    let (runtime, mut fake) = recovered(deployments, pods).await;
+    let (logs, ()) = tokio::join!(runtime.logs(id(161), 100), async {
+        for _ in 0..2 {
+            let (call, reply) = fake.next().await;
+            assert_eq!(call.method, Method::GET);
+            let pod = call
+                .path
+                .strip_prefix("/api/v1/namespaces/belts/pods/")
+                .and_then(|rest| rest.strip_suffix("/log"))
+                .unwrap_or_else(|| panic!("not a log call: {}", call.path))
+                .to_string();
+            assert_eq!(call.query["tailLines"], "100");
+            assert_eq!(call.query["timestamps"], "true");
+            assert_eq!(call.query["container"], "grnry-belt-161");
+            if pod.ends_with("h7m4p") {
+                // The container is still being created: the API answers 400.
+                reply_status(reply, 400, "BadRequest");
+            } else {
+                let text = format!(
+                    "2019-07-01T11:02:41.000000001Z {pod} started\n\
+                     2019-07-01T11:02:42.000000002Z {pod} consuming grnry_data_in_test-a\n"
+                );
+                reply.send_response(Response::new(Body::from(text.into_bytes())));
+            }
+        }
+    });
+    let logs = logs.unwrap();
+    assert_eq!(
+        logs,
+        BTreeMap::from([
+            (
+                "grnry-belt-161-7d9c8f6b5d-2kq9x".to_string(),
+                vec![
+                    "2019-07-01T11:02:41.000000001Z grnry-belt-161-7d9c8f6b5d-2kq9x started"
+                        .to_string(),
+                    "2019-07-01T11:02:42.000000002Z grnry-belt-161-7d9c8f6b5d-2kq9x consuming grnry_data_in_test-a"
+                        .to_string(),
+                ]
+            ),
+            ("grnry-belt-161-7d9c8f6b5d-h7m4p".to_string(), Vec::new()),
+        ])
+    );
 }
 
 /// The store follows the watch: a MODIFIED event turns a deploying belt into a running one.

@@ -2,6 +2,7 @@
 //! `grnry-belt-<id>`, applied server-side with one field manager. Status comes from reflectors
 //! that `recover()` starts, so reading it never calls the API.
 
+mod details;
 mod errors;
 mod phase;
 mod render;
@@ -12,10 +13,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use futures::future::join_all;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::{Api, Client};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
+use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams};
+use kube::{Api, Client, ResourceExt};
 
 use super::{Observed, Runtime, RuntimeError, StateDetails};
 use crate::domain::replica::ReplicaSpec;
@@ -110,6 +112,21 @@ impl KubernetesRuntime {
             Err(err) => Err(runtime_error(err)),
         }
     }
+
+    /// The pod's Events, newest last. Details are for a human reading why a belt failed, so a
+    /// cluster that refuses or does not answer costs the Events, not the whole answer.
+    async fn pod_events(&self, pod: String) -> Vec<serde_json::Value> {
+        let params = ListParams::default().fields(&format!(
+            "involvedObject.kind=Pod,involvedObject.name={pod}"
+        ));
+        match within(self.call_timeout, self.api::<Event>().list(&params)).await {
+            Ok(list) => details::pod_events(list.items),
+            Err(err) => {
+                tracing::warn!(%pod, error = %err, "reading the pod's Events failed; answering without them");
+                Vec::new()
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -174,16 +191,58 @@ impl Runtime for KubernetesRuntime {
         self.view.deployed()
     }
 
-    async fn details(&self, _id: BeltId) -> Result<Option<StateDetails>, RuntimeError> {
-        Ok(None)
+    async fn details(&self, id: BeltId) -> Result<Option<StateDetails>, RuntimeError> {
+        let Some(deployment) = self.view.deployment(id) else {
+            return Ok(None);
+        };
+        let pods = self.view.pods(id);
+        let mut details = details::details(&deployment, &pods);
+        let events = join_all(pods.iter().map(|pod| self.pod_events(pod.name_any()))).await;
+        for (status, events) in details.pod_status.iter_mut().zip(events) {
+            if let (Some(status), false) = (status.as_object_mut(), events.is_empty()) {
+                status.insert(details::EVENTS_FIELD.to_string(), events.into());
+            }
+        }
+        Ok(Some(details))
     }
 
     async fn logs(
         &self,
-        _id: BeltId,
-        _lines: u32,
+        id: BeltId,
+        lines: u32,
     ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
-        Ok(BTreeMap::new())
+        let params = LogParams {
+            // Named, so that an injected sidecar does not make the API ask which container.
+            container: Some(id.kubernetes_name()),
+            tail_lines: Some(lines.into()),
+            timestamps: true,
+            ..LogParams::default()
+        };
+        let api = self.api::<Pod>();
+        let names: Vec<String> = self
+            .view
+            .pods(id)
+            .iter()
+            .map(|pod| pod.name_any())
+            .collect();
+        let answers = join_all(
+            names
+                .iter()
+                .map(|name| within(self.call_timeout, api.logs(name, &params))),
+        )
+        .await;
+        let mut logs = BTreeMap::new();
+        for (name, answer) in names.into_iter().zip(answers) {
+            let lines = match answer {
+                Ok(text) => text.lines().map(str::to_string).collect(),
+                // 400: the container has not started (pulling, crash-loop back-off); 404: the pod
+                // went away since the reflector saw it. Neither has lines to show.
+                Err(kube::Error::Api(status)) if matches!(status.code, 400 | 404) => Vec::new(),
+                Err(err) => return Err(runtime_error(err)),
+            };
+            logs.insert(name, lines);
+        }
+        Ok(logs)
     }
 
     /// Nothing: on Kubernetes, belts keep running without the API.
