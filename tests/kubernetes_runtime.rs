@@ -21,17 +21,11 @@ use serde_json::{json, Value};
 use tokio::time::timeout;
 
 const NAMESPACE: &str = "belts";
-
 const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/belts/deployments";
-
 const PODS: &str = "/api/v1/namespaces/belts/pods";
-
 const CONFIG_MAPS: &str = "/api/v1/namespaces/belts/configmaps";
-
 const EVENTS: &str = "/api/v1/namespaces/belts/events";
-
 const POD_161: &str = "grnry-belt-161-54f5c68c89-8xf9v";
-
 /// How long a test waits for a call it expects.
 const EXPECTED_CALL: Duration = Duration::from_secs(1);
 
@@ -572,4 +566,67 @@ async fn recover_without_an_answering_api_is_unavailable() {
         matches!(result, Err(RuntimeError::Unavailable(_))),
         "{result:?}"
     );
+}
+
+/// Against a real cluster, only when `BELT_TEST_KUBECONFIG` names a kubeconfig; the namespace is
+/// `BELT_TEST_NAMESPACE`, else `default`. Deploys the v2 example belt (161) and removes it again.
+#[tokio::test]
+async fn a_real_cluster_runs_and_removes_the_v2_example() {
+    let Ok(kubeconfig) = std::env::var("BELT_TEST_KUBECONFIG") else {
+        eprintln!(
+            "skipped: set BELT_TEST_KUBECONFIG (and BELT_TEST_NAMESPACE) to run against a cluster"
+        );
+        return;
+    };
+    let namespace = std::env::var("BELT_TEST_NAMESPACE").unwrap_or_else(|_| "default".into());
+    let kubeconfig = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let runtime = KubernetesRuntime::with_client(client.clone(), &namespace);
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client.clone(), &namespace);
+    let config_maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client, &namespace);
+
+    runtime.recover().await.unwrap();
+    runtime.apply(&v2_example_spec()).await.unwrap();
+    eventually("the Deployment appears in the view", || {
+        runtime.deployed().contains(&id(161))
+    })
+    .await;
+    let deployment = deployments.get("grnry-belt-161").await.unwrap();
+    let labels = deployment.metadata.labels.unwrap_or_default();
+    assert_eq!(labels["belt.grnry.io/id"], "161");
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "belt-api");
+    let observed = runtime.observe(id(161)).unwrap();
+    assert_eq!((observed.version, observed.generation), (1, 1));
+    let details = runtime.details(id(161)).await.unwrap().unwrap();
+    assert_eq!(details.deployment_replicas, "1");
+
+    runtime.remove(id(161)).await.unwrap();
+    eventually("the Deployment and ConfigMap are gone", || {
+        runtime.observe(id(161)).is_none()
+    })
+    .await;
+    for _ in 0..120 {
+        let deployment = deployments.get_opt("grnry-belt-161").await.unwrap();
+        let config_map = config_maps.get_opt("grnry-belt-161").await.unwrap();
+        if deployment.is_none() && config_map.is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("grnry-belt-161 still exists two minutes after remove");
+}
+
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..120 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("{what}: not within a minute");
 }
