@@ -1,12 +1,36 @@
-//! PLACEHOLDER: the Kubernetes runtime (kube-rs) is being written.
+//! The Kubernetes runtime: a belt is a ConfigMap (its code) and a Deployment, both named
+//! `grnry-belt-<id>`, applied server-side with one field manager. Status comes from reflectors
+//! that `recover()` starts, so reading it never calls the API.
+
+mod details;
+mod errors;
+mod phase;
+mod render;
+mod view;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use anyhow::Context;
 use async_trait::async_trait;
+use futures::future::join_all;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
+use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams};
+use kube::{Api, Client, ResourceExt};
 
 use super::{Observed, Runtime, RuntimeError, StateDetails};
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
+use errors::{is_not_found, runtime_error, within};
+use view::View;
+
+pub use render::{render, FIELD_MANAGER};
+
+/// How long one API call may take: `BELT_DEPENDENCY_TIMEOUT_MS`'s default.
+const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `recover()` waits for the first list of Deployments and Pods.
+const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct KubernetesConfig {
@@ -15,18 +39,94 @@ pub struct KubernetesConfig {
 }
 
 pub struct KubernetesRuntime {
-    _config: KubernetesConfig,
+    client: Client,
+    namespace: String,
+    view: View,
+    call_timeout: Duration,
+    ready_timeout: Duration,
 }
 
 impl KubernetesRuntime {
     /// Connects with the in-cluster config or the kubeconfig, as kube-rs finds it.
     pub async fn connect(config: KubernetesConfig) -> anyhow::Result<Self> {
-        Ok(KubernetesRuntime { _config: config })
+        let client = Client::try_default()
+            .await
+            .context("connecting to Kubernetes (in-cluster service account or kubeconfig)")?;
+        // kube's default namespace is the pod's own in-cluster, the kubeconfig context's, else
+        // `default`.
+        let namespace = config
+            .namespace
+            .filter(|namespace| !namespace.trim().is_empty())
+            .unwrap_or_else(|| client.default_namespace().to_string());
+        Ok(Self::with_client(client, &namespace))
     }
-}
 
-fn missing() -> RuntimeError {
-    RuntimeError::Other(anyhow::anyhow!("the Kubernetes runtime is not built yet"))
+    /// Uses `client` as given (tests hand in a mock service). Nothing is called before `recover()`.
+    pub fn with_client(client: Client, namespace: &str) -> Self {
+        KubernetesRuntime {
+            client,
+            namespace: namespace.to_string(),
+            view: View::new(namespace),
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+        }
+    }
+
+    /// How long one API call (apply, delete, logs, events) may take before it is `Unavailable`;
+    /// give it `BELT_DEPENDENCY_TIMEOUT_MS`.
+    pub fn with_call_timeout(mut self, limit: Duration) -> Self {
+        self.call_timeout = limit;
+        self
+    }
+
+    /// How long `recover()` waits for the first list of Deployments and Pods.
+    pub fn with_ready_timeout(mut self, limit: Duration) -> Self {
+        self.ready_timeout = limit;
+        self
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Deletes one object; one that is already gone is what was wanted.
+    async fn delete<K>(&self, name: &str, params: &DeleteParams) -> Result<(), RuntimeError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        match within(self.call_timeout, self.api::<K>().delete(name, params)).await {
+            Ok(_) => Ok(()),
+            Err(err) if is_not_found(&err) => Ok(()),
+            Err(err) => Err(runtime_error(err)),
+        }
+    }
+
+    /// The pod's Events, newest last. Details are for a human reading why a belt failed, so a
+    /// cluster that refuses or does not answer costs the Events, not the whole answer.
+    async fn pod_events(&self, pod: String) -> Vec<serde_json::Value> {
+        let params = ListParams::default().fields(&format!(
+            "involvedObject.kind=Pod,involvedObject.name={pod}"
+        ));
+        match within(self.call_timeout, self.api::<Event>().list(&params)).await {
+            Ok(list) => details::pod_events(list.items),
+            Err(err) => {
+                tracing::warn!(%pod, error = %err, "reading the pod's Events failed; answering without them");
+                Vec::new()
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -34,30 +134,117 @@ impl Runtime for KubernetesRuntime {
     fn name(&self) -> &'static str {
         "kubernetes"
     }
+
+    /// Starts the reflectors (once) and waits until they have listed what runs. Nothing else to
+    /// clear: belts outlive the API on Kubernetes, and `deployed()` shows the reconciler orphans.
     async fn recover(&self) -> Result<(), RuntimeError> {
+        self.view.start(&self.client, self.ready_timeout).await
+    }
+
+    #[tracing::instrument(skip_all, fields(belt = %spec.belt_id, version = spec.version, generation = spec.generation))]
+    async fn apply(&self, spec: &ReplicaSpec) -> Result<(), RuntimeError> {
+        // Applying to a Deployment under foreground deletion would be lost when the deletion
+        // completes; the reconciler retries once it is gone.
+        if self.view.is_being_removed(spec.belt_id) {
+            return Err(RuntimeError::Unavailable(format!(
+                "{} is still being removed",
+                spec.name
+            )));
+        }
+        let (config_map, deployment) = render(spec).map_err(RuntimeError::Other)?;
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        // The code first, so that the new pods find it.
+        within(
+            self.call_timeout,
+            self.api::<ConfigMap>()
+                .patch(&spec.name, &params, &Patch::Apply(&config_map)),
+        )
+        .await
+        .map_err(runtime_error)?;
+        within(
+            self.call_timeout,
+            self.api::<Deployment>()
+                .patch(&spec.name, &params, &Patch::Apply(&deployment)),
+        )
+        .await
+        .map_err(runtime_error)?;
         Ok(())
     }
-    async fn apply(&self, _spec: &ReplicaSpec) -> Result<(), RuntimeError> {
-        Err(missing())
+
+    #[tracing::instrument(skip_all, fields(belt = %id))]
+    async fn remove(&self, id: BeltId) -> Result<(), RuntimeError> {
+        let name = id.kubernetes_name();
+        // Foreground: the Deployment stays (marked deleting) until its pods are gone, so a START
+        // right after a STOP cannot run the old and new pods side by side.
+        self.delete::<Deployment>(&name, &DeleteParams::foreground())
+            .await?;
+        self.delete::<ConfigMap>(&name, &DeleteParams::default())
+            .await
     }
-    async fn remove(&self, _id: BeltId) -> Result<(), RuntimeError> {
-        Ok(())
+
+    fn observe(&self, id: BeltId) -> Option<Observed> {
+        let deployment = self.view.deployment(id)?;
+        Some(phase::observed(&deployment, &self.view.pods(id)))
     }
-    fn observe(&self, _id: BeltId) -> Option<Observed> {
-        None
-    }
+
     fn deployed(&self) -> Vec<BeltId> {
-        Vec::new()
+        self.view.deployed()
     }
-    async fn details(&self, _id: BeltId) -> Result<Option<StateDetails>, RuntimeError> {
-        Ok(None)
+
+    async fn details(&self, id: BeltId) -> Result<Option<StateDetails>, RuntimeError> {
+        let Some(deployment) = self.view.deployment(id) else {
+            return Ok(None);
+        };
+        let pods = self.view.pods(id);
+        let mut details = details::details(&deployment, &pods);
+        let events = join_all(pods.iter().map(|pod| self.pod_events(pod.name_any()))).await;
+        for (status, events) in details.pod_status.iter_mut().zip(events) {
+            if let (Some(status), false) = (status.as_object_mut(), events.is_empty()) {
+                status.insert(details::EVENTS_FIELD.to_string(), events.into());
+            }
+        }
+        Ok(Some(details))
     }
+
     async fn logs(
         &self,
-        _id: BeltId,
-        _lines: u32,
+        id: BeltId,
+        lines: u32,
     ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
-        Ok(BTreeMap::new())
+        let params = LogParams {
+            // Named, so that an injected sidecar does not make the API ask which container.
+            container: Some(id.kubernetes_name()),
+            tail_lines: Some(lines.into()),
+            timestamps: true,
+            ..LogParams::default()
+        };
+        let api = self.api::<Pod>();
+        let names: Vec<String> = self
+            .view
+            .pods(id)
+            .iter()
+            .map(|pod| pod.name_any())
+            .collect();
+        let answers = join_all(
+            names
+                .iter()
+                .map(|name| within(self.call_timeout, api.logs(name, &params))),
+        )
+        .await;
+        let mut logs = BTreeMap::new();
+        for (name, answer) in names.into_iter().zip(answers) {
+            let lines = match answer {
+                Ok(text) => text.lines().map(str::to_string).collect(),
+                // 400: the container has not started (pulling, crash-loop back-off); 404: the pod
+                // went away since the reflector saw it. Neither has lines to show.
+                Err(kube::Error::Api(status)) if matches!(status.code, 400 | 404) => Vec::new(),
+                Err(err) => return Err(runtime_error(err)),
+            };
+            logs.insert(name, lines);
+        }
+        Ok(logs)
     }
+
+    /// Nothing: on Kubernetes, belts keep running without the API.
     async fn shutdown(&self) {}
 }

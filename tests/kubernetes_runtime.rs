@@ -1,0 +1,632 @@
+//! The Kubernetes runtime against a fake API server: a `tower_test` mock handed to
+//! `kube::Client::new`, as kube-rs/controller-rs tests do. Each test answers the calls it expects
+//! and fails after one second when an expected call never comes. Fixtures in
+//! `tests/fixtures/kubernetes/` are Deployments and Pods as the API server returns them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use belt_api::config::BeltDefaultsConfig;
+use belt_api::domain::belt::from_epoch_millis;
+use belt_api::domain::input::{parse_body, parse_spec};
+use belt_api::domain::replica::ReplicaSpec;
+use belt_api::domain::{Belt, BeltDefaults, BeltId, Person, ProjectName};
+use belt_api::runtime::kubernetes::{render, KubernetesRuntime};
+use belt_api::runtime::{Observed, Phase, Runtime, RuntimeError};
+use clap::Parser;
+use http::{Method, Request, Response};
+use kube::client::Body;
+use serde_json::{json, Value};
+use tokio::time::timeout;
+
+const NAMESPACE: &str = "belts";
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/belts/deployments";
+const PODS: &str = "/api/v1/namespaces/belts/pods";
+const CONFIG_MAPS: &str = "/api/v1/namespaces/belts/configmaps";
+const EVENTS: &str = "/api/v1/namespaces/belts/events";
+const POD_161: &str = "grnry-belt-161-54f5c68c89-8xf9v";
+/// How long a test waits for a call it expects.
+const EXPECTED_CALL: Duration = Duration::from_secs(1);
+
+fn id(n: i64) -> BeltId {
+    BeltId::new(n).unwrap()
+}
+
+fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn fixture(name: &str) -> Value {
+    let path = fixture_path(&format!("kubernetes/{name}"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A scenario file: `{"deployment": …, "pods": [...]}`.
+fn scenario(name: &str) -> (Vec<Value>, Vec<Value>) {
+    let scenario = fixture(name);
+    let pods = scenario["pods"].as_array().cloned().unwrap_or_default();
+    (vec![scenario["deployment"].clone()], pods)
+}
+
+/// The v2 document's example belt (id 161, project global) at version 1, generation 1, with the
+/// server defaults of a default configuration.
+fn v2_example_spec() -> ReplicaSpec {
+    #[derive(Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        defaults: BeltDefaultsConfig,
+    }
+    let defaults = BeltDefaults::from_config(&Defaults::parse_from(["belt-api"]).defaults).unwrap();
+    let body = std::fs::read(fixture_path("v2/create-response-example.json")).unwrap();
+    let spec = parse_spec(&parse_body(&body).unwrap(), &defaults)
+        .unwrap()
+        .spec;
+    let person = Person {
+        name: "Arthur Author".into(),
+        email: "arthur@author.com".into(),
+    };
+    // The v2 example's kafkaConsumerGroupName is grnry-belt-161-1562744768164.
+    let created_at = from_epoch_millis(1_562_744_768_164);
+    let belt = Belt {
+        id: id(161),
+        project: ProjectName::global(),
+        version: 1,
+        spec: spec.clone(),
+        created_by: person.clone(),
+        created_at,
+        modified_by: person,
+        modified_at: created_at,
+    };
+    ReplicaSpec::build(&belt, &spec, 1, 1, false)
+}
+
+/// Compares with a committed golden file. `BELT_UPDATE_GOLDEN=1 cargo test --test
+/// kubernetes_runtime` rewrites the files instead; review the diff before committing it.
+fn assert_golden(name: &str, actual: &Value) {
+    let path = fixture_path(&format!("kubernetes/{name}"));
+    if std::env::var("BELT_UPDATE_GOLDEN").as_deref() == Ok("1") {
+        let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
+        std::fs::write(&path, text).unwrap();
+    }
+    assert_eq!(
+        actual,
+        &fixture(name),
+        "{name} differs; if the change is intended, rerun with BELT_UPDATE_GOLDEN=1"
+    );
+}
+
+/// One request as the fake API server saw it.
+struct Call {
+    method: Method,
+    path: String,
+    query: BTreeMap<String, String>,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Call {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    fn is_watch(&self) -> bool {
+        self.query.get("watch").map(String::as_str) == Some("true")
+    }
+}
+
+type Reply = tower_test::mock::SendResponse<Response<Body>>;
+
+struct FakeApi {
+    handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
+    /// Watch requests held open (path, reply), as an API server holds them until something changes.
+    watches: Vec<(String, Reply)>,
+}
+
+fn runtime() -> (KubernetesRuntime, FakeApi) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, NAMESPACE);
+    let runtime = KubernetesRuntime::with_client(client, NAMESPACE)
+        .with_call_timeout(Duration::from_millis(500))
+        .with_ready_timeout(Duration::from_secs(1));
+    let fake = FakeApi {
+        handle,
+        watches: Vec::new(),
+    };
+    (runtime, fake)
+}
+
+impl FakeApi {
+    /// The next call; panics when none comes within a second.
+    async fn next(&mut self) -> (Call, Reply) {
+        let (request, reply) = timeout(EXPECTED_CALL, self.handle.next_request())
+            .await
+            .expect("an expected API call did not come within 1 s")
+            .expect("the client went away");
+        let (parts, body) = request.into_parts();
+        let query = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+        let call = Call {
+            method: parts.method,
+            path: parts.uri.path().to_string(),
+            query,
+            content_type: parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            body: body.collect_bytes().await.unwrap().to_vec(),
+        };
+        (call, reply)
+    }
+
+    async fn assert_no_call(&mut self) {
+        if let Ok(Some((request, _))) =
+            timeout(Duration::from_millis(200), self.handle.next_request()).await
+        {
+            panic!(
+                "unexpected API call: {} {}",
+                request.method(),
+                request.uri()
+            );
+        }
+    }
+
+    /// Answers the reflectors' first LIST of Deployments and Pods and holds their WATCHes open:
+    /// four calls, in whichever order the two reflectors make them.
+    async fn serve_lists(&mut self, deployments: Vec<Value>, pods: Vec<Value>) {
+        for _ in 0..4 {
+            let (call, reply) = self.next().await;
+            assert_eq!(call.method, Method::GET);
+            assert_eq!(
+                call.query.get("labelSelector").map(String::as_str),
+                Some("app.kubernetes.io/managed-by=belt-api"),
+                "{}",
+                call.path
+            );
+            if call.is_watch() {
+                self.watches.push((call.path, reply));
+                continue;
+            }
+            let (kind, items) = match call.path.as_str() {
+                DEPLOYMENTS => ("DeploymentList", &deployments),
+                PODS => ("PodList", &pods),
+                other => panic!("unexpected list of {other}"),
+            };
+            reply_json(reply, 200, &list(kind, items));
+        }
+    }
+
+    /// Answers one Events list per pod: `events` for the pod it names, an empty list otherwise.
+    async fn serve_events(&mut self, pods: usize, events: Option<(&str, &Value)>) {
+        for _ in 0..pods {
+            let (call, reply) = self.next().await;
+            assert_eq!((&call.method, call.path.as_str()), (&Method::GET, EVENTS));
+            let selector = &call.query["fieldSelector"];
+            let answer = match events {
+                Some((pod, events)) if selector.contains(&format!("involvedObject.name={pod}")) => {
+                    events.clone()
+                }
+                _ => list("EventList", &[]),
+            };
+            reply_json(reply, 200, &answer);
+        }
+    }
+}
+
+fn list(kind: &str, items: &[Value]) -> Value {
+    json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "50000"}, "items": items})
+}
+
+fn reply_json(reply: Reply, status: u16, body: &Value) {
+    let response = Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap();
+    reply.send_response(response);
+}
+
+fn reply_status(reply: Reply, code: u16, reason: &str) {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": format!("{reason} (from the fake API)"), "reason": reason, "code": code});
+    reply_json(reply, code, &body);
+}
+
+/// A runtime whose reflectors have listed `deployments` and `pods`.
+async fn recovered(deployments: Vec<Value>, pods: Vec<Value>) -> (KubernetesRuntime, FakeApi) {
+    let (runtime, mut fake) = runtime();
+    let (recovered, ()) = tokio::join!(runtime.recover(), fake.serve_lists(deployments, pods));
+    recovered.unwrap();
+    (runtime, fake)
+}
+
+async fn observe_scenario(name: &str) -> Option<Observed> {
+    let (deployments, pods) = scenario(name);
+    let (runtime, mut fake) = recovered(deployments, pods).await;
+    let observed = runtime.observe(id(161));
+    fake.assert_no_call().await;
+    observed
+}
+
+#[test]
+fn the_v2_example_renders_as_the_golden_objects() {
+    let (config_map, deployment) = render(&v2_example_spec()).unwrap();
+    assert_golden(
+        "configmap-161.json",
+        &serde_json::to_value(config_map).unwrap(),
+    );
+    assert_golden(
+        "deployment-161.json",
+        &serde_json::to_value(deployment).unwrap(),
+    );
+}
+
+#[tokio::test]
+async fn apply_server_side_applies_the_config_map_then_the_deployment() {
+    let (runtime, mut fake) = runtime();
+    let spec = v2_example_spec();
+    let apply = async {
+        for (path, golden) in [
+            (CONFIG_MAPS, "configmap-161.json"),
+            (DEPLOYMENTS, "deployment-161.json"),
+        ] {
+            let (call, reply) = fake.next().await;
+            assert_eq!(call.method, Method::PATCH);
+            assert_eq!(call.path, format!("{path}/grnry-belt-161"));
+            assert_eq!(call.query["fieldManager"], "belt-api");
+            assert_eq!(call.query["force"], "true");
+            assert_eq!(
+                call.content_type.as_deref(),
+                Some("application/apply-patch+yaml")
+            );
+            assert_eq!(call.json(), fixture(golden), "body of {path}");
+            let applied = call.json();
+            reply_json(reply, 200, &applied);
+        }
+    };
+    let (result, ()) = tokio::join!(runtime.apply(&spec), apply);
+    result.unwrap();
+    fake.assert_no_call().await;
+}
+
+#[tokio::test]
+async fn apply_reports_a_conflict_as_in_use_and_a_failing_server_as_unavailable() {
+    for (code, reason) in [(409, "Conflict"), (503, "ServiceUnavailable")] {
+        let (runtime, mut fake) = runtime();
+        let spec = v2_example_spec();
+        let (result, ()) = tokio::join!(runtime.apply(&spec), async {
+            let (_, reply) = fake.next().await;
+            reply_status(reply, code, reason);
+        });
+        match (code, result) {
+            (409, Err(RuntimeError::InUse(_))) | (503, Err(RuntimeError::Unavailable(_))) => {}
+            (code, other) => panic!("{code}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn apply_to_an_api_that_never_answers_is_unavailable() {
+    let (runtime, mut fake) = runtime();
+    let spec = v2_example_spec();
+    let (result, _held) = tokio::join!(runtime.apply(&spec), fake.next());
+    assert!(
+        matches!(result, Err(RuntimeError::Unavailable(_))),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn remove_deletes_both_objects_and_an_absent_one_is_fine() {
+    let (runtime, mut fake) = runtime();
+    let (result, ()) = tokio::join!(runtime.remove(id(161)), async {
+        let (call, reply) = fake.next().await;
+        assert_eq!(
+            (&call.method, call.path.as_str()),
+            (
+                &Method::DELETE,
+                "/apis/apps/v1/namespaces/belts/deployments/grnry-belt-161"
+            )
+        );
+        assert_eq!(call.json()["propagationPolicy"], "Foreground");
+        reply_status(reply, 404, "NotFound");
+        let (call, reply) = fake.next().await;
+        assert_eq!(
+            (&call.method, call.path.as_str()),
+            (
+                &Method::DELETE,
+                "/api/v1/namespaces/belts/configmaps/grnry-belt-161"
+            )
+        );
+        reply_status(reply, 404, "NotFound");
+    });
+    result.unwrap();
+    fake.assert_no_call().await;
+}
+
+#[tokio::test]
+async fn all_replicas_ready_is_running() {
+    let observed = observe_scenario("running.json").await.unwrap();
+    assert_eq!(
+        observed,
+        Observed {
+            version: 2,
+            generation: 3,
+            phase: Phase::Running
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_rollout_in_progress_is_deploying() {
+    let observed = observe_scenario("deploying.json").await.unwrap();
+    assert_eq!(observed.phase, Phase::Deploying);
+}
+
+#[tokio::test]
+async fn pods_that_cannot_run_or_a_stuck_rollout_are_failed() {
+    for name in [
+        "err-image-pull.json",
+        "crash-loop.json",
+        "oom-killed.json",
+        "progress-deadline.json",
+        "v2-failed.json",
+    ] {
+        let observed = observe_scenario(name).await.unwrap();
+        assert_eq!(observed.phase, Phase::Failed, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn an_older_deployed_version_is_visible_so_the_caller_can_say_outdated() {
+    let observed = observe_scenario("running-outdated.json").await.unwrap();
+    assert_eq!((observed.version, observed.phase), (1, Phase::Running));
+}
+
+#[tokio::test]
+async fn without_a_deployment_a_belt_is_stopped() {
+    let (runtime, mut fake) = recovered(Vec::new(), Vec::new()).await;
+    assert_eq!(runtime.observe(id(161)), None);
+    assert!(runtime.deployed().is_empty());
+    assert_eq!(runtime.details(id(161)).await.unwrap(), None);
+    assert!(runtime.logs(id(161), 10).await.unwrap().is_empty());
+    fake.assert_no_call().await;
+}
+
+#[tokio::test]
+async fn a_deployment_being_deleted_counts_as_stopped_and_blocks_apply() {
+    let (mut deployments, pods) = scenario("running.json");
+    deployments[0]["metadata"]["deletionTimestamp"] = json!("2019-07-01T12:00:00Z");
+    let (runtime, mut fake) = recovered(deployments, pods).await;
+    assert_eq!(runtime.observe(id(161)), None);
+    assert!(runtime.deployed().is_empty());
+    let result = runtime.apply(&v2_example_spec()).await;
+    assert!(
+        matches!(result, Err(RuntimeError::Unavailable(_))),
+        "{result:?}"
+    );
+    fake.assert_no_call().await;
+}
+
+#[tokio::test]
+async fn details_reproduce_the_v2_failed_example() {
+    let (deployments, pods) = scenario("v2-failed.json");
+    let (runtime, mut fake) = recovered(deployments, pods).await;
+    let (details, ()) = tokio::join!(runtime.details(id(161)), fake.serve_events(1, None));
+    let details = serde_json::to_value(details.unwrap().unwrap()).unwrap();
+    assert_eq!(details, fixture("v2-failed-details.json"));
+}
+
+#[tokio::test]
+async fn details_add_the_pod_events_that_say_why() {
+    let (deployments, pods) = scenario("err-image-pull.json");
+    let (runtime, mut fake) = recovered(deployments, pods).await;
+    let events = fixture("events-err-image-pull.json");
+    let (details, ()) = tokio::join!(
+        runtime.details(id(161)),
+        fake.serve_events(1, Some((POD_161, &events)))
+    );
+    let details = details.unwrap().unwrap();
+    assert_eq!(details.deployment_replicas, "1");
+    assert_eq!(details.pod_status.len(), 1);
+    let pod = &details.pod_status[0];
+    assert_eq!(pod["name"], POD_161);
+    assert_eq!(
+        pod["containerStatus"][0]["state"]["waiting"]["reason"],
+        "ErrImagePull"
+    );
+    let reasons: Vec<&str> = pod["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["Pulling", "Failed", "Failed", "BackOff"]);
+    assert!(pod["events"][2]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not found"));
+    assert_eq!(pod["events"][3]["count"], 6);
+}
+
+#[tokio::test]
+async fn logs_tail_every_pod_with_timestamps() {
+    let (deployments, pods) = scenario("deploying.json");
+    let (runtime, mut fake) = recovered(deployments, pods).await;
+    let (logs, ()) = tokio::join!(runtime.logs(id(161), 100), async {
+        for _ in 0..2 {
+            let (call, reply) = fake.next().await;
+            assert_eq!(call.method, Method::GET);
+            let pod = call
+                .path
+                .strip_prefix("/api/v1/namespaces/belts/pods/")
+                .and_then(|rest| rest.strip_suffix("/log"))
+                .unwrap_or_else(|| panic!("not a log call: {}", call.path))
+                .to_string();
+            assert_eq!(call.query["tailLines"], "100");
+            assert_eq!(call.query["timestamps"], "true");
+            assert_eq!(call.query["container"], "grnry-belt-161");
+            if pod.ends_with("h7m4p") {
+                // The container is still being created: the API answers 400.
+                reply_status(reply, 400, "BadRequest");
+            } else {
+                let text = format!(
+                    "2019-07-01T11:02:41.000000001Z {pod} started\n\
+                     2019-07-01T11:02:42.000000002Z {pod} consuming grnry_data_in_test-a\n"
+                );
+                reply.send_response(Response::new(Body::from(text.into_bytes())));
+            }
+        }
+    });
+    let logs = logs.unwrap();
+    assert_eq!(
+        logs,
+        BTreeMap::from([
+            (
+                "grnry-belt-161-7d9c8f6b5d-2kq9x".to_string(),
+                vec![
+                    "2019-07-01T11:02:41.000000001Z grnry-belt-161-7d9c8f6b5d-2kq9x started"
+                        .to_string(),
+                    "2019-07-01T11:02:42.000000002Z grnry-belt-161-7d9c8f6b5d-2kq9x consuming grnry_data_in_test-a"
+                        .to_string(),
+                ]
+            ),
+            ("grnry-belt-161-7d9c8f6b5d-h7m4p".to_string(), Vec::new()),
+        ])
+    );
+}
+
+/// The store follows the watch: a MODIFIED event turns a deploying belt into a running one.
+#[tokio::test]
+async fn watch_events_update_the_view() {
+    let (deployments, pods) = scenario("deploying.json");
+    let (runtime, mut fake) = recovered(deployments.clone(), pods).await;
+    assert_eq!(runtime.observe(id(161)).unwrap().phase, Phase::Deploying);
+
+    let mut rolled_out = deployments[0].clone();
+    rolled_out["status"]["readyReplicas"] = json!(2);
+    rolled_out["status"]["availableReplicas"] = json!(2);
+    rolled_out["status"]["unavailableReplicas"] = json!(null);
+    rolled_out["metadata"]["resourceVersion"] = json!("50001");
+    let index = fake
+        .watches
+        .iter()
+        .position(|(path, _)| path == DEPLOYMENTS)
+        .unwrap();
+    let (_, watch) = fake.watches.remove(index);
+    let event = json!({"type": "MODIFIED", "object": rolled_out}).to_string() + "\n";
+    watch.send_response(Response::new(Body::from(event.into_bytes())));
+
+    // The watch ended after the event, so the reflector watches again from where it was.
+    let (call, reply) = fake.next().await;
+    assert!(call.is_watch() && call.path == DEPLOYMENTS);
+    assert_eq!(call.query["resourceVersion"], "50001");
+    fake.watches.push((call.path, reply));
+    assert_eq!(runtime.observe(id(161)).unwrap().phase, Phase::Running);
+}
+
+#[tokio::test]
+async fn observing_250_belts_makes_no_api_call() {
+    let (deployments, pods) = scenario("running.json");
+    let renamed = |object: &Value, n: i64, name: String| {
+        let mut object = object.clone();
+        object["metadata"]["name"] = json!(name);
+        object["metadata"]["labels"]["belt.grnry.io/id"] = json!(n.to_string());
+        object
+    };
+    let ids = 1..=250;
+    let (runtime, mut fake) = recovered(
+        ids.clone()
+            .map(|n| renamed(&deployments[0], n, format!("grnry-belt-{n}")))
+            .collect(),
+        ids.clone()
+            .map(|n| renamed(&pods[0], n, format!("grnry-belt-{n}-54f5c68c89-8xf9v")))
+            .collect(),
+    )
+    .await;
+    fake.assert_no_call().await;
+
+    assert_eq!(runtime.deployed(), ids.clone().map(id).collect::<Vec<_>>());
+    for n in ids {
+        assert_eq!(runtime.observe(id(n)).unwrap().phase, Phase::Running);
+    }
+    fake.assert_no_call().await;
+}
+
+#[tokio::test]
+async fn recover_without_an_answering_api_is_unavailable() {
+    let (runtime, _fake) = runtime();
+    let result = runtime.recover().await;
+    assert!(
+        matches!(result, Err(RuntimeError::Unavailable(_))),
+        "{result:?}"
+    );
+}
+
+/// Against a real cluster, only when `BELT_TEST_KUBECONFIG` names a kubeconfig; the namespace is
+/// `BELT_TEST_NAMESPACE`, else `default`. Deploys the v2 example belt (161) and removes it again.
+#[tokio::test]
+async fn a_real_cluster_runs_and_removes_the_v2_example() {
+    let Ok(kubeconfig) = std::env::var("BELT_TEST_KUBECONFIG") else {
+        eprintln!(
+            "skipped: set BELT_TEST_KUBECONFIG (and BELT_TEST_NAMESPACE) to run against a cluster"
+        );
+        return;
+    };
+    let namespace = std::env::var("BELT_TEST_NAMESPACE").unwrap_or_else(|_| "default".into());
+    let kubeconfig = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let runtime = KubernetesRuntime::with_client(client.clone(), &namespace);
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(client.clone(), &namespace);
+    let config_maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client, &namespace);
+
+    runtime.recover().await.unwrap();
+    runtime.apply(&v2_example_spec()).await.unwrap();
+    eventually("the Deployment appears in the view", || {
+        runtime.deployed().contains(&id(161))
+    })
+    .await;
+    let deployment = deployments.get("grnry-belt-161").await.unwrap();
+    let labels = deployment.metadata.labels.unwrap_or_default();
+    assert_eq!(labels["belt.grnry.io/id"], "161");
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "belt-api");
+    let observed = runtime.observe(id(161)).unwrap();
+    assert_eq!((observed.version, observed.generation), (1, 1));
+    let details = runtime.details(id(161)).await.unwrap().unwrap();
+    assert_eq!(details.deployment_replicas, "1");
+
+    runtime.remove(id(161)).await.unwrap();
+    eventually("the Deployment and ConfigMap are gone", || {
+        runtime.observe(id(161)).is_none()
+    })
+    .await;
+    for _ in 0..120 {
+        let deployment = deployments.get_opt("grnry-belt-161").await.unwrap();
+        let config_map = config_maps.get_opt("grnry-belt-161").await.unwrap();
+        if deployment.is_none() && config_map.is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("grnry-belt-161 still exists two minutes after remove");
+}
+
+async fn eventually(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..120 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("{what}: not within a minute");
+}
