@@ -32,6 +32,15 @@ pub struct App {
 
 impl App {
     pub async fn build(config: ServeConfig) -> anyhow::Result<App> {
+        let runtime = connect_runtime(&config).await?;
+        Self::build_with_runtime(config, runtime).await
+    }
+
+    /// As `build`, with a runtime chosen by the caller (tests hand in one on a fake API).
+    pub async fn build_with_runtime(
+        config: ServeConfig,
+        runtime: Arc<dyn Runtime>,
+    ) -> anyhow::Result<App> {
         let defaults = BeltDefaults::from_config(&config.defaults)
             .map_err(|reason| anyhow::anyhow!("invalid belt default: {reason}"))?;
         let database_url = config.database_url();
@@ -62,7 +71,6 @@ impl App {
             .transpose()
             .context("setting up the event-type registry client")?;
 
-        let runtime = connect_runtime(&config).await?;
         // Before the first reconcile: clear what a crashed predecessor left behind, and learn
         // what runs, so that restoring RUNNING belts never doubles a replica.
         runtime
@@ -189,7 +197,8 @@ async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime
                 namespace: config.k8s_namespace.clone(),
             })
             .await
-            .context("connecting to Kubernetes")?,
+            .context("connecting to Kubernetes")?
+            .with_call_timeout(config.dependency_timeout()),
         ),
     })
 }

@@ -80,6 +80,7 @@ fn v2_example_spec() -> ReplicaSpec {
         created_at,
         modified_by: person,
         modified_at: created_at,
+        wish: Default::default(),
     };
     ReplicaSpec::build(&belt, &spec, 1, 1, false)
 }
@@ -271,6 +272,7 @@ async fn apply_server_side_applies_the_config_map_then_the_deployment() {
     let (runtime, mut fake) = runtime();
     let spec = v2_example_spec();
     let apply = async {
+        expect_lookup_of_absent_deployment(&mut fake).await;
         for (path, golden) in [
             (CONFIG_MAPS, "configmap-161.json"),
             (DEPLOYMENTS, "deployment-161.json"),
@@ -300,6 +302,7 @@ async fn apply_reports_a_conflict_as_in_use_and_a_failing_server_as_unavailable(
         let (runtime, mut fake) = runtime();
         let spec = v2_example_spec();
         let (result, ()) = tokio::join!(runtime.apply(&spec), async {
+            expect_lookup_of_absent_deployment(&mut fake).await;
             let (_, reply) = fake.next().await;
             reply_status(reply, code, reason);
         });
@@ -308,6 +311,50 @@ async fn apply_reports_a_conflict_as_in_use_and_a_failing_server_as_unavailable(
             (code, other) => panic!("{code}: {other:?}"),
         }
     }
+}
+
+/// The runtime reads a Deployment it does not know before touching it; here there is none.
+async fn expect_lookup_of_absent_deployment(fake: &mut FakeApi) {
+    let (call, reply) = fake.next().await;
+    assert_eq!(
+        (&call.method, call.path.as_str()),
+        (
+            &Method::GET,
+            "/apis/apps/v1/namespaces/belts/deployments/grnry-belt-161"
+        )
+    );
+    reply_status(reply, 404, "NotFound");
+}
+
+#[tokio::test]
+async fn a_deployment_belt_api_did_not_create_is_never_overwritten_or_deleted() {
+    let foreign = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "grnry-belt-161", "namespace": "belts", "labels": {"app": "hand-made"}},
+        "spec": {"selector": {"matchLabels": {"app": "hand-made"}}, "template": {"metadata": {"labels": {"app": "hand-made"}}}},
+    });
+    let (runtime, mut fake) = runtime();
+    let (removed, ()) = tokio::join!(runtime.remove(id(161)), async {
+        let (call, reply) = fake.next().await;
+        assert_eq!(call.method, Method::GET);
+        reply_json(reply, 200, &foreign);
+    });
+    assert!(
+        matches!(removed, Err(RuntimeError::InUse(_))),
+        "{removed:?}"
+    );
+    fake.assert_no_call().await;
+    let spec = v2_example_spec();
+    let (applied, ()) = tokio::join!(runtime.apply(&spec), async {
+        let (call, reply) = fake.next().await;
+        assert_eq!(call.method, Method::GET);
+        reply_json(reply, 200, &foreign);
+    });
+    assert!(
+        matches!(applied, Err(RuntimeError::InUse(_))),
+        "{applied:?}"
+    );
+    fake.assert_no_call().await;
 }
 
 #[tokio::test]
@@ -325,6 +372,7 @@ async fn apply_to_an_api_that_never_answers_is_unavailable() {
 async fn remove_deletes_both_objects_and_an_absent_one_is_fine() {
     let (runtime, mut fake) = runtime();
     let (result, ()) = tokio::join!(runtime.remove(id(161)), async {
+        expect_lookup_of_absent_deployment(&mut fake).await;
         let (call, reply) = fake.next().await;
         assert_eq!(
             (&call.method, call.path.as_str()),

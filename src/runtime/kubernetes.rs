@@ -97,6 +97,33 @@ impl KubernetesRuntime {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 
+    /// Refuses to touch a Deployment of the belt's name that belt-api did not create (someone's
+    /// hand-made object, another tool's): overwriting or deleting it would destroy their work.
+    /// The view only holds our own objects, so only an object missing from it is read.
+    async fn ensure_not_foreign(&self, id: BeltId) -> Result<(), RuntimeError> {
+        if self.view.deployment(id).is_some() {
+            return Ok(());
+        }
+        let name = id.kubernetes_name();
+        let existing = within(self.call_timeout, self.api::<Deployment>().get_opt(&name))
+            .await
+            .map_err(runtime_error)?;
+        let ours = |deployment: &Deployment| {
+            deployment
+                .labels()
+                .get(render::LABEL_MANAGED_BY)
+                .map(String::as_str)
+                == Some(FIELD_MANAGER)
+        };
+        match existing {
+            Some(deployment) if !ours(&deployment) => Err(RuntimeError::InUse(format!(
+                "Deployment '{name}' in namespace '{}' exists but is not managed by belt-api",
+                self.namespace
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Deletes one object; one that is already gone is what was wanted.
     async fn delete<K>(&self, name: &str, params: &DeleteParams) -> Result<(), RuntimeError>
     where
@@ -152,6 +179,7 @@ impl Runtime for KubernetesRuntime {
             )));
         }
         let (config_map, deployment) = render(spec).map_err(RuntimeError::Other)?;
+        self.ensure_not_foreign(spec.belt_id).await?;
         let params = PatchParams::apply(FIELD_MANAGER).force();
         // The code first, so that the new pods find it.
         within(
@@ -174,6 +202,7 @@ impl Runtime for KubernetesRuntime {
     #[tracing::instrument(skip_all, fields(belt = %id))]
     async fn remove(&self, id: BeltId) -> Result<(), RuntimeError> {
         let name = id.kubernetes_name();
+        self.ensure_not_foreign(id).await?;
         // Foreground: the Deployment stays (marked deleting) until its pods are gone, so a START
         // right after a STOP cannot run the old and new pods side by side.
         self.delete::<Deployment>(&name, &DeleteParams::foreground())

@@ -1,5 +1,11 @@
 //! Every row of CONTRACT §4, provoked from outside, and every error example of the v2 document.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use belt_api::domain::replica::ReplicaSpec;
+use belt_api::domain::BeltId;
+use belt_api::runtime::{Observed, Runtime, RuntimeError, StateDetails};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -14,7 +20,74 @@ backend_tests!(
     unexpected_errors_are_500_without_internals,
     a_database_that_does_not_answer_is_503_and_nothing_changes,
     the_v2_error_examples_are_reproduced,
+    a_runtime_object_held_by_someone_else_is_424_and_nothing_is_deleted,
 );
+
+/// A runtime whose cluster holds a foreign object of every belt's name: what the Kubernetes
+/// runtime reports when a Deployment `grnry-belt-<id>` exists that belt-api did not create
+/// (tests/kubernetes_runtime.rs shows it detecting that against a fake API server).
+struct ForeignObjects;
+
+#[async_trait::async_trait]
+impl Runtime for ForeignObjects {
+    fn name(&self) -> &'static str {
+        "foreign-objects"
+    }
+    async fn recover(&self) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+    async fn apply(&self, spec: &ReplicaSpec) -> Result<(), RuntimeError> {
+        Err(RuntimeError::InUse(format!(
+            "Deployment '{}' is not managed by belt-api",
+            spec.name
+        )))
+    }
+    async fn remove(&self, id: BeltId) -> Result<(), RuntimeError> {
+        Err(RuntimeError::InUse(format!(
+            "Deployment '{}' is not managed by belt-api",
+            id.kubernetes_name()
+        )))
+    }
+    fn observe(&self, _: BeltId) -> Option<Observed> {
+        None
+    }
+    fn deployed(&self) -> Vec<BeltId> {
+        Vec::new()
+    }
+    async fn details(&self, _: BeltId) -> Result<Option<StateDetails>, RuntimeError> {
+        Ok(None)
+    }
+    async fn logs(&self, _: BeltId, _: u32) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
+        Ok(BTreeMap::new())
+    }
+    async fn shutdown(&self) {}
+}
+
+async fn a_runtime_object_held_by_someone_else_is_424_and_nothing_is_deleted(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            runtime: Some(Arc::new(ForeignObjects)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let belt = app.create_belt("global", &minimal_belt("clashing")).await;
+    let path = format!("/projects/global/belts/{}", belt["id"].as_str().unwrap());
+    let message = assert_error(
+        app.delete(&path, &app.editor()).await,
+        StatusCode::FAILED_DEPENDENCY,
+        "entity_in_use",
+    )
+    .await;
+    assert!(
+        message.contains("grnry-belt-") && message.contains("not managed by belt-api"),
+        "{message}"
+    );
+    let (status, still) = json_of(app.get(&path, &app.editor()).await).await;
+    assert_eq!(status, StatusCode::OK, "nothing was deleted");
+    assert_eq!(still["name"], "clashing");
+}
 
 async fn bad_parameter_value_for_ids_json_and_types(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -227,6 +227,8 @@ pub struct Options {
     pub dev_mode: bool,
     /// Database URL to use instead of a fresh one (e.g. an unreachable server).
     pub database_url: Option<String>,
+    /// A runtime instead of the one the configuration names.
+    pub runtime: Option<std::sync::Arc<dyn belt_api::runtime::Runtime>>,
 }
 
 pub struct TestApp {
@@ -295,7 +297,11 @@ impl TestApp {
             unreachable!()
         };
         let config: ServeConfig = *config;
-        let app = App::build(config).await.expect("building the app");
+        let app = match options.runtime {
+            Some(runtime) => App::build_with_runtime(config, runtime).await,
+            None => App::build(config).await,
+        }
+        .expect("building the app");
         let address = format!("http://127.0.0.1:{}", app.port());
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(app.run(async {
