@@ -457,11 +457,16 @@ impl Runtime for LocalRuntime {
 
     async fn shutdown(&self) {
         self.closing.store(true, Ordering::SeqCst);
-        let ids = self.deployed();
-        if !ids.is_empty() {
+        // An `apply` that passed its check just before `closing` was set may still add a belt:
+        // go again until none is left (new ones are refused now, so this ends).
+        loop {
+            let ids = self.deployed();
+            if ids.is_empty() {
+                return;
+            }
             tracing::info!(belts = ids.len(), "stopping the local belt replicas");
+            futures::future::join_all(ids.into_iter().map(|id| self.stop_belt(id))).await;
         }
-        futures::future::join_all(ids.into_iter().map(|id| self.stop_belt(id))).await;
     }
 }
 

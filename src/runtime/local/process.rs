@@ -167,22 +167,20 @@ pub(super) fn signal_group(pgid: i32, signal: Signal) {
 }
 
 /// SIGTERM to the group, SIGKILL after `grace`; returns once the leader is reaped, so no zombie is
-/// left behind. Whatever else remains in the group is killed too, as a container's teardown would.
+/// left behind. Until then the unreaped leader keeps the group id ours, which makes `killpg` safe.
 pub(super) async fn terminate(
     child: &mut Child,
     pgid: i32,
     grace: Duration,
 ) -> std::io::Result<std::process::ExitStatus> {
     signal_group(pgid, Signal::SIGTERM);
-    let status = match tokio::time::timeout(grace, child.wait()).await {
+    match tokio::time::timeout(grace, child.wait()).await {
         Ok(status) => status,
         Err(_) => {
             signal_group(pgid, Signal::SIGKILL);
             child.wait().await
         }
-    };
-    signal_group(pgid, Signal::SIGKILL);
-    status
+    }
 }
 
 #[cfg(test)]

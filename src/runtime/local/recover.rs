@@ -68,6 +68,18 @@ pub(super) async fn clear(dirs: Vec<PathBuf>, grace: Duration) {
     }
 }
 
+/// Kills what the replica's reaped leader left in its group, as a container's teardown would.
+/// Once the leader is reaped the group id is no proof of ownership, so members are checked
+/// through `/proc` like leftovers of a crash.
+pub(super) async fn kill_remains(state: &ReplicaState) {
+    // Signal 0 only asks whether the group has members; usually none is left, and then the
+    // `/proc` scan is not worth doing.
+    if signal::killpg(Pid::from_raw(state.pgid), None).is_err() {
+        return;
+    }
+    signal_all(std::slice::from_ref(state), Signal::SIGKILL).await;
+}
+
 /// Signals what still runs of each replica; `false` when nothing did.
 async fn signal_all(states: &[ReplicaState], signal: Signal) -> bool {
     let processes = snapshot().await;

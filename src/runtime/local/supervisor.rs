@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use super::lock;
 use super::output::{next_line, stamp, LogFile};
 use super::process::{remove_state, signal_group, terminate, Launch, ReplicaState};
+use super::recover;
 use super::status::{Exit, ReplicaStatus};
 
 /// How long output may keep arriving after the replica's leader exited: a daemon that left the
@@ -100,25 +101,25 @@ async fn run_once(
     // Without a state file a crash of the API would leave this process unfindable: better not
     // to run it at all.
     let recorded = match ReplicaState::of_child(pid) {
-        Ok(state) => state.write(&launch.dir).await,
+        Ok(state) => state.write(&launch.dir).await.map(|()| state),
         Err(err) => Err(err),
     };
-    let (status, stopped) = if let Err(err) = recorded {
-        tracing::error!(replica = %launch.name, %err, "could not write the replica's state file; stopping it");
-        signal_group(pgid, Signal::SIGKILL);
-        (child.wait().await, false)
-    } else {
-        tokio::select! {
-            status = child.wait() => {
-                // The leader is gone; what it left in its group goes with it, like a container.
-                signal_group(pgid, Signal::SIGKILL);
-                (status, false)
-            }
+    let (status, stopped) = match &recorded {
+        Err(err) => {
+            tracing::error!(replica = %launch.name, %err, "could not write the replica's state file; stopping it");
+            signal_group(pgid, Signal::SIGKILL);
+            (child.wait().await, false)
+        }
+        Ok(_) => tokio::select! {
+            status = child.wait() => (status, false),
             _ = stop_requested(stop) => {
                 (terminate(&mut child, pgid, replica.settings.stop_grace).await, true)
             }
-        }
+        },
     };
+    if let Ok(state) = &recorded {
+        recover::kill_remains(state).await;
+    }
 
     // Read what is still in the pipes, so the last lines (a traceback) reach the status.
     let _ = tokio::time::timeout(OUTPUT_DRAIN, async {
