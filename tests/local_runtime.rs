@@ -12,7 +12,7 @@ use belt_api::domain::replica::{EnvEntry, EnvValue, ReplicaSpec};
 use belt_api::domain::{BeltId, ProjectName};
 use belt_api::runtime::local::{LocalConfig, LocalRuntime};
 use belt_api::runtime::{Phase, Runtime};
-use serde_json::{json, Value};
+use serde_json::json;
 use tempfile::TempDir;
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -602,4 +602,31 @@ async fn what_a_replica_started_ends_with_it() {
     harness.runtime.remove(belt(18)).await.unwrap();
     assert!(!alive(children[0]), "the replica's child survived remove()");
     harness.runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_command_that_cannot_start_ends_failed_with_a_start_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LocalConfig {
+        command: Some(vec!["/nonexistent/belt-host".into()]),
+        ..LocalConfig::for_tests(dir.path())
+    };
+    let runtime = LocalRuntime::new(config).unwrap();
+    runtime.apply(&spec(19, 1, 1, IDLE_CALLBACK)).await.unwrap();
+    let runtime_ref = &runtime;
+    wait_until("FAILED", || async move {
+        (runtime_ref.observe(belt(19))?.phase == Phase::Failed).then_some(())
+    })
+    .await;
+    let details = runtime.details(belt(19)).await.unwrap().unwrap();
+    let container = &details.pod_status[0]["containerStatus"][0];
+    assert_eq!(container["image"], "/nonexistent/belt-host");
+    let terminated = &container["lastState"]["terminated"];
+    assert_eq!(terminated["reason"], "StartError");
+    assert_eq!(terminated["exitCode"], 128);
+    assert!(terminated["message"]
+        .as_str()
+        .unwrap()
+        .contains("/nonexistent/belt-host"));
+    runtime.shutdown().await;
 }

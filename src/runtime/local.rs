@@ -41,7 +41,8 @@ const BELT_HOST_FILE: &str = "belt-host.py";
 pub struct LocalConfig {
     /// Work dirs live under `<data_dir>/belts/`.
     pub data_dir: PathBuf,
-    /// Program and arguments of each replica; `None` = the bundled Python belt host.
+    /// Program and arguments of each replica; `None` = the bundled Python belt host. Another
+    /// command counts as ready once it prints `belt-host: ready` on a line of its own.
     pub command: Option<Vec<String>>,
     /// First restart delay of a replica that exited; doubles per exit until `backoff_max`.
     pub backoff_initial: Duration,
