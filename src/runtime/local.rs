@@ -1,34 +1,316 @@
-//! PLACEHOLDER: the local runtime (supervised child processes) is being written.
+//! The local runtime: each replica of a belt is a supervised child process on this machine
+//! (CONTRACT §1, §8). The API is the supervisor, so it stops its replicas on shutdown and, on every
+//! start, clears what a crash of an earlier API process left behind.
+//!
+//! On disk, under `<data_dir>`:
+//! - `belt-host.py`: the bundled Python host that runs a replica, rewritten at every start;
+//! - `belts/<id>/<replica>/`: one work dir per replica (`callback.py`, `requirements.txt`, the log
+//!   file, the state file `recover` reads);
+//! - `belts/<id>/venv/`: the belt's virtualenv, shared by its replicas and kept across restarts.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+mod details;
+mod output;
+mod process;
+mod recover;
+mod status;
+mod supervisor;
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context;
 use async_trait::async_trait;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use super::{Observed, Runtime, RuntimeError, StateDetails};
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
+use process::{render_env, Launch};
+use status::ReplicaStatus;
+use supervisor::{supervise, Replica, Supervision};
+
+const BELT_HOST: &str = include_str!("local/belt_host.py");
+const BELT_HOST_FILE: &str = "belt-host.py";
 
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
     /// Work dirs live under `<data_dir>/belts/`.
     pub data_dir: PathBuf,
-    /// Program and arguments of each replica; `None` = the bundled Python belt host.
+    /// Program and arguments of each replica; `None` = the bundled Python belt host. Another
+    /// command counts as ready once it prints `belt-host: ready` on a line of its own.
     pub command: Option<Vec<String>>,
+    /// First restart delay of a replica that exited; doubles per exit until `backoff_max`.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Failed exits in a row, without becoming ready, that make a belt FAILED (CrashLoopBackOff).
+    pub failure_threshold: u32,
+    /// Between SIGTERM and SIGKILL when a replica is stopped.
+    pub stop_grace: Duration,
+    /// A replica's log file is rotated at this size; one rotated file is kept.
+    pub log_file_limit: u64,
 }
 
-pub struct LocalRuntime {
-    _config: LocalConfig,
-}
+impl LocalConfig {
+    /// The production defaults: back-off 0.5 s doubling to 10 s, FAILED after 3 failed exits,
+    /// 5 s grace, 1 MiB log files.
+    pub fn new(data_dir: impl Into<PathBuf>, command: Option<Vec<String>>) -> Self {
+        LocalConfig {
+            data_dir: data_dir.into(),
+            command,
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(10),
+            failure_threshold: 3,
+            stop_grace: Duration::from_secs(5),
+            log_file_limit: 1024 * 1024,
+        }
+    }
 
-impl LocalRuntime {
-    pub fn new(config: LocalConfig) -> anyhow::Result<Self> {
-        Ok(LocalRuntime { _config: config })
+    /// Short back-off and grace, so tests see crash loops and restarts within seconds.
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
+        LocalConfig {
+            backoff_initial: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(400),
+            stop_grace: Duration::from_secs(3),
+            ..LocalConfig::new(data_dir, None)
+        }
     }
 }
 
-fn missing() -> RuntimeError {
-    RuntimeError::Other(anyhow::anyhow!("the local runtime is not built yet"))
+impl Default for LocalConfig {
+    /// `./belt-data`, the default of `BELT_DATA_DIR`.
+    fn default() -> Self {
+        LocalConfig::new("belt-data", None)
+    }
+}
+
+/// One replica as the supervisor table holds it.
+struct Member {
+    name: String,
+    dir: PathBuf,
+    status: Arc<Mutex<ReplicaStatus>>,
+    stop: watch::Sender<bool>,
+    /// `None` until the previous generation has stopped and this one is started.
+    task: Option<JoinHandle<()>>,
+}
+
+/// What runs of one belt: a single generation.
+struct Deployment {
+    version: i64,
+    generation: i64,
+    /// `grnry-belt-<id>`
+    container: String,
+    created_at: OffsetDateTime,
+    members: Vec<Member>,
+}
+
+impl Deployment {
+    fn statuses(&self) -> Vec<ReplicaStatus> {
+        self.members
+            .iter()
+            .map(|m| lock(&m.status).clone())
+            .collect()
+    }
+}
+
+pub struct LocalRuntime {
+    /// Absolute, since replicas run with their work dir as cwd.
+    data_dir: PathBuf,
+    command: Vec<String>,
+    settings: Supervision,
+    failure_threshold: u32,
+    belts: Mutex<HashMap<BeltId, Deployment>>,
+    /// Serialises apply/remove/shutdown per belt, so two calls never both start replicas.
+    belt_locks: Mutex<HashMap<BeltId, Arc<tokio::sync::Mutex<()>>>>,
+    closing: AtomicBool,
+}
+
+/// A poisoned lock only means another thread panicked mid-update; the tables stay usable, and
+/// the supervisor must not panic in turn.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl LocalRuntime {
+    /// Creates the data dir and writes the bundled belt host into it.
+    pub fn new(config: LocalConfig) -> anyhow::Result<Self> {
+        let belts = config.data_dir.join("belts");
+        std::fs::create_dir_all(&belts).with_context(|| format!("creating {}", belts.display()))?;
+        let data_dir = std::fs::canonicalize(&config.data_dir)
+            .with_context(|| format!("resolving {}", config.data_dir.display()))?;
+        let host = data_dir.join(BELT_HOST_FILE);
+        // Via a temporary file: a replica starting right now must not read half a script.
+        let temporary = data_dir.join(format!("{BELT_HOST_FILE}.tmp"));
+        std::fs::write(&temporary, BELT_HOST)
+            .and_then(|()| std::fs::rename(&temporary, &host))
+            .with_context(|| format!("writing {}", host.display()))?;
+        let command = config
+            .command
+            .clone()
+            .unwrap_or_else(|| vec!["python3".to_string(), host.to_string_lossy().into_owned()]);
+        Ok(LocalRuntime {
+            data_dir,
+            command,
+            settings: Supervision {
+                backoff_initial: config.backoff_initial,
+                backoff_max: config.backoff_max,
+                stop_grace: config.stop_grace,
+                log_file_limit: config.log_file_limit,
+            },
+            failure_threshold: config.failure_threshold,
+            belts: Mutex::new(HashMap::new()),
+            belt_locks: Mutex::new(HashMap::new()),
+            closing: AtomicBool::new(false),
+        })
+    }
+
+    fn belt_dir(&self, id: BeltId) -> PathBuf {
+        self.data_dir.join("belts").join(id.to_string())
+    }
+
+    fn belt_lock(&self, id: BeltId) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.belt_locks).entry(id).or_default().clone()
+    }
+
+    fn refuse_when_closing(&self) -> Result<(), RuntimeError> {
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(RuntimeError::Unavailable(
+                "the local runtime is shutting down".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The table entry for `spec`, its replicas not started yet.
+    fn plan(&self, spec: &ReplicaSpec) -> Deployment {
+        let now = OffsetDateTime::now_utc();
+        let members = (0..spec.replicas)
+            .map(|i| {
+                let name = format!("{}-{}-{i}", spec.name, spec.generation);
+                Member {
+                    dir: self.belt_dir(spec.belt_id).join(&name),
+                    status: Arc::new(Mutex::new(ReplicaStatus::new(
+                        name.clone(),
+                        self.failure_threshold,
+                        now,
+                    ))),
+                    stop: watch::channel(false).0,
+                    task: None,
+                    name,
+                }
+            })
+            .collect();
+        Deployment {
+            version: spec.version,
+            generation: spec.generation,
+            container: spec.name.clone(),
+            created_at: now,
+            members,
+        }
+    }
+
+    /// Writes each replica's work dir and starts its supervisor.
+    async fn start(&self, spec: &ReplicaSpec) -> anyhow::Result<()> {
+        let env = render_env(spec);
+        let mut launches = Vec::new();
+        {
+            let belts = lock(&self.belts);
+            let deployment = belts
+                .get(&spec.belt_id)
+                .context("the deployment vanished while starting")?;
+            for member in &deployment.members {
+                launches.push((
+                    Launch {
+                        name: member.name.clone(),
+                        dir: member.dir.clone(),
+                        command: self.command.clone(),
+                        env: env.clone(),
+                    },
+                    member.status.clone(),
+                    member.stop.subscribe(),
+                ));
+            }
+        }
+        for (launch, ..) in &launches {
+            write_work_dir(&launch.dir, spec).await?;
+        }
+        let mut tasks = Vec::new();
+        for (launch, status, stop) in launches {
+            let replica = Replica {
+                launch,
+                status,
+                settings: self.settings,
+            };
+            tasks.push(tokio::spawn(supervise(replica, stop)));
+        }
+        let mut belts = lock(&self.belts);
+        match belts.get_mut(&spec.belt_id) {
+            Some(deployment) => {
+                for (member, task) in deployment.members.iter_mut().zip(tasks) {
+                    member.task = Some(task);
+                }
+            }
+            // Unreachable while the belt lock is held; never leave a supervisor without owner.
+            None => tasks.iter().for_each(JoinHandle::abort),
+        }
+        Ok(())
+    }
+
+    /// Stops every replica of `deployment` (concurrently), waits for them, deletes their dirs.
+    async fn stop(&self, deployment: Deployment) {
+        for member in &deployment.members {
+            member.stop.send_replace(true);
+        }
+        for member in deployment.members {
+            if let Some(task) = member.task {
+                if let Err(err) = task.await {
+                    tracing::error!(replica = %member.name, %err, "a replica supervisor failed");
+                }
+            }
+            if let Err(err) = tokio::fs::remove_dir_all(&member.dir).await {
+                if err.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(dir = %member.dir.display(), %err, "could not delete a replica work dir");
+                }
+            }
+        }
+    }
+
+    async fn stop_belt(&self, id: BeltId) {
+        let belt_lock = self.belt_lock(id);
+        let _guard = belt_lock.lock().await;
+        let taken = lock(&self.belts).remove(&id);
+        if let Some(deployment) = taken {
+            self.stop(deployment).await;
+        }
+    }
+}
+
+/// A fresh work dir holding the spec's files.
+async fn write_work_dir(dir: &Path, spec: &ReplicaSpec) -> anyhow::Result<()> {
+    if tokio::fs::try_exists(dir).await.unwrap_or(false) {
+        tokio::fs::remove_dir_all(dir)
+            .await
+            .with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    tokio::fs::create_dir_all(dir)
+        .await
+        .with_context(|| format!("creating {}", dir.display()))?;
+    for (name, content) in &spec.files {
+        // File names come from the domain (`callback.py`, `requirements.txt`); a name that could
+        // leave the work dir is refused rather than trusted.
+        let plain = Path::new(name)
+            .file_name()
+            .is_some_and(|n| n == name.as_str());
+        anyhow::ensure!(plain, "refusing to write the file {name:?} of a belt");
+        tokio::fs::write(dir.join(name), content)
+            .await
+            .with_context(|| format!("writing {name} into {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -36,30 +318,167 @@ impl Runtime for LocalRuntime {
     fn name(&self) -> &'static str {
         "local"
     }
+
     async fn recover(&self) -> Result<(), RuntimeError> {
+        let tracked: HashSet<PathBuf> = lock(&self.belts)
+            .values()
+            .flat_map(|d| d.members.iter().map(|m| m.dir.clone()))
+            .collect();
+        let mut leftovers = Vec::new();
+        let belts_dir = self.data_dir.join("belts");
+        let mut entries = tokio::fs::read_dir(&belts_dir)
+            .await
+            .with_context(|| format!("listing {}", belts_dir.display()))?;
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .with_context(|| format!("listing {}", belts_dir.display()))?
+        {
+            for dir in recover::replica_dirs(&entry.path()).await {
+                if !tracked.contains(&dir) {
+                    leftovers.push(dir);
+                }
+            }
+        }
+        recover::clear(leftovers, self.settings.stop_grace).await;
         Ok(())
     }
-    async fn apply(&self, _spec: &ReplicaSpec) -> Result<(), RuntimeError> {
-        Err(missing())
-    }
-    async fn remove(&self, _id: BeltId) -> Result<(), RuntimeError> {
+
+    async fn apply(&self, spec: &ReplicaSpec) -> Result<(), RuntimeError> {
+        self.refuse_when_closing()?;
+        let id = spec.belt_id;
+        let belt_lock = self.belt_lock(id);
+        let _guard = belt_lock.lock().await;
+        // `shutdown` may have begun while we waited for the lock.
+        self.refuse_when_closing()?;
+        let previous = {
+            let mut belts = lock(&self.belts);
+            if let Some(current) = belts.get(&id) {
+                let same = current.version == spec.version
+                    && current.generation == spec.generation
+                    && current.members.len() == spec.replicas as usize;
+                if same {
+                    return Ok(());
+                }
+            }
+            // The new generation is visible (DEPLOYING) at once, its replicas not yet started.
+            belts.insert(id, self.plan(spec))
+        };
+        // Old replicas are gone before new ones start: never more than `replicas` at a time.
+        if let Some(previous) = previous {
+            self.stop(previous).await;
+        }
+        if let Err(err) = self.start(spec).await {
+            let planned = lock(&self.belts).remove(&id);
+            if let Some(planned) = planned {
+                self.stop(planned).await;
+            }
+            return Err(RuntimeError::Other(
+                err.context(format!("starting belt {id}")),
+            ));
+        }
+        tracing::info!(belt = %id, version = spec.version, generation = spec.generation, replicas = spec.replicas, "belt replicas started");
         Ok(())
     }
-    fn observe(&self, _id: BeltId) -> Option<Observed> {
-        None
+
+    async fn remove(&self, id: BeltId) -> Result<(), RuntimeError> {
+        self.stop_belt(id).await;
+        let belt_lock = self.belt_lock(id);
+        let _guard = belt_lock.lock().await;
+        if lock(&self.belts).contains_key(&id) {
+            // Re-applied in between: the newer wish wins.
+            return Ok(());
+        }
+        // Replicas no supervisor tracks (an earlier crash not yet recovered) go too.
+        let belt_dir = self.belt_dir(id);
+        recover::clear(
+            recover::replica_dirs(&belt_dir).await,
+            self.settings.stop_grace,
+        )
+        .await;
+        match tokio::fs::remove_dir_all(&belt_dir).await {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(RuntimeError::Other(
+                anyhow::Error::new(err).context(format!("deleting {}", belt_dir.display())),
+            )),
+        }
     }
+
+    fn observe(&self, id: BeltId) -> Option<Observed> {
+        let belts = lock(&self.belts);
+        let deployment = belts.get(&id)?;
+        Some(Observed {
+            version: deployment.version,
+            generation: deployment.generation,
+            phase: details::phase(&deployment.statuses()),
+        })
+    }
+
     fn deployed(&self) -> Vec<BeltId> {
-        Vec::new()
+        let mut ids: Vec<BeltId> = lock(&self.belts).keys().copied().collect();
+        ids.sort();
+        ids
     }
-    async fn details(&self, _id: BeltId) -> Result<Option<StateDetails>, RuntimeError> {
-        Ok(None)
+
+    async fn details(&self, id: BeltId) -> Result<Option<StateDetails>, RuntimeError> {
+        let belts = lock(&self.belts);
+        let Some(deployment) = belts.get(&id) else {
+            return Ok(None);
+        };
+        let replicas = deployment.statuses();
+        Ok(Some(details::render(&details::View {
+            container: &deployment.container,
+            replica_set: format!("{}-{}", deployment.container, deployment.generation),
+            image: self.command.join(" "),
+            created_at: deployment.created_at,
+            replicas: &replicas,
+        })))
     }
+
     async fn logs(
         &self,
-        _id: BeltId,
-        _lines: u32,
+        id: BeltId,
+        lines: u32,
     ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
-        Ok(BTreeMap::new())
+        let replicas: Vec<(String, PathBuf)> = match lock(&self.belts).get(&id) {
+            Some(deployment) => deployment
+                .members
+                .iter()
+                .map(|m| (m.name.clone(), m.dir.clone()))
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut logs = BTreeMap::new();
+        for (name, dir) in replicas {
+            logs.insert(name, output::tail(&dir, lines as usize).await);
+        }
+        Ok(logs)
     }
-    async fn shutdown(&self) {}
+
+    async fn shutdown(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        // An `apply` that passed its check just before `closing` was set may still add a belt:
+        // go again until none is left (new ones are refused now, so this ends).
+        loop {
+            let ids = self.deployed();
+            if ids.is_empty() {
+                return;
+            }
+            tracing::info!(belts = ids.len(), "stopping the local belt replicas");
+            futures::future::join_all(ids.into_iter().map(|id| self.stop_belt(id))).await;
+        }
+    }
+}
+
+impl Drop for LocalRuntime {
+    /// Dropped without `shutdown` (as in a crash): the supervisors end, the processes keep running
+    /// until the next `recover`, like after `kill -9` of the API.
+    fn drop(&mut self) {
+        for deployment in lock(&self.belts).values() {
+            for task in deployment.members.iter().filter_map(|m| m.task.as_ref()) {
+                task.abort();
+            }
+        }
+    }
 }

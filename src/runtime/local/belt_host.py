@@ -1,0 +1,197 @@
+"""belt-host: one replica of a belt on belt-api's local runtime.
+
+Behaves like the real belt runtime minus Kafka, so a belt that fails here would fail in the cluster
+too: it reads the same environment, installs requirements.txt, imports callback.py and checks
+`execute`. belt-api writes this file to <data_dir>/belt-host.py and starts it with the replica's work
+dir (holding callback.py and requirements.txt) as cwd. belt-api marks the replica ready when it sees
+the READY_LINE on stdout, so every line is flushed at once.
+"""
+
+import fcntl
+import importlib.util
+import inspect
+import os
+import re
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+import traceback
+
+READY_LINE = "belt-host: ready"
+# Modes in which the runtime always hands a profile to execute, so it needs a third parameter.
+PROFILE_MODES = {"TRUE", "PREFETCH", "PREFETCH_WITH_HISTORY"}
+# Exit codes belt-api shows in podStatus: 1 = the callback broke, 2 = execute has the wrong shape.
+EXIT_BROKEN = 1
+EXIT_BAD_SIGNATURE = 2
+
+
+class Stop(BaseException):
+    """Raised by the SIGTERM handler. A BaseException, so a callback's `except Exception` cannot
+    swallow the shutdown."""
+
+
+def on_sigterm(_signum, _frame):
+    raise Stop()
+
+
+def log(message):
+    print(f"belt-host: {message}", flush=True)
+
+
+def env(name, default=""):
+    return os.environ.get(name, default)
+
+
+def requirements(path="requirements.txt"):
+    """The requirement lines of requirements.txt; comments are cut as pip cuts them (a `#` at the
+    start or after whitespace, so URL fragments survive)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except FileNotFoundError:
+        return []
+    stripped = (re.sub(r"(^|\s)#.*$", "", line).strip() for line in lines)
+    return [line for line in stripped if line]
+
+
+def install_requirements(wanted):
+    """Installs into <work dir>/../venv, shared by the belt's replicas and kept across restarts, so
+    only the first replica of a belt pays for pip. A lock file keeps two replicas from building it
+    at the same time."""
+    venv_dir = os.path.abspath(os.path.join(os.getcwd(), os.pardir, "venv"))
+    python = os.path.join(venv_dir, "bin", "python")
+    # Written only after a complete build: a venv interrupted half-way is rebuilt, not reused.
+    complete = os.path.join(venv_dir, ".belt-host-complete")
+    with open(venv_dir + ".lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(complete):
+            log(f"reusing virtualenv {venv_dir}")
+        else:
+            import venv
+
+            log(f"creating virtualenv {venv_dir}")
+            venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
+            open(complete, "w", encoding="utf-8").close()
+        log(f"installing {len(wanted)} requirement(s): {', '.join(wanted)}")
+        pip = subprocess.Popen(
+            [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+             "-r", "requirements.txt"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+        )
+        for line in pip.stdout:
+            print(f"pip: {line.rstrip()}", flush=True)
+        if pip.wait() != 0:
+            log(f"pip install failed with exit code {pip.returncode}")
+            sys.exit(EXIT_BROKEN)
+        log("requirements installed")
+    # The venv was built by this same interpreter, so its site-packages fit this process.
+    import site
+
+    site.addsitedir(sysconfig.get_path("purelib", vars={"base": venv_dir, "platbase": venv_dir}))
+
+
+def print_user_traceback(error, path):
+    """The traceback from the first frame in callback.py on: the host's own frames would only
+    bury the line the user has to fix. A SyntaxError has no such frame and shows the line itself."""
+    report = traceback.TracebackException.from_exception(error)
+    frames = list(report.stack)
+    first = next((i for i, frame in enumerate(frames) if frame.filename == path), len(frames))
+    report.stack = traceback.StackSummary.from_list(frames[first:])
+    print("".join(report.format()), end="", file=sys.stderr, flush=True)
+
+
+def import_callback():
+    path = os.path.join(os.getcwd(), "callback.py")
+    sys.path.insert(0, os.getcwd())
+    spec = importlib.util.spec_from_file_location("callback", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["callback"] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # the user's code: any failure at import is theirs to read
+        print_user_traceback(error, path)
+        log("importing callback.py failed")
+        sys.exit(EXIT_BROKEN)
+    return module
+
+
+def signature_problem(execute, fetch_profile):
+    """Why `execute` cannot be called the way the runtime calls it, or None."""
+    if not callable(execute):
+        return "callback.py must define a function execute(headers, event[, profile])"
+    try:
+        parameters = inspect.signature(execute).parameters.values()
+    except (TypeError, ValueError):
+        return None  # a builtin or C function: nothing to check
+    positional = [p for p in parameters
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    keyword_only = [p.name for p in parameters
+                    if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+    if keyword_only:
+        return f"execute must not require keyword-only parameters, but requires {keyword_only}"
+    if not 2 <= len(positional) <= 3:
+        return (f"execute must take 2 or 3 positional parameters (headers, event[, profile]), "
+                f"but takes {len(positional)}")
+    if fetch_profile in PROFILE_MODES and len(positional) != 3:
+        return (f"execute must take 3 parameters (headers, event, profile) because FETCH_PROFILE "
+                f"is {fetch_profile}, but takes {len(positional)}")
+    if fetch_profile not in PROFILE_MODES and len(required) > 2:
+        return (f"the third parameter of execute needs a default because FETCH_PROFILE is "
+                f"{fetch_profile} and no profile is passed")
+    return None
+
+
+def idle(interval):
+    # No Kafka locally: report what the real runtime reports when its topics are empty.
+    while True:
+        print(f"No new messages, waiting for: {interval:g}s", flush=True)
+        time.sleep(interval)
+
+
+def run():
+    fetch_profile = env("FETCH_PROFILE", "FALSE").upper()
+    debug = env("DEBUG", "false").lower() == "true"
+    log(f"starting belt {env('BELT_ID', '?')} version {env('BELT_VERSION', '?')} "
+        f"as {env('BELT_REPLICA_NAME', '?')} in project {env('PROJECT_NAME', '?')}")
+    log(f"input topics: {env('KAFKA_INPUT_TOPICS')} (event types: {env('EVENT_TYPES')}), "
+        f"consumer group: {env('KAFKA_CONSUMER_GROUP')}")
+    output = env("OUTPUT_TYPES") or env("KAFKA_DESTINATION_TOPIC") or "-"
+    log(f"output: {output}, error topic: {env('KAFKA_ERROR_TOPIC')}, "
+        f"fetch profile: {fetch_profile}, debug: {debug}")
+    offsets = os.environ.get("PARTITION_OFFSETS")
+    if offsets:
+        log(f"starting from partition offsets {offsets}")
+    else:
+        log("continuing from the consumer group's committed offsets")
+
+    wanted = requirements()
+    if wanted:
+        install_requirements(wanted)
+    module = import_callback()
+    problem = signature_problem(getattr(module, "execute", None), fetch_profile)
+    if problem:
+        log(problem)
+        sys.exit(EXIT_BAD_SIGNATURE)
+    if debug:
+        log(f"execute{inspect.signature(module.execute)} loaded from callback.py")
+    print(READY_LINE, flush=True)
+    idle(float(env("BELT_HOST_IDLE_SECONDS", "5")))
+
+
+def main():
+    # Output reaches belt-api through pipes: flush per line so logs and the ready line are live.
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        run()
+    except Stop:
+        log("stopping")
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

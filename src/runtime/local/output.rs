@@ -1,0 +1,187 @@
+//! A replica's output: lines read from its pipes, stamped like `kubectl logs --timestamps`, kept in
+//! a bounded log file in its work dir, and read back by `logs`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
+/// Kubernetes' log timestamp: RFC 3339, UTC, nanoseconds (`2020-07-03T11:13:42.485886300Z`).
+const STAMP: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
+
+/// A line longer than this is split, so a process writing without newlines cannot grow our memory.
+pub(super) const MAX_LINE_BYTES: usize = 16 * 1024;
+
+pub(super) fn stamp(at: OffsetDateTime) -> String {
+    at.format(STAMP)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+/// Reads the next line (without its newline, lossily decoded), at most `MAX_LINE_BYTES` long;
+/// `None` at end of output.
+pub(super) async fn next_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+) -> io::Result<Option<String>> {
+    let mut line = Vec::new();
+    loop {
+        let buffer = reader.fill_buf().await?;
+        if buffer.is_empty() {
+            return Ok((!line.is_empty()).then(|| decode(&line)));
+        }
+        let room = MAX_LINE_BYTES - line.len();
+        let window = &buffer[..buffer.len().min(room)];
+        if let Some(end) = window.iter().position(|&b| b == b'\n') {
+            line.extend_from_slice(&window[..end]);
+            reader.consume(end + 1);
+            return Ok(Some(decode(&line)));
+        }
+        let taken = window.len();
+        line.extend_from_slice(window);
+        reader.consume(taken);
+        if line.len() >= MAX_LINE_BYTES {
+            return Ok(Some(decode(&line)));
+        }
+    }
+}
+
+fn decode(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    text.strip_suffix('\r').unwrap_or(&text).to_string()
+}
+
+/// `<dir>/belt.log`, rotated to `belt.log.1` when it reaches `limit` bytes: at most two files, so a
+/// chatty belt costs at most twice the limit on disk.
+pub(super) struct LogFile {
+    path: PathBuf,
+    limit: u64,
+    file: Option<File>,
+    size: u64,
+}
+
+pub(super) const LOG_FILE: &str = "belt.log";
+
+impl LogFile {
+    pub(super) fn new(dir: &Path, limit: u64) -> LogFile {
+        LogFile {
+            path: dir.join(LOG_FILE),
+            limit,
+            file: None,
+            size: 0,
+        }
+    }
+
+    /// Appends one stamped line. Writes go to the page cache and take microseconds, so they are
+    /// done in place rather than handed to a blocking thread per line.
+    pub(super) fn append(&mut self, stamped: &str) -> io::Result<()> {
+        if self.file.is_some() && self.size + stamped.len() as u64 + 1 > self.limit {
+            self.file = None;
+            std::fs::rename(&self.path, rotated(&self.path))?;
+        }
+        if self.file.is_none() {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            self.size = file.metadata()?.len();
+            self.file = Some(file);
+        }
+        let mut record = Vec::with_capacity(stamped.len() + 1);
+        record.extend_from_slice(stamped.as_bytes());
+        record.push(b'\n');
+        if let Some(file) = self.file.as_mut() {
+            // One write per line, so a concurrent reader sees whole lines.
+            file.write_all(&record)?;
+        }
+        self.size += record.len() as u64;
+        Ok(())
+    }
+}
+
+fn rotated(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".1");
+    PathBuf::from(name)
+}
+
+/// The last `n` lines of the log in `dir`, oldest first, reaching into the rotated file when the
+/// current one is short. A file missing (not written yet, or mid-rotation) counts as empty.
+pub(super) async fn tail(dir: &Path, n: usize) -> Vec<String> {
+    let path = dir.join(LOG_FILE);
+    let mut lines = complete_lines(&path).await;
+    if lines.len() < n {
+        let mut older = complete_lines(&rotated(&path)).await;
+        older.append(&mut lines);
+        lines = older;
+    }
+    let skip = lines.len().saturating_sub(n);
+    lines.split_off(skip)
+}
+
+async fn complete_lines(path: &Path) -> Vec<String> {
+    let Ok(bytes) = tokio::fs::read(path).await else {
+        return Vec::new();
+    };
+    // A line still being written has no newline yet: leave it for the next read.
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    String::from_utf8_lossy(&bytes[..end])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_like_kubernetes() {
+        let at = time::macros::datetime!(2020-07-03 11:13:42.4858863 UTC);
+        assert_eq!(stamp(at), "2020-07-03T11:13:42.485886300Z");
+    }
+
+    #[tokio::test]
+    async fn splits_overlong_lines_and_keeps_the_last_partial_one() {
+        let mut input = vec![b'a'; MAX_LINE_BYTES + 10];
+        input.extend_from_slice(b"\nnext\r\nlast");
+        let mut reader = tokio::io::BufReader::with_capacity(100, &input[..]);
+        let mut lines = Vec::new();
+        while let Some(line) = next_line(&mut reader).await.unwrap() {
+            lines.push(line);
+        }
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[0].len(), MAX_LINE_BYTES);
+        assert_eq!(lines[1], "a".repeat(10));
+        assert_eq!(&lines[2..], ["next", "last"]);
+    }
+
+    #[tokio::test]
+    async fn rotates_at_the_limit_and_tails_across_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogFile::new(dir.path(), 100);
+        for i in 0..30 {
+            log.append(&format!("line {i:02}")).unwrap();
+        }
+        let current = std::fs::metadata(dir.path().join(LOG_FILE)).unwrap().len();
+        assert!(current <= 100, "current file has {current} bytes");
+        assert!(dir.path().join("belt.log.1").exists());
+        assert!(!dir.path().join("belt.log.2").exists());
+
+        let last = tail(dir.path(), 3).await;
+        assert_eq!(last, ["line 27", "line 28", "line 29"]);
+        // 100-byte files hold 12 lines of 8 bytes: 15 lines reach into the rotated file.
+        let more = tail(dir.path(), 15).await;
+        assert_eq!(more.first().unwrap(), "line 15");
+        assert_eq!(more.last().unwrap(), "line 29");
+    }
+
+    #[tokio::test]
+    async fn tail_of_a_missing_log_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(tail(dir.path(), 5).await.is_empty());
+    }
+}

@@ -1,0 +1,274 @@
+//! Starting and stopping one replica process: its environment, its work dir, its process group,
+//! and the state file that lets a later API process find it after a crash.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use tokio::process::{Child, Command};
+
+use crate::domain::replica::{EnvValue, ReplicaSpec};
+
+/// Written next to the replica's files once it runs; read by `recover`.
+pub(super) const STATE_FILE: &str = "belt-replica.json";
+
+/// Variables of the API's own environment a replica may see: enough to find and run Python. The
+/// rest (database URLs, tokens, cloud credentials) must not reach user code.
+fn inherited(name: &str) -> bool {
+    matches!(name, "PATH" | "HOME" | "LANG") || name.starts_with("PYTHON")
+}
+
+/// `spec.env` as plain strings, in order.
+pub(super) fn render_env(spec: &ReplicaSpec) -> Vec<(String, String)> {
+    spec.env
+        .iter()
+        .map(|entry| {
+            let value = match &entry.value {
+                EnvValue::Plain(value) => value.clone(),
+                // There is no Secret store locally: the belt gets the key's name, so it can at least
+                // tell which credential it would have received.
+                EnvValue::FromSecret { key, .. } => key.clone(),
+                // An `extraEnv` entry with `valueFrom` (Secret, ConfigMap, field ref) has nothing to
+                // resolve against outside Kubernetes: it is set, but empty.
+                EnvValue::Kubernetes(var) => var["value"].as_str().unwrap_or_default().to_string(),
+            };
+            (entry.name.clone(), value)
+        })
+        .collect()
+}
+
+/// Everything needed to start one run of a replica.
+#[derive(Debug, Clone)]
+pub(super) struct Launch {
+    pub name: String,
+    pub dir: PathBuf,
+    pub command: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// Starts the replica in its own process group, so stopping it reaches whatever it started
+    /// (pip, subprocesses of the callback) and nothing else.
+    pub(super) fn spawn(&self) -> std::io::Result<Child> {
+        let (program, args) = self.command.split_first().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the replica command is empty",
+            )
+        })?;
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .current_dir(&self.dir)
+            .env_clear()
+            .envs(std::env::vars_os().filter(|(name, _)| name.to_str().is_some_and(inherited)))
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
+            .env("BELT_REPLICA_NAME", &self.name)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        command.spawn()
+    }
+}
+
+/// What `recover` needs to find a replica again and to be sure it is still that process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ReplicaState {
+    pub pid: i32,
+    pub pgid: i32,
+    /// `/proc/<pid>/stat` field 22: clock ticks after boot. A recycled pid has another one.
+    pub start_time: u64,
+    /// Start times only compare within one boot.
+    pub boot_id: String,
+}
+
+impl ReplicaState {
+    /// The state of a process we just started (it leads its own group). Even if it already
+    /// exited, it is an unreaped zombie whose `/proc` entry still answers.
+    pub(super) fn of_child(pid: u32) -> std::io::Result<ReplicaState> {
+        let pid = i32::try_from(pid).map_err(std::io::Error::other)?;
+        let stat = ProcStat::read(pid)
+            .ok_or_else(|| std::io::Error::other(format!("no /proc entry for pid {pid}")))?;
+        Ok(ReplicaState {
+            pid,
+            pgid: stat.pgrp,
+            start_time: stat.start_time,
+            boot_id: boot_id(),
+        })
+    }
+
+    pub(super) async fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        let temporary = dir.join(format!("{STATE_FILE}.tmp"));
+        tokio::fs::write(&temporary, json).await?;
+        tokio::fs::rename(&temporary, dir.join(STATE_FILE)).await
+    }
+
+    pub(super) fn read(dir: &Path) -> Option<ReplicaState> {
+        let bytes = std::fs::read(dir.join(STATE_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+pub(super) async fn remove_state(dir: &Path) {
+    let _ = tokio::fs::remove_file(dir.join(STATE_FILE)).await;
+}
+
+pub(super) fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|id| id.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The fields of `/proc/<pid>/stat` we use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ProcStat {
+    pub state: char,
+    pub pgrp: i32,
+    pub start_time: u64,
+}
+
+impl ProcStat {
+    pub(super) fn read(pid: i32) -> Option<ProcStat> {
+        ProcStat::parse(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    }
+
+    /// The command name (field 2) may hold spaces and parentheses, so fields are counted from the
+    /// last `)`: state is field 3, pgrp field 5, starttime field 22.
+    pub(super) fn parse(stat: &str) -> Option<ProcStat> {
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        Some(ProcStat {
+            state: fields.first()?.chars().next()?,
+            pgrp: fields.get(2)?.parse().ok()?,
+            start_time: fields.get(19)?.parse().ok()?,
+        })
+    }
+
+    /// A zombie has exited; only its parent's `wait` is missing.
+    pub(super) fn alive(&self) -> bool {
+        !matches!(self.state, 'Z' | 'X' | 'x')
+    }
+}
+
+/// Sends `signal` to the process group; a group that is already gone is not an error.
+pub(super) fn signal_group(pgid: i32, signal: Signal) {
+    match signal::killpg(Pid::from_raw(pgid), signal) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(err) => {
+            tracing::warn!(pgid, %signal, %err, "could not signal a replica's process group")
+        }
+    }
+}
+
+/// SIGTERM to the group, SIGKILL after `grace`; returns once the leader is reaped, so no zombie is
+/// left behind. Until then the unreaped leader keeps the group id ours, which makes `killpg` safe.
+pub(super) async fn terminate(
+    child: &mut Child,
+    pgid: i32,
+    grace: Duration,
+) -> std::io::Result<std::process::ExitStatus> {
+    signal_group(pgid, Signal::SIGTERM);
+    match tokio::time::timeout(grace, child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            signal_group(pgid, Signal::SIGKILL);
+            child.wait().await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::replica::EnvEntry;
+
+    #[test]
+    fn parses_proc_stat_with_awkward_command_names() {
+        let stat =
+            "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 987654 1 2 3";
+        assert_eq!(
+            ProcStat::parse(stat),
+            Some(ProcStat {
+                state: 'S',
+                pgrp: 4242,
+                start_time: 987654
+            })
+        );
+        assert_eq!(ProcStat::parse("garbage"), None);
+    }
+
+    #[test]
+    fn reads_our_own_stat() {
+        let me = ProcStat::read(std::process::id() as i32).unwrap();
+        assert!(me.alive());
+        assert!(me.start_time > 0);
+    }
+
+    #[test]
+    fn renders_secrets_as_key_names_and_value_from_as_empty() {
+        let entry = |name: &str, value| EnvEntry {
+            name: name.into(),
+            value,
+        };
+        let spec = ReplicaSpec {
+            env: vec![
+                entry("A", EnvValue::Plain("1".into())),
+                entry(
+                    "USER",
+                    EnvValue::FromSecret {
+                        secret: "s".into(),
+                        key: "username".into(),
+                    },
+                ),
+                entry(
+                    "X",
+                    EnvValue::Kubernetes(serde_json::json!({"name": "X", "value": "x"})),
+                ),
+                entry(
+                    "Y",
+                    EnvValue::Kubernetes(serde_json::json!({
+                        "name": "Y",
+                        "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}
+                    })),
+                ),
+            ],
+            ..test_spec()
+        };
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            render_env(&spec),
+            pairs(&[("A", "1"), ("USER", "username"), ("X", "x"), ("Y", "")])
+        );
+    }
+
+    fn test_spec() -> ReplicaSpec {
+        ReplicaSpec {
+            belt_id: crate::domain::BeltId::new(1).unwrap(),
+            project: crate::domain::ProjectName::global(),
+            version: 1,
+            generation: 1,
+            name: "grnry-belt-1".into(),
+            replicas: 1,
+            image: "i:1".into(),
+            image_pull_secret: None,
+            millicpu: 1,
+            millicpu_requests: 1,
+            memory_mi: 1,
+            memory_requests_mi: 1,
+            files: Default::default(),
+            env: Vec::new(),
+            volumes: Vec::new(),
+            volume_mounts: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! One task per replica: start it, capture its output, restart it with back-off when it exits, and
+//! stop it (SIGTERM, then SIGKILL) when asked. Every child is waited for, so none is left a zombie.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use time::OffsetDateTime;
+use tokio::io::{AsyncRead, BufReader};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::lock;
+use super::output::{next_line, stamp, LogFile};
+use super::process::{remove_state, signal_group, terminate, Launch, ReplicaState};
+use super::recover;
+use super::status::{Exit, ReplicaStatus};
+
+/// How long output may keep arriving after the replica's leader exited: a daemon that left the
+/// process group could hold the pipes open forever.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Supervision {
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub stop_grace: Duration,
+    pub log_file_limit: u64,
+}
+
+pub(super) struct Replica {
+    pub launch: Launch,
+    pub status: Arc<Mutex<ReplicaStatus>>,
+    pub settings: Supervision,
+}
+
+enum Outcome {
+    Exited,
+    Stopped,
+}
+
+/// Runs until `stop` turns true; returns once the replica's process is reaped.
+pub(super) async fn supervise(replica: Replica, mut stop: watch::Receiver<bool>) {
+    let log = Arc::new(Mutex::new(LogFile::new(
+        &replica.launch.dir,
+        replica.settings.log_file_limit,
+    )));
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if let Outcome::Stopped = run_once(&replica, &log, &mut stop).await {
+            return;
+        }
+        let settings = replica.settings;
+        let delay = lock(&replica.status).back_off(settings.backoff_initial, settings.backoff_max);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop_requested(&mut stop) => return,
+        }
+    }
+}
+
+/// Resolves when a stop is asked for. A dropped sender means the runtime was dropped without
+/// `shutdown`, as when the API crashes: the process is left for the next `recover`.
+async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|stopping| *stopping).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn run_once(
+    replica: &Replica,
+    log: &Arc<Mutex<LogFile>>,
+    stop: &mut watch::Receiver<bool>,
+) -> Outcome {
+    let launch = &replica.launch;
+    let mut child = match launch.spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            tracing::warn!(replica = %launch.name, command = ?launch.command, %err, "could not start a replica");
+            let message = format!("could not start {:?}: {err}", launch.command.join(" "));
+            lock(&replica.status).exited(Exit::start_error(), Some(message), now());
+            return Outcome::Exited;
+        }
+    };
+    // `id` is only `None` after the child was reaped, which has not happened yet.
+    let pid = child.id().unwrap_or_default();
+    // `process_group(0)`: the replica leads its own group.
+    let pgid = pid as i32;
+    lock(&replica.status).started(pid, now());
+
+    let mut output = JoinSet::new();
+    if let Some(stdout) = child.stdout.take() {
+        output.spawn(pump(stdout, log.clone(), replica.status.clone()));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        output.spawn(pump(stderr, log.clone(), replica.status.clone()));
+    }
+
+    // Without a state file a crash of the API would leave this process unfindable: better not
+    // to run it at all.
+    let recorded = match ReplicaState::of_child(pid) {
+        Ok(state) => state.write(&launch.dir).await.map(|()| state),
+        Err(err) => Err(err),
+    };
+    let (status, stopped) = match &recorded {
+        Err(err) => {
+            tracing::error!(replica = %launch.name, %err, "could not write the replica's state file; stopping it");
+            signal_group(pgid, Signal::SIGKILL);
+            (child.wait().await, false)
+        }
+        Ok(_) => tokio::select! {
+            status = child.wait() => (status, false),
+            _ = stop_requested(stop) => {
+                (terminate(&mut child, pgid, replica.settings.stop_grace).await, true)
+            }
+        },
+    };
+    if let Ok(state) = &recorded {
+        recover::kill_remains(state).await;
+    }
+
+    // Read what is still in the pipes, so the last lines (a traceback) reach the status.
+    let _ = tokio::time::timeout(OUTPUT_DRAIN, async {
+        while output.join_next().await.is_some() {}
+    })
+    .await;
+    output.abort_all();
+    remove_state(&launch.dir).await;
+
+    let exit = match status {
+        Ok(status) => Exit::from_status(status),
+        Err(err) => {
+            tracing::warn!(replica = %launch.name, %err, "could not wait for a replica");
+            Exit {
+                exit_code: -1,
+                signal: None,
+                reason: "Error",
+            }
+        }
+    };
+    if !stopped {
+        tracing::info!(replica = %launch.name, exit_code = exit.exit_code, "replica exited");
+    }
+    lock(&replica.status).exited(exit, None, now());
+    if stopped {
+        Outcome::Stopped
+    } else {
+        Outcome::Exited
+    }
+}
+
+/// Copies one pipe into the log file and the status, a line at a time.
+async fn pump(
+    pipe: impl AsyncRead + Unpin,
+    log: Arc<Mutex<LogFile>>,
+    status: Arc<Mutex<ReplicaStatus>>,
+) {
+    let mut reader = BufReader::new(pipe);
+    let mut warned = false;
+    loop {
+        let line = match next_line(&mut reader).await {
+            Ok(Some(line)) => line,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!(%err, "could not read a replica's output");
+                return;
+            }
+        };
+        let at = now();
+        if let Err(err) = lock(&log).append(&format!("{} {line}", stamp(at))) {
+            // Once per pipe: a full disk would otherwise log every line.
+            if !warned {
+                tracing::warn!(%err, "could not write a replica's log file");
+                warned = true;
+            }
+        }
+        lock(&status).output(&line, at);
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
