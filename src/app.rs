@@ -185,13 +185,17 @@ pub async fn shutdown_signal() {
 
 async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime>> {
     Ok(match config.runtime {
-        RuntimeKind::Local => Arc::new(LocalRuntime::new(LocalConfig {
-            data_dir: config.data_dir.clone(),
-            command: config
+        RuntimeKind::Local => {
+            let command = config
                 .local_command
                 .as_deref()
-                .map(|c| c.split_whitespace().map(str::to_string).collect()),
-        })?),
+                .map(|c| c.split_whitespace().map(str::to_string).collect());
+            let mut local = LocalConfig::new(config.data_dir.clone(), command);
+            local.backoff_initial = Duration::from_millis(config.local_restart_backoff_ms.max(1));
+            local.failure_threshold = config.local_failure_threshold.max(1);
+            local.stop_grace = Duration::from_millis(config.local_stop_grace_ms);
+            Arc::new(LocalRuntime::new(local)?)
+        }
         RuntimeKind::Kubernetes => Arc::new(
             KubernetesRuntime::connect(KubernetesConfig {
                 namespace: config.k8s_namespace.clone(),
