@@ -630,3 +630,16 @@ async fn a_command_that_cannot_start_ends_failed_with_a_start_error() {
         .contains("/nonexistent/belt-host"));
     runtime.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_default_hello_world_belt_runs_without_the_belt_library_installed() {
+    let harness = Harness::new();
+    let callback = belt_api::domain::defaults::HELLO_WORLD_EXTRACTOR_FN;
+    harness
+        .runtime
+        .apply(&spec(20, 1, 1, callback))
+        .await
+        .unwrap();
+    harness.wait_for_phase(20, Phase::Running).await;
+    harness.runtime.shutdown().await;
+}

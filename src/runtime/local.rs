@@ -8,6 +8,7 @@
 //!   file, the state file `recover` reads);
 //! - `belts/<id>/venv/`: the belt's virtualenv, shared by its replicas and kept across restarts.
 
+mod deployment;
 mod details;
 mod output;
 mod process;
@@ -16,23 +17,21 @@ mod status;
 mod supervisor;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use time::OffsetDateTime;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{Observed, Runtime, RuntimeError, StateDetails};
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
-use process::{render_env, Launch};
-use status::ReplicaStatus;
-use supervisor::{supervise, Replica, Supervision};
+use deployment::{write_work_dir, Deployment};
+use process::render_env;
+use supervisor::{supervise, Supervision};
 
 const BELT_HOST: &str = include_str!("local/belt_host.py");
 const BELT_HOST_FILE: &str = "belt-host.py";
@@ -85,35 +84,6 @@ impl Default for LocalConfig {
     /// `./belt-data`, the default of `BELT_DATA_DIR`.
     fn default() -> Self {
         LocalConfig::new("belt-data", None)
-    }
-}
-
-/// One replica as the supervisor table holds it.
-struct Member {
-    name: String,
-    dir: PathBuf,
-    status: Arc<Mutex<ReplicaStatus>>,
-    stop: watch::Sender<bool>,
-    /// `None` until the previous generation has stopped and this one is started.
-    task: Option<JoinHandle<()>>,
-}
-
-/// What runs of one belt: a single generation.
-struct Deployment {
-    version: i64,
-    generation: i64,
-    /// `grnry-belt-<id>`
-    container: String,
-    created_at: OffsetDateTime,
-    members: Vec<Member>,
-}
-
-impl Deployment {
-    fn statuses(&self) -> Vec<ReplicaStatus> {
-        self.members
-            .iter()
-            .map(|m| lock(&m.status).clone())
-            .collect()
     }
 }
 
@@ -185,98 +155,26 @@ impl LocalRuntime {
         Ok(())
     }
 
-    /// The table entry for `spec`, its replicas not started yet.
-    fn plan(&self, spec: &ReplicaSpec) -> Deployment {
-        let now = OffsetDateTime::now_utc();
-        let members = (0..spec.replicas)
-            .map(|i| {
-                let name = format!("{}-{}-{i}", spec.name, spec.generation);
-                Member {
-                    dir: self.belt_dir(spec.belt_id).join(&name),
-                    status: Arc::new(Mutex::new(ReplicaStatus::new(
-                        name.clone(),
-                        self.failure_threshold,
-                        now,
-                    ))),
-                    stop: watch::channel(false).0,
-                    task: None,
-                    name,
-                }
-            })
-            .collect();
-        Deployment {
-            version: spec.version,
-            generation: spec.generation,
-            container: spec.name.clone(),
-            created_at: now,
-            members,
-        }
-    }
-
     /// Writes each replica's work dir and starts its supervisor.
     async fn start(&self, spec: &ReplicaSpec) -> anyhow::Result<()> {
         let env = render_env(spec);
-        let mut launches = Vec::new();
-        {
-            let belts = lock(&self.belts);
-            let deployment = belts
-                .get(&spec.belt_id)
-                .context("the deployment vanished while starting")?;
-            for member in &deployment.members {
-                launches.push((
-                    Launch {
-                        name: member.name.clone(),
-                        dir: member.dir.clone(),
-                        command: self.command.clone(),
-                        env: env.clone(),
-                    },
-                    member.status.clone(),
-                    member.stop.subscribe(),
-                ));
-            }
+        let replicas = lock(&self.belts)
+            .get(&spec.belt_id)
+            .context("the deployment vanished while starting")?
+            .replicas(&self.command, &env, self.settings);
+        for (replica, _) in &replicas {
+            write_work_dir(&replica.launch.dir, spec).await?;
         }
-        for (launch, ..) in &launches {
-            write_work_dir(&launch.dir, spec).await?;
-        }
-        let mut tasks = Vec::new();
-        for (launch, status, stop) in launches {
-            let replica = Replica {
-                launch,
-                status,
-                settings: self.settings,
-            };
-            tasks.push(tokio::spawn(supervise(replica, stop)));
-        }
-        let mut belts = lock(&self.belts);
-        match belts.get_mut(&spec.belt_id) {
-            Some(deployment) => {
-                for (member, task) in deployment.members.iter_mut().zip(tasks) {
-                    member.task = Some(task);
-                }
-            }
+        let tasks: Vec<JoinHandle<()>> = replicas
+            .into_iter()
+            .map(|(replica, stop)| tokio::spawn(supervise(replica, stop)))
+            .collect();
+        match lock(&self.belts).get_mut(&spec.belt_id) {
+            Some(deployment) => deployment.attach(tasks),
             // Unreachable while the belt lock is held; never leave a supervisor without owner.
             None => tasks.iter().for_each(JoinHandle::abort),
         }
         Ok(())
-    }
-
-    /// Stops every replica of `deployment` (concurrently), waits for them, deletes their dirs.
-    async fn stop(&self, deployment: Deployment) {
-        for member in &deployment.members {
-            member.stop.send_replace(true);
-        }
-        for member in deployment.members {
-            if let Some(task) = member.task {
-                if let Err(err) = task.await {
-                    tracing::error!(replica = %member.name, %err, "a replica supervisor failed");
-                }
-            }
-            if let Err(err) = tokio::fs::remove_dir_all(&member.dir).await {
-                if err.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(dir = %member.dir.display(), %err, "could not delete a replica work dir");
-                }
-            }
-        }
     }
 
     async fn stop_belt(&self, id: BeltId) {
@@ -284,33 +182,9 @@ impl LocalRuntime {
         let _guard = belt_lock.lock().await;
         let taken = lock(&self.belts).remove(&id);
         if let Some(deployment) = taken {
-            self.stop(deployment).await;
+            deployment.stop().await;
         }
     }
-}
-
-/// A fresh work dir holding the spec's files.
-async fn write_work_dir(dir: &Path, spec: &ReplicaSpec) -> anyhow::Result<()> {
-    if tokio::fs::try_exists(dir).await.unwrap_or(false) {
-        tokio::fs::remove_dir_all(dir)
-            .await
-            .with_context(|| format!("clearing {}", dir.display()))?;
-    }
-    tokio::fs::create_dir_all(dir)
-        .await
-        .with_context(|| format!("creating {}", dir.display()))?;
-    for (name, content) in &spec.files {
-        // File names come from the domain (`callback.py`, `requirements.txt`); a name that could
-        // leave the work dir is refused rather than trusted.
-        let plain = Path::new(name)
-            .file_name()
-            .is_some_and(|n| n == name.as_str());
-        anyhow::ensure!(plain, "refusing to write the file {name:?} of a belt");
-        tokio::fs::write(dir.join(name), content)
-            .await
-            .with_context(|| format!("writing {name} into {}", dir.display()))?;
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -354,24 +228,22 @@ impl Runtime for LocalRuntime {
         let previous = {
             let mut belts = lock(&self.belts);
             if let Some(current) = belts.get(&id) {
-                let same = current.version == spec.version
-                    && current.generation == spec.generation
-                    && current.members.len() == spec.replicas as usize;
-                if same {
+                if current.runs(spec) {
                     return Ok(());
                 }
             }
             // The new generation is visible (DEPLOYING) at once, its replicas not yet started.
-            belts.insert(id, self.plan(spec))
+            let planned = Deployment::plan(spec, &self.belt_dir(id), self.failure_threshold);
+            belts.insert(id, planned)
         };
         // Old replicas are gone before new ones start: never more than `replicas` at a time.
         if let Some(previous) = previous {
-            self.stop(previous).await;
+            previous.stop().await;
         }
         if let Err(err) = self.start(spec).await {
             let planned = lock(&self.belts).remove(&id);
             if let Some(planned) = planned {
-                self.stop(planned).await;
+                planned.stop().await;
             }
             return Err(RuntimeError::Other(
                 err.context(format!("starting belt {id}")),
@@ -475,10 +347,6 @@ impl Drop for LocalRuntime {
     /// Dropped without `shutdown` (as in a crash): the supervisors end, the processes keep running
     /// until the next `recover`, like after `kill -9` of the API.
     fn drop(&mut self) {
-        for deployment in lock(&self.belts).values() {
-            for task in deployment.members.iter().filter_map(|m| m.task.as_ref()) {
-                task.abort();
-            }
-        }
+        lock(&self.belts).values().for_each(Deployment::abandon);
     }
 }

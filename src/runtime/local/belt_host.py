@@ -8,6 +8,7 @@ the READY_LINE on stdout, so every line is flushed at once.
 """
 
 import fcntl
+import importlib.abc
 import importlib.util
 import inspect
 import os
@@ -92,6 +93,52 @@ def install_requirements(wanted):
     site.addsitedir(sysconfig.get_path("purelib", vars={"base": venv_dir, "platbase": venv_dir}))
 
 
+class Update:
+    """Stand-in for the belt library's profile update: records what `execute` sets."""
+
+    def __init__(self, correlation_id, keys):
+        self.correlation_id = correlation_id
+        self.keys = list(keys)
+        self.values = []
+        self.type = None
+
+    def set_value(self, value, confidence=None, timestamp=None, validity=None, source=None):
+        self.values.append({"value": value, "confidence": confidence, "timestamp": timestamp,
+                            "validity": validity, "source": source})
+        return self
+
+    def set_type(self, profile_type):
+        self.type = profile_type
+        return self
+
+    def __repr__(self):
+        return f"Update({self.correlation_id!r}, {self.keys!r}, type={self.type!r}, values={self.values!r})"
+
+
+class BeltLibraryStandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """The real runtime image ships the belt library that callbacks import (`grnry_belt`, and the
+    legacy `grnry.beltextractor`); the default hello-world belt imports it too. Locally it is
+    usually missing. Last on sys.meta_path, this finder only answers when nothing else does, so a
+    library installed from requirements.txt wins."""
+
+    PACKAGES = {"grnry_belt", "grnry_belt.models", "grnry", "grnry.beltextractor"}
+    MODULES = {"grnry_belt.models.update", "grnry.beltextractor.update"}
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname not in self.PACKAGES and fullname not in self.MODULES:
+            return None
+        return importlib.util.spec_from_loader(fullname, self,
+                                               is_package=fullname in self.PACKAGES)
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        if module.__name__ in self.MODULES:
+            log(f"{module.__name__} is not installed; using belt-host's stand-in")
+            module.Update = Update
+
+
 def print_user_traceback(error, path):
     """The traceback from the first frame in callback.py on: the host's own frames would only
     bury the line the user has to fix. A SyntaxError has no such frame and shows the line itself."""
@@ -170,6 +217,7 @@ def run():
     wanted = requirements()
     if wanted:
         install_requirements(wanted)
+    sys.meta_path.append(BeltLibraryStandIn())
     module = import_callback()
     problem = signature_problem(getattr(module, "execute", None), fetch_profile)
     if problem:

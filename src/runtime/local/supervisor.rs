@@ -143,7 +143,11 @@ async fn run_once(
     if !stopped {
         tracing::info!(replica = %launch.name, exit_code = exit.exit_code, "replica exited");
     }
-    lock(&replica.status).exited(exit, None, now());
+    // Not the output tail: the replica was fine, belt-api could not keep track of it.
+    let message = recorded
+        .err()
+        .map(|err| format!("stopped: belt-api could not write the replica's state file: {err}"));
+    lock(&replica.status).exited(exit, message, now());
     if stopped {
         Outcome::Stopped
     } else {
