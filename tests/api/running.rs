@@ -16,6 +16,7 @@ backend_tests!(
     logs_are_keyed_by_replica_and_bounded,
     partition_offsets_reach_only_the_first_start,
     delete_stops_the_replicas_first,
+    a_callback_raising_at_import_is_failed_with_the_exception_in_state,
 );
 
 const SCRIPT: &str = r#"#!/bin/sh
@@ -40,6 +41,8 @@ pub async fn spawn_running_app(backend: Backend) -> TestApp {
                     format!("/bin/sh {}", script.display()),
                 ),
                 ("--reconcile-interval-ms".into(), "500".into()),
+                ("--local-restart-backoff-ms".into(), "100".into()),
+                ("--local-stop-grace-ms".into(), "2000".into()),
             ],
             ..Default::default()
         },
@@ -413,4 +416,33 @@ async fn delete_stops_the_replicas_first(backend: Backend) {
         .get(&format!("/projects/global/belts/{id}/state"), &app.viewer())
         .await;
     assert_error(response, StatusCode::NOT_FOUND, "entity_not_found").await;
+}
+
+async fn a_callback_raising_at_import_is_failed_with_the_exception_in_state(backend: Backend) {
+    // The bundled Python belt host, as on the embedded default.
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            args: vec![
+                ("--reconcile-interval-ms".into(), "500".into()),
+                ("--local-restart-backoff-ms".into(), "100".into()),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut body = minimal_belt("raises");
+    body["extractorFn"] = json!(
+        "import os\nraise RuntimeError('profile store unreachable: ' + os.environ['BELT_ID'])\n\ndef execute(headers, event):\n    return []\n"
+    );
+    let belt = app.create_belt("global", &body).await;
+    let id = belt["id"].as_str().unwrap();
+    act(&app, id, "START").await;
+    let failed = wait_for(&app, id, "FAILED").await;
+    let details = failed["podStatus"].to_string();
+    assert!(
+        details.contains(&format!("RuntimeError: profile store unreachable: {id}")),
+        "the exception is visible: {details}"
+    );
+    act(&app, id, "STOP").await;
 }
