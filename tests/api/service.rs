@@ -37,9 +37,15 @@ async fn health_ready_and_metrics_answer_without_a_token(backend: Backend) {
     assert!(metrics.contains(r#"route="/projects/{project}/belts/{id}",status="400""#));
     assert!(metrics.contains("belt_api_http_request_duration_seconds_bucket"));
     // The reconciler ran at least its startup pass and counted the belts by status.
-    assert!(metrics.contains(r#"belt_api_reconciles_total{outcome="ok"}"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"belt_api_reconciles_total{outcome="ok"}"#),
+        "{metrics}"
+    );
     assert!(metrics.contains("belt_api_reconcile_duration_seconds_bucket"));
-    assert!(metrics.contains(r#"belt_api_belts{status="STOPPED"}"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"belt_api_belts{status="STOPPED"}"#),
+        "{metrics}"
+    );
 }
 
 async fn openapi_is_served_and_covers_every_endpoint(backend: Backend) {
