@@ -47,7 +47,7 @@ impl App {
         let store = store::connect(
             &database_url,
             StoreOptions {
-                max_connections: config.database_max_connections,
+                max_connections: config.database_max_connections(),
                 timeout: config.dependency_timeout(),
             },
         )
