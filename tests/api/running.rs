@@ -366,28 +366,22 @@ async fn partition_offsets_reach_only_the_first_start(backend: Backend) {
             .unwrap_or_default()
             .to_string()
     };
-    act(&app, id, "START").await;
-    wait_for(&app, id, "RUNNING").await;
-    let (_, logs) = json_of(
-        app.get(&format!("/projects/global/belts/{id}/logs"), &app.editor())
-            .await,
-    )
-    .await;
-    let line = first_line(&logs);
+    // Each START runs a fresh generation; its replica logs the offsets it was handed first.
+    let start_and_read_first_line = || async {
+        act(&app, id, "START").await;
+        wait_for(&app, id, "RUNNING").await;
+        let path = format!("/projects/global/belts/{id}/logs");
+        let (_, logs) = json_of(app.get(&path, &app.editor()).await).await;
+        first_line(&logs)
+    };
+    let line = start_and_read_first_line().await;
     assert!(
         line.contains(r#"offsets={"grnry_data_in_test-a":[3,7]}"#),
         "{line}"
     );
     assert!(line.contains("topics=grnry_data_in_test-a"), "{line}");
     act(&app, id, "STOP").await;
-    act(&app, id, "START").await;
-    wait_for(&app, id, "RUNNING").await;
-    let (_, logs) = json_of(
-        app.get(&format!("/projects/global/belts/{id}/logs"), &app.editor())
-            .await,
-    )
-    .await;
-    let line = first_line(&logs);
+    let line = start_and_read_first_line().await;
     assert!(
         line.contains("offsets=none"),
         "a later start continues from committed offsets: {line}"
