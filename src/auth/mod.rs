@@ -13,6 +13,7 @@ mod keys;
 mod remote;
 #[cfg(test)]
 mod test_support;
+mod verified;
 mod verifier;
 
 pub use claims::{Access, Claims};

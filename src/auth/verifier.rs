@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use super::dev::{DevKey, DEV_ISSUER};
 use super::keys::{KeySet, IDP_ALGORITHMS};
 use super::remote::{JwksLocation, RemoteKeys};
+use super::verified::{VerifiedTokens, CAPACITY};
 use super::{AuthConfig, AuthError, Claims};
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
@@ -54,6 +55,8 @@ pub struct Verifier {
     algorithms: &'static [Algorithm],
     /// Claim checks; `algorithms` is filled in per token.
     validation: Validation,
+    /// Tokens that passed, so a repeated token is not checked again until it expires.
+    verified: VerifiedTokens,
 }
 
 impl Verifier {
@@ -73,6 +76,7 @@ impl Verifier {
                 keys: Keys::Dev { key, keys },
                 algorithms: &[Algorithm::ES256],
                 validation: validation(Some(DEV_ISSUER), audience),
+                verified: VerifiedTokens::new(CAPACITY),
             });
         }
 
@@ -93,6 +97,7 @@ impl Verifier {
             keys: Keys::Remote(Box::new(remote)),
             algorithms: IDP_ALGORITHMS,
             validation: validation(issuer, audience),
+            verified: VerifiedTokens::new(CAPACITY),
         })
     }
 
@@ -120,6 +125,16 @@ impl Verifier {
     /// Checks signature, algorithm, `exp`/`nbf`, `iss` and `aud`, and returns
     /// the claims. `Unavailable` means the key set could not be fetched.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let now = unix_now();
+        if let Some(claims) = self.verified.get(token, now) {
+            return Ok(claims);
+        }
+        let claims = self.verify_uncached(token).await?;
+        self.verified.insert(token, &claims, now);
+        Ok(claims)
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<Claims, AuthError> {
         // An unparsable header includes `alg: none` and unknown algorithms.
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| refuse(None, None, "malformed token or unsupported alg".into()))?;
@@ -170,6 +185,12 @@ impl Verifier {
             _ => Ok(keys),
         }
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn validation(issuer: Option<&str>, audience: Option<&str>) -> Validation {

@@ -475,3 +475,33 @@ async fn verifier_is_send_and_sync() {
     assert_send_sync::<Verifier>();
     assert_send_sync::<DevKey>();
 }
+
+#[tokio::test]
+async fn a_verified_token_is_remembered_but_only_byte_for_byte() {
+    let dir = TempDir::new();
+    let config = AuthConfig {
+        data_dir: dir.path().join("data"),
+        ..AuthConfig::default()
+    };
+    let v = verifier(&config).await;
+    let wanted = Claims {
+        sub: Some("dev".into()),
+        ..Claims::default()
+    };
+    let token = v
+        .dev_key()
+        .unwrap()
+        .mint(&wanted, Duration::from_secs(60))
+        .unwrap();
+    let first = v.verify(&token).await.unwrap();
+    assert_eq!(v.verified.get(&token, now()), Some(first.clone()));
+    assert_eq!(v.verify(&token).await.unwrap(), first);
+
+    // The same claims with a flipped signature byte are checked afresh, and refused.
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    bytes[0] ^= 1;
+    let forged = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(bytes));
+    assert_invalid(v.verify(&forged).await, "bad signature");
+    assert_eq!(v.verified.get(&forged, now()), None);
+}
