@@ -4,6 +4,7 @@
 mod postgres;
 mod queries;
 mod row;
+mod searches;
 mod sqlite;
 
 use std::sync::Arc;
@@ -169,6 +170,29 @@ pub struct StoreOptions {
     pub timeout: Duration,
 }
 
+/// A pooled connection idle for longer than this is pinged before use; one used more recently is
+/// trusted. sqlx's default pings on every acquire, a second database round trip per request
+/// (it still pings on release, off the request's path).
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
+/// The pool settings both databases share.
+pub(crate) fn pool_options<DB: sqlx::Database>(
+    options: &StoreOptions,
+) -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new()
+        .max_connections(options.max_connections.max(1))
+        .acquire_timeout(options.timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// Opens (and migrates) the store that `url` names.
 pub async fn connect(url: &str, options: StoreOptions) -> anyhow::Result<Arc<dyn BeltStore>> {
     if url.starts_with("sqlite:") {
@@ -192,6 +216,23 @@ pub(crate) fn like_pattern(search: &str) -> String {
     }
     pattern.push('%');
     pattern
+}
+
+/// The ids of one page: `limit` of them from `offset`, fewer at the end.
+pub(crate) fn page_of(ids: &[i64], offset: u64, limit: u64) -> &[i64] {
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(ids.len());
+    let end = start
+        .saturating_add(usize::try_from(limit).unwrap_or(usize::MAX))
+        .min(ids.len());
+    &ids[start..end]
+}
+
+/// `$first, $first+1, …` for `count` bound values.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Errors that mean "the database is not there right now" rather than "this request is wrong".
@@ -229,5 +270,15 @@ mod tests {
         assert_eq!(super::like_pattern("A_b%"), "%a\\_b\\%%");
         assert_eq!(super::like_pattern(""), "%%");
         assert_eq!(super::like_pattern("x\\y"), "%x\\\\y%");
+    }
+
+    #[test]
+    fn pages_are_slices_that_never_overrun() {
+        let ids = [1, 2, 3, 4, 5];
+        assert_eq!(super::page_of(&ids, 0, 2), &[1, 2]);
+        assert_eq!(super::page_of(&ids, 4, 20), &[5]);
+        assert!(super::page_of(&ids, 5, 20).is_empty());
+        assert!(super::page_of(&ids, u64::MAX, u64::MAX).is_empty());
+        assert_eq!(super::placeholders(2, 3), "$2, $3, $4");
     }
 }

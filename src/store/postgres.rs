@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgConnection, PgPool};
 
 use super::queries::impl_belt_store;
@@ -10,6 +10,7 @@ use super::{classify, StoreError, StoreOptions};
 
 pub struct PostgresStore {
     pool: PgPool,
+    searches: super::searches::SearchCache,
 }
 
 impl PostgresStore {
@@ -20,13 +21,14 @@ impl PostgresStore {
         let connect = PgConnectOptions::from_str(url)?
             .options([("statement_timeout", timeout_ms.as_str())])
             .application_name("belt-api");
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.timeout)
+        let pool = super::pool_options::<sqlx::Postgres>(options)
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            searches: Default::default(),
+        })
     }
 
     async fn next_id(conn: &mut PgConnection) -> Result<i64, StoreError> {
@@ -38,4 +40,8 @@ impl PostgresStore {
     }
 }
 
-impl_belt_store!(PostgresStore, PgConnection);
+impl_belt_store!(
+    PostgresStore,
+    PgConnection,
+    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+);

@@ -4,7 +4,7 @@
 //! unreadable.
 
 macro_rules! impl_belt_store {
-    ($store:ty, $connection:ty) => {
+    ($store:ty, $connection:ty, $read_snapshot:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::BeltStore for $store {
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {
@@ -67,31 +67,59 @@ macro_rules! impl_belt_store {
                 query: &$crate::store::ListQuery,
             ) -> Result<$crate::store::Page, $crate::store::StoreError> {
                 let pattern = $crate::store::like_pattern(&query.search);
-                let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-                let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
-                // One read transaction, so the count and the page describe the same moment.
-                let mut tx = self.pool.begin().await.map_err($crate::store::classify)?;
-                let (total,): (i64,) = sqlx::query_as(
-                    "SELECT COUNT(*) FROM belts WHERE project = $1 AND name_folded LIKE $2 ESCAPE '\\'",
+                // One read-only snapshot, so the revision, the ids and the rows describe the same
+                // moment.
+                let mut tx = self
+                    .pool
+                    .begin_with($read_snapshot)
+                    .await
+                    .map_err($crate::store::classify)?;
+                let (revision,): (i64,) = sqlx::query_as(
+                    "SELECT COALESCE((SELECT revision FROM belt_rosters WHERE project = $1), 0)",
                 )
                 .bind(project.as_str())
-                .bind(&pattern)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err($crate::store::classify)?;
-                let rows: Vec<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::row::belt_columns!(),
-                    " FROM belts WHERE project = $1 AND name_folded LIKE $2 ESCAPE '\\' \
-                      ORDER BY id LIMIT $3 OFFSET $4"
-                ))
-                .bind(project.as_str())
-                .bind(&pattern)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err($crate::store::classify)?;
+                let ids = match self.searches.get(project.as_str(), &pattern, revision) {
+                    Some(ids) => ids,
+                    None => {
+                        let ids: Vec<(i64,)> = sqlx::query_as(
+                            "SELECT id FROM belts WHERE project = $1 \
+                             AND name_folded LIKE $2 ESCAPE '\\' ORDER BY id",
+                        )
+                        .bind(project.as_str())
+                        .bind(&pattern)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err($crate::store::classify)?;
+                        let ids: std::sync::Arc<[i64]> = ids.into_iter().map(|(id,)| id).collect();
+                        self.searches
+                            .put(project.as_str(), &pattern, revision, ids.clone());
+                        ids
+                    }
+                };
+                let page = $crate::store::page_of(&ids, query.offset, query.limit);
+                let rows: Vec<$crate::store::row::BeltRow> = if page.is_empty() {
+                    Vec::new()
+                } else {
+                    let sql = format!(
+                        concat!(
+                            "SELECT ",
+                            $crate::store::row::belt_columns!(),
+                            " FROM belts WHERE project = $1 AND id IN ({}) ORDER BY id"
+                        ),
+                        $crate::store::placeholders(2, page.len())
+                    );
+                    let mut select = sqlx::query_as(&sql).bind(project.as_str());
+                    for id in page {
+                        select = select.bind(*id);
+                    }
+                    select
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err($crate::store::classify)?
+                };
                 tx.commit().await.map_err($crate::store::classify)?;
                 let belts = rows
                     .into_iter()
@@ -100,7 +128,7 @@ macro_rules! impl_belt_store {
                     .map_err($crate::store::StoreError::Other)?;
                 Ok($crate::store::Page {
                     belts,
-                    total: total.max(0) as u64,
+                    total: ids.len() as u64,
                 })
             }
 

@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::queries::impl_belt_store;
@@ -10,6 +10,7 @@ use super::{classify, StoreError, StoreOptions};
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    searches: super::searches::SearchCache,
 }
 
 impl SqliteStore {
@@ -26,13 +27,14 @@ impl SqliteStore {
                 std::fs::create_dir_all(dir)?;
             }
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.timeout)
+        let pool = super::pool_options::<sqlx::Sqlite>(options)
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            searches: Default::default(),
+        })
     }
 
     async fn next_id(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
@@ -47,4 +49,4 @@ impl SqliteStore {
     }
 }
 
-impl_belt_store!(SqliteStore, SqliteConnection);
+impl_belt_store!(SqliteStore, SqliteConnection, "BEGIN");

@@ -9,6 +9,7 @@ use crate::helpers::*;
 backend_tests!(
     pages_are_ordered_by_id_and_linked,
     search_is_a_case_insensitive_literal_substring,
+    search_results_follow_every_write,
     expand_filters_the_page_by_state,
     exclude_status_drops_the_status,
     bad_list_parameters_are_named,
@@ -275,4 +276,106 @@ async fn links_honour_trusted_forwarded_hosts_only(backend: Backend) {
         .await
         .unwrap();
     assert_error(response, StatusCode::BAD_REQUEST, "bad_header_value").await;
+}
+
+/// Listing remembers the ids a search matched until the project's roster revision moves; every
+/// kind of write, including SQL an operator runs by hand, must move it.
+async fn search_results_follow_every_write(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (viewer, editor) = (app.viewer(), app.editor());
+    let mut ids = Vec::new();
+    for name in ["alpha-1", "alpha-2", "beta"] {
+        let belt = app.create_belt("global", &minimal_belt(name)).await;
+        ids.push(belt["id"].as_str().unwrap().to_string());
+    }
+    let search = |term: &'static str| {
+        let app = &app;
+        let viewer = viewer.clone();
+        async move {
+            let path = format!("/projects/global/belts?search={term}&exclude=status");
+            let (status, list) = json_of(app.get(&path, &viewer).await).await;
+            assert_eq!(status, StatusCode::OK, "{list}");
+            let names: Vec<String> = list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["name"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(list["totalCount"], names.len(), "{list}");
+            (names, list)
+        }
+    };
+    assert_eq!(search("ALPHA").await.0, ["alpha-1", "alpha-2"]);
+
+    app.create_belt("global", &minimal_belt("alpha-3")).await;
+    assert_eq!(search("ALPHA").await.0, ["alpha-1", "alpha-2", "alpha-3"]);
+
+    let renamed = app
+        .put(
+            &format!("/projects/global/belts/{}", ids[0]),
+            &editor,
+            &minimal_belt("gamma"),
+        )
+        .await;
+    assert_eq!(renamed.status(), StatusCode::OK);
+    assert_eq!(search("ALPHA").await.0, ["alpha-2", "alpha-3"]);
+    assert_eq!(search("gam").await.0, ["gamma"]);
+
+    // Changing anything but the name keeps the ids, and the page still shows the new content.
+    let mut described = minimal_belt("alpha-2");
+    described["description"] = json!("now described");
+    let updated = app
+        .put(
+            &format!("/projects/global/belts/{}", ids[1]),
+            &editor,
+            &described,
+        )
+        .await;
+    assert_eq!(updated.status(), StatusCode::OK);
+    let (names, list) = search("ALPHA").await;
+    assert_eq!(names, ["alpha-2", "alpha-3"]);
+    assert_eq!(list["items"][0]["description"], "now described");
+
+    let deleted = app
+        .delete(&format!("/projects/global/belts/{}", ids[1]), &editor)
+        .await;
+    assert_eq!(deleted.status(), StatusCode::OK);
+    assert_eq!(search("ALPHA").await.0, ["alpha-3"]);
+
+    // Another project's writes do not show here.
+    app.create_belt("other", &minimal_belt("alpha-elsewhere"))
+        .await;
+    assert_eq!(search("ALPHA").await.0, ["alpha-3"]);
+
+    // An operator renames and deletes by hand; the database's triggers move the revision.
+    let statements = [
+        format!(
+            "UPDATE belts SET name = 'beta-alpha', name_folded = 'beta-alpha' WHERE id = {}",
+            ids[2]
+        ),
+        "DELETE FROM belts WHERE name = 'alpha-3'".to_string(),
+    ];
+    run_sql(&app, &statements[0]).await;
+    // Found by its new name_folded; the spec it answers with still says "beta".
+    assert_eq!(search("ALPHA").await.0, ["beta", "alpha-3"]);
+    run_sql(&app, &statements[1]).await;
+    let (names, list) = search("ALPHA").await;
+    assert_eq!(names, ["beta"]);
+    assert_eq!(list["totalCount"], 1);
+}
+
+/// One statement straight against the test's database, as an operator would run it.
+async fn run_sql(app: &TestApp, statement: &str) {
+    match app.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+            sqlx::query(statement).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            sqlx::query(statement).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
 }
