@@ -122,13 +122,22 @@ impl ServeConfig {
     }
 
     pub fn database_max_connections(&self) -> u32 {
-        let sqlite = self.database_url().starts_with("sqlite:");
         self.database_max_connections
-            .unwrap_or(if sqlite { 4 } else { 16 })
+            .unwrap_or_else(|| default_pool_size(&self.database_url()))
     }
 
     pub fn dependency_timeout(&self) -> Duration {
         Duration::from_millis(self.dependency_timeout_ms)
+    }
+}
+
+/// The pool size when none is configured: 16 on PostgreSQL; 4 on SQLite, whose writers queue on
+/// one lock anyway and where every connection costs a thread, a page cache and a malloc arena.
+pub fn default_pool_size(database_url: &str) -> u32 {
+    if database_url.starts_with("sqlite:") {
+        4
+    } else {
+        16
     }
 }
 

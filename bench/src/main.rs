@@ -61,9 +61,10 @@ pub struct RunArgs {
     pub seeds: Option<Vec<u64>>,
     #[arg(long, value_delimiter = ',', value_enum, default_values = ["sqlite", "postgres"])]
     pub backends: Vec<Backend>,
-    /// The service's database pool size; the bare-database ceiling uses the same.
-    #[arg(long, default_value_t = 16)]
-    pub pool_size: u32,
+    /// The service's database pool size; the bare-database ceiling uses the same (default: the
+    /// service's own default, 4 on SQLite and 16 on PostgreSQL).
+    #[arg(long)]
+    pub pool_size: Option<u32>,
     /// A PostgreSQL URL allowed to create databases (default: what scripts/postgres.sh prints).
     #[arg(long, env = "BELT_BENCH_POSTGRES_URL")]
     pub postgres_url: Option<String>,

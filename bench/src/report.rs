@@ -78,7 +78,8 @@ pub fn load_average() -> String {
 #[derive(Debug, Serialize)]
 pub struct Settings {
     pub connections: usize,
-    pub pool_size: u32,
+    /// `None`: each backend's default (4 SQLite, 16 PostgreSQL).
+    pub pool_size: Option<u32>,
     pub warmup_s: f64,
     pub duration_s: f64,
     pub seeds: Vec<u64>,

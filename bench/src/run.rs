@@ -41,6 +41,15 @@ struct Harness {
     template: Arc<BeltSpec>,
 }
 
+impl Harness {
+    /// What the service and the bare-database ceiling pool for this database.
+    fn pool_size(&self, database: &Database) -> u32 {
+        self.args
+            .pool_size
+            .unwrap_or_else(|| belt_api::config::default_pool_size(&database.url))
+    }
+}
+
 pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     let started = Instant::now();
     let quick = args.quick;
@@ -117,7 +126,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
          pool {}, {} cores, load average {}",
         report.mode,
         args.connections,
-        args.pool_size,
+        args.pool_size.map_or(
+            "4 SQLite / 16 PostgreSQL (service defaults)".to_string(),
+            |n| n.to_string()
+        ),
         report.machine.cpus,
         report.machine.load_average_at_start
     );
@@ -183,7 +195,7 @@ async fn measure_phase(
 ) -> anyhow::Result<()> {
     let label = format!("{}k", belts / 1000);
     let tag = format!("[{} {label}]", backend.name());
-    let store = database.open_store(harness.args.pool_size).await?;
+    let store = database.open_store(harness.pool_size(database)).await?;
 
     print!("{tag} seeding {belts} belts… ");
     flush();
@@ -480,7 +492,7 @@ async fn start_service(harness: &Harness, database: &Database) -> anyhow::Result
         .env("BELT_DATABASE_URL", &database.url)
         .env(
             "BELT_DATABASE_MAX_CONNECTIONS",
-            harness.args.pool_size.to_string(),
+            harness.pool_size(database).to_string(),
         )
         .env("BELT_RUNTIME", "local")
         .env("BELT_LOCAL_COMMAND", &harness.local_command);
