@@ -24,10 +24,14 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER belts_roster_after_insert_or_delete AFTER INSERT OR DELETE ON belts
+-- Deferred to COMMIT, so the project's roster row is locked only while the transaction commits
+-- and concurrent creates in one project queue for as short as possible.
+CREATE CONSTRAINT TRIGGER belts_roster_after_insert_or_delete AFTER INSERT OR DELETE ON belts
+    DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION belt_roster_changed();
 
-CREATE TRIGGER belts_roster_after_rename AFTER UPDATE OF project, name_folded ON belts
+CREATE CONSTRAINT TRIGGER belts_roster_after_rename AFTER UPDATE OF project, name_folded ON belts
+    DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW
     WHEN (OLD.project IS DISTINCT FROM NEW.project OR OLD.name_folded IS DISTINCT FROM NEW.name_folded)
     EXECUTE FUNCTION belt_roster_changed();
