@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::auth::{AuthConfig, AuthMode, Verifier};
 use crate::config::{RuntimeKind, ServeConfig};
 use crate::domain::BeltDefaults;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Services};
 use crate::reconcile::Reconciler;
 use crate::registry::Registry;
 use crate::runtime::kubernetes::{KubernetesConfig, KubernetesRuntime};
@@ -105,7 +105,7 @@ impl App {
             mode => tracing::info!(auth = %mode, "verifying tokens against the identity provider"),
         }
 
-        let state = AppState {
+        let state = AppState::new(Services {
             store,
             verifier: Arc::new(verifier),
             defaults: Arc::new(defaults),
@@ -114,7 +114,7 @@ impl App {
             metrics,
             runtime: runtime.clone(),
             reconciler: reconciler.clone(),
-        };
+        });
         Ok(App {
             listener,
             router: http::router(state),

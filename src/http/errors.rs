@@ -25,7 +25,8 @@ pub struct ErrorBody {
 }
 
 pub async fn render_errors(request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_string();
+    // The Uri, not its path as a String: a clone shares the bytes, and most answers never need it.
+    let uri = request.uri().clone();
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -43,7 +44,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         timestamp: crate::domain::belt::epoch_millis(time::OffsetDateTime::now_utc()),
         kind: kind.as_str(),
         message,
-        details: format!("uri={path}"),
+        details: format!("uri={}", uri.path()),
     };
     let (mut parts, _) = response.into_parts();
     parts.status = kind.status();
