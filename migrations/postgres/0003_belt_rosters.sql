@@ -35,3 +35,9 @@ CREATE CONSTRAINT TRIGGER belts_roster_after_rename AFTER UPDATE OF project, nam
     FOR EACH ROW
     WHEN (OLD.project IS DISTINCT FROM NEW.project OR OLD.name_folded IS DISTINCT FROM NEW.name_folded)
     EXECUTE FUNCTION belt_roster_changed();
+
+-- The scan a list makes when the revision has moved reads only this index, never the ~1 KB rows
+-- beside it (PostgreSQL, 100k belts: an index-only scan instead of reading the whole table).
+-- It leads with (project, id), so it serves everything the index it replaces did.
+CREATE INDEX belts_project_id_name ON belts (project, id, name_folded);
+DROP INDEX belts_project_id;

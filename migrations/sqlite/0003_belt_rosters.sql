@@ -24,3 +24,9 @@ CREATE TRIGGER belts_roster_after_rename AFTER UPDATE OF project, name_folded ON
     UPDATE belt_rosters SET revision = revision + 1
         WHERE project = OLD.project AND OLD.project IS NOT NEW.project;
 END;
+
+-- The scan a list makes when the revision has moved reads only this index, never the ~1 KB rows
+-- beside it (PostgreSQL, 100k belts: an index-only scan instead of reading the whole table).
+-- It leads with (project, id), so it serves everything the index it replaces did.
+CREATE INDEX belts_project_id_name ON belts (project, id, name_folded);
+DROP INDEX belts_project_id;
