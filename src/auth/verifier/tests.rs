@@ -24,6 +24,14 @@ async fn verifier(config: &AuthConfig) -> Verifier {
     Verifier::new(config).await.unwrap()
 }
 
+/// Dev mode, its key under `dir`.
+fn dev_config(dir: &TempDir) -> AuthConfig {
+    AuthConfig {
+        data_dir: dir.path().join("data"),
+        ..AuthConfig::default()
+    }
+}
+
 fn assert_invalid(result: Result<Claims, AuthError>, expected: &str) {
     match result {
         Err(AuthError::Invalid(reason)) => assert!(reason.contains(expected), "{reason}"),
@@ -396,10 +404,7 @@ async fn rejects_bad_urls() {
 #[tokio::test]
 async fn dev_mode_trusts_only_the_dev_key() {
     let dir = TempDir::new();
-    let config = AuthConfig {
-        data_dir: dir.path().join("data"),
-        ..AuthConfig::default()
-    };
+    let config = dev_config(&dir);
     let v = verifier(&config).await;
     let key_path = dir.path().join("data/dev-signing-key.pk8");
     assert_eq!(
@@ -479,15 +484,9 @@ async fn verifier_is_send_and_sync() {
 #[tokio::test]
 async fn a_verified_token_is_remembered_but_only_byte_for_byte() {
     let dir = TempDir::new();
-    let config = AuthConfig {
-        data_dir: dir.path().join("data"),
-        ..AuthConfig::default()
-    };
+    let config = dev_config(&dir);
     let v = verifier(&config).await;
-    let wanted = Claims {
-        sub: Some("dev".into()),
-        ..Claims::default()
-    };
+    let wanted = Claims::default();
     let token = v
         .dev_key()
         .unwrap()
