@@ -7,15 +7,20 @@
 //! have changed, so a page is a slice of them plus one lookup of at most `pagesize` rows by id.
 //! The cache only decides *which* ids; their rows are always read fresh.
 //!
-//! Bounded by entries and by ids held in total; the least recently used entry goes first.
+//! Bounded by entries and by ids held in total; the least recently used entry goes first. An entry
+//! is also trusted for at most [`MAX_AGE`], so a revision that failed to move (a restore from an
+//! older backup, triggers disabled during a bulk load) is outlived within a minute.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Searches remembered at most.
 const MAX_ENTRIES: usize = 128;
 /// Ids held at most over all entries (8 bytes each: 4 MB). A search matching more is not kept.
 const MAX_IDS: usize = 512 * 1024;
+/// The longest an entry is used, even while its revision stands.
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(60);
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -25,6 +30,7 @@ struct Key {
 
 struct Entry {
     revision: i64,
+    stored_at: Instant,
     ids: Arc<[i64]>,
     last_used: u64,
 }
@@ -59,6 +65,16 @@ impl SearchCache {
 
     /// The sorted matching ids of `pattern` in `project`, if they were stored for `revision`.
     pub(crate) fn get(&self, project: &str, pattern: &str, revision: i64) -> Option<Arc<[i64]>> {
+        self.get_at(project, pattern, revision, Instant::now())
+    }
+
+    fn get_at(
+        &self,
+        project: &str,
+        pattern: &str,
+        revision: i64,
+        now: Instant,
+    ) -> Option<Arc<[i64]>> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.clock += 1;
         let clock = entries.clock;
@@ -67,7 +83,7 @@ impl SearchCache {
             pattern: pattern.to_owned(),
         };
         let entry = entries.map.get_mut(&key)?;
-        if entry.revision != revision {
+        if entry.revision != revision || now.duration_since(entry.stored_at) >= MAX_AGE {
             return None;
         }
         entry.last_used = clock;
@@ -107,6 +123,7 @@ impl SearchCache {
             key,
             Entry {
                 revision,
+                stored_at: Instant::now(),
                 ids,
                 last_used,
             },
@@ -133,6 +150,15 @@ mod tests {
         cache.put("p", "%a%", 8, ids(1..3));
         assert_eq!(cache.get("p", "%a%", 8).as_deref(), Some(&[1, 2][..]));
         assert!(cache.get("p", "%a%", 7).is_none());
+    }
+
+    #[test]
+    fn entries_are_not_used_past_their_age() {
+        let cache = SearchCache::default();
+        cache.put("p", "%a%", 7, ids(1..4));
+        let now = Instant::now();
+        assert!(cache.get_at("p", "%a%", 7, now).is_some());
+        assert!(cache.get_at("p", "%a%", 7, now + MAX_AGE).is_none());
     }
 
     #[test]
