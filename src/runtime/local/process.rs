@@ -12,6 +12,10 @@ use tokio::process::{Child, Command};
 
 use crate::domain::replica::{EnvValue, ReplicaSpec};
 
+/// Set in every replica's environment to the data dir, so that a later API finds the replicas of
+/// its data dir in `/proc` even when nothing else about them was recorded.
+pub(super) const REPLICA_MARKER: &str = "BELT_REPLICA_OF";
+
 /// Written next to the replica's files once it runs; read by `recover`.
 pub(super) const STATE_FILE: &str = "belt-replica.json";
 
