@@ -205,6 +205,8 @@ async fn replicas_run_with_the_spec_files_and_env_and_log_timestamped_lines() {
             value: EnvValue::Kubernetes(json!({"name": "FROM_REF", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})),
         },
         plain("PARTITION_OFFSETS", r#"{"grnry_data_in_clicks":[0,5]}"#),
+        // A belt cannot hide its replicas from recovery by setting the marker itself.
+        plain("BELT_REPLICA_OF", "/elsewhere"),
     ]);
 
     harness.runtime.apply(&spec).await.unwrap();
@@ -234,7 +236,7 @@ async fn replicas_run_with_the_spec_files_and_env_and_log_timestamped_lines() {
             .starts_with("grnry_data_in_clicks,grnry_data_in_views"));
 
         let env: BTreeMap<String, String> = serde_json::from_str(&text("ENV ")).unwrap();
-        for entry in &spec.env {
+        for entry in spec.env.iter().filter(|e| e.name != "BELT_REPLICA_OF") {
             if let EnvValue::Plain(value) = &entry.value {
                 assert_eq!(env.get(&entry.name), Some(value), "{}", entry.name);
             }
@@ -246,6 +248,11 @@ async fn replicas_run_with_the_spec_files_and_env_and_log_timestamped_lines() {
         assert_eq!(env["EXTRA"], "from extraEnv");
         assert_eq!(env["FROM_REF"], "", "valueFrom cannot be resolved locally");
         assert_eq!(env["BELT_REPLICA_NAME"], name);
+        assert_eq!(
+            env["BELT_REPLICA_OF"],
+            harness.data_dir().to_str().unwrap(),
+            "every replica carries its data dir's marker"
+        );
         assert!(!env.contains_key("BELT_API_TEST_CANARY_SECRET"));
         let declared: BTreeSet<&str> = spec.env.iter().map(|e| e.name.as_str()).collect();
         for key in env.keys() {
@@ -642,4 +649,152 @@ async fn the_default_hello_world_belt_runs_without_the_belt_library_installed() 
         .unwrap();
     harness.wait_for_phase(20, Phase::Running).await;
     harness.runtime.shutdown().await;
+}
+
+/// A belt that stays silent once ready: a replica that writes would die of the closed pipe once
+/// its API is gone, and recovery would have nothing left to prove.
+fn silent(id: i64, replicas: u32, callback: &str) -> ReplicaSpec {
+    let mut spec = spec(id, 1, replicas, callback);
+    spec.env
+        .retain(|entry| entry.name != "BELT_HOST_IDLE_SECONDS");
+    spec.env.push(plain("BELT_HOST_IDLE_SECONDS", "600"));
+    spec
+}
+
+/// Like `kill -9` of the API at the worst moment: the replicas run, but nothing about them was
+/// recorded (the API died between spawning them and writing their state files).
+fn crash_before_recording(harness: Harness) -> TempDir {
+    let Harness { dir, runtime } = harness;
+    drop(runtime);
+    let belts = dir.path().canonicalize().unwrap().join("belts");
+    for belt_dir in std::fs::read_dir(&belts).unwrap().flatten() {
+        for replica in std::fs::read_dir(belt_dir.path()).unwrap().flatten() {
+            let _ = std::fs::remove_file(replica.path().join("belt-replica.json"));
+        }
+    }
+    dir
+}
+
+#[tokio::test]
+async fn recover_finds_replicas_that_were_never_recorded_even_without_their_work_dir() {
+    let harness = Harness::new();
+    harness
+        .runtime
+        .apply(&silent(21, 2, IDLE_CALLBACK))
+        .await
+        .unwrap();
+    harness.wait_for_phase(21, Phase::Running).await;
+    let orphans = pids(&harness.runtime, 21).await;
+    let belt_dir = harness.belt_dir(21);
+    let dir = crash_before_recording(harness);
+    // One of them even lost its work dir.
+    std::fs::remove_dir_all(belt_dir.join("grnry-belt-21-1-0")).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(orphans.iter().all(|&pid| alive(pid)));
+
+    let restarted = LocalRuntime::new(LocalConfig::for_tests(dir.path())).unwrap();
+    restarted.recover().await.unwrap();
+
+    assert!(
+        orphans.iter().all(|&pid| !alive(pid)),
+        "replicas without a state file survived recover()"
+    );
+    assert_eq!(replica_groups_in(&belt_dir), 0);
+    assert!(std::fs::read_dir(&belt_dir).unwrap().next().is_none());
+}
+
+#[tokio::test]
+async fn recover_reaches_what_a_replica_started_with_an_empty_environment() {
+    let harness = Harness::new();
+    let callback = "import subprocess\n\
+         print('CHILD', subprocess.Popen(['env', '-i', 'sleep', '60']).pid, flush=True)\n\
+         def execute(headers, event, profile=None):\n    return []\n";
+    harness
+        .runtime
+        .apply(&silent(22, 1, callback))
+        .await
+        .unwrap();
+    harness.wait_for_phase(22, Phase::Running).await;
+    let runtime = &harness.runtime;
+    let children = wait_until("the child's pid", || async move {
+        let children = child_pids(runtime, 22).await;
+        (!children.is_empty()).then_some(children)
+    })
+    .await;
+    let leaders = pids(&harness.runtime, 22).await;
+    let child = children[0];
+    // `env -i` runs first with the replica's environment, then becomes `sleep` without any.
+    wait_until("the child to drop its environment", || async move {
+        std::fs::read(format!("/proc/{child}/environ"))
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    let dir = crash_before_recording(harness);
+
+    let restarted = LocalRuntime::new(LocalConfig::for_tests(dir.path())).unwrap();
+    restarted.recover().await.unwrap();
+
+    assert!(leaders.iter().all(|&pid| !alive(pid)));
+    assert!(
+        !alive(children[0]),
+        "a child without the marker escaped recover()"
+    );
+}
+
+#[tokio::test]
+async fn recover_leaves_its_own_replicas_and_other_data_dirs_alone() {
+    let ours = Harness::new();
+    let theirs = Harness::new();
+    ours.runtime
+        .apply(&silent(23, 1, IDLE_CALLBACK))
+        .await
+        .unwrap();
+    theirs
+        .runtime
+        .apply(&silent(24, 1, IDLE_CALLBACK))
+        .await
+        .unwrap();
+    ours.wait_for_phase(23, Phase::Running).await;
+    theirs.wait_for_phase(24, Phase::Running).await;
+    let running = [
+        pids(&ours.runtime, 23).await,
+        pids(&theirs.runtime, 24).await,
+    ]
+    .concat();
+
+    ours.runtime.recover().await.unwrap();
+    Harness::new().runtime.recover().await.unwrap();
+    assert!(
+        alive(running[0]),
+        "recover() stopped a replica it supervises"
+    );
+    assert!(
+        alive(running[1]),
+        "recover() stopped the replica of another data dir"
+    );
+
+    ours.runtime.shutdown().await;
+    theirs.runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn recover_refuses_to_go_on_when_the_process_list_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    for proc_dir in [dir.path().join("no-such-proc"), dir.path().to_path_buf()] {
+        let config = LocalConfig {
+            proc_dir,
+            ..LocalConfig::for_tests(dir.path().join("data"))
+        };
+        let runtime = LocalRuntime::new(config).unwrap();
+        let err = runtime
+            .recover()
+            .await
+            .expect_err("an unreadable process list was read as 'nothing runs'");
+        assert!(
+            format!("{err:#}").contains("listing the running processes"),
+            "{err:#}"
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! The local runtime: each replica of a belt is a supervised child process on this machine
 //! (CONTRACT §1, §8). The API is the supervisor, so it stops its replicas on shutdown and, on every
-//! start, clears what a crash of an earlier API process left behind.
+//! start, clears what a crash of an earlier API process left behind: every replica carries
+//! `BELT_REPLICA_OF=<data dir>` in its environment, so the next API finds it in `/proc` whatever
+//! the moment of the crash (docs/local-runtime-recovery.md).
 //!
 //! On disk, under `<data_dir>`:
 //! - `belt-host.py`: the bundled Python host that runs a replica, rewritten at every start;
@@ -30,7 +32,8 @@ use super::{Observed, Runtime, RuntimeError, StateDetails};
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
 use deployment::{write_work_dir, Deployment};
-use process::render_env;
+use process::{render_env, REPLICA_MARKER};
+use recover::Marker;
 use supervisor::{supervise, Supervision};
 
 const BELT_HOST: &str = include_str!("local/belt_host.py");
@@ -52,6 +55,9 @@ pub struct LocalConfig {
     pub stop_grace: Duration,
     /// A replica's log file is rotated at this size; one rotated file is kept.
     pub log_file_limit: u64,
+    /// Where the running processes are listed (`/proc`); recovery refuses to go on when it
+    /// cannot be read.
+    pub proc_dir: PathBuf,
 }
 
 impl LocalConfig {
@@ -66,6 +72,7 @@ impl LocalConfig {
             failure_threshold: 3,
             stop_grace: Duration::from_secs(5),
             log_file_limit: 1024 * 1024,
+            proc_dir: PathBuf::from(recover::PROC),
         }
     }
 
@@ -97,6 +104,7 @@ pub struct LocalRuntime {
     /// Serialises apply/remove/shutdown per belt, so two calls never both start replicas.
     belt_locks: Mutex<HashMap<BeltId, Arc<tokio::sync::Mutex<()>>>>,
     closing: AtomicBool,
+    proc_dir: PathBuf,
 }
 
 /// A poisoned lock only means another thread panicked mid-update; the tables stay usable, and
@@ -135,6 +143,7 @@ impl LocalRuntime {
             belts: Mutex::new(HashMap::new()),
             belt_locks: Mutex::new(HashMap::new()),
             closing: AtomicBool::new(false),
+            proc_dir: config.proc_dir,
         })
     }
 
@@ -155,9 +164,17 @@ impl LocalRuntime {
         Ok(())
     }
 
+    /// `BELT_REPLICA_OF=<data dir>`: the value every replica of this data dir carries.
+    fn marker_value(&self) -> String {
+        self.data_dir.to_string_lossy().into_owned()
+    }
+
     /// Writes each replica's work dir and starts its supervisor.
     async fn start(&self, spec: &ReplicaSpec) -> anyhow::Result<()> {
-        let env = render_env(spec);
+        let mut env = render_env(spec);
+        // Last and unique, so a belt's own `env` cannot hide its replicas from recovery.
+        env.retain(|(name, _)| name != REPLICA_MARKER);
+        env.push((REPLICA_MARKER.to_string(), self.marker_value()));
         let replicas = lock(&self.belts)
             .get(&spec.belt_id)
             .context("the deployment vanished while starting")?
@@ -193,11 +210,37 @@ impl Runtime for LocalRuntime {
         "local"
     }
 
+    /// First every process carrying this data dir's marker that no supervisor here owns, then
+    /// the replicas recorded in state files (started before the marker existed), then the work
+    /// dirs. A process list that cannot be read, or leftovers that survive SIGKILL, fail the
+    /// start: going on would run belts twice.
     async fn recover(&self) -> Result<(), RuntimeError> {
-        let tracked: HashSet<PathBuf> = lock(&self.belts)
-            .values()
-            .flat_map(|d| d.members.iter().map(|m| m.dir.clone()))
-            .collect();
+        let (tracked, supervised): (HashSet<PathBuf>, HashSet<i32>) = {
+            let belts = lock(&self.belts);
+            let members = || belts.values().flat_map(|d| d.members.iter());
+            (
+                members().map(|m| m.dir.clone()).collect(),
+                members()
+                    .filter_map(|m| lock(&m.status).running_pid())
+                    .filter_map(|pid| i32::try_from(pid).ok())
+                    .collect(),
+            )
+        };
+        let marker = Marker::new(REPLICA_MARKER, &self.marker_value());
+        let stopped = recover::clear_marked(
+            &self.proc_dir,
+            &marker,
+            &supervised,
+            self.settings.stop_grace,
+        )
+        .await
+        .context("stopping the replicas an earlier API process left behind")?;
+        if stopped > 0 {
+            tracing::warn!(
+                processes = stopped,
+                "stopped belt replica processes that an earlier API process left behind"
+            );
+        }
         let mut leftovers = Vec::new();
         let belts_dir = self.data_dir.join("belts");
         let mut entries = tokio::fs::read_dir(&belts_dir)
@@ -214,7 +257,9 @@ impl Runtime for LocalRuntime {
                 }
             }
         }
-        recover::clear(leftovers, self.settings.stop_grace).await;
+        recover::clear(leftovers, self.settings.stop_grace)
+            .await
+            .context("stopping recorded replicas that an earlier API process left behind")?;
         Ok(())
     }
 
@@ -267,7 +312,8 @@ impl Runtime for LocalRuntime {
             recover::replica_dirs(&belt_dir).await,
             self.settings.stop_grace,
         )
-        .await;
+        .await
+        .with_context(|| format!("stopping what still runs of belt {id}"))?;
         match tokio::fs::remove_dir_all(&belt_dir).await {
             Ok(()) => Ok(()),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),

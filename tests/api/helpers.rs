@@ -101,7 +101,7 @@ fn admin_database_url() -> &'static str {
     })
 }
 
-async fn fresh_postgres_database() -> String {
+pub async fn fresh_postgres_database() -> String {
     use sqlx::Connection;
     let admin = admin_database_url();
     let name = format!("belt_test_{}", unique_suffix());

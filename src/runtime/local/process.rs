@@ -12,6 +12,10 @@ use tokio::process::{Child, Command};
 
 use crate::domain::replica::{EnvValue, ReplicaSpec};
 
+/// Set in every replica's environment to the data dir, so that a later API finds the replicas of
+/// its data dir in `/proc` even when nothing else about them was recorded.
+pub(super) const REPLICA_MARKER: &str = "BELT_REPLICA_OF";
+
 /// Written next to the replica's files once it runs; read by `recover`.
 pub(super) const STATE_FILE: &str = "belt-replica.json";
 
@@ -156,9 +160,19 @@ impl ProcStat {
     }
 }
 
+/// The group a replica may be signalled through. `killpg(0)` would signal belt-api's own group
+/// and `killpg(1)` init's, so those (and belt-api's own group, which no replica leads) are refused.
+pub(super) fn replica_group(pgid: i32) -> Option<Pid> {
+    (pgid > 1 && pgid != nix::unistd::getpgrp().as_raw()).then(|| Pid::from_raw(pgid))
+}
+
 /// Sends `signal` to the process group; a group that is already gone is not an error.
 pub(super) fn signal_group(pgid: i32, signal: Signal) {
-    match signal::killpg(Pid::from_raw(pgid), signal) {
+    let Some(group) = replica_group(pgid) else {
+        tracing::error!(pgid, %signal, "refusing to signal a process group that is not a replica's");
+        return;
+    };
+    match signal::killpg(group, signal) {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
         Err(err) => {
             tracing::warn!(pgid, %signal, %err, "could not signal a replica's process group")
@@ -201,6 +215,15 @@ mod tests {
             })
         );
         assert_eq!(ProcStat::parse("garbage"), None);
+    }
+
+    #[test]
+    fn never_signals_belt_apis_own_group_or_init() {
+        assert_eq!(replica_group(0), None, "killpg(0) is belt-api's own group");
+        assert_eq!(replica_group(1), None);
+        assert_eq!(replica_group(-5), None);
+        assert_eq!(replica_group(nix::unistd::getpgrp().as_raw()), None);
+        assert_eq!(replica_group(4242), Some(Pid::from_raw(4242)));
     }
 
     #[test]

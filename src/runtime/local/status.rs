@@ -124,6 +124,14 @@ impl ReplicaStatus {
         self.failures_in_a_row >= self.failure_threshold
     }
 
+    /// The process of the current run, while it runs.
+    pub(super) fn running_pid(&self) -> Option<u32> {
+        match self.state {
+            ContainerState::Running { pid, .. } => Some(pid),
+            _ => None,
+        }
+    }
+
     pub(super) fn started(&mut self, pid: u32, now: OffsetDateTime) {
         self.starts += 1;
         self.restart_count = self.starts - 1;

@@ -84,8 +84,24 @@ async fn run_once(
             return Outcome::Exited;
         }
     };
-    // `id` is only `None` after the child was reaped, which has not happened yet.
-    let pid = child.id().unwrap_or_default();
+    // `id` is only `None` once the child was reaped, which has not happened yet; should it ever,
+    // there is no process to supervise, and a made-up pid 0 would make every later `killpg`
+    // signal belt-api's own process group.
+    let Some(pid) = child
+        .id()
+        .filter(|&pid| pid > 0 && i32::try_from(pid).is_ok())
+    else {
+        tracing::error!(replica = %launch.name, "a started replica has no process id; treating it as exited");
+        let _ = child.start_kill();
+        let status = child.wait().await;
+        let exit = status.map_or_else(|_| Exit::start_error(), Exit::from_status);
+        lock(&replica.status).exited(
+            exit,
+            Some("belt-api lost the replica's process id".into()),
+            now(),
+        );
+        return Outcome::Exited;
+    };
     // `process_group(0)`: the replica leads its own group.
     let pgid = pid as i32;
     lock(&replica.status).started(pid, now());
