@@ -10,6 +10,7 @@ mod belts_update_delete;
 mod binary;
 mod crash;
 mod errors;
+mod policy;
 mod registry;
 mod running;
 mod service;
