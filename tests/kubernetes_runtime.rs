@@ -965,6 +965,21 @@ async fn an_unlabelled_foreign_or_missing_secret_refuses_the_deploy_and_applies_
 }
 
 #[tokio::test]
+async fn a_project_that_cannot_be_a_label_value_uses_no_secrets() {
+    let (runtime, mut fake) = runtime();
+    let spec = spec_reading_secrets("team~a", 1);
+    let (result, ()) = tokio::join!(
+        runtime.apply(&spec),
+        expect_lookup_of_absent_deployment(&mut fake)
+    );
+    assert!(result.is_err());
+    fake.assert_no_call().await;
+    let details = runtime.details(id(161)).await.unwrap().unwrap();
+    let reason = details.deployment_events[0]["message"].as_str().unwrap();
+    assert!(reason.contains("cannot be a label value"), "{reason}");
+}
+
+#[tokio::test]
 async fn a_secret_check_the_api_does_not_answer_is_unavailable_and_retried() {
     let (runtime, mut fake) = runtime();
     let spec = spec_reading_secrets("alpha", 1);

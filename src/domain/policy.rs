@@ -518,6 +518,48 @@ mod tests {
     }
 
     #[test]
+    fn server_defaults_that_break_the_policy_stop_the_server() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            defaults: BeltDefaultsConfig,
+        }
+        let config = |args: &[&str]| {
+            Wrapper::parse_from(std::iter::once("x").chain(args.iter().copied())).defaults
+        };
+        let cases = [
+            (
+                vec!["--volumes", r#"[{"name": "r", "hostPath": {"path": "/"}}]"#],
+                "BELT_VOLUMES",
+            ),
+            (
+                vec![
+                    "--extra-env",
+                    r#"[{"name": "C", "valueFrom": {"configMapKeyRef": {"name": "grnry-belt-1", "key": "k"}}}]"#,
+                ],
+                "BELT_EXTRA_ENV",
+            ),
+            (
+                vec!["--allowed-volume-types", "emptyDir,hostPath"],
+                "BELT_ALLOWED_VOLUME_TYPES",
+            ),
+            (
+                vec!["--allowed-images", "registry.example.com/"],
+                "BELT_IMAGE_NAME",
+            ),
+        ];
+        for (args, variable) in cases {
+            let err = WorkloadPolicy::from_config(&config(&args)).unwrap_err();
+            assert!(err.contains(variable), "{args:?}: {err}");
+        }
+        assert_eq!(
+            WorkloadPolicy::from_config(&config(&[])),
+            Ok(WorkloadPolicy::default())
+        );
+    }
+
+    #[test]
     fn bidirectional_mounts_are_refused() {
         let mount = json!({"name": "v", "mountPath": "/x", "mountPropagation": "Bidirectional"});
         assert!(check_volume_mounts(&[mount]).is_err());
