@@ -2,6 +2,12 @@
 //! cluster for more than a belt may have is refused at create and at replace with a 400 that
 //! names the field, and nothing is stored or changed.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use belt_api::runtime::kubernetes::KubernetesRuntime;
+use http::{Method, Request, Response};
+use kube::client::Body;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -13,6 +19,7 @@ backend_tests!(
     each_policy_rule_is_refused_at_replace_and_nothing_changes,
     the_seed_examples_and_project_secrets_pass_the_default_policy,
     configured_registries_and_requirement_urls_are_allowed_and_nothing_else,
+    on_kubernetes_only_secrets_labelled_with_the_project_are_deployed,
 );
 
 /// (field the 400 must name, what is changed in a valid body): one per rule and hostile shape.
@@ -261,4 +268,164 @@ async fn configured_registries_and_requirement_urls_are_allowed_and_nothing_else
             "{value}: {message}"
         );
     }
+}
+
+/// A Kubernetes API server, enough for the runtime: empty lists, watches held open, no
+/// Deployments, Secrets `own-store` (labelled for project global) and `beta-store` (labelled
+/// for project beta), and every PATCH accepted. Returns each call as "METHOD path".
+fn fake_cluster() -> (KubernetesRuntime, Arc<Mutex<Vec<String>>>) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "belts");
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let seen = calls.clone();
+    tokio::spawn(async move {
+        let mut watches = Vec::new();
+        while let Some((request, reply)) = handle.next_request().await {
+            let (parts, body) = request.into_parts();
+            let path = parts.uri.path().to_string();
+            if parts.uri.query().unwrap_or_default().contains("watch=true") {
+                watches.push(reply);
+                continue;
+            }
+            seen.lock()
+                .unwrap()
+                .push(format!("{} {path}", parts.method));
+            let json = |status: u16, value: Value| {
+                Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::to_vec(&value).unwrap()))
+                    .unwrap()
+            };
+            let not_found = || {
+                json(
+                    404,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+                )
+            };
+            let secret = path.strip_prefix("/api/v1/namespaces/belts/secrets/");
+            let response = match (&parts.method, path.as_str(), secret) {
+                (&Method::GET, _, Some(name)) => {
+                    let project = match name {
+                        "own-store" => "global",
+                        "beta-store" => "beta",
+                        _ => {
+                            reply.send_response(not_found());
+                            continue;
+                        }
+                    };
+                    json(
+                        200,
+                        json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                        "metadata": {"name": name, "namespace": "belts", "labels": {"belt.grnry.io/project": project}}}),
+                    )
+                }
+                (
+                    &Method::GET,
+                    "/apis/apps/v1/namespaces/belts/deployments" | "/api/v1/namespaces/belts/pods",
+                    _,
+                ) => json(
+                    200,
+                    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": []}),
+                ),
+                (&Method::PATCH, _, _) => {
+                    let body = body.collect_bytes().await.unwrap().to_vec();
+                    let applied: Value = serde_json::from_slice(&body).unwrap();
+                    json(200, applied)
+                }
+                _ => not_found(),
+            };
+            reply.send_response(response);
+        }
+    });
+    let runtime = KubernetesRuntime::with_client(client, "belts")
+        .with_call_timeout(Duration::from_secs(2))
+        .with_ready_timeout(Duration::from_secs(5));
+    (runtime, calls)
+}
+
+async fn on_kubernetes_only_secrets_labelled_with_the_project_are_deployed(backend: Backend) {
+    let (runtime, calls) = fake_cluster();
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            runtime: Some(Arc::new(runtime)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let token = app.editor();
+    let reading = |id: u32, secret: &str| {
+        let mut body = minimal_belt(&format!("reads-{secret}"));
+        body["id"] = json!(id);
+        body["extraEnv"] = json!([{"name": "STORE", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}]);
+        body
+    };
+    // Another project's profile-store credentials: accepted as a document (the label decides
+    // at deploy time), refused when deployed, with the reason in the belt's state.
+    for (id, secret) in [(1, "beta-store"), (2, "own-store")] {
+        let (status, answer) = json_of(
+            app.post("/projects/global/belts", &token, &reading(id, secret))
+                .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let response = app
+            .post(
+                &format!("/projects/global/belts/{id}/state"),
+                &token,
+                &json!({"action": "START"}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        (_, state) = json_of(app.get("/projects/global/belts/1/state", &token).await).await;
+        if state["status"] == "FAILED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state["status"], "FAILED", "{state}");
+    let refusal = &state["deploymentEvents"][0];
+    assert_eq!(refusal["reason"], "RefusedByWorkloadPolicy", "{state}");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .unwrap()
+            .contains("Secret 'beta-store' is not labelled belt.grnry.io/project=global"),
+        "{state}"
+    );
+    for _ in 0..100 {
+        let applied = calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.starts_with("PATCH"))
+            .count();
+        if applied == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let calls = calls.lock().unwrap().clone();
+    for expected in [
+        "GET /api/v1/namespaces/belts/secrets/beta-store",
+        "GET /api/v1/namespaces/belts/secrets/own-store",
+        "PATCH /api/v1/namespaces/belts/configmaps/grnry-belt-2",
+        "PATCH /apis/apps/v1/namespaces/belts/deployments/grnry-belt-2",
+    ] {
+        assert!(
+            calls.iter().any(|c| c == expected),
+            "{expected} not in {calls:?}"
+        );
+    }
+    // Nothing of belt 1 was applied.
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("PATCH") && c.ends_with("grnry-belt-1")),
+        "{calls:?}"
+    );
 }
