@@ -45,13 +45,16 @@ pub struct WorkloadPolicy {
     volume_types: BTreeSet<String>,
     /// Exact image names, or prefixes ending in `/`.
     images: Vec<String>,
+    /// Names without registry or path (`grnry-belt`, `custom-grnry-belt`): allowed when nothing
+    /// is configured and `BELT_IMAGE_NAME` is such a name itself.
+    unqualified_images: bool,
     /// URL prefixes (ending in `/`) a `name @ url` requirement may point into; empty: none.
     requirement_urls: Vec<String>,
 }
 
 impl Default for WorkloadPolicy {
-    /// The policy of a default configuration: the default volume types, only the default belt
-    /// image `grnry-belt`, no URL requirements.
+    /// The policy of a default configuration: the default volume types, images named like the
+    /// default belt image `grnry-belt` (without registry or path), no URL requirements.
     fn default() -> Self {
         let volume_types: Vec<String> = DEFAULT_VOLUME_TYPES.split(',').map(String::from).collect();
         WorkloadPolicy::new(&volume_types, &[], &[], "grnry-belt")
@@ -60,8 +63,9 @@ impl Default for WorkloadPolicy {
 }
 
 impl WorkloadPolicy {
-    /// From the settings; each error names its variable. An empty `images` list allows only
-    /// `default_image` (`BELT_IMAGE_NAME`), which must always be allowed.
+    /// From the settings; each error names its variable. An empty `images` list allows the images
+    /// next to `default_image` (`BELT_IMAGE_NAME`): under its registry path, or, when it has none,
+    /// every name without one. `default_image` must always be allowed.
     pub fn new(
         volume_types: &[String],
         images: &[String],
@@ -90,8 +94,12 @@ impl WorkloadPolicy {
             .map(|i| i.trim().to_string())
             .filter(|i| !i.is_empty())
             .collect();
+        let mut unqualified_images = false;
         if image_list.is_empty() {
-            image_list.push(default_image.to_string());
+            match default_image.rsplit_once('/') {
+                Some((path, _)) => image_list.push(format!("{path}/")),
+                None => unqualified_images = true,
+            }
         }
         let mut url_list = Vec::new();
         for url in requirement_urls
@@ -111,6 +119,7 @@ impl WorkloadPolicy {
         let policy = WorkloadPolicy {
             volume_types: types,
             images: image_list,
+            unqualified_images,
             requirement_urls: url_list,
         };
         policy.check_image_name(default_image).map_err(|reason| {
@@ -180,22 +189,27 @@ impl WorkloadPolicy {
         let walks = image
             .split('/')
             .any(|part| part.is_empty() || part == "." || part == "..");
+        let unqualified = !image.contains(['/', ':']);
         let allowed = !walks
-            && self.images.iter().any(|entry| {
-                if entry.ends_with('/') {
-                    image.starts_with(entry.as_str())
-                } else {
-                    image == entry
-                }
-            });
+            && (self.unqualified_images && unqualified
+                || self.images.iter().any(|entry| {
+                    if entry.ends_with('/') {
+                        image.starts_with(entry.as_str())
+                    } else {
+                        image == entry
+                    }
+                }));
         if allowed {
-            Ok(())
-        } else {
-            Err(format!(
-                "names image '{image}', which the workload policy does not allow (allowed: {})",
-                self.images.join(", ")
-            ))
+            return Ok(());
         }
+        let mut allowed_list = self.images.clone();
+        if self.unqualified_images {
+            allowed_list.push("names without registry or path".into());
+        }
+        Err(format!(
+            "names image '{image}', which the workload policy does not allow (allowed: {})",
+            allowed_list.join(", ")
+        ))
     }
 
     /// `name @ url` requirements (which covers `file:` and relative paths) only into allowed URL
@@ -472,6 +486,33 @@ mod tests {
         }
         let err = WorkloadPolicy::new(&[], &strings(&["other/"]), &[], "grnry-belt").unwrap_err();
         assert!(err.contains("BELT_IMAGE_NAME"), "{err}");
+    }
+
+    #[test]
+    fn by_default_images_next_to_the_belt_image() {
+        // `grnry-belt` has no registry: names without one (the v2 PUT example's
+        // `custom-grnry-belt`), nothing from a registry or a Docker Hub account.
+        let policy = WorkloadPolicy::default();
+        for ok in ["grnry-belt", "custom-grnry-belt"] {
+            assert_eq!(policy.check_image_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "evil/miner",
+            "evil.example.com/miner",
+            "docker.io/library/grnry-belt",
+            "localhost:5000",
+        ] {
+            assert!(policy.check_image_name(bad).is_err(), "{bad}");
+        }
+        let qualified =
+            WorkloadPolicy::new(&[], &[], &[], "registry.example.com/belts/grnry-belt").unwrap();
+        assert_eq!(
+            qualified.check_image_name("registry.example.com/belts/custom"),
+            Ok(())
+        );
+        for bad in ["grnry-belt", "registry.example.com/other/x"] {
+            assert!(qualified.check_image_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -112,8 +112,8 @@ fn hostile_bodies() -> Vec<(&'static str, &'static str, Value)> {
         ),
         (
             "image",
-            "a look-alike name",
-            with("image", json!("grnry-belt-evil")),
+            "a Docker Hub account",
+            with("image", json!("evil/miner")),
         ),
         (
             "requirementsPy",
@@ -187,10 +187,19 @@ async fn the_seed_examples_and_project_secrets_pass_the_default_policy(backend: 
     let token = app.editor();
     // The v2 example: a configMap volume, a mount carrying `secretName`, plain extraEnv,
     // requirements by name and version.
-    let response = app
-        .post("/projects/global/belts", &token, &v2_example_body())
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
+    // The PUT example's image `custom-grnry-belt` sits next to the default `grnry-belt`.
+    for file in [
+        "v2/create-response-example.json",
+        "v2/get-response-example.json",
+        "v2/put-response-example.json",
+    ] {
+        let mut body: Value = serde_json::from_slice(&fixture(file)).unwrap();
+        body["name"] = json!(file);
+        body["id"] = Value::Null;
+        let (status, answer) =
+            json_of(app.post("/projects/global/belts", &token, &body).await).await;
+        assert_eq!(status, StatusCode::OK, "{file}: {answer}");
+    }
     // Every allowed volume type, and Secrets by any name: whether the project may use them is
     // decided when the belt is deployed.
     let mut body = minimal_belt("allowed");
