@@ -980,6 +980,29 @@ async fn a_project_that_cannot_be_a_label_value_uses_no_secrets() {
 }
 
 #[tokio::test]
+async fn without_rbac_to_read_secrets_the_deploy_is_refused_naming_the_permission() {
+    let (runtime, mut fake) = runtime();
+    let spec = spec_reading_secrets("alpha", 1);
+    let (result, ()) = tokio::join!(runtime.apply(&spec), async {
+        expect_lookup_of_absent_deployment(&mut fake).await;
+        serve_secrets(
+            &mut fake,
+            &["api-key", "certs", "profile-store"],
+            |_, reply| reply_status(reply, 403, "Forbidden"),
+        )
+        .await;
+    });
+    assert!(result.is_err());
+    fake.assert_no_call().await;
+    let details = runtime.details(id(161)).await.unwrap().unwrap();
+    let reason = details.deployment_events[0]["message"].as_str().unwrap();
+    assert!(
+        reason.contains("belt-api may not read Secret 'certs' (it needs 'get' on secrets"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
 async fn a_secret_check_the_api_does_not_answer_is_unavailable_and_retried() {
     let (runtime, mut fake) = runtime();
     let spec = spec_reading_secrets("alpha", 1);
