@@ -202,7 +202,11 @@ async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime
             })
             .await
             .context("connecting to Kubernetes")?
-            .with_call_timeout(config.dependency_timeout()),
+            .with_call_timeout(config.dependency_timeout())
+            .with_policy(
+                crate::domain::policy::WorkloadPolicy::from_config(&config.defaults)
+                    .map_err(|reason| anyhow::anyhow!("invalid workload policy: {reason}"))?,
+            ),
         ),
     })
 }

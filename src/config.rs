@@ -169,6 +169,18 @@ pub struct BeltDefaultsConfig {
     pub memory: u32,
     #[arg(long, env = "BELT_MEMORY_REQUESTS", default_value_t = 512)]
     pub memory_requests: u32,
+    /// Workload policy: volume types a belt may use (comma list); `hostPath` is never allowed.
+    #[arg(long, env = "BELT_ALLOWED_VOLUME_TYPES", value_delimiter = ',',
+        default_value = crate::domain::policy::DEFAULT_VOLUME_TYPES)]
+    pub allowed_volume_types: Vec<String>,
+    /// Workload policy: images a belt may run (comma list of exact names, or prefixes ending in
+    /// `/`); unset: only `BELT_IMAGE_NAME`.
+    #[arg(long, env = "BELT_ALLOWED_IMAGES", value_delimiter = ',')]
+    pub allowed_images: Vec<String>,
+    /// Workload policy: URL prefixes (ending in `/`) that `name @ url` requirements may install
+    /// from (comma list); unset: none.
+    #[arg(long, env = "BELT_ALLOWED_REQUIREMENT_URLS", value_delimiter = ',')]
+    pub allowed_requirement_urls: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -12,7 +12,7 @@ use belt_api::domain::belt::from_epoch_millis;
 use belt_api::domain::input::{parse_body, parse_spec};
 use belt_api::domain::replica::ReplicaSpec;
 use belt_api::domain::{Belt, BeltDefaults, BeltId, Person, ProjectName};
-use belt_api::runtime::kubernetes::{render, KubernetesRuntime};
+use belt_api::runtime::kubernetes::{render, KubernetesRuntime, RenderError};
 use belt_api::runtime::{Observed, Phase, Runtime, RuntimeError};
 use clap::Parser;
 use http::{Method, Request, Response};
@@ -25,6 +25,7 @@ const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/belts/deployments";
 const PODS: &str = "/api/v1/namespaces/belts/pods";
 const CONFIG_MAPS: &str = "/api/v1/namespaces/belts/configmaps";
 const EVENTS: &str = "/api/v1/namespaces/belts/events";
+const SECRETS: &str = "/api/v1/namespaces/belts/secrets";
 const POD_161: &str = "grnry-belt-161-54f5c68c89-8xf9v";
 /// How long a test waits for a call it expects.
 const EXPECTED_CALL: Duration = Duration::from_secs(1);
@@ -52,17 +53,31 @@ fn scenario(name: &str) -> (Vec<Value>, Vec<Value>) {
     (vec![scenario["deployment"].clone()], pods)
 }
 
-/// The v2 document's example belt (id 161, project global) at version 1, generation 1, with the
-/// server defaults of a default configuration.
-fn v2_example_spec() -> ReplicaSpec {
+/// The server defaults of a default configuration.
+fn default_config() -> BeltDefaults {
     #[derive(Parser)]
     struct Defaults {
         #[command(flatten)]
         defaults: BeltDefaultsConfig,
     }
-    let defaults = BeltDefaults::from_config(&Defaults::parse_from(["belt-api"]).defaults).unwrap();
+    BeltDefaults::from_config(&Defaults::parse_from(["belt-api"]).defaults).unwrap()
+}
+
+fn v2_example_body() -> Value {
     let body = std::fs::read(fixture_path("v2/create-response-example.json")).unwrap();
-    let spec = parse_spec(&parse_body(&body).unwrap(), &defaults)
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// The v2 document's example belt (id 161, project global) at version 1, generation 1, with the
+/// server defaults of a default configuration.
+fn v2_example_spec() -> ReplicaSpec {
+    spec_of(&v2_example_body(), "global", 1)
+}
+
+/// `body` as belt 161 of `project`, parsed with the default configuration, at `generation`.
+fn spec_of(body: &Value, project: &str, generation: i64) -> ReplicaSpec {
+    let body = serde_json::to_vec(body).unwrap();
+    let spec = parse_spec(&parse_body(&body).unwrap(), &default_config())
         .unwrap()
         .spec;
     let person = Person {
@@ -73,7 +88,7 @@ fn v2_example_spec() -> ReplicaSpec {
     let created_at = from_epoch_millis(1_562_744_768_164);
     let belt = Belt {
         id: id(161),
-        project: ProjectName::global(),
+        project: ProjectName::parse(project).unwrap(),
         version: 1,
         spec: spec.clone(),
         created_by: person.clone(),
@@ -82,7 +97,7 @@ fn v2_example_spec() -> ReplicaSpec {
         modified_at: created_at,
         wish: Default::default(),
     };
-    ReplicaSpec::build(&belt, &spec, 1, 1, false)
+    ReplicaSpec::build(&belt, &spec, 1, generation, false)
 }
 
 /// Compares with a committed golden file. `BELT_UPDATE_GOLDEN=1 cargo test --test
@@ -106,6 +121,7 @@ struct Call {
     path: String,
     query: BTreeMap<String, String>,
     content_type: Option<String>,
+    accept: Option<String>,
     body: Vec<u8>,
 }
 
@@ -158,6 +174,11 @@ impl FakeApi {
             content_type: parts
                 .headers
                 .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            accept: parts
+                .headers
+                .get(http::header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string),
             body: body.collect_bytes().await.unwrap().to_vec(),
@@ -256,7 +277,7 @@ async fn observe_scenario(name: &str) -> Option<Observed> {
 
 #[test]
 fn the_v2_example_renders_as_the_golden_objects() {
-    let (config_map, deployment) = render(&v2_example_spec()).unwrap();
+    let (config_map, deployment) = render(&v2_example_spec(), &default_config().policy).unwrap();
     assert_golden(
         "configmap-161.json",
         &serde_json::to_value(config_map).unwrap(),
@@ -677,4 +698,328 @@ async fn eventually(what: &str, condition: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     panic!("{what}: not within a minute");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The workload policy (docs/workload-policy.md)
+
+#[test]
+fn the_rendered_pods_meet_the_restricted_pod_security_standard() {
+    let (_, deployment) = render(&v2_example_spec(), &default_config().policy).unwrap();
+    let pod = &serde_json::to_value(deployment).unwrap()["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(
+        pod["securityContext"],
+        json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}})
+    );
+    let containers = pod["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1);
+    let context = &containers[0]["securityContext"];
+    assert_eq!(context["allowPrivilegeEscalation"], false);
+    assert_eq!(context["capabilities"], json!({"drop": ["ALL"]}));
+    assert_eq!(context["runAsNonRoot"], true);
+    assert_eq!(context["privileged"], false);
+    assert_eq!(context["seccompProfile"]["type"], "RuntimeDefault");
+    for shared in ["hostNetwork", "hostPID", "hostIPC"] {
+        assert!(pod[shared].is_null(), "{shared}");
+    }
+}
+
+/// Specs that break the policy, as a store written before the policy (or by hand) could hold
+/// them: the create/replace check never saw them.
+fn hostile_specs() -> Vec<(&'static str, &'static str, ReplicaSpec)> {
+    let base = v2_example_spec();
+    let with = |what: &'static str, reason: &'static str, change: &dyn Fn(&mut ReplicaSpec)| {
+        let mut spec = base.clone();
+        change(&mut spec);
+        (what, reason, spec)
+    };
+    vec![
+        with("hostPath", "hostPath", &|s| {
+            s.volumes = vec![json!({"name": "root", "hostPath": {"path": "/"}})]
+        }),
+        with("nfs", "'nfs'", &|s| {
+            s.volumes = vec![json!({"name": "n", "nfs": {"server": "x", "path": "/"}})]
+        }),
+        with("projected token", "service-account token", &|s| {
+            s.volumes = vec![
+                json!({"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}),
+            ]
+        }),
+        with("another belt's code", "grnry-belt-7", &|s| {
+            s.volumes = vec![json!({"name": "c", "configMap": {"name": "grnry-belt-7"}})]
+        }),
+        with("foreign image", "evil.example.com/miner", &|s| {
+            s.image = "evil.example.com/miner:latest".into()
+        }),
+        with("digest-pinned image", "digest", &|s| {
+            s.image = "grnry-belt@sha256:0123".into()
+        }),
+        with("file requirement", "requirements.txt", &|s| {
+            s.files
+                .insert("requirements.txt".into(), "pkg @ file:///etc/passwd".into());
+        }),
+        with("url requirement", "requirements.txt", &|s| {
+            s.files.insert(
+                "requirements.txt".into(),
+                "pkg @ https://evil.example.com/p.whl".into(),
+            );
+        }),
+        with(
+            "secret name that walks the API path",
+            "must name a Secret",
+            &|s| {
+                s.volumes = vec![json!({"name": "s", "secret": {"secretName": "../configmaps/x"}})]
+            },
+        ),
+    ]
+}
+
+#[test]
+fn the_renderer_refuses_a_spec_that_breaks_the_policy() {
+    let policy = default_config().policy;
+    for (what, expected, spec) in hostile_specs() {
+        match render(&spec, &policy) {
+            Err(RenderError::Refused(reason)) => {
+                assert!(reason.contains(expected), "{what}: {reason}")
+            }
+            Err(other) => panic!("{what}: refused for the wrong reason: {other}"),
+            Ok(_) => panic!("{what}: rendered"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn apply_of_a_spec_that_breaks_the_policy_calls_nothing_and_fails_the_belt() {
+    for (what, _, spec) in hostile_specs() {
+        let (runtime, mut fake) = runtime();
+        let result = runtime.apply(&spec).await;
+        assert!(
+            matches!(result, Err(RuntimeError::Other(_))),
+            "{what}: {result:?}"
+        );
+        fake.assert_no_call().await;
+        assert_eq!(
+            runtime.observe(id(161)),
+            Some(Observed {
+                version: 1,
+                generation: 1,
+                phase: Phase::Failed
+            }),
+            "{what}"
+        );
+        let details = runtime.details(id(161)).await.unwrap().unwrap();
+        assert_eq!(
+            details.deployment_events[0]["reason"], "RefusedByWorkloadPolicy",
+            "{what}"
+        );
+    }
+}
+
+/// The v2 example, reading three Secrets: the profile store's (fetchProfile TRUE), one through
+/// an extraEnv `secretKeyRef` and one as a volume.
+fn spec_reading_secrets(project: &str, generation: i64) -> ReplicaSpec {
+    let mut body = v2_example_body();
+    body["fetchProfile"] = json!("TRUE");
+    body["secret"] = json!("profile-store");
+    body["secretUsername"] = json!("username");
+    body["secretPassword"] = json!("password");
+    body["extraEnv"] = json!([{"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "api-key", "key": "key"}}}]);
+    body["volumes"] = json!([{"name": "test", "secret": {"secretName": "certs"}}]);
+    spec_of(&body, project, generation)
+}
+
+/// A Secret's metadata as the API server answers a metadata-only GET.
+fn secret_metadata(name: &str, labels: Value) -> Value {
+    json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+        "metadata": {"name": name, "namespace": NAMESPACE, "resourceVersion": "7", "labels": labels}})
+}
+
+/// Answers the runtime's GET of each of `secrets` (in whichever order they come) with `answer`;
+/// checks the exact path and that only metadata was asked for.
+async fn serve_secrets(fake: &mut FakeApi, secrets: &[&str], answer: impl Fn(&str, Reply)) {
+    let mut asked = Vec::new();
+    for _ in secrets {
+        let (call, reply) = fake.next().await;
+        assert_eq!(call.method, Method::GET);
+        let name = call
+            .path
+            .strip_prefix(&format!("{SECRETS}/"))
+            .unwrap_or_else(|| panic!("not a Secret GET: {}", call.path))
+            .to_string();
+        assert!(
+            call.accept
+                .as_deref()
+                .is_some_and(|a| a.contains("as=PartialObjectMetadata")),
+            "belt-api must read only the metadata of a Secret: {:?}",
+            call.accept
+        );
+        answer(&name, reply);
+        asked.push(name);
+    }
+    asked.sort();
+    let mut expected: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(asked, expected);
+}
+
+#[tokio::test]
+async fn secrets_labelled_with_the_project_are_applied() {
+    let (runtime, mut fake) = runtime();
+    let spec = spec_reading_secrets("alpha", 1);
+    let apply = async {
+        expect_lookup_of_absent_deployment(&mut fake).await;
+        serve_secrets(
+            &mut fake,
+            &["api-key", "certs", "profile-store"],
+            |name, reply| {
+                let labels = json!({"belt.grnry.io/project": "alpha", "team": "a"});
+                reply_json(reply, 200, &secret_metadata(name, labels));
+            },
+        )
+        .await;
+        for path in [CONFIG_MAPS, DEPLOYMENTS] {
+            let (call, reply) = fake.next().await;
+            assert_eq!(
+                (&call.method, call.path.clone()),
+                (&Method::PATCH, format!("{path}/grnry-belt-161"))
+            );
+            let applied = call.json();
+            reply_json(reply, 200, &applied);
+        }
+    };
+    let (result, ()) = tokio::join!(runtime.apply(&spec), apply);
+    result.unwrap();
+    fake.assert_no_call().await;
+}
+
+#[tokio::test]
+async fn an_unlabelled_foreign_or_missing_secret_refuses_the_deploy_and_applies_nothing() {
+    let (runtime, mut fake) = runtime();
+    let spec = spec_reading_secrets("alpha", 1);
+    let refuse = async {
+        expect_lookup_of_absent_deployment(&mut fake).await;
+        serve_secrets(
+            &mut fake,
+            &["api-key", "certs", "profile-store"],
+            |name, reply| {
+                match name {
+                    // Another project's profile-store credentials.
+                    "profile-store" => reply_json(
+                        reply,
+                        200,
+                        &secret_metadata(name, json!({"belt.grnry.io/project": "beta"})),
+                    ),
+                    "api-key" => reply_json(reply, 200, &secret_metadata(name, json!(null))),
+                    _ => reply_status(reply, 404, "NotFound"),
+                }
+            },
+        )
+        .await;
+    };
+    let (result, ()) = tokio::join!(runtime.apply(&spec), refuse);
+    let message = result.unwrap_err().to_string();
+    assert!(message.contains("workload policy"), "{message}");
+    // Nothing applied.
+    fake.assert_no_call().await;
+    assert_eq!(runtime.observe(id(161)).unwrap().phase, Phase::Failed);
+    let details = runtime.details(id(161)).await.unwrap().unwrap();
+    let refusal = &details.deployment_events[0];
+    assert_eq!(refusal["reason"], "RefusedByWorkloadPolicy");
+    let reason = refusal["message"].as_str().unwrap();
+    for expected in [
+        "Secret 'profile-store' is not labelled belt.grnry.io/project=alpha",
+        "Secret 'api-key' is not labelled belt.grnry.io/project=alpha",
+        "Secret 'certs' does not exist in namespace 'belts'",
+    ] {
+        assert!(reason.contains(expected), "{reason}");
+    }
+    assert!(details.pod_status.is_empty());
+
+    // Once labelled, the next START (a new generation) deploys and the refusal is gone.
+    let spec = spec_reading_secrets("alpha", 2);
+    let (result, ()) = tokio::join!(runtime.apply(&spec), async {
+        expect_lookup_of_absent_deployment(&mut fake).await;
+        serve_secrets(
+            &mut fake,
+            &["api-key", "certs", "profile-store"],
+            |name, reply| {
+                let labels = json!({"belt.grnry.io/project": "alpha"});
+                reply_json(reply, 200, &secret_metadata(name, labels));
+            },
+        )
+        .await;
+        for _ in 0..2 {
+            let (call, reply) = fake.next().await;
+            assert_eq!(call.method, Method::PATCH);
+            let applied = call.json();
+            reply_json(reply, 200, &applied);
+        }
+    });
+    result.unwrap();
+    assert_eq!(
+        runtime.observe(id(161)),
+        None,
+        "no refusal left; the view decides"
+    );
+}
+
+#[tokio::test]
+async fn a_project_that_cannot_be_a_label_value_uses_no_secrets() {
+    let (runtime, mut fake) = runtime();
+    let spec = spec_reading_secrets("team~a", 1);
+    let (result, ()) = tokio::join!(
+        runtime.apply(&spec),
+        expect_lookup_of_absent_deployment(&mut fake)
+    );
+    assert!(result.is_err());
+    fake.assert_no_call().await;
+    let details = runtime.details(id(161)).await.unwrap().unwrap();
+    let reason = details.deployment_events[0]["message"].as_str().unwrap();
+    assert!(reason.contains("cannot be a label value"), "{reason}");
+}
+
+#[tokio::test]
+async fn without_rbac_to_read_secrets_the_deploy_is_refused_naming_the_permission() {
+    let (runtime, mut fake) = runtime();
+    let spec = spec_reading_secrets("alpha", 1);
+    let (result, ()) = tokio::join!(runtime.apply(&spec), async {
+        expect_lookup_of_absent_deployment(&mut fake).await;
+        serve_secrets(
+            &mut fake,
+            &["api-key", "certs", "profile-store"],
+            |_, reply| reply_status(reply, 403, "Forbidden"),
+        )
+        .await;
+    });
+    assert!(result.is_err());
+    fake.assert_no_call().await;
+    let details = runtime.details(id(161)).await.unwrap().unwrap();
+    let reason = details.deployment_events[0]["message"].as_str().unwrap();
+    assert!(
+        reason.contains("belt-api may not read Secret 'certs' (it needs 'get' on secrets"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_check_the_api_does_not_answer_is_unavailable_and_retried() {
+    let (runtime, mut fake) = runtime();
+    let spec = spec_reading_secrets("alpha", 1);
+    let (result, ()) = tokio::join!(runtime.apply(&spec), async {
+        expect_lookup_of_absent_deployment(&mut fake).await;
+        serve_secrets(
+            &mut fake,
+            &["api-key", "certs", "profile-store"],
+            |_, reply| reply_status(reply, 503, "ServiceUnavailable"),
+        )
+        .await;
+    });
+    assert!(
+        matches!(result, Err(RuntimeError::Unavailable(_))),
+        "{result:?}"
+    );
+    fake.assert_no_call().await;
+    // Not a refusal: the reconciler tries again.
+    assert_eq!(runtime.observe(id(161)), None);
 }

@@ -24,6 +24,8 @@ pub struct BeltDefaults {
     pub volumes: Option<Vec<serde_json::Value>>,
     pub volume_mounts: Option<Vec<serde_json::Value>>,
     pub extra_env: Option<Vec<serde_json::Value>>,
+    /// What a belt may ask of the cluster (docs/workload-policy.md).
+    pub policy: super::policy::WorkloadPolicy,
 }
 
 impl BeltDefaults {
@@ -64,6 +66,7 @@ impl BeltDefaults {
                 &config.volume_mounts,
             )?,
             extra_env: list(KubeList::ExtraEnv, "BELT_EXTRA_ENV", &config.extra_env)?,
+            policy: super::policy::WorkloadPolicy::from_config(config)?,
         };
         for (env, value) in [
             ("BELT_DESTINATION_TOPIC", &defaults.kafka_destination_topic),

@@ -198,6 +198,7 @@ pub fn parse_spec(
         volume_mounts: list(KubeList::VolumeMounts, &defaults.volume_mounts)?,
         extra_env: list(KubeList::ExtraEnv, &defaults.extra_env)?,
     };
+    defaults.policy.check_spec(&spec)?;
     Ok(BeltInput { id, spec })
 }
 

@@ -7,6 +7,7 @@ pub mod fields;
 pub mod ids;
 pub mod input;
 pub mod kube_lists;
+pub mod policy;
 pub mod python;
 pub mod replica;
 pub mod requirements;

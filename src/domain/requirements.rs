@@ -28,7 +28,7 @@ pub fn check_requirements(text: &str) -> Result<(), String> {
 
 /// Cuts a comment the way pip does: `#` at the start of the line or after whitespace. A `#`
 /// inside a token is kept, as in a URL fragment (`pkg @ https://host/pkg.whl#sha256=…`).
-fn strip_comment(line: &str) -> &str {
+pub(crate) fn strip_comment(line: &str) -> &str {
     let mut previous = None;
     for (i, c) in line.char_indices() {
         if c == '#' && previous.is_none_or(char::is_whitespace) {

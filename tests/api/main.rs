@@ -11,6 +11,7 @@ mod binary;
 mod crash;
 mod errors;
 mod kill_points;
+mod policy;
 mod registry;
 mod running;
 mod service;

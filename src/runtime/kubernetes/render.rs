@@ -6,14 +6,17 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, EnvVar, EnvVarSource, LocalObjectReference,
-    PodSpec, PodTemplateSpec, ResourceRequirements, SecretKeySelector, Volume, VolumeMount,
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, EnvVar, EnvVarSource,
+    LocalObjectReference, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements,
+    SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::guard;
+use crate::domain::policy::WorkloadPolicy;
 use crate::domain::replica::{EnvValue, ReplicaSpec};
 use crate::domain::BeltId;
 
@@ -33,10 +36,35 @@ pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=belt-api";
 pub const CODE_VOLUME: &str = "belt-code";
 pub const CODE_MOUNT_PATH: &str = "/belt";
 
-/// The ConfigMap and the Deployment, both named `spec.name`. Fails only when a stored
-/// volume/mount/extraEnv entry no longer decodes as its Kubernetes type (input validation decodes
-/// the same types, so this means a store written by another version).
-pub fn render(spec: &ReplicaSpec) -> anyhow::Result<(ConfigMap, Deployment)> {
+/// Why a belt could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The objects would break the workload policy (a belt stored before it, or by hand).
+    #[error("refused by the workload policy: {0}")]
+    Refused(String),
+    /// A stored volume/mount/extraEnv entry no longer decodes as its Kubernetes type (input
+    /// validation decodes the same types, so this means a store written by another version).
+    #[error(transparent)]
+    Invalid(#[from] anyhow::Error),
+}
+
+/// The ConfigMap and the Deployment, both named `spec.name`, checked against `policy` as they
+/// will be sent: the pods meet the restricted Pod Security Standard whatever the spec says.
+pub fn render(
+    spec: &ReplicaSpec,
+    policy: &WorkloadPolicy,
+) -> Result<(ConfigMap, Deployment), RenderError> {
+    let (config_map, deployment) = build(spec)?;
+    let pod = deployment
+        .spec
+        .as_ref()
+        .and_then(|d| d.template.spec.as_ref())
+        .context("the Deployment has no pod template")?;
+    guard::enforce(policy, spec, pod).map_err(RenderError::Refused)?;
+    Ok((config_map, deployment))
+}
+
+fn build(spec: &ReplicaSpec) -> anyhow::Result<(ConfigMap, Deployment)> {
     let metadata = ObjectMeta {
         name: Some(spec.name.clone()),
         labels: Some(labels(spec)),
@@ -109,7 +137,7 @@ fn annotations(spec: &ReplicaSpec) -> BTreeMap<String, String> {
 }
 
 /// Kubernetes' rule for label values: at most 63 characters, alphanumerics with `-_.` inside.
-fn is_label_value(value: &str) -> bool {
+pub(super) fn is_label_value(value: &str) -> bool {
     let inner_ok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
     let bytes = value.as_bytes();
     bytes.len() <= 63
@@ -148,9 +176,17 @@ fn pod_spec(spec: &ReplicaSpec) -> anyhow::Result<PodSpec> {
             ..ResourceRequirements::default()
         }),
         volume_mounts: Some(volume_mounts),
+        security_context: Some(container_security()),
         ..Container::default()
     };
     Ok(PodSpec {
+        // The restricted Pod Security Standard; docs/workload-policy.md says what each buys.
+        automount_service_account_token: Some(false),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            seccomp_profile: Some(runtime_default_seccomp()),
+            ..PodSecurityContext::default()
+        }),
         containers: vec![container],
         image_pull_secrets: spec
             .image_pull_secret
@@ -159,6 +195,27 @@ fn pod_spec(spec: &ReplicaSpec) -> anyhow::Result<PodSpec> {
         volumes: Some(volumes),
         ..PodSpec::default()
     })
+}
+
+fn runtime_default_seccomp() -> SeccompProfile {
+    SeccompProfile {
+        type_: "RuntimeDefault".to_string(),
+        ..SeccompProfile::default()
+    }
+}
+
+fn container_security() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_string()]),
+            ..Capabilities::default()
+        }),
+        privileged: Some(false),
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(runtime_default_seccomp()),
+        ..SecurityContext::default()
+    }
 }
 
 fn resources(millicpu: u32, memory_mi: u32) -> BTreeMap<String, Quantity> {
