@@ -61,16 +61,14 @@ pub(super) async fn clear(dirs: Vec<PathBuf>, grace: Duration) -> std::io::Resul
         // After a reboot nothing recorded can still run, and start times no longer compare.
         .filter(|state| state.boot_id == current_boot)
         .collect();
-    if !states.is_empty() {
-        if signal_all(&states, Signal::SIGTERM).await? {
-            tracing::warn!(
-                replicas = states.len(),
-                "stopping belt replicas that an earlier API process left behind"
-            );
-            let terminated = wait_until_gone(&states, grace).await?;
-            if !terminated && signal_all(&states, Signal::SIGKILL).await? {
-                wait_until_gone(&states, KILL_WAIT).await?;
-            }
+    if !states.is_empty() && signal_all(&states, Signal::SIGTERM).await? {
+        tracing::warn!(
+            replicas = states.len(),
+            "stopping belt replicas that an earlier API process left behind"
+        );
+        let terminated = wait_until_gone(&states, grace).await?;
+        if !terminated && signal_all(&states, Signal::SIGKILL).await? {
+            wait_until_gone(&states, KILL_WAIT).await?;
         }
     }
     for dir in dirs {
