@@ -11,5 +11,6 @@ mod binary;
 mod crash;
 mod errors;
 mod registry;
+mod registry_hostile;
 mod running;
 mod service;
