@@ -243,6 +243,36 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn when_every_call_slot_is_taken_a_check_waits_then_answers_503() {
+        // Nothing listens there: the check must not get as far as calling.
+        let registry = Registry::new("http://127.0.0.1:9", Duration::from_millis(300)).unwrap();
+        let _all = registry
+            .calls
+            .clone()
+            .acquire_many_owned(CALLS_OVERALL as u32)
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let result = registry
+            .check_event_types(
+                &ProjectName::global(),
+                &["a".to_string()],
+                "token",
+                &Claims::default(),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(ApiError::Unavailable(_))),
+            "{result:?}"
+        );
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+    }
+
     #[test]
     fn only_plain_http_base_urls() {
         for bad in [
