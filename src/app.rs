@@ -63,7 +63,8 @@ impl App {
         .context("setting up token verification")?
         .with_min_refetch_interval(std::time::Duration::from_millis(
             config.jwks_refetch_interval_ms,
-        ));
+        ))
+        .with_jwks_max_age(Duration::from_secs(config.jwks_max_age_secs));
         let registry = config
             .harvester_url
             .as_deref()

@@ -69,6 +69,12 @@ pub struct ServeConfig {
     #[arg(long, env = "BELT_JWKS_REFETCH_INTERVAL_MS", default_value_t = 10_000)]
     pub jwks_refetch_interval_ms: u64,
 
+    /// Longest time a fetched JWKS is used before it is fetched again (its `Cache-Control:
+    /// max-age` is honoured up to this, and at least the refetch interval): how long a signing
+    /// key withdrawn by the identity provider can keep working (docs/upstream-trust.md).
+    #[arg(long, env = "BELT_JWKS_MAX_AGE_SECS", default_value_t = 300)]
+    pub jwks_max_age_secs: u64,
+
     /// Event-type registry (Harvester API); unset means event types are not checked.
     #[arg(long, env = "BELT_HARVESTER_URL")]
     pub harvester_url: Option<String>,

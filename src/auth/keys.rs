@@ -37,9 +37,25 @@ impl KeyType {
     }
 }
 
+/// A digest of a key's type and material: what the verified-token cache remembers, so that a
+/// remembered token is trusted only while the very key that verified it is still published.
+pub(crate) type KeyFingerprint = [u8; 32];
+
+fn fingerprint(parts: &[&str]) -> KeyFingerprint {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in parts {
+        context.update(&(part.len() as u64).to_be_bytes());
+        context.update(part.as_bytes());
+    }
+    let mut out = [0; 32];
+    out.copy_from_slice(context.finish().as_ref());
+    out
+}
+
 /// One usable public key.
 pub(crate) struct VerifyingKey {
     pub(crate) kid: Option<String>,
+    pub(crate) fingerprint: KeyFingerprint,
     kty: KeyType,
     /// The JWK's `alg`, when it pins one.
     alg: Option<Algorithm>,
@@ -89,6 +105,11 @@ impl KeySet {
         self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
     }
 
+    /// Whether the key with this fingerprint is (still) in the set.
+    pub(crate) fn has_key(&self, fingerprint: &KeyFingerprint) -> bool {
+        self.keys.iter().any(|k| &k.fingerprint == fingerprint)
+    }
+
     /// Keys a token with this `kid` and `alg` may be checked against: the key
     /// with that kid, or for kid-less tokens every key of a fitting type.
     pub(crate) fn candidates<'a>(
@@ -134,16 +155,22 @@ fn parse_jwk(value: serde_json::Value) -> Result<VerifyingKey, String> {
         })
         .transpose()?;
     let missing = |field: &str| format!("kid {kid:?}: missing {field}");
-    let (kty, key) = match jwk.kty.as_str() {
+    let (kty, key, fingerprint) = match jwk.kty.as_str() {
         "RSA" => {
             let n = jwk.n.as_deref().ok_or_else(|| missing("n"))?;
             let e = jwk.e.as_deref().ok_or_else(|| missing("e"))?;
-            (KeyType::Rsa, DecodingKey::from_rsa_components(n, e))
+            let print = fingerprint(&["RSA", n, e]);
+            (KeyType::Rsa, DecodingKey::from_rsa_components(n, e), print)
         }
         "EC" if jwk.crv.as_deref() == Some("P-256") => {
             let x = jwk.x.as_deref().ok_or_else(|| missing("x"))?;
             let y = jwk.y.as_deref().ok_or_else(|| missing("y"))?;
-            (KeyType::EcP256, DecodingKey::from_ec_components(x, y))
+            let print = fingerprint(&["EC", "P-256", x, y]);
+            (
+                KeyType::EcP256,
+                DecodingKey::from_ec_components(x, y),
+                print,
+            )
         }
         // "oct" (HMAC secrets) is refused on purpose, the rest is unsupported.
         other => return Err(format!("kid {kid:?}: key type {other} not accepted")),
@@ -152,7 +179,13 @@ fn parse_jwk(value: serde_json::Value) -> Result<VerifyingKey, String> {
     if let Some(alg) = alg.filter(|alg| KeyType::for_alg(*alg) != Some(kty)) {
         return Err(format!("kid {kid:?}: alg {alg:?} unsupported for this key"));
     }
-    Ok(VerifyingKey { kid, kty, alg, key })
+    Ok(VerifyingKey {
+        kid,
+        fingerprint,
+        kty,
+        alg,
+        key,
+    })
 }
 
 #[cfg(test)]

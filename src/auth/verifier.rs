@@ -8,13 +8,17 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 
 use super::dev::{DevKey, DEV_ISSUER};
-use super::keys::{KeySet, IDP_ALGORITHMS};
+use super::keys::{KeyFingerprint, KeySet, IDP_ALGORITHMS};
 use super::remote::{JwksLocation, RemoteKeys};
 use super::verified::{VerifiedTokens, CAPACITY};
 use super::{AuthConfig, AuthError, Claims};
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 const LEEWAY_SECS: u64 = 30;
+
+/// Longer tokens are refused before anything is decoded. Keycloak tokens with many roles are a
+/// few KB; this leaves room for large ones while keeping hostile ones cheap.
+pub(crate) const MAX_TOKEN_BYTES: usize = 32 * 1024;
 
 /// What the verifier trusts, for the startup log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +48,8 @@ impl std::fmt::Display for AuthMode {
 
 enum Keys {
     Dev { key: DevKey, keys: Arc<KeySet> },
-    // Boxed: the variants differ a lot in size and there is one per process.
-    Remote(Box<RemoteKeys>),
+    // Shared with the task that refreshes the keys on schedule.
+    Remote(Arc<RemoteKeys>),
 }
 
 /// Verifies bearer tokens. `Send + Sync`; share it behind an `Arc`.
@@ -85,16 +89,17 @@ impl Verifier {
             (None, Some(issuer)) => JwksLocation::discovery(issuer)?,
             (None, None) => unreachable!("dev mode handled above"),
         };
-        let remote = RemoteKeys::new(location)?;
+        let remote = Arc::new(RemoteKeys::new(location)?);
         if let Err(e) = remote.refresh().await {
             tracing::warn!(error = %e, "JWKS not available at startup; will retry on demand");
         }
+        tokio::spawn(RemoteKeys::refresh_on_schedule(Arc::downgrade(&remote)));
         Ok(Verifier {
             mode: AuthMode::Oidc {
                 issuer: config.issuer.clone(),
                 jwks_url: jwks_url.unwrap_or("discovery").to_owned(),
             },
-            keys: Keys::Remote(Box::new(remote)),
+            keys: Keys::Remote(remote),
             algorithms: IDP_ALGORITHMS,
             validation: validation(issuer, audience),
             verified: VerifiedTokens::new(CAPACITY),
@@ -103,9 +108,19 @@ impl Verifier {
 
     /// Sets the minimum spacing of JWKS fetches (default 10 s); tests
     /// shorten it. No effect in dev mode.
-    pub fn with_min_refetch_interval(mut self, interval: Duration) -> Verifier {
-        if let Keys::Remote(remote) = &mut self.keys {
-            remote.min_refetch_interval = interval;
+    pub fn with_min_refetch_interval(self, interval: Duration) -> Verifier {
+        if let Keys::Remote(remote) = &self.keys {
+            remote.set_min_refetch_interval(interval);
+        }
+        self
+    }
+
+    /// Sets the longest time a fetched key set is used (default 300 s): the IdP's
+    /// `Cache-Control: max-age` is honoured up to this, and at least the refetch interval.
+    /// No effect in dev mode.
+    pub fn with_jwks_max_age(self, age: Duration) -> Verifier {
+        if let Keys::Remote(remote) = &self.keys {
+            remote.set_max_key_age(age);
         }
         self
     }
@@ -124,17 +139,13 @@ impl Verifier {
 
     /// Checks signature, algorithm, `exp`/`nbf`, `iss` and `aud`, and returns
     /// the claims. `Unavailable` means the key set could not be fetched.
+    ///
+    /// Header fields that point at keys (`jku`, `x5u`, `jwk`, `x5c`) are never
+    /// used: keys come only from the configured key set.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let now = unix_now();
-        if let Some(claims) = self.verified.get(token, now) {
-            return Ok(claims);
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(refuse(None, None, "token too large".into()));
         }
-        let claims = self.verify_uncached(token).await?;
-        self.verified.insert(token, &claims, now);
-        Ok(claims)
-    }
-
-    async fn verify_uncached(&self, token: &str) -> Result<Claims, AuthError> {
         // An unparsable header includes `alg: none` and unknown algorithms.
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| refuse(None, None, "malformed token or unsupported alg".into()))?;
@@ -143,15 +154,34 @@ impl Verifier {
         if !self.algorithms.contains(&alg) {
             return Err(refuse(kid, Some(alg), "algorithm not allowed".into()));
         }
+        // The current keys first, also for a remembered token: it counts only while
+        // the key that verified it is still published.
         let keys = self.keys_for(kid).await?;
+        let now = unix_now();
+        if let Some(claims) = self.verified.get(token, now, |key| keys.has_key(key)) {
+            return Ok(claims);
+        }
+        let (claims, key) = self.check(token, kid, alg, &keys)?;
+        self.verified.insert(token, &claims, key, now);
+        Ok(claims)
+    }
 
+    /// The signature and claims of `token` against `keys`; the claims and the key that
+    /// verified them.
+    fn check(
+        &self,
+        token: &str,
+        kid: Option<&str>,
+        alg: Algorithm,
+        keys: &KeySet,
+    ) -> Result<(Claims, KeyFingerprint), AuthError> {
         let mut validation = self.validation.clone();
         validation.algorithms = vec![alg];
         let mut tried_any = false;
         for key in keys.candidates(kid, alg) {
             tried_any = true;
             match jsonwebtoken::decode::<Claims>(token, &key.key, &validation) {
-                Ok(data) => return Ok(data.claims),
+                Ok(data) => return Ok((data.claims, key.fingerprint)),
                 // Not this key; a kid-less token may match another one.
                 Err(e) if signature_error(e.kind()) => continue,
                 // The signature was good, the claims are not: no other key

@@ -209,6 +209,34 @@ fn is_topic_safe(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// The most event types one belt may consume (docs/upstream-trust.md): each is a registry call on
+/// every create and replace, and a topic every replica subscribes to.
+pub const MAX_EVENT_TYPES: usize = 100;
+
+/// The longest event type name: the topic `grnry_data_in_<name>` must fit Kafka's 249 characters.
+pub const MAX_EVENT_TYPE_LEN: usize = MAX_TOPIC_LEN - INPUT_TOPIC_PREFIX.len();
+
+/// Why `name` cannot be an event type name, or `None` when it can. A name becomes the Kafka topic
+/// `grnry_data_in_<name>` and a path segment of a registry URL, so it must be a topic name and
+/// must not be `.` or `..`, which a URL would read as "this" or "the parent" path.
+pub fn event_type_name_problem(name: &str) -> Option<String> {
+    if name.len() > MAX_EVENT_TYPE_LEN {
+        return Some(format!(
+            "must hold event type names of at most {MAX_EVENT_TYPE_LEN} characters but one has {}",
+            name.len()
+        ));
+    }
+    if !is_topic_safe(name) {
+        return Some(format!(
+            "must hold event type names of letters, digits, '.', '_' and '-' but holds '{name}'"
+        ));
+    }
+    if name == "." || name == ".." {
+        return Some(format!("must hold event type names but holds '{name}'"));
+    }
+    None
+}
+
 fn parse_event_types(f: &Fields) -> Result<Vec<String>, ApiError> {
     let event_types = f.string_list("eventTypes")?;
     if event_types.is_empty() {
@@ -217,16 +245,19 @@ fn parse_event_types(f: &Fields) -> Result<Vec<String>, ApiError> {
             "must be a non-empty list of event type names",
         ));
     }
+    if event_types.len() > MAX_EVENT_TYPES {
+        return Err(bad(
+            "eventTypes",
+            format_args!(
+                "must list at most {MAX_EVENT_TYPES} event types but lists {}",
+                event_types.len()
+            ),
+        ));
+    }
     let mut seen = std::collections::HashSet::new();
     for event_type in &event_types {
-        if !is_topic_safe(event_type) || INPUT_TOPIC_PREFIX.len() + event_type.len() > MAX_TOPIC_LEN
-        {
-            return Err(bad(
-                "eventTypes",
-                format_args!(
-                    "must hold event type names of letters, digits, '.', '_' and '-' but holds '{event_type}'"
-                ),
-            ));
+        if let Some(problem) = event_type_name_problem(event_type) {
+            return Err(bad("eventTypes", problem));
         }
         if !seen.insert(event_type) {
             return Err(bad(
@@ -588,6 +619,37 @@ mod tests {
         for (body, field) in cases {
             let err = parse(body.clone()).unwrap_err();
             assert!(err.contains(field), "{body} gave {err}");
+        }
+    }
+
+    #[test]
+    fn event_types_are_names_and_bounded() {
+        let longest = "e".repeat(MAX_EVENT_TYPE_LEN);
+        assert_eq!(INPUT_TOPIC_PREFIX.len() + longest.len(), 249);
+        let many: Vec<String> = (0..MAX_EVENT_TYPES).map(|i| format!("t{i}")).collect();
+        for good in [
+            json!([longest.clone()]),
+            json!(["a.b", "a..b", "_-."]),
+            json!(many),
+        ] {
+            assert!(parse(with("eventTypes", good.clone())).is_ok(), "{good}");
+        }
+        let too_many: Vec<String> = (0..=MAX_EVENT_TYPES).map(|i| format!("t{i}")).collect();
+        for bad in [
+            json!(["."]),
+            json!([".."]),
+            json!(["ok", ".."]),
+            json!([format!("{longest}e")]),
+            json!(["a/b"]),
+            json!(["a%2e"]),
+            json!(["a b"]),
+            json!(["é"]),
+            json!([""]),
+            json!(["a", "a"]),
+            json!(too_many),
+        ] {
+            let err = parse(with("eventTypes", bad.clone())).unwrap_err();
+            assert!(err.contains("'eventTypes'"), "{bad} gave {err}");
         }
     }
 

@@ -17,6 +17,8 @@ backend_tests!(
     unknown_kids_do_not_hammer_the_identity_provider,
     dev_mode_trusts_only_its_own_key,
     tokens_never_reach_logs_or_error_bodies,
+    a_withdrawn_key_is_refused_within_the_jwks_max_age,
+    forged_key_locations_wrong_audiences_and_oversized_tokens_are_401,
 );
 
 async fn every_token_header_form_is_accepted(backend: Backend) {
@@ -270,4 +272,109 @@ async fn tokens_never_reach_logs_or_error_bodies(backend: Backend) {
             "SQL reached a response: {body}"
         );
     }
+}
+
+async fn a_withdrawn_key_is_refused_within_the_jwks_max_age(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            args: vec![
+                ("--jwks-refetch-interval-ms".into(), "0".into()),
+                ("--jwks-max-age-secs".into(), "1".into()),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    let idp = app.idp.as_ref().unwrap();
+    idp.serve_keys(&["rsa-a", "rsa-b"]).await;
+    let claims = keycloak_claims(&idp.issuer(), "global", &["viewer"]);
+    let kept = sign_with("rsa-a", &claims);
+    let withdrawn = sign_with("rsa-b", &claims);
+    for token in [&kept, &withdrawn] {
+        let response = app.get("/projects/global/belts", token).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    // The identity provider withdraws rsa-b. Within the configured max age (1 s, plus the time
+    // of one fetch) every rsa-b token is refused: the one the service remembers, and new ones.
+    idp.serve_keys(&["rsa-a"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let mut fresh_claims = claims.clone();
+    fresh_claims["jti"] = json!("minted-after-withdrawal");
+    for token in [withdrawn, sign_with("rsa-b", &fresh_claims)] {
+        let response = app.get("/projects/global/belts", &token).await;
+        assert_error(response, StatusCode::UNAUTHORIZED, "authentication_error").await;
+    }
+    let response = app.get("/projects/global/belts", &kept).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "a key still listed keeps working"
+    );
+}
+
+async fn forged_key_locations_wrong_audiences_and_oversized_tokens_are_401(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            args: vec![
+                ("--jwks-refetch-interval-ms".into(), "0".into()),
+                ("--oidc-audience".into(), "belt-api".into()),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    let issuer = app.idp.as_ref().unwrap().issuer();
+    // An attacker's server publishing the key the forgeries are signed with.
+    let attacker = Idp::start(&["rsa-b"]).await;
+    let mut claims = keycloak_claims(&issuer, "global", &["editor"]);
+    claims["aud"] = json!(["account", "belt-api"]);
+    assert_eq!(
+        app.get("/projects/global/belts", &sign_with("rsa-a", &claims))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let rsa_b = EncodingKey::from_rsa_pem(&fixture("keys/rsa-b.pem")).unwrap();
+    let rsa_b_jwk: jsonwebtoken::jwk::Jwk =
+        serde_json::from_slice(&fixture("keys/rsa-b.jwk.json")).unwrap();
+    let mut forged = Vec::new();
+    for kid in [Some("rsa-b"), Some("rsa-a"), None] {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = kid.map(str::to_string);
+        header.jku = Some(format!(
+            "{}/protocol/openid-connect/certs",
+            attacker.issuer()
+        ));
+        header.x5u = Some(format!("{}/cert.pem", attacker.issuer()));
+        header.jwk = Some(rsa_b_jwk.clone());
+        forged.push(jsonwebtoken::encode(&header, &claims, &rsa_b).unwrap());
+    }
+    // Signed by the identity provider's key, for another audience, or for none.
+    let mut other_audience = claims.clone();
+    other_audience["aud"] = json!("account");
+    forged.push(sign_with("rsa-a", &other_audience));
+    let mut no_audience = claims.clone();
+    no_audience.as_object_mut().unwrap().remove("aud");
+    forged.push(sign_with("rsa-a", &no_audience));
+    // Validly signed, but larger than any real token.
+    let mut padded = claims.clone();
+    padded["padding"] = json!("x".repeat(40 * 1024));
+    forged.push(sign_with("rsa-a", &padded));
+    // An unknown kid.
+    forged.push(sign_with("rsa-b", &claims));
+    for token in forged {
+        let response = app.get("/projects/global/belts", &token).await;
+        assert_error(response, StatusCode::UNAUTHORIZED, "authentication_error").await;
+    }
+    assert!(
+        attacker
+            .server
+            .received_requests()
+            .await
+            .unwrap()
+            .is_empty(),
+        "a key location named by a token was fetched"
+    );
 }

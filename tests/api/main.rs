@@ -13,5 +13,6 @@ mod errors;
 mod kill_points;
 mod policy;
 mod registry;
+mod registry_hostile;
 mod running;
 mod service;

@@ -20,7 +20,10 @@ async fn registry() -> MockServer {
         Mock::given(method("GET"))
             .and(path(format!("/projects/global/event-types/{name}")))
             .and(header_regex("authorization", "^Bearer .+"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"name": name})))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"name": name, "consumer": null, "editor": null})),
+            )
             .mount(&server)
             .await;
     }

@@ -1,0 +1,288 @@
+//! The event-type registry (Harvester API). When configured, every event type a belt consumes must
+//! exist there, and the caller must hold the consumer/editor role the registry names for it.
+//! The registry is asked with the caller's own token, so it applies its own access rules too.
+//!
+//! What the registry is trusted with, and how little: docs/upstream-trust.md. In short, an answer
+//! counts only when it positively names the event type and who may consume it; redirects are
+//! never followed (the caller's token stays with the configured origin); the calls one request
+//! makes, and all requests together, are bounded.
+
+mod answer;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use url::Url;
+
+use self::answer::Consumers;
+use crate::auth::Claims;
+use crate::domain::input::{event_type_name_problem, MAX_EVENT_TYPES};
+use crate::domain::ProjectName;
+use crate::error::ApiError;
+
+/// Registry calls one create or replace makes at once.
+pub const CALLS_PER_REQUEST: usize = 8;
+/// Registry calls all requests together make at once; more wait, up to the dependency timeout.
+pub const CALLS_OVERALL: usize = 64;
+/// The largest answer read; an event type record is a few KB.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+pub struct Registry {
+    client: reqwest::Client,
+    base: Url,
+    timeout: Duration,
+    calls: Arc<Semaphore>,
+}
+
+impl Registry {
+    pub fn new(base_url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let base = Url::parse(base_url)
+            .map_err(|e| anyhow::anyhow!("invalid registry URL {base_url}: {e}"))?;
+        anyhow::ensure!(
+            matches!(base.scheme(), "http" | "https") && !base.cannot_be_a_base(),
+            "registry URL {base_url} must be an http or https URL"
+        );
+        anyhow::ensure!(
+            base.query().is_none() && base.fragment().is_none(),
+            "registry URL {base_url} must not have a query or fragment"
+        );
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            // A redirect could carry the caller's token to another origin, and its answer
+            // would decide; a 3xx is an answer we do not understand.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Registry {
+            client,
+            base,
+            timeout,
+            calls: Arc::new(Semaphore::new(CALLS_OVERALL)),
+        })
+    }
+
+    /// Checks every event type, [`CALLS_PER_REQUEST`] at a time; the first failure wins. The
+    /// whole check takes at most the dependency timeout, then answers 503.
+    pub async fn check_event_types(
+        &self,
+        project: &ProjectName,
+        event_types: &[String],
+        token: &str,
+        caller: &Claims,
+    ) -> Result<(), ApiError> {
+        // The belt parser already enforces these; checked again because a URL is built from them.
+        if event_types.len() > MAX_EVENT_TYPES {
+            return Err(ApiError::BadParameter(format!(
+                "Parameter 'eventTypes' must list at most {MAX_EVENT_TYPES} event types but lists {}.",
+                event_types.len()
+            )));
+        }
+        let mut seen = HashSet::new();
+        let mut unique = Vec::with_capacity(event_types.len());
+        for event_type in event_types {
+            if let Some(problem) = event_type_name_problem(event_type) {
+                return Err(ApiError::BadParameter(format!(
+                    "Parameter 'eventTypes' {problem}."
+                )));
+            }
+            if seen.insert(event_type.as_str()) {
+                unique.push(event_type.as_str());
+            }
+        }
+        let checks = futures::stream::iter(unique.into_iter().map(Ok))
+            .try_for_each_concurrent(CALLS_PER_REQUEST, |event_type| {
+                self.check_one(project, event_type, token, caller)
+            });
+        match tokio::time::timeout(self.timeout, checks).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    event_types = event_types.len(),
+                    "event-type registry checks did not finish in time"
+                );
+                Err(did_not_answer())
+            }
+        }
+    }
+
+    /// The registry URL of one event type, each part a percent-encoded path segment.
+    fn url_of(&self, project: &ProjectName, event_type: &str) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("checked in new: the base URL can be a base")
+            .pop_if_empty()
+            .extend(["projects", project.as_str(), "event-types", event_type]);
+        url
+    }
+
+    async fn check_one(
+        &self,
+        project: &ProjectName,
+        event_type: &str,
+        token: &str,
+        caller: &Claims,
+    ) -> Result<(), ApiError> {
+        let url = self.url_of(project, event_type);
+        let unavailable = |reason: String| {
+            tracing::warn!(%event_type, %reason, "event-type registry did not answer");
+            ApiError::Unavailable(format!(
+                "The event-type registry did not answer about '{event_type}' (parameter \
+                 'eventTypes'); nothing was changed."
+            ))
+        };
+        let not_understood = |reason: String| {
+            tracing::warn!(%event_type, %reason, "event-type registry answer not understood");
+            ApiError::Unavailable(format!(
+                "The event-type registry's answer about '{event_type}' (parameter 'eventTypes') \
+                 was not understood; nothing was changed."
+            ))
+        };
+        let _permit = self
+            .calls
+            .acquire()
+            .await
+            .map_err(|_| unavailable("registry client closed".into()))?;
+        let mut response = self
+            .client
+            .get(url)
+            .bearer_auth(token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| unavailable(e.without_url().to_string()))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(ApiError::BadParameter(format!(
+                "Invalid event type: {event_type}"
+            )));
+        }
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(ApiError::BadParameter(format!(
+                "Parameter 'eventTypes' holds '{event_type}', which the event-type registry does not let you read."
+            )));
+        }
+        if status.is_redirection() || status.is_success() && status != reqwest::StatusCode::OK {
+            let redirect = if status.is_redirection() {
+                ", a redirect, not followed"
+            } else {
+                ""
+            };
+            return Err(not_understood(format!("status {status}{redirect}")));
+        }
+        if status != reqwest::StatusCode::OK {
+            return Err(unavailable(format!("status {status}")));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| unavailable(format!("unreadable answer: {}", e.without_url())))?
+        {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(not_understood(format!(
+                    "answer larger than {MAX_ANSWER_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let answer: Value =
+            serde_json::from_slice(&body).map_err(|e| not_understood(format!("not JSON: {e}")))?;
+        match answer::consumers(&answer, event_type).map_err(not_understood)? {
+            Consumers::EveryProjectMember => Ok(()),
+            Consumers::RoleHolders(roles) if roles.iter().any(|r| caller.holds_any_role(r)) => {
+                Ok(())
+            }
+            Consumers::RoleHolders(roles) => Err(ApiError::BadParameter(format!(
+                "Parameter 'eventTypes' holds '{event_type}', which needs one of the roles {} to consume.",
+                roles
+                    .iter()
+                    .map(|r| format!("'{r}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+}
+
+fn did_not_answer() -> ApiError {
+    ApiError::Unavailable(
+        "The event-type registry did not answer in time; nothing was changed.".into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_built_from_encoded_segments() {
+        let project = ProjectName::parse("p.x~1").unwrap();
+        for (base, expected) in [
+            ("http://r:1", "http://r:1/projects/p.x~1/event-types/a.b"),
+            ("http://r:1/", "http://r:1/projects/p.x~1/event-types/a.b"),
+            (
+                "http://r:1/api/",
+                "http://r:1/api/projects/p.x~1/event-types/a.b",
+            ),
+            (
+                "http://r:1/api",
+                "http://r:1/api/projects/p.x~1/event-types/a.b",
+            ),
+        ] {
+            let registry = Registry::new(base, Duration::from_secs(1)).unwrap();
+            assert_eq!(registry.url_of(&project, "a.b").as_str(), expected);
+        }
+        let registry = Registry::new("http://r:1", Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            registry.url_of(&project, "a/../b?c#d").as_str(),
+            "http://r:1/projects/p.x~1/event-types/a%2F..%2Fb%3Fc%23d"
+        );
+    }
+
+    #[tokio::test]
+    async fn when_every_call_slot_is_taken_a_check_waits_then_answers_503() {
+        // Nothing listens there: the check must not get as far as calling.
+        let registry = Registry::new("http://127.0.0.1:9", Duration::from_millis(300)).unwrap();
+        let _all = registry
+            .calls
+            .clone()
+            .acquire_many_owned(CALLS_OVERALL as u32)
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let result = registry
+            .check_event_types(
+                &ProjectName::global(),
+                &["a".to_string()],
+                "token",
+                &Claims::default(),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(ApiError::Unavailable(_))),
+            "{result:?}"
+        );
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+    }
+
+    #[test]
+    fn only_plain_http_base_urls() {
+        for bad in [
+            "ftp://r/",
+            "mailto:x@y",
+            "http://r/?q=1",
+            "http://r/#f",
+            "not a url",
+        ] {
+            assert!(Registry::new(bad, Duration::from_secs(1)).is_err(), "{bad}");
+        }
+    }
+}
