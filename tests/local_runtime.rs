@@ -510,9 +510,13 @@ async fn recover_kills_what_a_crashed_api_left_behind() {
     let belts = dir.path().canonicalize().unwrap().join("belts");
     assert_eq!(replica_groups_in(&belts), 0);
     for id in ["13", "14"] {
+        // The belt's venv (created empty for the sandbox to bind) is kept across restarts.
         let left: Vec<_> = std::fs::read_dir(belts.join(id))
-            .map(|dir| dir.flatten().map(|e| e.file_name()).collect())
-            .unwrap_or_default();
+            .map(|dir| dir.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|name| name != "venv" && name != "venv.lock")
+            .collect();
         assert!(left.is_empty(), "belt {id} kept {left:?}");
     }
     assert!(restarted.deployed().is_empty());
@@ -548,22 +552,38 @@ async fn shutdown_stops_every_replica() {
     harness.restarted().recover().await.unwrap();
 }
 
-/// Starts a `sleep` at import (it lands in the replica's process group) and prints its pid.
+/// Starts a `sleep` at import (it lands in the replica's process group) and prints a token that
+/// names it. A pid printed inside the replica's PID namespace means nothing out here, so the
+/// sleep is found in /proc by its unique argument.
 fn spawning_callback(then: &str) -> String {
     format!(
-        "import subprocess\n\
-         print('CHILD', subprocess.Popen(['sleep', '60']).pid)\n\
+        "import random, subprocess\n\
+         token = '60.%08d1' % random.randrange(10 ** 8)\n\
+         subprocess.Popen(['sleep', token])\n\
+         print('CHILD', token)\n\
          {then}\n\
          def execute(headers, event, profile=None):\n    return []\n"
     )
 }
 
-async fn child_pids(runtime: &LocalRuntime, id: i64) -> Vec<i32> {
+async fn child_tokens(runtime: &LocalRuntime, id: i64) -> Vec<String> {
     let logs = runtime.logs(belt(id), 500).await.unwrap();
     logs.values()
         .flatten()
-        .filter_map(|line| line.split_once(" CHILD ")?.1.parse().ok())
+        .filter_map(|line| Some(line.split_once(" CHILD ")?.1.to_string()))
         .collect()
+}
+
+/// Whether the `sleep` a replica started with `token` still runs.
+fn sleeping(token: &str) -> bool {
+    let wanted = format!("sleep\0{token}\0");
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            return false;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        cmdline.ends_with(wanted.as_bytes()) && alive(pid)
+    })
 }
 
 #[tokio::test]
@@ -576,15 +596,15 @@ async fn what_a_replica_started_ends_with_it() {
         .await
         .unwrap();
     harness.wait_for_phase(17, Phase::Failed).await;
-    let children = child_pids(&harness.runtime, 17).await;
+    let children = child_tokens(&harness.runtime, 17).await;
     assert!(children.len() >= 3, "{children:?}");
     let runtime = &harness.runtime;
     wait_until("the crashed replicas' children to be gone", || async move {
-        let children = child_pids(runtime, 17).await;
+        let children = child_tokens(runtime, 17).await;
         // The newest child may belong to a run still in progress.
         children[..children.len() - 1]
             .iter()
-            .all(|&pid| !alive(pid))
+            .all(|token| !sleeping(token))
             .then_some(())
     })
     .await;
@@ -596,11 +616,14 @@ async fn what_a_replica_started_ends_with_it() {
         .await
         .unwrap();
     harness.wait_for_phase(18, Phase::Running).await;
-    let children = child_pids(&harness.runtime, 18).await;
+    let children = child_tokens(&harness.runtime, 18).await;
     assert_eq!(children.len(), 1);
-    assert!(alive(children[0]));
+    assert!(sleeping(&children[0]));
     harness.runtime.remove(belt(18)).await.unwrap();
-    assert!(!alive(children[0]), "the replica's child survived remove()");
+    assert!(
+        !sleeping(&children[0]),
+        "the replica's child survived remove()"
+    );
     harness.runtime.shutdown().await;
 }
 

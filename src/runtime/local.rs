@@ -13,6 +13,7 @@ mod details;
 mod output;
 mod process;
 mod recover;
+pub mod sandbox;
 mod status;
 mod supervisor;
 
@@ -31,6 +32,8 @@ use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
 use deployment::{write_work_dir, Deployment};
 use process::render_env;
+pub use sandbox::SandboxConfig;
+use sandbox::{Sandbox, Shared};
 use supervisor::{supervise, Supervision};
 
 const BELT_HOST: &str = include_str!("local/belt_host.py");
@@ -52,6 +55,8 @@ pub struct LocalConfig {
     pub stop_grace: Duration,
     /// A replica's log file is rotated at this size; one rotated file is kept.
     pub log_file_limit: u64,
+    /// How replicas are isolated from belt-api and from each other (docs/local-sandbox.md).
+    pub sandbox: SandboxConfig,
 }
 
 impl LocalConfig {
@@ -66,6 +71,7 @@ impl LocalConfig {
             failure_threshold: 3,
             stop_grace: Duration::from_secs(5),
             log_file_limit: 1024 * 1024,
+            sandbox: SandboxConfig::default(),
         }
     }
 
@@ -97,6 +103,7 @@ pub struct LocalRuntime {
     /// Serialises apply/remove/shutdown per belt, so two calls never both start replicas.
     belt_locks: Mutex<HashMap<BeltId, Arc<tokio::sync::Mutex<()>>>>,
     closing: AtomicBool,
+    sandbox: Arc<Sandbox>,
 }
 
 /// A poisoned lock only means another thread panicked mid-update; the tables stay usable, and
@@ -122,6 +129,12 @@ impl LocalRuntime {
             .command
             .clone()
             .unwrap_or_else(|| vec!["python3".to_string(), host.to_string_lossy().into_owned()]);
+        // The command's own files may lie where the sandbox hides (the data dir, /tmp).
+        let readable = command
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute());
+        let sandbox = Sandbox::new(&config.sandbox, &data_dir, readable.collect())?;
         Ok(LocalRuntime {
             data_dir,
             command,
@@ -135,11 +148,23 @@ impl LocalRuntime {
             belts: Mutex::new(HashMap::new()),
             belt_locks: Mutex::new(HashMap::new()),
             closing: AtomicBool::new(false),
+            sandbox,
         })
     }
 
     fn belt_dir(&self, id: BeltId) -> PathBuf {
         self.data_dir.join("belts").join(id.to_string())
+    }
+
+    /// A belt's replicas share its virtualenv (and the lock that guards building it) and run as
+    /// the belt's uid.
+    fn cell(&self, id: BeltId) -> sandbox::Cell {
+        let belt_dir = self.belt_dir(id);
+        let shared = vec![
+            Shared::Dir(belt_dir.join("venv")),
+            Shared::File(belt_dir.join("venv.lock")),
+        ];
+        self.sandbox.cell(id.get().unsigned_abs(), shared)
     }
 
     fn belt_lock(&self, id: BeltId) -> Arc<tokio::sync::Mutex<()>> {
@@ -161,7 +186,7 @@ impl LocalRuntime {
         let replicas = lock(&self.belts)
             .get(&spec.belt_id)
             .context("the deployment vanished while starting")?
-            .replicas(&self.command, &env, self.settings);
+            .replicas(&self.command, &env, self.settings, &self.cell(spec.belt_id));
         for (replica, _) in &replicas {
             write_work_dir(&replica.launch.dir, spec).await?;
         }

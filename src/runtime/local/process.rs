@@ -8,7 +8,9 @@ use std::time::Duration;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
+
+use super::sandbox::Cell;
 
 use crate::domain::replica::{EnvValue, ReplicaSpec};
 
@@ -47,6 +49,11 @@ pub(super) struct Launch {
     pub dir: PathBuf,
     pub command: Vec<String>,
     pub env: Vec<(String, String)>,
+    pub cell: Cell,
+}
+
+fn no_env() -> std::iter::Empty<(String, String)> {
+    std::iter::empty()
 }
 
 impl Launch {
@@ -59,9 +66,9 @@ impl Launch {
                 "the replica command is empty",
             )
         })?;
-        let mut command = Command::new(program);
+        // Isolated as docs/local-sandbox.md says; the environment is set here as before.
+        let mut command = self.cell.command(&self.dir, program, args, no_env())?;
         command
-            .args(args)
             .current_dir(&self.dir)
             .env_clear()
             .envs(std::env::vars_os().filter(|(name, _)| name.to_str().is_some_and(inherited)))
