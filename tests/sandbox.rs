@@ -151,7 +151,7 @@ fn data_dir_with_secrets() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
     let data = dir.path().canonicalize().unwrap();
     belt_api::auth::DevKey::load_or_create(&data).unwrap();
     let key = std::fs::read(data.join("dev-signing-key.pk8")).unwrap();
-    std::fs::write(data.join("belts.db"), DATABASE_SECRET).unwrap();
+    std::fs::write(data.join("belts.db"), format!("{DATABASE_SECRET}\n")).unwrap();
     (dir, data, key)
 }
 
@@ -311,6 +311,71 @@ async fn a_stopped_replica_gets_sigterm_and_shuts_down_cleanly_inside_the_sandbo
 }
 
 const IDLE: &str = "def execute(headers, event, profile=None):\n    return []\n";
+
+/// Swaps the files belt-api keeps in the work dir for symlinks to belt-api's files, then exits
+/// once, so that belt-api restarts it and writes its state file again.
+const PLANTER: &str = r#"
+import os, sys
+data = os.environ["TARGET_DATA_DIR"]
+for name, target in [("belt.log", "belts.db"), ("belt.log.1", "belts.db"),
+                     ("belt-replica.json.tmp", "victim")]:
+    try:
+        os.remove(name)
+    except FileNotFoundError:
+        pass
+    os.symlink(os.path.join(data, target), name)
+print("PLANTED", flush=True)
+if not os.path.exists("second-run"):
+    open("second-run", "w").close()
+    sys.exit(1)
+
+def execute(headers, event, profile=None):
+    return []
+"#;
+
+#[tokio::test]
+async fn belt_api_never_follows_a_symlink_a_replica_planted_in_its_work_dir() {
+    let (_dir, data, _key) = data_dir_with_secrets();
+    let victim = data.join("victim");
+    std::fs::write(&victim, "victim-intact").unwrap();
+    let runtime = LocalRuntime::new(LocalConfig::for_tests(&data)).unwrap();
+    let target = data.to_str().unwrap();
+    runtime
+        .apply(&spec(7, PLANTER, &[("TARGET_DATA_DIR", target)]))
+        .await
+        .unwrap();
+
+    // The restarted replica finds its state file unwritable and is stopped, again and again.
+    let runtime = &runtime;
+    let victim = &victim;
+    let message = wait_until("the refused state file", || async move {
+        let written = std::fs::read_to_string(victim).unwrap() != "victim-intact";
+        let details = runtime.details(belt(7)).await.unwrap()?;
+        let terminated = &details.pod_status[0]["containerStatus"][0]["lastState"]["terminated"];
+        let message = terminated["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (written || message.contains("state file")).then_some(message)
+    })
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(victim).unwrap(),
+        "victim-intact",
+        "belt-api wrote through the planted symlink"
+    );
+    assert!(
+        message.contains("could not write the replica's state file"),
+        "{message}"
+    );
+    let logs = runtime.logs(belt(7), 500).await.unwrap();
+    let lines: Vec<&String> = logs.values().flatten().collect();
+    assert!(
+        lines.iter().all(|line| !line.contains(DATABASE_SECRET)),
+        "the logs showed belts.db: {lines:#?}"
+    );
+    runtime.shutdown().await;
+}
 
 #[tokio::test]
 async fn none_runs_replicas_without_isolation() {

@@ -10,7 +10,7 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use tokio::process::Child;
 
-use super::sandbox::Cell;
+use super::sandbox::{open_private, read_private_tail, Cell};
 
 use crate::domain::replica::{EnvValue, ReplicaSpec};
 
@@ -112,12 +112,18 @@ impl ReplicaState {
     pub(super) async fn write(&self, dir: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec(self).map_err(std::io::Error::other)?;
         let temporary = dir.join(format!("{STATE_FILE}.tmp"));
-        tokio::fs::write(&temporary, json).await?;
+        // Never through a symlink the replica planted in its work dir.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        std::io::Write::write_all(&mut open_private(&temporary, &mut options)?, &json)?;
         tokio::fs::rename(&temporary, dir.join(STATE_FILE)).await
     }
 
     pub(super) fn read(dir: &Path) -> Option<ReplicaState> {
-        let bytes = std::fs::read(dir.join(STATE_FILE)).ok()?;
+        let (bytes, cut) = read_private_tail(&dir.join(STATE_FILE), 64 * 1024).ok()?;
+        if cut {
+            return None;
+        }
         serde_json::from_slice(&bytes).ok()
     }
 }

@@ -18,14 +18,16 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use nix::libc;
 
 /// The setting, as configured (`BELT_LOCAL_SANDBOX`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -508,6 +510,34 @@ fn find_program(program: &Path) -> io::Result<PathBuf> {
         })
 }
 
+/// Opens a file that belt-api keeps in a work dir the replica may write (its log, its state
+/// file): a symlink, FIFO or device the replica put in its place is refused, never followed, so
+/// the replica cannot make belt-api read (and show in its logs) or overwrite another file.
+pub(super) fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+    let file = options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
+/// At most the last `limit` bytes of such a file, and whether it was longer: a huge sparse file
+/// in a replica's work dir must not fill belt-api's memory.
+pub(super) fn read_private_tail(path: &Path, limit: u64) -> io::Result<(Vec<u8>, bool)> {
+    let mut file = open_private(path, OpenOptions::new().read(true))?;
+    let length = file.metadata()?.len();
+    let start = length.saturating_sub(limit);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok((bytes, start > 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,6 +566,32 @@ mod tests {
             io::ErrorKind::NotFound
         );
         assert!(find_program(Path::new("no-such-program-anywhere")).is_err());
+    }
+
+    #[test]
+    fn private_files_are_not_followed_through_symlinks_nor_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "secret\n").unwrap();
+        let planted = dir.path().join("belt.log");
+        std::os::unix::fs::symlink(&outside, &planted).unwrap();
+        assert!(read_private_tail(&planted, 100).is_err());
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        assert!(open_private(&planted, &mut options).is_err());
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "secret\n");
+        assert!(read_private_tail(dir.path(), 100).is_err(), "a directory");
+
+        let own = dir.path().join("own");
+        std::fs::write(&own, "0123456789").unwrap();
+        assert_eq!(
+            read_private_tail(&own, 4).unwrap(),
+            (b"6789".to_vec(), true)
+        );
+        assert_eq!(
+            read_private_tail(&own, 40).unwrap(),
+            (b"0123456789".to_vec(), false)
+        );
     }
 
     #[test]
