@@ -55,6 +55,7 @@ attempt("write-belt-dir", lambda: write(os.path.join(os.getcwd(), os.pardir, "pw
 attempt("write-neighbour", lambda: write(os.environ["TARGET_NEIGHBOUR"]))
 attempt("write-host-script", lambda: write(os.path.join(data, "belt-host.py")))
 attempt("write-etc", lambda: write("/etc/belt-pwned"))
+attempt("terminal", lambda: open("/dev/tty", "rb"))
 attempt("own-work-dir", lambda: write("mine.txt"))
 
 def execute(headers, event, profile=None):
@@ -238,6 +239,11 @@ async fn a_callback_can_reach_neither_secrets_nor_other_belts_nor_anything_outsi
             "{name}: {outcome} (all: {outcomes:#?})"
         );
     }
+    // Not merely "no terminal here" (ENXIO): the controlling terminal cannot be opened at all.
+    assert!(
+        outcomes["terminal"].starts_with("PermissionError "),
+        "{outcomes:#?}"
+    );
     assert_eq!(leaks(&lines, &key), Vec::<String>::new());
     // Nothing changed outside its work dir.
     assert!(!data.join("pwned").exists());

@@ -295,6 +295,12 @@ impl Sandbox {
             "1777".into(),
             "--tmpfs".into(),
             "/dev/shm".into(),
+            // The sandbox stays in belt-api's session (so that stopping its process group reaches
+            // the program): without its controlling terminal, it cannot inject input into the
+            // operator's shell (TIOCSTI). A bound node is `nodev`: opening it fails.
+            "--ro-bind".into(),
+            "/dev/null".into(),
+            "/dev/tty".into(),
         ];
         for hidden in &bwrap.hidden {
             let perms = if hidden == Path::new("/tmp") {
