@@ -392,13 +392,16 @@ impl Sandbox {
 
     fn probe(self: &Arc<Self>, work_dir: &Path, canary: &Path) -> anyhow::Result<()> {
         let cell = self.cell(0, Vec::new());
-        // Exit codes say which promise broke.
-        let script = format!(
-            "test -e '{canary}' && exit 3; echo written > probe || exit 4; \
-             test \"$$\" -le 2 || exit 5; echo sandbox-ok",
-            canary = canary.display()
-        );
-        let (executable, argv) = self.argv(&cell, work_dir, "/bin/sh", &["-c".into(), script])?;
+        // Exit codes say which promise broke; the canary's path is an argument, never code.
+        let script = "test -e \"$1\" && exit 3; echo written > probe || exit 4; \
+             test \"$$\" -le 2 || exit 5; echo sandbox-ok";
+        let args = [
+            "-c".to_string(),
+            script.to_string(),
+            "probe".to_string(),
+            canary.to_string_lossy().into_owned(),
+        ];
+        let (executable, argv) = self.argv(&cell, work_dir, "/bin/sh", &args)?;
         let mut child = std::process::Command::new(&executable)
             .args(&argv)
             .current_dir(work_dir)
