@@ -10,13 +10,13 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::auth::{AuthConfig, AuthMode, Verifier};
-use crate::config::{RuntimeKind, ServeConfig};
+use crate::config::{LocalSandbox, RuntimeKind, ServeConfig};
 use crate::domain::BeltDefaults;
 use crate::http::{self, AppState, Services};
 use crate::reconcile::Reconciler;
 use crate::registry::Registry;
 use crate::runtime::kubernetes::{KubernetesConfig, KubernetesRuntime};
-use crate::runtime::local::{LocalConfig, LocalRuntime};
+use crate::runtime::local::{LocalConfig, LocalRuntime, SandboxConfig};
 use crate::runtime::Runtime;
 use crate::store::{self, StoreOptions};
 use crate::telemetry::redact_url;
@@ -195,6 +195,13 @@ async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime
             local.backoff_initial = Duration::from_millis(config.local_restart_backoff_ms.max(1));
             local.failure_threshold = config.local_failure_threshold.max(1);
             local.stop_grace = Duration::from_millis(config.local_stop_grace_ms);
+            local.sandbox = match config.local_sandbox {
+                LocalSandbox::Bwrap => SandboxConfig::Bwrap {
+                    program: config.local_sandbox_bwrap.clone(),
+                    uid_base: config.local_sandbox_uid_base,
+                },
+                LocalSandbox::None => SandboxConfig::None,
+            };
             Arc::new(LocalRuntime::new(local)?)
         }
         RuntimeKind::Kubernetes => Arc::new(

@@ -118,6 +118,25 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub defaults: BeltDefaultsConfig,
+
+    /// Local runtime: how replicas are isolated from belt-api and from each other (see
+    /// docs/local-sandbox.md): `bwrap` (bubblewrap; belt-api refuses to start when it cannot set
+    /// it up) or `none` (no isolation: every belt can read belt-api's data dir and secrets).
+    #[arg(long, env = "BELT_LOCAL_SANDBOX", value_enum, default_value_t = LocalSandbox::Bwrap)]
+    pub local_sandbox: LocalSandbox,
+
+    /// Local runtime: the bubblewrap program, found on PATH or given as a path.
+    #[arg(long, env = "BELT_LOCAL_SANDBOX_BWRAP", default_value = "bwrap")]
+    pub local_sandbox_bwrap: PathBuf,
+
+    /// Local runtime, when belt-api runs as root: the replicas of belt N run as uid and gid
+    /// `base + N`, owning nothing else on the machine.
+    #[arg(
+        long,
+        env = "BELT_LOCAL_SANDBOX_UID_BASE",
+        default_value_t = 1_000_000_000
+    )]
+    pub local_sandbox_uid_base: u32,
 }
 
 impl ServeConfig {
@@ -199,6 +218,14 @@ pub enum RuntimeKind {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LocalSandbox {
+    /// bubblewrap: namespaces, a read-only host, the data dir hidden; uids of their own as root.
+    Bwrap,
+    /// No isolation (a loud warning at startup).
+    None,
 }
 
 #[derive(Debug, Clone, Args)]

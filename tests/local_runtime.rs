@@ -517,9 +517,7 @@ async fn recover_kills_what_a_crashed_api_left_behind() {
     let belts = dir.path().canonicalize().unwrap().join("belts");
     assert_eq!(replica_groups_in(&belts), 0);
     for id in ["13", "14"] {
-        let left: Vec<_> = std::fs::read_dir(belts.join(id))
-            .map(|dir| dir.flatten().map(|e| e.file_name()).collect())
-            .unwrap_or_default();
+        let left = left_in_belt_dir(&belts.join(id));
         assert!(left.is_empty(), "belt {id} kept {left:?}");
     }
     assert!(restarted.deployed().is_empty());
@@ -555,22 +553,45 @@ async fn shutdown_stops_every_replica() {
     harness.restarted().recover().await.unwrap();
 }
 
-/// Starts a `sleep` at import (it lands in the replica's process group) and prints its pid.
+/// Starts a `sleep` at import (it lands in the replica's process group) and prints a token that
+/// names it. A pid printed inside the replica's PID namespace means nothing out here, so the
+/// sleep is found in /proc by its unique argument.
 fn spawning_callback(then: &str) -> String {
     format!(
-        "import subprocess\n\
-         print('CHILD', subprocess.Popen(['sleep', '60']).pid)\n\
+        "import random, subprocess\n\
+         token = '60.%08d1' % random.randrange(10 ** 8)\n\
+         subprocess.Popen(['sleep', token])\n\
+         print('CHILD', token)\n\
          {then}\n\
          def execute(headers, event, profile=None):\n    return []\n"
     )
 }
 
-async fn child_pids(runtime: &LocalRuntime, id: i64) -> Vec<i32> {
+async fn child_tokens(runtime: &LocalRuntime, id: i64) -> Vec<String> {
     let logs = runtime.logs(belt(id), 500).await.unwrap();
     logs.values()
         .flatten()
-        .filter_map(|line| line.split_once(" CHILD ")?.1.parse().ok())
+        .filter_map(|line| Some(line.split_once(" CHILD ")?.1.to_string()))
         .collect()
+}
+
+/// Whether the `sleep` a replica started with `token` still runs.
+fn sleeping(token: &str) -> bool {
+    sleeping_pid(token).is_some()
+}
+
+/// The host pid of the `sleep` a replica started with `token` (pids printed inside the sandbox's
+/// PID namespace mean nothing here).
+fn sleeping_pid(token: &str) -> Option<i32> {
+    let wanted = format!("sleep\0{token}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .find_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            (cmdline.ends_with(wanted.as_bytes()) && alive(pid)).then_some(pid)
+        })
 }
 
 #[tokio::test]
@@ -583,15 +604,15 @@ async fn what_a_replica_started_ends_with_it() {
         .await
         .unwrap();
     harness.wait_for_phase(17, Phase::Failed).await;
-    let children = child_pids(&harness.runtime, 17).await;
+    let children = child_tokens(&harness.runtime, 17).await;
     assert!(children.len() >= 3, "{children:?}");
     let runtime = &harness.runtime;
     wait_until("the crashed replicas' children to be gone", || async move {
-        let children = child_pids(runtime, 17).await;
+        let children = child_tokens(runtime, 17).await;
         // The newest child may belong to a run still in progress.
         children[..children.len() - 1]
             .iter()
-            .all(|&pid| !alive(pid))
+            .all(|token| !sleeping(token))
             .then_some(())
     })
     .await;
@@ -603,11 +624,14 @@ async fn what_a_replica_started_ends_with_it() {
         .await
         .unwrap();
     harness.wait_for_phase(18, Phase::Running).await;
-    let children = child_pids(&harness.runtime, 18).await;
+    let children = child_tokens(&harness.runtime, 18).await;
     assert_eq!(children.len(), 1);
-    assert!(alive(children[0]));
+    assert!(sleeping(&children[0]));
     harness.runtime.remove(belt(18)).await.unwrap();
-    assert!(!alive(children[0]), "the replica's child survived remove()");
+    assert!(
+        !sleeping(&children[0]),
+        "the replica's child survived remove()"
+    );
     harness.runtime.shutdown().await;
 }
 
@@ -700,14 +724,28 @@ async fn recover_finds_replicas_that_were_never_recorded_even_without_their_work
         "replicas without a state file survived recover()"
     );
     assert_eq!(replica_groups_in(&belt_dir), 0);
-    assert!(std::fs::read_dir(&belt_dir).unwrap().next().is_none());
+    let left = left_in_belt_dir(&belt_dir);
+    assert!(left.is_empty(), "the belt dir kept {left:?}");
+}
+
+/// What a belt dir holds besides its venv (created empty for the sandbox to bind, and kept across
+/// restarts).
+fn left_in_belt_dir(belt_dir: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(belt_dir)
+        .map(|dir| dir.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|name| name != "venv" && name != "venv.lock")
+        .collect()
 }
 
 #[tokio::test]
 async fn recover_reaches_what_a_replica_started_with_an_empty_environment() {
     let harness = Harness::new();
-    let callback = "import subprocess\n\
-         print('CHILD', subprocess.Popen(['env', '-i', 'sleep', '60']).pid, flush=True)\n\
+    let callback = "import random, subprocess\n\
+         token = '60.%08d1' % random.randrange(10 ** 8)\n\
+         subprocess.Popen(['env', '-i', 'sleep', token])\n\
+         print('CHILD', token, flush=True)\n\
          def execute(headers, event, profile=None):\n    return []\n";
     harness
         .runtime
@@ -716,19 +754,21 @@ async fn recover_reaches_what_a_replica_started_with_an_empty_environment() {
         .unwrap();
     harness.wait_for_phase(22, Phase::Running).await;
     let runtime = &harness.runtime;
-    let children = wait_until("the child's pid", || async move {
-        let children = child_pids(runtime, 22).await;
-        (!children.is_empty()).then_some(children)
+    let token = wait_until("the child's token", || async move {
+        child_tokens(runtime, 22).await.into_iter().next()
     })
     .await;
     let leaders = pids(&harness.runtime, 22).await;
-    let child = children[0];
     // `env -i` runs first with the replica's environment, then becomes `sleep` without any.
-    wait_until("the child to drop its environment", || async move {
-        std::fs::read(format!("/proc/{child}/environ"))
-            .unwrap()
-            .is_empty()
-            .then_some(())
+    let child = wait_until("the child to drop its environment", || {
+        let token = token.clone();
+        async move {
+            let pid = sleeping_pid(&token)?;
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .ok()?
+                .is_empty()
+                .then_some(pid)
+        }
     })
     .await;
     let dir = crash_before_recording(harness);
@@ -738,7 +778,7 @@ async fn recover_reaches_what_a_replica_started_with_an_empty_environment() {
 
     assert!(leaders.iter().all(|&pid| !alive(pid)));
     assert!(
-        !alive(children[0]),
+        !alive(child),
         "a child without the marker escaped recover()"
     );
 }

@@ -15,6 +15,7 @@ mod details;
 mod output;
 mod process;
 mod recover;
+pub mod sandbox;
 mod status;
 mod supervisor;
 
@@ -34,6 +35,8 @@ use crate::domain::BeltId;
 use deployment::{write_work_dir, Deployment};
 use process::{render_env, REPLICA_MARKER};
 use recover::Marker;
+pub use sandbox::SandboxConfig;
+use sandbox::{Sandbox, Shared};
 use supervisor::{supervise, Supervision};
 
 const BELT_HOST: &str = include_str!("local/belt_host.py");
@@ -58,6 +61,8 @@ pub struct LocalConfig {
     /// Where the running processes are listed (`/proc`); recovery refuses to go on when it
     /// cannot be read.
     pub proc_dir: PathBuf,
+    /// How replicas are isolated from belt-api and from each other (docs/local-sandbox.md).
+    pub sandbox: SandboxConfig,
 }
 
 impl LocalConfig {
@@ -73,6 +78,7 @@ impl LocalConfig {
             stop_grace: Duration::from_secs(5),
             log_file_limit: 1024 * 1024,
             proc_dir: PathBuf::from(recover::PROC),
+            sandbox: SandboxConfig::default(),
         }
     }
 
@@ -105,6 +111,7 @@ pub struct LocalRuntime {
     belt_locks: Mutex<HashMap<BeltId, Arc<tokio::sync::Mutex<()>>>>,
     closing: AtomicBool,
     proc_dir: PathBuf,
+    sandbox: Arc<Sandbox>,
 }
 
 /// A poisoned lock only means another thread panicked mid-update; the tables stay usable, and
@@ -130,6 +137,12 @@ impl LocalRuntime {
             .command
             .clone()
             .unwrap_or_else(|| vec!["python3".to_string(), host.to_string_lossy().into_owned()]);
+        // The command's own files may lie where the sandbox hides (the data dir, /tmp).
+        let readable = command
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute());
+        let sandbox = Sandbox::new(&config.sandbox, &data_dir, readable.collect())?;
         Ok(LocalRuntime {
             data_dir,
             command,
@@ -144,11 +157,23 @@ impl LocalRuntime {
             belt_locks: Mutex::new(HashMap::new()),
             closing: AtomicBool::new(false),
             proc_dir: config.proc_dir,
+            sandbox,
         })
     }
 
     fn belt_dir(&self, id: BeltId) -> PathBuf {
         self.data_dir.join("belts").join(id.to_string())
+    }
+
+    /// A belt's replicas share its virtualenv (and the lock that guards building it) and run as
+    /// the belt's uid.
+    fn cell(&self, id: BeltId) -> sandbox::Cell {
+        let belt_dir = self.belt_dir(id);
+        let shared = vec![
+            Shared::Dir(belt_dir.join("venv")),
+            Shared::File(belt_dir.join("venv.lock")),
+        ];
+        self.sandbox.cell(id.get().unsigned_abs(), shared)
     }
 
     fn belt_lock(&self, id: BeltId) -> Arc<tokio::sync::Mutex<()>> {
@@ -178,7 +203,7 @@ impl LocalRuntime {
         let replicas = lock(&self.belts)
             .get(&spec.belt_id)
             .context("the deployment vanished while starting")?
-            .replicas(&self.command, &env, self.settings);
+            .replicas(&self.command, &env, self.settings, &self.cell(spec.belt_id));
         for (replica, _) in &replicas {
             write_work_dir(&replica.launch.dir, spec).await?;
         }
@@ -257,7 +282,7 @@ impl Runtime for LocalRuntime {
                 }
             }
         }
-        recover::clear(leftovers, self.settings.stop_grace)
+        recover::clear(leftovers, self.settings.stop_grace, &marker)
             .await
             .context("stopping recorded replicas that an earlier API process left behind")?;
         Ok(())
@@ -311,6 +336,7 @@ impl Runtime for LocalRuntime {
         recover::clear(
             recover::replica_dirs(&belt_dir).await,
             self.settings.stop_grace,
+            &Marker::new(REPLICA_MARKER, &self.marker_value()),
         )
         .await
         .with_context(|| format!("stopping what still runs of belt {id}"))?;

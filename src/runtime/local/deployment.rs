@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::lock;
 use super::process::Launch;
+use super::sandbox::Cell;
 use super::status::ReplicaStatus;
 use super::supervisor::{Replica, Supervision};
 use crate::domain::replica::ReplicaSpec;
@@ -80,6 +81,7 @@ impl Deployment {
         command: &[String],
         env: &[(String, String)],
         settings: Supervision,
+        cell: &Cell,
     ) -> Vec<(Replica, watch::Receiver<bool>)> {
         self.members
             .iter()
@@ -89,6 +91,7 @@ impl Deployment {
                     dir: member.dir.clone(),
                     command: command.to_vec(),
                     env: env.to_vec(),
+                    cell: cell.clone(),
                 };
                 let replica = Replica {
                     launch,

@@ -10,12 +10,18 @@ use time::macros::format_description;
 use time::OffsetDateTime;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
+use super::sandbox::{open_private, read_private_tail};
+
 /// Kubernetes' log timestamp: RFC 3339, UTC, nanoseconds (`2020-07-03T11:13:42.485886300Z`).
 const STAMP: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
 
 /// A line longer than this is split, so a process writing without newlines cannot grow our memory.
 pub(super) const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// The most of a log file `tail` reads: a file grown past its limit by the replica itself (it
+/// can write its work dir) must not be read whole.
+const MAX_TAIL_BYTES: u64 = 8 * 1024 * 1024;
 
 pub(super) fn stamp(at: OffsetDateTime) -> String {
     at.format(STAMP)
@@ -83,10 +89,8 @@ impl LogFile {
             std::fs::rename(&self.path, rotated(&self.path))?;
         }
         if self.file.is_none() {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
+            // The replica may have swapped the file for a symlink: never write through it.
+            let file = open_private(&self.path, OpenOptions::new().create(true).append(true))?;
             self.size = file.metadata()?.len();
             self.file = Some(file);
         }
@@ -123,12 +127,24 @@ pub(super) async fn tail(dir: &Path, n: usize) -> Vec<String> {
 }
 
 async fn complete_lines(path: &Path) -> Vec<String> {
-    let Ok(bytes) = tokio::fs::read(path).await else {
+    // Not followed through a symlink the replica planted, and bounded (docs/local-sandbox.md).
+    let path = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || read_private_tail(&path, MAX_TAIL_BYTES)).await;
+    let Ok(Ok((bytes, cut))) = read else {
         return Vec::new();
+    };
+    // A cut file starts mid-line: that line is incomplete.
+    let start = if cut {
+        bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| i + 1)
+    } else {
+        0
     };
     // A line still being written has no newline yet: leave it for the next read.
     let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    String::from_utf8_lossy(&bytes[..end])
+    String::from_utf8_lossy(&bytes[start.min(end)..end])
         .lines()
         .map(str::to_string)
         .collect()

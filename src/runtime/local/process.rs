@@ -8,7 +8,9 @@ use std::time::Duration;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
+
+use super::sandbox::{open_private, read_private_tail, Cell};
 
 use crate::domain::replica::{EnvValue, ReplicaSpec};
 
@@ -51,6 +53,11 @@ pub(super) struct Launch {
     pub dir: PathBuf,
     pub command: Vec<String>,
     pub env: Vec<(String, String)>,
+    pub cell: Cell,
+}
+
+fn no_env() -> std::iter::Empty<(String, String)> {
+    std::iter::empty()
 }
 
 impl Launch {
@@ -63,9 +70,9 @@ impl Launch {
                 "the replica command is empty",
             )
         })?;
-        let mut command = Command::new(program);
+        // Isolated as docs/local-sandbox.md says; the environment is set here as before.
+        let mut command = self.cell.command(&self.dir, program, args, no_env())?;
         command
-            .args(args)
             .current_dir(&self.dir)
             .env_clear()
             .envs(std::env::vars_os().filter(|(name, _)| name.to_str().is_some_and(inherited)))
@@ -109,12 +116,18 @@ impl ReplicaState {
     pub(super) async fn write(&self, dir: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec(self).map_err(std::io::Error::other)?;
         let temporary = dir.join(format!("{STATE_FILE}.tmp"));
-        tokio::fs::write(&temporary, json).await?;
+        // Never through a symlink the replica planted in its work dir.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        std::io::Write::write_all(&mut open_private(&temporary, &mut options)?, &json)?;
         tokio::fs::rename(&temporary, dir.join(STATE_FILE)).await
     }
 
     pub(super) fn read(dir: &Path) -> Option<ReplicaState> {
-        let bytes = std::fs::read(dir.join(STATE_FILE)).ok()?;
+        let (bytes, cut) = read_private_tail(&dir.join(STATE_FILE), 64 * 1024).ok()?;
+        if cut {
+            return None;
+        }
         serde_json::from_slice(&bytes).ok()
     }
 }

@@ -53,7 +53,14 @@ pub(super) async fn replica_dirs(belt_dir: &Path) -> Vec<PathBuf> {
 
 /// Stops whatever still runs of the replicas in `dirs` (SIGTERM, SIGKILL after `grace`), then
 /// deletes the dirs. Fails, deleting nothing, when `/proc` cannot be read.
-pub(super) async fn clear(dirs: Vec<PathBuf>, grace: Duration) -> std::io::Result<()> {
+///
+/// A replica can write its own work dir, so its state file is no proof: only processes that carry
+/// `marker` (set by the kernel at exec, out of the replica's reach) are signalled through it.
+pub(super) async fn clear(
+    dirs: Vec<PathBuf>,
+    grace: Duration,
+    marker: &Marker,
+) -> std::io::Result<()> {
     let current_boot = boot_id();
     let states: Vec<ReplicaState> = dirs
         .iter()
@@ -61,14 +68,15 @@ pub(super) async fn clear(dirs: Vec<PathBuf>, grace: Duration) -> std::io::Resul
         // After a reboot nothing recorded can still run, and start times no longer compare.
         .filter(|state| state.boot_id == current_boot)
         .collect();
-    if !states.is_empty() && signal_all(&states, Signal::SIGTERM).await? {
+    let marker = Some(marker);
+    if !states.is_empty() && signal_all(&states, Signal::SIGTERM, marker).await? {
         tracing::warn!(
             replicas = states.len(),
             "stopping belt replicas that an earlier API process left behind"
         );
-        let terminated = wait_until_gone(&states, grace).await?;
-        if !terminated && signal_all(&states, Signal::SIGKILL).await? {
-            wait_until_gone(&states, KILL_WAIT).await?;
+        let terminated = wait_until_gone(&states, grace, marker).await?;
+        if !terminated && signal_all(&states, Signal::SIGKILL, marker).await? {
+            wait_until_gone(&states, KILL_WAIT, marker).await?;
         }
     }
     for dir in dirs {
@@ -93,14 +101,20 @@ pub(super) async fn kill_remains(state: &ReplicaState) {
     if signal::killpg(group, None).is_err() {
         return;
     }
-    if let Err(err) = signal_all(std::slice::from_ref(state), Signal::SIGKILL).await {
+    // The state is the supervisor's own record, not a file: no marker needed.
+    if let Err(err) = signal_all(std::slice::from_ref(state), Signal::SIGKILL, None).await {
         tracing::error!(%err, pgid = state.pgid, "could not read /proc to kill what a replica left in its group");
     }
 }
 
-/// Signals what still runs of each replica; `false` when nothing did.
-async fn signal_all(states: &[ReplicaState], signal: Signal) -> std::io::Result<bool> {
-    let processes = snapshot(Path::new(PROC), None).await?;
+/// Signals what still runs of each replica; `false` when nothing did. With a `marker`, only
+/// processes carrying it count (see `clear`).
+async fn signal_all(
+    states: &[ReplicaState],
+    signal: Signal,
+    marker: Option<&Marker>,
+) -> std::io::Result<bool> {
+    let processes = snapshot_of(marker).await?;
     let mut any = false;
     for state in states {
         let Some(target) = target(state, &processes) else {
@@ -119,10 +133,14 @@ async fn signal_all(states: &[ReplicaState], signal: Signal) -> std::io::Result<
     Ok(any)
 }
 
-async fn wait_until_gone(states: &[ReplicaState], within: Duration) -> std::io::Result<bool> {
+async fn wait_until_gone(
+    states: &[ReplicaState],
+    within: Duration,
+    marker: Option<&Marker>,
+) -> std::io::Result<bool> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let processes = snapshot(Path::new(PROC), None).await?;
+        let processes = snapshot_of(marker).await?;
         if states
             .iter()
             .all(|state| target(state, &processes).is_none())
@@ -141,6 +159,15 @@ struct Target {
     leader_verified: bool,
     /// Live processes of the replica's group.
     pids: Vec<i32>,
+}
+
+/// Every process, or with a `marker` only those that carry it.
+async fn snapshot_of(marker: Option<&Marker>) -> std::io::Result<Vec<Process>> {
+    let mut processes = snapshot(Path::new(PROC), marker).await?;
+    if marker.is_some() {
+        processes.retain(|p| p.marked);
+    }
+    Ok(processes)
 }
 
 /// What runs of the recorded replica, or `None` when nothing does.
@@ -382,9 +409,17 @@ mod tests {
     use std::os::unix::process::CommandExt;
     use std::process::{Child, Command};
 
+    const TEST_MARKER_VALUE: &str = "/recover-tests";
+
+    fn marker() -> Marker {
+        Marker::new(super::super::process::REPLICA_MARKER, TEST_MARKER_VALUE)
+    }
+
+    /// A process group started as the runtime starts replicas: carrying the marker.
     fn spawn_group(script: &str) -> Child {
         Command::new("sh")
             .args(["-c", script])
+            .env(super::super::process::REPLICA_MARKER, TEST_MARKER_VALUE)
             .process_group(0)
             .spawn()
             .unwrap()
@@ -425,7 +460,7 @@ mod tests {
             .await
             .unwrap();
 
-        clear(vec![dir.clone()], Duration::from_secs(2))
+        clear(vec![dir.clone()], Duration::from_secs(2), &marker())
             .await
             .unwrap();
 
@@ -456,7 +491,9 @@ mod tests {
             "the background sleep should still run"
         );
 
-        clear(vec![dir], Duration::from_secs(2)).await.unwrap();
+        clear(vec![dir], Duration::from_secs(2), &marker())
+            .await
+            .unwrap();
 
         assert!(group_members(pid).is_empty());
     }
@@ -472,13 +509,44 @@ mod tests {
         state.start_time -= 1;
         state.write(&dir).await.unwrap();
 
-        clear(vec![dir.clone()], Duration::from_millis(200))
+        clear(vec![dir.clone()], Duration::from_millis(200), &marker())
             .await
             .unwrap();
 
         assert!(
             alive(stranger.id() as i32),
             "a stranger's process was killed"
+        );
+        assert!(!dir.exists());
+        stranger.kill().unwrap();
+        stranger.wait().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_forged_state_file_never_signals_an_unmarked_process() {
+        let work = tempfile::tempdir().unwrap();
+        let dir = work.path().join("grnry-belt-1-1-0");
+        std::fs::create_dir(&dir).unwrap();
+        // What a replica could write into its own work dir: the exact record of a process that
+        // is not a replica.
+        let mut stranger = Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        ReplicaState::of_child(stranger.id())
+            .unwrap()
+            .write(&dir)
+            .await
+            .unwrap();
+
+        clear(vec![dir.clone()], Duration::from_millis(200), &marker())
+            .await
+            .unwrap();
+
+        assert!(
+            alive(stranger.id() as i32),
+            "a forged state file got a process killed"
         );
         assert!(!dir.exists());
         stranger.kill().unwrap();
