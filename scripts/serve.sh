@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The README's run command: the service on its embedded default. Brings what the embedded default
+# needs from the machine (bubblewrap, for the replica sandbox), then `cargo run -- serve`.
+# Arguments go to `belt-api serve` (try --help).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bubblewrap.sh >/dev/null
+exec cargo run -- serve "$@"
