@@ -200,6 +200,7 @@ impl Sandbox {
         let resolver = std::fs::canonicalize("/etc/resolv.conf")
             .ok()
             .filter(|path| path.starts_with("/run"));
+        let shown_program = program.display().to_string();
         let sandbox = Arc::new(Sandbox {
             bwrap: Some(Bwrap {
                 program,
@@ -216,6 +217,11 @@ impl Sandbox {
         checked.with_context(|| {
             format!("{SETTING}=bwrap: the sandbox for belt replicas does not work; {INSTALL_HINT}")
         })?;
+        tracing::info!(
+            bwrap = %shown_program,
+            replica_uids = if root { "one per belt" } else { "belt-api's own (not root)" },
+            "belt replicas run in a bubblewrap sandbox (docs/local-sandbox.md)"
+        );
         Ok(sandbox)
     }
 
