@@ -100,6 +100,35 @@ pub enum WishOutcome {
     NotFound,
 }
 
+/// What a locked write does with the belt it found (see [`BeltStore::write_locked`]).
+#[derive(Debug)]
+pub enum LockedWrite {
+    /// Replace the spec: version + 1, modified by/at.
+    Replace {
+        spec: Box<BeltSpec>,
+        by: Person,
+        at: OffsetDateTime,
+    },
+    /// Store a START or STOP.
+    Wish(WishChange),
+    /// Nothing to write (an unchanged PUT, a STOP of a belt that does not want to run).
+    Nothing,
+}
+
+/// Chooses the write from the belt as it stands under the lock; an error refuses the request
+/// (a stale `If-Match`, a START of a belt that is deploying) and nothing is written.
+pub type Decide = Box<dyn FnOnce(&Belt) -> Result<LockedWrite, ApiError> + Send>;
+
+#[derive(Debug)]
+pub enum LockedOutcome {
+    Written(Box<Belt>),
+    /// `decide` chose [`LockedWrite::Nothing`]; the belt as it stands.
+    Unchanged(Box<Belt>),
+    /// `decide` refused; nothing was written.
+    Refused(ApiError),
+    NotFound,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("a belt with ID '{0}' already exists")]
@@ -157,6 +186,17 @@ pub trait BeltStore: Send + Sync + 'static {
         guard: WishGuard,
         change: WishChange,
     ) -> Result<WishOutcome, StoreError>;
+    /// Reads the belt with its row locked for writing (`SELECT … FOR UPDATE` on PostgreSQL, a
+    /// write transaction on SQLite), lets `decide` choose the write from what it sees, and applies
+    /// it in the same transaction. Concurrent writers queue on the lock instead of losing a
+    /// compare-and-set, so a write without a precondition never fails for contention, and of
+    /// writers that name the same version exactly one sees it.
+    async fn write_locked(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        decide: Decide,
+    ) -> Result<LockedOutcome, StoreError>;
     /// Every belt whose desired state is RUNNING, of every project (for the reconciler).
     async fn running_belts(&self) -> Result<Vec<Belt>, StoreError>;
     /// How many belts want to run, and how many do not.

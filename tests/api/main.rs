@@ -8,6 +8,7 @@ mod belts_list;
 mod belts_read;
 mod belts_update_delete;
 mod binary;
+mod contention;
 mod crash;
 mod errors;
 mod registry;
