@@ -16,6 +16,7 @@ use super::scope::{BeltScope, ProjectScope};
 use super::AppState;
 use crate::domain::belt::now_millis;
 use crate::domain::document::{export, BeltDocument};
+use crate::domain::fields::refuse_nul_in_body;
 use crate::domain::input::{parse_body, parse_spec};
 use crate::domain::{Belt, BeltId, BeltSpec, BeltStatus, ProjectName};
 use crate::error::{ApiError, ApiResult};
@@ -103,6 +104,7 @@ async fn accepted_spec(
     body: &[u8],
 ) -> ApiResult<(Option<BeltId>, BeltSpec)> {
     let map = parse_body(body)?;
+    refuse_nul_in_body(&map)?;
     let input = parse_spec(&map, &state.defaults)?;
     if let Some(registry) = &state.registry {
         registry

@@ -17,6 +17,7 @@ use super::links::{query_string, BaseUrl};
 use super::scope::BeltScope;
 use super::AppState;
 use crate::domain::document::{Link, SelfLinks};
+use crate::domain::fields::refuse_nul_in_body;
 use crate::domain::input::parse_body;
 use crate::domain::{Belt, BeltStatus, DesiredState};
 use crate::error::{ApiError, ApiResult};
@@ -114,6 +115,7 @@ pub async fn change_state(
     caller.require(&scope.project, Access::Write)?;
     let wanted = if_match(&headers)?;
     let map = parse_body(&body)?;
+    refuse_nul_in_body(&map)?;
     let action = match map.get("action") {
         Some(Value::String(text)) => Action::parse(text)?,
         Some(other) => Action::parse(&other.to_string())?,

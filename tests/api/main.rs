@@ -11,6 +11,7 @@ mod binary;
 mod contention;
 mod crash;
 mod errors;
+mod hostile_input;
 mod registry;
 mod running;
 mod service;
