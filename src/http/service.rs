@@ -1,5 +1,7 @@
 //! Unauthenticated service endpoints: liveness, readiness, metrics.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -16,14 +18,25 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "UP"}))
 }
 
-/// The database answers.
+/// How long `/ready` waits for the database: a probe must answer well before its own deadline.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The database answers: a real round trip, bounded by a short timeout, on every call.
 #[utoipa::path(get, path = "/ready", tag = "service",
     responses(
         (status = 200, description = "Ready to serve."),
         (status = 503, description = "The database does not answer.", body = super::errors::ErrorBody),
     ))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    state.store.ping().await?;
+    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(answer) => answer?,
+        Err(_) => {
+            return Err(ApiError::Unavailable(format!(
+                "The database did not answer within {} ms.",
+                READY_TIMEOUT.as_millis()
+            )))
+        }
+    }
     Ok(Json(json!({"status": "UP"})))
 }
 

@@ -8,7 +8,8 @@ macro_rules! impl_belt_store {
         #[async_trait::async_trait]
         impl $crate::store::BeltStore for $store {
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {
-                sqlx::query("SELECT 1")
+                // A table, not `SELECT 1`: SQLite answers that without its file.
+                sqlx::query("SELECT 1 FROM belt_rosters LIMIT 1")
                     .execute(&self.pool)
                     .await
                     .map_err($crate::store::classify)?;

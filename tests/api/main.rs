@@ -12,6 +12,7 @@ mod contention;
 mod crash;
 mod errors;
 mod hostile_input;
+mod outage;
 mod registry;
 mod running;
 mod service;
