@@ -133,7 +133,7 @@ async fn accepted_spec(
         ("export" = Option<String>, Query, description = "`true` (any case): only fields that differ from the server defaults, plus `id`."),
     ),
     responses(
-        (status = 200, description = "The belt.", body = BeltDocument,
+        (status = 200, description = "The belt; with `export=true` only the fields a POST needs to recreate it.", body = BeltDocument,
             headers(("ETag" = String, description = "\"<version>\""))),
         (status = 400, description = "Bad id.", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
@@ -355,6 +355,7 @@ pub struct Deleted {
     ),
     responses(
         (status = 200, description = "Deleted.", body = Deleted),
+        (status = 400, description = "Bad id or `If-Match`.", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
         (status = 403, description = "Missing roles.", body = ErrorBody),
         (status = 404, description = "No such belt.", body = ErrorBody),

@@ -54,6 +54,7 @@ pub struct StateBody {
     ),
     responses(
         (status = 200, description = "The status, with deployment and pod details when deployed.", body = StateBody),
+        (status = 400, description = "Bad id.", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
         (status = 403, description = "Missing roles.", body = ErrorBody),
         (status = 404, description = "No such belt.", body = ErrorBody),

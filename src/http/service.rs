@@ -13,7 +13,7 @@ use crate::error::ApiError;
 
 /// The process is alive.
 #[utoipa::path(get, path = "/health", tag = "service",
-    responses((status = 200, description = "Alive.")))]
+    responses((status = 200, description = "Alive.", body = Object, example = json!({"status": "UP"}))))]
 pub async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "UP"}))
 }
@@ -24,7 +24,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 /// The database answers: a real round trip, bounded by a short timeout, on every call.
 #[utoipa::path(get, path = "/ready", tag = "service",
     responses(
-        (status = 200, description = "Ready to serve."),
+        (status = 200, description = "Ready to serve.", body = Object, example = json!({"status": "UP"})),
         (status = 503, description = "The database does not answer.", body = super::errors::ErrorBody),
     ))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -42,7 +42,8 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Val
 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "service",
-    responses((status = 200, description = "Metrics in Prometheus text format.", content_type = "text/plain")))]
+    responses((status = 200, description = "Metrics in the OpenMetrics text format.",
+        body = String, content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         StatusCode::OK,
