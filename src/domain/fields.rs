@@ -24,6 +24,46 @@ pub fn describe(value: &Value) -> String {
     }
 }
 
+/// PostgreSQL's `text` cannot hold NUL (SQLite's can), and neither can a process environment or a
+/// Kubernetes object, so NUL is refused wherever text comes in: both databases answer alike and
+/// neither ever sees it.
+pub fn refuse_nul(parameter: &str, text: &str) -> Result<(), ApiError> {
+    if text.contains('\0') {
+        Err(bad(
+            parameter,
+            "must not contain the NUL character (\\u0000)",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// [`refuse_nul`] for every string and key of a JSON body, at any depth; the message names the
+/// top-level field it is in.
+pub fn refuse_nul_in_body(map: &Map<String, Value>) -> Result<(), ApiError> {
+    fn holds_nul(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(holds_nul),
+            Value::Object(map) => map
+                .iter()
+                .any(|(key, value)| key.contains('\0') || holds_nul(value)),
+            _ => false,
+        }
+    }
+    for (key, value) in map {
+        if key.contains('\0') {
+            return Err(ApiError::BadParameter(
+                "Request body has a field name with the NUL character (\\u0000).".into(),
+            ));
+        }
+        if holds_nul(value) {
+            return Err(bad(key, "must not contain the NUL character (\\u0000)"));
+        }
+    }
+    Ok(())
+}
+
 impl<'a> Fields<'a> {
     pub fn new(map: &'a Map<String, Value>) -> Self {
         Fields { map }
@@ -38,7 +78,7 @@ impl<'a> Fields<'a> {
     pub fn string(&self, field: &str) -> Result<Option<String>, ApiError> {
         match self.raw(field) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::String(s)) => refuse_nul(field, s).map(|()| Some(s.clone())),
             Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(Some(v.to_string())),
             Some(other) => Err(bad(
                 field,
@@ -113,7 +153,7 @@ impl<'a> Fields<'a> {
                 .iter()
                 .enumerate()
                 .map(|(index, item)| match item {
-                    Value::String(s) => Ok(s.clone()),
+                    Value::String(s) => refuse_nul(field, s).map(|()| s.clone()),
                     other => Err(bad(
                         field,
                         format_args!(
@@ -200,6 +240,28 @@ mod tests {
         }
         let map = with(json!("yes"));
         assert!(Fields::new(&map).boolean("f").is_err());
+    }
+
+    #[test]
+    fn text_refuses_nul_wherever_it_is() {
+        let map = named("name", json!("a\u{0}b"));
+        assert_eq!(
+            Fields::new(&map).string("name").unwrap_err().to_string(),
+            "Parameter 'name' must not contain the NUL character (\\u0000)."
+        );
+        let map = named("labels", json!(["ok", "\u{0}"]));
+        assert!(Fields::new(&map).string_list("labels").is_err());
+        let map = named("volumes", json!({"volumes": [{"name": "x\u{0}"}]}));
+        assert_eq!(
+            refuse_nul_in_body(&map).unwrap_err().to_string(),
+            "Parameter 'volumes' must not contain the NUL character (\\u0000)."
+        );
+        let map = named("partitionOffsets", json!({"k\u{0}": [1]}));
+        assert!(refuse_nul_in_body(&map).is_err());
+        let map = named("a\u{0}", json!(1));
+        assert!(refuse_nul_in_body(&map).is_err());
+        let map = named("name", json!("plain \\ % _ \u{1F600}"));
+        assert!(refuse_nul_in_body(&map).is_ok());
     }
 
     #[test]

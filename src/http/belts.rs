@@ -16,10 +16,11 @@ use super::scope::{BeltScope, ProjectScope};
 use super::AppState;
 use crate::domain::belt::now_millis;
 use crate::domain::document::{export, BeltDocument};
+use crate::domain::fields::refuse_nul_in_body;
 use crate::domain::input::{parse_body, parse_spec};
 use crate::domain::{Belt, BeltId, BeltSpec, BeltStatus, ProjectName};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{Change, DeleteOutcome, NewBelt, UpdateOutcome};
+use crate::store::{Decide, DeleteOutcome, LockedOutcome, LockedWrite, NewBelt};
 
 pub(super) fn belt_path(project: &ProjectName, id: BeltId) -> String {
     format!("/projects/{project}/belts/{id}")
@@ -103,6 +104,7 @@ async fn accepted_spec(
     body: &[u8],
 ) -> ApiResult<(Option<BeltId>, BeltSpec)> {
     let map = parse_body(body)?;
+    refuse_nul_in_body(&map)?;
     let input = parse_spec(&map, &state.defaults)?;
     if let Some(registry) = &state.registry {
         registry
@@ -131,7 +133,7 @@ async fn accepted_spec(
         ("export" = Option<String>, Query, description = "`true` (any case): only fields that differ from the server defaults, plus `id`."),
     ),
     responses(
-        (status = 200, description = "The belt.", body = BeltDocument,
+        (status = 200, description = "The belt; with `export=true` only the fields a POST needs to recreate it.", body = BeltDocument,
             headers(("ETag" = String, description = "\"<version>\""))),
         (status = 400, description = "Bad id.", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
@@ -300,41 +302,37 @@ pub async fn update(
     caller.require(&scope.project, Access::Write)?;
     let wanted = if_match(&headers)?;
     let (_, spec) = accepted_spec(&state, &caller, &scope.project, &body).await?;
-    // Without If-Match the last writer wins, but never by overwriting a version it did not see:
-    // a lost compare-and-set is retried on the fresh version. Each loss means another writer won,
-    // so with fewer than MAX_ATTEMPTS concurrent writers every one of them lands.
-    const MAX_ATTEMPTS: usize = 16;
-    for _ in 0..MAX_ATTEMPTS {
-        let current = load(&state, &scope.project, scope.id).await?;
-        check_version(scope.id, current.version, &wanted)?;
+    // The decision is taken on the belt as it stands under its row lock: concurrent writers
+    // queue instead of racing, so without `If-Match` the last writer wins and every writer gets
+    // its own version, and with `If-Match` exactly one writer sees the version it names.
+    let id = scope.id;
+    let (by, at) = (caller.person(), now_millis());
+    let decide: Decide = Box::new(move |current: &Belt| {
+        check_version(id, current.version, &wanted)?;
         if current.spec == spec {
+            return Ok(LockedWrite::Nothing);
+        }
+        Ok(LockedWrite::Replace {
+            spec: Box::new(spec),
+            by,
+            at,
+        })
+    });
+    match state.store.write_locked(&scope.project, id, decide).await? {
+        LockedOutcome::Written(belt) => {
+            tracing::info!(belt = %belt.id, version = belt.version, "belt updated");
+            Ok(belt_response(&state, StatusCode::OK, &belt, &base))
+        }
+        LockedOutcome::Unchanged(current) => {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
             response
                 .headers_mut()
                 .insert(header::ETAG, etag(current.version));
-            return Ok(response);
+            Ok(response)
         }
-        let change = Change {
-            spec: spec.clone(),
-            by: caller.person(),
-            at: now_millis(),
-            expected_version: current.version,
-        };
-        match state.store.update(&scope.project, scope.id, change).await? {
-            UpdateOutcome::Updated(belt) => {
-                tracing::info!(belt = %belt.id, version = belt.version, "belt updated");
-                return Ok(belt_response(&state, StatusCode::OK, &belt, &base));
-            }
-            UpdateOutcome::NotFound => return Err(ApiError::belt_not_found(scope.id)),
-            UpdateOutcome::VersionMismatch { current } => {
-                check_version(scope.id, current, &wanted)?;
-            }
-        }
+        LockedOutcome::Refused(refusal) => Err(refusal),
+        LockedOutcome::NotFound => Err(ApiError::belt_not_found(id)),
     }
-    Err(ApiError::PreconditionFailed(format!(
-        "Belt with ID '{}' kept changing while this update was applied; read it again and retry.",
-        scope.id
-    )))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,6 +355,7 @@ pub struct Deleted {
     ),
     responses(
         (status = 200, description = "Deleted.", body = Deleted),
+        (status = 400, description = "Bad id or `If-Match`.", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
         (status = 403, description = "Missing roles.", body = ErrorBody),
         (status = 404, description = "No such belt.", body = ErrorBody),

@@ -50,10 +50,20 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = token_from_headers(&parts.headers).ok_or(ApiError::Unauthenticated)?;
         match state.verifier.verify(token).await {
-            Ok(claims) => Ok(Caller {
-                claims,
-                token: token.to_string(),
-            }),
+            Ok(claims) => {
+                // The names are stored with every write (createdBy, modifiedBy).
+                for (claim, value) in [("name", claims.display_name()), ("email", claims.email())] {
+                    if value.contains('\0') {
+                        return Err(ApiError::BadHeader(format!(
+                            "Token claim '{claim}' must not contain the NUL character (\\u0000)."
+                        )));
+                    }
+                }
+                Ok(Caller {
+                    claims,
+                    token: token.to_string(),
+                })
+            }
             Err(AuthError::Unavailable(reason)) => {
                 tracing::warn!(%reason, "cannot verify tokens: key set unavailable");
                 Err(ApiError::Unavailable(

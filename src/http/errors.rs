@@ -87,3 +87,23 @@ pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri
     });
     response
 }
+
+/// Refuses NUL in any query parameter (name or value) of any request, before a handler reads it:
+/// PostgreSQL cannot compare or store it, SQLite can, and both must answer alike.
+pub async fn refuse_nul_in_query(request: Request, next: Next) -> Response {
+    if let Some(query) = request.uri().query() {
+        if query.contains("%00") || query.contains('\0') {
+            for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+                let named = if key.contains('\0') {
+                    "Query parameter names must not contain the NUL character (\\u0000).".into()
+                } else if value.contains('\0') {
+                    format!("Parameter '{key}' must not contain the NUL character (\\u0000).")
+                } else {
+                    continue;
+                };
+                return ApiError::BadParameter(named).into_response();
+            }
+        }
+    }
+    next.run(request).await
+}

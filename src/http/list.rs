@@ -17,6 +17,9 @@ use crate::store::ListQuery;
 
 const DEFAULT_PAGE_SIZE: u64 = 20;
 const MAX_PAGE_SIZE: u64 = 250;
+/// Names have at most 255 characters, so a longer search can hardly match; the bound keeps the
+/// remembered searches small.
+const MAX_SEARCH_CHARS: usize = 1024;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -69,6 +72,12 @@ fn parse_list_query(raw: Option<&str>) -> ApiResult<ListParams> {
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
             "search" => {
+                let chars = value.chars().count();
+                if chars > MAX_SEARCH_CHARS {
+                    return Err(ApiError::BadParameter(format!(
+                        "Parameter 'search' must be at most {MAX_SEARCH_CHARS} characters long but has {chars}."
+                    )));
+                }
                 params.search = value.into_owned();
                 params.search_given = true;
             }

@@ -89,6 +89,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(errors::not_found)
         .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(errors::refuse_nul_in_query))
         .layer(axum::middleware::from_fn(errors::render_errors))
         .layer(axum::middleware::from_fn_with_state(
             metrics,

@@ -3,8 +3,11 @@
 use std::collections::BTreeMap;
 
 use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{AnyOfBuilder, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -103,7 +106,7 @@ pub struct BeltBody {
         super::service::metrics,
     ),
     components(schemas(super::errors::ErrorBody)),
-    modifiers(&Security, &LegacyPaths),
+    modifiers(&Security, &CommonAnswers, &ExportAnswer, &LegacyPaths),
     tags(
         (name = "belts", description = "The Belt Store"),
         (name = "service", description = "Liveness, readiness, metrics"),
@@ -129,6 +132,90 @@ impl Modify for Security {
             ),
         );
     }
+}
+
+/// Answers every operation of a kind can give, whichever handler code path produces them: the
+/// caller extractor (401, 403, 400 for a token it cannot use, 503 when the keys cannot be
+/// fetched), the path extractors (400 for a bad project or id), the body limit (413) and the
+/// database (503). Added where the handler's own list lacks them, so the document names every
+/// status the service can answer (the fuzz run in `scripts/fuzz.sh` holds it to that).
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let names_a_belt = path.contains("{id}");
+            for operation in operations(item) {
+                if operation.security.is_none() {
+                    continue;
+                }
+                let mut answers = vec![
+                    ("400", "Invalid parameter, header or field (the message names it)."),
+                    ("401", "Token invalid or missing."),
+                    ("403", "Missing roles."),
+                    (
+                        "503",
+                        "The database, identity provider, registry or runtime did not answer; nothing was changed.",
+                    ),
+                ];
+                if names_a_belt {
+                    answers.push(("404", "No such belt in this project."));
+                }
+                if operation.request_body.is_some() {
+                    answers.push(("413", "Body over 1 MiB."));
+                }
+                for (status, description) in answers {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error_answer(description));
+                }
+            }
+        }
+    }
+}
+
+/// `GET …/belts/{id}?export=true` answers only what a POST needs (the shape of `BeltBody`), so the
+/// 200 of that operation is either document.
+struct ExportAnswer;
+
+impl Modify for ExportAnswer {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let Some(get) = openapi
+            .paths
+            .paths
+            .get_mut("/projects/{project}/belts/{id}")
+            .and_then(|item| item.get.as_mut())
+        else {
+            return;
+        };
+        let Some(RefOr::T(ok)) = get.responses.responses.get_mut("200") else {
+            return;
+        };
+        if let Some(json) = ok.content.get_mut("application/json") {
+            json.schema = Some(RefOr::T(Schema::AnyOf(
+                AnyOfBuilder::new()
+                    .item(Ref::from_schema_name("BeltDocument"))
+                    .item(Ref::from_schema_name("BeltBody"))
+                    .build(),
+            )));
+        }
+    }
+}
+
+fn error_answer(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build(),
+    )
 }
 
 /// Documents the legacy paths: each `/projects/{project}/belts…` again without the prefix.

@@ -1,6 +1,7 @@
 //! Running belts: state, START/STOP, logs (CONTRACT §7).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, RawQuery, State};
@@ -16,11 +17,12 @@ use super::links::{query_string, BaseUrl};
 use super::scope::BeltScope;
 use super::AppState;
 use crate::domain::document::{Link, SelfLinks};
+use crate::domain::fields::refuse_nul_in_body;
 use crate::domain::input::parse_body;
 use crate::domain::{Belt, BeltStatus, DesiredState};
 use crate::error::{ApiError, ApiResult};
 use crate::state::{transition, Action};
-use crate::store::{WishChange, WishGuard, WishOutcome};
+use crate::store::{Decide, LockedOutcome, LockedWrite, WishChange};
 
 const MAX_LOG_LINES: u32 = 500;
 
@@ -52,6 +54,7 @@ pub struct StateBody {
     ),
     responses(
         (status = 200, description = "The status, with deployment and pod details when deployed.", body = StateBody),
+        (status = 400, description = "Bad id.", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
         (status = 403, description = "Missing roles.", body = ErrorBody),
         (status = 404, description = "No such belt.", body = ErrorBody),
@@ -113,69 +116,60 @@ pub async fn change_state(
     caller.require(&scope.project, Access::Write)?;
     let wanted = if_match(&headers)?;
     let map = parse_body(&body)?;
+    refuse_nul_in_body(&map)?;
     let action = match map.get("action") {
         Some(Value::String(text)) => Action::parse(text)?,
         Some(other) => Action::parse(&other.to_string())?,
         None => Action::parse("")?,
     };
-    // The transition is validated against the status seen now and stored as a compare-and-set
-    // on that wish; if another START/STOP got in between, look again.
-    for _ in 0..5 {
-        let belt = load(&state, &scope.project, scope.id).await?;
-        check_version(scope.id, belt.version, &wanted)?;
-        let current = status_of(&state, &belt);
-        let (change, answer) = transition(&belt, current, action)?;
-        match state
-            .store
-            .set_wish(&scope.project, scope.id, WishGuard::of(&belt), change)
-            .await?
-        {
-            WishOutcome::Stored(stored) => {
-                tracing::info!(
-                    belt = %stored.id,
-                    action = action.as_str(),
-                    generation = stored.wish.generation,
-                    "wish stored"
-                );
-                state.reconciler.wake();
-                return Ok(Json(NewStatus { status: answer }));
-            }
-            WishOutcome::NotFound => return Err(ApiError::belt_not_found(scope.id)),
-            WishOutcome::Changed => continue,
-        }
-    }
-    Err(ApiError::PreconditionFailed(format!(
-        "Belt with ID '{}' kept changing state while this action was applied; try again.",
-        scope.id
-    )))
+    // The transition is validated against the belt as it stands under its row lock, so a
+    // START or STOP without `If-Match` never fails because another one got in first: it queues,
+    // then sees the status that one left.
+    let id = scope.id;
+    let answer = Arc::new(Mutex::new(None));
+    let decide: Decide = {
+        let (state, answer) = (state.clone(), answer.clone());
+        Box::new(move |belt: &Belt| {
+            check_version(id, belt.version, &wanted)?;
+            let (change, status) = transition(belt, status_of(&state, belt), action)?;
+            *answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
+            Ok(LockedWrite::Wish(change))
+        })
+    };
+    let stored = match state.store.write_locked(&scope.project, id, decide).await? {
+        LockedOutcome::Written(stored) | LockedOutcome::Unchanged(stored) => stored,
+        LockedOutcome::Refused(refusal) => return Err(refusal),
+        LockedOutcome::NotFound => return Err(ApiError::belt_not_found(id)),
+    };
+    tracing::info!(
+        belt = %stored.id,
+        action = action.as_str(),
+        generation = stored.wish.generation,
+        "wish stored"
+    );
+    state.reconciler.wake();
+    let status = answer.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let status = status.ok_or_else(|| ApiError::unexpected(anyhow::anyhow!("no transition")))?;
+    Ok(Json(NewStatus { status }))
 }
 
 /// Stores STOP for a belt that wants to run (before DELETE tears it down).
 pub(super) async fn stop_wish(state: &AppState, belt: &Belt) -> ApiResult<()> {
-    let mut belt = belt.clone();
-    for _ in 0..5 {
-        if belt.wish.desired == DesiredState::Stopped {
-            return Ok(());
-        }
-        match state
-            .store
-            .set_wish(
-                &belt.project,
-                belt.id,
-                WishGuard::of(&belt),
-                WishChange::Stop,
-            )
-            .await?
-        {
-            WishOutcome::Stored(_) => return Ok(()),
-            WishOutcome::NotFound => return Err(ApiError::belt_not_found(belt.id)),
-            WishOutcome::Changed => belt = load(state, &belt.project, belt.id).await?,
-        }
+    let decide: Decide = Box::new(|belt: &Belt| {
+        Ok(match belt.wish.desired {
+            DesiredState::Stopped => LockedWrite::Nothing,
+            _ => LockedWrite::Wish(WishChange::Stop),
+        })
+    });
+    match state
+        .store
+        .write_locked(&belt.project, belt.id, decide)
+        .await?
+    {
+        LockedOutcome::Written(_) | LockedOutcome::Unchanged(_) => Ok(()),
+        LockedOutcome::Refused(refusal) => Err(refusal),
+        LockedOutcome::NotFound => Err(ApiError::belt_not_found(belt.id)),
     }
-    Err(ApiError::PreconditionFailed(format!(
-        "Belt with ID '{}' kept changing state; try again.",
-        belt.id
-    )))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

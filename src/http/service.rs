@@ -1,5 +1,7 @@
 //! Unauthenticated service endpoints: liveness, readiness, metrics.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -11,25 +13,37 @@ use crate::error::ApiError;
 
 /// The process is alive.
 #[utoipa::path(get, path = "/health", tag = "service",
-    responses((status = 200, description = "Alive.")))]
+    responses((status = 200, description = "Alive.", body = Object, example = json!({"status": "UP"}))))]
 pub async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "UP"}))
 }
 
-/// The database answers.
+/// How long `/ready` waits for the database: a probe must answer well before its own deadline.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The database answers: a real round trip, bounded by a short timeout, on every call.
 #[utoipa::path(get, path = "/ready", tag = "service",
     responses(
-        (status = 200, description = "Ready to serve."),
+        (status = 200, description = "Ready to serve.", body = Object, example = json!({"status": "UP"})),
         (status = 503, description = "The database does not answer.", body = super::errors::ErrorBody),
     ))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    state.store.ping().await?;
+    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(answer) => answer?,
+        Err(_) => {
+            return Err(ApiError::Unavailable(format!(
+                "The database did not answer within {} ms.",
+                READY_TIMEOUT.as_millis()
+            )))
+        }
+    }
     Ok(Json(json!({"status": "UP"})))
 }
 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "service",
-    responses((status = 200, description = "Metrics in Prometheus text format.", content_type = "text/plain")))]
+    responses((status = 200, description = "Metrics in the OpenMetrics text format.",
+        body = String, content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         StatusCode::OK,

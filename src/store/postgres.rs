@@ -43,5 +43,7 @@ impl PostgresStore {
 impl_belt_store!(
     PostgresStore,
     PgConnection,
-    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    "BEGIN",
+    " FOR UPDATE"
 );

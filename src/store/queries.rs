@@ -4,11 +4,12 @@
 //! unreadable.
 
 macro_rules! impl_belt_store {
-    ($store:ty, $connection:ty, $read_snapshot:expr) => {
+    ($store:ty, $connection:ty, $read_snapshot:expr, $write_begin:expr, $for_update:literal) => {
         #[async_trait::async_trait]
         impl $crate::store::BeltStore for $store {
             async fn ping(&self) -> Result<(), $crate::store::StoreError> {
-                sqlx::query("SELECT 1")
+                // A table, not `SELECT 1`: SQLite answers that without its file.
+                sqlx::query("SELECT 1 FROM belt_rosters LIMIT 1")
                     .execute(&self.pool)
                     .await
                     .map_err($crate::store::classify)?;
@@ -138,33 +139,8 @@ macro_rules! impl_belt_store {
                 id: $crate::domain::BeltId,
                 change: $crate::store::Change,
             ) -> Result<$crate::store::UpdateOutcome, $crate::store::StoreError> {
-                let spec = $crate::store::row::spec_json(&change.spec)?;
-                // Compare-and-set on the version: of two writers that read the same version, one
-                // wins and the other sees a mismatch.
-                let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
-                    "UPDATE belts SET name = $1, name_folded = $2, spec = $3, version = version + 1, \
-                     modified_by_name = $4, modified_by_email = $5, modified_at_ms = $6 \
-                     WHERE project = $7 AND id = $8 AND version = $9 RETURNING ",
-                    $crate::store::row::belt_columns!()
-                ))
-                .bind(&change.spec.name)
-                .bind(change.spec.name.to_lowercase())
-                .bind(spec)
-                .bind(&change.by.name)
-                .bind(&change.by.email)
-                .bind($crate::domain::belt::epoch_millis(change.at))
-                .bind(project.as_str())
-                .bind(id.get())
-                .bind(change.expected_version)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|err| {
-                    if $crate::store::is_unique_violation(&err) {
-                        $crate::store::StoreError::NameTaken(change.spec.name.clone())
-                    } else {
-                        $crate::store::classify(err)
-                    }
-                })?;
+                let mut conn = self.pool.acquire().await.map_err($crate::store::classify)?;
+                let row = Self::update_row(&mut conn, project, id, &change).await?;
                 match row {
                     Some(row) => Ok($crate::store::UpdateOutcome::Updated(Box::new(
                         $crate::domain::Belt::try_from(row)?,
@@ -183,32 +159,8 @@ macro_rules! impl_belt_store {
                 guard: $crate::store::WishGuard,
                 change: $crate::store::WishChange,
             ) -> Result<$crate::store::WishOutcome, $crate::store::StoreError> {
-                // START records what to deploy and counts the start; STOP only flips the wish.
-                let (version, spec) = match change {
-                    $crate::store::WishChange::Start { version, spec } => {
-                        (Some(version), Some($crate::store::row::spec_json(&spec)?))
-                    }
-                    $crate::store::WishChange::Stop => (None, None),
-                };
-                let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
-                    "UPDATE belts SET \
-                     desired_state = CASE WHEN $1 IS NULL THEN 'STOPPED' ELSE 'RUNNING' END, \
-                     deployed_version = COALESCE($1, deployed_version), \
-                     deployed_spec = COALESCE($2, deployed_spec), \
-                     generation = CASE WHEN $1 IS NULL THEN generation ELSE generation + 1 END \
-                     WHERE project = $3 AND id = $4 AND desired_state = $5 AND generation = $6 \
-                     RETURNING ",
-                    $crate::store::row::belt_columns!()
-                ))
-                .bind(version)
-                .bind(spec)
-                .bind(project.as_str())
-                .bind(id.get())
-                .bind(guard.desired.as_str())
-                .bind(guard.generation)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::classify)?;
+                let mut conn = self.pool.acquire().await.map_err($crate::store::classify)?;
+                let row = Self::wish_row(&mut conn, project, id, guard, change).await?;
                 match row {
                     Some(row) => Ok($crate::store::WishOutcome::Stored(Box::new(
                         $crate::domain::Belt::try_from(row)?,
@@ -218,6 +170,63 @@ macro_rules! impl_belt_store {
                         None => $crate::store::WishOutcome::NotFound,
                     }),
                 }
+            }
+
+            async fn write_locked(
+                &self,
+                project: &$crate::domain::ProjectName,
+                id: $crate::domain::BeltId,
+                decide: $crate::store::Decide,
+            ) -> Result<$crate::store::LockedOutcome, $crate::store::StoreError> {
+                use $crate::store::{LockedOutcome, LockedWrite};
+                let mut tx = self
+                    .pool
+                    .begin_with($write_begin)
+                    .await
+                    .map_err($crate::store::classify)?;
+                let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::row::belt_columns!(),
+                    " FROM belts WHERE project = $1 AND id = $2",
+                    $for_update
+                ))
+                .bind(project.as_str())
+                .bind(id.get())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err($crate::store::classify)?;
+                let Some(row) = row else {
+                    return Ok(LockedOutcome::NotFound);
+                };
+                let belt = $crate::domain::Belt::try_from(row)?;
+                // The row is locked until the commit, so the guards below cannot miss: no other
+                // writer can have moved the version or the wish since it was read.
+                let row = match decide(&belt) {
+                    Err(refusal) => return Ok(LockedOutcome::Refused(refusal)),
+                    Ok(LockedWrite::Nothing) => {
+                        return Ok(LockedOutcome::Unchanged(Box::new(belt)))
+                    }
+                    Ok(LockedWrite::Replace { spec, by, at }) => {
+                        let change = $crate::store::Change {
+                            spec: *spec,
+                            by,
+                            at,
+                            expected_version: belt.version,
+                        };
+                        Self::update_row(&mut *tx, project, id, &change).await?
+                    }
+                    Ok(LockedWrite::Wish(change)) => {
+                        let guard = $crate::store::WishGuard::of(&belt);
+                        Self::wish_row(&mut *tx, project, id, guard, change).await?
+                    }
+                };
+                let row = row.ok_or_else(|| {
+                    anyhow::anyhow!("belt {id} changed under its row lock")
+                })?;
+                tx.commit().await.map_err($crate::store::classify)?;
+                Ok(LockedOutcome::Written(Box::new(
+                    $crate::domain::Belt::try_from(row)?,
+                )))
             }
 
             async fn running_belts(
@@ -278,6 +287,82 @@ macro_rules! impl_belt_store {
         }
 
         impl $store {
+            /// The compare-and-set update of one belt on `change.expected_version`; `None` when
+            /// that version (or the belt) is not there.
+            async fn update_row(
+                conn: &mut $connection,
+                project: &$crate::domain::ProjectName,
+                id: $crate::domain::BeltId,
+                change: &$crate::store::Change,
+            ) -> Result<Option<$crate::store::row::BeltRow>, $crate::store::StoreError> {
+                    let spec = $crate::store::row::spec_json(&change.spec)?;
+                    // Compare-and-set on the version: of two writers that read the same version, one
+                    // wins and the other sees a mismatch.
+                    let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
+                        "UPDATE belts SET name = $1, name_folded = $2, spec = $3, version = version + 1, \
+                         modified_by_name = $4, modified_by_email = $5, modified_at_ms = $6 \
+                         WHERE project = $7 AND id = $8 AND version = $9 RETURNING ",
+                        $crate::store::row::belt_columns!()
+                    ))
+                    .bind(&change.spec.name)
+                    .bind(change.spec.name.to_lowercase())
+                    .bind(spec)
+                    .bind(&change.by.name)
+                    .bind(&change.by.email)
+                    .bind($crate::domain::belt::epoch_millis(change.at))
+                    .bind(project.as_str())
+                    .bind(id.get())
+                    .bind(change.expected_version)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(|err| {
+                        if $crate::store::is_unique_violation(&err) {
+                            $crate::store::StoreError::NameTaken(change.spec.name.clone())
+                        } else {
+                            $crate::store::classify(err)
+                        }
+                    })?;
+                Ok(row)
+            }
+
+            /// The compare-and-set of a START or STOP on the wish in `guard`; `None` when the
+            /// wish (or the belt) is not there.
+            async fn wish_row(
+                conn: &mut $connection,
+                project: &$crate::domain::ProjectName,
+                id: $crate::domain::BeltId,
+                guard: $crate::store::WishGuard,
+                change: $crate::store::WishChange,
+            ) -> Result<Option<$crate::store::row::BeltRow>, $crate::store::StoreError> {
+                    // START records what to deploy and counts the start; STOP only flips the wish.
+                    let (version, spec) = match change {
+                        $crate::store::WishChange::Start { version, spec } => {
+                            (Some(version), Some($crate::store::row::spec_json(&spec)?))
+                        }
+                        $crate::store::WishChange::Stop => (None, None),
+                    };
+                    let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
+                        "UPDATE belts SET \
+                         desired_state = CASE WHEN $1 IS NULL THEN 'STOPPED' ELSE 'RUNNING' END, \
+                         deployed_version = COALESCE($1, deployed_version), \
+                         deployed_spec = COALESCE($2, deployed_spec), \
+                         generation = CASE WHEN $1 IS NULL THEN generation ELSE generation + 1 END \
+                         WHERE project = $3 AND id = $4 AND desired_state = $5 AND generation = $6 \
+                         RETURNING ",
+                        $crate::store::row::belt_columns!()
+                    ))
+                    .bind(version)
+                    .bind(spec)
+                    .bind(project.as_str())
+                    .bind(id.get())
+                    .bind(guard.desired.as_str())
+                    .bind(guard.generation)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err($crate::store::classify)?;
+                Ok(row)
+            }
+
             async fn current_version(
                 &self,
                 project: &$crate::domain::ProjectName,

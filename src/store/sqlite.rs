@@ -49,4 +49,11 @@ impl SqliteStore {
     }
 }
 
-impl_belt_store!(SqliteStore, SqliteConnection, "BEGIN");
+// SQLite has no row locks: `BEGIN IMMEDIATE` takes the database's write lock before the read.
+impl_belt_store!(
+    SqliteStore,
+    SqliteConnection,
+    "BEGIN",
+    "BEGIN IMMEDIATE",
+    ""
+);
