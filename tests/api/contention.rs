@@ -42,8 +42,22 @@ where
     answers
 }
 
+/// 200 writers queue on one row and 4 pooled connections: on a loaded 2-core CI machine the last
+/// may wait longer than the suite's usual 2 s dependency timeout, which would answer 503. The
+/// property under test is "never 412", not speed.
+async fn patient_app(backend: Backend) -> TestApp {
+    TestApp::spawn_with(
+        backend,
+        Options {
+            args: vec![("--dependency-timeout-ms".into(), "30000".into())],
+            ..Options::default()
+        },
+    )
+    .await
+}
+
 async fn blind_concurrent_puts_all_succeed_with_distinct_versions(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = patient_app(backend).await;
     let created = app.create_belt("global", &minimal_belt("raced")).await;
     let id = created["id"].as_str().unwrap().to_string();
     let path = format!("/projects/global/belts/{id}");
@@ -85,7 +99,7 @@ async fn blind_concurrent_puts_all_succeed_with_distinct_versions(backend: Backe
 }
 
 async fn concurrent_puts_naming_one_version_have_exactly_one_winner(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = patient_app(backend).await;
     let created = app.create_belt("global", &minimal_belt("guarded")).await;
     let id = created["id"].as_str().unwrap().to_string();
     let path = format!("/projects/global/belts/{id}");

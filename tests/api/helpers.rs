@@ -278,9 +278,15 @@ impl TestApp {
             database_url.clone(),
             "--database-max-connections".into(),
             "4".into(),
-            "--dependency-timeout-ms".into(),
-            "2000".into(),
         ];
+        // Short, so outage tests end quickly; a test may give its own.
+        if !options
+            .args
+            .iter()
+            .any(|(flag, _)| flag == "--dependency-timeout-ms")
+        {
+            args.extend(["--dependency-timeout-ms".into(), "2000".into()]);
+        }
         if let Some(idp) = &idp {
             args.extend(["--oidc-issuer".into(), idp.issuer()]);
         }
