@@ -9,11 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use belt_api::domain::replica::{EnvEntry, EnvValue, ReplicaSpec};
-use belt_api::domain::{BeltId, ProjectName};
 use belt_api::runtime::local::{LocalConfig, LocalRuntime};
 use belt_api::runtime::{Phase, Runtime};
 use serde_json::json;
 use tempfile::TempDir;
+
+#[path = "support/local.rs"]
+mod support;
+use support::{belt, plain, replica_spec};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -59,70 +62,27 @@ impl Harness {
     }
 }
 
-fn belt(id: i64) -> BeltId {
-    BeltId::new(id).unwrap()
-}
-
-fn plain(name: &str, value: &str) -> EnvEntry {
-    EnvEntry {
-        name: name.into(),
-        value: EnvValue::Plain(value.into()),
-    }
-}
-
 fn spec(id: i64, generation: i64, replicas: u32, callback: &str) -> ReplicaSpec {
-    ReplicaSpec {
-        belt_id: belt(id),
-        project: ProjectName::global(),
-        version: 1,
-        generation,
-        name: format!("grnry-belt-{id}"),
-        replicas,
-        image: "grnry/belt:1".into(),
-        image_pull_secret: None,
-        millicpu: 500,
-        millicpu_requests: 100,
-        memory_mi: 256,
-        memory_requests_mi: 128,
-        files: BTreeMap::from([
-            ("callback.py".to_string(), callback.to_string()),
-            (
-                "requirements.txt".to_string(),
-                "# nothing to install\n".to_string(),
-            ),
-        ]),
-        env: vec![
-            plain("BELT_ID", &id.to_string()),
-            plain("BELT_VERSION", "1"),
-            plain("EVENT_TYPES", "clicks,views"),
-            plain(
-                "KAFKA_INPUT_TOPICS",
-                "grnry_data_in_clicks,grnry_data_in_views",
-            ),
-            plain("FETCH_PROFILE", "FALSE"),
-            plain("BELT_HOST_IDLE_SECONDS", "0.2"),
-        ],
-        volumes: Vec::new(),
-        volume_mounts: Vec::new(),
-    }
+    let env = vec![
+        plain("BELT_ID", &id.to_string()),
+        plain("BELT_VERSION", "1"),
+        plain("EVENT_TYPES", "clicks,views"),
+        plain(
+            "KAFKA_INPUT_TOPICS",
+            "grnry_data_in_clicks,grnry_data_in_views",
+        ),
+        plain("FETCH_PROFILE", "FALSE"),
+        plain("BELT_HOST_IDLE_SECONDS", "0.2"),
+    ];
+    replica_spec(id, generation, replicas, callback, env)
 }
 
-async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
+async fn wait_until<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::wait_until(what, PATIENCE, check).await
 }
 
 /// The running replicas' pids, from `containerID: process://<pid>` in the details.

@@ -10,10 +10,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use belt_api::domain::replica::{EnvEntry, EnvValue, ReplicaSpec};
-use belt_api::domain::{BeltId, ProjectName};
+use belt_api::domain::replica::ReplicaSpec;
 use belt_api::runtime::local::{LocalConfig, LocalRuntime, SandboxConfig};
 use belt_api::runtime::{Phase, Runtime};
+
+#[path = "support/local.rs"]
+mod support;
+use support::{belt, plain, replica_spec};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -62,17 +65,6 @@ def execute(headers, event, profile=None):
     return []
 "#;
 
-fn belt(id: i64) -> BeltId {
-    BeltId::new(id).unwrap()
-}
-
-fn plain(name: &str, value: &str) -> EnvEntry {
-    EnvEntry {
-        name: name.into(),
-        value: EnvValue::Plain(value.into()),
-    }
-}
-
 fn spec(id: i64, callback: &str, env: &[(&str, &str)]) -> ReplicaSpec {
     let mut entries = vec![
         plain("BELT_ID", &id.to_string()),
@@ -80,45 +72,15 @@ fn spec(id: i64, callback: &str, env: &[(&str, &str)]) -> ReplicaSpec {
         plain("BELT_HOST_IDLE_SECONDS", "0.2"),
     ];
     entries.extend(env.iter().map(|(name, value)| plain(name, value)));
-    ReplicaSpec {
-        belt_id: belt(id),
-        project: ProjectName::global(),
-        version: 1,
-        generation: 1,
-        name: format!("grnry-belt-{id}"),
-        replicas: 1,
-        image: "grnry/belt:1".into(),
-        image_pull_secret: None,
-        millicpu: 500,
-        millicpu_requests: 100,
-        memory_mi: 256,
-        memory_requests_mi: 128,
-        files: BTreeMap::from([
-            ("callback.py".to_string(), callback.to_string()),
-            ("requirements.txt".to_string(), "\n".to_string()),
-        ]),
-        env: entries,
-        volumes: Vec::new(),
-        volume_mounts: Vec::new(),
-    }
+    replica_spec(id, 1, 1, callback, entries)
 }
 
-async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
+async fn wait_until<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    support::wait_until(what, PATIENCE, check).await
 }
 
 async fn wait_for_phase(runtime: &LocalRuntime, id: i64, phase: Phase) {
