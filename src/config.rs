@@ -1,5 +1,6 @@
-//! Typed settings. Every flag has an environment variable (CONTRACT §1), so the same binary is
-//! configured by flags on a laptop and by env in a Deployment.
+//! Typed settings. Every flag has an environment variable
+//! (docs/api.md#process-and-service-endpoints), so the same binary is configured by flags on a
+//! laptop and by env in a Deployment.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

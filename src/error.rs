@@ -1,5 +1,5 @@
 //! The one error type of the API. Every failure a client can see is one of these variants, and each
-//! maps to exactly one row of the contract's error table (CONTRACT §4).
+//! maps to exactly one row of the error table (docs/api.md#errors).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -125,7 +125,7 @@ impl ErrorKind {
     }
 }
 
-/// Carried in the response extensions; the error-rendering middleware turns it into the contract's
+/// Carried in the response extensions; the error-rendering middleware turns it into the error
 /// body, because only the middleware knows the request path that goes into `details`.
 #[derive(Debug, Clone)]
 pub struct ErrorReport {

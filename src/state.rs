@@ -1,5 +1,5 @@
 //! A belt's status, from its stored wish and the runtime's in-memory view, and what START and STOP
-//! may do in each status (CONTRACT §7).
+//! may do in each status (docs/api.md#the-state-machine).
 
 use crate::domain::{Belt, BeltStatus, DesiredState};
 use crate::error::ApiError;
@@ -58,7 +58,8 @@ impl Action {
     }
 }
 
-/// The change an action makes in a status, and the status it answers with; or the contract's 400.
+/// The change an action makes in a status, and the status it answers with; or the 400 of the
+/// START/STOP table (docs/api.md#start-and-stop).
 pub fn transition(
     belt: &Belt,
     current: BeltStatus,

@@ -147,7 +147,8 @@ pub struct Deployed {
     pub spec: BeltSpec,
 }
 
-/// The stored wish the reconciler drives the runtime toward (CONTRACT §7).
+/// The stored wish the reconciler drives the runtime toward
+/// (docs/api.md#the-wish-and-the-reconciler).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Wish {
     pub desired: DesiredState,

@@ -1,4 +1,4 @@
-//! The belt document as the API shows it (v2 field order and shapes; CONTRACT §5).
+//! The belt document as the API shows it (v2 field order and shapes; docs/api.md#fields).
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,6 @@
 //! From a request body to a valid `BeltSpec`: tolerant about shapes, strict about values
-//! (CONTRACT §5). Each failure is a 400 that names the field.
+//! (docs/api.md#tolerant-input-canonical-output, docs/api.md#validation). Each failure is a 400
+//! that names the field.
 
 use std::collections::BTreeMap;
 

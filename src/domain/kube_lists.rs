@@ -1,6 +1,6 @@
 //! `volumes`, `volumeMounts` and `extraEnv`: lists of Kubernetes objects that clients send in many
-//! shapes (CONTRACT §5). They are decoded into the real Kubernetes types, so anything a cluster would
-//! refuse is refused here, and re-encoded canonically.
+//! shapes (docs/api.md#tolerant-input-canonical-output). They are decoded into the real Kubernetes
+//! types, so anything a cluster would refuse is refused here, and re-encoded canonically.
 
 use k8s_openapi::api::core::v1::{EnvVar, Volume, VolumeMount};
 use serde::de::DeserializeOwned;

@@ -1,5 +1,5 @@
-//! What one replica of a belt receives (CONTRACT §8), decided once here and rendered by each runtime:
-//! files, environment, image, resources, volumes.
+//! What one replica of a belt receives (docs/api.md#what-a-replica-receives), decided once here
+//! and rendered by each runtime: files, environment, image, resources, volumes.
 
 use std::collections::BTreeMap;
 

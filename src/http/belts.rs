@@ -1,4 +1,5 @@
-//! The belt resource: list, get, create, replace, delete, state (CONTRACT §2, §5, §6).
+//! The belt resource: list, get, create, replace, delete, state (docs/api.md#paths,
+//! docs/api.md#the-belt-document, docs/api.md#listing).
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -376,7 +377,7 @@ pub async fn delete(
     let current = load(&state, &scope.project, scope.id).await?;
     check_version(scope.id, current.version, &wanted)?;
     let expected = wanted.as_ref().map(|_| current.version);
-    // Runtime first, then the document (CONTRACT §7). The wish is set to STOPPED before the
+    // Runtime first, then the document (docs/api.md#delete). The wish is set to STOPPED before the
     // runtime is touched, so a crash in between leaves a stopped belt, never an orphan.
     super::running::stop_wish(&state, &current).await?;
     state.runtime.remove(scope.id).await?;

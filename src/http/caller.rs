@@ -1,4 +1,5 @@
-//! Who is calling: a verified token, and what its project roles allow (CONTRACT §3).
+//! Who is calling: a verified token, and what its project roles allow
+//! (docs/api.md#authentication-and-roles).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

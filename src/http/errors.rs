@@ -1,5 +1,5 @@
-//! Renders every error response in the contract's body (CONTRACT §4), whoever produced it: our
-//! handlers (which attach an `ErrorReport`), the router (404/405) or a body limit (413).
+//! Renders every error response in the one error body (docs/api.md#errors), whoever produced it:
+//! our handlers (which attach an `ErrorReport`), the router (404/405) or a body limit (413).
 
 use axum::body::Body;
 use axum::extract::Request;

@@ -1,4 +1,4 @@
-//! Listing belts: search, paging, `_links`, state filter (CONTRACT §6).
+//! Listing belts: search, paging, `_links`, state filter (docs/api.md#listing).
 
 use axum::extract::{OriginalUri, RawQuery, State};
 use axum::Json;

@@ -1,4 +1,5 @@
-//! Running belts: state, START/STOP, logs (CONTRACT §7).
+//! Running belts: state, START/STOP, logs (docs/api.md#the-state-machine,
+//! docs/api.md#state-and-logs).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -1,8 +1,9 @@
 //! The local runtime: each replica of a belt is a supervised child process on this machine
-//! (CONTRACT §1, §8). The API is the supervisor, so it stops its replicas on shutdown and, on every
-//! start, clears what a crash of an earlier API process left behind: every replica carries
-//! `BELT_REPLICA_OF=<data dir>` in its environment, so the next API finds it in `/proc` whatever
-//! the moment of the crash (docs/local-runtime-recovery.md).
+//! (docs/api.md#process-and-service-endpoints, docs/api.md#on-the-local-runtime). The API is the
+//! supervisor, so it stops its replicas on shutdown and, on every start, clears what a crash of an
+//! earlier API process left behind: every replica carries `BELT_REPLICA_OF=<data dir>` in its
+//! environment, so the next API finds it in `/proc` whatever the moment of the crash
+//! (docs/local-runtime-recovery.md).
 //!
 //! On disk, under `<data_dir>`:
 //! - `belt-host.py`: the bundled Python host that runs a replica, rewritten at every start;

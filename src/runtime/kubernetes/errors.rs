@@ -1,5 +1,5 @@
-//! Kubernetes API failures as the API reports them (CONTRACT §4): a cluster that does not answer is
-//! a 503, an object held by someone else a 424, anything else a 500.
+//! Kubernetes API failures as the API reports them (docs/api.md#errors): a cluster that does not
+//! answer is a 503, an object held by someone else a 424, anything else a 500.
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! From a `ReplicaSpec` to the two objects a belt is on Kubernetes (CONTRACT §8). Pure, so the
-//! output can be compared with committed golden files.
+//! From a `ReplicaSpec` to the two objects a belt is on Kubernetes (docs/api.md#on-kubernetes).
+//! Pure, so the output can be compared with committed golden files.
 
 use std::collections::BTreeMap;
 
@@ -83,8 +83,9 @@ fn build(spec: &ReplicaSpec) -> anyhow::Result<(ConfigMap, Deployment)> {
                 match_labels: Some(selector(spec.belt_id)),
                 ..LabelSelector::default()
             },
-            // CONTRACT §1: a belt never runs more replicas than it asked for. A rolling update
-            // surges (or overlaps with terminating pods); Recreate waits until the old pods are gone.
+            // A belt never runs more replicas than it asked for (docs/api.md#on-kubernetes). A
+            // rolling update surges (or overlaps with terminating pods); Recreate waits until the
+            // old pods are gone.
             strategy: Some(DeploymentStrategy {
                 type_: Some("Recreate".to_string()),
                 ..DeploymentStrategy::default()
