@@ -491,16 +491,7 @@ fn check_dns_subdomain(field: &str, name: &str) -> Result<(), ApiError> {
     if name.is_empty() {
         return Ok(());
     }
-    let valid = name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        });
-    if valid {
+    if super::policy::is_object_name(name) {
         Ok(())
     } else {
         Err(bad(
