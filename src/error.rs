@@ -150,4 +150,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::domain::Invalid> for ApiError {
+    fn from(invalid: crate::domain::Invalid) -> Self {
+        match invalid.culprit {
+            crate::domain::Culprit::Header(_) => ApiError::BadHeader(invalid.message),
+            _ => ApiError::BadParameter(invalid.message),
+        }
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;

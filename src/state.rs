@@ -1,8 +1,8 @@
 //! A belt's status, from its stored wish and the runtime's in-memory view, and what START and STOP
 //! may do in each status (docs/api.md#the-state-machine).
 
+use crate::domain::invalid::Invalid;
 use crate::domain::{Belt, BeltStatus, DesiredState};
-use crate::error::ApiError;
 use crate::runtime::{Observed, Phase};
 use crate::store::WishChange;
 
@@ -38,15 +38,16 @@ pub enum Action {
 
 impl Action {
     /// `{"action": "START"|"STOP"}`, any case.
-    pub fn parse(text: &str) -> Result<Self, ApiError> {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
         if text.trim().eq_ignore_ascii_case("START") {
             Ok(Action::Start)
         } else if text.trim().eq_ignore_ascii_case("STOP") {
             Ok(Action::Stop)
         } else {
-            Err(ApiError::BadParameter(format!(
-                "Parameter 'action' must be 'START' or 'STOP' but is '{text}'."
-            )))
+            Err(Invalid::field(
+                "action",
+                format!("must be 'START' or 'STOP' but is '{text}'"),
+            ))
         }
     }
 
@@ -64,7 +65,7 @@ pub fn transition(
     belt: &Belt,
     current: BeltStatus,
     action: Action,
-) -> Result<(WishChange, BeltStatus), ApiError> {
+) -> Result<(WishChange, BeltStatus), Invalid> {
     use BeltStatus::*;
     match (current, action) {
         // START deploys the belt's current version; on an outdated or failed belt that is a redeploy.
@@ -78,10 +79,13 @@ pub fn transition(
         (Deploying | Running | RunningButOutdated | Failed, Action::Stop) => {
             Ok((WishChange::Stop, Stopped))
         }
-        (status, action) => Err(ApiError::BadParameter(format!(
-            "Parameter 'state' cannot be '{}' while Belt status is '{status}'.",
-            action.as_str()
-        ))),
+        (status, action) => Err(Invalid::field(
+            "state",
+            format!(
+                "cannot be '{}' while Belt status is '{status}'",
+                action.as_str()
+            ),
+        )),
     }
 }
 

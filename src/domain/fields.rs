@@ -4,14 +4,14 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use super::invalid::Invalid;
 
 pub struct Fields<'a> {
     map: &'a Map<String, Value>,
 }
 
-fn bad(field: &str, reason: impl std::fmt::Display) -> ApiError {
-    ApiError::BadParameter(format!("Parameter '{field}' {reason}."))
+fn bad(field: &str, reason: impl std::fmt::Display) -> Invalid {
+    Invalid::field(field, reason)
 }
 
 /// How a JSON value reads in an error message.
@@ -27,7 +27,7 @@ pub fn describe(value: &Value) -> String {
 /// PostgreSQL's `text` cannot hold NUL (SQLite's can), and neither can a process environment or a
 /// Kubernetes object, so NUL is refused wherever text comes in: both databases answer alike and
 /// neither ever sees it.
-pub fn refuse_nul(parameter: &str, text: &str) -> Result<(), ApiError> {
+pub fn refuse_nul(parameter: &str, text: &str) -> Result<(), Invalid> {
     if text.contains('\0') {
         Err(bad(
             parameter,
@@ -40,7 +40,7 @@ pub fn refuse_nul(parameter: &str, text: &str) -> Result<(), ApiError> {
 
 /// [`refuse_nul`] for every string and key of a JSON body, at any depth; the message names the
 /// top-level field it is in.
-pub fn refuse_nul_in_body(map: &Map<String, Value>) -> Result<(), ApiError> {
+pub fn refuse_nul_in_body(map: &Map<String, Value>) -> Result<(), Invalid> {
     fn holds_nul(value: &Value) -> bool {
         match value {
             Value::String(s) => s.contains('\0'),
@@ -53,8 +53,8 @@ pub fn refuse_nul_in_body(map: &Map<String, Value>) -> Result<(), ApiError> {
     }
     for (key, value) in map {
         if key.contains('\0') {
-            return Err(ApiError::BadParameter(
-                "Request body has a field name with the NUL character (\\u0000).".into(),
+            return Err(Invalid::body(
+                "Request body has a field name with the NUL character (\\u0000).",
             ));
         }
         if holds_nul(value) {
@@ -75,7 +75,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A string; numbers and booleans are taken as their text. `None` when absent or null.
-    pub fn string(&self, field: &str) -> Result<Option<String>, ApiError> {
+    pub fn string(&self, field: &str) -> Result<Option<String>, Invalid> {
         match self.raw(field) {
             None => Ok(None),
             Some(Value::String(s)) => refuse_nul(field, s).map(|()| Some(s.clone())),
@@ -88,7 +88,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A string where `""` (or absent) means the server default.
-    pub fn string_or(&self, field: &str, default: &str) -> Result<String, ApiError> {
+    pub fn string_or(&self, field: &str, default: &str) -> Result<String, Invalid> {
         Ok(match self.string(field)? {
             Some(s) if !s.is_empty() => s,
             _ => default.to_string(),
@@ -96,13 +96,13 @@ impl<'a> Fields<'a> {
     }
 
     /// A string with no server default beyond `""`.
-    pub fn text(&self, field: &str) -> Result<String, ApiError> {
+    pub fn text(&self, field: &str) -> Result<String, Invalid> {
         self.string_or(field, "")
     }
 
     /// A whole number within `min..=max`, from a JSON number or a numeric string; `""` or absent
     /// gives `None`.
-    pub fn number(&self, field: &str, min: u64, max: u64) -> Result<Option<u64>, ApiError> {
+    pub fn number(&self, field: &str, min: u64, max: u64) -> Result<Option<u64>, Invalid> {
         let Some(value) = self.raw(field) else {
             return Ok(None);
         };
@@ -130,7 +130,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A boolean from `true`/`false` or their strings (any case); `""` or absent gives `None`.
-    pub fn boolean(&self, field: &str) -> Result<Option<bool>, ApiError> {
+    pub fn boolean(&self, field: &str) -> Result<Option<bool>, Invalid> {
         match self.raw(field) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -145,7 +145,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A list of strings; absent, null or `""` gives an empty list.
-    pub fn string_list(&self, field: &str) -> Result<Vec<String>, ApiError> {
+    pub fn string_list(&self, field: &str) -> Result<Vec<String>, Invalid> {
         match self.raw(field) {
             None => Ok(Vec::new()),
             Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),

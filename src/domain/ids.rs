@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::ApiError;
+use super::invalid::Invalid;
 
 /// A belt id: a positive 64-bit integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -10,12 +10,13 @@ pub struct BeltId(i64);
 
 impl BeltId {
     /// Parses a path or body value; `parameter` names it in the error (`beltId`, `id`).
-    pub fn parse(text: &str, parameter: &str) -> Result<Self, ApiError> {
+    pub fn parse(text: &str, parameter: &str) -> Result<Self, Invalid> {
         match text.trim().parse::<i64>() {
             Ok(n) if n > 0 && !text.trim().starts_with('+') => Ok(BeltId(n)),
-            _ => Err(ApiError::BadParameter(format!(
-                "Parameter '{parameter}' must be a natural number but is '{text}'."
-            ))),
+            _ => Err(Invalid::field(
+                parameter,
+                format!("must be a natural number but is '{text}'"),
+            )),
         }
     }
 
@@ -51,7 +52,7 @@ impl ProjectName {
         ProjectName(Self::GLOBAL.to_string())
     }
 
-    pub fn parse(text: &str) -> Result<Self, ApiError> {
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
         let valid = !text.is_empty()
             && text.len() <= 255
             && text
@@ -60,9 +61,10 @@ impl ProjectName {
         if valid {
             Ok(ProjectName(text.to_string()))
         } else {
-            Err(ApiError::BadParameter(format!(
-                "Parameter 'project' must be 1 to 255 letters, digits, '-', '_', '.' or '~' but is '{text}'."
-            )))
+            Err(Invalid::field(
+                "project",
+                format!("must be 1 to 255 letters, digits, '-', '_', '.' or '~' but is '{text}'"),
+            ))
         }
     }
 

@@ -10,10 +10,10 @@ use super::belt::{BeltSpec, FetchProfile, OutputType};
 use super::defaults::{BeltDefaults, DEFAULT_PROFILE_TYPE, DEFAULT_REPLICAS};
 use super::fields::{describe, Fields};
 use super::ids::BeltId;
+use super::invalid::Invalid;
 use super::kube_lists::{self, KubeList};
 use super::python::{self, ProfileArgument};
 use super::requirements;
-use crate::error::ApiError;
 
 /// Kafka's limit on topic names; an event type becomes the topic `grnry_data_in_<type>`.
 const MAX_TOPIC_LEN: usize = 249;
@@ -29,20 +29,20 @@ pub struct BeltInput {
     pub spec: BeltSpec,
 }
 
-fn bad(field: &str, reason: impl std::fmt::Display) -> ApiError {
-    ApiError::BadParameter(format!("Parameter '{field}' {reason}."))
+fn bad(field: &str, reason: impl std::fmt::Display) -> Invalid {
+    Invalid::field(field, reason)
 }
 
 /// The body must be a JSON object; serde's message says where it broke.
-pub fn parse_body(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+pub fn parse_body(bytes: &[u8]) -> Result<Map<String, Value>, Invalid> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadParameter(
-            "Request body is missing: a JSON object is required.".into(),
+        return Err(Invalid::body(
+            "Request body is missing: a JSON object is required.",
         ));
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(ApiError::BadParameter(format!(
+        Ok(other) => Err(Invalid::body(format!(
             "Request body must be a JSON object but is {}.",
             match other {
                 Value::Array(_) => "a list",
@@ -52,16 +52,13 @@ pub fn parse_body(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
                 _ => "null",
             }
         ))),
-        Err(err) => Err(ApiError::BadParameter(format!(
+        Err(err) => Err(Invalid::body(format!(
             "Request body is not valid JSON: {err}."
         ))),
     }
 }
 
-pub fn parse_spec(
-    map: &Map<String, Value>,
-    defaults: &BeltDefaults,
-) -> Result<BeltInput, ApiError> {
+pub fn parse_spec(map: &Map<String, Value>, defaults: &BeltDefaults) -> Result<BeltInput, Invalid> {
     let f = Fields::new(map);
 
     let id = match f.raw("id") {
@@ -144,10 +141,12 @@ pub fn parse_spec(
     } else {
         ProfileArgument::Optional
     };
-    python::check_extractor_fn(&extractor_fn, profile_argument).map_err(ApiError::BadParameter)?;
+    python::check_extractor_fn(&extractor_fn, profile_argument)
+        .map_err(|message| Invalid::field_message("extractorFn", message))?;
 
     let requirements_py = f.text("requirementsPy")?;
-    requirements::check_requirements(&requirements_py).map_err(ApiError::BadParameter)?;
+    requirements::check_requirements(&requirements_py)
+        .map_err(|message| Invalid::field_message("requirementsPy", message))?;
 
     let extractor_version = f.string_or("extractorVersion", &defaults.extractor_version)?;
     check_image_tag(&extractor_version)?;
@@ -156,7 +155,7 @@ pub fn parse_spec(
     let image_pull_secret = f.string_or("imagePullSecret", &defaults.image_pull_secret)?;
     check_dns_subdomain("imagePullSecret", &image_pull_secret)?;
 
-    let list = |kind: KubeList, default: &Option<Vec<Value>>| -> Result<_, ApiError> {
+    let list = |kind: KubeList, default: &Option<Vec<Value>>| -> Result<_, Invalid> {
         match f.raw(kind.field()) {
             None => Ok(default.clone()),
             Some(Value::String(s)) if s.is_empty() => Ok(default.clone()),
@@ -238,7 +237,7 @@ pub fn event_type_name_problem(name: &str) -> Option<String> {
     None
 }
 
-fn parse_event_types(f: &Fields) -> Result<Vec<String>, ApiError> {
+fn parse_event_types(f: &Fields) -> Result<Vec<String>, Invalid> {
     let event_types = f.string_list("eventTypes")?;
     if event_types.is_empty() {
         return Err(bad(
@@ -270,7 +269,7 @@ fn parse_event_types(f: &Fields) -> Result<Vec<String>, ApiError> {
     Ok(event_types)
 }
 
-fn parse_output_types(f: &Fields) -> Result<Option<Vec<OutputType>>, ApiError> {
+fn parse_output_types(f: &Fields) -> Result<Option<Vec<OutputType>>, Invalid> {
     let items = match f.raw("outputTypes") {
         None => return Ok(None),
         Some(Value::String(s)) if s.is_empty() => return Ok(None),
@@ -319,7 +318,7 @@ fn parse_destination(
     f: &Fields,
     defaults: &BeltDefaults,
     has_output_types: bool,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, Invalid> {
     let topic = f.string_or("kafkaDestinationTopic", &defaults.kafka_destination_topic)?;
     if has_output_types {
         // A document read back from GET of an older belt carries the default topic: that is not a
@@ -346,7 +345,7 @@ fn parse_destination(
 fn parse_partition_offsets(
     f: &Fields,
     event_types: &[String],
-) -> Result<BTreeMap<String, Vec<u64>>, ApiError> {
+) -> Result<BTreeMap<String, Vec<u64>>, Invalid> {
     const FIELD: &str = "partitionOffsets";
     let parsed_from_string;
     let object = match f.raw(FIELD) {
@@ -411,7 +410,7 @@ fn request_within_limit(
     max: u64,
     default: u32,
     limit: u32,
-) -> Result<u32, ApiError> {
+) -> Result<u32, Invalid> {
     match f.number(field, 1, max)? {
         None => Ok(default.min(limit)),
         Some(n) if n > u64::from(limit) => Err(bad(
@@ -422,7 +421,7 @@ fn request_within_limit(
     }
 }
 
-fn parse_fetch_profile(f: &Fields) -> Result<FetchProfile, ApiError> {
+fn parse_fetch_profile(f: &Fields) -> Result<FetchProfile, Invalid> {
     match f.raw("fetchProfile") {
         None => Ok(FetchProfile::False),
         Some(Value::Bool(true)) => Ok(FetchProfile::True),
@@ -441,7 +440,7 @@ fn parse_fetch_profile(f: &Fields) -> Result<FetchProfile, ApiError> {
 }
 
 /// Docker's tag grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-fn check_image_tag(tag: &str) -> Result<(), ApiError> {
+fn check_image_tag(tag: &str) -> Result<(), Invalid> {
     if tag.trim().is_empty() {
         return Err(bad("extractorVersion", "must not be empty"));
     }
@@ -464,7 +463,7 @@ fn check_image_tag(tag: &str) -> Result<(), ApiError> {
 }
 
 /// An image reference without tag: registry host (with port), path components.
-fn check_image_name(image: &str) -> Result<(), ApiError> {
+fn check_image_name(image: &str) -> Result<(), Invalid> {
     if image.trim().is_empty() {
         return Err(bad("image", "must not be empty"));
     }
@@ -487,7 +486,7 @@ fn check_image_name(image: &str) -> Result<(), ApiError> {
 }
 
 /// A Kubernetes object name (RFC 1123 subdomain); empty means none.
-fn check_dns_subdomain(field: &str, name: &str) -> Result<(), ApiError> {
+fn check_dns_subdomain(field: &str, name: &str) -> Result<(), Invalid> {
     if name.is_empty() {
         return Ok(());
     }

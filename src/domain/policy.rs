@@ -13,9 +13,9 @@ use pep508_rs::{Requirement, VerbatimUrl, VersionOrUrl};
 use serde_json::Value;
 
 use super::belt::BeltSpec;
+use super::invalid::Invalid;
 use super::kube_lists::{self, KubeList};
 use crate::config::BeltDefaultsConfig;
-use crate::error::ApiError;
 
 /// The volume types the Kubernetes "restricted" Pod Security Standard admits. `csi` is left out
 /// because its `nodePublishSecretRef` names a Secret this policy would have to follow too.
@@ -155,10 +155,8 @@ impl WorkloadPolicy {
     }
 
     /// Every rule a belt document itself can break, on a parsed spec; the error names the field.
-    pub fn check_spec(&self, spec: &BeltSpec) -> Result<(), ApiError> {
-        let bad = |field: &str, reason: String| {
-            ApiError::BadParameter(format!("Parameter '{field}' {reason}."))
-        };
+    pub fn check_spec(&self, spec: &BeltSpec) -> Result<(), Invalid> {
+        let bad = |field: &str, reason: String| Invalid::field(field, reason);
         self.check_image_name(&spec.image)
             .map_err(|r| bad("image", r))?;
         self.check_requirements(&spec.requirements_py)

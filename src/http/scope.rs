@@ -27,7 +27,7 @@ async fn params(parts: &mut Parts) -> Result<Vec<(String, String)>, ApiError> {
 
 fn project_of(params: &[(String, String)]) -> Result<ProjectName, ApiError> {
     match params.iter().find(|(k, _)| k == "project") {
-        Some((_, name)) => ProjectName::parse(name),
+        Some((_, name)) => Ok(ProjectName::parse(name)?),
         None => Ok(ProjectName::global()),
     }
 }
