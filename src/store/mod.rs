@@ -1,5 +1,6 @@
-//! The Belt Store: one trait, one implementation per database. Every write is a single statement or
-//! a single transaction, and uniqueness (id; name per project) is the database's job.
+//! The Belt Store: one trait, one SQL implementation generic over the database ([`SqlStore`]).
+//! Every write is a single statement or a single transaction, and uniqueness (id; name per
+//! project) is the database's job.
 
 mod bounded;
 mod classify;
