@@ -13,6 +13,8 @@ use crate::store::{
     Page, StoreError, WishChange, WishGuard,
 };
 
+// The same bounds as the `BeltStore` impl in mod.rs: Rust does not carry an impl's where clauses
+// over to another impl, so each generic block states what it needs of the database.
 impl<DB> SqlStore<DB>
 where
     DB: Dialect,
