@@ -126,85 +126,125 @@ impl Registry {
         token: &str,
         caller: &Claims,
     ) -> Result<(), ApiError> {
+        let answer = self.answer_about(project, event_type, token).await?;
+        let consumers = answer::consumers(&answer, event_type)
+            .map_err(|reason| Trouble::NotUnderstood(reason).about(event_type))?;
+        may_consume(consumers, event_type, caller)
+    }
+
+    /// The registry's record of one event type, asked with the caller's token.
+    async fn answer_about(
+        &self,
+        project: &ProjectName,
+        event_type: &str,
+        token: &str,
+    ) -> Result<Value, ApiError> {
         let url = self.url_of(project, event_type);
-        let unavailable = |reason: String| {
-            tracing::warn!(%event_type, %reason, "event-type registry did not answer");
-            ApiError::Unavailable(format!(
-                "The event-type registry did not answer about '{event_type}' (parameter \
-                 'eventTypes'); nothing was changed."
-            ))
-        };
-        let not_understood = |reason: String| {
-            tracing::warn!(%event_type, %reason, "event-type registry answer not understood");
-            ApiError::Unavailable(format!(
-                "The event-type registry's answer about '{event_type}' (parameter 'eventTypes') \
-                 was not understood; nothing was changed."
-            ))
-        };
+        let trouble = |trouble: Trouble| trouble.about(event_type);
         let _permit = self
             .calls
             .acquire()
             .await
-            .map_err(|_| unavailable("registry client closed".into()))?;
-        let mut response = self
+            .map_err(|_| trouble(Trouble::Unavailable("registry client closed".into())))?;
+        let response = self
             .client
             .get(url)
             .bearer_auth(token)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| unavailable(e.without_url().to_string()))?;
-        let status = response.status();
-        if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(ApiError::BadParameter(format!(
-                "Invalid event type: {event_type}"
+            .map_err(|e| trouble(Trouble::Unavailable(e.without_url().to_string())))?;
+        check_status(response.status(), event_type)?;
+        let body = read_bounded(response).await.map_err(trouble)?;
+        serde_json::from_slice(&body)
+            .map_err(|e| trouble(Trouble::NotUnderstood(format!("not JSON: {e}"))))
+    }
+}
+
+/// Why a registry call gave no usable answer; either way the request is answered 503.
+enum Trouble {
+    Unavailable(String),
+    NotUnderstood(String),
+}
+
+impl Trouble {
+    /// Logs the reason and words the 503 for the caller, who learns which event type but not why.
+    fn about(self, event_type: &str) -> ApiError {
+        match self {
+            Trouble::Unavailable(reason) => {
+                tracing::warn!(%event_type, %reason, "event-type registry did not answer");
+                ApiError::Unavailable(format!(
+                    "The event-type registry did not answer about '{event_type}' (parameter \
+                     'eventTypes'); nothing was changed."
+                ))
+            }
+            Trouble::NotUnderstood(reason) => {
+                tracing::warn!(%event_type, %reason, "event-type registry answer not understood");
+                ApiError::Unavailable(format!(
+                    "The event-type registry's answer about '{event_type}' (parameter 'eventTypes') \
+                     was not understood; nothing was changed."
+                ))
+            }
+        }
+    }
+}
+
+/// Only a 200 carries an answer: 404 and 401/403 are the caller's problem, anything else the
+/// registry's.
+fn check_status(status: reqwest::StatusCode, event_type: &str) -> Result<(), ApiError> {
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Err(ApiError::BadParameter(format!(
+            "Invalid event type: {event_type}"
+        )));
+    }
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(ApiError::BadParameter(format!(
+            "Parameter 'eventTypes' holds '{event_type}', which the event-type registry does not let you read."
+        )));
+    }
+    let trouble = if status.is_redirection() {
+        Trouble::NotUnderstood(format!("status {status}, a redirect, not followed"))
+    } else if status.is_success() && status != reqwest::StatusCode::OK {
+        Trouble::NotUnderstood(format!("status {status}"))
+    } else if status != reqwest::StatusCode::OK {
+        Trouble::Unavailable(format!("status {status}"))
+    } else {
+        return Ok(());
+    };
+    Err(trouble.about(event_type))
+}
+
+/// The answer's body, refused past [`MAX_ANSWER_BYTES`] without reading the rest.
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, Trouble> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Trouble::Unavailable(format!("unreadable answer: {}", e.without_url())))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(Trouble::NotUnderstood(format!(
+                "answer larger than {MAX_ANSWER_BYTES} bytes"
             )));
         }
-        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(ApiError::BadParameter(format!(
-                "Parameter 'eventTypes' holds '{event_type}', which the event-type registry does not let you read."
-            )));
-        }
-        if status.is_redirection() || status.is_success() && status != reqwest::StatusCode::OK {
-            let redirect = if status.is_redirection() {
-                ", a redirect, not followed"
-            } else {
-                ""
-            };
-            return Err(not_understood(format!("status {status}{redirect}")));
-        }
-        if status != reqwest::StatusCode::OK {
-            return Err(unavailable(format!("status {status}")));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| unavailable(format!("unreadable answer: {}", e.without_url())))?
-        {
-            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(not_understood(format!(
-                    "answer larger than {MAX_ANSWER_BYTES} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let answer: Value =
-            serde_json::from_slice(&body).map_err(|e| not_understood(format!("not JSON: {e}")))?;
-        match answer::consumers(&answer, event_type).map_err(not_understood)? {
-            Consumers::EveryProjectMember => Ok(()),
-            Consumers::RoleHolders(roles) if roles.iter().any(|r| caller.holds_any_role(r)) => {
-                Ok(())
-            }
-            Consumers::RoleHolders(roles) => Err(ApiError::BadParameter(format!(
-                "Parameter 'eventTypes' holds '{event_type}', which needs one of the roles {} to consume.",
-                roles
-                    .iter()
-                    .map(|r| format!("'{r}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
-        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Whether the caller may consume the event type, by the roles the registry names for it.
+fn may_consume(consumers: Consumers, event_type: &str, caller: &Claims) -> Result<(), ApiError> {
+    match consumers {
+        Consumers::EveryProjectMember => Ok(()),
+        Consumers::RoleHolders(roles) if roles.iter().any(|r| caller.holds_any_role(r)) => Ok(()),
+        Consumers::RoleHolders(roles) => Err(ApiError::BadParameter(format!(
+            "Parameter 'eventTypes' holds '{event_type}', which needs one of the roles {} to consume.",
+            roles
+                .iter()
+                .map(|r| format!("'{r}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
     }
 }
 

@@ -6,29 +6,31 @@ mod details;
 mod errors;
 mod guard;
 mod phase;
+mod refusals;
 mod render;
+mod secrets;
 mod view;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, PodSpec, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
 use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 
 use super::{Observed, Runtime, RuntimeError, StateDetails};
-use crate::domain::document::format_timestamp;
 use crate::domain::policy::WorkloadPolicy;
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
 use errors::{is_not_found, runtime_error, within};
+use refusals::Refusals;
 use view::View;
 
+pub use refusals::REFUSED_REASON;
 pub use render::{render, RenderError, FIELD_MANAGER};
 
 /// How long one API call may take: `BELT_DEPENDENCY_TIMEOUT_MS`'s default.
@@ -51,21 +53,8 @@ pub struct KubernetesRuntime {
     policy: WorkloadPolicy,
     /// The last apply of each belt that the workload policy refused, until one succeeds: the
     /// belt is FAILED with the reason in its state, and is not retried until its next START.
-    refusals: Mutex<HashMap<BeltId, Refusal>>,
+    refusals: Refusals,
 }
-
-/// A refused apply, as `observe` and `details` report it.
-#[derive(Debug, Clone)]
-struct Refusal {
-    version: i64,
-    generation: i64,
-    replicas: u32,
-    reason: String,
-    at: String,
-}
-
-/// The condition a refused apply shows in `deploymentEvents`.
-pub const REFUSED_REASON: &str = "RefusedByWorkloadPolicy";
 
 impl KubernetesRuntime {
     /// Connects with the in-cluster config or the kubeconfig, as kube-rs finds it.
@@ -91,7 +80,7 @@ impl KubernetesRuntime {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             ready_timeout: DEFAULT_READY_TIMEOUT,
             policy: WorkloadPolicy::default(),
-            refusals: Mutex::new(HashMap::new()),
+            refusals: Refusals::default(),
         }
     }
 
@@ -153,89 +142,6 @@ impl KubernetesRuntime {
         }
     }
 
-    /// Remembers why `spec` was not applied, for `observe` and `details`, and says so.
-    fn refuse(&self, spec: &ReplicaSpec, reason: String) -> RuntimeError {
-        let refusal = Refusal {
-            version: spec.version,
-            generation: spec.generation,
-            replicas: spec.replicas,
-            reason: reason.clone(),
-            at: format_timestamp(time::OffsetDateTime::now_utc()),
-        };
-        self.refusals
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(spec.belt_id, refusal);
-        RuntimeError::Other(anyhow::anyhow!("refused by the workload policy: {reason}"))
-    }
-
-    fn refusal(&self, id: BeltId) -> Option<Refusal> {
-        self.refusals
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&id)
-            .cloned()
-    }
-
-    fn forget_refusal(&self, id: BeltId) {
-        self.refusals
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(&id);
-    }
-
-    /// Whether the belt's project may use every Secret the pod reads: only Secrets labelled
-    /// `belt.grnry.io/project=<project>` (docs/workload-policy.md). One metadata GET per Secret,
-    /// so belt-api never holds a Secret's data. `Ok(Some(reason))`: refused.
-    async fn secrets_refused(
-        &self,
-        spec: &ReplicaSpec,
-        pod: &PodSpec,
-    ) -> Result<Option<String>, RuntimeError> {
-        let names: Vec<String> = guard::secrets_of(pod).into_iter().collect();
-        if names.is_empty() {
-            return Ok(None);
-        }
-        let project = spec.project.as_str();
-        let label = render::LABEL_PROJECT;
-        if !render::is_label_value(project) {
-            return Ok(Some(format!(
-                "the belt names Secret(s) {}, but project '{project}' cannot be a label value, so no Secret can be labelled {label}={project}",
-                names.join(", ")
-            )));
-        }
-        let api = self.api::<Secret>();
-        let answers = join_all(
-            names
-                .iter()
-                .map(|name| within(self.call_timeout, api.get_metadata_opt(name))),
-        )
-        .await;
-        let mut reasons = Vec::new();
-        for (name, answer) in names.iter().zip(answers) {
-            match answer {
-                Ok(None) => reasons.push(format!(
-                    "Secret '{name}' does not exist in namespace '{}'",
-                    self.namespace
-                )),
-                Ok(Some(secret))
-                    if secret.labels().get(label).map(String::as_str) != Some(project) =>
-                {
-                    reasons.push(format!(
-                        "Secret '{name}' is not labelled {label}={project}, so belts of project '{project}' may not use it"
-                    ))
-                }
-                Ok(Some(_)) => {}
-                Err(kube::Error::Api(status)) if status.code == 403 => reasons.push(format!(
-                    "belt-api may not read Secret '{name}' (it needs 'get' on secrets in namespace '{}')",
-                    self.namespace
-                )),
-                Err(err) => return Err(runtime_error(err)),
-            }
-        }
-        Ok((!reasons.is_empty()).then(|| reasons.join("; ")))
-    }
-
     /// Deletes one object; one that is already gone is what was wanted.
     async fn delete<K>(&self, name: &str, params: &DeleteParams) -> Result<(), RuntimeError>
     where
@@ -292,7 +198,7 @@ impl Runtime for KubernetesRuntime {
         }
         let (config_map, deployment) = match render(spec, &self.policy) {
             Ok(objects) => objects,
-            Err(RenderError::Refused(reason)) => return Err(self.refuse(spec, reason)),
+            Err(RenderError::Refused(reason)) => return Err(self.refusals.refuse(spec, reason)),
             Err(RenderError::Invalid(err)) => return Err(RuntimeError::Other(err)),
         };
         self.ensure_not_foreign(spec.belt_id).await?;
@@ -302,8 +208,10 @@ impl Runtime for KubernetesRuntime {
             .and_then(|d| d.template.spec.as_ref())
             .ok_or_else(|| RuntimeError::Other(anyhow::anyhow!("rendered without a pod")))?;
         // Nothing is applied unless every Secret passes.
-        if let Some(reason) = self.secrets_refused(spec, pod).await? {
-            return Err(self.refuse(spec, reason));
+        let secrets = self.api();
+        let refused = secrets::refused(&secrets, self.call_timeout, &self.namespace, spec, pod);
+        if let Some(reason) = refused.await? {
+            return Err(self.refusals.refuse(spec, reason));
         }
         let params = PatchParams::apply(FIELD_MANAGER).force();
         // The code first, so that the new pods find it.
@@ -321,7 +229,7 @@ impl Runtime for KubernetesRuntime {
         )
         .await
         .map_err(runtime_error)?;
-        self.forget_refusal(spec.belt_id);
+        self.refusals.forget(spec.belt_id);
         Ok(())
     }
 
@@ -329,7 +237,7 @@ impl Runtime for KubernetesRuntime {
     async fn remove(&self, id: BeltId) -> Result<(), RuntimeError> {
         let name = id.kubernetes_name();
         self.ensure_not_foreign(id).await?;
-        self.forget_refusal(id);
+        self.refusals.forget(id);
         // Foreground: the Deployment stays (marked deleting) until its pods are gone, so a START
         // right after a STOP cannot run the old and new pods side by side.
         self.delete::<Deployment>(&name, &DeleteParams::foreground())
@@ -340,7 +248,7 @@ impl Runtime for KubernetesRuntime {
 
     fn observe(&self, id: BeltId) -> Option<Observed> {
         // The last apply was refused: whatever still runs is not what was asked for.
-        if let Some(refusal) = self.refusal(id) {
+        if let Some(refusal) = self.refusals.get(id) {
             return Some(Observed {
                 version: refusal.version,
                 generation: refusal.generation,
@@ -356,11 +264,11 @@ impl Runtime for KubernetesRuntime {
     }
 
     async fn details(&self, id: BeltId) -> Result<Option<StateDetails>, RuntimeError> {
-        let refusal = self.refusal(id);
+        let refusal = self.refusals.get(id);
         let Some(deployment) = self.view.deployment(id) else {
             return Ok(refusal.map(|refusal| StateDetails {
                 deployment_replicas: refusal.replicas.to_string(),
-                deployment_events: vec![refusal_condition(&refusal)],
+                deployment_events: vec![refusal.condition()],
                 pod_status: Vec::new(),
             }));
         };
@@ -373,9 +281,7 @@ impl Runtime for KubernetesRuntime {
             }
         }
         if let Some(refusal) = refusal {
-            details
-                .deployment_events
-                .insert(0, refusal_condition(&refusal));
+            details.deployment_events.insert(0, refusal.condition());
         }
         Ok(Some(details))
     }
@@ -421,16 +327,4 @@ impl Runtime for KubernetesRuntime {
 
     /// Nothing: on Kubernetes, belts keep running without the API.
     async fn shutdown(&self) {}
-}
-
-/// A refused apply in the shape of a Deployment condition (`deploymentEvents`).
-fn refusal_condition(refusal: &Refusal) -> serde_json::Value {
-    serde_json::json!({
-        "type": "Applied",
-        "status": "False",
-        "reason": REFUSED_REASON,
-        "message": refusal.reason,
-        "lastUpdateTime": refusal.at,
-        "lastTransitionTime": refusal.at,
-    })
 }

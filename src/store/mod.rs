@@ -1,15 +1,18 @@
-//! The Belt Store: one trait, one implementation per database. Every write is a single statement or
-//! a single transaction, and uniqueness (id; name per project) is the database's job.
+//! The Belt Store: one trait, one SQL implementation generic over the database ([`SqlStore`]).
+//! Every write is a single statement or a single transaction, and uniqueness (id; name per
+//! project) is the database's job.
 
+mod bounded;
+mod classify;
+mod pool;
 mod postgres;
-mod queries;
 mod row;
 mod searches;
+mod sql;
 mod sqlite;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -17,7 +20,10 @@ use time::OffsetDateTime;
 use crate::domain::{Belt, BeltId, BeltSpec, DesiredState, Person, ProjectName};
 use crate::error::ApiError;
 
+use bounded::Bounded;
+pub(crate) use classify::{classify, is_unique_violation};
 pub use postgres::PostgresStore;
+pub use sql::{Dialect, SqlStore};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, Clone)]
@@ -211,54 +217,6 @@ pub struct StoreOptions {
     pub timeout: Duration,
 }
 
-/// A pooled connection idle for longer than this is pinged before use; one used more recently is
-/// trusted. sqlx's default pings on every acquire, a second database round trip per request
-/// (it still pings on release, off the request's path).
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
-
-/// The pool settings both databases share.
-pub(crate) fn pool_options<DB: sqlx::Database>(
-    options: &StoreOptions,
-) -> sqlx::pool::PoolOptions<DB> {
-    sqlx::pool::PoolOptions::new()
-        .max_connections(options.max_connections.max(1))
-        .acquire_timeout(options.timeout)
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for >= PING_IF_IDLE_FOR || idle_since_an_outage(meta.idle_for) {
-                    sqlx::Connection::ping(conn).await?;
-                }
-                Ok(true)
-            })
-        })
-}
-
-/// When a database call last failed as unavailable, as time since [`clock_base`].
-static LAST_OUTAGE_MS: AtomicU64 = AtomicU64::new(u64::MAX);
-
-fn clock_base() -> Instant {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
-}
-
-fn note_outage() {
-    let now = clock_base().elapsed().as_millis() as u64;
-    LAST_OUTAGE_MS.store(now, Ordering::Relaxed);
-}
-
-/// A pooled connection that went idle before the database last failed may have been cut with it
-/// (a restarted server, a dropped proxy); it is pinged before use, so that after an outage stale
-/// connections are replaced instead of failing the first requests.
-fn idle_since_an_outage(idle_for: Duration) -> bool {
-    let outage = LAST_OUTAGE_MS.load(Ordering::Relaxed);
-    if outage == u64::MAX {
-        return false;
-    }
-    let idle_since = clock_base().elapsed().saturating_sub(idle_for).as_millis() as u64;
-    idle_since <= outage
-}
-
 /// Opens (and migrates) the store that `url` names.
 pub async fn connect(url: &str, options: StoreOptions) -> anyhow::Result<Arc<dyn BeltStore>> {
     let store: Arc<dyn BeltStore> = if url.starts_with("sqlite:") {
@@ -268,224 +226,8 @@ pub async fn connect(url: &str, options: StoreOptions) -> anyhow::Result<Arc<dyn
     } else {
         anyhow::bail!("BELT_DATABASE_URL must start with sqlite:// or postgres:// ")
     };
-    Ok(Arc::new(Bounded {
-        inner: store,
-        limit: options.timeout.saturating_mul(2),
-    }))
-}
-
-/// Every store call bounded in time on this side of the connection. The server's own statement
-/// timeout ends slow statements; this ends calls to a database that does not answer at all (a
-/// network partition, a frozen server), which no server-side timeout can reach. Twice the
-/// dependency timeout: one for the pool, one for the statements of a healthy but slow database.
-struct Bounded {
-    inner: Arc<dyn BeltStore>,
-    limit: Duration,
-}
-
-impl Bounded {
-    async fn bound<T>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.limit, call).await {
-            Ok(answer) => answer,
-            Err(_) => {
-                note_outage();
-                Err(StoreError::Unavailable(format!(
-                    "no answer within {} ms",
-                    self.limit.as_millis()
-                )))
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl BeltStore for Bounded {
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.bound(self.inner.ping()).await
-    }
-    async fn create(&self, belt: NewBelt) -> Result<Belt, StoreError> {
-        self.bound(self.inner.create(belt)).await
-    }
-    async fn get(&self, project: &ProjectName, id: BeltId) -> Result<Option<Belt>, StoreError> {
-        self.bound(self.inner.get(project, id)).await
-    }
-    async fn list(&self, project: &ProjectName, query: &ListQuery) -> Result<Page, StoreError> {
-        self.bound(self.inner.list(project, query)).await
-    }
-    async fn update(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        change: Change,
-    ) -> Result<UpdateOutcome, StoreError> {
-        self.bound(self.inner.update(project, id, change)).await
-    }
-    async fn delete(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        expected_version: Option<i64>,
-    ) -> Result<DeleteOutcome, StoreError> {
-        self.bound(self.inner.delete(project, id, expected_version))
-            .await
-    }
-    async fn set_wish(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        guard: WishGuard,
-        change: WishChange,
-    ) -> Result<WishOutcome, StoreError> {
-        self.bound(self.inner.set_wish(project, id, guard, change))
-            .await
-    }
-    async fn write_locked(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        decide: Decide,
-    ) -> Result<LockedOutcome, StoreError> {
-        self.bound(self.inner.write_locked(project, id, decide))
-            .await
-    }
-    async fn running_belts(&self) -> Result<Vec<Belt>, StoreError> {
-        self.bound(self.inner.running_belts()).await
-    }
-    async fn count_by_desired_state(&self) -> Result<(u64, u64), StoreError> {
-        self.bound(self.inner.count_by_desired_state()).await
-    }
-    async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
-        // Bulk seeding may legitimately take long; it is not on a request's path.
-        self.inner.insert_many(belts).await
-    }
-}
-
-/// `search` as a LIKE pattern over the folded name, with `%`, `_` and the escape itself literal.
-pub(crate) fn like_pattern(search: &str) -> String {
-    let mut pattern = String::with_capacity(search.len() + 2);
-    pattern.push('%');
-    for c in search.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
-/// The ids of one page: `limit` of them from `offset`, fewer at the end.
-pub(crate) fn page_of(ids: &[i64], offset: u64, limit: u64) -> &[i64] {
-    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(ids.len());
-    let end = start
-        .saturating_add(usize::try_from(limit).unwrap_or(usize::MAX))
-        .min(ids.len());
-    &ids[start..end]
-}
-
-/// `$first, $first+1, …` for `count` bound values.
-pub(crate) fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Errors that mean "the database is not there right now" rather than "this request is wrong".
-pub(crate) fn classify(err: sqlx::Error) -> StoreError {
-    let classified = classify_error(err);
-    if matches!(classified, StoreError::Unavailable(_)) {
-        note_outage();
-    }
-    classified
-}
-
-fn classify_error(err: sqlx::Error) -> StoreError {
-    match &err {
-        // A connection cut in the middle of a message surfaces as an I/O or a protocol error.
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(err.to_string()),
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            // PostgreSQL: 57014 statement timeout, 57P01-03 shutdown, 08xxx connection, 53xxx
-            // out of resources (disk full, too many connections). SQLite (primary code, the low
-            // byte of an extended one): 5/6 busy/locked, 10 I/O error, 11 corrupt, 13 disk full,
-            // 14 cannot open, 26 not a database; the store cannot serve either way.
-            let unavailable = if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                let primary = code.parse::<u32>().ok().map(|c| c & 0xff);
-                matches!(primary, Some(5 | 6 | 10 | 11 | 13 | 14 | 26))
-            } else {
-                code == "57014"
-                    || code.starts_with("57P")
-                    || code.starts_with("08")
-                    || code.starts_with("53")
-            };
-            if unavailable {
-                StoreError::Unavailable(err.to_string())
-            } else {
-                StoreError::Other(err.into())
-            }
-        }
-        _ => StoreError::Other(err.into()),
-    }
-}
-
-pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn like_pattern_escapes_wildcards() {
-        assert_eq!(super::like_pattern("A_b%"), "%a\\_b\\%%");
-        assert_eq!(super::like_pattern(""), "%%");
-        assert_eq!(super::like_pattern("x\\y"), "%x\\\\y%");
-    }
-
-    /// A SQLite file that is not a database (or cannot be opened) means the store cannot serve:
-    /// 503, as for a PostgreSQL that is down, never a 500.
-    #[tokio::test]
-    async fn a_broken_sqlite_file_is_unavailable_not_unexpected() {
-        use sqlx::Connection;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("belts.db");
-        std::fs::write(&path, vec![0x5a_u8; 8192]).unwrap();
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        let err = sqlx::query("SELECT 1 FROM belt_rosters LIMIT 1")
-            .execute(&mut conn)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(super::classify(err), super::StoreError::Unavailable(_)),
-            "not a database"
-        );
-        let missing = dir.path().join("no-such-dir").join("belts.db");
-        let err = sqlx::SqliteConnection::connect(&format!("sqlite://{}", missing.display()))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(super::classify(err), super::StoreError::Unavailable(_)),
-            "cannot open"
-        );
-    }
-
-    #[test]
-    fn pages_are_slices_that_never_overrun() {
-        let ids = [1, 2, 3, 4, 5];
-        assert_eq!(super::page_of(&ids, 0, 2), &[1, 2]);
-        assert_eq!(super::page_of(&ids, 4, 20), &[5]);
-        assert!(super::page_of(&ids, 5, 20).is_empty());
-        assert!(super::page_of(&ids, u64::MAX, u64::MAX).is_empty());
-        assert_eq!(super::placeholders(2, 3), "$2, $3, $4");
-    }
+    Ok(Arc::new(Bounded::new(
+        store,
+        options.timeout.saturating_mul(2),
+    )))
 }

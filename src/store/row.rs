@@ -5,17 +5,6 @@ use anyhow::Context;
 use crate::domain::belt::from_epoch_millis;
 use crate::domain::{Belt, BeltId, Deployed, DesiredState, Person, ProjectName, Wish};
 
-/// Columns in the order every `SELECT`/`RETURNING` of the stores lists them (a macro, so that
-/// `concat!` builds each statement at compile time).
-macro_rules! belt_columns {
-    () => {
-        "id, project, version, spec, created_by_name, created_by_email, created_at_ms, \
-         modified_by_name, modified_by_email, modified_at_ms, desired_state, deployed_version, \
-         deployed_spec, generation"
-    };
-}
-pub(crate) use belt_columns;
-
 #[derive(Debug, sqlx::FromRow)]
 pub struct BeltRow {
     pub id: i64,

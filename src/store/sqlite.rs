@@ -2,18 +2,12 @@
 
 use std::str::FromStr;
 
+use super::{Dialect, SqlStore, StoreOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{SqliteConnection, SqlitePool};
 
-use super::queries::impl_belt_store;
-use super::{classify, StoreError, StoreOptions};
+pub type SqliteStore = SqlStore<sqlx::Sqlite>;
 
-pub struct SqliteStore {
-    pool: SqlitePool,
-    searches: super::searches::SearchCache,
-}
-
-impl SqliteStore {
+impl SqlStore<sqlx::Sqlite> {
     pub async fn connect(url: &str, options: &StoreOptions) -> anyhow::Result<Self> {
         let connect = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -27,33 +21,23 @@ impl SqliteStore {
                 std::fs::create_dir_all(dir)?;
             }
         }
-        let pool = super::pool_options::<sqlx::Sqlite>(options)
+        let pool = super::pool::pool_options::<sqlx::Sqlite>(options)
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqliteStore {
-            pool,
-            searches: Default::default(),
-        })
-    }
-
-    async fn next_id(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
-        let (id,): (i64,) = sqlx::query_as(
-            "UPDATE belt_id_sequence SET next_id = next_id + 1 WHERE singleton = 1 \
-             RETURNING next_id - 1",
-        )
-        .fetch_one(conn)
-        .await
-        .map_err(classify)?;
-        Ok(id)
+        Ok(SqlStore::new(pool))
     }
 }
 
-// SQLite has no row locks: `BEGIN IMMEDIATE` takes the database's write lock before the read.
-impl_belt_store!(
-    SqliteStore,
-    SqliteConnection,
-    "BEGIN",
-    "BEGIN IMMEDIATE",
-    ""
-);
+impl Dialect for sqlx::Sqlite {
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN";
+    // SQLite has no row locks: `BEGIN IMMEDIATE` takes the database's write lock before the read.
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const LOCK_ROW: &'static str = "";
+    const NEXT_ID: &'static str = "UPDATE belt_id_sequence SET next_id = next_id + 1 \
+         WHERE singleton = 1 RETURNING next_id - 1";
+
+    fn rows_affected(done: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+}

@@ -93,68 +93,75 @@ pub fn secrets_of(pod: &PodSpec) -> BTreeSet<String> {
 
 /// The restricted Pod Security Standard (Kubernetes 1.33), as far as a pod spec can break it.
 fn restricted(pod: &PodSpec) -> Result<(), String> {
-    let refuse = |what: &str| {
-        Err(format!(
-            "the pod {what}, which the restricted Pod Security Standard forbids"
-        ))
-    };
+    restricted_pod(pod)
+        .and_then(|()| containers(pod).try_for_each(restricted_container))
+        .map_err(|what| {
+            format!("the pod {what}, which the restricted Pod Security Standard forbids")
+        })
+}
+
+/// The pod-level part of [`restricted`]; `Err` says what the pod does.
+fn restricted_pod(pod: &PodSpec) -> Result<(), &'static str> {
     if pod.automount_service_account_token != Some(false) {
-        return refuse("would mount a service-account token");
+        return Err("would mount a service-account token");
     }
     if [pod.host_network, pod.host_pid, pod.host_ipc].contains(&Some(true)) {
-        return refuse("shares a host namespace");
+        return Err("shares a host namespace");
     }
     let pod_context = pod.security_context.as_ref();
     if pod_context.and_then(|c| c.run_as_non_root) != Some(true) {
-        return refuse("may run as root");
+        return Err("may run as root");
     }
     if pod_context.and_then(|c| c.run_as_user) == Some(0) {
-        return refuse("runs as uid 0");
+        return Err("runs as uid 0");
     }
     let seccomp = pod_context
         .and_then(|c| c.seccomp_profile.as_ref())
         .map(|p| p.type_.as_str());
     if seccomp != Some("RuntimeDefault") {
-        return refuse("runs without the RuntimeDefault seccomp profile");
+        return Err("runs without the RuntimeDefault seccomp profile");
     }
-    for container in containers(pod) {
-        let Some(context) = &container.security_context else {
-            return refuse("has a container without a security context");
-        };
-        if context.allow_privilege_escalation != Some(false) {
-            return refuse("allows privilege escalation");
-        }
-        if context.privileged == Some(true) {
-            return refuse("has a privileged container");
-        }
-        let capabilities = context.capabilities.as_ref();
-        let drops_all = capabilities
-            .and_then(|c| c.drop.as_ref())
-            .is_some_and(|drop| drop.iter().any(|c| c == "ALL"));
-        let adds = capabilities
-            .and_then(|c| c.add.as_ref())
-            .is_some_and(|add| add.iter().any(|c| c != "NET_BIND_SERVICE"));
-        if !drops_all || adds {
-            return refuse("keeps Linux capabilities");
-        }
-        if context.run_as_non_root == Some(false) || context.run_as_user == Some(0) {
-            return refuse("has a container that may run as root");
-        }
-        if context
-            .seccomp_profile
-            .as_ref()
-            .is_some_and(|p| p.type_ != "RuntimeDefault" && p.type_ != "Localhost")
-        {
-            return refuse("has a container without a seccomp profile");
-        }
-        if container
-            .ports
-            .iter()
-            .flatten()
-            .any(|p| p.host_port.is_some_and(|port| port != 0))
-        {
-            return refuse("uses a host port");
-        }
+    Ok(())
+}
+
+/// The per-container part of [`restricted`]; `Err` says what the pod does.
+fn restricted_container(container: &Container) -> Result<(), &'static str> {
+    let Some(context) = &container.security_context else {
+        return Err("has a container without a security context");
+    };
+    if context.allow_privilege_escalation != Some(false) {
+        return Err("allows privilege escalation");
+    }
+    if context.privileged == Some(true) {
+        return Err("has a privileged container");
+    }
+    let capabilities = context.capabilities.as_ref();
+    let drops_all = capabilities
+        .and_then(|c| c.drop.as_ref())
+        .is_some_and(|drop| drop.iter().any(|c| c == "ALL"));
+    let adds = capabilities
+        .and_then(|c| c.add.as_ref())
+        .is_some_and(|add| add.iter().any(|c| c != "NET_BIND_SERVICE"));
+    if !drops_all || adds {
+        return Err("keeps Linux capabilities");
+    }
+    if context.run_as_non_root == Some(false) || context.run_as_user == Some(0) {
+        return Err("has a container that may run as root");
+    }
+    if context
+        .seccomp_profile
+        .as_ref()
+        .is_some_and(|p| p.type_ != "RuntimeDefault" && p.type_ != "Localhost")
+    {
+        return Err("has a container without a seccomp profile");
+    }
+    if container
+        .ports
+        .iter()
+        .flatten()
+        .any(|p| p.host_port.is_some_and(|port| port != 0))
+    {
+        return Err("uses a host port");
     }
     Ok(())
 }
@@ -201,5 +208,58 @@ mod tests {
             Ok("registry:5000/belts/x")
         );
         assert!(image_name("grnry-belt@sha256:00").is_err());
+    }
+
+    fn compliant_pod() -> PodSpec {
+        serde_json::from_value(serde_json::json!({
+            "automountServiceAccountToken": false,
+            "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "belt",
+                "securityContext": {
+                    "allowPrivilegeEscalation": false,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+            }],
+        }))
+        .unwrap()
+    }
+
+    /// The guard is a backstop the renderer never trips, so its refusals are pinned here: what
+    /// it finds first, and how it says so.
+    #[test]
+    fn restricted_names_the_first_thing_the_pod_breaks() {
+        assert_eq!(restricted(&compliant_pod()), Ok(()));
+        let refused = |change: fn(&mut PodSpec)| {
+            let mut pod = compliant_pod();
+            change(&mut pod);
+            restricted(&pod).unwrap_err()
+        };
+        assert_eq!(
+            refused(|pod| pod.host_pid = Some(true)),
+            "the pod shares a host namespace, which the restricted Pod Security Standard forbids"
+        );
+        assert!(refused(|pod| pod.automount_service_account_token = None)
+            .starts_with("the pod would mount a service-account token,"));
+        let privileged = |pod: &mut PodSpec| {
+            let context = pod.containers[0].security_context.as_mut().unwrap();
+            context.privileged = Some(true);
+        };
+        assert!(refused(privileged).starts_with("the pod has a privileged container,"));
+        // Pod-level rules are checked before any container's.
+        assert!(refused(|pod| {
+            pod.containers[0].security_context = None;
+            pod.host_ipc = Some(true);
+        })
+        .starts_with("the pod shares a host namespace,"));
+        assert!(refused(|pod| {
+            let mut init = pod.containers[0].clone();
+            init.ports = Some(vec![serde_json::from_value(
+                serde_json::json!({"containerPort": 80, "hostPort": 8080}),
+            )
+            .unwrap()]);
+            pod.init_containers = Some(vec![init]);
+        })
+        .starts_with("the pod uses a host port,"));
     }
 }

@@ -1,0 +1,106 @@
+//! Every store call bounded in time on this side of the connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::pool::note_outage;
+use super::{
+    BeltStore, Change, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page, StoreError,
+    UpdateOutcome, WishChange, WishGuard, WishOutcome,
+};
+use crate::domain::{Belt, BeltId, ProjectName};
+
+/// Every store call bounded in time on this side of the connection. The server's own statement
+/// timeout ends slow statements; this ends calls to a database that does not answer at all (a
+/// network partition, a frozen server), which no server-side timeout can reach. Twice the
+/// dependency timeout: one for the pool, one for the statements of a healthy but slow database.
+pub(super) struct Bounded {
+    inner: Arc<dyn BeltStore>,
+    limit: Duration,
+}
+
+impl Bounded {
+    pub(super) fn new(inner: Arc<dyn BeltStore>, limit: Duration) -> Self {
+        Bounded { inner, limit }
+    }
+
+    async fn bound<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.limit, call).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                note_outage();
+                Err(StoreError::Unavailable(format!(
+                    "no answer within {} ms",
+                    self.limit.as_millis()
+                )))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl BeltStore for Bounded {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.bound(self.inner.ping()).await
+    }
+    async fn create(&self, belt: NewBelt) -> Result<Belt, StoreError> {
+        self.bound(self.inner.create(belt)).await
+    }
+    async fn get(&self, project: &ProjectName, id: BeltId) -> Result<Option<Belt>, StoreError> {
+        self.bound(self.inner.get(project, id)).await
+    }
+    async fn list(&self, project: &ProjectName, query: &ListQuery) -> Result<Page, StoreError> {
+        self.bound(self.inner.list(project, query)).await
+    }
+    async fn update(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        change: Change,
+    ) -> Result<UpdateOutcome, StoreError> {
+        self.bound(self.inner.update(project, id, change)).await
+    }
+    async fn delete(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        expected_version: Option<i64>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.bound(self.inner.delete(project, id, expected_version))
+            .await
+    }
+    async fn set_wish(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        guard: WishGuard,
+        change: WishChange,
+    ) -> Result<WishOutcome, StoreError> {
+        self.bound(self.inner.set_wish(project, id, guard, change))
+            .await
+    }
+    async fn write_locked(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        decide: Decide,
+    ) -> Result<LockedOutcome, StoreError> {
+        self.bound(self.inner.write_locked(project, id, decide))
+            .await
+    }
+    async fn running_belts(&self) -> Result<Vec<Belt>, StoreError> {
+        self.bound(self.inner.running_belts()).await
+    }
+    async fn count_by_desired_state(&self) -> Result<(u64, u64), StoreError> {
+        self.bound(self.inner.count_by_desired_state()).await
+    }
+    async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
+        // Bulk seeding may legitimately take long; it is not on a request's path.
+        self.inner.insert_many(belts).await
+    }
+}

@@ -1,0 +1,182 @@
+//! The one implementation of [`BeltStore`] over SQL, generic over the database. Each statement is
+//! written once (SQLite accepts PostgreSQL's `$n` placeholders); what differs between the
+//! databases is the small table of [`Dialect`] constants that `sqlite.rs` and `postgres.rs` fill.
+
+mod queries;
+mod statements;
+
+use async_trait::async_trait;
+use sqlx::Pool;
+
+use super::row::BeltRow;
+use super::searches::SearchCache;
+use super::{
+    classify, BeltStore, Change, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page,
+    StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome,
+};
+use crate::domain::{Belt, BeltId, ProjectName};
+
+/// The statements that differ from one database to the other.
+pub trait Dialect: sqlx::Database {
+    /// Opens the read-only snapshot in which a page of the roster is read.
+    const BEGIN_SNAPSHOT: &'static str;
+    /// Opens a transaction that may write; on SQLite it takes the write lock up front.
+    const BEGIN_WRITE: &'static str;
+    /// Appended to the read of [`BeltStore::write_locked`] to lock the row until the commit.
+    const LOCK_ROW: &'static str;
+    /// Takes the next id from the database's sequence; answers one `BIGINT`.
+    const NEXT_ID: &'static str;
+
+    /// How many rows a statement changed (each driver has its own result type).
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+}
+
+/// A pool of one database and the searches remembered for it.
+pub struct SqlStore<DB: Dialect> {
+    pool: Pool<DB>,
+    searches: SearchCache,
+}
+
+impl<DB: Dialect> SqlStore<DB> {
+    pub(crate) fn new(pool: Pool<DB>) -> Self {
+        SqlStore {
+            pool,
+            searches: SearchCache::default(),
+        }
+    }
+}
+
+/// Maps a stored row back to a belt; a row that does not map is a bug or a corrupt store.
+fn belt_of(row: BeltRow) -> Result<Belt, StoreError> {
+    Belt::try_from(row).map_err(StoreError::Other)
+}
+
+fn belts_of(rows: Vec<BeltRow>) -> Result<Vec<Belt>, StoreError> {
+    rows.into_iter().map(belt_of).collect()
+}
+
+#[async_trait]
+impl<DB> BeltStore for SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'r> BeltRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (i64, i64): sqlx::FromRow<'r, DB::Row>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query(statements::PING)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn create(&self, belt: NewBelt) -> Result<Belt, StoreError> {
+        self.create_belt(belt).await
+    }
+
+    async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
+        self.insert_belts(belts).await
+    }
+
+    async fn get(&self, project: &ProjectName, id: BeltId) -> Result<Option<Belt>, StoreError> {
+        let row: Option<BeltRow> = sqlx::query_as(&statements::SELECT_ONE)
+            .bind(project.as_str())
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?;
+        row.map(belt_of).transpose()
+    }
+
+    async fn list(&self, project: &ProjectName, query: &ListQuery) -> Result<Page, StoreError> {
+        self.list_page(project, query).await
+    }
+
+    async fn update(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        change: Change,
+    ) -> Result<UpdateOutcome, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        if let Some(row) = Self::update_row(&mut conn, project, id, &change).await? {
+            return Ok(UpdateOutcome::Updated(Box::new(belt_of(row)?)));
+        }
+        Ok(match self.current_version(project, id).await? {
+            Some(current) => UpdateOutcome::VersionMismatch { current },
+            None => UpdateOutcome::NotFound,
+        })
+    }
+
+    async fn set_wish(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        guard: WishGuard,
+        change: WishChange,
+    ) -> Result<WishOutcome, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        if let Some(row) = Self::wish_row(&mut conn, project, id, guard, change).await? {
+            return Ok(WishOutcome::Stored(Box::new(belt_of(row)?)));
+        }
+        Ok(match self.current_version(project, id).await? {
+            Some(_) => WishOutcome::Changed,
+            None => WishOutcome::NotFound,
+        })
+    }
+
+    async fn write_locked(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        decide: Decide,
+    ) -> Result<LockedOutcome, StoreError> {
+        self.write_under_lock(project, id, decide).await
+    }
+
+    async fn running_belts(&self) -> Result<Vec<Belt>, StoreError> {
+        let rows: Vec<BeltRow> = sqlx::query_as(&statements::SELECT_RUNNING)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?;
+        belts_of(rows)
+    }
+
+    async fn count_by_desired_state(&self) -> Result<(u64, u64), StoreError> {
+        let (running, stopped): (i64, i64) = sqlx::query_as(statements::COUNT_BY_DESIRED_STATE)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok((running.max(0) as u64, stopped.max(0) as u64))
+    }
+
+    async fn delete(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        expected_version: Option<i64>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        let deleted = sqlx::query(statements::DELETE)
+            .bind(project.as_str())
+            .bind(id.get())
+            .bind(expected_version)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        if DB::rows_affected(&deleted) > 0 {
+            return Ok(DeleteOutcome::Deleted);
+        }
+        Ok(match self.current_version(project, id).await? {
+            Some(current) => DeleteOutcome::VersionMismatch { current },
+            None => DeleteOutcome::NotFound,
+        })
+    }
+}
