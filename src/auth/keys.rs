@@ -5,6 +5,7 @@
 //! curves we do not support); those are skipped, not fatal, so one odd key
 //! does not lock everybody out.
 
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
@@ -78,6 +79,8 @@ impl KeySet {
     /// Parses a JWKS document (`{"keys": [...]}`), keeping the usable keys.
     /// Fails only when the document itself is not a JWKS.
     pub(crate) fn from_jwks(doc: serde_json::Value) -> Result<KeySet, String> {
+        // Each key is parsed on its own: `JwkSet` as a whole fails on the first key it cannot
+        // read, and one odd key must not lock everybody out.
         #[derive(Deserialize)]
         struct Jwks {
             keys: Vec<serde_json::Value>,
@@ -124,56 +127,45 @@ impl KeySet {
     }
 }
 
-#[derive(Deserialize)]
-struct RawJwk {
-    kty: String,
-    kid: Option<String>,
-    alg: Option<String>,
-    #[serde(rename = "use")]
-    use_: Option<String>,
-    crv: Option<String>,
-    n: Option<String>,
-    e: Option<String>,
-    x: Option<String>,
-    y: Option<String>,
-}
-
-fn parse_jwk(value: serde_json::Value) -> Result<VerifyingKey, String> {
-    let jwk: RawJwk = serde_json::from_value(value).map_err(|e| format!("malformed JWK: {e}"))?;
-    let kid = jwk.kid;
-    if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+/// Turns one JWK, as `jsonwebtoken` parsed it, into a key we verify with, or says why not.
+fn usable_key(jwk: Jwk) -> Result<VerifyingKey, String> {
+    let kid = jwk.common.key_id;
+    if jwk
+        .common
+        .public_key_use
+        .is_some_and(|use_| use_ != PublicKeyUse::Signature)
+    {
         return Err(format!("kid {kid:?}: not a signing key"));
     }
-    // An `alg` we cannot parse (e.g. Keycloak's "RSA-OAEP") means the key is
-    // meant for something else.
+    // An `alg` that is no signature algorithm (e.g. Keycloak's "RSA-OAEP") means the key is meant
+    // for something else.
     let alg = jwk
-        .alg
-        .as_deref()
+        .common
+        .key_algorithm
         .map(|a| {
-            a.parse::<Algorithm>()
+            a.to_string()
+                .parse::<Algorithm>()
                 .map_err(|_| format!("kid {kid:?}: alg {a} unsupported"))
         })
         .transpose()?;
-    let missing = |field: &str| format!("kid {kid:?}: missing {field}");
-    let (kty, key, fingerprint) = match jwk.kty.as_str() {
-        "RSA" => {
-            let n = jwk.n.as_deref().ok_or_else(|| missing("n"))?;
-            let e = jwk.e.as_deref().ok_or_else(|| missing("e"))?;
-            let print = fingerprint(&["RSA", n, e]);
-            (KeyType::Rsa, DecodingKey::from_rsa_components(n, e), print)
-        }
-        "EC" if jwk.crv.as_deref() == Some("P-256") => {
-            let x = jwk.x.as_deref().ok_or_else(|| missing("x"))?;
-            let y = jwk.y.as_deref().ok_or_else(|| missing("y"))?;
-            let print = fingerprint(&["EC", "P-256", x, y]);
-            (
-                KeyType::EcP256,
-                DecodingKey::from_ec_components(x, y),
-                print,
-            )
-        }
+    let (kty, key, fingerprint) = match &jwk.algorithm {
+        AlgorithmParameters::RSA(rsa) => (
+            KeyType::Rsa,
+            DecodingKey::from_rsa_components(&rsa.n, &rsa.e),
+            fingerprint(&["RSA", &rsa.n, &rsa.e]),
+        ),
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => (
+            KeyType::EcP256,
+            DecodingKey::from_ec_components(&ec.x, &ec.y),
+            fingerprint(&["EC", "P-256", &ec.x, &ec.y]),
+        ),
         // "oct" (HMAC secrets) is refused on purpose, the rest is unsupported.
-        other => return Err(format!("kid {kid:?}: key type {other} not accepted")),
+        other => {
+            return Err(format!(
+                "kid {kid:?}: key type {} not accepted",
+                key_type(other)
+            ))
+        }
     };
     let key = key.map_err(|e| format!("kid {kid:?}: bad key material: {e}"))?;
     if let Some(alg) = alg.filter(|alg| KeyType::for_alg(*alg) != Some(kty)) {
@@ -186,6 +178,23 @@ fn parse_jwk(value: serde_json::Value) -> Result<VerifyingKey, String> {
         alg,
         key,
     })
+}
+
+/// One entry of a JWKS: skipped (with the reason) when `jsonwebtoken` cannot read it or we must
+/// not use it.
+fn parse_jwk(value: serde_json::Value) -> Result<VerifyingKey, String> {
+    let jwk: Jwk = serde_json::from_value(value).map_err(|e| format!("malformed JWK: {e}"))?;
+    usable_key(jwk)
+}
+
+/// The JWK `kty` of refused key parameters, for the log.
+fn key_type(parameters: &AlgorithmParameters) -> &'static str {
+    match parameters {
+        AlgorithmParameters::EllipticCurve(_) => "EC",
+        AlgorithmParameters::RSA(_) => "RSA",
+        AlgorithmParameters::OctetKey(_) => "oct",
+        AlgorithmParameters::OctetKeyPair(_) => "OKP",
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +219,11 @@ mod tests {
         keys.push(
             json!({ "kty": "RSA", "kid": "es-on-rsa", "alg": "ES256", "n": "AQAB", "e": "AQAB" }),
         );
+        keys.push(
+            json!({ "kty": "RSA", "kid": "hs-on-rsa", "alg": "HS256", "n": "AQAB", "e": "AQAB" }),
+        );
+        keys.push(json!({ "kty": "oct", "kid": "hs", "alg": "HS256", "k": "c2VjcmV0" }));
+        keys.push(json!({ "kid": "no-kty", "n": "AQAB", "e": "AQAB" }));
         keys.push(json!("not an object"));
         let set = KeySet::from_jwks(doc).unwrap();
         assert_eq!(set.len(), 2);

@@ -12,9 +12,9 @@
 //! verified are dropped at their next lookup, so a withdrawn key does not live on here
 //! (docs/upstream-trust.md states the resulting revocation delay).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
+
+use quick_cache::sync::Cache;
 
 use super::keys::KeyFingerprint;
 use super::Claims;
@@ -25,6 +25,7 @@ pub(crate) const MAX_TTL: Duration = Duration::from_secs(60);
 /// Entries kept at most. Keycloak tokens are 1–2 KB, so a full cache holds a few MB.
 pub(crate) const CAPACITY: usize = 1024;
 
+#[derive(Clone)]
 struct Entry {
     claims: Claims,
     /// The key that verified the token.
@@ -34,33 +35,31 @@ struct Entry {
 }
 
 pub(crate) struct VerifiedTokens {
-    entries: Mutex<HashMap<Box<str>, Entry>>,
-    capacity: usize,
+    entries: Cache<Box<str>, Entry>,
 }
 
 impl VerifiedTokens {
     pub(crate) fn new(capacity: usize) -> Self {
         VerifiedTokens {
-            entries: Mutex::new(HashMap::new()),
-            capacity,
+            entries: Cache::new(capacity),
         }
     }
 
     /// The claims of `token` if it was verified, its entry is still valid at `now` (seconds) and
-    /// the key that verified it is still `published`. An entry whose key is gone is dropped.
+    /// the key that verified it is still `published`. An entry whose key is gone, or whose time
+    /// is over, is dropped.
     pub(crate) fn get(
         &self,
         token: &str,
         now: i64,
         published: impl Fn(&KeyFingerprint) -> bool,
     ) -> Option<Claims> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = entries.get(token)?;
-        if !published(&entry.key) {
-            entries.remove(token);
+        let entry = self.entries.get(token)?;
+        if !published(&entry.key) || now >= entry.valid_until {
+            self.entries.remove(token);
             return None;
         }
-        (now < entry.valid_until).then(|| entry.claims.clone())
+        Some(entry.claims)
     }
 
     /// Remembers a token that passed every check at `now`, verified by the key `key`.
@@ -71,28 +70,17 @@ impl VerifiedTokens {
         if valid_until <= now {
             return;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.capacity && !entries.contains_key(token) {
-            entries.retain(|_, entry| now < entry.valid_until);
-            // Still full of live tokens (many distinct callers): start over rather than track
-            // recency; the cost is one signature check per caller.
-            if entries.len() >= self.capacity {
-                entries.clear();
-            }
-        }
-        entries.insert(
-            token.into(),
-            Entry {
-                claims: claims.clone(),
-                key,
-                valid_until,
-            },
-        );
+        let entry = Entry {
+            claims: claims.clone(),
+            key,
+            valid_until,
+        };
+        self.entries.insert(token.into(), entry);
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.entries.lock().unwrap().len()
+        self.entries.len()
     }
 }
 
@@ -160,17 +148,18 @@ mod tests {
     #[test]
     fn stays_within_capacity() {
         let cache = VerifiedTokens::new(3);
-        for (i, token) in ["a", "b", "c"].into_iter().enumerate() {
-            cache.insert(token, &claims(100 + i as i64), KEY, 50);
+        for n in 0..100 {
+            cache.insert(&n.to_string(), &claims(1_000), KEY, 50);
         }
-        // "a" expired at 100: making room drops it and keeps the live ones.
-        cache.insert("d", &claims(1_000), KEY, 100);
-        assert_eq!(cache.len(), 3);
-        assert!(cache.get("a", 100, any).is_none());
-        assert!(cache.get("b", 100, any).is_some());
-        // All live and full: the cache starts over with the newcomer.
-        cache.insert("e", &claims(1_000), KEY, 100);
-        assert_eq!(cache.len(), 1);
-        assert!(cache.get("e", 100, any).is_some());
+        assert!((1..=3).contains(&cache.len()), "{} entries", cache.len());
+        assert!(cache.get("99", 100, any).is_some(), "the newest is kept");
+    }
+
+    #[test]
+    fn an_entry_past_its_time_is_dropped() {
+        let cache = VerifiedTokens::new(4);
+        cache.insert("t", &claims(100), KEY, 50);
+        assert!(cache.get("t", 100, any).is_none());
+        assert_eq!(cache.len(), 0);
     }
 }

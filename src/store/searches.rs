@@ -7,17 +7,21 @@
 //! have changed, so a page is a slice of them plus one lookup of at most `pagesize` rows by id.
 //! The cache only decides *which* ids; their rows are always read fresh.
 //!
-//! Bounded by entries and by ids held in total; the least recently used entry goes first. An entry
+//! Bounded by entries and by ids held in total (a `quick_cache` weighted by ids; its eviction keeps
+//! the searches read again over those read once). An entry
 //! is also trusted for at most [`MAX_AGE`], so a revision that failed to move (a restore from an
 //! older backup, triggers disabled during a bulk load) is outlived within a minute.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
 
 /// Searches remembered at most.
 const MAX_ENTRIES: usize = 128;
-/// Ids held at most over all entries (8 bytes each: 4 MB). A search matching more is not kept.
+/// Ids held at most over all entries (8 bytes each: 4 MB). A search matching more is not kept, nor
+/// one that would take nearly all of it (over `quick_cache`'s 97 % share for one entry).
 const MAX_IDS: usize = 512 * 1024;
 /// The longest an entry is used, even while its revision stands.
 pub(crate) const MAX_AGE: Duration = Duration::from_secs(60);
@@ -28,23 +32,28 @@ struct Key {
     pattern: String,
 }
 
+#[derive(Clone)]
 struct Entry {
     revision: i64,
     stored_at: Instant,
     ids: Arc<[i64]>,
-    last_used: u64,
 }
 
-#[derive(Default)]
-struct Entries {
-    map: HashMap<Key, Entry>,
-    ids_held: usize,
-    clock: u64,
+/// An entry weighs its ids, and never less than an equal share of the whole: the weight bound
+/// then caps both the ids held and the number of entries.
+#[derive(Clone)]
+struct IdsWeighter {
+    least: u64,
+}
+
+impl Weighter<Key, Entry> for IdsWeighter {
+    fn weight(&self, _: &Key, entry: &Entry) -> u64 {
+        (entry.ids.len() as u64).max(self.least)
+    }
 }
 
 pub(crate) struct SearchCache {
-    entries: Mutex<Entries>,
-    max_entries: usize,
+    entries: Cache<Key, Entry, IdsWeighter>,
     max_ids: usize,
 }
 
@@ -56,11 +65,22 @@ impl Default for SearchCache {
 
 impl SearchCache {
     pub(crate) fn with_limits(max_entries: usize, max_ids: usize) -> Self {
-        SearchCache {
-            entries: Mutex::new(Entries::default()),
-            max_entries,
-            max_ids,
-        }
+        let least = (max_ids / max_entries.max(1)).max(1) as u64;
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(max_entries)
+            .weight_capacity(least * max_entries as u64)
+            // One shard: the bounds hold for the whole cache, not per shard (a shard's share
+            // would refuse the larger searches), and searches are rare next to their cost.
+            .shards(1)
+            .build()
+            .expect("valid cache options");
+        let entries = Cache::with_options(
+            options,
+            IdsWeighter { least },
+            DefaultHashBuilder::default(),
+            Default::default(),
+        );
+        SearchCache { entries, max_ids }
     }
 
     /// The sorted matching ids of `pattern` in `project`, if they were stored for `revision`.
@@ -75,19 +95,11 @@ impl SearchCache {
         revision: i64,
         now: Instant,
     ) -> Option<Arc<[i64]>> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.clock += 1;
-        let clock = entries.clock;
-        let key = Key {
-            project: project.to_owned(),
-            pattern: pattern.to_owned(),
-        };
-        let entry = entries.map.get_mut(&key)?;
+        let entry = self.entries.get(&key(project, pattern))?;
         if entry.revision != revision || now.duration_since(entry.stored_at) >= MAX_AGE {
             return None;
         }
-        entry.last_used = clock;
-        Some(entry.ids.clone())
+        Some(entry.ids)
     }
 
     /// Remembers the matching ids of `pattern` as of `revision`, replacing older ones.
@@ -95,39 +107,19 @@ impl SearchCache {
         if ids.len() > self.max_ids {
             return;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let key = Key {
-            project: project.to_owned(),
-            pattern: pattern.to_owned(),
+        let entry = Entry {
+            revision,
+            stored_at: Instant::now(),
+            ids,
         };
-        if let Some(old) = entries.map.remove(&key) {
-            entries.ids_held -= old.ids.len();
-        }
-        while entries.map.len() >= self.max_entries || entries.ids_held + ids.len() > self.max_ids {
-            let Some(oldest) = entries
-                .map
-                .iter()
-                .min_by_key(|(_, entry)| entry.last_used)
-                .map(|(key, _)| key.clone())
-            else {
-                break;
-            };
-            if let Some(evicted) = entries.map.remove(&oldest) {
-                entries.ids_held -= evicted.ids.len();
-            }
-        }
-        entries.clock += 1;
-        let last_used = entries.clock;
-        entries.ids_held += ids.len();
-        entries.map.insert(
-            key,
-            Entry {
-                revision,
-                stored_at: Instant::now(),
-                ids,
-                last_used,
-            },
-        );
+        self.entries.insert(key(project, pattern), entry);
+    }
+}
+
+fn key(project: &str, pattern: &str) -> Key {
+    Key {
+        project: project.to_owned(),
+        pattern: pattern.to_owned(),
     }
 }
 
@@ -161,33 +153,43 @@ mod tests {
         assert!(cache.get_at("p", "%a%", 7, now + MAX_AGE).is_none());
     }
 
+    fn held(cache: &SearchCache) -> (usize, usize) {
+        let ids = (0..1_000)
+            .filter_map(|n| cache.get("p", &n.to_string(), 1))
+            .map(|ids| ids.len())
+            .sum();
+        (cache.entries.len(), ids)
+    }
+
     #[test]
-    fn the_least_recently_used_entry_goes_first() {
-        let cache = SearchCache::with_limits(2, 100);
-        cache.put("p", "a", 1, ids(0..1));
-        cache.put("p", "b", 1, ids(0..1));
-        cache.get("p", "a", 1);
-        cache.put("p", "c", 1, ids(0..1));
-        assert!(cache.get("p", "a", 1).is_some());
-        assert!(cache.get("p", "b", 1).is_none());
-        assert!(cache.get("p", "c", 1).is_some());
+    fn entries_stay_within_bounds() {
+        let cache = SearchCache::with_limits(4, 100);
+        for n in 0..50 {
+            cache.put("p", &n.to_string(), 1, ids(0..1));
+        }
+        let (entries, _) = held(&cache);
+        assert!((1..=4).contains(&entries), "{entries} entries");
     }
 
     #[test]
     fn ids_held_stay_within_bounds() {
         let cache = SearchCache::with_limits(10, 10);
-        cache.put("p", "a", 1, ids(0..6));
-        cache.put("p", "b", 1, ids(0..6));
-        assert!(cache.get("p", "a", 1).is_none(), "evicted to make room");
-        assert!(cache.get("p", "b", 1).is_some());
+        cache.put("p", "0", 1, ids(0..6));
+        cache.put("p", "1", 1, ids(0..6));
+        let (_, held_ids) = held(&cache);
+        assert!(held_ids <= 10, "{held_ids} ids held");
+        assert!(
+            cache.get("p", "1", 1).is_some(),
+            "the newest search is kept"
+        );
         cache.put("p", "huge", 1, ids(0..11));
         assert!(
             cache.get("p", "huge", 1).is_none(),
             "larger than the whole cache"
         );
-        assert!(cache.get("p", "b", 1).is_some());
         // Replacing an entry releases what it held.
-        cache.put("p", "b", 2, ids(0..10));
-        assert_eq!(cache.entries.lock().unwrap().ids_held, 10);
+        cache.put("p", "1", 2, ids(0..9));
+        assert_eq!(cache.entries.weight(), 9);
+        assert_eq!(cache.get("p", "1", 2).map(|ids| ids.len()), Some(9));
     }
 }

@@ -1,20 +1,24 @@
 //! The phase of a belt and the `details` document, in the shapes a Kubernetes Deployment and its
-//! pods would show, so clients read local and cluster belts alike.
+//! pods would show, so clients read local and cluster belts alike. Where `k8s-openapi`'s types
+//! render exactly these shapes (Deployment conditions, container states) they are used.
 
+use k8s_openapi::api::apps::v1::DeploymentCondition;
+use k8s_openapi::api::core::v1::{
+    ContainerState as K8sState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
-use time::format_description::FormatItem;
-use time::macros::format_description;
 use time::OffsetDateTime;
 
 use super::status::{ContainerState, ReplicaStatus, Terminated};
 use crate::runtime::{Phase, StateDetails};
 
-/// Kubernetes condition and container times have whole seconds.
-const SECONDS: &[FormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-
+/// A time as Kubernetes shows it (whole seconds, `Z`), or `null`.
 fn time(at: OffsetDateTime) -> Value {
-    at.format(SECONDS).map_or(Value::Null, Value::String)
+    to_value(k8s_time(at))
 }
 
 /// Failed as soon as one replica crash-loops (one broken pod makes the belt broken), Running when
@@ -53,22 +57,41 @@ pub(super) fn render(view: &View) -> StateDetails {
     }
 }
 
-fn condition(kind: &str, status: bool, reason: &str, message: String, at: OffsetDateTime) -> Value {
-    json!({
-        "type": kind,
-        "status": if status { "True" } else { "False" },
-        "reason": reason,
-        "message": message,
-        "lastUpdateTime": time(at),
-        "lastTransitionTime": time(at),
-    })
+/// A Deployment condition whose status last changed `at`.
+fn condition(
+    kind: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    at: OffsetDateTime,
+) -> DeploymentCondition {
+    DeploymentCondition {
+        type_: kind.into(),
+        status: if status { "True" } else { "False" }.into(),
+        reason: Some(reason.into()),
+        message: Some(message),
+        last_update_time: k8s_time(at),
+        last_transition_time: k8s_time(at),
+    }
+}
+
+fn k8s_time(at: OffsetDateTime) -> Option<Time> {
+    Timestamp::from_second(at.unix_timestamp()).ok().map(Time)
+}
+
+fn to_value(value: impl Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
 fn deployment_conditions(view: &View) -> Vec<Value> {
+    vec![to_value(available(view)), to_value(progressing(view))]
+}
+
+/// Unavailable since the earliest replica that is still not ready stopped being ready.
+fn available(view: &View) -> DeploymentCondition {
     let replicas = view.replicas;
     let unready = replicas.iter().filter(|replica| !replica.ready);
-    let available = match unready.clone().map(|r| r.ready_changed_at).min() {
-        // Unavailable since the earliest replica that is still not ready stopped being ready.
+    match unready.map(|r| r.ready_changed_at).min() {
         Some(since) => condition(
             "Available",
             false,
@@ -87,9 +110,12 @@ fn deployment_conditions(view: &View) -> Vec<Value> {
                 .max()
                 .unwrap_or(view.created_at),
         ),
-    };
+    }
+}
+
+fn progressing(view: &View) -> DeploymentCondition {
     let replica_set = &view.replica_set;
-    let progressing = match phase(replicas) {
+    match phase(view.replicas) {
         Phase::Running => condition(
             "Progressing",
             true,
@@ -104,30 +130,33 @@ fn deployment_conditions(view: &View) -> Vec<Value> {
             format!("ReplicaSet \"{replica_set}\" is progressing."),
             view.created_at,
         ),
-        Phase::Failed => {
-            let failing: Vec<&ReplicaStatus> =
-                replicas.iter().filter(|r| r.crash_looping()).collect();
-            let names: Vec<&str> = failing.iter().map(|r| r.name.as_str()).collect();
-            let since = failing
-                .iter()
-                .filter_map(|r| r.last_terminated.as_ref().map(|t| t.finished_at))
-                .min()
-                .unwrap_or(view.created_at);
-            condition(
-                "Progressing",
-                false,
-                "CrashLoopBackOff",
-                format!(
-                    "ReplicaSet \"{replica_set}\" cannot progress: {} keep exiting without becoming ready.",
-                    names.join(", ")
-                ),
-                since,
-            )
-        }
-    };
-    vec![available, progressing]
+        Phase::Failed => crash_looping(view),
+    }
 }
 
+fn crash_looping(view: &View) -> DeploymentCondition {
+    let failing: Vec<&ReplicaStatus> = view.replicas.iter().filter(|r| r.crash_looping()).collect();
+    let names: Vec<&str> = failing.iter().map(|r| r.name.as_str()).collect();
+    let since = failing
+        .iter()
+        .filter_map(|r| r.last_terminated.as_ref().map(|t| t.finished_at))
+        .min()
+        .unwrap_or(view.created_at);
+    condition(
+        "Progressing",
+        false,
+        "CrashLoopBackOff",
+        format!(
+            "ReplicaSet \"{}\" cannot progress: {} keep exiting without becoming ready.",
+            view.replica_set,
+            names.join(", ")
+        ),
+        since,
+    )
+}
+
+/// Pod conditions and the container status stay built by hand: `PodCondition` drops the
+/// `"lastProbeTime": null` clients see today, and `ContainerStatus` would add an empty `imageID`.
 fn pod_status(view: &View, replica: &ReplicaStatus) -> Value {
     let pod_condition = |kind: &str, ready: bool| {
         let mut condition = Map::new();
@@ -175,41 +204,53 @@ fn container_status(view: &View, replica: &ReplicaStatus) -> Value {
     status.insert("restartCount".into(), replica.restart_count.into());
     let started = matches!(replica.state, ContainerState::Running { .. });
     status.insert("started".into(), started.into());
-    let state = match &replica.state {
-        ContainerState::Creating => json!({"waiting": {"reason": "ContainerCreating"}}),
-        ContainerState::Running { started_at, .. } => {
-            json!({"running": {"startedAt": time(*started_at)}})
-        }
-        ContainerState::BackOff { delay } => json!({"waiting": {
-            "reason": "CrashLoopBackOff",
-            "message": format!(
-                "back-off {} restarting failed container={} pod={}",
-                human(*delay), view.container, replica.name
-            ),
-        }}),
+    status.insert("state".into(), to_value(state(view, replica)));
+    let last_state = K8sState {
+        terminated: replica.last_terminated.as_ref().map(terminated),
+        ..K8sState::default()
     };
-    status.insert("state".into(), state);
-    let last_state = replica
-        .last_terminated
-        .as_ref()
-        .map_or_else(|| json!({}), |t| json!({"terminated": terminated(t)}));
-    status.insert("lastState".into(), last_state);
+    status.insert("lastState".into(), to_value(last_state));
     Value::Object(status)
 }
 
-fn terminated(terminated: &Terminated) -> Value {
-    let mut value = Map::new();
-    value.insert("exitCode".into(), terminated.exit.exit_code.into());
-    if let Some(signal) = terminated.exit.signal {
-        value.insert("signal".into(), signal.into());
+fn state(view: &View, replica: &ReplicaStatus) -> K8sState {
+    let waiting = |reason: &str, message: Option<String>| K8sState {
+        waiting: Some(ContainerStateWaiting {
+            reason: Some(reason.into()),
+            message,
+        }),
+        ..K8sState::default()
+    };
+    match &replica.state {
+        ContainerState::Creating => waiting("ContainerCreating", None),
+        ContainerState::Running { started_at, .. } => K8sState {
+            running: Some(ContainerStateRunning {
+                started_at: k8s_time(*started_at),
+            }),
+            ..K8sState::default()
+        },
+        ContainerState::BackOff { delay } => waiting(
+            "CrashLoopBackOff",
+            Some(format!(
+                "back-off {} restarting failed container={} pod={}",
+                human(*delay),
+                view.container,
+                replica.name
+            )),
+        ),
     }
-    value.insert("reason".into(), terminated.exit.reason.into());
-    value.insert("message".into(), terminated.message.clone().into());
-    if let Some(started_at) = terminated.started_at {
-        value.insert("startedAt".into(), time(started_at));
+}
+
+fn terminated(terminated: &Terminated) -> ContainerStateTerminated {
+    ContainerStateTerminated {
+        exit_code: terminated.exit.exit_code,
+        signal: terminated.exit.signal,
+        reason: Some(terminated.exit.reason.into()),
+        message: Some(terminated.message.clone()),
+        started_at: terminated.started_at.and_then(k8s_time),
+        finished_at: k8s_time(terminated.finished_at),
+        container_id: None,
     }
-    value.insert("finishedAt".into(), time(terminated.finished_at));
-    Value::Object(value)
 }
 
 /// `500ms`, `2s`, `1m20s`: how Kubernetes prints its back-off.
@@ -225,96 +266,4 @@ fn human(delay: std::time::Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::runtime::local::status::{Exit, READY_LINE};
-
-    fn at(seconds: i64) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(seconds).unwrap()
-    }
-
-    fn view(replicas: &[ReplicaStatus]) -> StateDetails {
-        render(&View {
-            container: "grnry-belt-5",
-            replica_set: "grnry-belt-5-2".into(),
-            image: "python3 belt-host.py".into(),
-            created_at: at(0),
-            replicas,
-        })
-    }
-
-    #[test]
-    fn ready_replicas_make_an_available_deployment() {
-        let mut replica = ReplicaStatus::new("grnry-belt-5-2-0".into(), 3, at(0));
-        replica.started(42, at(1));
-        replica.output(READY_LINE, at(2));
-        let details = view(std::slice::from_ref(&replica));
-        assert_eq!(phase(&[replica]), Phase::Running);
-        assert_eq!(details.deployment_replicas, "1");
-        assert_eq!(details.deployment_events[0]["type"], "Available");
-        assert_eq!(details.deployment_events[0]["status"], "True");
-        assert_eq!(
-            details.deployment_events[0]["lastTransitionTime"],
-            "1970-01-01T00:00:02Z"
-        );
-        let container = &details.pod_status[0]["containerStatus"][0];
-        assert_eq!(container["ready"], true);
-        assert_eq!(container["containerID"], "process://42");
-        assert_eq!(
-            container["state"]["running"]["startedAt"],
-            "1970-01-01T00:00:01Z"
-        );
-    }
-
-    #[test]
-    fn a_crash_loop_shows_exit_code_and_last_output() {
-        let mut replica = ReplicaStatus::new("grnry-belt-5-2-0".into(), 2, at(0));
-        for run in 0..2 {
-            replica.started(40 + run, at(run.into()));
-            replica.output("ValueError: boom", at(run.into()));
-            replica.exited(
-                Exit {
-                    exit_code: 1,
-                    signal: None,
-                    reason: "Error",
-                },
-                None,
-                at(run.into()),
-            );
-        }
-        replica.back_off(
-            std::time::Duration::from_millis(500),
-            std::time::Duration::from_secs(10),
-        );
-        let details = view(std::slice::from_ref(&replica));
-        assert_eq!(phase(&[replica]), Phase::Failed);
-        assert_eq!(
-            details.deployment_events[0]["reason"],
-            "MinimumReplicasUnavailable"
-        );
-        assert_eq!(details.deployment_events[1]["status"], "False");
-        let container = &details.pod_status[0]["containerStatus"][0];
-        assert_eq!(container["restartCount"], 1);
-        assert_eq!(container["state"]["waiting"]["reason"], "CrashLoopBackOff");
-        assert_eq!(
-            container["state"]["waiting"]["message"],
-            "back-off 1s restarting failed container=grnry-belt-5 pod=grnry-belt-5-2-0"
-        );
-        let terminated = &container["lastState"]["terminated"];
-        assert_eq!(terminated["exitCode"], 1);
-        assert_eq!(terminated["reason"], "Error");
-        assert_eq!(terminated["message"], "ValueError: boom");
-        assert_eq!(
-            details.pod_status[0]["podEvents"][1]["reason"],
-            "ContainersNotReady"
-        );
-    }
-
-    #[test]
-    fn prints_back_off_like_kubernetes() {
-        use std::time::Duration;
-        assert_eq!(human(Duration::from_millis(50)), "50ms");
-        assert_eq!(human(Duration::from_secs(10)), "10s");
-        assert_eq!(human(Duration::from_secs(80)), "1m20s");
-    }
-}
+mod tests;

@@ -12,14 +12,19 @@
 //! so a recycled pid is never killed. A `/proc` that cannot be read is an error, never "nothing
 //! runs".
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
-use super::process::{boot_id, replica_group, signal_group, ProcStat, ReplicaState};
+use super::process::{boot_id, replica_group, signal_group, ReplicaState};
+
+mod marked;
+mod snapshot;
+
+pub(super) use marked::{clear_marked, Marker};
+use snapshot::{snapshot, Process};
 
 /// Work dirs of replicas are named after them; everything else in a belt dir (the venv) is not a
 /// replica.
@@ -194,218 +199,10 @@ fn target(state: &ReplicaState, processes: &[Process]) -> Option<Target> {
     })
 }
 
-// ------------------------------------------------------------------------------------------------
-// The marker.
-
-/// `BELT_REPLICA_OF=<data dir>` as it appears in `/proc/<pid>/environ`.
-#[derive(Debug, Clone)]
-pub(super) struct Marker(Vec<u8>);
-
-impl Marker {
-    pub(super) fn new(name: &str, value: &str) -> Marker {
-        Marker(format!("{name}={value}").into_bytes())
-    }
-
-    fn carried_by(&self, environ: &[u8]) -> bool {
-        environ.split(|&b| b == 0).any(|entry| entry == self.0)
-    }
-}
-
-/// Stops every process that carries `marker` and is not in one of the `supervised` process
-/// groups (the replicas this process runs), with what it started: SIGTERM, SIGKILL after `grace`. Returns how many processes
-/// it stopped. Fails when `/proc` cannot be read (after a few attempts) or when processes
-/// survive SIGKILL: the caller must not go on as if nothing ran.
-pub(super) async fn clear_marked(
-    proc_dir: &Path,
-    marker: &Marker,
-    supervised: &HashSet<i32>,
-    grace: Duration,
-) -> std::io::Result<usize> {
-    let me = std::process::id() as i32;
-    let own_group = nix::unistd::getpgrp().as_raw();
-    // pid -> start time of every process found so far.
-    let mut found: HashMap<i32, u64> = HashMap::new();
-    let mut processes = snapshot_retrying(proc_dir, marker).await?;
-    add_marked(&mut found, &processes, supervised, me, own_group);
-    if found.is_empty() {
-        return Ok(0);
-    }
-    tracing::warn!(
-        processes = found.len(),
-        "stopping belt replica processes that an earlier API process left behind"
-    );
-    let mut terminated: HashSet<(i32, u64)> = HashSet::new();
-    let terminate_until = tokio::time::Instant::now() + grace;
-    let kill_until = terminate_until + KILL_WAIT;
-    loop {
-        let now = tokio::time::Instant::now();
-        let running = still_running(&found, &processes);
-        if running.is_empty() {
-            return Ok(found.len());
-        }
-        if now >= kill_until {
-            return Err(std::io::Error::other(format!(
-                "{} belt replica process(es) of an earlier API survived SIGKILL: {running:?}",
-                running.len()
-            )));
-        }
-        let signal = if now < terminate_until {
-            Signal::SIGTERM
-        } else {
-            Signal::SIGKILL
-        };
-        // Every round: what was forked meanwhile is found and signalled too. SIGTERM once per
-        // process, so that a replica's own shutdown is not interrupted by the next one.
-        for pid in running {
-            let first = terminated.insert((pid, found[&pid]));
-            if signal == Signal::SIGKILL || first {
-                let _ = signal::kill(Pid::from_raw(pid), signal);
-            }
-        }
-        tokio::time::sleep(POLL).await;
-        processes = snapshot_retrying(proc_dir, marker).await?;
-        add_marked(&mut found, &processes, supervised, me, own_group);
-    }
-}
-
-/// Adds to `found` the processes that carry the marker and are not ours, and the members of
-/// their process groups (descendants that cleared their environment stay in the group).
-fn add_marked(
-    found: &mut HashMap<i32, u64>,
-    processes: &[Process],
-    supervised: &HashSet<i32>,
-    me: i32,
-    own_group: i32,
-) {
-    let marked: Vec<&Process> = processes
-        .iter()
-        .filter(|p| p.marked && p.stat.alive() && p.pid != me)
-        .filter(|p| !supervised.contains(&p.stat.pgrp))
-        .collect();
-    let mut groups: HashMap<i32, u64> = HashMap::new();
-    for process in &marked {
-        found.insert(process.pid, process.stat.start_time);
-        let earliest = groups
-            .entry(process.stat.pgrp)
-            .or_insert(process.stat.start_time);
-        *earliest = (*earliest).min(process.stat.start_time);
-    }
-    for (group, earliest) in groups {
-        if group <= 1 || group == own_group {
-            continue;
-        }
-        let leader = processes.iter().find(|p| p.pid == group && p.stat.alive());
-        let members_since = match leader {
-            // A replica leads its group: every member is the replica's.
-            Some(leader) if leader.marked => 0,
-            // Led by a process that is no replica (a replica moved itself into a foreign
-            // group): only the marked processes are ours.
-            Some(_) => continue,
-            // The leader is gone; members started since the first marked one are the
-            // replica's descendants (a group id is not reused while a member lives).
-            None => earliest,
-        };
-        for member in processes.iter().filter(|p| {
-            p.stat.pgrp == group
-                && p.stat.alive()
-                && p.pid != me
-                && p.stat.start_time >= members_since
-        }) {
-            found.insert(member.pid, member.stat.start_time);
-        }
-    }
-}
-
-/// The pids of `found` that still run as the process found (not a recycled pid).
-fn still_running(found: &HashMap<i32, u64>, processes: &[Process]) -> Vec<i32> {
-    let mut pids: Vec<i32> = processes
-        .iter()
-        .filter(|p| p.stat.alive() && found.get(&p.pid) == Some(&p.stat.start_time))
-        .map(|p| p.pid)
-        .collect();
-    pids.sort_unstable();
-    pids
-}
-
-// ------------------------------------------------------------------------------------------------
-// Reading /proc.
-
-struct Process {
-    pid: i32,
-    stat: ProcStat,
-    /// Carries the marker asked for (always `false` when none was).
-    marked: bool,
-}
-
-async fn snapshot_retrying(proc_dir: &Path, marker: &Marker) -> std::io::Result<Vec<Process>> {
-    let mut attempt = 1;
-    loop {
-        match snapshot(proc_dir, Some(marker)).await {
-            Ok(processes) => return Ok(processes),
-            Err(err) if attempt < SNAPSHOT_ATTEMPTS => {
-                tracing::error!(%err, attempt, proc = %proc_dir.display(), "could not list the running processes; trying again");
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(err) => {
-                return Err(std::io::Error::new(
-                    err.kind(),
-                    format!(
-                        "listing the running processes in {}: {err}",
-                        proc_dir.display()
-                    ),
-                ))
-            }
-        }
-    }
-}
-
-/// Every process in `proc_dir`, read on a blocking thread since it is a file or two per process.
-/// A process that vanishes while it is read is skipped; a `proc_dir` that cannot be listed is an
-/// error. A process whose environment may not be read (another user's) counts as unmarked:
-/// belt-api could not signal it either.
-async fn snapshot(proc_dir: &Path, marker: Option<&Marker>) -> std::io::Result<Vec<Process>> {
-    let proc_dir = proc_dir.to_path_buf();
-    let marker = marker.cloned();
-    tokio::task::spawn_blocking(move || {
-        let mut processes = Vec::new();
-        for entry in std::fs::read_dir(&proc_dir)? {
-            let entry = entry?;
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            let Some(stat) = std::fs::read_to_string(entry.path().join("stat"))
-                .ok()
-                .and_then(|text| ProcStat::parse(&text))
-            else {
-                continue;
-            };
-            let marked = marker.as_ref().is_some_and(|marker| {
-                std::fs::read(entry.path().join("environ"))
-                    .is_ok_and(|environ| marker.carried_by(&environ))
-            });
-            processes.push(Process { pid, stat, marked });
-        }
-        if processes.is_empty() {
-            // Not even belt-api itself: this is no process list.
-            return Err(std::io::Error::other(format!(
-                "{} lists no process",
-                proc_dir.display()
-            )));
-        }
-        Ok(processes)
-    })
-    .await
-    .map_err(std::io::Error::other)?
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::local::process::ProcStat;
     use std::os::unix::process::CommandExt;
     use std::process::{Child, Command};
 
@@ -430,9 +227,14 @@ mod tests {
     }
 
     fn group_members(pgid: i32) -> Vec<i32> {
-        let dir = std::fs::read_dir("/proc").unwrap();
-        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| ProcStat::read(*pid).is_some_and(|s| s.pgrp == pgid && s.alive()))
+        procfs::process::all_processes()
+            .unwrap()
+            .filter_map(|process| {
+                let process = process.ok()?;
+                Some((process.pid, ProcStat::from(&process.stat().ok()?)))
+            })
+            .filter(|(_, stat)| stat.pgrp == pgid && stat.alive())
+            .map(|(pid, _)| pid)
             .collect()
     }
 
@@ -551,90 +353,5 @@ mod tests {
         assert!(!dir.exists());
         stranger.kill().unwrap();
         stranger.wait().unwrap();
-    }
-
-    fn process(pid: i32, pgrp: i32, start_time: u64, marked: bool) -> Process {
-        Process {
-            pid,
-            stat: ProcStat {
-                state: 'S',
-                pgrp,
-                start_time,
-            },
-            marked,
-        }
-    }
-
-    fn found_in(processes: &[Process], supervised: &[i32]) -> Vec<i32> {
-        let mut found = HashMap::new();
-        let supervised = supervised.iter().copied().collect();
-        add_marked(&mut found, processes, &supervised, 1000, 999);
-        let mut pids: Vec<i32> = found.into_keys().collect();
-        pids.sort_unstable();
-        pids
-    }
-
-    #[test]
-    fn a_marked_leader_brings_its_whole_group() {
-        let processes = [
-            process(50, 50, 100, true),
-            process(51, 50, 101, false), // cleared its environment
-            process(60, 60, 90, false),  // a stranger
-        ];
-        assert_eq!(found_in(&processes, &[]), vec![50, 51]);
-    }
-
-    #[test]
-    fn without_its_leader_a_group_counts_from_the_first_marked_member() {
-        let processes = [
-            process(51, 50, 101, true),
-            process(52, 50, 105, false),
-            process(53, 50, 99, false), // older than anything of the replica
-        ];
-        assert_eq!(found_in(&processes, &[]), vec![51, 52]);
-    }
-
-    #[test]
-    fn in_a_foreign_group_only_marked_processes_count() {
-        let processes = [
-            process(70, 70, 10, false), // a shell's job group
-            process(71, 70, 200, true), // a replica that moved itself into it
-            process(72, 70, 300, false),
-        ];
-        assert_eq!(found_in(&processes, &[]), vec![71]);
-    }
-
-    #[test]
-    fn spares_supervised_replicas_belt_api_itself_and_its_group() {
-        let processes = [
-            process(50, 50, 100, true),
-            process(51, 50, 101, true),
-            process(1000, 999, 5, true), // belt-api
-            process(80, 999, 6, true),   // moved into belt-api's group
-            process(81, 999, 7, false),
-            process(90, 90, 5, true),
-            process(1, 1, 1, false),
-            process(91, 1, 6, true),
-        ];
-        assert_eq!(found_in(&processes, &[50]), vec![80, 90, 91]);
-    }
-
-    #[test]
-    fn the_marker_is_a_whole_environment_entry() {
-        let marker = Marker::new("BELT_REPLICA_OF", "/data");
-        assert!(marker.carried_by(b"A=1\0BELT_REPLICA_OF=/data\0B=2\0"));
-        assert!(!marker.carried_by(b"BELT_REPLICA_OF=/data/belts\0"));
-        assert!(!marker.carried_by(b"X_BELT_REPLICA_OF=/data\0"));
-        assert!(!marker.carried_by(b""));
-    }
-
-    #[tokio::test]
-    async fn an_unreadable_process_list_is_an_error_not_an_empty_one() {
-        let empty = tempfile::tempdir().unwrap();
-        let marker = Marker::new("BELT_REPLICA_OF", "/data");
-        for dir in [empty.path().to_path_buf(), empty.path().join("missing")] {
-            let result = clear_marked(&dir, &marker, &HashSet::new(), Duration::ZERO).await;
-            assert!(result.is_err(), "{}: {result:?}", dir.display());
-        }
     }
 }

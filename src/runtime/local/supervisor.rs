@@ -1,12 +1,14 @@
 //! One task per replica: start it, capture its output, restart it with back-off when it exits, and
 //! stop it (SIGTERM, then SIGKILL) when asked. Every child is waited for, so none is left a zombie.
 
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use time::OffsetDateTime;
 use tokio::io::{AsyncRead, BufReader};
+use tokio::process::Child;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -74,55 +76,23 @@ async fn run_once(
     log: &Arc<Mutex<LogFile>>,
     stop: &mut watch::Receiver<bool>,
 ) -> Outcome {
-    let launch = &replica.launch;
-    let mut child = match launch.spawn() {
-        Ok(child) => child,
-        Err(err) => {
-            tracing::warn!(replica = %launch.name, command = ?launch.command, %err, "could not start a replica");
-            let message = format!("could not start {:?}: {err}", launch.command.join(" "));
-            lock(&replica.status).exited(Exit::start_error(), Some(message), now());
-            return Outcome::Exited;
-        }
-    };
-    // `id` is only `None` once the child was reaped, which has not happened yet; should it ever,
-    // there is no process to supervise, and a made-up pid 0 would make every later `killpg`
-    // signal belt-api's own process group.
-    let Some(pid) = child
-        .id()
-        .filter(|&pid| pid > 0 && i32::try_from(pid).is_ok())
-    else {
-        tracing::error!(replica = %launch.name, "a started replica has no process id; treating it as exited");
-        let _ = child.start_kill();
-        let status = child.wait().await;
-        let exit = status.map_or_else(|_| Exit::start_error(), Exit::from_status);
-        lock(&replica.status).exited(
-            exit,
-            Some("belt-api lost the replica's process id".into()),
-            now(),
-        );
+    let Some((mut child, pid)) = start(replica).await else {
         return Outcome::Exited;
     };
     // `process_group(0)`: the replica leads its own group.
     let pgid = pid as i32;
     lock(&replica.status).started(pid, now());
-
-    let mut output = JoinSet::new();
-    if let Some(stdout) = child.stdout.take() {
-        output.spawn(pump(stdout, log.clone(), replica.status.clone()));
-    }
-    if let Some(stderr) = child.stderr.take() {
-        output.spawn(pump(stderr, log.clone(), replica.status.clone()));
-    }
+    let mut output = capture_output(&mut child, log, &replica.status);
 
     // Without a state file a crash of the API would leave this process unfindable: better not
     // to run it at all.
     let recorded = match ReplicaState::of_child(pid) {
-        Ok(state) => state.write(&launch.dir).await.map(|()| state),
+        Ok(state) => state.write(&replica.launch.dir).await.map(|()| state),
         Err(err) => Err(err),
     };
     let (status, stopped) = match &recorded {
         Err(err) => {
-            tracing::error!(replica = %launch.name, %err, "could not write the replica's state file; stopping it");
+            tracing::error!(replica = %replica.launch.name, %err, "could not write the replica's state file; stopping it");
             signal_group(pgid, Signal::SIGKILL);
             (child.wait().await, false)
         }
@@ -143,12 +113,73 @@ async fn run_once(
     })
     .await;
     output.abort_all();
-    remove_state(&launch.dir).await;
+    remove_state(&replica.launch.dir).await;
+    report(replica, status, stopped, recorded.err());
+    if stopped {
+        Outcome::Stopped
+    } else {
+        Outcome::Exited
+    }
+}
 
+/// Starts the replica's process; `None` (with the exit recorded) when there is none to supervise.
+async fn start(replica: &Replica) -> Option<(Child, u32)> {
+    let launch = &replica.launch;
+    let mut child = match launch.spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            tracing::warn!(replica = %launch.name, command = ?launch.command, %err, "could not start a replica");
+            let message = format!("could not start {:?}: {err}", launch.command.join(" "));
+            lock(&replica.status).exited(Exit::start_error(), Some(message), now());
+            return None;
+        }
+    };
+    // `id` is only `None` once the child was reaped, which has not happened yet; should it ever,
+    // there is no process to supervise, and a made-up pid 0 would make every later `killpg`
+    // signal belt-api's own process group.
+    if let Some(pid) = child
+        .id()
+        .filter(|&pid| pid > 0 && i32::try_from(pid).is_ok())
+    {
+        return Some((child, pid));
+    }
+    tracing::error!(replica = %launch.name, "a started replica has no process id; treating it as exited");
+    let _ = child.start_kill();
+    let status = child.wait().await;
+    let exit = status.map_or_else(|_| Exit::start_error(), Exit::from_status);
+    let message = "belt-api lost the replica's process id".to_string();
+    lock(&replica.status).exited(exit, Some(message), now());
+    None
+}
+
+/// Copies the child's stdout and stderr into the log file and the status.
+fn capture_output(
+    child: &mut Child,
+    log: &Arc<Mutex<LogFile>>,
+    status: &Arc<Mutex<ReplicaStatus>>,
+) -> JoinSet<()> {
+    let mut output = JoinSet::new();
+    if let Some(stdout) = child.stdout.take() {
+        output.spawn(pump(stdout, log.clone(), status.clone()));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        output.spawn(pump(stderr, log.clone(), status.clone()));
+    }
+    output
+}
+
+/// Records how the run ended. `unrecorded` is why the state file could not be written, if so.
+fn report(
+    replica: &Replica,
+    status: std::io::Result<ExitStatus>,
+    stopped: bool,
+    unrecorded: Option<std::io::Error>,
+) {
+    let name = &replica.launch.name;
     let exit = match status {
         Ok(status) => Exit::from_status(status),
         Err(err) => {
-            tracing::warn!(replica = %launch.name, %err, "could not wait for a replica");
+            tracing::warn!(replica = %name, %err, "could not wait for a replica");
             Exit {
                 exit_code: -1,
                 signal: None,
@@ -157,18 +188,12 @@ async fn run_once(
         }
     };
     if !stopped {
-        tracing::info!(replica = %launch.name, exit_code = exit.exit_code, "replica exited");
+        tracing::info!(replica = %name, exit_code = exit.exit_code, "replica exited");
     }
     // Not the output tail: the replica was fine, belt-api could not keep track of it.
-    let message = recorded
-        .err()
+    let message = unrecorded
         .map(|err| format!("stopped: belt-api could not write the replica's state file: {err}"));
     lock(&replica.status).exited(exit, message, now());
-    if stopped {
-        Outcome::Stopped
-    } else {
-        Outcome::Exited
-    }
 }
 
 /// Copies one pipe into the log file and the status, a line at a time.
