@@ -13,9 +13,9 @@ use pep508_rs::{Requirement, VerbatimUrl, VersionOrUrl};
 use serde_json::Value;
 
 use super::belt::BeltSpec;
+use super::defaults::DefaultSettings;
 use super::invalid::Invalid;
 use super::kube_lists::{self, KubeList};
-use crate::config::BeltDefaultsConfig;
 
 /// The volume types the Kubernetes "restricted" Pod Security Standard admits. `csi` is left out
 /// because its `nodePublishSecretRef` names a Secret this policy would have to follow too.
@@ -130,7 +130,8 @@ impl WorkloadPolicy {
 
     /// From `serve`'s flags. The server-side defaults for belt fields must pass the policy
     /// themselves, or every belt that takes them would be refused.
-    pub fn from_config(config: &BeltDefaultsConfig) -> Result<Self, String> {
+    pub fn from_config(settings: impl Into<DefaultSettings>) -> Result<Self, String> {
+        let config = &settings.into();
         let policy = WorkloadPolicy::new(
             &config.allowed_volume_types,
             &config.allowed_images,
@@ -558,42 +559,40 @@ mod tests {
 
     #[test]
     fn server_defaults_that_break_the_policy_stop_the_server() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Wrapper {
-            #[command(flatten)]
-            defaults: BeltDefaultsConfig,
-        }
-        let config = |args: &[&str]| {
-            Wrapper::parse_from(std::iter::once("x").chain(args.iter().copied())).defaults
+        use crate::domain::defaults::{settings_for_tests, DefaultSettings};
+        let with = |change: fn(&mut DefaultSettings)| {
+            let mut settings = settings_for_tests();
+            change(&mut settings);
+            settings
         };
-        let cases = [
+        let cases: [(DefaultSettings, &str); 4] = [
             (
-                vec!["--volumes", r#"[{"name": "r", "hostPath": {"path": "/"}}]"#],
+                with(|s| s.volumes = Some(r#"[{"name": "r", "hostPath": {"path": "/"}}]"#.into())),
                 "BELT_VOLUMES",
             ),
             (
-                vec![
-                    "--extra-env",
-                    r#"[{"name": "C", "valueFrom": {"configMapKeyRef": {"name": "grnry-belt-1", "key": "k"}}}]"#,
-                ],
+                with(|s| {
+                    s.extra_env = Some(
+                        r#"[{"name": "C", "valueFrom": {"configMapKeyRef": {"name": "grnry-belt-1", "key": "k"}}}]"#.into(),
+                    )
+                }),
                 "BELT_EXTRA_ENV",
             ),
             (
-                vec!["--allowed-volume-types", "emptyDir,hostPath"],
+                with(|s| s.allowed_volume_types = strings(&["emptyDir", "hostPath"])),
                 "BELT_ALLOWED_VOLUME_TYPES",
             ),
             (
-                vec!["--allowed-images", "registry.example.com/"],
+                with(|s| s.allowed_images = strings(&["registry.example.com/"])),
                 "BELT_IMAGE_NAME",
             ),
         ];
-        for (args, variable) in cases {
-            let err = WorkloadPolicy::from_config(&config(&args)).unwrap_err();
-            assert!(err.contains(variable), "{args:?}: {err}");
+        for (settings, variable) in cases {
+            let err = WorkloadPolicy::from_config(settings.clone()).unwrap_err();
+            assert!(err.contains(variable), "{settings:?}: {err}");
         }
         assert_eq!(
-            WorkloadPolicy::from_config(&config(&[])),
+            WorkloadPolicy::from_config(settings_for_tests()),
             Ok(WorkloadPolicy::default())
         );
     }
