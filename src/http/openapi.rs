@@ -17,7 +17,7 @@ use super::AppState;
 use crate::domain::BeltSpec;
 
 /// The request body of create and replace: the fields of [`BeltSpec`] plus `id`, as the parser
-/// takes them (`src/domain/input.rs`). Its schema derives from the spec's declaration.
+/// takes them (`src/domain/input/`). Its schema derives from the spec's declaration.
 pub struct BeltBody;
 
 const BODY_DESCRIPTION: &str =

@@ -73,11 +73,7 @@ impl WorkloadPolicy {
         default_image: &str,
     ) -> Result<Self, String> {
         let types = allowed_volume_types(volume_types)?;
-        let mut image_list: Vec<String> = images
-            .iter()
-            .map(|i| i.trim().to_string())
-            .filter(|i| !i.is_empty())
-            .collect();
+        let mut image_list: Vec<String> = listed(images).map(String::from).collect();
         let mut unqualified_images = false;
         if image_list.is_empty() {
             match default_image.rsplit_once('/') {
@@ -219,14 +215,18 @@ impl WorkloadPolicy {
     }
 }
 
+/// The entries of a comma-list setting, trimmed, without empty ones.
+fn listed(items: &[String]) -> impl Iterator<Item = &str> {
+    items
+        .iter()
+        .map(|item| item.trim())
+        .filter(|item| !item.is_empty())
+}
+
 /// `BELT_ALLOWED_VOLUME_TYPES`: only the restricted standard's types, never `hostPath`.
 fn allowed_volume_types(volume_types: &[String]) -> Result<BTreeSet<String>, String> {
     let mut types = BTreeSet::new();
-    for kind in volume_types
-        .iter()
-        .map(|t| t.trim())
-        .filter(|t| !t.is_empty())
-    {
+    for kind in listed(volume_types) {
         if kind == "hostPath" {
             return Err("BELT_ALLOWED_VOLUME_TYPES: 'hostPath' is never allowed (it exposes the node's file system)".into());
         }
@@ -244,11 +244,7 @@ fn allowed_volume_types(volume_types: &[String]) -> Result<BTreeSet<String>, Str
 /// `BELT_ALLOWED_REQUIREMENT_URLS`: normalized URL prefixes ending in `/`.
 fn allowed_requirement_urls(requirement_urls: &[String]) -> Result<Vec<String>, String> {
     let mut url_list = Vec::new();
-    for url in requirement_urls
-        .iter()
-        .map(|u| u.trim())
-        .filter(|u| !u.is_empty())
-    {
+    for url in listed(requirement_urls) {
         // Without the slash, `https://pypi.internal` would also admit `https://pypi.internal.evil.com`.
         let parsed = url::Url::parse(url).ok();
         if !url.ends_with('/') || parsed.is_none_or(|u| u.as_str() != url) {
