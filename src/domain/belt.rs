@@ -49,6 +49,7 @@ pub struct BeltSpec {
     /// Mutually exclusive with an explicit `kafkaDestinationTopic`.
     pub output_types: Option<Vec<OutputType>>,
     /// `grnry_data_in_<eventType>` → start offset per partition; used on the first start only.
+    /// Input may also be a JSON-encoded string of the object.
     pub partition_offsets: BTreeMap<String, Vec<u64>>,
     /// Default `BELT_DESTINATION_TOPIC` (`profile-update`); null when the belt writes to
     /// `outputTypes` instead.
@@ -57,6 +58,7 @@ pub struct BeltSpec {
     pub runtime: String,
     pub parameter: String,
     pub debug: bool,
+    /// Default `FALSE`. Input may also be a boolean (`true` → `TRUE`) or the name in any case.
     pub fetch_profile: FetchProfile,
     /// Default `_d`.
     pub profile_type: String,

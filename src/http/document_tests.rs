@@ -202,3 +202,18 @@ fn output_types_leave_no_destination_in_an_export() {
         "{exported:?}"
     );
 }
+
+#[test]
+fn docs_api_md_names_every_field_of_the_document() {
+    let docs = include_str!("../../docs/api.md");
+    let start = docs.find("### Fields").unwrap();
+    let end = start + docs[start..].find("### Tolerant input").unwrap();
+    let table = &docs[start..end];
+    let document = BeltDocument::new(&belt(unusual_spec()), Some(BeltStatus::Stopped), "h".into());
+    for key in keys(&serde_json::to_value(document).unwrap()) {
+        assert!(
+            table.contains(&format!("`{key}")),
+            "docs/api.md#fields lacks `{key}`"
+        );
+    }
+}
