@@ -209,6 +209,30 @@ pub struct BeltDefaultsConfig {
     pub allowed_requirement_urls: Vec<String>,
 }
 
+/// The domain takes its settings as plain values and never reads the configuration itself.
+impl From<&BeltDefaultsConfig> for crate::domain::defaults::DefaultSettings {
+    fn from(config: &BeltDefaultsConfig) -> Self {
+        let config = config.clone();
+        crate::domain::defaults::DefaultSettings {
+            destination_topic: config.destination_topic,
+            extra_env: config.extra_env,
+            volume_mounts: config.volume_mounts,
+            volumes: config.volumes,
+            extractor_version: config.extractor_version,
+            extractor_fn: config.extractor_fn,
+            pull_secret: config.pull_secret,
+            image_name: config.image_name,
+            milli_cpu: config.milli_cpu,
+            milli_cpu_requests: config.milli_cpu_requests,
+            memory: config.memory,
+            memory_requests: config.memory_requests,
+            allowed_volume_types: config.allowed_volume_types,
+            allowed_images: config.allowed_images,
+            allowed_requirement_urls: config.allowed_requirement_urls,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RuntimeKind {
     Local,
@@ -316,5 +340,17 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.database_url(), "sqlite://./belt-data/belts.db");
         assert_eq!(config.runtime, RuntimeKind::Local);
+    }
+
+    #[test]
+    fn an_unset_configuration_hands_the_domain_its_test_settings() {
+        let cli = Cli::try_parse_from(["belt-api", "serve"]).unwrap();
+        let Command::Serve(config) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(
+            crate::domain::defaults::DefaultSettings::from(&config.defaults),
+            crate::domain::defaults::settings_for_tests()
+        );
     }
 }

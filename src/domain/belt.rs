@@ -7,47 +7,76 @@ use time::OffsetDateTime;
 
 use super::ids::{BeltId, ProjectName};
 
-/// Everything a user chooses about a belt, with defaults applied. A `BeltSpec` only comes out of
-/// [`crate::domain::input::parse_spec`] (or the store, which only holds parsed specs), so it is valid.
+/// Everything a user chooses about a belt, with defaults applied: the one declaration of the
+/// belt's fields (docs/api.md#fields). A `BeltSpec` only comes out of
+/// [`crate::domain::input::parse_spec`] (or the store, which only holds parsed specs), so it is
+/// valid.
 ///
-/// Serialized as-is into the store; the API document is rendered by `document.rs`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Its serde form is the stored form and the spec part of the API document; the request body's
+/// schema and the export view derive from it too (`src/http/document.rs`, `src/http/openapi.rs`).
+/// Field order is the document's key order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BeltSpec {
+    /// 1–255 characters, unique within the project.
     pub name: String,
     pub description: String,
     pub labels: Vec<String>,
     pub affected_paths: Vec<String>,
+    /// 1–50, default 1.
     pub replicas: u32,
+    /// CPU limit in millicores; default `BELT_MILLI_CPU` (200).
     pub millicpu: u32,
+    /// CPU request ≤ `millicpu`; default `BELT_MILLI_CPU_REQUESTS` capped at the limit.
     pub millicpu_requests: u32,
+    /// Memory limit in MiB; default `BELT_MEMORY` (512).
     pub memory: u32,
+    /// Memory request ≤ `memory`; default `BELT_MEMORY_REQUESTS` capped at the limit.
     pub memory_requests: u32,
     pub assumed_role: String,
+    /// pip requirement specifiers, one per line.
     pub requirements_py: String,
+    /// Default `BELT_IMAGE_NAME`.
     pub image: String,
+    /// Default `BELT_PULL_SECRET`.
     pub image_pull_secret: String,
+    /// Image tag; default `BELT_EXTRACTOR_VERSION` (`latest`).
     pub extractor_version: String,
+    /// Python source defining `execute(headers, event[, profile])`; default `BELT_EXTRACTOR_FN`.
     pub extractor_fn: String,
+    /// Event types to consume; each must exist in the project's registry when one is configured.
     pub event_types: Vec<String>,
+    /// Mutually exclusive with an explicit `kafkaDestinationTopic`.
     pub output_types: Option<Vec<OutputType>>,
+    /// `grnry_data_in_<eventType>` → start offset per partition; used on the first start only.
+    /// Input may also be a JSON-encoded string of the object.
     pub partition_offsets: BTreeMap<String, Vec<u64>>,
-    /// `None` when the belt writes to `outputTypes` instead.
+    /// Default `BELT_DESTINATION_TOPIC` (`profile-update`); null when the belt writes to
+    /// `outputTypes` instead.
     pub kafka_destination_topic: Option<String>,
     pub belt_type: String,
     pub runtime: String,
     pub parameter: String,
     pub debug: bool,
+    /// Default `FALSE`. Input may also be a boolean (`true` → `TRUE`) or the name in any case.
     pub fetch_profile: FetchProfile,
+    /// Default `_d`.
     pub profile_type: String,
+    /// Required unless `fetchProfile` is FALSE.
     pub secret: String,
     pub secret_username: String,
     pub secret_password: String,
-    /// Canonical JSON of validated Kubernetes `Volume` objects; `None` = no volumes.
+    /// Kubernetes `Volume` list, JSON-encoded: `"{\"volumes\": [...]}"`, or null.
+    #[serde(with = "super::kube_lists::as_volumes")]
+    #[schema(value_type = Option<String>)]
     pub volumes: Option<Vec<serde_json::Value>>,
-    /// Canonical JSON of validated Kubernetes `VolumeMount` objects.
+    /// Kubernetes `VolumeMount` list, JSON-encoded: `"{\"volumeMounts\": [...]}"`, or null.
+    #[serde(with = "super::kube_lists::as_volume_mounts")]
+    #[schema(value_type = Option<String>)]
     pub volume_mounts: Option<Vec<serde_json::Value>>,
-    /// Canonical JSON of validated Kubernetes `EnvVar` objects.
+    /// Kubernetes `EnvVar` list, JSON-encoded: `"{\"extraEnv\": [...]}"`, or null.
+    #[serde(with = "super::kube_lists::as_extra_env")]
+    #[schema(value_type = Option<String>)]
     pub extra_env: Option<Vec<serde_json::Value>>,
 }
 
@@ -204,4 +233,41 @@ pub fn from_epoch_millis(ms: i64) -> OffsetDateTime {
 /// Now, truncated to milliseconds: the precision the API shows and the store keeps.
 pub fn now_millis() -> OffsetDateTime {
     from_epoch_millis(epoch_millis(OffsetDateTime::now_utc()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spec as the store holds it since before the spec was the one declaration: the three
+    /// Kubernetes lists as bare lists of objects.
+    const STORED_BEFORE: &str = r#"{"name":"b","description":"","labels":[],"affectedPaths":[],"replicas":1,"millicpu":200,"millicpuRequests":200,"memory":512,"memoryRequests":512,"assumedRole":"","requirementsPy":"","image":"grnry-belt","imagePullSecret":"grnry-pull-secret","extractorVersion":"latest","extractorFn":"def execute(headers, event):\n    return []\n","eventTypes":["test-a"],"outputTypes":null,"partitionOffsets":{"grnry_data_in_test-a":[0,5]},"kafkaDestinationTopic":"profile-update","beltType":"","runtime":"","parameter":"","debug":false,"fetchProfile":"FALSE","profileType":"_d","secret":"","secretUsername":"","secretPassword":"","volumes":[{"emptyDir":{},"name":"v"}],"volumeMounts":null,"extraEnv":[{"name":"FOO","value":"bar"}]}"#;
+
+    #[test]
+    fn specs_stored_by_earlier_versions_still_load() {
+        let spec: BeltSpec = serde_json::from_str(STORED_BEFORE).unwrap();
+        assert_eq!(
+            spec.volumes,
+            Some(vec![serde_json::json!({"name": "v", "emptyDir": {}})])
+        );
+        assert_eq!(spec.volume_mounts, None);
+        assert_eq!(
+            spec.extra_env,
+            Some(vec![serde_json::json!({"name": "FOO", "value": "bar"})])
+        );
+        assert_eq!(spec.partition_offsets["grnry_data_in_test-a"], [0, 5]);
+        let stored = serde_json::to_string(&spec).unwrap();
+        assert_eq!(serde_json::from_str::<BeltSpec>(&stored).unwrap(), spec);
+    }
+
+    #[test]
+    fn the_stored_form_holds_the_lists_json_encoded() {
+        let spec: BeltSpec = serde_json::from_str(STORED_BEFORE).unwrap();
+        let stored = serde_json::to_value(&spec).unwrap();
+        assert_eq!(
+            stored["volumes"],
+            r#"{"volumes":[{"emptyDir":{},"name":"v"}]}"#
+        );
+        assert_eq!(stored["volumeMounts"], serde_json::Value::Null);
+    }
 }

@@ -1,7 +1,6 @@
 //! Server-side defaults for belt fields, taken from the environment once at startup.
 
-use crate::config::BeltDefaultsConfig;
-
+use super::belt::{BeltSpec, FetchProfile};
 use super::kube_lists::{self, KubeList};
 
 /// The extractor function a belt gets when it names none: the v2 document's hello-world.
@@ -9,6 +8,28 @@ pub const HELLO_WORLD_EXTRACTOR_FN: &str = "from time import time\r\nfrom grnry_
 
 pub const DEFAULT_PROFILE_TYPE: &str = "_d";
 pub const DEFAULT_REPLICAS: u32 = 1;
+
+/// The server's settings for belt defaults and the workload policy, as plain values: the
+/// configuration (`BELT_*` variables, `src/config.rs`) hands them over, and nothing here reads
+/// them itself. Field names follow the variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultSettings {
+    pub destination_topic: String,
+    pub extra_env: Option<String>,
+    pub volume_mounts: Option<String>,
+    pub volumes: Option<String>,
+    pub extractor_version: String,
+    pub extractor_fn: Option<String>,
+    pub pull_secret: String,
+    pub image_name: String,
+    pub milli_cpu: u32,
+    pub milli_cpu_requests: u32,
+    pub memory: u32,
+    pub memory_requests: u32,
+    pub allowed_volume_types: Vec<String>,
+    pub allowed_images: Vec<String>,
+    pub allowed_requirement_urls: Vec<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BeltDefaults {
@@ -31,7 +52,8 @@ pub struct BeltDefaults {
 impl BeltDefaults {
     /// Fails with a message naming the variable when a default would itself be an invalid value,
     /// so a misconfigured server refuses to start instead of storing bad belts.
-    pub fn from_config(config: &BeltDefaultsConfig) -> Result<Self, String> {
+    pub fn from_config(settings: impl Into<DefaultSettings>) -> Result<Self, String> {
+        let config = &settings.into();
         let list = |kind: KubeList, env: &str, raw: &Option<String>| {
             let value = raw
                 .as_deref()
@@ -66,7 +88,7 @@ impl BeltDefaults {
                 &config.volume_mounts,
             )?,
             extra_env: list(KubeList::ExtraEnv, "BELT_EXTRA_ENV", &config.extra_env)?,
-            policy: super::policy::WorkloadPolicy::from_config(config)?,
+            policy: super::policy::WorkloadPolicy::from_config(config.clone())?,
         };
         for (env, value) in [
             ("BELT_DESTINATION_TOPIC", &defaults.kafka_destination_topic),
@@ -84,15 +106,77 @@ impl BeltDefaults {
         .map_err(|reason| format!("BELT_EXTRACTOR_FN: {reason}"))?;
         Ok(defaults)
     }
+
+    /// The spec a belt would get from a body naming only `name` and `eventTypes` (and
+    /// `outputTypes`, which decide whether there is a destination topic), given its own limits:
+    /// a request's default is the server's, capped at the belt's limit.
+    pub fn spec_for(&self, spec: &BeltSpec) -> BeltSpec {
+        BeltSpec {
+            name: spec.name.clone(),
+            description: String::new(),
+            labels: Vec::new(),
+            affected_paths: Vec::new(),
+            replicas: DEFAULT_REPLICAS,
+            millicpu: self.millicpu,
+            millicpu_requests: self.millicpu_requests.min(spec.millicpu),
+            memory: self.memory,
+            memory_requests: self.memory_requests.min(spec.memory),
+            assumed_role: String::new(),
+            requirements_py: String::new(),
+            image: self.image.clone(),
+            image_pull_secret: self.image_pull_secret.clone(),
+            extractor_version: self.extractor_version.clone(),
+            extractor_fn: self.extractor_fn.clone(),
+            event_types: spec.event_types.clone(),
+            output_types: None,
+            partition_offsets: Default::default(),
+            kafka_destination_topic: spec
+                .output_types
+                .is_none()
+                .then(|| self.kafka_destination_topic.clone()),
+            belt_type: String::new(),
+            runtime: String::new(),
+            parameter: String::new(),
+            debug: false,
+            fetch_profile: FetchProfile::False,
+            profile_type: DEFAULT_PROFILE_TYPE.to_string(),
+            secret: String::new(),
+            secret_username: String::new(),
+            secret_password: String::new(),
+            volumes: self.volumes.clone(),
+            volume_mounts: self.volume_mounts.clone(),
+            extra_env: self.extra_env.clone(),
+        }
+    }
+}
+
+/// The settings of a configuration that sets nothing (the `BELT_*` variables' defaults;
+/// `src/config.rs` has a test that they agree).
+#[cfg(test)]
+pub fn settings_for_tests() -> DefaultSettings {
+    DefaultSettings {
+        destination_topic: "profile-update".into(),
+        extra_env: None,
+        volume_mounts: None,
+        volumes: None,
+        extractor_version: "latest".into(),
+        extractor_fn: None,
+        pull_secret: "grnry-pull-secret".into(),
+        image_name: "grnry-belt".into(),
+        milli_cpu: 200,
+        milli_cpu_requests: 200,
+        memory: 512,
+        memory_requests: 512,
+        allowed_volume_types: super::policy::DEFAULT_VOLUME_TYPES
+            .split(',')
+            .map(String::from)
+            .collect(),
+        allowed_images: Vec::new(),
+        allowed_requirement_urls: Vec::new(),
+    }
 }
 
 #[cfg(test)]
 pub fn for_tests() -> BeltDefaults {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        defaults: BeltDefaultsConfig,
-    }
-    BeltDefaults::from_config(&Wrapper::parse_from(["x"]).defaults).unwrap()
+    BeltDefaults::from_config(settings_for_tests()).unwrap()
 }

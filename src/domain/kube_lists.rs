@@ -127,6 +127,50 @@ pub fn encode(kind: KubeList, items: &Option<Vec<Value>>) -> Value {
     }
 }
 
+/// The stored and rendered form of the three list fields: the v2 JSON-encoded string. Reading
+/// takes every shape [`decode`] accepts, so specs stored as bare lists by earlier versions load.
+fn serialize<S: serde::Serializer>(
+    kind: KubeList,
+    items: &Option<Vec<Value>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    encode(kind, items).serialize(serializer)
+}
+
+fn deserialize<'de, D: serde::Deserializer<'de>>(
+    kind: KubeList,
+    deserializer: D,
+) -> Result<Option<Vec<Value>>, D::Error> {
+    let value = <Option<Value> as serde::Deserialize>::deserialize(deserializer)?;
+    decode(kind, &value.unwrap_or(Value::Null)).map_err(serde::de::Error::custom)
+}
+
+macro_rules! serde_as {
+    ($module:ident, $kind:expr) => {
+        /// `#[serde(with)]` for this list field (see [`encode`] and [`decode`]).
+        pub mod $module {
+            use super::*;
+
+            pub fn serialize<S: serde::Serializer>(
+                items: &Option<Vec<Value>>,
+                serializer: S,
+            ) -> Result<S::Ok, S::Error> {
+                super::serialize($kind, items, serializer)
+            }
+
+            pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> Result<Option<Vec<Value>>, D::Error> {
+                super::deserialize($kind, deserializer)
+            }
+        }
+    };
+}
+
+serde_as!(as_volumes, KubeList::Volumes);
+serde_as!(as_volume_mounts, KubeList::VolumeMounts);
+serde_as!(as_extra_env, KubeList::ExtraEnv);
+
 #[cfg(test)]
 mod tests {
     use super::*;

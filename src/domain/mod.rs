@@ -1,4 +1,5 @@
-//! The belt document: its parsing, defaults and canonical rendering. No I/O lives here.
+//! The belt: its one declaration of fields, their parsing, defaults and policy. No I/O lives here;
+//! the document the API renders from it is `src/http/document.rs`.
 
 pub mod belt;
 pub mod defaults;

@@ -69,73 +69,7 @@ impl ReplicaSpec {
         with_partition_offsets: bool,
     ) -> ReplicaSpec {
         let id = belt.id;
-        let plain = |name: &str, value: String| EnvEntry {
-            name: name.to_string(),
-            value: EnvValue::Plain(value),
-        };
-        let mut env = vec![
-            plain("BELT_ID", id.to_string()),
-            plain("BELT_VERSION", version.to_string()),
-            plain("PROJECT_NAME", belt.project.to_string()),
-            plain("EVENT_TYPES", spec.event_types.join(",")),
-            plain(
-                "KAFKA_INPUT_TOPICS",
-                spec.event_types
-                    .iter()
-                    .map(|t| format!("{INPUT_TOPIC_PREFIX}{t}"))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            plain("KAFKA_CONSUMER_GROUP", belt.kafka_consumer_group_name()),
-        ];
-        match (&spec.output_types, &spec.kafka_destination_topic) {
-            (Some(outputs), _) => env.push(plain(
-                "OUTPUT_TYPES",
-                serde_json::to_string(outputs).unwrap_or_default(),
-            )),
-            (None, Some(topic)) => env.push(plain("KAFKA_DESTINATION_TOPIC", topic.clone())),
-            (None, None) => {}
-        }
-        env.push(plain("KAFKA_ERROR_TOPIC", format!("grnry_belt_dlq_{id}")));
-        env.push(plain(
-            "FETCH_PROFILE",
-            spec.fetch_profile.as_str().to_string(),
-        ));
-        env.push(plain("PROFILE_TYPE", spec.profile_type.clone()));
-        env.push(plain("KEYCLOAK_SECRET", spec.secret.clone()));
-        if spec.fetch_profile.needs_credentials() {
-            for (name, key) in [
-                ("KEYCLOAK_USER", &spec.secret_username),
-                ("KEYCLOAK_PASS", &spec.secret_password),
-            ] {
-                env.push(EnvEntry {
-                    name: name.to_string(),
-                    value: EnvValue::FromSecret {
-                        secret: spec.secret.clone(),
-                        key: key.clone(),
-                    },
-                });
-            }
-        } else {
-            env.push(plain("KEYCLOAK_USER", String::new()));
-            env.push(plain("KEYCLOAK_PASS", String::new()));
-        }
-        env.push(plain("DEBUG", spec.debug.to_string()));
-        env.push(plain("PARAMETER", spec.parameter.clone()));
-        if with_partition_offsets && !spec.partition_offsets.is_empty() {
-            env.push(plain(
-                "PARTITION_OFFSETS",
-                serde_json::to_string(&spec.partition_offsets).unwrap_or_default(),
-            ));
-        }
-        for extra in spec.extra_env.iter().flatten() {
-            let name = extra["name"].as_str().unwrap_or_default().to_string();
-            env.retain(|entry| entry.name != name);
-            env.push(EnvEntry {
-                name,
-                value: EnvValue::Kubernetes(extra.clone()),
-            });
-        }
+        let env = environment(belt, spec, version, with_partition_offsets);
         ReplicaSpec {
             belt_id: id,
             project: belt.project.clone(),
@@ -164,4 +98,97 @@ impl ReplicaSpec {
     pub fn env_value(&self, name: &str) -> Option<&EnvValue> {
         self.env.iter().find(|e| e.name == name).map(|e| &e.value)
     }
+}
+
+fn plain(name: &str, value: String) -> EnvEntry {
+    EnvEntry {
+        name: name.to_string(),
+        value: EnvValue::Plain(value),
+    }
+}
+
+/// The replica's environment, in order (docs/api.md#what-a-replica-receives); `extraEnv` last,
+/// replacing a variable of the same name.
+fn environment(
+    belt: &Belt,
+    spec: &BeltSpec,
+    version: i64,
+    with_partition_offsets: bool,
+) -> Vec<EnvEntry> {
+    let mut env = topic_env(belt, spec, version);
+    env.extend(profile_env(spec));
+    env.push(plain("DEBUG", spec.debug.to_string()));
+    env.push(plain("PARAMETER", spec.parameter.clone()));
+    if with_partition_offsets && !spec.partition_offsets.is_empty() {
+        env.push(plain(
+            "PARTITION_OFFSETS",
+            serde_json::to_string(&spec.partition_offsets).unwrap_or_default(),
+        ));
+    }
+    for extra in spec.extra_env.iter().flatten() {
+        let name = extra["name"].as_str().unwrap_or_default().to_string();
+        env.retain(|entry| entry.name != name);
+        env.push(EnvEntry {
+            name,
+            value: EnvValue::Kubernetes(extra.clone()),
+        });
+    }
+    env
+}
+
+/// Who the replica is and which topics it reads and writes.
+fn topic_env(belt: &Belt, spec: &BeltSpec, version: i64) -> Vec<EnvEntry> {
+    let id = belt.id;
+    let mut env = vec![
+        plain("BELT_ID", id.to_string()),
+        plain("BELT_VERSION", version.to_string()),
+        plain("PROJECT_NAME", belt.project.to_string()),
+        plain("EVENT_TYPES", spec.event_types.join(",")),
+        plain(
+            "KAFKA_INPUT_TOPICS",
+            spec.event_types
+                .iter()
+                .map(|t| format!("{INPUT_TOPIC_PREFIX}{t}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        plain("KAFKA_CONSUMER_GROUP", belt.kafka_consumer_group_name()),
+    ];
+    match (&spec.output_types, &spec.kafka_destination_topic) {
+        (Some(outputs), _) => env.push(plain(
+            "OUTPUT_TYPES",
+            serde_json::to_string(outputs).unwrap_or_default(),
+        )),
+        (None, Some(topic)) => env.push(plain("KAFKA_DESTINATION_TOPIC", topic.clone())),
+        (None, None) => {}
+    }
+    env.push(plain("KAFKA_ERROR_TOPIC", format!("grnry_belt_dlq_{id}")));
+    env
+}
+
+/// The Profile Store: the fetch mode and, when it fetches, the credentials from the Secret.
+fn profile_env(spec: &BeltSpec) -> Vec<EnvEntry> {
+    let mut env = vec![
+        plain("FETCH_PROFILE", spec.fetch_profile.as_str().to_string()),
+        plain("PROFILE_TYPE", spec.profile_type.clone()),
+        plain("KEYCLOAK_SECRET", spec.secret.clone()),
+    ];
+    for (name, key) in [
+        ("KEYCLOAK_USER", &spec.secret_username),
+        ("KEYCLOAK_PASS", &spec.secret_password),
+    ] {
+        let value = if spec.fetch_profile.needs_credentials() {
+            EnvValue::FromSecret {
+                secret: spec.secret.clone(),
+                key: key.clone(),
+            }
+        } else {
+            EnvValue::Plain(String::new())
+        };
+        env.push(EnvEntry {
+            name: name.to_string(),
+            value,
+        });
+    }
+    env
 }

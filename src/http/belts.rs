@@ -10,13 +10,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::caller::{Access, Caller};
+use super::document::{export, BeltDocument};
 use super::errors::ErrorBody;
 use super::links::BaseUrl;
 use super::openapi::BeltBody;
 use super::scope::{BeltScope, ProjectScope};
 use super::AppState;
 use crate::domain::belt::now_millis;
-use crate::domain::document::{export, BeltDocument};
 use crate::domain::fields::refuse_nul_in_body;
 use crate::domain::input::{parse_body, parse_spec};
 use crate::domain::{Belt, BeltId, BeltSpec, BeltStatus, ProjectName};

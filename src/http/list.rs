@@ -6,11 +6,11 @@ use serde::Serialize;
 
 use super::belts::{belt_path, status_of};
 use super::caller::{Access, Caller};
+use super::document::{BeltDocument, Link};
 use super::errors::ErrorBody;
 use super::links::{query_string, BaseUrl};
 use super::scope::ProjectScope;
 use super::AppState;
-use crate::domain::document::{BeltDocument, Link};
 use crate::domain::BeltStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::store::ListQuery;

@@ -2,6 +2,7 @@
 
 pub mod belts;
 pub mod caller;
+pub mod document;
 pub mod errors;
 pub mod links;
 pub mod list;

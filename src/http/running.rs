@@ -13,11 +13,11 @@ use serde_json::Value;
 
 use super::belts::{check_version, if_match, load, status_of};
 use super::caller::{Access, Caller};
+use super::document::{Link, SelfLinks};
 use super::errors::ErrorBody;
 use super::links::{query_string, BaseUrl};
 use super::scope::BeltScope;
 use super::AppState;
-use crate::domain::document::{Link, SelfLinks};
 use crate::domain::fields::refuse_nul_in_body;
 use crate::domain::input::parse_body;
 use crate::domain::{Belt, BeltStatus, DesiredState};
