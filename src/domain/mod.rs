@@ -8,8 +8,10 @@ pub mod ids;
 pub mod input;
 pub mod invalid;
 pub mod kube_lists;
+pub mod lifecycle;
 pub mod policy;
 pub mod python;
+pub mod refusal;
 pub mod replica;
 pub mod requirements;
 pub mod status;
@@ -18,4 +20,6 @@ pub use belt::{Belt, BeltSpec, Deployed, DesiredState, FetchProfile, OutputType,
 pub use defaults::BeltDefaults;
 pub use ids::{BeltId, ProjectName};
 pub use invalid::{Culprit, Invalid};
+pub use lifecycle::{Action, Observed, Phase};
+pub use refusal::{Precondition, Refusal};
 pub use status::BeltStatus;

@@ -11,7 +11,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::AppState;
+use super::state::AppState;
 
 /// The request body of create and replace. Input is tolerant: numbers may be numeric strings,
 /// booleans may be `"true"`/`"false"`, `""` means the server default, and `volumes`,

@@ -3,8 +3,10 @@
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 
+use super::caller::Caller;
+use super::error::ApiError;
+use crate::belts::Asked;
 use crate::domain::{BeltId, ProjectName};
-use crate::error::ApiError;
 
 /// `/projects/{project}/belts` or `/belts`.
 pub struct ProjectScope(pub ProjectName);
@@ -13,6 +15,17 @@ pub struct ProjectScope(pub ProjectName);
 pub struct BeltScope {
     pub project: ProjectName,
     pub id: BeltId,
+}
+
+impl BeltScope {
+    /// This belt, asked about by `caller`.
+    pub fn asked_by<'a>(&'a self, caller: &'a Caller) -> Asked<'a> {
+        Asked {
+            caller: &caller.0,
+            project: &self.project,
+            id: self.id,
+        }
+    }
 }
 
 async fn params(parts: &mut Parts) -> Result<Vec<(String, String)>, ApiError> {

@@ -21,8 +21,18 @@ use url::Url;
 use self::answer::Consumers;
 use crate::auth::Claims;
 use crate::domain::input::{event_type_name_problem, MAX_EVENT_TYPES};
-use crate::domain::ProjectName;
-use crate::error::ApiError;
+use crate::domain::{Invalid, ProjectName};
+
+/// Why the registry check did not pass.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The event types are refused: unknown, unreadable for the caller, or not theirs to consume.
+    #[error(transparent)]
+    Refused(#[from] Invalid),
+    /// The registry did not answer, or not in a way we understand; the sentence is the client's.
+    #[error("{0}")]
+    Unavailable(String),
+}
 
 /// Registry calls one create or replace makes at once.
 pub const CALLS_PER_REQUEST: usize = 8;
@@ -73,10 +83,10 @@ impl Registry {
         event_types: &[String],
         token: &str,
         caller: &Claims,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RegistryError> {
         // The belt parser already enforces these; checked again because a URL is built from them.
         if event_types.len() > MAX_EVENT_TYPES {
-            return Err(ApiError::BadParameter(format!(
+            return Err(refused(format!(
                 "Parameter 'eventTypes' must list at most {MAX_EVENT_TYPES} event types but lists {}.",
                 event_types.len()
             )));
@@ -85,9 +95,7 @@ impl Registry {
         let mut unique = Vec::with_capacity(event_types.len());
         for event_type in event_types {
             if let Some(problem) = event_type_name_problem(event_type) {
-                return Err(ApiError::BadParameter(format!(
-                    "Parameter 'eventTypes' {problem}."
-                )));
+                return Err(refused(format!("Parameter 'eventTypes' {problem}.")));
             }
             if seen.insert(event_type.as_str()) {
                 unique.push(event_type.as_str());
@@ -125,18 +133,18 @@ impl Registry {
         event_type: &str,
         token: &str,
         caller: &Claims,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RegistryError> {
         let url = self.url_of(project, event_type);
         let unavailable = |reason: String| {
             tracing::warn!(%event_type, %reason, "event-type registry did not answer");
-            ApiError::Unavailable(format!(
+            RegistryError::Unavailable(format!(
                 "The event-type registry did not answer about '{event_type}' (parameter \
                  'eventTypes'); nothing was changed."
             ))
         };
         let not_understood = |reason: String| {
             tracing::warn!(%event_type, %reason, "event-type registry answer not understood");
-            ApiError::Unavailable(format!(
+            RegistryError::Unavailable(format!(
                 "The event-type registry's answer about '{event_type}' (parameter 'eventTypes') \
                  was not understood; nothing was changed."
             ))
@@ -156,12 +164,10 @@ impl Registry {
             .map_err(|e| unavailable(e.without_url().to_string()))?;
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(ApiError::BadParameter(format!(
-                "Invalid event type: {event_type}"
-            )));
+            return Err(refused(format!("Invalid event type: {event_type}")));
         }
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(ApiError::BadParameter(format!(
+            return Err(refused(format!(
                 "Parameter 'eventTypes' holds '{event_type}', which the event-type registry does not let you read."
             )));
         }
@@ -196,7 +202,7 @@ impl Registry {
             Consumers::RoleHolders(roles) if roles.iter().any(|r| caller.holds_any_role(r)) => {
                 Ok(())
             }
-            Consumers::RoleHolders(roles) => Err(ApiError::BadParameter(format!(
+            Consumers::RoleHolders(roles) => Err(refused(format!(
                 "Parameter 'eventTypes' holds '{event_type}', which needs one of the roles {} to consume.",
                 roles
                     .iter()
@@ -208,8 +214,13 @@ impl Registry {
     }
 }
 
-fn did_not_answer() -> ApiError {
-    ApiError::Unavailable(
+/// A refusal of the `eventTypes` field; `message` names it.
+fn refused(message: String) -> RegistryError {
+    RegistryError::Refused(Invalid::field_message("eventTypes", message))
+}
+
+fn did_not_answer() -> RegistryError {
+    RegistryError::Unavailable(
         "The event-type registry did not answer in time; nothing was changed.".into(),
     )
 }
@@ -263,7 +274,7 @@ mod tests {
             )
             .await;
         assert!(
-            matches!(result, Err(ApiError::Unavailable(_))),
+            matches!(result, Err(RegistryError::Unavailable(_))),
             "{result:?}"
         );
         let waited = started.elapsed();

@@ -1,0 +1,68 @@
+//! Who asks, as the use cases see it: a verified identity, its roles, and the token the registry
+//! is asked with (docs/api.md#authentication-and-roles).
+
+use super::BeltError;
+use crate::auth::Claims;
+use crate::domain::{BeltId, Invalid, Person, ProjectName};
+
+pub struct Caller {
+    pub claims: Claims,
+    /// Forwarded to the event-type registry, which applies its own access rules. Never logged.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// list, get, get state
+    Read,
+    /// create, update, delete, change state, logs
+    Write,
+}
+
+impl Caller {
+    pub fn require(&self, project: &ProjectName, access: Access) -> Result<(), BeltError> {
+        let has = |role| self.claims.has_client_role(project.as_str(), role);
+        let allowed = match access {
+            Access::Read => has("editor") || has("viewer"),
+            Access::Write => has("editor"),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(BeltError::Forbidden)
+        }
+    }
+
+    /// The role check first, then the refusal of a value the caller sent: a caller without the
+    /// role learns nothing about what else is wrong with the request.
+    pub fn permit<T>(
+        &self,
+        project: &ProjectName,
+        access: Access,
+        parsed: Result<T, Invalid>,
+    ) -> Result<T, BeltError> {
+        self.require(project, access)?;
+        Ok(parsed?)
+    }
+
+    pub fn person(&self) -> Person {
+        Person {
+            name: self.claims.display_name(),
+            email: self.claims.email(),
+        }
+    }
+}
+
+/// Who asks about which belt.
+#[derive(Clone, Copy)]
+pub struct Asked<'a> {
+    pub caller: &'a Caller,
+    pub project: &'a ProjectName,
+    pub id: BeltId,
+}
+
+impl Asked<'_> {
+    pub fn permit<T>(&self, access: Access, parsed: Result<T, Invalid>) -> Result<T, BeltError> {
+        self.caller.permit(self.project, access, parsed)
+    }
+}
