@@ -108,6 +108,34 @@ fn no_lower_layer_imports_a_higher_one() {
     assert!(found.is_empty(), "{found:#?}");
 }
 
+/// Handlers reach the store and the runtime only through the use cases; `http/state.rs` only
+/// hands them over when the router is built.
+#[test]
+fn http_reaches_no_store_or_runtime_and_the_domain_no_http() {
+    let krate = parse(&sources());
+    let mut found = Vec::new();
+    for (from, targets) in krate.edges() {
+        let below = ["src/store/", "src/runtime/"];
+        for to in targets
+            .iter()
+            .filter(|to| below.iter().any(|b| to.starts_with(b)))
+        {
+            if from.starts_with("src/http/") && from != "src/http/state.rs" {
+                found.push(format!("{from} uses {to}"));
+            }
+        }
+    }
+    for file in &krate.files {
+        let domain = file.path.starts_with("src/domain/") || file.path == "src/state.rs";
+        for http in ["axum::", "http::", "ApiError", "StatusCode"] {
+            if domain && file.code.contains(http) {
+                found.push(format!("{} mentions {http}", file.path));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+}
+
 #[test]
 fn files_and_functions_stay_small() {
     let mut found = Vec::new();
