@@ -3,7 +3,7 @@
 
 use super::BeltError;
 use crate::auth::Claims;
-use crate::domain::{BeltId, Invalid, Person, ProjectName};
+use crate::domain::{BeltId, Invalid, Person, Precondition, ProjectName};
 
 pub struct Caller {
     pub claims: Claims,
@@ -64,5 +64,19 @@ pub struct Asked<'a> {
 impl Asked<'_> {
     pub fn permit<T>(&self, access: Access, parsed: Result<T, Invalid>) -> Result<T, BeltError> {
         self.caller.permit(self.project, access, parsed)
+    }
+}
+
+/// A change to one belt: who asks for it, and the versions it may apply to (`If-Match`), handed
+/// in as parsed, refusal included, so that the role check answers first.
+pub struct Edit<'a> {
+    pub asked: Asked<'a>,
+    pub expect: Result<Precondition, Invalid>,
+}
+
+impl Edit<'_> {
+    /// The `editor` role, then the precondition.
+    pub fn permit(&self) -> Result<Precondition, BeltError> {
+        self.asked.permit(Access::Write, self.expect.clone())
     }
 }

@@ -24,7 +24,7 @@ use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::store::BeltStore;
 
-pub use caller::{Access, Asked, Caller};
+pub use caller::{Access, Asked, Caller, Edit};
 pub use error::{BeltError, Dependency};
 pub use list::{Listed, Listing};
 pub use logs::MAX_LOG_LINES;
@@ -34,11 +34,11 @@ pub use state::StateReport;
 /// What the use cases reach: the store, the runtime, the registry (when configured), the
 /// reconciler to wake, and the server defaults a body is completed with.
 pub struct Belts {
-    pub(crate) store: Arc<dyn BeltStore>,
-    pub(crate) runtime: Arc<dyn Runtime>,
-    pub(crate) registry: Option<Arc<Registry>>,
-    pub(crate) reconciler: Arc<Reconciler>,
-    pub(crate) defaults: Arc<BeltDefaults>,
+    store: Arc<dyn BeltStore>,
+    runtime: Arc<dyn Runtime>,
+    registry: Option<Arc<Registry>>,
+    reconciler: Arc<Reconciler>,
+    defaults: Arc<BeltDefaults>,
 }
 
 /// A belt with the status the runtime's in-memory view gives it.

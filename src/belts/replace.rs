@@ -2,9 +2,8 @@
 //! an unchanged spec writes nothing, a changed one is version + 1.
 
 use super::locked::{write_locked, Written};
-use super::{Access, Asked, BeltError, Belts, Shown};
+use super::{Asked, BeltError, Belts, Edit, Shown};
 use crate::domain::belt::now_millis;
-use crate::domain::{Invalid, Precondition};
 use crate::store::LockedWrite;
 
 /// What a replace did.
@@ -18,19 +17,13 @@ pub enum Replaced {
 }
 
 impl Belts {
-    /// `expect` is handed in as parsed, refusal included, so the role check answers first.
-    pub async fn replace(
-        &self,
-        asked: Asked<'_>,
-        expect: Result<Precondition, Invalid>,
-        body: &[u8],
-    ) -> Result<Replaced, BeltError> {
-        let expect = asked.permit(Access::Write, expect)?;
+    pub async fn replace(&self, edit: Edit<'_>, body: &[u8]) -> Result<Replaced, BeltError> {
+        let expect = edit.permit()?;
         let Asked {
             caller,
             project,
             id,
-        } = asked;
+        } = edit.asked;
         let (_, spec) = self.accepted_spec(caller, project, body).await?;
         let (by, at) = (caller.person(), now_millis());
         // Without `If-Match` the last writer wins and every writer gets its own version; with it,

@@ -3,23 +3,20 @@
 
 use super::locked::write_locked;
 use super::status::transition;
-use super::{Access, Asked, BeltError, Belts};
+use super::{BeltError, Belts, Edit};
 use crate::domain::fields::refuse_nul_in_body;
 use crate::domain::input::parse_body;
 use crate::domain::lifecycle::status_of;
-use crate::domain::ProjectName;
-use crate::domain::{Action, Belt, BeltId, BeltStatus, DesiredState, Invalid, Precondition};
+use crate::domain::{
+    Action, Belt, BeltId, BeltStatus, DesiredState, Invalid, Precondition, ProjectName,
+};
 use crate::store::{LockedWrite, WishChange};
 
 impl Belts {
     /// `body` is `{"action": "START"|"STOP"}`; answers the status the action leads to.
-    pub async fn change_state(
-        &self,
-        asked: Asked<'_>,
-        expect: Result<Precondition, Invalid>,
-        body: &[u8],
-    ) -> Result<BeltStatus, BeltError> {
-        let expect = asked.permit(Access::Write, expect)?;
+    pub async fn change_state(&self, edit: Edit<'_>, body: &[u8]) -> Result<BeltStatus, BeltError> {
+        let expect = edit.permit()?;
+        let asked = edit.asked;
         let action = action_of(body)?;
         let id = asked.id;
         // Validated against the belt as it stands under its lock: a START or STOP without

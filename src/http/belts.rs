@@ -181,7 +181,7 @@ pub async fn update(
 ) -> ApiResult<Response> {
     let expect = precondition(&headers);
     let replaced = (state.belts)
-        .replace(scope.asked_by(&caller), expect, &body)
+        .replace(scope.edit_by(&caller, expect), &body)
         .await?;
     match replaced {
         Replaced::Changed(shown) => Ok(belt_response(StatusCode::OK, &shown, &base)),
@@ -230,8 +230,6 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> ApiResult<Json<Deleted>> {
     let expect = precondition(&headers);
-    (state.belts)
-        .delete(scope.asked_by(&caller), expect)
-        .await?;
+    (state.belts).delete(scope.edit_by(&caller, expect)).await?;
     Ok(Json(Deleted { content: true }))
 }

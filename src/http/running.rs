@@ -108,7 +108,7 @@ pub async fn change_state(
 ) -> ApiResult<Json<NewStatus>> {
     let expect = precondition(&headers);
     let status = (state.belts)
-        .change_state(scope.asked_by(&caller), expect, &body)
+        .change_state(scope.edit_by(&caller, expect), &body)
         .await?;
     Ok(Json(NewStatus { status }))
 }

@@ -5,8 +5,9 @@ use axum::http::request::Parts;
 
 use super::caller::Caller;
 use super::error::ApiError;
-use crate::belts::Asked;
+use crate::belts::{Asked, Edit};
 use crate::domain::{BeltId, ProjectName};
+use crate::domain::{Invalid, Precondition};
 
 /// `/projects/{project}/belts` or `/belts`.
 pub struct ProjectScope(pub ProjectName);
@@ -24,6 +25,20 @@ impl BeltScope {
             caller: &caller.0,
             project: &self.project,
             id: self.id,
+        }
+    }
+}
+
+impl BeltScope {
+    /// A change to this belt asked for by `caller`, on the versions `expect` names.
+    pub fn edit_by<'a>(
+        &'a self,
+        caller: &'a Caller,
+        expect: Result<Precondition, Invalid>,
+    ) -> Edit<'a> {
+        Edit {
+            asked: self.asked_by(caller),
+            expect,
         }
     }
 }
