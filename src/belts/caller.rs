@@ -80,3 +80,47 @@ impl Edit<'_> {
         self.asked.permit(Access::Write, self.expect.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Access as Roles;
+
+    fn caller(role: &str) -> Caller {
+        let mut claims = Claims::default();
+        let roles = Roles {
+            roles: vec![role.to_string()],
+        };
+        claims.resource_access.insert("p".into(), roles);
+        Caller {
+            claims,
+            token: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_role_answers_before_a_refused_value() {
+        let project = ProjectName::parse("p").unwrap();
+        let refused: Result<(), Invalid> = Err(Invalid::header("If-Match", "bad"));
+        let viewer = caller("viewer");
+        assert!(matches!(
+            viewer.permit(&project, Access::Write, refused.clone()),
+            Err(BeltError::Forbidden)
+        ));
+        assert!(matches!(
+            viewer.permit(&project, Access::Read, refused.clone()),
+            Err(BeltError::Invalid(_))
+        ));
+        let editor = caller("editor");
+        assert!(matches!(
+            editor.permit(&project, Access::Write, refused),
+            Err(BeltError::Invalid(_))
+        ));
+        assert!(editor.permit(&project, Access::Write, Ok(())).is_ok());
+        let elsewhere = ProjectName::parse("q").unwrap();
+        assert!(matches!(
+            editor.permit(&elsewhere, Access::Read, Ok(())),
+            Err(BeltError::Forbidden)
+        ));
+    }
+}
