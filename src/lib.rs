@@ -1,12 +1,13 @@
 //! Belt API: the control plane for belts — user Python functions that consume Kafka event types and
-//! emit profile updates. Requests flow one way: `http` → `domain` → `store`.
+//! emit profile updates. Requests flow one way: `http` → `belts` (the use cases) → `domain`, `store`,
+//! `runtime` (docs/architecture.md).
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod auth;
+pub mod belts;
 pub mod config;
 pub mod domain;
-pub mod error;
 pub mod http;
 pub mod reconcile;
 pub mod registry;

@@ -2,34 +2,13 @@
 
 use super::belt::{BeltSpec, FetchProfile};
 use super::kube_lists::{self, KubeList};
+pub use super::settings::DefaultSettings;
 
 /// The extractor function a belt gets when it names none: the v2 document's hello-world.
 pub const HELLO_WORLD_EXTRACTOR_FN: &str = "from time import time\r\nfrom grnry_belt.models.update import Update\r\n\r\ndef execute(headers, event, profile=None):\r\n    update = Update(headers['grnry-correlation-id'], [\"dummy\"]).set_value(\"Hallo Belt!\", 0.5, time(), 'P1D', 'Dummy-Belt')\r\n    update.set_type('TestProfileType')\r\n    return [update]\r\n";
 
 pub const DEFAULT_PROFILE_TYPE: &str = "_d";
 pub const DEFAULT_REPLICAS: u32 = 1;
-
-/// The server's settings for belt defaults and the workload policy, as plain values: the
-/// configuration (`BELT_*` variables, `src/config.rs`) hands them over, and nothing here reads
-/// them itself. Field names follow the variables.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DefaultSettings {
-    pub destination_topic: String,
-    pub extra_env: Option<String>,
-    pub volume_mounts: Option<String>,
-    pub volumes: Option<String>,
-    pub extractor_version: String,
-    pub extractor_fn: Option<String>,
-    pub pull_secret: String,
-    pub image_name: String,
-    pub milli_cpu: u32,
-    pub milli_cpu_requests: u32,
-    pub memory: u32,
-    pub memory_requests: u32,
-    pub allowed_volume_types: Vec<String>,
-    pub allowed_images: Vec<String>,
-    pub allowed_requirement_urls: Vec<String>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BeltDefaults {

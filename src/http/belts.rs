@@ -1,5 +1,5 @@
-//! The belt resource: list, get, create, replace, delete, state (docs/api.md#paths,
-//! docs/api.md#the-belt-document, docs/api.md#listing).
+//! The belt resource: get, create, replace, delete (docs/api.md#paths,
+//! docs/api.md#the-belt-document). Handlers extract, call one use case, render.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -9,116 +9,17 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::caller::{Access, Caller};
+use super::body_schema::BeltBody;
+use super::caller::Caller;
 use super::document::{export, BeltDocument};
+use super::error::ApiResult;
 use super::errors::ErrorBody;
+use super::if_match::{etag, precondition};
 use super::links::BaseUrl;
-use super::openapi::BeltBody;
+use super::render::{belt_path, belt_response};
 use super::scope::{BeltScope, ProjectScope};
-use super::AppState;
-use crate::domain::belt::now_millis;
-use crate::domain::fields::refuse_nul_in_body;
-use crate::domain::input::{parse_body, parse_spec};
-use crate::domain::{Belt, BeltId, BeltSpec, BeltStatus, ProjectName};
-use crate::error::{ApiError, ApiResult};
-use crate::store::{Decide, DeleteOutcome, LockedOutcome, LockedWrite, NewBelt};
-
-pub(super) fn belt_path(project: &ProjectName, id: BeltId) -> String {
-    format!("/projects/{project}/belts/{id}")
-}
-
-/// Status from the runtime's in-memory view: no runtime call.
-pub(super) fn status_of(state: &AppState, belt: &Belt) -> BeltStatus {
-    crate::state::status_of(belt, state.runtime.observe(belt.id))
-}
-
-fn document(state: &AppState, belt: &Belt, base: &BaseUrl) -> BeltDocument {
-    BeltDocument::new(
-        belt,
-        Some(status_of(state, belt)),
-        base.href(&belt_path(&belt.project, belt.id)),
-    )
-}
-
-pub(super) fn etag(version: i64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"{version}\"")).expect("a number is a valid header value")
-}
-
-/// A single-belt answer: the document with its `ETag`.
-fn belt_response(state: &AppState, status: StatusCode, belt: &Belt, base: &BaseUrl) -> Response {
-    let mut response = (status, Json(document(state, belt, base))).into_response();
-    response
-        .headers_mut()
-        .insert(header::ETAG, etag(belt.version));
-    response
-}
-
-/// `If-Match`: `None` when absent or `*`; otherwise the versions it accepts.
-pub(super) fn if_match(headers: &HeaderMap) -> ApiResult<Option<Vec<i64>>> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::BadHeader("Header 'If-Match' is not valid text.".into()))?;
-    if text.trim() == "*" {
-        return Ok(None);
-    }
-    text.split(',')
-        .map(|tag| {
-            let tag = tag.trim();
-            let tag = tag.strip_prefix("W/").unwrap_or(tag);
-            tag.trim_matches('"').parse::<i64>().map_err(|_| {
-                ApiError::BadHeader(format!(
-                    "Header 'If-Match' must hold belt versions such as '\"3\"' but is '{text}'."
-                ))
-            })
-        })
-        .collect::<ApiResult<Vec<_>>>()
-        .map(Some)
-}
-
-pub(super) fn check_version(id: BeltId, current: i64, wanted: &Option<Vec<i64>>) -> ApiResult<()> {
-    match wanted {
-        Some(versions) if !versions.contains(&current) => {
-            Err(ApiError::PreconditionFailed(format!(
-                "Belt with ID '{id}' is at version '{current}', which 'If-Match' does not name."
-            )))
-        }
-        _ => Ok(()),
-    }
-}
-
-pub(super) async fn load(state: &AppState, project: &ProjectName, id: BeltId) -> ApiResult<Belt> {
-    state
-        .store
-        .get(project, id)
-        .await?
-        .ok_or_else(|| ApiError::belt_not_found(id))
-}
-
-/// Parses a create/replace body and, when a registry is configured, checks its event types.
-async fn accepted_spec(
-    state: &AppState,
-    caller: &Caller,
-    project: &ProjectName,
-    body: &[u8],
-) -> ApiResult<(Option<BeltId>, BeltSpec)> {
-    let map = parse_body(body)?;
-    refuse_nul_in_body(&map)?;
-    let input = parse_spec(&map, &state.defaults)?;
-    if let Some(registry) = &state.registry {
-        registry
-            .check_event_types(
-                project,
-                &input.spec.event_types,
-                &caller.token,
-                &caller.claims,
-            )
-            .await?;
-    }
-    Ok((input.id, input.spec))
-}
+use super::state::AppState;
+use crate::belts::Replaced;
 
 // ---------------------------------------------------------------------------------------------
 // Get
@@ -150,16 +51,16 @@ pub async fn get(
     base: BaseUrl,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    caller.require(&scope.project, Access::Read)?;
-    let belt = load(&state, &scope.project, scope.id).await?;
+    let shown = state.belts.get(scope.asked_by(&caller)).await?;
     if export_requested(raw.as_deref()) {
-        let mut response = Json(Value::Object(export(&belt, &state.defaults))).into_response();
+        let view = export(&shown.belt, state.belts.defaults());
+        let mut response = Json(Value::Object(view)).into_response();
         response
             .headers_mut()
-            .insert(header::ETAG, etag(belt.version));
+            .insert(header::ETAG, etag(shown.belt.version));
         return Ok(response);
     }
-    Ok(belt_response(&state, StatusCode::OK, &belt, &base))
+    Ok(belt_response(StatusCode::OK, &shown, &base))
 }
 
 fn export_requested(raw: Option<&str>) -> bool {
@@ -196,9 +97,8 @@ pub async fn create(
     base: BaseUrl,
     body: Bytes,
 ) -> ApiResult<Response> {
-    caller.require(&project, Access::Write)?;
-    let (id, spec) = accepted_spec(&state, &caller, &project, &body).await?;
-    store_new(&state, &caller, project, id, spec, &base).await
+    let shown = state.belts.create(&caller.0, project, None, &body).await?;
+    Ok(created(&shown, &base))
 }
 
 /// Create a belt with the id in the path.
@@ -228,41 +128,20 @@ pub async fn create_with_id(
     base: BaseUrl,
     body: Bytes,
 ) -> ApiResult<Response> {
-    caller.require(&scope.project, Access::Write)?;
-    let (body_id, spec) = accepted_spec(&state, &caller, &scope.project, &body).await?;
-    if let Some(body_id) = body_id.filter(|body_id| *body_id != scope.id) {
-        return Err(ApiError::BadParameter(format!(
-            "Parameter 'id' is '{body_id}' in the body but '{}' in the path.",
-            scope.id
-        )));
-    }
-    store_new(&state, &caller, scope.project, Some(scope.id), spec, &base).await
+    let shown = (state.belts)
+        .create(&caller.0, scope.project, Some(scope.id), &body)
+        .await?;
+    Ok(created(&shown, &base))
 }
 
-async fn store_new(
-    state: &AppState,
-    caller: &Caller,
-    project: ProjectName,
-    id: Option<BeltId>,
-    spec: BeltSpec,
-    base: &BaseUrl,
-) -> ApiResult<Response> {
-    let belt = state
-        .store
-        .create(NewBelt {
-            id,
-            project,
-            spec,
-            author: caller.person(),
-            at: now_millis(),
-        })
-        .await?;
-    tracing::info!(belt = %belt.id, project = %belt.project, "belt created");
-    let mut response = belt_response(state, StatusCode::OK, &belt, base);
-    if let Ok(location) = HeaderValue::from_str(&base.href(&belt_path(&belt.project, belt.id))) {
+/// The stored belt, with its `Location`.
+fn created(shown: &crate::belts::Shown, base: &BaseUrl) -> Response {
+    let mut response = belt_response(StatusCode::OK, shown, base);
+    let path = belt_path(&shown.belt.project, shown.belt.id);
+    if let Ok(location) = HeaderValue::from_str(&base.href(&path)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    Ok(response)
+    response
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -300,39 +179,17 @@ pub async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    caller.require(&scope.project, Access::Write)?;
-    let wanted = if_match(&headers)?;
-    let (_, spec) = accepted_spec(&state, &caller, &scope.project, &body).await?;
-    // The decision is taken on the belt as it stands under its row lock: concurrent writers
-    // queue instead of racing, so without `If-Match` the last writer wins and every writer gets
-    // its own version, and with `If-Match` exactly one writer sees the version it names.
-    let id = scope.id;
-    let (by, at) = (caller.person(), now_millis());
-    let decide: Decide = Box::new(move |current: &Belt| {
-        check_version(id, current.version, &wanted)?;
-        if current.spec == spec {
-            return Ok(LockedWrite::Nothing);
-        }
-        Ok(LockedWrite::Replace {
-            spec: Box::new(spec),
-            by,
-            at,
-        })
-    });
-    match state.store.write_locked(&scope.project, id, decide).await? {
-        LockedOutcome::Written(belt) => {
-            tracing::info!(belt = %belt.id, version = belt.version, "belt updated");
-            Ok(belt_response(&state, StatusCode::OK, &belt, &base))
-        }
-        LockedOutcome::Unchanged(current) => {
+    let expect = precondition(&headers);
+    let replaced = (state.belts)
+        .replace(scope.edit_by(&caller, expect), &body)
+        .await?;
+    match replaced {
+        Replaced::Changed(shown) => Ok(belt_response(StatusCode::OK, &shown, &base)),
+        Replaced::Unchanged { version } => {
             let mut response = StatusCode::NOT_MODIFIED.into_response();
-            response
-                .headers_mut()
-                .insert(header::ETAG, etag(current.version));
+            response.headers_mut().insert(header::ETAG, etag(version));
             Ok(response)
         }
-        LockedOutcome::Refused(refusal) => Err(refusal),
-        LockedOutcome::NotFound => Err(ApiError::belt_not_found(id)),
     }
 }
 
@@ -372,45 +229,7 @@ pub async fn delete(
     scope: BeltScope,
     headers: HeaderMap,
 ) -> ApiResult<Json<Deleted>> {
-    caller.require(&scope.project, Access::Write)?;
-    let wanted = if_match(&headers)?;
-    let current = load(&state, &scope.project, scope.id).await?;
-    check_version(scope.id, current.version, &wanted)?;
-    let expected = wanted.as_ref().map(|_| current.version);
-    // Runtime first, then the document (docs/api.md#delete). The wish is set to STOPPED before the
-    // runtime is touched, so a crash in between leaves a stopped belt, never an orphan.
-    super::running::stop_wish(&state, &current).await?;
-    state.runtime.remove(scope.id).await?;
-    match state
-        .store
-        .delete(&scope.project, scope.id, expected)
-        .await?
-    {
-        DeleteOutcome::Deleted => {
-            tracing::info!(belt = %scope.id, project = %scope.project, "belt deleted");
-            Ok(Json(Deleted { content: true }))
-        }
-        DeleteOutcome::NotFound => Err(ApiError::belt_not_found(scope.id)),
-        DeleteOutcome::VersionMismatch { current } => {
-            check_version(scope.id, current, &wanted)?;
-            Err(ApiError::belt_not_found(scope.id))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn if_match_forms() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(if_match(&headers).unwrap(), None);
-        headers.insert(header::IF_MATCH, HeaderValue::from_static("\"3\", W/\"4\""));
-        assert_eq!(if_match(&headers).unwrap(), Some(vec![3, 4]));
-        headers.insert(header::IF_MATCH, HeaderValue::from_static("*"));
-        assert_eq!(if_match(&headers).unwrap(), None);
-        headers.insert(header::IF_MATCH, HeaderValue::from_static("\"abc\""));
-        assert!(if_match(&headers).is_err());
-    }
+    let expect = precondition(&headers);
+    (state.belts).delete(scope.edit_by(&caller, expect)).await?;
+    Ok(Json(Deleted { content: true }))
 }

@@ -1,49 +1,16 @@
-//! Who is calling: a verified token, and what its project roles allow
+//! The caller extractor: a verified token becomes the use cases' [`belts::Caller`]
 //! (docs/api.md#authentication-and-roles).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::AppState;
-use crate::auth::{token_from_headers, AuthError, Claims};
-use crate::domain::{Person, ProjectName};
-use crate::error::ApiError;
+use super::error::ApiError;
+use super::state::AppState;
+use crate::auth::{token_from_headers, AuthError};
+use crate::belts;
 
-pub struct Caller {
-    pub claims: Claims,
-    /// Forwarded to the event-type registry, which applies its own access rules. Never logged.
-    pub token: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// list, get, get state
-    Read,
-    /// create, update, delete, change state, logs
-    Write,
-}
-
-impl Caller {
-    pub fn require(&self, project: &ProjectName, access: Access) -> Result<(), ApiError> {
-        let has = |role| self.claims.has_client_role(project.as_str(), role);
-        let allowed = match access {
-            Access::Read => has("editor") || has("viewer"),
-            Access::Write => has("editor"),
-        };
-        if allowed {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden)
-        }
-    }
-
-    pub fn person(&self) -> Person {
-        Person {
-            name: self.claims.display_name(),
-            email: self.claims.email(),
-        }
-    }
-}
+/// Who is calling; what their roles allow is the use cases' question.
+pub struct Caller(pub belts::Caller);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -60,10 +27,10 @@ impl FromRequestParts<AppState> for Caller {
                         )));
                     }
                 }
-                Ok(Caller {
+                Ok(Caller(belts::Caller {
                     claims,
                     token: token.to_string(),
-                })
+                }))
             }
             Err(AuthError::Unavailable(reason)) => {
                 tracing::warn!(%reason, "cannot verify tokens: key set unavailable");

@@ -8,7 +8,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::error::{ApiError, ErrorKind, ErrorReport};
+use super::error::{ApiError, ErrorKind, ErrorReport};
+
+/// Bodies above this are refused with 413 before they are read to the end.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -61,10 +64,9 @@ fn default_message(kind: ErrorKind, status: axum::http::StatusCode) -> String {
     match kind {
         ErrorKind::EntityNotFound => "No such resource.".into(),
         ErrorKind::MethodNotAllowed => "Method not allowed on this resource.".into(),
-        ErrorKind::PayloadTooLarge => format!(
-            "Request body is larger than {} bytes.",
-            super::MAX_BODY_BYTES
-        ),
+        ErrorKind::PayloadTooLarge => {
+            format!("Request body is larger than {} bytes.", MAX_BODY_BYTES)
+        }
         ErrorKind::AuthenticationError => "Authentication failed.".into(),
         ErrorKind::EntityNotAccessible => "Access forbidden due to missing roles.".into(),
         ErrorKind::UnexpectedError => "An unexpected error occurred.".into(),

@@ -7,8 +7,8 @@ use axum::http::request::Parts;
 use axum::http::uri::Authority;
 use axum::http::HeaderMap;
 
-use super::AppState;
-use crate::error::ApiError;
+use super::error::ApiError;
+use super::state::AppState;
 
 /// `scheme://host[:port]`, no trailing slash.
 #[derive(Debug)]

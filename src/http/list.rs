@@ -4,16 +4,16 @@ use axum::extract::{OriginalUri, RawQuery, State};
 use axum::Json;
 use serde::Serialize;
 
-use super::belts::{belt_path, status_of};
-use super::caller::{Access, Caller};
+use super::caller::Caller;
 use super::document::{BeltDocument, Link};
+use super::error::ApiResult;
 use super::errors::ErrorBody;
 use super::links::{query_string, BaseUrl};
+use super::render::belt_path;
 use super::scope::ProjectScope;
-use super::AppState;
-use crate::domain::BeltStatus;
-use crate::error::{ApiError, ApiResult};
-use crate::store::ListQuery;
+use super::state::AppState;
+use crate::belts::Listing;
+use crate::domain::{BeltStatus, Invalid};
 
 const DEFAULT_PAGE_SIZE: u64 = 20;
 const MAX_PAGE_SIZE: u64 = 250;
@@ -55,16 +55,17 @@ struct ListParams {
     search_given: bool,
 }
 
-fn natural(name: &str, value: &str, min: u64, max: u64) -> ApiResult<u64> {
+fn natural(name: &str, value: &str, min: u64, max: u64) -> Result<u64, Invalid> {
     match value.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::BadParameter(format!(
-            "Parameter '{name}' must be a natural number but is '{value}'."
-        ))),
+        _ => Err(Invalid::field_message(
+            name,
+            format!("Parameter '{name}' must be a natural number but is '{value}'."),
+        )),
     }
 }
 
-fn parse_list_query(raw: Option<&str>) -> ApiResult<ListParams> {
+fn parse_list_query(raw: Option<&str>) -> Result<ListParams, Invalid> {
     let mut params = ListParams {
         pagesize: DEFAULT_PAGE_SIZE,
         ..Default::default()
@@ -74,7 +75,7 @@ fn parse_list_query(raw: Option<&str>) -> ApiResult<ListParams> {
             "search" => {
                 let chars = value.chars().count();
                 if chars > MAX_SEARCH_CHARS {
-                    return Err(ApiError::BadParameter(format!(
+                    return Err(Invalid::field_message("search", format!(
                         "Parameter 'search' must be at most {MAX_SEARCH_CHARS} characters long but has {chars}."
                     )));
                 }
@@ -90,7 +91,7 @@ fn parse_list_query(raw: Option<&str>) -> ApiResult<ListParams> {
                     } else if let Ok(status) = item.parse::<BeltStatus>() {
                         params.states.push(status);
                     } else {
-                        return Err(ApiError::BadParameter(format!(
+                        return Err(Invalid::field_message("expand", format!(
                             "Parameter 'expand' must name totalCount or belt states (RUNNING, FAILED, RUNNING_BUT_OUTDATED, DEPLOYING, STOPPED) but is '{item}'."
                         )));
                     }
@@ -102,9 +103,10 @@ fn parse_list_query(raw: Option<&str>) -> ApiResult<ListParams> {
                     if item.eq_ignore_ascii_case("status") {
                         params.exclude_status = true;
                     } else {
-                        return Err(ApiError::BadParameter(format!(
-                            "Parameter 'exclude' may only be 'status' but is '{item}'."
-                        )));
+                        return Err(Invalid::field_message(
+                            "exclude",
+                            format!("Parameter 'exclude' may only be 'status' but is '{item}'."),
+                        ));
                     }
                 }
                 params.exclude = Some(value.into_owned());
@@ -113,12 +115,24 @@ fn parse_list_query(raw: Option<&str>) -> ApiResult<ListParams> {
         }
     }
     if params.exclude_status && !params.states.is_empty() {
-        return Err(ApiError::BadParameter(
-            "Parameter 'expand' cannot filter by state when 'exclude=status' skips the state lookup."
-                .into(),
+        return Err(Invalid::field_message(
+            "expand",
+            "Parameter 'expand' cannot filter by state when 'exclude=status' skips the state lookup.",
         ));
     }
     Ok(params)
+}
+
+impl ListParams {
+    fn listing(&self) -> Listing {
+        Listing {
+            search: self.search.clone(),
+            offset: self.offset,
+            limit: self.pagesize,
+            states: self.states.clone(),
+            without_status: self.exclude_status,
+        }
+    }
 }
 
 fn list_href(base: &BaseUrl, path: &str, params: &ListParams, offset: u64) -> Link {
@@ -170,51 +184,49 @@ pub async fn list(
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<BeltList>> {
-    caller.require(&project, Access::Read)?;
-    let params = parse_list_query(raw.as_deref())?;
-    let page = state
-        .store
-        .list(
-            &project,
-            &ListQuery {
-                search: params.search.clone(),
-                offset: params.offset,
-                limit: params.pagesize,
-            },
-        )
-        .await?;
-    let path = uri.path();
-    let items = page
-        .belts
+    let params = parse_list_query(raw.as_deref());
+    let listing = params
+        .as_ref()
+        .map(ListParams::listing)
+        .map_err(Clone::clone);
+    let listed = state.belts.list(&caller.0, &project, listing).await?;
+    // The use case has already answered a refused query; this only unwraps it.
+    let params = params?;
+    let items = listed
+        .items
         .iter()
-        .filter_map(|belt| {
-            let status = (!params.exclude_status).then(|| status_of(&state, belt));
-            if !params.states.is_empty() && !status.is_some_and(|s| params.states.contains(&s)) {
-                return None;
-            }
+        .map(|(belt, status)| {
             let href = base.href(&belt_path(&belt.project, belt.id));
-            Some(BeltDocument::new(belt, status, href))
+            BeltDocument::new(belt, *status, href)
         })
         .collect();
-    let has_next = params.offset.saturating_add(page.belts.len() as u64) < page.total
-        && !page.belts.is_empty();
-    let links = ListLinks {
-        self_: list_href(&base, path, &params, params.offset),
-        next: has_next.then(|| list_href(&base, path, &params, params.offset + params.pagesize)),
+    Ok(Json(BeltList {
+        total_count: listed.total,
+        links: page_links(&base, uri.path(), &params, listed.fetched, listed.total),
+        items,
+    }))
+}
+
+fn page_links(
+    base: &BaseUrl,
+    path: &str,
+    params: &ListParams,
+    fetched: u64,
+    total: u64,
+) -> ListLinks {
+    let has_next = params.offset.saturating_add(fetched) < total && fetched > 0;
+    ListLinks {
+        self_: list_href(base, path, params, params.offset),
+        next: has_next.then(|| list_href(base, path, params, params.offset + params.pagesize)),
         prev: (params.offset > 0).then(|| {
             list_href(
-                &base,
+                base,
                 path,
-                &params,
+                params,
                 params.offset.saturating_sub(params.pagesize),
             )
         }),
-    };
-    Ok(Json(BeltList {
-        total_count: page.total,
-        links,
-        items,
-    }))
+    }
 }
 
 #[cfg(test)]

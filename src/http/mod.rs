@@ -1,63 +1,29 @@
 //! The HTTP surface: routes, extractors, error rendering, links, OpenAPI.
 
 pub mod belts;
+pub mod body_schema;
 pub mod caller;
 pub mod document;
+pub mod error;
 pub mod errors;
+pub mod if_match;
 pub mod links;
 pub mod list;
 pub mod metrics;
 pub mod openapi;
+pub mod render;
 pub mod running;
 pub mod scope;
 pub mod service;
-
-use std::sync::Arc;
+pub mod state;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::Verifier;
-use crate::domain::BeltDefaults;
-use crate::reconcile::Reconciler;
-use crate::registry::Registry;
-use crate::runtime::Runtime;
-use crate::store::BeltStore;
-
-/// Bodies above this are refused with 413 before they are read to the end.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// What every handler reaches. One `Arc`, because axum clones the state for each request and
-/// cloning eight `Arc`s costs eight atomic increments and decrements per request.
-#[derive(Clone)]
-pub struct AppState(Arc<Services>);
-
-impl AppState {
-    pub fn new(services: Services) -> Self {
-        AppState(Arc::new(services))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Services;
-
-    fn deref(&self) -> &Services {
-        &self.0
-    }
-}
-
-pub struct Services {
-    pub store: Arc<dyn BeltStore>,
-    pub verifier: Arc<Verifier>,
-    pub defaults: Arc<BeltDefaults>,
-    pub registry: Option<Arc<Registry>>,
-    pub trusted_hosts: Arc<Vec<String>>,
-    pub metrics: Arc<metrics::Metrics>,
-    pub runtime: Arc<dyn Runtime>,
-    pub reconciler: Arc<Reconciler>,
-}
+pub use errors::MAX_BODY_BYTES;
+pub use state::{AppState, Services};
 
 /// Every belt route, mounted under `/projects/{project}` and, for the legacy API, at the root
 /// (project `global`).

@@ -1,8 +1,7 @@
 //! Running belts: state, START/STOP, logs (docs/api.md#the-state-machine,
-//! docs/api.md#state-and-logs).
+//! docs/api.md#state-and-logs). Handlers extract, call one use case, render.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, RawQuery, State};
@@ -11,21 +10,16 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::belts::{check_version, if_match, load, status_of};
-use super::caller::{Access, Caller};
+use super::caller::Caller;
 use super::document::{Link, SelfLinks};
+use super::error::ApiResult;
 use super::errors::ErrorBody;
+use super::if_match::precondition;
 use super::links::{query_string, BaseUrl};
 use super::scope::BeltScope;
-use super::AppState;
-use crate::domain::fields::refuse_nul_in_body;
-use crate::domain::input::parse_body;
-use crate::domain::{Belt, BeltStatus, DesiredState};
-use crate::error::{ApiError, ApiResult};
-use crate::state::{transition, Action};
-use crate::store::{Decide, LockedOutcome, LockedWrite, WishChange};
-
-const MAX_LOG_LINES: u32 = 500;
+use super::state::AppState;
+use crate::belts::MAX_LOG_LINES;
+use crate::domain::{BeltStatus, Invalid};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -68,12 +62,10 @@ pub async fn get_state(
     caller: Caller,
     scope: BeltScope,
 ) -> ApiResult<Json<StateBody>> {
-    caller.require(&scope.project, Access::Read)?;
-    let belt = load(&state, &scope.project, scope.id).await?;
-    let status = status_of(&state, &belt);
-    let details = state.runtime.details(belt.id).await?;
+    let report = state.belts.state(scope.asked_by(&caller)).await?;
+    let details = report.details;
     Ok(Json(StateBody {
-        status,
+        status: report.status,
         deployment_replicas: details.as_ref().map(|d| d.deployment_replicas.clone()),
         deployment_events: details.as_ref().map(|d| d.deployment_events.clone()),
         pod_status: details.map(|d| d.pod_status),
@@ -114,63 +106,11 @@ pub async fn change_state(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<NewStatus>> {
-    caller.require(&scope.project, Access::Write)?;
-    let wanted = if_match(&headers)?;
-    let map = parse_body(&body)?;
-    refuse_nul_in_body(&map)?;
-    let action = match map.get("action") {
-        Some(Value::String(text)) => Action::parse(text)?,
-        Some(other) => Action::parse(&other.to_string())?,
-        None => Action::parse("")?,
-    };
-    // The transition is validated against the belt as it stands under its row lock, so a
-    // START or STOP without `If-Match` never fails because another one got in first: it queues,
-    // then sees the status that one left.
-    let id = scope.id;
-    let answer = Arc::new(Mutex::new(None));
-    let decide: Decide = {
-        let (state, answer) = (state.clone(), answer.clone());
-        Box::new(move |belt: &Belt| {
-            check_version(id, belt.version, &wanted)?;
-            let (change, status) = transition(belt, status_of(&state, belt), action)?;
-            *answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(status);
-            Ok(LockedWrite::Wish(change))
-        })
-    };
-    let stored = match state.store.write_locked(&scope.project, id, decide).await? {
-        LockedOutcome::Written(stored) | LockedOutcome::Unchanged(stored) => stored,
-        LockedOutcome::Refused(refusal) => return Err(refusal),
-        LockedOutcome::NotFound => return Err(ApiError::belt_not_found(id)),
-    };
-    tracing::info!(
-        belt = %stored.id,
-        action = action.as_str(),
-        generation = stored.wish.generation,
-        "wish stored"
-    );
-    state.reconciler.wake();
-    let status = answer.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let status = status.ok_or_else(|| ApiError::unexpected(anyhow::anyhow!("no transition")))?;
+    let expect = precondition(&headers);
+    let status = (state.belts)
+        .change_state(scope.edit_by(&caller, expect), &body)
+        .await?;
     Ok(Json(NewStatus { status }))
-}
-
-/// Stores STOP for a belt that wants to run (before DELETE tears it down).
-pub(super) async fn stop_wish(state: &AppState, belt: &Belt) -> ApiResult<()> {
-    let decide: Decide = Box::new(|belt: &Belt| {
-        Ok(match belt.wish.desired {
-            DesiredState::Stopped => LockedWrite::Nothing,
-            _ => LockedWrite::Wish(WishChange::Stop),
-        })
-    });
-    match state
-        .store
-        .write_locked(&belt.project, belt.id, decide)
-        .await?
-    {
-        LockedOutcome::Written(_) | LockedOutcome::Unchanged(_) => Ok(()),
-        LockedOutcome::Refused(refusal) => Err(refusal),
-        LockedOutcome::NotFound => Err(ApiError::belt_not_found(belt.id)),
-    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -184,7 +124,7 @@ pub struct LogsBody {
     pub links: Option<SelfLinks>,
 }
 
-fn parse_lines(raw: Option<&str>) -> ApiResult<u32> {
+fn parse_lines(raw: Option<&str>) -> Result<u32, Invalid> {
     let Some(value) = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .find(|(key, _)| key == "lines")
         .map(|(_, value)| value.into_owned())
@@ -193,9 +133,10 @@ fn parse_lines(raw: Option<&str>) -> ApiResult<u32> {
     };
     match value.trim().parse::<u32>() {
         Ok(n) if (1..=MAX_LOG_LINES).contains(&n) => Ok(n),
-        _ => Err(ApiError::BadParameter(format!(
-            "Parameter 'lines' must be in between 1 and {MAX_LOG_LINES} but is '{value}'."
-        ))),
+        _ => Err(Invalid::field_message(
+            "lines",
+            format!("Parameter 'lines' must be in between 1 and {MAX_LOG_LINES} but is '{value}'."),
+        )),
     }
 }
 
@@ -227,28 +168,24 @@ pub async fn logs(
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<LogsBody>> {
-    caller.require(&scope.project, Access::Write)?;
-    let lines = parse_lines(raw.as_deref())?;
-    let belt = load(&state, &scope.project, scope.id).await?;
-    if belt.wish.desired == DesiredState::Stopped {
+    let lines = parse_lines(raw.as_deref());
+    let asked = lines.clone().unwrap_or(MAX_LOG_LINES);
+    let logs = (state.belts).logs(scope.asked_by(&caller), lines).await?;
+    let Some(logs) = logs else {
         return Ok(Json(LogsBody {
             total_count: 0,
             logs: BTreeMap::new(),
             links: None,
         }));
-    }
-    let logs = state.runtime.logs(belt.id, lines).await?;
-    let lines = lines.to_string();
+    };
+    let lines = asked.to_string();
+    let query = query_string([("lines", lines.as_str())]);
     Ok(Json(LogsBody {
         total_count: logs.len(),
         logs,
         links: Some(SelfLinks {
             self_: Link {
-                href: format!(
-                    "{}?{}",
-                    base.href(uri.path()),
-                    query_string([("lines", lines.as_str())])
-                ),
+                href: format!("{}?{}", base.href(uri.path()), query),
             },
         }),
     }))

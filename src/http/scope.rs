@@ -3,8 +3,11 @@
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 
+use super::caller::Caller;
+use super::error::ApiError;
+use crate::belts::{Asked, Edit};
 use crate::domain::{BeltId, ProjectName};
-use crate::error::ApiError;
+use crate::domain::{Invalid, Precondition};
 
 /// `/projects/{project}/belts` or `/belts`.
 pub struct ProjectScope(pub ProjectName);
@@ -13,6 +16,31 @@ pub struct ProjectScope(pub ProjectName);
 pub struct BeltScope {
     pub project: ProjectName,
     pub id: BeltId,
+}
+
+impl BeltScope {
+    /// This belt, asked about by `caller`.
+    pub fn asked_by<'a>(&'a self, caller: &'a Caller) -> Asked<'a> {
+        Asked {
+            caller: &caller.0,
+            project: &self.project,
+            id: self.id,
+        }
+    }
+}
+
+impl BeltScope {
+    /// A change to this belt asked for by `caller`, on the versions `expect` names.
+    pub fn edit_by<'a>(
+        &'a self,
+        caller: &'a Caller,
+        expect: Result<Precondition, Invalid>,
+    ) -> Edit<'a> {
+        Edit {
+            asked: self.asked_by(caller),
+            expect,
+        }
+    }
 }
 
 async fn params(parts: &mut Parts) -> Result<Vec<(String, String)>, ApiError> {

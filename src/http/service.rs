@@ -1,15 +1,13 @@
 //! Unauthenticated service endpoints: liveness, readiness, metrics.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 
-use super::AppState;
-use crate::error::ApiError;
+use super::error::ApiError;
+use super::state::AppState;
 
 /// The process is alive.
 #[utoipa::path(get, path = "/health", tag = "service",
@@ -18,9 +16,6 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "UP"}))
 }
 
-/// How long `/ready` waits for the database: a probe must answer well before its own deadline.
-const READY_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// The database answers: a real round trip, bounded by a short timeout, on every call.
 #[utoipa::path(get, path = "/ready", tag = "service",
     responses(
@@ -28,15 +23,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
         (status = 503, description = "The database does not answer.", body = super::errors::ErrorBody),
     ))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
-        Ok(answer) => answer?,
-        Err(_) => {
-            return Err(ApiError::Unavailable(format!(
-                "The database did not answer within {} ms.",
-                READY_TIMEOUT.as_millis()
-            )))
-        }
-    }
+    state.belts.ready().await?;
     Ok(Json(json!({"status": "UP"})))
 }
 

@@ -21,8 +21,23 @@ use url::Url;
 use self::answer::Consumers;
 use crate::auth::Claims;
 use crate::domain::input::{event_type_name_problem, MAX_EVENT_TYPES};
+use crate::domain::Invalid;
 use crate::domain::ProjectName;
-use crate::error::ApiError;
+
+/// Why the registry check did not pass.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The event types are refused: unknown, unreadable for the caller, or not theirs to consume.
+    #[error(transparent)]
+    Refused(#[from] Invalid),
+    /// The registry did not answer, or not in a way we understand; the sentence is the client's.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+fn refused(message: String) -> RegistryError {
+    RegistryError::Refused(Invalid::field_message("eventTypes", message))
+}
 
 /// Registry calls one create or replace makes at once.
 pub const CALLS_PER_REQUEST: usize = 8;
@@ -73,10 +88,10 @@ impl Registry {
         event_types: &[String],
         token: &str,
         caller: &Claims,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RegistryError> {
         // The belt parser already enforces these; checked again because a URL is built from them.
         if event_types.len() > MAX_EVENT_TYPES {
-            return Err(ApiError::BadParameter(format!(
+            return Err(refused(format!(
                 "Parameter 'eventTypes' must list at most {MAX_EVENT_TYPES} event types but lists {}.",
                 event_types.len()
             )));
@@ -85,9 +100,7 @@ impl Registry {
         let mut unique = Vec::with_capacity(event_types.len());
         for event_type in event_types {
             if let Some(problem) = event_type_name_problem(event_type) {
-                return Err(ApiError::BadParameter(format!(
-                    "Parameter 'eventTypes' {problem}."
-                )));
+                return Err(refused(format!("Parameter 'eventTypes' {problem}.")));
             }
             if seen.insert(event_type.as_str()) {
                 unique.push(event_type.as_str());
@@ -125,7 +138,7 @@ impl Registry {
         event_type: &str,
         token: &str,
         caller: &Claims,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RegistryError> {
         let answer = self.answer_about(project, event_type, token).await?;
         let consumers = answer::consumers(&answer, event_type)
             .map_err(|reason| Trouble::NotUnderstood(reason).about(event_type))?;
@@ -138,7 +151,7 @@ impl Registry {
         project: &ProjectName,
         event_type: &str,
         token: &str,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, RegistryError> {
         let url = self.url_of(project, event_type);
         let trouble = |trouble: Trouble| trouble.about(event_type);
         let _permit = self
@@ -169,18 +182,18 @@ enum Trouble {
 
 impl Trouble {
     /// Logs the reason and words the 503 for the caller, who learns which event type but not why.
-    fn about(self, event_type: &str) -> ApiError {
+    fn about(self, event_type: &str) -> RegistryError {
         match self {
             Trouble::Unavailable(reason) => {
                 tracing::warn!(%event_type, %reason, "event-type registry did not answer");
-                ApiError::Unavailable(format!(
+                RegistryError::Unavailable(format!(
                     "The event-type registry did not answer about '{event_type}' (parameter \
                      'eventTypes'); nothing was changed."
                 ))
             }
             Trouble::NotUnderstood(reason) => {
                 tracing::warn!(%event_type, %reason, "event-type registry answer not understood");
-                ApiError::Unavailable(format!(
+                RegistryError::Unavailable(format!(
                     "The event-type registry's answer about '{event_type}' (parameter 'eventTypes') \
                      was not understood; nothing was changed."
                 ))
@@ -191,14 +204,12 @@ impl Trouble {
 
 /// Only a 200 carries an answer: 404 and 401/403 are the caller's problem, anything else the
 /// registry's.
-fn check_status(status: reqwest::StatusCode, event_type: &str) -> Result<(), ApiError> {
+fn check_status(status: reqwest::StatusCode, event_type: &str) -> Result<(), RegistryError> {
     if status == reqwest::StatusCode::NOT_FOUND {
-        return Err(ApiError::BadParameter(format!(
-            "Invalid event type: {event_type}"
-        )));
+        return Err(refused(format!("Invalid event type: {event_type}")));
     }
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-        return Err(ApiError::BadParameter(format!(
+        return Err(refused(format!(
             "Parameter 'eventTypes' holds '{event_type}', which the event-type registry does not let you read."
         )));
     }
@@ -233,11 +244,15 @@ async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, Troubl
 }
 
 /// Whether the caller may consume the event type, by the roles the registry names for it.
-fn may_consume(consumers: Consumers, event_type: &str, caller: &Claims) -> Result<(), ApiError> {
+fn may_consume(
+    consumers: Consumers,
+    event_type: &str,
+    caller: &Claims,
+) -> Result<(), RegistryError> {
     match consumers {
         Consumers::EveryProjectMember => Ok(()),
         Consumers::RoleHolders(roles) if roles.iter().any(|r| caller.holds_any_role(r)) => Ok(()),
-        Consumers::RoleHolders(roles) => Err(ApiError::BadParameter(format!(
+        Consumers::RoleHolders(roles) => Err(refused(format!(
             "Parameter 'eventTypes' holds '{event_type}', which needs one of the roles {} to consume.",
             roles
                 .iter()
@@ -248,8 +263,8 @@ fn may_consume(consumers: Consumers, event_type: &str, caller: &Claims) -> Resul
     }
 }
 
-fn did_not_answer() -> ApiError {
-    ApiError::Unavailable(
+fn did_not_answer() -> RegistryError {
+    RegistryError::Unavailable(
         "The event-type registry did not answer in time; nothing was changed.".into(),
     )
 }
@@ -303,7 +318,7 @@ mod tests {
             )
             .await;
         assert!(
-            matches!(result, Err(ApiError::Unavailable(_))),
+            matches!(result, Err(RegistryError::Unavailable(_))),
             "{result:?}"
         );
         let waited = started.elapsed();

@@ -13,24 +13,7 @@ use serde_json::Value;
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
 
-/// How far a deployed belt has come, as the runtime's in-memory view sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Replicas are starting or not all ready yet.
-    Deploying,
-    /// Every replica is up.
-    Running,
-    /// Deployed but not running: crash-looping, image missing, progress deadline exceeded…
-    Failed,
-}
-
-/// What the runtime runs for one belt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Observed {
-    pub version: i64,
-    pub generation: i64,
-    pub phase: Phase,
-}
+pub use crate::domain::lifecycle::{Observed, Phase};
 
 /// `GET …/state` details, in the v2 document's shapes.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -88,19 +71,4 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// The API is stopping. Local: stop the replicas. Kubernetes: nothing (belts keep running).
     async fn shutdown(&self);
-}
-
-impl From<RuntimeError> for crate::error::ApiError {
-    fn from(err: RuntimeError) -> Self {
-        use crate::error::ApiError;
-        match err {
-            RuntimeError::Unavailable(reason) => ApiError::Unavailable(format!(
-                "The runtime did not answer in time ({reason}); try again."
-            )),
-            RuntimeError::InUse(reason) => ApiError::InUse(format!(
-                "The belt's runtime objects are in use by something belt-api does not manage: {reason}"
-            )),
-            RuntimeError::Other(err) => ApiError::Unexpected(err),
-        }
-    }
 }

@@ -17,8 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::{Belt, BeltId, BeltSpec, DesiredState, Person, ProjectName};
-use crate::error::ApiError;
+use crate::domain::{Belt, BeltId, BeltSpec, DesiredState, Person, ProjectName, Refusal};
 
 use bounded::Bounded;
 pub(crate) use classify::{classify, is_unique_violation};
@@ -124,7 +123,7 @@ pub enum LockedWrite {
 
 /// Chooses the write from the belt as it stands under the lock; an error refuses the request
 /// (a stale `If-Match`, a START of a belt that is deploying) and nothing is written.
-pub type Decide = Box<dyn FnOnce(&Belt) -> Result<LockedWrite, ApiError> + Send>;
+pub type Decide = Box<dyn FnOnce(&Belt) -> Result<LockedWrite, Refusal> + Send>;
 
 #[derive(Debug)]
 pub enum LockedOutcome {
@@ -132,7 +131,7 @@ pub enum LockedOutcome {
     /// `decide` chose [`LockedWrite::Nothing`]; the belt as it stands.
     Unchanged(Box<Belt>),
     /// `decide` refused; nothing was written.
-    Refused(ApiError),
+    Refused(Refusal),
     NotFound,
 }
 
@@ -146,23 +145,6 @@ pub enum StoreError {
     Unavailable(String),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::IdTaken(id) => {
-                ApiError::AlreadyExists(format!("Belt with ID '{id}' already exists."))
-            }
-            StoreError::NameTaken(name) => ApiError::AlreadyExists(format!(
-                "Parameter 'name' must be unique in the project but a belt named '{name}' already exists."
-            )),
-            StoreError::Unavailable(_) => {
-                ApiError::Unavailable("The database did not answer in time; nothing was changed.".into())
-            }
-            StoreError::Other(err) => ApiError::Unexpected(err),
-        }
-    }
 }
 
 #[async_trait]

@@ -17,9 +17,9 @@ mod volumes;
 pub use volumes::{check_env, check_volume_mounts, is_object_name};
 
 use super::belt::BeltSpec;
-use super::defaults::DefaultSettings;
 use super::invalid::Invalid;
 use super::kube_lists::{self, KubeList};
+use super::settings::DefaultSettings;
 
 /// The volume types the Kubernetes "restricted" Pod Security Standard admits. `csi` is left out
 /// because its `nodePublishSecretRef` names a Secret this policy would have to follow too.

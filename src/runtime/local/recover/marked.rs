@@ -8,22 +8,9 @@ use std::time::Duration;
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
+pub(in crate::runtime::local) use super::snapshot::Marker;
 use super::snapshot::{snapshot_retrying, Process};
 use super::{KILL_WAIT, POLL};
-
-/// `BELT_REPLICA_OF=<data dir>` as it appears in `/proc/<pid>/environ`.
-#[derive(Debug, Clone)]
-pub(in crate::runtime::local) struct Marker(Vec<u8>);
-
-impl Marker {
-    pub(in crate::runtime::local) fn new(name: &str, value: &str) -> Marker {
-        Marker(format!("{name}={value}").into_bytes())
-    }
-
-    pub(super) fn carried_by(&self, environ: &[u8]) -> bool {
-        environ.split(|&b| b == 0).any(|entry| entry == self.0)
-    }
-}
 
 /// Stops every process that carries `marker` and is not in one of the `supervised` process
 /// groups (the replicas this process runs), with what it started: SIGTERM, SIGKILL after `grace`. Returns how many processes

@@ -7,9 +7,22 @@ use std::time::Duration;
 use procfs::process::all_processes_with_root;
 use procfs::ProcError;
 
-use super::marked::Marker;
 use super::SNAPSHOT_ATTEMPTS;
 use crate::runtime::local::process::ProcStat;
+
+/// `BELT_REPLICA_OF=<data dir>` as it appears in `/proc/<pid>/environ`.
+#[derive(Debug, Clone)]
+pub(in crate::runtime::local) struct Marker(Vec<u8>);
+
+impl Marker {
+    pub(in crate::runtime::local) fn new(name: &str, value: &str) -> Marker {
+        Marker(format!("{name}={value}").into_bytes())
+    }
+
+    pub(in crate::runtime::local) fn carried_by(&self, environ: &[u8]) -> bool {
+        environ.split(|&b| b == 0).any(|entry| entry == self.0)
+    }
+}
 
 pub(super) struct Process {
     pub(super) pid: i32,

@@ -4,6 +4,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::belts::{BeltError, Dependency};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -30,14 +32,6 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn belt_not_found(id: impl std::fmt::Display) -> Self {
-        ApiError::NotFound(format!("Belt with ID '{id}' not found."))
-    }
-
-    pub fn unexpected(err: impl Into<anyhow::Error>) -> Self {
-        ApiError::Unexpected(err.into())
-    }
-
     pub fn kind(&self) -> ErrorKind {
         match self {
             ApiError::BadParameter(_) => ErrorKind::BadParameterValue,
@@ -159,4 +153,96 @@ impl From<crate::domain::Invalid> for ApiError {
     }
 }
 
+/// The one mapping from a use case's error to what the client reads.
+impl From<BeltError> for ApiError {
+    fn from(err: BeltError) -> Self {
+        match err {
+            BeltError::Invalid(invalid) => invalid.into(),
+            BeltError::NotFound(id) => ApiError::NotFound(format!("Belt with ID '{id}' not found.")),
+            BeltError::VersionMismatch { id, current } => ApiError::PreconditionFailed(format!(
+                "Belt with ID '{id}' is at version '{current}', which 'If-Match' does not name."
+            )),
+            BeltError::IdTaken(id) => {
+                ApiError::AlreadyExists(format!("Belt with ID '{id}' already exists."))
+            }
+            BeltError::NameTaken(name) => ApiError::AlreadyExists(format!(
+                "Parameter 'name' must be unique in the project but a belt named '{name}' already exists."
+            )),
+            BeltError::Forbidden => ApiError::Forbidden,
+            BeltError::Unavailable(what) => ApiError::Unavailable(unavailable(what)),
+            BeltError::InUse(reason) => ApiError::InUse(format!(
+                "The belt's runtime objects are in use by something belt-api does not manage: {reason}"
+            )),
+            BeltError::Unexpected(err) => ApiError::Unexpected(err),
+        }
+    }
+}
+
+fn unavailable(what: Dependency) -> String {
+    match what {
+        Dependency::Database => "The database did not answer in time; nothing was changed.".into(),
+        Dependency::DatabaseProbe(bound) => format!(
+            "The database did not answer within {} ms.",
+            bound.as_millis()
+        ),
+        Dependency::Runtime(reason) => {
+            format!("The runtime did not answer in time ({reason}); try again.")
+        }
+        Dependency::Registry(message) => message,
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::{BeltId, Invalid};
+
+    #[test]
+    fn every_use_case_error_has_its_row_of_the_error_table() {
+        let id = BeltId::new(7).unwrap();
+        let cases = [
+            (
+                BeltError::Invalid(Invalid::header("If-Match", "bad")),
+                ErrorKind::BadHeaderValue,
+                "bad",
+            ),
+            (
+                BeltError::NotFound(id),
+                ErrorKind::EntityNotFound,
+                "Belt with ID '7' not found.",
+            ),
+            (
+                BeltError::VersionMismatch { id, current: 3 },
+                ErrorKind::PreconditionFailed,
+                "Belt with ID '7' is at version '3', which 'If-Match' does not name.",
+            ),
+            (
+                BeltError::IdTaken(id),
+                ErrorKind::EntityAlreadyExists,
+                "Belt with ID '7' already exists.",
+            ),
+            (
+                BeltError::Unavailable(Dependency::DatabaseProbe(Duration::from_secs(2))),
+                ErrorKind::ServiceUnavailable,
+                "The database did not answer within 2000 ms.",
+            ),
+            (
+                BeltError::InUse("x".into()),
+                ErrorKind::EntityInUse,
+                "The belt's runtime objects are in use by something belt-api does not manage: x",
+            ),
+        ];
+        for (err, kind, message) in cases {
+            let api = ApiError::from(err);
+            assert_eq!((api.kind(), api.to_string().as_str()), (kind, message));
+        }
+        assert_eq!(
+            ApiError::from(BeltError::Forbidden).kind(),
+            ErrorKind::EntityNotAccessible
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! Who asks, as the use cases see it: a verified identity, its roles, and the token the registry
+//! is asked with (docs/api.md#authentication-and-roles).
+
+use super::BeltError;
+use crate::auth::Claims;
+use crate::domain::{BeltId, Invalid, Person, Precondition, ProjectName};
+
+pub struct Caller {
+    pub claims: Claims,
+    /// Forwarded to the event-type registry, which applies its own access rules. Never logged.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// list, get, get state
+    Read,
+    /// create, update, delete, change state, logs
+    Write,
+}
+
+impl Caller {
+    pub fn require(&self, project: &ProjectName, access: Access) -> Result<(), BeltError> {
+        let has = |role| self.claims.has_client_role(project.as_str(), role);
+        let allowed = match access {
+            Access::Read => has("editor") || has("viewer"),
+            Access::Write => has("editor"),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(BeltError::Forbidden)
+        }
+    }
+
+    /// The role check first, then the refusal of a value the caller sent: a caller without the
+    /// role learns nothing about what else is wrong with the request.
+    pub fn permit<T>(
+        &self,
+        project: &ProjectName,
+        access: Access,
+        parsed: Result<T, Invalid>,
+    ) -> Result<T, BeltError> {
+        self.require(project, access)?;
+        Ok(parsed?)
+    }
+
+    pub fn person(&self) -> Person {
+        Person {
+            name: self.claims.display_name(),
+            email: self.claims.email(),
+        }
+    }
+}
+
+/// Who asks about which belt.
+#[derive(Clone, Copy)]
+pub struct Asked<'a> {
+    pub caller: &'a Caller,
+    pub project: &'a ProjectName,
+    pub id: BeltId,
+}
+
+impl Asked<'_> {
+    pub fn permit<T>(&self, access: Access, parsed: Result<T, Invalid>) -> Result<T, BeltError> {
+        self.caller.permit(self.project, access, parsed)
+    }
+}
+
+/// A change to one belt: who asks for it, and the versions it may apply to (`If-Match`), handed
+/// in as parsed, refusal included, so that the role check answers first.
+pub struct Edit<'a> {
+    pub asked: Asked<'a>,
+    pub expect: Result<Precondition, Invalid>,
+}
+
+impl Edit<'_> {
+    /// The `editor` role, then the precondition.
+    pub fn permit(&self) -> Result<Precondition, BeltError> {
+        self.asked.permit(Access::Write, self.expect.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Access as Roles;
+
+    fn caller(role: &str) -> Caller {
+        let mut claims = Claims::default();
+        let roles = Roles {
+            roles: vec![role.to_string()],
+        };
+        claims.resource_access.insert("p".into(), roles);
+        Caller {
+            claims,
+            token: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_role_answers_before_a_refused_value() {
+        let project = ProjectName::parse("p").unwrap();
+        let refused: Result<(), Invalid> = Err(Invalid::header("If-Match", "bad"));
+        let viewer = caller("viewer");
+        assert!(matches!(
+            viewer.permit(&project, Access::Write, refused.clone()),
+            Err(BeltError::Forbidden)
+        ));
+        assert!(matches!(
+            viewer.permit(&project, Access::Read, refused.clone()),
+            Err(BeltError::Invalid(_))
+        ));
+        let editor = caller("editor");
+        assert!(matches!(
+            editor.permit(&project, Access::Write, refused),
+            Err(BeltError::Invalid(_))
+        ));
+        assert!(editor.permit(&project, Access::Write, Ok(())).is_ok());
+        let elsewhere = ProjectName::parse("q").unwrap();
+        assert!(matches!(
+            editor.permit(&elsewhere, Access::Read, Ok(())),
+            Err(BeltError::Forbidden)
+        ));
+    }
+}

@@ -1,0 +1,94 @@
+//! The one error of the use cases. Each variant names what went wrong in the domain's words; the
+//! HTTP layer maps it to the error body and status once (docs/api.md#errors).
+
+use std::time::Duration;
+
+use crate::domain::{BeltId, Invalid, Refusal};
+use crate::registry::RegistryError;
+use crate::runtime::RuntimeError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BeltError {
+    /// A value the caller sent; names the field or header.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("belt {0} not found")]
+    NotFound(BeltId),
+    /// `If-Match` named versions; the belt is at `current`.
+    #[error("belt {id} is at version {current}")]
+    VersionMismatch { id: BeltId, current: i64 },
+    #[error("belt id {0} is taken")]
+    IdTaken(BeltId),
+    #[error("belt name '{0}' is taken in this project")]
+    NameTaken(String),
+    /// The caller lacks the role the use case needs.
+    #[error("missing roles")]
+    Forbidden,
+    #[error("{0} unavailable")]
+    Unavailable(Dependency),
+    /// Runtime objects of the belt's name are held by something belt-api does not manage.
+    #[error("runtime objects in use: {0}")]
+    InUse(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// What did not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Dependency {
+    /// The database, during a request: nothing was changed.
+    #[error("database")]
+    Database,
+    /// The database, asked by the readiness probe, within this bound.
+    #[error("database (probe)")]
+    DatabaseProbe(Duration),
+    #[error("runtime ({0})")]
+    Runtime(String),
+    /// The event-type registry; the sentence, which names the event type, is the client's.
+    #[error("event-type registry: {0}")]
+    Registry(String),
+}
+
+impl From<Refusal> for BeltError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Invalid(invalid) => BeltError::Invalid(invalid),
+            Refusal::VersionMismatch { id, current } => BeltError::VersionMismatch { id, current },
+        }
+    }
+}
+
+impl From<StoreError> for BeltError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::IdTaken(id) => BeltError::IdTaken(id),
+            StoreError::NameTaken(name) => BeltError::NameTaken(name),
+            StoreError::Unavailable(_) => BeltError::Unavailable(Dependency::Database),
+            StoreError::Other(err) => BeltError::Unexpected(err),
+        }
+    }
+}
+
+impl From<RuntimeError> for BeltError {
+    fn from(err: RuntimeError) -> Self {
+        match err {
+            RuntimeError::Unavailable(reason) => {
+                BeltError::Unavailable(Dependency::Runtime(reason))
+            }
+            RuntimeError::InUse(reason) => BeltError::InUse(reason),
+            RuntimeError::Other(err) => BeltError::Unexpected(err),
+        }
+    }
+}
+
+impl From<RegistryError> for BeltError {
+    fn from(err: RegistryError) -> Self {
+        match err {
+            RegistryError::Refused(invalid) => BeltError::Invalid(invalid),
+            RegistryError::Unavailable(message) => {
+                BeltError::Unavailable(Dependency::Registry(message))
+            }
+        }
+    }
+}

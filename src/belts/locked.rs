@@ -1,0 +1,118 @@
+//! The one way a use case changes a stored belt it has to look at first: the decision runs on the
+//! belt as it stands under its row lock (see `BeltStore::write_locked`), so concurrent writers
+//! queue instead of racing and no use case hand-rolls a compare-and-set loop.
+
+use std::sync::{Arc, Mutex};
+
+use super::BeltError;
+use crate::domain::{Belt, BeltId, ProjectName, Refusal};
+use crate::store::{BeltStore, Decide, LockedOutcome, LockedWrite};
+
+/// What a locked write left behind.
+#[derive(Debug)]
+pub enum Written {
+    /// The decision wrote; the belt after the write.
+    Changed(Belt),
+    /// The decision chose to write nothing; the belt as it stands.
+    Unchanged(Belt),
+}
+
+impl Written {
+    pub fn belt(&self) -> &Belt {
+        match self {
+            Written::Changed(belt) | Written::Unchanged(belt) => belt,
+        }
+    }
+}
+
+/// Runs `decide` on the belt under its lock and applies the write it chooses. `decide` also
+/// answers a value of its own (e.g. the status a START leads to), handed back with the outcome.
+pub(super) async fn write_locked<T, F>(
+    store: &dyn BeltStore,
+    project: &ProjectName,
+    id: BeltId,
+    decide: F,
+) -> Result<(Written, T), BeltError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Belt) -> Result<(LockedWrite, T), Refusal> + Send + 'static,
+{
+    let answer = Arc::new(Mutex::new(None));
+    let boxed: Decide = {
+        let answer = answer.clone();
+        Box::new(move |belt: &Belt| {
+            let (write, value) = decide(belt)?;
+            *answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+            Ok(write)
+        })
+    };
+    let written = match store.write_locked(project, id, boxed).await? {
+        LockedOutcome::Written(belt) => Written::Changed(*belt),
+        LockedOutcome::Unchanged(belt) => Written::Unchanged(*belt),
+        LockedOutcome::Refused(refusal) => return Err(refusal.into()),
+        LockedOutcome::NotFound => return Err(BeltError::NotFound(id)),
+    };
+    let value = answer.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let value = value.ok_or_else(|| anyhow::anyhow!("the locked write ran no decision"))?;
+    Ok((written, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::belt::now_millis;
+    use crate::domain::lifecycle::tests::belt;
+    use crate::domain::{DesiredState, Person, Precondition, Wish};
+    use crate::store::{NewBelt, StoreOptions, WishChange};
+
+    #[tokio::test]
+    async fn a_locked_write_hands_back_its_decision_and_names_every_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/belts.db", dir.path().display());
+        let options = StoreOptions {
+            max_connections: 2,
+            timeout: Duration::from_secs(5),
+        };
+        let store = crate::store::connect(&url, options).await.unwrap();
+        let project = ProjectName::global();
+        let new = NewBelt {
+            id: None,
+            project: project.clone(),
+            spec: belt(1, Wish::default()).spec,
+            author: Person::default(),
+            at: now_millis(),
+        };
+        let id = store.create(new).await.unwrap().id;
+
+        let seen = |b: &Belt| Ok((LockedWrite::Nothing, b.version));
+        let (written, version) = write_locked(store.as_ref(), &project, id, seen)
+            .await
+            .unwrap();
+        assert!(matches!(written, Written::Unchanged(_)));
+        assert_eq!(version, 1, "the decision's own answer comes back");
+
+        let stale = |b: &Belt| {
+            Precondition::OneOf(vec![7]).check(b.id, b.version)?;
+            Ok((LockedWrite::Nothing, ()))
+        };
+        let refused = write_locked(store.as_ref(), &project, id, stale).await;
+        assert!(matches!(
+            refused,
+            Err(BeltError::VersionMismatch { current: 1, .. })
+        ));
+
+        let missing = BeltId::new(id.get() + 1).unwrap();
+        let nothing = |_: &Belt| Ok((LockedWrite::Nothing, ()));
+        let absent = write_locked(store.as_ref(), &project, missing, nothing).await;
+        assert!(matches!(absent, Err(BeltError::NotFound(at)) if at == missing));
+
+        let stop = |_: &Belt| Ok((LockedWrite::Wish(WishChange::Stop), ()));
+        let (written, ()) = write_locked(store.as_ref(), &project, id, stop)
+            .await
+            .unwrap();
+        assert!(matches!(written, Written::Changed(_)));
+        assert_eq!(written.belt().wish.desired, DesiredState::Stopped);
+    }
+}

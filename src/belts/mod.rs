@@ -1,0 +1,91 @@
+//! The use cases: one module each. They take the caller and parsed values, check the caller's
+//! roles, talk to the store, the runtime and the registry, and answer with domain values or a
+//! [`BeltError`]. They know nothing of HTTP (docs/architecture.md).
+
+mod caller;
+mod create;
+mod delete;
+mod error;
+mod get;
+mod list;
+mod locked;
+mod logs;
+mod ready;
+mod replace;
+mod state;
+mod status;
+mod wish;
+
+use std::sync::Arc;
+
+use crate::domain::{Belt, BeltDefaults, BeltId, BeltStatus, ProjectName};
+use crate::reconcile::Reconciler;
+use crate::registry::Registry;
+use crate::runtime::Runtime;
+use crate::store::BeltStore;
+
+pub use caller::{Access, Asked, Caller, Edit};
+pub use error::{BeltError, Dependency};
+pub use list::{Listed, Listing};
+pub use logs::MAX_LOG_LINES;
+pub use replace::Replaced;
+pub use state::StateReport;
+
+/// What the use cases reach: the store, the runtime, the registry (when configured), the
+/// reconciler to wake, and the server defaults a body is completed with.
+pub struct Belts {
+    store: Arc<dyn BeltStore>,
+    runtime: Arc<dyn Runtime>,
+    registry: Option<Arc<Registry>>,
+    reconciler: Arc<Reconciler>,
+    defaults: Arc<BeltDefaults>,
+}
+
+/// A belt with the status the runtime's in-memory view gives it.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub belt: Belt,
+    pub status: BeltStatus,
+}
+
+impl Belts {
+    pub fn new(
+        store: Arc<dyn BeltStore>,
+        runtime: Arc<dyn Runtime>,
+        registry: Option<Arc<Registry>>,
+        reconciler: Arc<Reconciler>,
+        defaults: Arc<BeltDefaults>,
+    ) -> Self {
+        Belts {
+            store,
+            runtime,
+            registry,
+            reconciler,
+            defaults,
+        }
+    }
+
+    /// The server defaults: what the export view leaves out.
+    pub fn defaults(&self) -> &BeltDefaults {
+        &self.defaults
+    }
+
+    /// Status from the runtime's in-memory view: no runtime call.
+    fn status_of(&self, belt: &Belt) -> BeltStatus {
+        crate::domain::lifecycle::status_of(belt, self.runtime.observe(belt.id))
+    }
+
+    fn show(&self, belt: Belt) -> Shown {
+        Shown {
+            status: self.status_of(&belt),
+            belt,
+        }
+    }
+
+    async fn load(&self, project: &ProjectName, id: BeltId) -> Result<Belt, BeltError> {
+        self.store
+            .get(project, id)
+            .await?
+            .ok_or(BeltError::NotFound(id))
+    }
+}

@@ -1,0 +1,52 @@
+//! Replace a belt's spec (docs/api.md#put-etag-and-if-match): omitted fields get their defaults,
+//! an unchanged spec writes nothing, a changed one is version + 1.
+
+use super::locked::{write_locked, Written};
+use super::{Asked, BeltError, Belts, Edit, Shown};
+use crate::domain::belt::now_millis;
+use crate::store::LockedWrite;
+
+/// What a replace did.
+#[derive(Debug)]
+pub enum Replaced {
+    Changed(Box<Shown>),
+    /// Nothing to change; the belt stays at `version`.
+    Unchanged {
+        version: i64,
+    },
+}
+
+impl Belts {
+    pub async fn replace(&self, edit: Edit<'_>, body: &[u8]) -> Result<Replaced, BeltError> {
+        let expect = edit.permit()?;
+        let Asked {
+            caller,
+            project,
+            id,
+        } = edit.asked;
+        let (_, spec) = self.accepted_spec(caller, project, body).await?;
+        let (by, at) = (caller.person(), now_millis());
+        // Without `If-Match` the last writer wins and every writer gets its own version; with it,
+        // exactly one writer sees the version it names.
+        let decide = move |current: &crate::domain::Belt| {
+            expect.check(id, current.version)?;
+            if current.spec == spec {
+                return Ok((LockedWrite::Nothing, ()));
+            }
+            let spec = Box::new(spec);
+            Ok((LockedWrite::Replace { spec, by, at }, ()))
+        };
+        match write_locked(self.store.as_ref(), project, id, decide)
+            .await?
+            .0
+        {
+            Written::Changed(belt) => {
+                tracing::info!(belt = %belt.id, version = belt.version, "belt updated");
+                Ok(Replaced::Changed(Box::new(self.show(belt))))
+            }
+            Written::Unchanged(belt) => Ok(Replaced::Unchanged {
+                version: belt.version,
+            }),
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! START and STOP (docs/api.md#start-and-stop): the wish is stored under the belt's lock, then the
+//! reconciler is woken to carry it out. Nothing runs yet when the answer leaves.
+
+use super::locked::write_locked;
+use super::status::transition;
+use super::{BeltError, Belts, Edit};
+use crate::domain::fields::refuse_nul_in_body;
+use crate::domain::input::parse_body;
+use crate::domain::lifecycle::status_of;
+use crate::domain::{
+    Action, Belt, BeltId, BeltStatus, DesiredState, Invalid, Precondition, ProjectName,
+};
+use crate::store::{LockedWrite, WishChange};
+
+impl Belts {
+    /// `body` is `{"action": "START"|"STOP"}`; answers the status the action leads to.
+    pub async fn change_state(&self, edit: Edit<'_>, body: &[u8]) -> Result<BeltStatus, BeltError> {
+        let expect = edit.permit()?;
+        let asked = edit.asked;
+        let action = action_of(body)?;
+        let id = asked.id;
+        // Validated against the belt as it stands under its lock: a START or STOP without
+        // `If-Match` never fails because another got in first; it queues, then sees that status.
+        let runtime = self.runtime.clone();
+        let decide = move |belt: &Belt| {
+            expect.check(id, belt.version)?;
+            let current = status_of(belt, runtime.observe(belt.id));
+            let (change, status) = transition(belt, current, action)?;
+            Ok((LockedWrite::Wish(change), status))
+        };
+        let store = self.store.as_ref();
+        let (written, status) = write_locked(store, asked.project, id, decide).await?;
+        let stored = written.belt();
+        tracing::info!(
+            belt = %stored.id,
+            action = action.as_str(),
+            generation = stored.wish.generation,
+            "wish stored"
+        );
+        self.reconciler.wake();
+        Ok(status)
+    }
+
+    /// Stores STOP for a belt that wants to run (before DELETE tears it down); the belt after.
+    pub(super) async fn store_stop(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        expect: Precondition,
+    ) -> Result<Belt, BeltError> {
+        let decide = move |belt: &Belt| {
+            expect.check(id, belt.version)?;
+            let write = match belt.wish.desired {
+                DesiredState::Stopped => LockedWrite::Nothing,
+                _ => LockedWrite::Wish(WishChange::Stop),
+            };
+            Ok((write, ()))
+        };
+        let (written, ()) = write_locked(self.store.as_ref(), project, id, decide).await?;
+        Ok(written.belt().clone())
+    }
+}
+
+fn action_of(body: &[u8]) -> Result<Action, Invalid> {
+    let map = parse_body(body)?;
+    refuse_nul_in_body(&map)?;
+    match map.get("action") {
+        Some(serde_json::Value::String(text)) => Action::parse(text),
+        Some(other) => Action::parse(&other.to_string()),
+        None => Action::parse(""),
+    }
+}

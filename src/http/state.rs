@@ -1,0 +1,64 @@
+//! What every handler reaches: the use cases, and what the HTTP edge itself needs (token
+//! verification, trusted forwarded hosts, metrics).
+
+use std::sync::Arc;
+
+use super::metrics::Metrics;
+use crate::auth::Verifier;
+use crate::belts::Belts;
+use crate::domain::BeltDefaults;
+use crate::reconcile::Reconciler;
+use crate::registry::Registry;
+use crate::runtime::Runtime;
+use crate::store::BeltStore;
+
+/// One `Arc`, because axum clones the state for each request and cloning many `Arc`s costs an
+/// atomic increment and decrement each per request.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// What the application hands over when it builds the router.
+pub struct Services {
+    pub store: Arc<dyn BeltStore>,
+    pub verifier: Arc<Verifier>,
+    pub defaults: Arc<BeltDefaults>,
+    pub registry: Option<Arc<Registry>>,
+    pub trusted_hosts: Arc<Vec<String>>,
+    pub metrics: Arc<Metrics>,
+    pub runtime: Arc<dyn Runtime>,
+    pub reconciler: Arc<Reconciler>,
+}
+
+/// The handlers see the use cases only: no store, no runtime.
+pub struct Shared {
+    pub belts: Belts,
+    pub verifier: Arc<Verifier>,
+    pub trusted_hosts: Arc<Vec<String>>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        let belts = Belts::new(
+            services.store,
+            services.runtime,
+            services.registry,
+            services.reconciler,
+            services.defaults,
+        );
+        AppState(Arc::new(Shared {
+            belts,
+            verifier: services.verifier,
+            trusted_hosts: services.trusted_hosts,
+            metrics: services.metrics,
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}

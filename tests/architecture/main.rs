@@ -1,0 +1,173 @@
+//! The shape of `src/` (docs/architecture.md): no import cycle between files, no lower layer
+//! importing a higher one, no file over 400 lines and no function over 60 lines outside tests.
+//! A plain text scan: comments and string literals are blanked, `#[cfg(test)]` items are skipped,
+//! and every `crate::…` / `super::…` / `self::…` path is resolved to the file that defines it
+//! (following `pub use` re-exports).
+
+mod graph;
+mod text;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use graph::{cycles, parse, upward};
+use text::{blank_literals, long_functions, strip_tests};
+
+const MAX_FILE_LINES: usize = 400;
+const MAX_FN_LINES: usize = 60;
+
+/// Layers, lowest first; a file may use its own layer and those below.
+const LAYERS: &[&[&str]] = &[
+    &["domain", "state"],
+    &["store", "runtime", "registry", "auth", "metrics"],
+    &["reconcile"],
+    &["belts"],
+    &["http"],
+    &["config", "telemetry"],
+    &["app", "main", "lib"],
+];
+
+// Owned by the concurrent split, to be emptied at merge.
+const ALLOWED_EDGES: &[(&str, &str)] = &[];
+
+// Owned by the concurrent split, to be emptied at merge.
+const ALLOWED_LONG_FILES: &[&str] = &[];
+
+// Owned by the concurrent split, to be emptied at merge.
+const ALLOWED_LONG_FNS: &[&str] = &[];
+
+/// Every `src/**/*.rs` of this crate, or of the checkout `BELT_ARCH_ROOT` names (to try the
+/// scan on another tree).
+fn sources() -> Vec<(String, String)> {
+    let root =
+        std::env::var("BELT_ARCH_ROOT").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    let root = Path::new(&root);
+    let mut found = Vec::new();
+    let mut todo = vec![root.join("src")];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().map(Result::unwrap) {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let relative = path.strip_prefix(root).unwrap();
+                found.push((
+                    relative.to_string_lossy().replace('\\', "/"),
+                    std::fs::read_to_string(&path).unwrap(),
+                ));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_import_cycle_between_files() {
+    let found = cycles(&parse(&sources()).edges());
+    assert!(
+        found.is_empty(),
+        "files that import each other in a circle: {found:#?}"
+    );
+}
+
+#[test]
+fn no_lower_layer_imports_a_higher_one() {
+    let found = upward(&parse(&sources()).edges());
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+/// Handlers reach the store and the runtime only through the use cases; `http/state.rs` only
+/// hands them over when the router is built.
+#[test]
+fn http_reaches_no_store_or_runtime_and_the_domain_no_http() {
+    let krate = parse(&sources());
+    let mut found = Vec::new();
+    for (from, targets) in krate.edges() {
+        let below = ["src/store/", "src/runtime/"];
+        for to in targets
+            .iter()
+            .filter(|to| below.iter().any(|b| to.starts_with(b)))
+        {
+            if from.starts_with("src/http/") && from != "src/http/state.rs" {
+                found.push(format!("{from} uses {to}"));
+            }
+        }
+    }
+    for file in &krate.files {
+        let domain = file.path.starts_with("src/domain/") || file.path == "src/state.rs";
+        for http in ["axum::", "http::", "ApiError", "StatusCode"] {
+            if domain && file.code.contains(http) {
+                found.push(format!("{} mentions {http}", file.path));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn files_and_functions_stay_small() {
+    let mut found = Vec::new();
+    for file in parse(&sources()).files {
+        if file.lines > MAX_FILE_LINES && !ALLOWED_LONG_FILES.contains(&file.path.as_str()) {
+            found.push(format!("{}: {} lines", file.path, file.lines));
+        }
+        for (name, lines) in long_functions(&file.code, MAX_FN_LINES) {
+            let key = format!("{}::{name}", file.path);
+            if !ALLOWED_LONG_FNS.contains(&key.as_str()) {
+                found.push(format!("{key}: {lines} lines"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "over {MAX_FILE_LINES} lines a file or {MAX_FN_LINES} a function: {found:#?}"
+    );
+}
+
+fn synthetic(files: &[(&str, &str)]) -> BTreeMap<String, BTreeSet<String>> {
+    let sources: Vec<_> = files
+        .iter()
+        .map(|(p, s)| (p.to_string(), s.to_string()))
+        .collect();
+    parse(&sources).edges()
+}
+
+#[test]
+fn the_scanner_sees_a_cycle_through_a_reexport_and_ignores_tests_and_strings() {
+    let edges = synthetic(&[
+        ("src/lib.rs", "pub mod domain; pub mod store;"),
+        ("src/domain/mod.rs", "mod belt;\npub use belt::Belt;"),
+        ("src/domain/belt.rs", "use crate::store::{Row, self};\npub struct Belt;"),
+        ("src/store/mod.rs", "fn f() -> crate::domain::Belt { todo!() }\n// crate::http::x\nconst S: &str = \"super::http\";"),
+        ("src/store/tests.rs", ""),
+        ("src/http.rs", "#[cfg(test)]\nmod tests { use crate::store::Row; }"),
+    ]);
+    assert_eq!(
+        edges["src/store/mod.rs"],
+        BTreeSet::from(["src/domain/belt.rs".to_string()])
+    );
+    assert!(edges["src/http.rs"].is_empty());
+    assert_eq!(
+        cycles(&edges),
+        vec![vec![
+            "src/domain/belt.rs".to_string(),
+            "src/store/mod.rs".to_string()
+        ]]
+    );
+    let up = upward(&edges);
+    assert_eq!(
+        up,
+        vec!["src/domain/belt.rs (layer 0) uses src/store/mod.rs (layer 1)".to_string()]
+    );
+}
+
+#[test]
+fn the_scanner_measures_functions_outside_tests() {
+    let long_body = "    let x = '{';\n".repeat(MAX_FN_LINES);
+    let code = format!("fn short() {{}}\nfn long() {{\n{long_body}}}\n#[cfg(test)]\nmod tests {{ fn also_long() {{\n{long_body}}} }}\n");
+    let (code, _) = strip_tests(&blank_literals(&code));
+    assert_eq!(
+        long_functions(&code, MAX_FN_LINES),
+        vec![("long".to_string(), MAX_FN_LINES + 2)]
+    );
+}
