@@ -4,27 +4,32 @@
 use crate::domain::{Belt, BeltStatus, DesiredState};
 use crate::error::ApiError;
 use crate::runtime::{Observed, Phase};
-use crate::store::WishChange;
+use crate::store::{WishChange, WishSummary};
 
 /// The status `GET …/state` and every belt document report.
 pub fn status_of(belt: &Belt, observed: Option<Observed>) -> BeltStatus {
-    let wish = &belt.wish;
-    if wish.desired == DesiredState::Stopped {
+    summary_status(&WishSummary::of(belt), observed)
+}
+
+/// The same rule from a belt's wish summary alone (the reconciler's resync reads no documents).
+/// A belt being deleted counts as STOPPED: it no longer wants to run.
+pub fn summary_status(wish: &WishSummary, observed: Option<Observed>) -> BeltStatus {
+    if wish.desired != DesiredState::Running {
         return BeltStatus::Stopped;
     }
-    let Some(deployed) = &wish.deployed else {
+    let Some(deployed_version) = wish.deployed_version else {
         return BeltStatus::Deploying;
     };
     match observed {
         // Not (yet) what was wished for: the reconciler is on its way.
         None => BeltStatus::Deploying,
-        Some(o) if o.generation != wish.generation || o.version != deployed.version => {
+        Some(o) if o.generation != wish.generation || o.version != deployed_version => {
             BeltStatus::Deploying
         }
         Some(o) => match o.phase {
             Phase::Deploying => BeltStatus::Deploying,
             Phase::Failed => BeltStatus::Failed,
-            Phase::Running if deployed.version < belt.version => BeltStatus::RunningButOutdated,
+            Phase::Running if deployed_version < wish.version => BeltStatus::RunningButOutdated,
             Phase::Running => BeltStatus::Running,
         },
     }

@@ -121,6 +121,9 @@ pub enum DesiredState {
     Running,
     #[default]
     Stopped,
+    /// DELETE was asked for: the reconciler removes what runs, then the document
+    /// (docs/api.md#delete).
+    Deleting,
 }
 
 impl DesiredState {
@@ -128,6 +131,7 @@ impl DesiredState {
         match self {
             DesiredState::Running => "RUNNING",
             DesiredState::Stopped => "STOPPED",
+            DesiredState::Deleting => "DELETING",
         }
     }
 
@@ -135,6 +139,7 @@ impl DesiredState {
         match text {
             "RUNNING" => Some(DesiredState::Running),
             "STOPPED" => Some(DesiredState::Stopped),
+            "DELETING" => Some(DesiredState::Deleting),
             _ => None,
         }
     }

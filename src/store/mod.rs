@@ -75,6 +75,9 @@ pub enum WishChange {
     Start { version: i64, spec: Box<BeltSpec> },
     /// Desired STOPPED; what was deployed stays recorded.
     Stop,
+    /// Desired DELETING: the belt is gone for every reader and writer; the reconciler removes
+    /// what runs, then the document (docs/api.md#delete).
+    Delete,
 }
 
 /// The wish as the caller read it; the change only applies on top of exactly that.
@@ -89,6 +92,32 @@ impl WishGuard {
         WishGuard {
             desired: belt.wish.desired,
             generation: belt.wish.generation,
+        }
+    }
+}
+
+/// A belt's wish without its spec or document: what the reconciler's resync compares with what
+/// runs, so that a resync of many unchanged belts reads no documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WishSummary {
+    pub id: BeltId,
+    pub project: ProjectName,
+    pub version: i64,
+    pub desired: DesiredState,
+    pub generation: i64,
+    /// The version the last START deployed.
+    pub deployed_version: Option<i64>,
+}
+
+impl WishSummary {
+    pub fn of(belt: &Belt) -> Self {
+        WishSummary {
+            id: belt.id,
+            project: belt.project.clone(),
+            version: belt.version,
+            desired: belt.wish.desired,
+            generation: belt.wish.generation,
+            deployed_version: belt.wish.deployed.as_ref().map(|d| d.version),
         }
     }
 }
@@ -204,6 +233,18 @@ pub trait BeltStore: Send + Sync + 'static {
     async fn count_by_desired_state(&self) -> Result<(u64, u64), StoreError>;
     /// Many belts in one transaction; for seeding benchmarks and imports.
     async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError>;
+
+    // The reconciler's (docs/architecture.md#the-reconciler). `get`, `list` and `write_locked`
+    // see no belt whose desired state is DELETING; these do.
+
+    /// Every belt's wish, without spec or document.
+    async fn wish_summaries(&self) -> Result<Vec<WishSummary>, StoreError>;
+    /// One belt by id, of any project and in any desired state, DELETING included.
+    async fn get_any(&self, id: BeltId) -> Result<Option<Belt>, StoreError>;
+    /// Deletes the document if its desired state is DELETING; `false` when it is not (or gone).
+    async fn delete_if_deleting(&self, id: BeltId) -> Result<bool, StoreError>;
+    /// A deletion the runtime refused: DELETING back to STOPPED; `false` when not DELETING.
+    async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError>;
 }
 
 pub struct StoreOptions {
@@ -360,6 +401,18 @@ impl BeltStore for Bounded {
     async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
         // Bulk seeding may legitimately take long; it is not on a request's path.
         self.inner.insert_many(belts).await
+    }
+    async fn wish_summaries(&self) -> Result<Vec<WishSummary>, StoreError> {
+        self.bound(self.inner.wish_summaries()).await
+    }
+    async fn get_any(&self, id: BeltId) -> Result<Option<Belt>, StoreError> {
+        self.bound(self.inner.get_any(id)).await
+    }
+    async fn delete_if_deleting(&self, id: BeltId) -> Result<bool, StoreError> {
+        self.bound(self.inner.delete_if_deleting(id)).await
+    }
+    async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError> {
+        self.bound(self.inner.undo_delete(id)).await
     }
 }
 

@@ -50,7 +50,7 @@ macro_rules! impl_belt_store {
                 let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
                     "SELECT ",
                     $crate::store::row::belt_columns!(),
-                    " FROM belts WHERE project = $1 AND id = $2"
+                    " FROM belts WHERE project = $1 AND id = $2 AND desired_state <> 'DELETING'"
                 ))
                 .bind(project.as_str())
                 .bind(id.get())
@@ -87,7 +87,9 @@ macro_rules! impl_belt_store {
                     None => {
                         let ids: Vec<(i64,)> = sqlx::query_as(
                             "SELECT id FROM belts WHERE project = $1 \
-                             AND name_folded LIKE $2 ESCAPE '\\' ORDER BY id",
+                             AND name_folded LIKE $2 ESCAPE '\\' \
+                             AND id NOT IN (SELECT id FROM belts \
+                             WHERE desired_state = 'DELETING' AND project = $1) ORDER BY id",
                         )
                         .bind(project.as_str())
                         .bind(&pattern)
@@ -199,6 +201,9 @@ macro_rules! impl_belt_store {
                     return Ok(LockedOutcome::NotFound);
                 };
                 let belt = $crate::domain::Belt::try_from(row)?;
+                if belt.wish.desired == $crate::domain::DesiredState::Deleting {
+                    return Ok(LockedOutcome::NotFound);
+                }
                 // The row is locked until the commit, so the guards below cannot miss: no other
                 // writer can have moved the version or the wish since it was read.
                 let row = match decide(&belt) {
@@ -284,9 +289,121 @@ macro_rules! impl_belt_store {
                     None => $crate::store::DeleteOutcome::NotFound,
                 })
             }
+
+            // The reconciler's reads and writes (docs/architecture.md#the-reconciler).
+
+            async fn wish_summaries(
+                &self,
+            ) -> Result<Vec<$crate::store::WishSummary>, $crate::store::StoreError> {
+                let rows: Vec<(i64, String, i64, String, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT id, project, version, desired_state, generation, deployed_version \
+                     FROM belts ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::classify)?;
+                rows.into_iter()
+                    .map($crate::store::row::summary)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err($crate::store::StoreError::Other)
+            }
+
+            async fn get_any(
+                &self,
+                id: $crate::domain::BeltId,
+            ) -> Result<Option<$crate::domain::Belt>, $crate::store::StoreError> {
+                let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    $crate::store::row::belt_columns!(),
+                    " FROM belts WHERE id = $1"
+                ))
+                .bind(id.get())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::classify)?;
+                row.map($crate::domain::Belt::try_from)
+                    .transpose()
+                    .map_err($crate::store::StoreError::Other)
+            }
+
+            async fn delete_if_deleting(
+                &self,
+                id: $crate::domain::BeltId,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let deleted = sqlx::query(
+                    "DELETE FROM belts WHERE id = $1 AND desired_state = 'DELETING'",
+                )
+                .bind(id.get())
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::classify)?
+                .rows_affected();
+                Ok(deleted > 0)
+            }
+
+            async fn undo_delete(
+                &self,
+                id: $crate::domain::BeltId,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await.map_err($crate::store::classify)?;
+                let project: Option<(String,)> = sqlx::query_as(
+                    "UPDATE belts SET desired_state = 'STOPPED' \
+                     WHERE id = $1 AND desired_state = 'DELETING' RETURNING project",
+                )
+                .bind(id.get())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err($crate::store::classify)?;
+                if let Some((project,)) = &project {
+                    Self::bump_roster(&mut *tx, project).await?;
+                }
+                tx.commit().await.map_err($crate::store::classify)?;
+                Ok(project.is_some())
+            }
         }
 
         impl $store {
+            /// DELETE's wish, compare-and-set on `guard` like START and STOP. The belt leaves
+            /// every list at once, so its project's roster moves in the same transaction.
+            async fn deleting_row(
+                conn: &mut $connection,
+                project: &$crate::domain::ProjectName,
+                id: $crate::domain::BeltId,
+                guard: $crate::store::WishGuard,
+            ) -> Result<Option<$crate::store::row::BeltRow>, $crate::store::StoreError> {
+                let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
+                    "UPDATE belts SET desired_state = 'DELETING' \
+                     WHERE project = $1 AND id = $2 AND desired_state = $3 AND generation = $4 \
+                     RETURNING ",
+                    $crate::store::row::belt_columns!()
+                ))
+                .bind(project.as_str())
+                .bind(id.get())
+                .bind(guard.desired.as_str())
+                .bind(guard.generation)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err($crate::store::classify)?;
+                if row.is_some() {
+                    Self::bump_roster(&mut *conn, project.as_str()).await?;
+                }
+                Ok(row)
+            }
+
+            /// Moves a project's roster revision, so that cached list searches are read again:
+            /// for writes that change which belts a list shows without a roster trigger seeing it.
+            async fn bump_roster(
+                conn: &mut $connection,
+                project: &str,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("UPDATE belt_rosters SET revision = revision + 1 WHERE project = $1")
+                    .bind(project)
+                    .execute(conn)
+                    .await
+                    .map_err($crate::store::classify)?;
+                Ok(())
+            }
+
             /// The compare-and-set update of one belt on `change.expected_version`; `None` when
             /// that version (or the belt) is not there.
             async fn update_row(
@@ -340,6 +457,9 @@ macro_rules! impl_belt_store {
                             (Some(version), Some($crate::store::row::spec_json(&spec)?))
                         }
                         $crate::store::WishChange::Stop => (None, None),
+                        $crate::store::WishChange::Delete => {
+                            return Self::deleting_row(conn, project, id, guard).await;
+                        }
                     };
                     let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
                         "UPDATE belts SET \
