@@ -21,7 +21,7 @@ use crate::domain::fields::refuse_nul_in_body;
 use crate::domain::input::{parse_body, parse_spec};
 use crate::domain::{Belt, BeltId, BeltSpec, BeltStatus, ProjectName};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{Decide, DeleteOutcome, LockedOutcome, LockedWrite, NewBelt};
+use crate::store::{Decide, LockedOutcome, LockedWrite, NewBelt};
 
 pub(super) fn belt_path(project: &ProjectName, id: BeltId) -> String {
     format!("/projects/{project}/belts/{id}")
@@ -374,28 +374,17 @@ pub async fn delete(
 ) -> ApiResult<Json<Deleted>> {
     caller.require(&scope.project, Access::Write)?;
     let wanted = if_match(&headers)?;
-    let current = load(&state, &scope.project, scope.id).await?;
-    check_version(scope.id, current.version, &wanted)?;
-    let expected = wanted.as_ref().map(|_| current.version);
-    // Runtime first, then the document (docs/api.md#delete). The wish is set to STOPPED before the
-    // runtime is touched, so a crash in between leaves a stopped belt, never an orphan.
-    super::running::stop_wish(&state, &current).await?;
-    state.runtime.remove(scope.id).await?;
-    match state
-        .store
-        .delete(&scope.project, scope.id, expected)
-        .await?
-    {
-        DeleteOutcome::Deleted => {
-            tracing::info!(belt = %scope.id, project = %scope.project, "belt deleted");
-            Ok(Json(Deleted { content: true }))
-        }
-        DeleteOutcome::NotFound => Err(ApiError::belt_not_found(scope.id)),
-        DeleteOutcome::VersionMismatch { current } => {
-            check_version(scope.id, current, &wanted)?;
-            Err(ApiError::belt_not_found(scope.id))
-        }
-    }
+    // A wish, carried out by the reconciler (docs/api.md#delete).
+    let id = scope.id;
+    crate::reconcile::delete_belt(
+        state.store.as_ref(),
+        &state.reconciler,
+        &scope.project,
+        id,
+        move |belt: &Belt| check_version(id, belt.version, &wanted),
+    )
+    .await?;
+    Ok(Json(Deleted { content: true }))
 }
 
 #[cfg(test)]

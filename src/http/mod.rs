@@ -5,7 +5,6 @@ pub mod caller;
 pub mod errors;
 pub mod links;
 pub mod list;
-pub mod metrics;
 pub mod openapi;
 pub mod running;
 pub mod scope;
@@ -20,6 +19,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::Verifier;
 use crate::domain::BeltDefaults;
+pub use crate::metrics;
 use crate::reconcile::Reconciler;
 use crate::registry::Registry;
 use crate::runtime::Runtime;

@@ -23,7 +23,7 @@ use crate::domain::input::parse_body;
 use crate::domain::{Belt, BeltStatus, DesiredState};
 use crate::error::{ApiError, ApiResult};
 use crate::state::{transition, Action};
-use crate::store::{Decide, LockedOutcome, LockedWrite, WishChange};
+use crate::store::{Decide, LockedOutcome, LockedWrite};
 
 const MAX_LOG_LINES: u32 = 500;
 
@@ -152,25 +152,6 @@ pub async fn change_state(
     let status = answer.lock().unwrap_or_else(|e| e.into_inner()).take();
     let status = status.ok_or_else(|| ApiError::unexpected(anyhow::anyhow!("no transition")))?;
     Ok(Json(NewStatus { status }))
-}
-
-/// Stores STOP for a belt that wants to run (before DELETE tears it down).
-pub(super) async fn stop_wish(state: &AppState, belt: &Belt) -> ApiResult<()> {
-    let decide: Decide = Box::new(|belt: &Belt| {
-        Ok(match belt.wish.desired {
-            DesiredState::Stopped => LockedWrite::Nothing,
-            _ => LockedWrite::Wish(WishChange::Stop),
-        })
-    });
-    match state
-        .store
-        .write_locked(&belt.project, belt.id, decide)
-        .await?
-    {
-        LockedOutcome::Written(_) | LockedOutcome::Unchanged(_) => Ok(()),
-        LockedOutcome::Refused(refusal) => Err(refusal),
-        LockedOutcome::NotFound => Err(ApiError::belt_not_found(belt.id)),
-    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

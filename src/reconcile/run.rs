@@ -1,0 +1,109 @@
+//! The run loop: a few workers take belts from the queue as they come, so a slow belt holds one
+//! worker, never the others; resyncs come on a timer and on `wake()`, runtime events queue the
+//! belt they name.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::task::JoinSet;
+
+use super::{Outcome, ReconcileError, Reconciler, Report};
+use crate::domain::BeltId;
+
+type Finished = (BeltId, Result<Outcome, ReconcileError>);
+
+impl Reconciler {
+    /// Starts workers on due belts until `workers` are busy.
+    fn dispatch(self: &Arc<Self>, workers: &mut JoinSet<Finished>) {
+        while workers.len() < self.settings.workers.max(1) {
+            let Some(id) = self.queue.pop() else { break };
+            let this = self.clone();
+            workers.spawn(async move { (id, this.work(id).await) });
+        }
+    }
+
+    /// Reconciles every belt due now, then returns what was done.
+    pub(super) async fn drain(self: &Arc<Self>) -> Report {
+        let mut report = Report::default();
+        let mut workers = JoinSet::new();
+        loop {
+            self.dispatch(&mut workers);
+            match workers.join_next().await {
+                Some(Ok((id, result))) => record(&mut report, id, result),
+                Some(Err(panicked)) => {
+                    tracing::error!(error = %panicked, "a reconcile worker panicked")
+                }
+                None => return report,
+            }
+        }
+    }
+
+    /// Runs until `shutdown` resolves; belts in flight then finish (each under its deadline).
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut events = self.runtime.phase_events();
+        let mut resync = tokio::time::interval(self.settings.interval);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut workers = JoinSet::new();
+        loop {
+            self.dispatch(&mut workers);
+            let next_due = self.queue.next_due();
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = resync.tick() => self.resync_logged().await,
+                _ = self.resync_wanted.notified() => self.resync_logged().await,
+                _ = self.queue.notified() => {}
+                Some(joined) = workers.join_next(), if !workers.is_empty() => {
+                    if let Err(panicked) = joined {
+                        tracing::error!(error = %panicked, "a reconcile worker panicked");
+                    }
+                }
+                _ = sleep_until(next_due), if next_due.is_some() => {}
+                event = next_event(&mut events) => match event {
+                    Some(id) => self.queue.push(id),
+                    None => self.resync_logged().await,
+                },
+            }
+        }
+        while workers.join_next().await.is_some() {}
+    }
+
+    async fn resync_logged(&self) {
+        if let Err(err) = self.resync().await {
+            tracing::warn!(error = %err, "resync failed; will retry");
+        }
+    }
+}
+
+fn record(report: &mut Report, id: BeltId, result: Result<Outcome, ReconcileError>) {
+    match result {
+        Ok(Outcome::Applied) => report.applied.push(id),
+        Ok(Outcome::Removed) => report.removed.push(id),
+        Ok(Outcome::Deleted) => report.deleted.push(id),
+        Ok(Outcome::Unchanged | Outcome::DeletionRefused) => {}
+        Err(_) => report.failed.push(id),
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next belt a runtime event names; `None` when events were missed (the caller resyncs).
+/// A runtime without events, or whose events ended, is never heard from again.
+async fn next_event(events: &mut Option<broadcast::Receiver<BeltId>>) -> Option<BeltId> {
+    loop {
+        let Some(receiver) = events else {
+            return std::future::pending().await;
+        };
+        match receiver.recv().await {
+            Ok(id) => return Some(id),
+            Err(RecvError::Lagged(_)) => return None,
+            Err(RecvError::Closed) => *events = None,
+        }
+    }
+}
