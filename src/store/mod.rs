@@ -227,10 +227,6 @@ pub trait BeltStore: Send + Sync + 'static {
         id: BeltId,
         decide: Decide,
     ) -> Result<LockedOutcome, StoreError>;
-    /// Every belt whose desired state is RUNNING, of every project (for the reconciler).
-    async fn running_belts(&self) -> Result<Vec<Belt>, StoreError>;
-    /// How many belts want to run, and how many do not.
-    async fn count_by_desired_state(&self) -> Result<(u64, u64), StoreError>;
     /// Many belts in one transaction; for seeding benchmarks and imports.
     async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError>;
 
@@ -391,12 +387,6 @@ impl BeltStore for Bounded {
     ) -> Result<LockedOutcome, StoreError> {
         self.bound(self.inner.write_locked(project, id, decide))
             .await
-    }
-    async fn running_belts(&self) -> Result<Vec<Belt>, StoreError> {
-        self.bound(self.inner.running_belts()).await
-    }
-    async fn count_by_desired_state(&self) -> Result<(u64, u64), StoreError> {
-        self.bound(self.inner.count_by_desired_state()).await
     }
     async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
         // Bulk seeding may legitimately take long; it is not on a request's path.

@@ -47,19 +47,7 @@ macro_rules! impl_belt_store {
                 project: &$crate::domain::ProjectName,
                 id: $crate::domain::BeltId,
             ) -> Result<Option<$crate::domain::Belt>, $crate::store::StoreError> {
-                let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::row::belt_columns!(),
-                    " FROM belts WHERE project = $1 AND id = $2 AND desired_state <> 'DELETING'"
-                ))
-                .bind(project.as_str())
-                .bind(id.get())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::classify)?;
-                row.map($crate::domain::Belt::try_from)
-                    .transpose()
-                    .map_err($crate::store::StoreError::Other)
+                self.belt_by_id(id, Some(project), false).await
             }
 
             async fn list(
@@ -234,36 +222,6 @@ macro_rules! impl_belt_store {
                 )))
             }
 
-            async fn running_belts(
-                &self,
-            ) -> Result<Vec<$crate::domain::Belt>, $crate::store::StoreError> {
-                let rows: Vec<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::row::belt_columns!(),
-                    " FROM belts WHERE desired_state = 'RUNNING' ORDER BY id"
-                ))
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::classify)?;
-                rows.into_iter()
-                    .map($crate::domain::Belt::try_from)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err($crate::store::StoreError::Other)
-            }
-
-            async fn count_by_desired_state(
-                &self,
-            ) -> Result<(u64, u64), $crate::store::StoreError> {
-                let (running, stopped): (i64, i64) = sqlx::query_as(
-                    "SELECT COALESCE(SUM(CASE WHEN desired_state = 'RUNNING' THEN 1 ELSE 0 END), 0), \
-                     COALESCE(SUM(CASE WHEN desired_state = 'RUNNING' THEN 0 ELSE 1 END), 0) FROM belts",
-                )
-                .fetch_one(&self.pool)
-                .await
-                .map_err($crate::store::classify)?;
-                Ok((running.max(0) as u64, stopped.max(0) as u64))
-            }
-
             async fn delete(
                 &self,
                 project: &$crate::domain::ProjectName,
@@ -312,18 +270,7 @@ macro_rules! impl_belt_store {
                 &self,
                 id: $crate::domain::BeltId,
             ) -> Result<Option<$crate::domain::Belt>, $crate::store::StoreError> {
-                let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    $crate::store::row::belt_columns!(),
-                    " FROM belts WHERE id = $1"
-                ))
-                .bind(id.get())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::classify)?;
-                row.map($crate::domain::Belt::try_from)
-                    .transpose()
-                    .map_err($crate::store::StoreError::Other)
+                self.belt_by_id(id, None, true).await
             }
 
             async fn delete_if_deleting(
@@ -363,31 +310,28 @@ macro_rules! impl_belt_store {
         }
 
         impl $store {
-            /// DELETE's wish, compare-and-set on `guard` like START and STOP. The belt leaves
-            /// every list at once, so its project's roster moves in the same transaction.
-            async fn deleting_row(
-                conn: &mut $connection,
-                project: &$crate::domain::ProjectName,
+            /// One belt by id; of `project` when given; a DELETING one only if `deleting`.
+            async fn belt_by_id(
+                &self,
                 id: $crate::domain::BeltId,
-                guard: $crate::store::WishGuard,
-            ) -> Result<Option<$crate::store::row::BeltRow>, $crate::store::StoreError> {
+                project: Option<&$crate::domain::ProjectName>,
+                deleting: bool,
+            ) -> Result<Option<$crate::domain::Belt>, $crate::store::StoreError> {
                 let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
-                    "UPDATE belts SET desired_state = 'DELETING' \
-                     WHERE project = $1 AND id = $2 AND desired_state = $3 AND generation = $4 \
-                     RETURNING ",
-                    $crate::store::row::belt_columns!()
+                    "SELECT ",
+                    $crate::store::row::belt_columns!(),
+                    " FROM belts WHERE id = $1 AND ($2 IS NULL OR project = $2) \
+                     AND ($3 OR desired_state <> 'DELETING')"
                 ))
-                .bind(project.as_str())
                 .bind(id.get())
-                .bind(guard.desired.as_str())
-                .bind(guard.generation)
-                .fetch_optional(&mut *conn)
+                .bind(project.map(|p| p.as_str()))
+                .bind(deleting)
+                .fetch_optional(&self.pool)
                 .await
                 .map_err($crate::store::classify)?;
-                if row.is_some() {
-                    Self::bump_roster(&mut *conn, project.as_str()).await?;
-                }
-                Ok(row)
+                row.map($crate::domain::Belt::try_from)
+                    .transpose()
+                    .map_err($crate::store::StoreError::Other)
             }
 
             /// Moves a project's roster revision, so that cached list searches are read again:
@@ -442,8 +386,9 @@ macro_rules! impl_belt_store {
                 Ok(row)
             }
 
-            /// The compare-and-set of a START or STOP on the wish in `guard`; `None` when the
-            /// wish (or the belt) is not there.
+            /// The compare-and-set of a START, STOP or DELETE on the wish in `guard`; `None` when
+            /// the wish (or the belt) is not there. A DELETE takes the belt out of every list at
+            /// once, so its project's roster moves in the same transaction.
             async fn wish_row(
                 conn: &mut $connection,
                 project: &$crate::domain::ProjectName,
@@ -451,19 +396,21 @@ macro_rules! impl_belt_store {
                 guard: $crate::store::WishGuard,
                 change: $crate::store::WishChange,
             ) -> Result<Option<$crate::store::row::BeltRow>, $crate::store::StoreError> {
-                    // START records what to deploy and counts the start; STOP only flips the wish.
-                    let (version, spec) = match change {
-                        $crate::store::WishChange::Start { version, spec } => {
-                            (Some(version), Some($crate::store::row::spec_json(&spec)?))
-                        }
-                        $crate::store::WishChange::Stop => (None, None),
-                        $crate::store::WishChange::Delete => {
-                            return Self::deleting_row(conn, project, id, guard).await;
-                        }
+                    // START records what to deploy and counts the start; STOP and DELETE only
+                    // flip the wish.
+                    use $crate::domain::DesiredState;
+                    let (desired, version, spec) = match change {
+                        $crate::store::WishChange::Start { version, spec } => (
+                            DesiredState::Running,
+                            Some(version),
+                            Some($crate::store::row::spec_json(&spec)?),
+                        ),
+                        $crate::store::WishChange::Stop => (DesiredState::Stopped, None, None),
+                        $crate::store::WishChange::Delete => (DesiredState::Deleting, None, None),
                     };
                     let row: Option<$crate::store::row::BeltRow> = sqlx::query_as(concat!(
                         "UPDATE belts SET \
-                         desired_state = CASE WHEN $1 IS NULL THEN 'STOPPED' ELSE 'RUNNING' END, \
+                         desired_state = $7, \
                          deployed_version = COALESCE($1, deployed_version), \
                          deployed_spec = COALESCE($2, deployed_spec), \
                          generation = CASE WHEN $1 IS NULL THEN generation ELSE generation + 1 END \
@@ -477,9 +424,13 @@ macro_rules! impl_belt_store {
                     .bind(id.get())
                     .bind(guard.desired.as_str())
                     .bind(guard.generation)
+                    .bind(desired.as_str())
                     .fetch_optional(&mut *conn)
                     .await
                     .map_err($crate::store::classify)?;
+                if row.is_some() && desired == DesiredState::Deleting {
+                    Self::bump_roster(&mut *conn, project.as_str()).await?;
+                }
                 Ok(row)
             }
 

@@ -25,6 +25,7 @@ backend_tests!(
     one_hanging_belt_does_not_keep_99_others_from_running_within_one_period,
     a_failing_belt_is_retried_with_growing_delays_visible_in_metrics,
     a_step_over_10000_unchanged_running_belts_reads_no_documents_and_calls_no_runtime,
+    a_belt_being_deleted_is_gone_but_keeps_its_name_until_the_runtime_confirms,
 );
 
 async fn app_on(fake: &Arc<FakeRuntime>, backend: Backend, args: &[(&str, &str)]) -> TestApp {
@@ -199,4 +200,60 @@ async fn a_step_over_10000_unchanged_running_belts_reads_no_documents_and_calls_
     assert_eq!(report.applied, vec![ids[4]]);
     assert_eq!(runtime.calls(), 1);
     assert_eq!(store.documents.load(Ordering::SeqCst), 1);
+}
+
+async fn listed_names(app: &TestApp) -> Vec<String> {
+    let (_, list) = json_of(app.get("/projects/global/belts", &app.editor()).await).await;
+    let items = list["items"].as_array().unwrap();
+    items
+        .iter()
+        .map(|b| b["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn a_belt_being_deleted_is_gone_but_keeps_its_name_until_the_runtime_confirms(
+    backend: Backend,
+) {
+    let fake = Arc::new(FakeRuntime::default());
+    let args = [
+        ("--reconcile-call-timeout-ms", "1000"),
+        ("--reconcile-backoff-ms", "200"),
+    ];
+    let app = app_on(&fake, backend, &args).await;
+    let token = app.editor();
+    let id = id_of(&app.create_belt("global", &minimal_belt("leaving")).await);
+    let path = format!("/projects/global/belts/{id}");
+    assert_eq!(listed_names(&app).await, ["leaving"], "the list is cached");
+    fake.hanging.lock().unwrap().insert(id);
+
+    let message = assert_error(
+        app.delete(&path, &token).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    )
+    .await;
+    assert!(message.contains("the deletion continues"), "{message}");
+    assert_eq!(app.get(&path, &token).await.status(), StatusCode::NOT_FOUND);
+    assert!(listed_names(&app).await.is_empty());
+    let put = app.put(&path, &token, &minimal_belt("leaving")).await;
+    assert_eq!(put.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.delete(&path, &token).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let body = minimal_belt("leaving");
+    let again = app.post("/projects/global/belts", &token, &body).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT, "the name is taken");
+
+    // Once the runtime answers, the retry removes the document and frees the name.
+    fake.hanging.lock().unwrap().clear();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let created = app.post("/projects/global/belts", &token, &body).await;
+        if created.status() == StatusCode::OK {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never deleted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -82,6 +82,9 @@ impl Runtime for FakeRuntime {
     }
     async fn remove(&self, id: BeltId) -> Result<(), RuntimeError> {
         self.removes.fetch_add(1, Ordering::SeqCst);
+        if self.hanging.lock().unwrap().contains(&id) {
+            std::future::pending::<()>().await;
+        }
         self.running.lock().unwrap().remove(&id);
         Ok(())
     }
@@ -174,13 +177,6 @@ impl BeltStore for CountingStore {
     ) -> Result<LockedOutcome, StoreError> {
         self.read();
         self.inner.write_locked(project, id, decide).await
-    }
-    async fn running_belts(&self) -> Result<Vec<Belt>, StoreError> {
-        self.read();
-        self.inner.running_belts().await
-    }
-    async fn count_by_desired_state(&self) -> Result<(u64, u64), StoreError> {
-        self.inner.count_by_desired_state().await
     }
     async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
         self.inner.insert_many(belts).await
