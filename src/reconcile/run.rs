@@ -69,8 +69,13 @@ impl Reconciler {
         while workers.join_next().await.is_some() {}
     }
 
+    /// A resync counted as a reconcile pass in `/metrics`.
     async fn resync_logged(&self) {
-        if let Err(err) = self.resync().await {
+        let started = std::time::Instant::now();
+        let result = self.resync().await;
+        self.metrics
+            .observe_reconcile(started.elapsed(), result.is_err());
+        if let Err(err) = result {
             tracing::warn!(error = %err, "resync failed; will retry");
         }
     }
