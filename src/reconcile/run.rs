@@ -1,6 +1,6 @@
 //! The run loop: a few workers take belts from the queue as they come, so a slow belt holds one
 //! worker, never the others; resyncs come on a timer and on `wake()`, runtime events queue the
-//! belt they name.
+//! belt they name. A panic in a worker ends the loop (and the service: `App::run`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -30,9 +30,9 @@ impl Reconciler {
         loop {
             self.dispatch(&mut workers);
             match workers.join_next().await {
-                Some(Ok((id, result))) => record(&mut report, id, result),
-                Some(Err(panicked)) => {
-                    tracing::error!(error = %panicked, "a reconcile worker panicked")
+                Some(joined) => {
+                    let (id, result) = finished(joined);
+                    record(&mut report, id, result)
                 }
                 None => return report,
             }
@@ -55,9 +55,7 @@ impl Reconciler {
                 _ = self.resync_wanted.notified() => self.resync_logged().await,
                 _ = self.queue.notified() => {}
                 Some(joined) = workers.join_next(), if !workers.is_empty() => {
-                    if let Err(panicked) = joined {
-                        tracing::error!(error = %panicked, "a reconcile worker panicked");
-                    }
+                    let _ = finished(joined);
                 }
                 _ = sleep_until(next_due), if next_due.is_some() => {}
                 event = next_event(&mut events) => match event {
@@ -66,7 +64,10 @@ impl Reconciler {
                 },
             }
         }
-        while workers.join_next().await.is_some() {}
+        // Belts in work finish, each within its call deadline; what is left then is dropped
+        // (aborted) and picked up by the next process's first resync.
+        let finishing = async { while workers.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(self.settings.call_timeout, finishing).await;
     }
 
     /// A resync counted as a reconcile pass in `/metrics`.
@@ -78,6 +79,16 @@ impl Reconciler {
         if let Err(err) = result {
             tracing::warn!(error = %err, "resync failed; will retry");
         }
+    }
+}
+
+/// A worker's result. A worker that panicked takes the reconciler down with it: the app then
+/// stops fail-closed (`App::run`) instead of leaving that belt unreconciled for good.
+fn finished(joined: Result<Finished, tokio::task::JoinError>) -> Finished {
+    match joined {
+        Ok(finished) => finished,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(err) => panic!("a reconcile worker was cancelled: {err}"),
     }
 }
 

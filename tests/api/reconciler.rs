@@ -26,6 +26,7 @@ backend_tests!(
     a_failing_belt_is_retried_with_growing_delays_visible_in_metrics,
     a_step_over_10000_unchanged_running_belts_reads_no_documents_and_calls_no_runtime,
     a_belt_being_deleted_is_gone_but_keeps_its_name_until_the_runtime_confirms,
+    a_panic_in_the_reconciler_stops_the_service,
 );
 
 async fn app_on(fake: &Arc<FakeRuntime>, backend: Backend, args: &[(&str, &str)]) -> TestApp {
@@ -254,6 +255,25 @@ async fn a_belt_being_deleted_is_gone_but_keeps_its_name_until_the_runtime_confi
             break;
         }
         assert!(std::time::Instant::now() < deadline, "never deleted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Fail-closed: a service whose reconciler died would accept wishes that nothing carries out.
+async fn a_panic_in_the_reconciler_stops_the_service(backend: Backend) {
+    let fake = Arc::new(FakeRuntime::default());
+    let app = app_on(&fake, backend, &[]).await;
+    let id = id_of(&app.create_belt("global", &minimal_belt("bomb")).await);
+    fake.panicking.lock().unwrap().insert(id);
+    start(&app, id).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app
+        .request(Method::GET, "/health", None)
+        .send()
+        .await
+        .is_ok()
+    {
+        assert!(std::time::Instant::now() < deadline, "still serving");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

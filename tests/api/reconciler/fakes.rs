@@ -19,6 +19,7 @@ pub struct FakeRuntime {
     pub running: Mutex<HashMap<BeltId, Observed>>,
     pub hanging: Mutex<HashSet<BeltId>>,
     pub failing: Mutex<HashSet<BeltId>>,
+    pub panicking: Mutex<HashSet<BeltId>>,
     pub applies: Mutex<Vec<(BeltId, Instant)>>,
     pub removes: AtomicUsize,
 }
@@ -66,6 +67,9 @@ impl Runtime for FakeRuntime {
         self.applies.lock().unwrap().push((id, Instant::now()));
         if self.hanging.lock().unwrap().contains(&id) {
             std::future::pending::<()>().await;
+        }
+        if self.panicking.lock().unwrap().contains(&id) {
+            panic!("the fake panics on belt {id}");
         }
         if self.failing.lock().unwrap().contains(&id) {
             return Err(RuntimeError::Unavailable(
