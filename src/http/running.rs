@@ -148,7 +148,7 @@ pub async fn change_state(
         generation = stored.wish.generation,
         "wish stored"
     );
-    state.reconciler.wake();
+    state.reconciler.wake_belt(stored.id);
     let status = answer.lock().unwrap_or_else(|e| e.into_inner()).take();
     let status = status.ok_or_else(|| ApiError::unexpected(anyhow::anyhow!("no transition")))?;
     Ok(Json(NewStatus { status }))
