@@ -27,7 +27,6 @@ pub struct App {
     address: SocketAddr,
     runtime: Arc<dyn Runtime>,
     reconciler: Arc<Reconciler>,
-    reconcile_interval: Duration,
 }
 
 impl App {
@@ -78,11 +77,12 @@ impl App {
             .recover()
             .await
             .with_context(|| format!("recovering the {} runtime", runtime.name()))?;
-        let metrics = Arc::new(http::metrics::Metrics::default());
-        let reconciler = Arc::new(Reconciler::new(
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let reconciler = Arc::new(Reconciler::with_settings(
             store.clone(),
             runtime.clone(),
             metrics.clone(),
+            reconcile_settings(&config),
         ));
 
         let listener = TcpListener::bind(config.listen)
@@ -122,7 +122,6 @@ impl App {
             address,
             runtime,
             reconciler,
-            reconcile_interval: Duration::from_millis(config.reconcile_interval_ms.max(100)),
         })
     }
 
@@ -140,48 +139,76 @@ impl App {
     }
 
     /// Serves and reconciles until `shutdown` resolves; then finishes in-flight requests and, on
-    /// the local runtime, stops the replicas (the API is their supervisor).
+    /// the local runtime, stops the replicas (the API is their supervisor). The reconciler is
+    /// supervised: if it panics, the service stops (fail-closed) and `run` answers an error,
+    /// rather than serving wishes that nothing carries out.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_reconciler, reconciler_stopped) = tokio::sync::oneshot::channel::<()>();
-        let reconciling =
-            tokio::spawn(self.reconciler.clone().run(self.reconcile_interval, async {
-                let _ = reconciler_stopped.await;
-            }));
+        let mut reconciling = tokio::spawn(self.reconciler.clone().run(async {
+            let _ = reconciler_stopped.await;
+        }));
+        let (reconciler_failed, failed) = tokio::sync::oneshot::channel::<()>();
+        let supervised = tokio::spawn(async move {
+            let joined = (&mut reconciling).await;
+            if joined.is_err() {
+                let _ = reconciler_failed.send(());
+            }
+            joined.err()
+        });
         let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async {
+                tokio::select! {
+                    _ = shutdown => {}
+                    Ok(()) = failed => tracing::error!("the reconciler stopped: shutting down"),
+                }
+            })
             .await;
         let _ = stop_reconciler.send(());
-        let _ = reconciling.await;
+        let panicked = supervised.await.ok().flatten();
         self.runtime.shutdown().await;
         tracing::info!("belt-api stopped");
+        if let Some(panic) = panicked {
+            anyhow::bail!("the reconciler panicked: {panic}");
+        }
         Ok(served?)
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+/// The controller's pacing, from the configuration.
+fn reconcile_settings(config: &ServeConfig) -> crate::reconcile::Settings {
+    let call_timeout = Duration::from_millis(config.reconcile_call_timeout_ms.max(1));
+    crate::reconcile::Settings {
+        // The teardown's deadline, and the store's (bounded to twice the dependency timeout)
+        // for reading the wish and deleting the document.
+        delete_wait: call_timeout + config.dependency_timeout().saturating_mul(4),
+        interval: Duration::from_millis(config.reconcile_interval_ms.max(100)),
+        workers: config.reconcile_workers.max(1),
+        call_timeout,
+        backoff_initial: Duration::from_millis(config.reconcile_backoff_ms.max(1)),
+        backoff_max: Duration::from_millis(config.reconcile_backoff_max_ms),
     }
-    tracing::info!("shutdown requested: finishing in-flight requests");
+}
+
+/// Resolves on SIGTERM or Ctrl-C. Fails at once when the SIGTERM handler cannot be installed:
+/// a service that cannot hear SIGTERM would be killed without stopping its replicas.
+pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    Ok(async move {
+        #[cfg(unix)]
+        let terminate = terminate.recv();
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = terminate => {},
+        }
+        tracing::info!("shutdown requested: finishing in-flight requests");
+    })
 }
 
 async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime>> {

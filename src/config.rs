@@ -109,6 +109,22 @@ pub struct ServeConfig {
     #[arg(long, env = "BELT_RECONCILE_INTERVAL_MS", default_value_t = 10_000)]
     pub reconcile_interval_ms: u64,
 
+    /// Belts the reconciler works on at the same time.
+    #[arg(long, env = "BELT_RECONCILE_WORKERS", default_value_t = 4)]
+    pub reconcile_workers: usize,
+
+    /// Deadline of each runtime call the reconciler makes (deploying or removing one belt).
+    #[arg(long, env = "BELT_RECONCILE_CALL_TIMEOUT_MS", default_value_t = 30_000)]
+    pub reconcile_call_timeout_ms: u64,
+
+    /// First retry delay of a belt whose reconcile failed; doubles per failure in a row.
+    #[arg(long, env = "BELT_RECONCILE_BACKOFF_MS", default_value_t = 1_000)]
+    pub reconcile_backoff_ms: u64,
+
+    /// Longest retry delay of a failing belt.
+    #[arg(long, env = "BELT_RECONCILE_BACKOFF_MAX_MS", default_value_t = 300_000)]
+    pub reconcile_backoff_max_ms: u64,
+
     /// Namespace that belts are deployed to on Kubernetes.
     #[arg(long, env = "BELT_K8S_NAMESPACE")]
     pub k8s_namespace: Option<String>,

@@ -11,8 +11,9 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(config) => {
             belt_api::telemetry::init(config.log_format);
+            let shutdown = shutdown_signal()?;
             let app = App::build(*config).await?;
-            app.run(shutdown_signal()).await
+            app.run(shutdown).await
         }
         Command::Token(args) => {
             let key =

@@ -1,26 +1,34 @@
-//! Delete a belt (docs/api.md#delete): STOP is stored first, then the runtime removes what runs,
-//! then the document goes. A crash in between leaves a stopped belt, never an orphan.
+//! Delete a belt (docs/api.md#delete): a wish like START and STOP. DELETING is stored under the
+//! row lock (so `If-Match` is checked there), then the reconciler removes what runs and then the
+//! document; the answer waits for that, bounded. Only the reconciler changes what runs.
 
-use super::{Asked, BeltError, Belts, Edit};
-use crate::store::DeleteOutcome;
+use super::locked::write_locked;
+use super::{Asked, BeltError, Belts, Dependency, Edit};
+use crate::domain::Belt;
+use crate::reconcile::Deletion;
+use crate::store::{LockedWrite, WishChange};
 
 impl Belts {
     pub async fn delete(&self, edit: Edit<'_>) -> Result<(), BeltError> {
         let expect = edit.permit()?;
         let Asked { project, id, .. } = edit.asked;
-        let stopped = self.store_stop(project, id, expect.clone()).await?;
-        let expected = (!expect.is_any()).then_some(stopped.version);
-        self.runtime.remove(id).await?;
-        match self.store.delete(project, id, expected).await? {
-            DeleteOutcome::Deleted => {
-                tracing::info!(belt = %id, project = %project, "belt deleted");
-                Ok(())
+        // Before the wish is stored, so the reconciler's answer cannot pass unseen.
+        let deletions = self.reconciler.deletions();
+        let decide = move |belt: &Belt| {
+            expect.check(id, belt.version)?;
+            Ok((LockedWrite::Wish(WishChange::Delete), ()))
+        };
+        write_locked(self.store.as_ref(), project, id, decide).await?;
+        tracing::info!(belt = %id, project = %project, "deletion wished");
+        match self.reconciler.await_deletion(deletions, id).await {
+            Some(Deletion::Done) => Ok(()),
+            Some(Deletion::Refused(reason)) => Err(BeltError::InUse(reason)),
+            Some(Deletion::Retrying(reason)) => {
+                Err(BeltError::Unavailable(Dependency::Deletion(reason)))
             }
-            DeleteOutcome::NotFound => Err(BeltError::NotFound(id)),
-            DeleteOutcome::VersionMismatch { current } => {
-                expect.check(id, current)?;
-                Err(BeltError::NotFound(id))
-            }
+            None => Err(BeltError::Unavailable(Dependency::Deletion(
+                "no answer yet".into(),
+            ))),
         }
     }
 }

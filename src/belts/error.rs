@@ -45,6 +45,9 @@ pub enum Dependency {
     DatabaseProbe(Duration),
     #[error("runtime ({0})")]
     Runtime(String),
+    /// The runtime has not confirmed a DELETE in time; the reconciler goes on with it.
+    #[error("runtime, deleting ({0})")]
+    Deletion(String),
     /// The event-type registry; the sentence, which names the event type, is the client's.
     #[error("event-type registry: {0}")]
     Registry(String),

@@ -7,10 +7,8 @@ use super::{BeltError, Belts, Edit};
 use crate::domain::fields::refuse_nul_in_body;
 use crate::domain::input::parse_body;
 use crate::domain::lifecycle::status_of;
-use crate::domain::{
-    Action, Belt, BeltId, BeltStatus, DesiredState, Invalid, Precondition, ProjectName,
-};
-use crate::store::{LockedWrite, WishChange};
+use crate::domain::{Action, Belt, BeltStatus, Invalid};
+use crate::store::LockedWrite;
 
 impl Belts {
     /// `body` is `{"action": "START"|"STOP"}`; answers the status the action leads to.
@@ -37,27 +35,8 @@ impl Belts {
             generation = stored.wish.generation,
             "wish stored"
         );
-        self.reconciler.wake();
+        self.reconciler.wake_belt(stored.id);
         Ok(status)
-    }
-
-    /// Stores STOP for a belt that wants to run (before DELETE tears it down); the belt after.
-    pub(super) async fn store_stop(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        expect: Precondition,
-    ) -> Result<Belt, BeltError> {
-        let decide = move |belt: &Belt| {
-            expect.check(id, belt.version)?;
-            let write = match belt.wish.desired {
-                DesiredState::Stopped => LockedWrite::Nothing,
-                _ => LockedWrite::Wish(WishChange::Stop),
-            };
-            Ok((write, ()))
-        };
-        let (written, ()) = write_locked(self.store.as_ref(), project, id, decide).await?;
-        Ok(written.belt().clone())
     }
 }
 

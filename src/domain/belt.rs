@@ -150,6 +150,9 @@ pub enum DesiredState {
     Running,
     #[default]
     Stopped,
+    /// DELETE was asked for: the reconciler removes what runs, then the document
+    /// (docs/api.md#delete).
+    Deleting,
 }
 
 impl DesiredState {
@@ -157,6 +160,7 @@ impl DesiredState {
         match self {
             DesiredState::Running => "RUNNING",
             DesiredState::Stopped => "STOPPED",
+            DesiredState::Deleting => "DELETING",
         }
     }
 
@@ -164,6 +168,7 @@ impl DesiredState {
         match text {
             "RUNNING" => Some(DesiredState::Running),
             "STOPPED" => Some(DesiredState::Stopped),
+            "DELETING" => Some(DesiredState::Deleting),
             _ => None,
         }
     }

@@ -3,7 +3,7 @@
 //! (docs/api.md#the-state-machine). Pure: the runtime fills `Observed`, nobody here calls it.
 
 use super::invalid::Invalid;
-use super::{Belt, BeltStatus, DesiredState};
+use super::{Belt, BeltId, BeltStatus, DesiredState, ProjectName};
 
 /// How far a deployed belt has come, as the runtime's in-memory view sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,25 +26,56 @@ pub struct Observed {
 
 /// The status `GET …/state` and every belt document report.
 pub fn status_of(belt: &Belt, observed: Option<Observed>) -> BeltStatus {
-    let wish = &belt.wish;
-    if wish.desired == DesiredState::Stopped {
+    summary_status(&WishSummary::of(belt), observed)
+}
+
+/// The same rule from a belt's wish summary alone (the reconciler's resync reads no documents).
+/// A belt being deleted counts as STOPPED: it no longer wants to run.
+pub fn summary_status(wish: &WishSummary, observed: Option<Observed>) -> BeltStatus {
+    if wish.desired != DesiredState::Running {
         return BeltStatus::Stopped;
     }
-    let Some(deployed) = &wish.deployed else {
+    let Some(deployed_version) = wish.deployed_version else {
         return BeltStatus::Deploying;
     };
     match observed {
         // Not (yet) what was wished for: the reconciler is on its way.
         None => BeltStatus::Deploying,
-        Some(o) if o.generation != wish.generation || o.version != deployed.version => {
+        Some(o) if o.generation != wish.generation || o.version != deployed_version => {
             BeltStatus::Deploying
         }
         Some(o) => match o.phase {
             Phase::Deploying => BeltStatus::Deploying,
             Phase::Failed => BeltStatus::Failed,
-            Phase::Running if deployed.version < belt.version => BeltStatus::RunningButOutdated,
+            Phase::Running if deployed_version < wish.version => BeltStatus::RunningButOutdated,
             Phase::Running => BeltStatus::Running,
         },
+    }
+}
+
+/// A belt's wish without its spec or document: what the reconciler's resync compares with what
+/// runs, so that a resync of many unchanged belts reads no documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WishSummary {
+    pub id: BeltId,
+    pub project: ProjectName,
+    pub version: i64,
+    pub desired: DesiredState,
+    pub generation: i64,
+    /// The version the last START deployed.
+    pub deployed_version: Option<i64>,
+}
+
+impl WishSummary {
+    pub fn of(belt: &Belt) -> Self {
+        WishSummary {
+            id: belt.id,
+            project: belt.project.clone(),
+            version: belt.version,
+            desired: belt.wish.desired,
+            generation: belt.wish.generation,
+            deployed_version: belt.wish.deployed.as_ref().map(|d| d.version),
+        }
     }
 }
 

@@ -188,6 +188,9 @@ fn unavailable(what: Dependency) -> String {
         Dependency::Runtime(reason) => {
             format!("The runtime did not answer in time ({reason}); try again.")
         }
+        Dependency::Deletion(reason) => format!(
+            "The runtime has not confirmed the deletion ({reason}); the deletion continues."
+        ),
         Dependency::Registry(message) => message,
     }
 }

@@ -9,7 +9,7 @@ pub mod errors;
 pub mod if_match;
 pub mod links;
 pub mod list;
-pub mod metrics;
+use crate::metrics;
 pub mod openapi;
 pub mod render;
 pub mod running;

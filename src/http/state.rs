@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use super::metrics::Metrics;
 use crate::auth::Verifier;
 use crate::belts::Belts;
 use crate::domain::BeltDefaults;
+use crate::metrics::Metrics;
 use crate::reconcile::Reconciler;
 use crate::registry::Registry;
 use crate::runtime::Runtime;

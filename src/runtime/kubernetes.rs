@@ -326,5 +326,9 @@ impl Runtime for KubernetesRuntime {
     }
 
     /// Nothing: on Kubernetes, belts keep running without the API.
+    fn phase_events(&self) -> Option<tokio::sync::broadcast::Receiver<BeltId>> {
+        Some(self.view.events().subscribe())
+    }
+
     async fn shutdown(&self) {}
 }

@@ -113,6 +113,7 @@ pub struct LocalRuntime {
     closing: AtomicBool,
     proc_dir: PathBuf,
     sandbox: Arc<Sandbox>,
+    events: super::PhaseEvents,
 }
 
 /// A poisoned lock only means another thread panicked mid-update; the tables stay usable, and
@@ -159,6 +160,7 @@ impl LocalRuntime {
             closing: AtomicBool::new(false),
             proc_dir: config.proc_dir,
             sandbox,
+            events: Default::default(),
         })
     }
 
@@ -305,6 +307,9 @@ impl Runtime for LocalRuntime {
             }
             // The new generation is visible (DEPLOYING) at once, its replicas not yet started.
             let planned = Deployment::plan(spec, &self.belt_dir(id), self.failure_threshold);
+            for member in &planned.members {
+                lock(&member.status).on_change = Some((self.events.clone(), id));
+            }
             belts.insert(id, planned)
         };
         // Old replicas are gone before new ones start: never more than `replicas` at a time.
@@ -399,6 +404,10 @@ impl Runtime for LocalRuntime {
             logs.insert(name, output::tail(&dir, lines as usize).await);
         }
         Ok(logs)
+    }
+
+    fn phase_events(&self) -> Option<tokio::sync::broadcast::Receiver<BeltId>> {
+        Some(self.events.subscribe())
     }
 
     async fn shutdown(&self) {

@@ -71,4 +71,31 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// The API is stopping. Local: stop the replicas. Kubernetes: nothing (belts keep running).
     async fn shutdown(&self);
+
+    /// Belts whose phase may have changed, as the runtime sees it happen; the reconciler
+    /// queues each. `None`: this runtime does not tell (the periodic resync still sees it).
+    fn phase_events(&self) -> Option<tokio::sync::broadcast::Receiver<BeltId>> {
+        None
+    }
+}
+
+/// The sending side of [`Runtime::phase_events`]. Sending never blocks: with no listener, or a
+/// slow one, events are dropped (a listener that lagged resyncs).
+#[derive(Debug, Clone)]
+pub struct PhaseEvents(tokio::sync::broadcast::Sender<BeltId>);
+
+impl Default for PhaseEvents {
+    fn default() -> Self {
+        PhaseEvents(tokio::sync::broadcast::channel(1024).0)
+    }
+}
+
+impl PhaseEvents {
+    pub fn changed(&self, id: BeltId) {
+        let _ = self.0.send(id);
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<BeltId> {
+        self.0.subscribe()
+    }
 }

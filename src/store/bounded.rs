@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::pool::note_outage;
 use super::{
     BeltStore, Change, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page, StoreError,
-    UpdateOutcome, WishChange, WishGuard, WishOutcome,
+    UpdateOutcome, WishChange, WishGuard, WishOutcome, WishSummary,
 };
 use crate::domain::{Belt, BeltId, ProjectName};
 
@@ -93,11 +93,17 @@ impl BeltStore for Bounded {
         self.bound(self.inner.write_locked(project, id, decide))
             .await
     }
-    async fn running_belts(&self) -> Result<Vec<Belt>, StoreError> {
-        self.bound(self.inner.running_belts()).await
+    async fn wish_summaries(&self) -> Result<Vec<WishSummary>, StoreError> {
+        self.bound(self.inner.wish_summaries()).await
     }
-    async fn count_by_desired_state(&self) -> Result<(u64, u64), StoreError> {
-        self.bound(self.inner.count_by_desired_state()).await
+    async fn get_any(&self, id: BeltId) -> Result<Option<Belt>, StoreError> {
+        self.bound(self.inner.get_any(id)).await
+    }
+    async fn delete_if_deleting(&self, id: BeltId) -> Result<bool, StoreError> {
+        self.bound(self.inner.delete_if_deleting(id)).await
+    }
+    async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError> {
+        self.bound(self.inner.undo_delete(id)).await
     }
     async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
         // Bulk seeding may legitimately take long; it is not on a request's path.

@@ -80,6 +80,9 @@ pub enum WishChange {
     Start { version: i64, spec: Box<BeltSpec> },
     /// Desired STOPPED; what was deployed stays recorded.
     Stop,
+    /// Desired DELETING: the belt is gone for every reader and writer; the reconciler removes
+    /// what runs, then the document (docs/api.md#delete).
+    Delete,
 }
 
 /// The wish as the caller read it; the change only applies on top of exactly that.
@@ -97,6 +100,8 @@ impl WishGuard {
         }
     }
 }
+
+pub use crate::domain::lifecycle::WishSummary;
 
 #[derive(Debug)]
 pub enum WishOutcome {
@@ -186,12 +191,20 @@ pub trait BeltStore: Send + Sync + 'static {
         id: BeltId,
         decide: Decide,
     ) -> Result<LockedOutcome, StoreError>;
-    /// Every belt whose desired state is RUNNING, of every project (for the reconciler).
-    async fn running_belts(&self) -> Result<Vec<Belt>, StoreError>;
-    /// How many belts want to run, and how many do not.
-    async fn count_by_desired_state(&self) -> Result<(u64, u64), StoreError>;
     /// Many belts in one transaction; for seeding benchmarks and imports.
     async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError>;
+
+    // The reconciler's (docs/architecture.md#the-reconciler). `get`, `list` and `write_locked`
+    // see no belt whose desired state is DELETING; these do.
+
+    /// Every belt's wish, without spec or document.
+    async fn wish_summaries(&self) -> Result<Vec<WishSummary>, StoreError>;
+    /// One belt by id, of any project and in any desired state, DELETING included.
+    async fn get_any(&self, id: BeltId) -> Result<Option<Belt>, StoreError>;
+    /// Deletes the document if its desired state is DELETING; `false` when it is not (or gone).
+    async fn delete_if_deleting(&self, id: BeltId) -> Result<bool, StoreError>;
+    /// A deletion the runtime refused: DELETING back to STOPPED; `false` when not DELETING.
+    async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError>;
 }
 
 pub struct StoreOptions {

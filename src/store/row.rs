@@ -67,3 +67,22 @@ impl TryFrom<BeltRow> for Belt {
 pub fn spec_json(spec: &crate::domain::BeltSpec) -> Result<String, anyhow::Error> {
     serde_json::to_string(spec).context("serializing a belt spec")
 }
+
+/// `(id, project, version, desired_state, generation, deployed_version)`: a belt's wish as the
+/// reconciler's resync reads it, without spec or document.
+pub type SummaryRow = (i64, String, i64, String, i64, Option<i64>);
+
+pub fn summary(
+    (id, project, version, desired, generation, deployed_version): SummaryRow,
+) -> Result<crate::store::WishSummary, anyhow::Error> {
+    Ok(crate::store::WishSummary {
+        id: BeltId::new(id).context("stored belt id is not positive")?,
+        project: ProjectName::parse(&project)
+            .map_err(|_| anyhow::anyhow!("stored project name is invalid"))?,
+        version,
+        desired: DesiredState::parse(&desired)
+            .with_context(|| format!("stored desired state of belt {id} is unknown"))?,
+        generation,
+        deployed_version,
+    })
+}

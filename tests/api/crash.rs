@@ -11,7 +11,7 @@ use crate::binary::{serve_with, token, Server};
 const SCRIPT: &str = "#!/bin/sh\necho \"belt-host: ready\"\nwhile true; do sleep 1; done\n";
 
 /// Pids of replica shells running `script` for belt `id`.
-fn replicas_of(script: &str, id: &str) -> Vec<u32> {
+pub(crate) fn replicas_of(script: &str, id: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {

@@ -15,6 +15,7 @@ mod hostile_input;
 mod kill_points;
 mod outage;
 mod policy;
+mod reconciler;
 mod registry;
 mod registry_hostile;
 mod running;

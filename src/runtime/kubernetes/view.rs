@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::render::{LABEL_ID, MANAGED_SELECTOR};
 use crate::domain::BeltId;
-use crate::runtime::RuntimeError;
+use crate::runtime::{PhaseEvents, RuntimeError};
 
 pub struct View {
     namespace: String,
@@ -26,6 +26,7 @@ pub struct View {
     /// Taken by the first `start`; the reflector tasks own them from then on.
     writers: Mutex<Option<(Writer<Deployment>, Writer<Pod>)>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    events: PhaseEvents,
 }
 
 impl View {
@@ -38,6 +39,7 @@ impl View {
             pods,
             writers: Mutex::new(Some((deployment_writer, pod_writer))),
             tasks: Mutex::new(Vec::new()),
+            events: PhaseEvents::default(),
         }
     }
 
@@ -54,10 +56,12 @@ impl View {
             tasks.push(tokio::spawn(reflect(
                 Api::namespaced(client.clone(), &self.namespace),
                 deployment_writer,
+                self.events.clone(),
             )));
             tasks.push(tokio::spawn(reflect(
                 Api::namespaced(client.clone(), &self.namespace),
                 pod_writer,
+                self.events.clone(),
             )));
         }
         let both_ready = async {
@@ -104,6 +108,11 @@ impl View {
         ids
     }
 
+    /// Belts whose Deployment or Pods the watch saw change.
+    pub fn events(&self) -> &PhaseEvents {
+        &self.events
+    }
+
     /// The belt's pods (of every generation), sorted by name.
     pub fn pods(&self, id: BeltId) -> Vec<Arc<Pod>> {
         let id = id.to_string();
@@ -129,10 +138,15 @@ fn belt_id_of_name(name: &str) -> Option<BeltId> {
     (id.kubernetes_name() == name).then_some(id)
 }
 
+/// The belt a Deployment or Pod belongs to, by its id label.
+fn belt_id_of<K: Resource>(object: &K) -> Option<BeltId> {
+    BeltId::new(object.labels().get(LABEL_ID)?.parse().ok()?)
+}
+
 /// Keeps `writer`'s store in step with the cluster until aborted. Errors are retried with kube's
 /// default backoff; managed fields are dropped because nothing here reads them and they are about
 /// half of each object.
-fn reflect<K>(api: Api<K>, writer: Writer<K>) -> impl Future<Output = ()>
+fn reflect<K>(api: Api<K>, writer: Writer<K>, changes: PhaseEvents) -> impl Future<Output = ()>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
@@ -142,8 +156,16 @@ where
         .default_backoff()
         .modify(|object| object.managed_fields_mut().clear());
     reflector::reflector(writer, events).for_each(move |event| {
-        if let Err(err) = event {
-            tracing::warn!(kind = %kind, error = %err, "watching Kubernetes failed; retrying");
+        match event {
+            Ok(watcher::Event::Apply(object) | watcher::Event::Delete(object)) => {
+                if let Some(id) = belt_id_of(&object) {
+                    changes.changed(id);
+                }
+            }
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(kind = %kind, error = %err, "watching Kubernetes failed; retrying")
+            }
         }
         ready(())
     })

@@ -99,6 +99,8 @@ pub(super) struct ReplicaStatus {
     pub recent_output: VecDeque<String>,
     failure_threshold: u32,
     starts: u32,
+    /// Told when this replica starts, becomes ready or exits (the belt's phase may change).
+    pub on_change: Option<(crate::runtime::PhaseEvents, crate::domain::BeltId)>,
 }
 
 impl ReplicaStatus {
@@ -116,6 +118,13 @@ impl ReplicaStatus {
             recent_output: VecDeque::with_capacity(MESSAGE_LINES),
             failure_threshold: failure_threshold.max(1),
             starts: 0,
+            on_change: None,
+        }
+    }
+
+    fn changed(&self) {
+        if let Some((events, id)) = &self.on_change {
+            events.changed(*id);
         }
     }
 
@@ -140,6 +149,7 @@ impl ReplicaStatus {
             started_at: now,
         };
         self.recent_output.clear();
+        self.changed();
     }
 
     /// One line of output (unstamped); the ready line makes the replica ready.
@@ -154,6 +164,7 @@ impl ReplicaStatus {
             self.ready_changed_at = now;
             self.failures_in_a_row = 0;
             self.exits_since_ready = 0;
+            self.changed();
         }
     }
 
@@ -183,6 +194,7 @@ impl ReplicaStatus {
             started_at,
             finished_at: now,
         });
+        self.changed();
     }
 
     /// How long to wait before the next start: `initial` doubling per exit since the replica was

@@ -8,11 +8,11 @@ mod statements;
 use async_trait::async_trait;
 use sqlx::Pool;
 
-use super::row::BeltRow;
+use super::row::{summary, BeltRow, SummaryRow};
 use super::searches::SearchCache;
 use super::{
     classify, BeltStore, Change, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page,
-    StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome,
+    StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome, WishSummary,
 };
 use crate::domain::{Belt, BeltId, ProjectName};
 
@@ -63,7 +63,8 @@ where
     for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
     for<'r> BeltRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64, i64): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (String,): sqlx::FromRow<'r, DB::Row>,
+    for<'r> SummaryRow: sqlx::FromRow<'r, DB::Row>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -142,20 +143,47 @@ where
         self.write_under_lock(project, id, decide).await
     }
 
-    async fn running_belts(&self) -> Result<Vec<Belt>, StoreError> {
-        let rows: Vec<BeltRow> = sqlx::query_as(&statements::SELECT_RUNNING)
+    async fn wish_summaries(&self) -> Result<Vec<WishSummary>, StoreError> {
+        let rows: Vec<SummaryRow> = sqlx::query_as(statements::WISH_SUMMARIES)
             .fetch_all(&self.pool)
             .await
             .map_err(classify)?;
-        belts_of(rows)
+        rows.into_iter()
+            .map(summary)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::Other)
     }
 
-    async fn count_by_desired_state(&self) -> Result<(u64, u64), StoreError> {
-        let (running, stopped): (i64, i64) = sqlx::query_as(statements::COUNT_BY_DESIRED_STATE)
-            .fetch_one(&self.pool)
+    async fn get_any(&self, id: BeltId) -> Result<Option<Belt>, StoreError> {
+        let row: Option<BeltRow> = sqlx::query_as(&statements::SELECT_ANY)
+            .bind(id.get())
+            .fetch_optional(&self.pool)
             .await
             .map_err(classify)?;
-        Ok((running.max(0) as u64, stopped.max(0) as u64))
+        row.map(belt_of).transpose()
+    }
+
+    async fn delete_if_deleting(&self, id: BeltId) -> Result<bool, StoreError> {
+        let deleted = sqlx::query(statements::DELETE_IF_DELETING)
+            .bind(id.get())
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(DB::rows_affected(&deleted) > 0)
+    }
+
+    async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let project: Option<(String,)> = sqlx::query_as(statements::UNDO_DELETE)
+            .bind(id.get())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(classify)?;
+        if let Some((project,)) = &project {
+            Self::bump_roster(&mut tx, project).await?;
+        }
+        tx.commit().await.map_err(classify)?;
+        Ok(project.is_some())
     }
 
     async fn delete(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::statements;
 use super::{belt_of, belts_of, Dialect, SqlStore};
 use crate::domain::belt::epoch_millis;
-use crate::domain::{Belt, BeltId, ProjectName, Wish};
+use crate::domain::{Belt, BeltId, DesiredState, ProjectName, Wish};
 use crate::store::row::{spec_json, BeltRow};
 use crate::store::{
     classify, is_unique_violation, Change, Decide, ListQuery, LockedOutcome, LockedWrite, NewBelt,
@@ -51,7 +51,7 @@ where
             .map_err(|err| name_taken_or_classified(err, &change.spec.name))
     }
 
-    /// The compare-and-set of a START or STOP on the wish in `guard`; `None` when the wish (or the
+    /// The compare-and-set of a START, STOP or DELETE on the wish in `guard`; `None` when the wish (or the
     /// belt) is not there.
     pub(super) async fn wish_row(
         conn: &mut DB::Connection,
@@ -60,20 +60,43 @@ where
         guard: WishGuard,
         change: WishChange,
     ) -> Result<Option<BeltRow>, StoreError> {
-        let (version, spec) = match change {
-            WishChange::Start { version, spec } => (Some(version), Some(spec_json(&spec)?)),
-            WishChange::Stop => (None, None),
+        let (desired, version, spec) = match change {
+            WishChange::Start { version, spec } => (
+                DesiredState::Running,
+                Some(version),
+                Some(spec_json(&spec)?),
+            ),
+            WishChange::Stop => (DesiredState::Stopped, None, None),
+            WishChange::Delete => (DesiredState::Deleting, None, None),
         };
-        sqlx::query_as(&statements::UPDATE_WISH)
+        let row: Option<BeltRow> = sqlx::query_as(&statements::UPDATE_WISH)
             .bind(version)
             .bind(spec)
             .bind(project.as_str())
             .bind(id.get())
             .bind(guard.desired.as_str())
             .bind(guard.generation)
-            .fetch_optional(conn)
+            .bind(desired.as_str())
+            .fetch_optional(&mut *conn)
             .await
-            .map_err(classify)
+            .map_err(classify)?;
+        // A DELETE takes the belt out of every list at once.
+        if row.is_some() && desired == DesiredState::Deleting {
+            Self::bump_roster(conn, project.as_str()).await?;
+        }
+        Ok(row)
+    }
+
+    pub(super) async fn bump_roster(
+        conn: &mut DB::Connection,
+        project: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(statements::BUMP_ROSTER)
+            .bind(project)
+            .execute(conn)
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     pub(super) async fn current_version(

@@ -11,12 +11,34 @@ const BELT_COLUMNS: &str = "id, project, version, spec, created_by_name, created
 /// A table, not `SELECT 1`: SQLite answers that without its file.
 pub(super) const PING: &str = "SELECT 1 FROM belt_rosters LIMIT 1";
 
-pub(super) static SELECT_ONE: LazyLock<String> =
-    LazyLock::new(|| format!("SELECT {BELT_COLUMNS} FROM belts WHERE project = $1 AND id = $2"));
-
-pub(super) static SELECT_RUNNING: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT {BELT_COLUMNS} FROM belts WHERE desired_state = 'RUNNING' ORDER BY id")
+/// A belt being deleted is gone for every reader and writer but the reconciler
+/// (docs/api.md#delete).
+pub(super) static SELECT_ONE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {BELT_COLUMNS} FROM belts WHERE project = $1 AND id = $2 \
+         AND desired_state <> 'DELETING'"
+    )
 });
+
+/// The reconciler's read of one belt: any project, any desired state.
+pub(super) static SELECT_ANY: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {BELT_COLUMNS} FROM belts WHERE id = $1"));
+
+/// Every belt's wish without its spec: what the reconciler's resync compares with what runs.
+pub(super) const WISH_SUMMARIES: &str = "SELECT id, project, version, desired_state, generation, \
+     deployed_version FROM belts ORDER BY id";
+
+pub(super) const DELETE_IF_DELETING: &str =
+    "DELETE FROM belts WHERE id = $1 AND desired_state = 'DELETING'";
+
+/// A deletion the runtime refused: the belt is back, stopped.
+pub(super) const UNDO_DELETE: &str = "UPDATE belts SET desired_state = 'STOPPED' \
+     WHERE id = $1 AND desired_state = 'DELETING' RETURNING project";
+
+/// Moves a project's roster revision, so cached list searches are read again: for writes that
+/// change which belts a list shows without a roster trigger seeing it (DELETING in and out).
+pub(super) const BUMP_ROSTER: &str =
+    "UPDATE belt_rosters SET revision = revision + 1 WHERE project = $1";
 
 /// The rows of one page, by the ids the search found.
 pub(super) fn select_page(ids: usize) -> String {
@@ -30,11 +52,7 @@ pub(super) const ROSTER_REVISION: &str =
     "SELECT COALESCE((SELECT revision FROM belt_rosters WHERE project = $1), 0)";
 
 pub(super) const SEARCH_IDS: &str = "SELECT id FROM belts WHERE project = $1 \
-     AND name_folded LIKE $2 ESCAPE '\\' ORDER BY id";
-
-pub(super) const COUNT_BY_DESIRED_STATE: &str =
-    "SELECT COALESCE(SUM(CASE WHEN desired_state = 'RUNNING' THEN 1 ELSE 0 END), 0), \
-     COALESCE(SUM(CASE WHEN desired_state = 'RUNNING' THEN 0 ELSE 1 END), 0) FROM belts";
+     AND name_folded LIKE $2 ESCAPE '\\' AND desired_state <> 'DELETING' ORDER BY id";
 
 pub(super) const DELETE: &str = "DELETE FROM belts WHERE project = $1 AND id = $2 \
      AND ($3 IS NULL OR version = $3)";
@@ -57,11 +75,11 @@ pub(super) static UPDATE_SPEC: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// START records what to deploy and counts the start; STOP only flips the wish.
+/// START records what to deploy and counts the start; STOP and DELETE only flip the wish ($7).
 pub(super) static UPDATE_WISH: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE belts SET \
-         desired_state = CASE WHEN $1 IS NULL THEN 'STOPPED' ELSE 'RUNNING' END, \
+         desired_state = $7, \
          deployed_version = COALESCE($1, deployed_version), \
          deployed_spec = COALESCE($2, deployed_spec), \
          generation = CASE WHEN $1 IS NULL THEN generation ELSE generation + 1 END \

@@ -28,6 +28,11 @@ pub struct StatusLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BeltLabels {
+    pub belt: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
@@ -39,6 +44,37 @@ pub struct Metrics {
     reconciles: Family<OutcomeLabels, Counter>,
     reconcile_duration: Histogram,
     belts: Family<StatusLabels, Gauge>,
+    reconciler: ReconcilerMetrics,
+}
+
+/// The controller's own numbers: its queue, and the belts it keeps failing on. Only failing belts
+/// carry a `belt` label, and a belt's series go once it reconciles again, so the label space
+/// stays as small as the set of broken belts.
+#[derive(Default)]
+struct ReconcilerMetrics {
+    queue_depth: Gauge,
+    retries: Family<BeltLabels, Counter>,
+    backoff: Family<BeltLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+}
+
+impl ReconcilerMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "reconcile_queue_depth",
+            "Belts waiting for the reconciler, due now or backing off",
+            self.queue_depth.clone(),
+        );
+        registry.register(
+            "belt_reconcile_retries",
+            "Failed reconciles of a belt since it last reconciled cleanly",
+            self.retries.clone(),
+        );
+        registry.register(
+            "belt_reconcile_backoff_seconds",
+            "How long the reconciler waits before retrying a failing belt",
+            self.backoff.clone(),
+        );
+    }
 }
 
 impl Default for Metrics {
@@ -74,7 +110,10 @@ impl Default for Metrics {
             "Belts by status, as of the last reconcile pass",
             belts.clone(),
         );
+        let reconciler = ReconcilerMetrics::default();
+        reconciler.register(&mut registry);
         Metrics {
+            reconciler,
             registry: Mutex::new(registry),
             requests,
             latency,
@@ -106,6 +145,33 @@ impl Metrics {
                 })
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
+    }
+
+    pub fn set_reconcile_queue_depth(&self, depth: usize) {
+        self.reconciler
+            .queue_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// A reconcile of `belt` failed and is retried after `delay`.
+    pub fn belt_retrying(&self, belt: crate::domain::BeltId, delay: std::time::Duration) {
+        let labels = BeltLabels {
+            belt: belt.to_string(),
+        };
+        self.reconciler.retries.get_or_create(&labels).inc();
+        self.reconciler
+            .backoff
+            .get_or_create(&labels)
+            .set(delay.as_secs_f64());
+    }
+
+    /// `belt` reconciled cleanly (or is gone): its retry series end.
+    pub fn belt_recovered(&self, belt: crate::domain::BeltId) {
+        let labels = BeltLabels {
+            belt: belt.to_string(),
+        };
+        self.reconciler.retries.remove(&labels);
+        self.reconciler.backoff.remove(&labels);
     }
 
     pub fn encode(&self) -> String {

@@ -1,0 +1,131 @@
+//! One belt: read its document, make the runtime match its wish, and the error policy that
+//! decides when a failed belt is tried again.
+
+use std::future::Future;
+
+use super::{replica_spec, Deletion, Reconciler};
+use crate::domain::{Belt, BeltId, DesiredState};
+use crate::runtime::RuntimeError;
+use crate::store::StoreError;
+
+/// What reconciling one belt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The runtime already matched the wish.
+    Unchanged,
+    Applied,
+    Removed,
+    /// Removed from the runtime and from the store.
+    Deleted,
+    /// The runtime refused the deletion; the wish is back to STOPPED.
+    DeletionRefused,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the runtime did not finish within {0:?}")]
+    Timeout(std::time::Duration),
+}
+
+impl Reconciler {
+    /// Drives the runtime toward the stored wish of `id` once; no retry here (see `work`).
+    #[tracing::instrument(skip(self))]
+    pub async fn reconcile(&self, id: BeltId) -> Result<Outcome, ReconcileError> {
+        let Some(belt) = self.store.get_any(id).await? else {
+            return self.remove_if_deployed(id).await;
+        };
+        match belt.wish.desired {
+            DesiredState::Running => self.deploy(&belt).await,
+            DesiredState::Stopped => self.remove_if_deployed(id).await,
+            DesiredState::Deleting => self.delete(&belt).await,
+        }
+    }
+
+    /// Reconciles `id` and applies the error policy: a failure is retried after a growing
+    /// delay, visible in `/metrics`; a success ends the belt's retry series.
+    pub(super) async fn work(&self, id: BeltId) -> Result<Outcome, ReconcileError> {
+        let result = self.reconcile(id).await;
+        match &result {
+            Ok(_) => {
+                if self.backoff.succeeded(id) {
+                    self.metrics.belt_recovered(id);
+                }
+            }
+            Err(err) => {
+                let delay = self.backoff.failed(id);
+                tracing::warn!(belt = %id, error = %err, retry_in = ?delay, "reconciling failed; will retry");
+                self.queue.push_after(id, delay);
+                self.metrics.belt_retrying(id, delay);
+            }
+        }
+        self.queue.done(id);
+        self.metrics.set_reconcile_queue_depth(self.queue.depth());
+        result
+    }
+
+    async fn deploy(&self, belt: &Belt) -> Result<Outcome, ReconcileError> {
+        let current = match (self.runtime.observe(belt.id), &belt.wish.deployed) {
+            (Some(observed), Some(deployed)) => {
+                observed.generation == belt.wish.generation && observed.version == deployed.version
+            }
+            _ => false,
+        };
+        let Some(spec) = replica_spec(belt).filter(|_| !current) else {
+            return Ok(Outcome::Unchanged);
+        };
+        self.bounded(self.runtime.apply(&spec)).await?;
+        tracing::info!(belt = %belt.id, version = spec.version, generation = spec.generation, "deployed");
+        Ok(Outcome::Applied)
+    }
+
+    async fn remove_if_deployed(&self, id: BeltId) -> Result<Outcome, ReconcileError> {
+        if !self.runtime.deployed().contains(&id) {
+            return Ok(Outcome::Unchanged);
+        }
+        self.bounded(self.runtime.remove(id)).await?;
+        tracing::info!(belt = %id, "removed: no longer wished to run");
+        Ok(Outcome::Removed)
+    }
+
+    /// Runtime first, then the document; a refusal puts the wish back to STOPPED.
+    async fn delete(&self, belt: &Belt) -> Result<Outcome, ReconcileError> {
+        let (id, tell) = (belt.id, |deletion| {
+            let _ = self.deletions.send((belt.id, deletion));
+        });
+        super::delete::pause_for_tests().await;
+        match self.bounded(self.runtime.remove(id)).await {
+            Ok(()) => {
+                self.store.delete_if_deleting(id).await?;
+                tracing::info!(belt = %id, project = %belt.project, "belt deleted");
+                tell(Deletion::Done);
+                Ok(Outcome::Deleted)
+            }
+            Err(ReconcileError::Runtime(RuntimeError::InUse(reason))) => {
+                self.store.undo_delete(id).await?;
+                tracing::warn!(belt = %id, %reason, "deletion refused: runtime objects in use");
+                tell(Deletion::Refused(reason));
+                Ok(Outcome::DeletionRefused)
+            }
+            Err(err) => {
+                tell(Deletion::Retrying(err.to_string()));
+                Err(err)
+            }
+        }
+    }
+
+    /// A runtime call under the controller's deadline.
+    async fn bounded(
+        &self,
+        call: impl Future<Output = Result<(), RuntimeError>>,
+    ) -> Result<(), ReconcileError> {
+        let limit = self.settings.call_timeout;
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ReconcileError::Timeout(limit)),
+        }
+    }
+}

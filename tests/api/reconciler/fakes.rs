@@ -1,0 +1,202 @@
+//! A runtime that records every call and can be told to hang or fail for chosen belts, and a
+//! store wrapper that counts document reads.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use belt_api::domain::replica::ReplicaSpec;
+use belt_api::domain::{Belt, BeltId, ProjectName};
+use belt_api::runtime::{Observed, Phase, Runtime, RuntimeError, StateDetails};
+use belt_api::store::{
+    BeltStore, Change, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page, StoreError,
+    UpdateOutcome, WishChange, WishGuard, WishOutcome, WishSummary,
+};
+
+#[derive(Default)]
+pub struct FakeRuntime {
+    pub running: Mutex<HashMap<BeltId, Observed>>,
+    pub hanging: Mutex<HashSet<BeltId>>,
+    pub failing: Mutex<HashSet<BeltId>>,
+    pub panicking: Mutex<HashSet<BeltId>>,
+    pub applies: Mutex<Vec<(BeltId, Instant)>>,
+    pub removes: AtomicUsize,
+}
+
+impl FakeRuntime {
+    /// Runs `ids` at version 1, generation 1, as if started once.
+    pub fn running(ids: impl IntoIterator<Item = BeltId>) -> Arc<FakeRuntime> {
+        let fake = FakeRuntime::default();
+        let observed = Observed {
+            version: 1,
+            generation: 1,
+            phase: Phase::Running,
+        };
+        fake.running
+            .lock()
+            .unwrap()
+            .extend(ids.into_iter().map(|id| (id, observed)));
+        Arc::new(fake)
+    }
+
+    pub fn apply_times(&self, id: BeltId) -> Vec<Instant> {
+        let applies = self.applies.lock().unwrap();
+        applies
+            .iter()
+            .filter(|(a, _)| *a == id)
+            .map(|(_, at)| *at)
+            .collect()
+    }
+
+    pub fn calls(&self) -> usize {
+        self.applies.lock().unwrap().len() + self.removes.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl Runtime for FakeRuntime {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+    async fn recover(&self) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+    async fn apply(&self, spec: &ReplicaSpec) -> Result<(), RuntimeError> {
+        let id = spec.belt_id;
+        self.applies.lock().unwrap().push((id, Instant::now()));
+        if self.hanging.lock().unwrap().contains(&id) {
+            std::future::pending::<()>().await;
+        }
+        if self.panicking.lock().unwrap().contains(&id) {
+            panic!("the fake panics on belt {id}");
+        }
+        if self.failing.lock().unwrap().contains(&id) {
+            return Err(RuntimeError::Unavailable(
+                "the fake refuses this belt".into(),
+            ));
+        }
+        let observed = Observed {
+            version: spec.version,
+            generation: spec.generation,
+            phase: Phase::Running,
+        };
+        self.running.lock().unwrap().insert(id, observed);
+        Ok(())
+    }
+    async fn remove(&self, id: BeltId) -> Result<(), RuntimeError> {
+        self.removes.fetch_add(1, Ordering::SeqCst);
+        if self.hanging.lock().unwrap().contains(&id) {
+            std::future::pending::<()>().await;
+        }
+        self.running.lock().unwrap().remove(&id);
+        Ok(())
+    }
+    fn observe(&self, id: BeltId) -> Option<Observed> {
+        self.running.lock().unwrap().get(&id).copied()
+    }
+    fn deployed(&self) -> Vec<BeltId> {
+        let mut ids: Vec<BeltId> = self.running.lock().unwrap().keys().copied().collect();
+        ids.sort();
+        ids
+    }
+    async fn details(&self, _: BeltId) -> Result<Option<StateDetails>, RuntimeError> {
+        Ok(None)
+    }
+    async fn logs(&self, _: BeltId, _: u32) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
+        Ok(BTreeMap::new())
+    }
+    async fn shutdown(&self) {}
+}
+
+/// Counts every call that reads belt documents (specs); summaries are counted apart.
+pub struct CountingStore {
+    pub inner: Arc<dyn BeltStore>,
+    pub documents: AtomicUsize,
+    pub summaries: AtomicUsize,
+}
+
+impl CountingStore {
+    pub fn new(inner: Arc<dyn BeltStore>) -> Arc<CountingStore> {
+        Arc::new(CountingStore {
+            inner,
+            documents: AtomicUsize::new(0),
+            summaries: AtomicUsize::new(0),
+        })
+    }
+
+    fn read(&self) {
+        self.documents.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl BeltStore for CountingStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+    async fn create(&self, belt: NewBelt) -> Result<Belt, StoreError> {
+        self.inner.create(belt).await
+    }
+    async fn get(&self, project: &ProjectName, id: BeltId) -> Result<Option<Belt>, StoreError> {
+        self.read();
+        self.inner.get(project, id).await
+    }
+    async fn list(&self, project: &ProjectName, query: &ListQuery) -> Result<Page, StoreError> {
+        self.read();
+        self.inner.list(project, query).await
+    }
+    async fn update(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        change: Change,
+    ) -> Result<UpdateOutcome, StoreError> {
+        self.read();
+        self.inner.update(project, id, change).await
+    }
+    async fn delete(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        expected_version: Option<i64>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.inner.delete(project, id, expected_version).await
+    }
+    async fn set_wish(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        guard: WishGuard,
+        change: WishChange,
+    ) -> Result<WishOutcome, StoreError> {
+        self.read();
+        self.inner.set_wish(project, id, guard, change).await
+    }
+    async fn write_locked(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        decide: Decide,
+    ) -> Result<LockedOutcome, StoreError> {
+        self.read();
+        self.inner.write_locked(project, id, decide).await
+    }
+    async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
+        self.inner.insert_many(belts).await
+    }
+    async fn wish_summaries(&self) -> Result<Vec<WishSummary>, StoreError> {
+        self.summaries.fetch_add(1, Ordering::SeqCst);
+        self.inner.wish_summaries().await
+    }
+    async fn get_any(&self, id: BeltId) -> Result<Option<Belt>, StoreError> {
+        self.read();
+        self.inner.get_any(id).await
+    }
+    async fn delete_if_deleting(&self, id: BeltId) -> Result<bool, StoreError> {
+        self.inner.delete_if_deleting(id).await
+    }
+    async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError> {
+        self.inner.undo_delete(id).await
+    }
+}
