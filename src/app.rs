@@ -43,27 +43,8 @@ impl App {
         let defaults = BeltDefaults::from_config(&config.defaults)
             .map_err(|reason| anyhow::anyhow!("invalid belt default: {reason}"))?;
         let database_url = config.database_url();
-        let store = store::connect(
-            &database_url,
-            StoreOptions {
-                max_connections: config.database_max_connections(),
-                timeout: config.dependency_timeout(),
-            },
-        )
-        .await
-        .with_context(|| format!("opening the store at {}", redact_url(&database_url)))?;
-        let verifier = Verifier::new(&AuthConfig {
-            issuer: config.oidc_issuer.clone(),
-            jwks_url: config.jwks_url.clone(),
-            audience: config.oidc_audience.clone(),
-            data_dir: config.data_dir.clone(),
-        })
-        .await
-        .context("setting up token verification")?
-        .with_min_refetch_interval(std::time::Duration::from_millis(
-            config.jwks_refetch_interval_ms,
-        ))
-        .with_jwks_max_age(Duration::from_secs(config.jwks_max_age_secs));
+        let store = open_store(&config, &database_url).await?;
+        let verifier = verifier(&config).await?;
         let registry = config
             .harvester_url
             .as_deref()
@@ -90,22 +71,7 @@ impl App {
             .with_context(|| format!("binding {}", config.listen))?;
         let address = listener.local_addr()?;
 
-        tracing::info!(
-            address = %format!("http://{address}"),
-            store = %redact_url(&database_url),
-            runtime = ?config.runtime,
-            event_type_registry = config.harvester_url.as_deref().unwrap_or("not checked"),
-            "belt-api listening; API docs at /docs"
-        );
-        match verifier.mode() {
-            AuthMode::Dev { key_path } => tracing::warn!(
-                key = %key_path.display(),
-                "dev mode is on: no OIDC issuer configured, only tokens from \
-                 `belt-api token --project <p> --role editor` are accepted"
-            ),
-            mode => tracing::info!(auth = %mode, "verifying tokens against the identity provider"),
-        }
-
+        log_startup(&config, address, &database_url, &verifier);
         let state = AppState::new(Services {
             store,
             verifier: Arc::new(verifier),
@@ -189,6 +155,53 @@ fn reconcile_settings(config: &ServeConfig) -> crate::reconcile::Settings {
         call_timeout,
         backoff_initial: Duration::from_millis(config.reconcile_backoff_ms.max(1)),
         backoff_max: Duration::from_millis(config.reconcile_backoff_max_ms),
+    }
+}
+
+async fn open_store(
+    config: &ServeConfig,
+    database_url: &str,
+) -> anyhow::Result<Arc<dyn store::BeltStore>> {
+    store::connect(
+        database_url,
+        StoreOptions {
+            max_connections: config.database_max_connections(),
+            timeout: config.dependency_timeout(),
+        },
+    )
+    .await
+    .with_context(|| format!("opening the store at {}", redact_url(database_url)))
+}
+
+async fn verifier(config: &ServeConfig) -> anyhow::Result<Verifier> {
+    Ok(Verifier::new(&AuthConfig {
+        issuer: config.oidc_issuer.clone(),
+        jwks_url: config.jwks_url.clone(),
+        audience: config.oidc_audience.clone(),
+        data_dir: config.data_dir.clone(),
+    })
+    .await
+    .context("setting up token verification")?
+    .with_min_refetch_interval(Duration::from_millis(config.jwks_refetch_interval_ms))
+    .with_jwks_max_age(Duration::from_secs(config.jwks_max_age_secs)))
+}
+
+/// What an operator needs to know at startup: where, on what, and how tokens are checked.
+fn log_startup(config: &ServeConfig, address: SocketAddr, database_url: &str, verifier: &Verifier) {
+    tracing::info!(
+        address = %format!("http://{address}"),
+        store = %redact_url(database_url),
+        runtime = ?config.runtime,
+        event_type_registry = config.harvester_url.as_deref().unwrap_or("not checked"),
+        "belt-api listening; API docs at /docs"
+    );
+    match verifier.mode() {
+        AuthMode::Dev { key_path } => tracing::warn!(
+            key = %key_path.display(),
+            "dev mode is on: no OIDC issuer configured, only tokens from \
+             `belt-api token --project <p> --role editor` are accepted"
+        ),
+        mode => tracing::info!(auth = %mode, "verifying tokens against the identity provider"),
     }
 }
 

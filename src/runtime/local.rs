@@ -11,6 +11,7 @@
 //!   file, the state file `recover` reads);
 //! - `belts/<id>/venv/`: the belt's virtualenv, shared by its replicas and kept across restarts.
 
+mod config;
 mod deployment;
 mod details;
 mod output;
@@ -24,7 +25,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -33,6 +33,7 @@ use tokio::task::JoinHandle;
 use super::{Observed, Runtime, RuntimeError, StateDetails};
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
+pub use config::LocalConfig;
 use deployment::{write_work_dir, Deployment};
 use process::{render_env, REPLICA_MARKER};
 use recover::Marker;
@@ -42,64 +43,6 @@ use supervisor::{supervise, Supervision};
 
 const BELT_HOST: &str = include_str!("local/belt_host.py");
 const BELT_HOST_FILE: &str = "belt-host.py";
-
-#[derive(Debug, Clone)]
-pub struct LocalConfig {
-    /// Work dirs live under `<data_dir>/belts/`.
-    pub data_dir: PathBuf,
-    /// Program and arguments of each replica; `None` = the bundled Python belt host. Another
-    /// command counts as ready once it prints `belt-host: ready` on a line of its own.
-    pub command: Option<Vec<String>>,
-    /// First restart delay of a replica that exited; doubles per exit until `backoff_max`.
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
-    /// Failed exits in a row, without becoming ready, that make a belt FAILED (CrashLoopBackOff).
-    pub failure_threshold: u32,
-    /// Between SIGTERM and SIGKILL when a replica is stopped.
-    pub stop_grace: Duration,
-    /// A replica's log file is rotated at this size; one rotated file is kept.
-    pub log_file_limit: u64,
-    /// Where the running processes are listed (`/proc`); recovery refuses to go on when it
-    /// cannot be read.
-    pub proc_dir: PathBuf,
-    /// How replicas are isolated from belt-api and from each other (docs/local-sandbox.md).
-    pub sandbox: SandboxConfig,
-}
-
-impl LocalConfig {
-    /// The production defaults: back-off 0.5 s doubling to 10 s, FAILED after 3 failed exits,
-    /// 5 s grace, 1 MiB log files.
-    pub fn new(data_dir: impl Into<PathBuf>, command: Option<Vec<String>>) -> Self {
-        LocalConfig {
-            data_dir: data_dir.into(),
-            command,
-            backoff_initial: Duration::from_millis(500),
-            backoff_max: Duration::from_secs(10),
-            failure_threshold: 3,
-            stop_grace: Duration::from_secs(5),
-            log_file_limit: 1024 * 1024,
-            proc_dir: PathBuf::from(recover::PROC),
-            sandbox: SandboxConfig::default(),
-        }
-    }
-
-    /// Short back-off and grace, so tests see crash loops and restarts within seconds.
-    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
-        LocalConfig {
-            backoff_initial: Duration::from_millis(50),
-            backoff_max: Duration::from_millis(400),
-            stop_grace: Duration::from_secs(3),
-            ..LocalConfig::new(data_dir, None)
-        }
-    }
-}
-
-impl Default for LocalConfig {
-    /// `./belt-data`, the default of `BELT_DATA_DIR`.
-    fn default() -> Self {
-        LocalConfig::new("belt-data", None)
-    }
-}
 
 pub struct LocalRuntime {
     /// Absolute, since replicas run with their work dir as cwd.
