@@ -89,6 +89,19 @@ impl Percentiles {
             mean_ms: histogram.mean() / 1000.0,
         }
     }
+
+    /// p50, p90, p99, p99.9 and max in ms, two decimals, joined by `separator`.
+    pub fn joined(&self, separator: &str) -> String {
+        [
+            self.p50_ms,
+            self.p90_ms,
+            self.p99_ms,
+            self.p999_ms,
+            self.max_ms,
+        ]
+        .map(|ms| format!("{ms:.2}"))
+        .join(separator)
+    }
 }
 
 /// What a run measured (recorded stretch only).

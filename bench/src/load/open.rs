@@ -25,12 +25,16 @@ pub const KEPT_UP_SHARE: f64 = 0.95;
 #[derive(Debug, Clone, Serialize)]
 pub struct OpenMeasured {
     pub offered_rps: f64,
-    /// Answered requests per second of the recorded stretch.
+    /// Answered requests (of those due in the recorded stretch) per second of that stretch: equal
+    /// to `offered_rps` when every due request was answered, however late.
     pub achieved_rps: f64,
     /// Whether `achieved_rps` reached `KEPT_UP_SHARE` of `offered_rps`.
     pub kept_up: bool,
     /// Requests due in the recorded stretch.
     pub scheduled: u64,
+    /// From the start of the recorded stretch to the last answer: longer than the stretch by the
+    /// last requests' latency, or by a backlog drained after it.
+    pub finished_after_s: f64,
     /// Of those, never sent: every connection was still busy when the run ended. Each is in the
     /// corrected latencies with the time it had waited by then, a lower bound.
     pub unsent: u64,
@@ -41,6 +45,13 @@ pub struct OpenMeasured {
     /// How late requests left the generator: its timer's 1 ms tick, its own CPU, and waits for a
     /// free connection.
     pub send_lag: Percentiles,
+}
+
+impl OpenMeasured {
+    /// `None` when the side kept up; else how many due requests were never sent.
+    pub fn fell_behind(&self) -> Option<String> {
+        (!self.kept_up).then(|| format!("{} of {} never sent", self.unsent, self.scheduled))
+    }
 }
 
 /// Runs `plan.concurrency` workers made by `make_worker(index)` at `rate` requests per second.
@@ -59,11 +70,9 @@ where
         tasks.spawn(on_schedule(worker, schedule.clone()));
     }
     let mut tally = join_all(tasks, OpenTally::new(), OpenTally::add).await?;
-    let seconds = Instant::now()
-        .saturating_duration_since(schedule.recording_from())
-        .as_secs_f64();
+    let finished_after = Instant::now().saturating_duration_since(schedule.recording_from());
     let unsent = schedule.record_unsent(&mut tally.corrected.histogram);
-    Ok(tally.measured(&schedule, unsent, seconds))
+    Ok(tally.measured(&schedule, unsent, finished_after.as_secs_f64()))
 }
 
 /// When requests are due, in request indices.
@@ -201,20 +210,22 @@ impl OpenTally {
         self.send_lag.add(&other.send_lag).expect(same);
     }
 
-    fn measured(self, schedule: &Schedule, unsent: u64, seconds: f64) -> OpenMeasured {
-        let offered_rps = schedule.shape.rate;
+    fn measured(self, schedule: &Schedule, unsent: u64, finished_after_s: f64) -> OpenMeasured {
+        let shape = schedule.shape;
+        let scheduled = shape.end - shape.first_recorded;
         let corrected = Measured::new(
             self.answered,
             &self.corrected.histogram,
             self.corrected.errors,
-            seconds,
+            scheduled as f64 / shape.rate,
             self.corrected.first_error,
         );
         OpenMeasured {
-            offered_rps,
+            offered_rps: shape.rate,
             achieved_rps: corrected.rps,
-            kept_up: corrected.rps >= KEPT_UP_SHARE * offered_rps,
-            scheduled: schedule.shape.end - schedule.shape.first_recorded,
+            kept_up: corrected.rps >= KEPT_UP_SHARE * shape.rate,
+            scheduled,
+            finished_after_s,
             unsent,
             corrected,
             from_send: Percentiles::of(&self.from_send),

@@ -68,7 +68,9 @@ async fn open_loop_counts_a_stall_against_every_request_due_during_it() {
     assert_eq!(measured.scheduled, 100);
     assert_eq!(measured.corrected.requests, 100);
     assert_eq!(measured.unsent, 0);
+    // Every due request was answered: the rate held, however late some answers were.
     assert!(measured.kept_up, "{measured:?}");
+    assert_eq!(measured.achieved_rps, 100.0);
     let corrected = &measured.corrected.latency;
     assert!(corrected.p90_ms >= 300.0, "{corrected:?}");
     assert!(corrected.max_ms >= 499.0, "{corrected:?}");
@@ -94,11 +96,7 @@ async fn open_loop_holds_the_offered_rate_when_the_side_keeps_up() {
     assert_eq!(measured.corrected.requests, 200);
     assert_eq!(measured.unsent, 0);
     assert!(measured.kept_up);
-    assert!(
-        (measured.achieved_rps - 200.0).abs() < 2.0,
-        "achieved {}",
-        measured.achieved_rps
-    );
+    assert_eq!(measured.achieved_rps, 200.0);
     assert_eq!(measured.corrected.latency.p99_ms, 1.0);
     assert_eq!(measured.from_send.p99_ms, 1.0);
 }

@@ -69,26 +69,18 @@ fn peak_row(out: &mut String, r: &ScenarioResult) {
 fn latency_rows(out: &mut String, r: &ScenarioResult) {
     for run in &r.latency {
         let m = &run.measured;
-        let l = &m.corrected.latency;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.0} % of peak | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            "| {} | {} | {} | {:.0} % of peak | {:.0} | {:.0} | {} | {} |",
             r.scenario.name(),
             r.backend.name(),
             thousands(r.belts),
             run.share_of_peak * 100.0,
             m.offered_rps,
             m.achieved_rps,
-            l.p50_ms,
-            l.p90_ms,
-            l.p99_ms,
-            l.p999_ms,
-            l.max_ms,
-            if m.kept_up {
-                "yes".to_string()
-            } else {
-                format!("**no**: {} of {} never sent", m.unsent, m.scheduled)
-            },
+            m.corrected.latency.joined(" | "),
+            m.fell_behind()
+                .map_or("yes".to_string(), |why| format!("**no**: {why}")),
         );
     }
 }

@@ -86,7 +86,7 @@ impl Harness {
 }
 
 fn duration_s(args: &RunArgs) -> f64 {
-    args.duration.unwrap_or(if args.quick { 1.5 } else { 6.0 })
+    args.duration.unwrap_or(if args.quick { 1.0 } else { 6.0 })
 }
 
 fn warmup_s(args: &RunArgs) -> f64 {

@@ -281,25 +281,17 @@ fn print_closed(tag: &str, operation: Operation, service: &Side, bare_http: &Sid
 
 fn print_open(tag: &str, operation: Operation, run: &OpenRun) {
     let m = &run.measured;
-    let l = &m.corrected.latency;
     println!(
-        "{tag} {:<6} at {:.0} % of peak: offered {:>6.0}, achieved {:>6.0} req/s  p50 {:.2}  p90 \
-         {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms (from send: p99 {:.2} ms){}",
+        "{tag} {:<6} at {:.0} % of peak: offered {:>6.0}, achieved {:>6.0} req/s, p50/90/99/99.9/max \
+         {} ms (p99 from send {:.2} ms){}",
         operation.name(),
         run.share_of_peak * 100.0,
         m.offered_rps,
         m.achieved_rps,
-        l.p50_ms,
-        l.p90_ms,
-        l.p99_ms,
-        l.p999_ms,
-        l.max_ms,
+        m.corrected.latency.joined(" / "),
         m.from_send.p99_ms,
-        if m.kept_up {
-            String::new()
-        } else {
-            format!("  FELL BEHIND ({} of {} never sent)", m.unsent, m.scheduled)
-        }
+        m.fell_behind()
+            .map_or(String::new(), |why| format!("  FELL BEHIND: {why}"))
     );
 }
 
