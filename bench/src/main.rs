@@ -44,13 +44,13 @@ enum Internal {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Smoke test: ~2 s per measurement, 1k belts only (no thresholds).
+    /// Smoke test: 1.5 s per measurement, 1k belts only (no thresholds).
     #[arg(long)]
     pub quick: bool,
     /// Concurrent connections (and bare-database tasks) per measurement.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
-    /// Recorded seconds per measurement (default 6, quick 2).
+    /// Recorded seconds per measurement (default 6, quick 1).
     #[arg(long)]
     pub duration: Option<f64>,
     /// Unrecorded seconds before each measurement (default 1, quick 0.5).
