@@ -3,7 +3,6 @@
 
 pub mod belt;
 pub mod defaults;
-pub mod document;
 pub mod fields;
 pub mod ids;
 pub mod input;
@@ -17,6 +16,7 @@ pub mod replica;
 pub mod requirements;
 pub mod settings;
 pub mod status;
+pub mod timestamp;
 
 pub use belt::{Belt, BeltSpec, Deployed, DesiredState, FetchProfile, OutputType, Person, Wish};
 pub use defaults::BeltDefaults;

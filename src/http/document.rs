@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::domain::document::format_timestamp;
+use crate::domain::timestamp::format_timestamp;
 use crate::domain::{Belt, BeltDefaults, BeltSpec, BeltStatus, Person};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

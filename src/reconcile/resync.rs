@@ -11,11 +11,14 @@ use crate::store::{StoreError, WishSummary};
 
 impl Reconciler {
     /// Queues every belt whose wish differs from what runs, and every belt that runs without a
-    /// wish; answers how many were queued. Refreshes the belts-by-status gauge on the way.
+    /// wish to run (stopped, or gone); answers how many were queued. Refreshes the belts-by-status gauge on the way.
     pub async fn resync(&self) -> Result<usize, StoreError> {
-        let summaries = self.store.wish_summaries().await?;
+        let wishes = self.store.wish_summaries().await?;
+        let summaries = wishes.active;
         let deployed: HashSet<BeltId> = self.runtime.deployed().into_iter().collect();
         let mut statuses = HashMap::<BeltStatus, u64>::new();
+        // A stopped belt that still runs is queued below, as one that runs without a wish.
+        statuses.insert(BeltStatus::Stopped, wishes.stopped);
         let mut due = Vec::new();
         for wish in &summaries {
             let observed = self.runtime.observe(wish.id);

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::pool::note_outage;
 use super::{
     BeltStore, Change, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page, StoreError,
-    UpdateOutcome, WishChange, WishGuard, WishOutcome, WishSummary,
+    UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
 };
 use crate::domain::{Belt, BeltId, ProjectName};
 
@@ -93,7 +93,7 @@ impl BeltStore for Bounded {
         self.bound(self.inner.write_locked(project, id, decide))
             .await
     }
-    async fn wish_summaries(&self) -> Result<Vec<WishSummary>, StoreError> {
+    async fn wish_summaries(&self) -> Result<Wishes, StoreError> {
         self.bound(self.inner.wish_summaries()).await
     }
     async fn get_any(&self, id: BeltId) -> Result<Option<Belt>, StoreError> {

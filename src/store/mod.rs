@@ -103,6 +103,15 @@ impl WishGuard {
 
 pub use crate::domain::lifecycle::WishSummary;
 
+/// What the reconciler's resync reads: the wishes that ask for work, and a count of the rest.
+#[derive(Debug, Clone, Default)]
+pub struct Wishes {
+    /// Belts whose desired state is RUNNING or DELETING.
+    pub active: Vec<WishSummary>,
+    /// Belts whose desired state is STOPPED.
+    pub stopped: u64,
+}
+
 #[derive(Debug)]
 pub enum WishOutcome {
     Stored(Box<Belt>),
@@ -197,8 +206,8 @@ pub trait BeltStore: Send + Sync + 'static {
     // The reconciler's (docs/architecture.md#the-reconciler). `get`, `list` and `write_locked`
     // see no belt whose desired state is DELETING; these do.
 
-    /// Every belt's wish, without spec or document.
-    async fn wish_summaries(&self) -> Result<Vec<WishSummary>, StoreError>;
+    /// The wish of every belt that is not STOPPED, without spec or document, and how many are.
+    async fn wish_summaries(&self) -> Result<Wishes, StoreError>;
     /// One belt by id, of any project and in any desired state, DELETING included.
     async fn get_any(&self, id: BeltId) -> Result<Option<Belt>, StoreError>;
     /// Deletes the document if its desired state is DELETING; `false` when it is not (or gone).

@@ -114,6 +114,10 @@ fn start_api(dir: &std::path::Path, script: &str) -> Api {
         &[
             ("BELT_LOCAL_COMMAND", format!("/bin/sh {script}")),
             ("BELT_RECONCILE_INTERVAL_MS", "300".into()),
+            // Replicas that outlive a killed API are what recovery must handle. In the bwrap
+            // sandbox they die with it (`--die-with-parent`), racing this test's check that
+            // they survived; without it they surely survive (tests/sandbox.rs covers bwrap).
+            ("BELT_LOCAL_SANDBOX", "none".into()),
         ],
     );
     Api {

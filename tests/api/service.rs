@@ -37,7 +37,23 @@ async fn health_ready_and_metrics_answer_without_a_token(backend: Backend) {
     );
     assert!(metrics.contains(r#"route="/projects/{project}/belts/{id}",status="400""#));
     assert!(metrics.contains("belt_api_http_request_duration_seconds_bucket"));
-    // The reconciler ran at least its startup pass and counted the belts by status.
+    // The reconciler runs its startup pass beside the server, so the first requests may come
+    // before it is counted: wait for it (bounded), then check what it counted.
+    let mut metrics = metrics;
+    for _ in 0..100 {
+        if metrics.contains(r#"belt_api_reconciles_total{outcome="ok"}"#) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        metrics = app
+            .request(Method::GET, "/metrics", None)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    }
     assert!(
         metrics.contains(r#"belt_api_reconciles_total{outcome="ok"}"#),
         "{metrics}"

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::domain::document::format_timestamp;
 use crate::domain::replica::ReplicaSpec;
+use crate::domain::timestamp::format_timestamp;
 use crate::domain::BeltId;
 use crate::runtime::RuntimeError;
 

@@ -12,7 +12,7 @@ use super::row::{summary, BeltRow, SummaryRow};
 use super::searches::SearchCache;
 use super::{
     classify, BeltStore, Change, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page,
-    StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome, WishSummary,
+    StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
 };
 use crate::domain::{Belt, BeltId, ProjectName};
 
@@ -143,15 +143,24 @@ where
         self.write_under_lock(project, id, decide).await
     }
 
-    async fn wish_summaries(&self) -> Result<Vec<WishSummary>, StoreError> {
+    async fn wish_summaries(&self) -> Result<Wishes, StoreError> {
         let rows: Vec<SummaryRow> = sqlx::query_as(statements::WISH_SUMMARIES)
             .fetch_all(&self.pool)
             .await
             .map_err(classify)?;
-        rows.into_iter()
+        let (stopped,): (i64,) = sqlx::query_as(statements::COUNT_STOPPED)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        let active = rows
+            .into_iter()
             .map(summary)
             .collect::<Result<_, _>>()
-            .map_err(StoreError::Other)
+            .map_err(StoreError::Other)?;
+        Ok(Wishes {
+            active,
+            stopped: stopped.max(0) as u64,
+        })
     }
 
     async fn get_any(&self, id: BeltId) -> Result<Option<Belt>, StoreError> {

@@ -24,9 +24,13 @@ pub(super) static SELECT_ONE: LazyLock<String> = LazyLock::new(|| {
 pub(super) static SELECT_ANY: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {BELT_COLUMNS} FROM belts WHERE id = $1"));
 
-/// Every belt's wish without its spec: what the reconciler's resync compares with what runs.
+/// The wish of every belt that wants to run or be deleted, without its spec: what the
+/// reconciler's resync compares with what runs. Stopped belts are only counted: at 100k belts,
+/// reading each one every resync would cost memory and time for nothing to do.
 pub(super) const WISH_SUMMARIES: &str = "SELECT id, project, version, desired_state, generation, \
-     deployed_version FROM belts ORDER BY id";
+     deployed_version FROM belts WHERE desired_state <> 'STOPPED' ORDER BY id";
+
+pub(super) const COUNT_STOPPED: &str = "SELECT COUNT(*) FROM belts WHERE desired_state = 'STOPPED'";
 
 pub(super) const DELETE_IF_DELETING: &str =
     "DELETE FROM belts WHERE id = $1 AND desired_state = 'DELETING'";

@@ -11,7 +11,7 @@ use belt_api::domain::{Belt, BeltId, ProjectName};
 use belt_api::runtime::{Observed, Phase, Runtime, RuntimeError, StateDetails};
 use belt_api::store::{
     BeltStore, Change, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page, StoreError,
-    UpdateOutcome, WishChange, WishGuard, WishOutcome, WishSummary,
+    UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
 };
 
 #[derive(Default)]
@@ -185,7 +185,7 @@ impl BeltStore for CountingStore {
     async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
         self.inner.insert_many(belts).await
     }
-    async fn wish_summaries(&self) -> Result<Vec<WishSummary>, StoreError> {
+    async fn wish_summaries(&self) -> Result<Wishes, StoreError> {
         self.summaries.fetch_add(1, Ordering::SeqCst);
         self.inner.wish_summaries().await
     }
