@@ -23,14 +23,7 @@ async fn health_ready_and_metrics_answer_without_a_token(backend: Backend) {
     }
     app.create_belt("global", &minimal_belt("counted")).await;
     let _ = app.get("/projects/global/belts/abcd", &app.editor()).await;
-    let metrics = app
-        .request(Method::GET, "/metrics", None)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&app).await;
     assert!(
         metrics.contains(r#"belt_api_http_requests_total{method="POST",route="/projects/{project}/belts",status="200"} 1"#),
         "{metrics}"
@@ -45,14 +38,7 @@ async fn health_ready_and_metrics_answer_without_a_token(backend: Backend) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        metrics = app
-            .request(Method::GET, "/metrics", None)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        metrics = metrics_of(&app).await;
     }
     assert!(
         metrics.contains(r#"belt_api_reconciles_total{outcome="ok"}"#),
@@ -63,6 +49,11 @@ async fn health_ready_and_metrics_answer_without_a_token(backend: Backend) {
         metrics.contains(r#"belt_api_belts{status="STOPPED"}"#),
         "{metrics}"
     );
+}
+
+async fn metrics_of(app: &TestApp) -> String {
+    let metrics = app.request(Method::GET, "/metrics", None).send().await;
+    metrics.unwrap().text().await.unwrap()
 }
 
 async fn openapi_is_served_and_covers_every_endpoint(backend: Backend) {
