@@ -155,6 +155,7 @@ fn reconcile_settings(config: &ServeConfig) -> crate::reconcile::Settings {
         call_timeout,
         backoff_initial: Duration::from_millis(config.reconcile_backoff_ms.max(1)),
         backoff_max: Duration::from_millis(config.reconcile_backoff_max_ms),
+        kafka_bootstrap: config.kafka.kafka_bootstrap.clone(),
     }
 }
 

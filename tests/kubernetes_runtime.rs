@@ -97,7 +97,7 @@ fn spec_of(body: &Value, project: &str, generation: i64) -> ReplicaSpec {
         modified_at: created_at,
         wish: Default::default(),
     };
-    ReplicaSpec::build(&belt, &spec, 1, generation, false)
+    ReplicaSpec::build(&belt, &spec, 1, generation, false, None)
 }
 
 /// Compares with a committed golden file. `BELT_UPDATE_GOLDEN=1 cargo test --test

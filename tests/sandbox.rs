@@ -56,7 +56,7 @@ attempt("neighbour-dir", lambda: os.listdir(os.path.join(data, "belts", "2")))
 attempt("write-data-dir", lambda: write(os.path.join(data, "pwned")))
 attempt("write-belt-dir", lambda: write(os.path.join(os.getcwd(), os.pardir, "pwned")))
 attempt("write-neighbour", lambda: write(os.environ["TARGET_NEIGHBOUR"]))
-attempt("write-host-script", lambda: write(os.path.join(data, "belt-host.py")))
+attempt("write-host-script", lambda: write(os.path.join(data, "host", "belt_host.py")))
 attempt("write-etc", lambda: write("/etc/belt-pwned"))
 attempt("terminal", lambda: open("/dev/tty", "rb"))
 attempt("own-work-dir", lambda: write("mine.txt"))
@@ -215,7 +215,7 @@ async fn a_callback_can_reach_neither_secrets_nor_other_belts_nor_anything_outsi
     assert!(std::fs::read_to_string(neighbour)
         .unwrap()
         .contains(NEIGHBOUR_SECRET));
-    let host = std::fs::read_to_string(data.join("belt-host.py")).unwrap();
+    let host = std::fs::read_to_string(data.join("host/belt_host.py")).unwrap();
     assert!(
         host.starts_with("\"\"\"belt-host"),
         "the host script changed"

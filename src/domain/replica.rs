@@ -60,16 +60,18 @@ pub const CALLBACK_FILE: &str = "callback.py";
 pub const REQUIREMENTS_FILE: &str = "requirements.txt";
 
 impl ReplicaSpec {
-    /// `spec` is the belt's spec at the version being deployed (which may be older than `belt`'s).
+    /// `spec` is the belt's spec at the version being deployed (which may be older than `belt`'s);
+    /// `kafka_bootstrap` is the data plane's address, when there is one.
     pub fn build(
         belt: &Belt,
         spec: &BeltSpec,
         version: i64,
         generation: i64,
         with_partition_offsets: bool,
+        kafka_bootstrap: Option<&str>,
     ) -> ReplicaSpec {
         let id = belt.id;
-        let env = environment(belt, spec, version, with_partition_offsets);
+        let env = environment(belt, spec, version, with_partition_offsets, kafka_bootstrap);
         ReplicaSpec {
             belt_id: id,
             project: belt.project.clone(),
@@ -114,8 +116,9 @@ fn environment(
     spec: &BeltSpec,
     version: i64,
     with_partition_offsets: bool,
+    kafka_bootstrap: Option<&str>,
 ) -> Vec<EnvEntry> {
-    let mut env = topic_env(belt, spec, version);
+    let mut env = topic_env(belt, spec, version, kafka_bootstrap);
     env.extend(profile_env(spec));
     env.push(plain("DEBUG", spec.debug.to_string()));
     env.push(plain("PARAMETER", spec.parameter.clone()));
@@ -137,13 +140,23 @@ fn environment(
 }
 
 /// Who the replica is and which topics it reads and writes.
-fn topic_env(belt: &Belt, spec: &BeltSpec, version: i64) -> Vec<EnvEntry> {
+fn topic_env(
+    belt: &Belt,
+    spec: &BeltSpec,
+    version: i64,
+    kafka_bootstrap: Option<&str>,
+) -> Vec<EnvEntry> {
     let id = belt.id;
     let mut env = vec![
         plain("BELT_ID", id.to_string()),
         plain("BELT_VERSION", version.to_string()),
         plain("PROJECT_NAME", belt.project.to_string()),
         plain("EVENT_TYPES", spec.event_types.join(",")),
+    ];
+    if let Some(bootstrap) = kafka_bootstrap {
+        env.push(plain("KAFKA_BOOTSTRAP_SERVERS", bootstrap.to_string()));
+    }
+    env.extend([
         plain(
             "KAFKA_INPUT_TOPICS",
             spec.event_types
@@ -153,7 +166,7 @@ fn topic_env(belt: &Belt, spec: &BeltSpec, version: i64) -> Vec<EnvEntry> {
                 .join(","),
         ),
         plain("KAFKA_CONSUMER_GROUP", belt.kafka_consumer_group_name()),
-    ];
+    ]);
     match (&spec.output_types, &spec.kafka_destination_topic) {
         (Some(outputs), _) => env.push(plain(
             "OUTPUT_TYPES",

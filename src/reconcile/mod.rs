@@ -40,6 +40,8 @@ pub struct Settings {
     pub backoff_max: Duration,
     /// How long a DELETE waits for the reconciler to confirm before answering 503.
     pub delete_wait: Duration,
+    /// The data plane's address that replicas receive, when there is one.
+    pub kafka_bootstrap: Option<String>,
 }
 
 impl Default for Settings {
@@ -51,6 +53,7 @@ impl Default for Settings {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             delete_wait: Duration::from_secs(40),
+            kafka_bootstrap: None,
         }
     }
 }
@@ -150,7 +153,7 @@ impl Reconciler {
 }
 
 /// What the runtime should run for a RUNNING wish.
-pub fn replica_spec(belt: &Belt) -> Option<ReplicaSpec> {
+pub fn replica_spec(belt: &Belt, kafka_bootstrap: Option<&str>) -> Option<ReplicaSpec> {
     let deployed = belt.wish.deployed.as_ref()?;
     Some(ReplicaSpec::build(
         belt,
@@ -158,5 +161,6 @@ pub fn replica_spec(belt: &Belt) -> Option<ReplicaSpec> {
         deployed.version,
         belt.wish.generation,
         belt.wish.is_first_start(),
+        kafka_bootstrap,
     ))
 }

@@ -8,7 +8,6 @@ the READY_LINE on stdout, so every line is flushed at once.
 """
 
 import fcntl
-import importlib.abc
 import importlib.util
 import inspect
 import os
@@ -18,11 +17,10 @@ import subprocess
 import sys
 import sysconfig
 import time
-import traceback
+
+from belt_lib import BeltLibraryStandIn, print_user_traceback, signature_problem
 
 READY_LINE = "belt-host: ready"
-# Modes in which the runtime always hands a profile to execute, so it needs a third parameter.
-PROFILE_MODES = {"TRUE", "PREFETCH", "PREFETCH_WITH_HISTORY"}
 # Exit codes belt-api shows in podStatus: 1 = the callback broke, 2 = execute has the wrong shape.
 EXIT_BROKEN = 1
 EXIT_BAD_SIGNATURE = 2
@@ -93,62 +91,6 @@ def install_requirements(wanted):
     site.addsitedir(sysconfig.get_path("purelib", vars={"base": venv_dir, "platbase": venv_dir}))
 
 
-class Update:
-    """Stand-in for the belt library's profile update: records what `execute` sets."""
-
-    def __init__(self, correlation_id, keys):
-        self.correlation_id = correlation_id
-        self.keys = list(keys)
-        self.values = []
-        self.type = None
-
-    def set_value(self, value, confidence=None, timestamp=None, validity=None, source=None):
-        self.values.append({"value": value, "confidence": confidence, "timestamp": timestamp,
-                            "validity": validity, "source": source})
-        return self
-
-    def set_type(self, profile_type):
-        self.type = profile_type
-        return self
-
-    def __repr__(self):
-        return f"Update({self.correlation_id!r}, {self.keys!r}, type={self.type!r}, values={self.values!r})"
-
-
-class BeltLibraryStandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """The real runtime image ships the belt library that callbacks import (`grnry_belt`, and the
-    legacy `grnry.beltextractor`); the default hello-world belt imports it too. Locally it is
-    usually missing. Last on sys.meta_path, this finder only answers when nothing else does, so a
-    library installed from requirements.txt wins."""
-
-    PACKAGES = {"grnry_belt", "grnry_belt.models", "grnry", "grnry.beltextractor"}
-    MODULES = {"grnry_belt.models.update", "grnry.beltextractor.update"}
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname not in self.PACKAGES and fullname not in self.MODULES:
-            return None
-        return importlib.util.spec_from_loader(fullname, self,
-                                               is_package=fullname in self.PACKAGES)
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module):
-        if module.__name__ in self.MODULES:
-            log(f"{module.__name__} is not installed; using belt-host's stand-in")
-            module.Update = Update
-
-
-def print_user_traceback(error, path):
-    """The traceback from the first frame in callback.py on: the host's own frames would only
-    bury the line the user has to fix. A SyntaxError has no such frame and shows the line itself."""
-    report = traceback.TracebackException.from_exception(error)
-    frames = list(report.stack)
-    first = next((i for i, frame in enumerate(frames) if frame.filename == path), len(frames))
-    report.stack = traceback.StackSummary.from_list(frames[first:])
-    print("".join(report.format()), end="", file=sys.stderr, flush=True)
-
-
 def import_callback():
     path = os.path.join(os.getcwd(), "callback.py")
     sys.path.insert(0, os.getcwd())
@@ -162,33 +104,6 @@ def import_callback():
         log("importing callback.py failed")
         sys.exit(EXIT_BROKEN)
     return module
-
-
-def signature_problem(execute, fetch_profile):
-    """Why `execute` cannot be called the way the runtime calls it, or None."""
-    if not callable(execute):
-        return "callback.py must define a function execute(headers, event[, profile])"
-    try:
-        parameters = inspect.signature(execute).parameters.values()
-    except (TypeError, ValueError):
-        return None  # a builtin or C function: nothing to check
-    positional = [p for p in parameters
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    required = [p for p in positional if p.default is p.empty]
-    keyword_only = [p.name for p in parameters
-                    if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
-    if keyword_only:
-        return f"execute must not require keyword-only parameters, but requires {keyword_only}"
-    if not 2 <= len(positional) <= 3:
-        return (f"execute must take 2 or 3 positional parameters (headers, event[, profile]), "
-                f"but takes {len(positional)}")
-    if fetch_profile in PROFILE_MODES and len(positional) != 3:
-        return (f"execute must take 3 parameters (headers, event, profile) because FETCH_PROFILE "
-                f"is {fetch_profile}, but takes {len(positional)}")
-    if fetch_profile not in PROFILE_MODES and len(required) > 2:
-        return (f"the third parameter of execute needs a default because FETCH_PROFILE is "
-                f"{fetch_profile} and no profile is passed")
-    return None
 
 
 def idle(interval):

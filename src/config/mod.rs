@@ -8,6 +8,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod defaults;
+mod kafka;
+mod token;
+pub use defaults::BeltDefaultsConfig;
+pub use kafka::{KafkaBroker, KafkaConfig};
+pub use token::{parse_ttl, DevRole, TokenArgs};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "belt-api",
@@ -136,6 +143,9 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub defaults: BeltDefaultsConfig,
 
+    #[command(flatten)]
+    pub kafka: KafkaConfig,
+
     /// Local runtime: how replicas are isolated from belt-api and from each other (see
     /// docs/local-sandbox.md): `bwrap` (bubblewrap; belt-api refuses to start when it cannot set
     /// it up) or `none` (no isolation: every belt can read belt-api's data dir and secrets).
@@ -183,72 +193,6 @@ pub fn default_pool_size(database_url: &str) -> u32 {
     }
 }
 
-/// Server-side defaults for belt fields (names as in the v2 document).
-#[derive(Debug, Clone, Args)]
-pub struct BeltDefaultsConfig {
-    #[arg(long, env = "BELT_DESTINATION_TOPIC", default_value = "profile-update")]
-    pub destination_topic: String,
-    #[arg(long, env = "BELT_EXTRA_ENV")]
-    pub extra_env: Option<String>,
-    #[arg(long, env = "BELT_VOLUME_MOUNTS")]
-    pub volume_mounts: Option<String>,
-    #[arg(long, env = "BELT_VOLUMES")]
-    pub volumes: Option<String>,
-    #[arg(long, env = "BELT_EXTRACTOR_VERSION", default_value = "latest")]
-    pub extractor_version: String,
-    /// Python source of the default extractor function; the bundled hello-world when unset.
-    #[arg(long, env = "BELT_EXTRACTOR_FN")]
-    pub extractor_fn: Option<String>,
-    #[arg(long, env = "BELT_PULL_SECRET", default_value = "grnry-pull-secret")]
-    pub pull_secret: String,
-    #[arg(long, env = "BELT_IMAGE_NAME", default_value = "grnry-belt")]
-    pub image_name: String,
-    #[arg(long, env = "BELT_MILLI_CPU", default_value_t = 200)]
-    pub milli_cpu: u32,
-    #[arg(long, env = "BELT_MILLI_CPU_REQUESTS", default_value_t = 200)]
-    pub milli_cpu_requests: u32,
-    #[arg(long, env = "BELT_MEMORY", default_value_t = 512)]
-    pub memory: u32,
-    #[arg(long, env = "BELT_MEMORY_REQUESTS", default_value_t = 512)]
-    pub memory_requests: u32,
-    /// Workload policy: volume types a belt may use (comma list); `hostPath` is never allowed.
-    #[arg(long, env = "BELT_ALLOWED_VOLUME_TYPES", value_delimiter = ',',
-        default_value = crate::domain::policy::DEFAULT_VOLUME_TYPES)]
-    pub allowed_volume_types: Vec<String>,
-    /// Workload policy: images a belt may run (comma list of exact names, or prefixes ending in
-    /// `/`); unset: only `BELT_IMAGE_NAME`.
-    #[arg(long, env = "BELT_ALLOWED_IMAGES", value_delimiter = ',')]
-    pub allowed_images: Vec<String>,
-    /// Workload policy: URL prefixes (ending in `/`) that `name @ url` requirements may install
-    /// from (comma list); unset: none.
-    #[arg(long, env = "BELT_ALLOWED_REQUIREMENT_URLS", value_delimiter = ',')]
-    pub allowed_requirement_urls: Vec<String>,
-}
-
-/// The domain takes its settings as plain values and never reads the configuration itself.
-impl From<&BeltDefaultsConfig> for crate::domain::defaults::DefaultSettings {
-    fn from(config: &BeltDefaultsConfig) -> Self {
-        let config = config.clone();
-        crate::domain::defaults::DefaultSettings {
-            destination_topic: config.destination_topic,
-            extra_env: config.extra_env,
-            volume_mounts: config.volume_mounts,
-            volumes: config.volumes,
-            extractor_version: config.extractor_version,
-            extractor_fn: config.extractor_fn,
-            pull_secret: config.pull_secret,
-            image_name: config.image_name,
-            milli_cpu: config.milli_cpu,
-            milli_cpu_requests: config.milli_cpu_requests,
-            memory: config.memory,
-            memory_requests: config.memory_requests,
-            allowed_volume_types: config.allowed_volume_types,
-            allowed_images: config.allowed_images,
-            allowed_requirement_urls: config.allowed_requirement_urls,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RuntimeKind {
     Local,
@@ -269,83 +213,9 @@ pub enum LocalSandbox {
     None,
 }
 
-#[derive(Debug, Clone, Args)]
-pub struct TokenArgs {
-    /// Project (Keycloak client) the role is granted in.
-    #[arg(long, default_value = "global")]
-    pub project: String,
-    /// Role in that project; repeat for several.
-    #[arg(long = "role", value_enum, default_value = "editor")]
-    pub roles: Vec<DevRole>,
-    #[arg(long, default_value = "Dev User")]
-    pub name: String,
-    #[arg(long, default_value = "dev@localhost")]
-    pub email: String,
-    /// Lifetime, e.g. `30m`, `1h`, `7d`.
-    #[arg(long, default_value = "1h", value_parser = parse_ttl)]
-    pub ttl: Duration,
-    #[arg(long, env = "BELT_DATA_DIR", default_value = "./belt-data")]
-    pub data_dir: PathBuf,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DevRole {
-    Editor,
-    Viewer,
-    DataOwner,
-}
-
-impl DevRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DevRole::Editor => "editor",
-            DevRole::Viewer => "viewer",
-            DevRole::DataOwner => "data_owner",
-        }
-    }
-}
-
-/// `90s`, `30m`, `1h`, `7d`, or plain seconds.
-pub fn parse_ttl(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let amount: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration like 30m, 1h or 7d"))?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "'{text}' has unknown unit '{unit}' (use s, m, h or d)"
-            ))
-        }
-    };
-    if amount == 0 {
-        return Err("a token must live longer than 0s".into());
-    }
-    Ok(Duration::from_secs(amount.saturating_mul(seconds)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ttl_units() {
-        assert_eq!(parse_ttl("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_ttl("30m").unwrap(), Duration::from_secs(1800));
-        assert_eq!(parse_ttl("1h").unwrap(), Duration::from_secs(3600));
-        assert_eq!(parse_ttl("7d").unwrap(), Duration::from_secs(604_800));
-        assert!(parse_ttl("1y").is_err());
-        assert!(parse_ttl("0h").is_err());
-        assert!(parse_ttl("h").is_err());
-    }
 
     #[test]
     fn serve_defaults_match_the_contract() {
