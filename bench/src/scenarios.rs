@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use belt_api::domain::belt::now_millis;
 use belt_api::domain::{BeltId, BeltSpec, ProjectName};
-use belt_api::store::{BeltStore, Change, ListQuery, NewBelt, UpdateOutcome};
+use belt_api::store::{BeltStore, Change, Commit, ListQuery, NewBelt, UpdateOutcome};
 use bytes::Bytes;
 use http::{header, Method, Request};
 use http_body_util::Full;
@@ -213,13 +213,16 @@ impl DbWorker {
                     ..(*self.template).clone()
                 };
                 self.store
-                    .create(NewBelt {
-                        id: None,
-                        project: self.project.clone(),
-                        spec,
-                        author: bench_author(),
-                        at: now_millis(),
-                    })
+                    .create(
+                        NewBelt {
+                            id: None,
+                            project: self.project.clone(),
+                            spec,
+                            author: bench_author(),
+                            at: now_millis(),
+                        },
+                        Commit::Yes,
+                    )
                     .await?;
             }
             Operation::Update => {

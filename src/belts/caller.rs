@@ -3,7 +3,7 @@
 
 use super::BeltError;
 use crate::auth::Claims;
-use crate::domain::{BeltId, Invalid, Person, Precondition, ProjectName};
+use crate::domain::{BeltId, Commit, Invalid, Person, Precondition, ProjectName};
 
 pub struct Caller {
     pub claims: Claims,
@@ -67,17 +67,25 @@ impl Asked<'_> {
     }
 }
 
-/// A change to one belt: who asks for it, and the versions it may apply to (`If-Match`), handed
-/// in as parsed, refusal included, so that the role check answers first.
+/// A change to one belt: who asks for it, the versions it may apply to (`If-Match`) and whether
+/// it is kept or only tried (`dryRun`), handed in as parsed, refusals included, so that the role
+/// check answers first.
 pub struct Edit<'a> {
     pub asked: Asked<'a>,
     pub expect: Result<Precondition, Invalid>,
+    pub commit: Result<Commit, Invalid>,
 }
 
 impl Edit<'_> {
-    /// The `editor` role, then the precondition.
-    pub fn permit(&self) -> Result<Precondition, BeltError> {
-        self.asked.permit(Access::Write, self.expect.clone())
+    /// The `editor` role, then the precondition, then whether to commit.
+    pub fn permit(&self) -> Result<(Precondition, Commit), BeltError> {
+        let parsed = (self.expect.clone()).and_then(|expect| Ok((expect, self.commit.clone()?)));
+        self.asked.permit(Access::Write, parsed)
+    }
+
+    /// This change, kept or only tried as `commit` says (kept unless told).
+    pub fn committing(self, commit: Result<Commit, Invalid>) -> Self {
+        Edit { commit, ..self }
     }
 }
 

@@ -1,24 +1,26 @@
 //! Create a belt (docs/api.md#paths): the body parsed into a valid spec, its event types checked
-//! by the registry when one is configured, then stored.
+//! by the registry when one is configured, then stored (or, in a dry run, stored and rolled back).
 
 use super::{Access, BeltError, Belts, Caller, Shown};
 use crate::domain::belt::now_millis;
 use crate::domain::fields::refuse_nul_in_body;
 use crate::domain::input::{parse_body, parse_spec};
-use crate::domain::{BeltId, BeltSpec, Invalid, ProjectName};
+use crate::domain::{BeltId, BeltSpec, Commit, Invalid, ProjectName};
 use crate::store::NewBelt;
 
 impl Belts {
     /// `path_id`: the id the path names (`POST …/belts/{id}`); a body `id` must agree with it.
-    /// Without one, the body's `id` is taken, or the store assigns one.
+    /// Without one, the body's `id` is taken, or the store assigns one. `commit` is handed in as
+    /// parsed, so the role check answers first.
     pub async fn create(
         &self,
         caller: &Caller,
         project: ProjectName,
         path_id: Option<BeltId>,
         body: &[u8],
+        commit: Result<Commit, Invalid>,
     ) -> Result<Shown, BeltError> {
-        caller.require(&project, Access::Write)?;
+        let commit = caller.permit(&project, Access::Write, commit)?;
         let (body_id, spec) = self.accepted_spec(caller, &project, body).await?;
         let id = match path_id {
             Some(path_id) => {
@@ -33,17 +35,18 @@ impl Belts {
             }
             None => body_id,
         };
-        let belt = self
-            .store
-            .create(NewBelt {
-                id,
-                project,
-                spec,
-                author: caller.person(),
-                at: now_millis(),
-            })
-            .await?;
-        tracing::info!(belt = %belt.id, project = %belt.project, "belt created");
+        let new = NewBelt {
+            id,
+            project,
+            spec,
+            author: caller.person(),
+            at: now_millis(),
+        };
+        let belt = self.store.create(new, commit).await?;
+        match commit {
+            Commit::Yes => tracing::info!(belt = %belt.id, project = %belt.project, "belt created"),
+            Commit::DryRun => tracing::debug!(belt = %belt.id, "create tried (dry run)"),
+        }
         Ok(self.show(belt))
     }
 

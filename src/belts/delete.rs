@@ -1,16 +1,18 @@
 //! Delete a belt (docs/api.md#delete): a wish like START and STOP. DELETING is stored under the
 //! row lock (so `If-Match` is checked there), then the reconciler removes what runs and then the
-//! document; the answer waits for that, bounded. Only the reconciler changes what runs.
+//! document; the answer waits for that, bounded. Only the reconciler changes what runs. A dry run
+//! stores the wish under the same lock and rolls it back: it answers what the store decides
+//! (404, 412), not what the runtime would (424, 503).
 
 use super::locked::write_locked;
 use super::{Asked, BeltError, Belts, Dependency, Edit};
-use crate::domain::Belt;
+use crate::domain::{Belt, Commit};
 use crate::reconcile::Deletion;
 use crate::store::{LockedWrite, WishChange};
 
 impl Belts {
     pub async fn delete(&self, edit: Edit<'_>) -> Result<(), BeltError> {
-        let expect = edit.permit()?;
+        let (expect, commit) = edit.permit()?;
         let Asked { project, id, .. } = edit.asked;
         // Before the wish is stored, so the reconciler's answer cannot pass unseen.
         let deletions = self.reconciler.deletions();
@@ -18,7 +20,10 @@ impl Belts {
             expect.check(id, belt.version)?;
             Ok((LockedWrite::Wish(WishChange::Delete), ()))
         };
-        write_locked(self.store.as_ref(), project, id, decide).await?;
+        write_locked(self.store.as_ref(), project, id, decide, commit).await?;
+        if commit == Commit::DryRun {
+            return Ok(());
+        }
         tracing::info!(belt = %id, project = %project, "deletion wished");
         match self.reconciler.await_deletion(deletions, id).await {
             Some(Deletion::Done) => Ok(()),

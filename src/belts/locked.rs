@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::BeltError;
 use crate::domain::{Belt, BeltId, ProjectName, Refusal};
-use crate::store::{BeltStore, Decide, LockedOutcome, LockedWrite};
+use crate::store::{BeltStore, Commit, Decide, LockedOutcome, LockedWrite};
 
 /// What a locked write left behind.
 #[derive(Debug)]
@@ -27,11 +27,13 @@ impl Written {
 
 /// Runs `decide` on the belt under its lock and applies the write it chooses. `decide` also
 /// answers a value of its own (e.g. the status a START leads to), handed back with the outcome.
+/// A dry run makes the write and rolls it back: `Written::Changed` is then what would be stored.
 pub(super) async fn write_locked<T, F>(
     store: &dyn BeltStore,
     project: &ProjectName,
     id: BeltId,
     decide: F,
+    commit: Commit,
 ) -> Result<(Written, T), BeltError>
 where
     T: Send + 'static,
@@ -46,7 +48,7 @@ where
             Ok(write)
         })
     };
-    let written = match store.write_locked(project, id, boxed).await? {
+    let written = match store.write_locked(project, id, boxed, commit).await? {
         LockedOutcome::Written(belt) => Written::Changed(*belt),
         LockedOutcome::Unchanged(belt) => Written::Unchanged(*belt),
         LockedOutcome::Refused(refusal) => return Err(refusal.into()),
@@ -84,10 +86,10 @@ mod tests {
             author: Person::default(),
             at: now_millis(),
         };
-        let id = store.create(new).await.unwrap().id;
+        let id = store.create(new, Commit::Yes).await.unwrap().id;
 
         let seen = |b: &Belt| Ok((LockedWrite::Nothing, b.version));
-        let (written, version) = write_locked(store.as_ref(), &project, id, seen)
+        let (written, version) = write_locked(store.as_ref(), &project, id, seen, Commit::Yes)
             .await
             .unwrap();
         assert!(matches!(written, Written::Unchanged(_)));
@@ -97,7 +99,7 @@ mod tests {
             Precondition::OneOf(vec![7]).check(b.id, b.version)?;
             Ok((LockedWrite::Nothing, ()))
         };
-        let refused = write_locked(store.as_ref(), &project, id, stale).await;
+        let refused = write_locked(store.as_ref(), &project, id, stale, Commit::Yes).await;
         assert!(matches!(
             refused,
             Err(BeltError::VersionMismatch { current: 1, .. })
@@ -105,14 +107,55 @@ mod tests {
 
         let missing = BeltId::new(id.get() + 1).unwrap();
         let nothing = |_: &Belt| Ok((LockedWrite::Nothing, ()));
-        let absent = write_locked(store.as_ref(), &project, missing, nothing).await;
+        let absent = write_locked(store.as_ref(), &project, missing, nothing, Commit::Yes).await;
         assert!(matches!(absent, Err(BeltError::NotFound(at)) if at == missing));
 
         let stop = |_: &Belt| Ok((LockedWrite::Wish(WishChange::Stop), ()));
-        let (written, ()) = write_locked(store.as_ref(), &project, id, stop)
+        let (written, ()) = write_locked(store.as_ref(), &project, id, stop, Commit::Yes)
             .await
             .unwrap();
         assert!(matches!(written, Written::Changed(_)));
         assert_eq!(written.belt().wish.desired, DesiredState::Stopped);
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_answers_the_write_and_leaves_the_store_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/belts.db", dir.path().display());
+        let options = StoreOptions {
+            max_connections: 2,
+            timeout: Duration::from_secs(5),
+        };
+        let store = crate::store::connect(&url, options).await.unwrap();
+        let project = ProjectName::global();
+        let new = NewBelt {
+            id: None,
+            project: project.clone(),
+            spec: belt(1, Wish::default()).spec,
+            author: Person::default(),
+            at: now_millis(),
+        };
+        let tried = store.create(new.clone(), Commit::DryRun).await.unwrap();
+        assert!(store.get(&project, tried.id).await.unwrap().is_none());
+        let kept = store.create(new, Commit::Yes).await.unwrap();
+        assert_eq!(kept.id, tried.id, "SQLite rolls the id sequence back too");
+
+        let start = |b: &Belt| {
+            let spec = Box::new(b.spec.clone());
+            let change = WishChange::Start {
+                version: b.version,
+                spec,
+            };
+            Ok((LockedWrite::Wish(change), ()))
+        };
+        let (written, ()) = write_locked(store.as_ref(), &project, kept.id, start, Commit::DryRun)
+            .await
+            .unwrap();
+        assert!(matches!(written, Written::Changed(_)));
+        assert_eq!(written.belt().wish.desired, DesiredState::Running);
+        assert_eq!(written.belt().wish.generation, kept.wish.generation + 1);
+        let stored = store.get(&project, kept.id).await.unwrap().unwrap();
+        assert_eq!(stored.wish.desired, DesiredState::Stopped);
+        assert_eq!(stored.wish.generation, kept.wish.generation);
     }
 }

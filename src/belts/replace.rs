@@ -1,9 +1,10 @@
 //! Replace a belt's spec (docs/api.md#put-etag-and-if-match): omitted fields get their defaults,
-//! an unchanged spec writes nothing, a changed one is version + 1.
+//! an unchanged spec writes nothing, a changed one is version + 1 (a dry run rolls it back).
 
 use super::locked::{write_locked, Written};
 use super::{Asked, BeltError, Belts, Edit, Shown};
 use crate::domain::belt::now_millis;
+use crate::domain::Commit;
 use crate::store::LockedWrite;
 
 /// What a replace did.
@@ -18,7 +19,7 @@ pub enum Replaced {
 
 impl Belts {
     pub async fn replace(&self, edit: Edit<'_>, body: &[u8]) -> Result<Replaced, BeltError> {
-        let expect = edit.permit()?;
+        let (expect, commit) = edit.permit()?;
         let Asked {
             caller,
             project,
@@ -36,12 +37,14 @@ impl Belts {
             let spec = Box::new(spec);
             Ok((LockedWrite::Replace { spec, by, at }, ()))
         };
-        match write_locked(self.store.as_ref(), project, id, decide)
+        match write_locked(self.store.as_ref(), project, id, decide, commit)
             .await?
             .0
         {
             Written::Changed(belt) => {
-                tracing::info!(belt = %belt.id, version = belt.version, "belt updated");
+                if commit == Commit::Yes {
+                    tracing::info!(belt = %belt.id, version = belt.version, "belt updated");
+                }
                 Ok(Replaced::Changed(Box::new(self.show(belt))))
             }
             Written::Unchanged(belt) => Ok(Replaced::Unchanged {

@@ -1,5 +1,6 @@
 //! START and STOP (docs/api.md#start-and-stop): the wish is stored under the belt's lock, then the
-//! reconciler is woken to carry it out. Nothing runs yet when the answer leaves.
+//! reconciler is woken to carry it out. Nothing runs yet when the answer leaves. A dry run checks
+//! the transition and stores the wish under the same lock, then rolls it back and wakes no one.
 
 use super::locked::write_locked;
 use super::status::transition;
@@ -7,13 +8,13 @@ use super::{BeltError, Belts, Edit};
 use crate::domain::fields::refuse_nul_in_body;
 use crate::domain::input::parse_body;
 use crate::domain::lifecycle::status_of;
-use crate::domain::{Action, Belt, BeltStatus, Invalid};
+use crate::domain::{Action, Belt, BeltStatus, Commit, Invalid};
 use crate::store::LockedWrite;
 
 impl Belts {
     /// `body` is `{"action": "START"|"STOP"}`; answers the status the action leads to.
     pub async fn change_state(&self, edit: Edit<'_>, body: &[u8]) -> Result<BeltStatus, BeltError> {
-        let expect = edit.permit()?;
+        let (expect, commit) = edit.permit()?;
         let asked = edit.asked;
         let action = action_of(body)?;
         let id = asked.id;
@@ -27,7 +28,10 @@ impl Belts {
             Ok((LockedWrite::Wish(change), status))
         };
         let store = self.store.as_ref();
-        let (written, status) = write_locked(store, asked.project, id, decide).await?;
+        let (written, status) = write_locked(store, asked.project, id, decide, commit).await?;
+        if commit == Commit::DryRun {
+            return Ok(status);
+        }
         let stored = written.belt();
         tracing::info!(
             belt = %stored.id,

@@ -23,5 +23,5 @@ pub use defaults::BeltDefaults;
 pub use ids::{BeltId, ProjectName};
 pub use invalid::{Culprit, Invalid};
 pub use lifecycle::{Action, Observed, Phase};
-pub use refusal::{Precondition, Refusal};
+pub use refusal::{Commit, Precondition, Refusal};
 pub use status::BeltStatus;

@@ -38,6 +38,16 @@ impl Precondition {
     }
 }
 
+/// Whether a write is kept, or only tried (`?dryRun=true`, docs/api.md#dry-run): a dry run makes
+/// every check and the write itself, then undoes it, so it answers exactly what the real write
+/// would and leaves nothing behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Commit {
+    #[default]
+    Yes,
+    DryRun,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

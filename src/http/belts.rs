@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::body_schema::BeltBody;
 use super::caller::Caller;
 use super::document::{export, BeltDocument};
+use super::dry_run::{DryRun, DryRunParam};
 use super::error::ApiResult;
 use super::errors::ErrorBody;
 use super::if_match::{etag, precondition};
@@ -76,10 +77,10 @@ fn export_requested(raw: Option<&str>) -> bool {
     post,
     path = "/projects/{project}/belts",
     tag = "belts",
-    params(("project" = String, Path, description = "Project (Keycloak client).")),
+    params(("project" = String, Path, description = "Project (Keycloak client)."), DryRunParam),
     request_body(content = BeltBody, description = "The belt; only `name` and `eventTypes` are required."),
     responses(
-        (status = 200, description = "The stored belt.", body = BeltDocument,
+        (status = 200, description = "The stored belt (with `dryRun=true`: the belt that would be stored).", body = BeltDocument,
             headers(("ETag" = String), ("Location" = String))),
         (status = 400, description = "Invalid field (the message names it).", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
@@ -95,9 +96,12 @@ pub async fn create(
     caller: Caller,
     ProjectScope(project): ProjectScope,
     base: BaseUrl,
+    DryRun(commit): DryRun,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let shown = state.belts.create(&caller.0, project, None, &body).await?;
+    let shown = (state.belts)
+        .create(&caller.0, project, None, &body, commit)
+        .await?;
     Ok(created(&shown, &base))
 }
 
@@ -109,6 +113,7 @@ pub async fn create(
     params(
         ("project" = String, Path, description = "Project (Keycloak client)."),
         ("id" = i64, Path, description = "The id the new belt gets (1 to 9223372036854775807)."),
+        DryRunParam,
     ),
     request_body(content = BeltBody),
     responses(
@@ -126,10 +131,11 @@ pub async fn create_with_id(
     caller: Caller,
     scope: BeltScope,
     base: BaseUrl,
+    DryRun(commit): DryRun,
     body: Bytes,
 ) -> ApiResult<Response> {
     let shown = (state.belts)
-        .create(&caller.0, scope.project, Some(scope.id), &body)
+        .create(&caller.0, scope.project, Some(scope.id), &body, commit)
         .await?;
     Ok(created(&shown, &base))
 }
@@ -156,6 +162,7 @@ fn created(shown: &crate::belts::Shown, base: &BaseUrl) -> Response {
         ("project" = String, Path, description = "Project (Keycloak client)."),
         ("id" = i64, Path, description = "Belt id."),
         ("If-Match" = Option<String>, Header, description = "Only replace this version (`\"3\"`)."),
+        DryRunParam,
     ),
     request_body(content = BeltBody),
     responses(
@@ -177,11 +184,12 @@ pub async fn update(
     scope: BeltScope,
     base: BaseUrl,
     headers: HeaderMap,
+    DryRun(commit): DryRun,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let expect = precondition(&headers);
+    let edit = scope.edit_by(&caller, precondition(&headers));
     let replaced = (state.belts)
-        .replace(scope.edit_by(&caller, expect), &body)
+        .replace(edit.committing(commit), &body)
         .await?;
     match replaced {
         Replaced::Changed(shown) => Ok(belt_response(StatusCode::OK, &shown, &base)),
@@ -210,9 +218,10 @@ pub struct Deleted {
         ("project" = String, Path, description = "Project (Keycloak client)."),
         ("id" = i64, Path, description = "Belt id."),
         ("If-Match" = Option<String>, Header, description = "Only delete this version."),
+        DryRunParam,
     ),
     responses(
-        (status = 200, description = "Deleted.", body = Deleted),
+        (status = 200, description = "Deleted (with `dryRun=true`: the belt could be deleted; nothing was).", body = Deleted),
         (status = 400, description = "Bad id or `If-Match`.", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
         (status = 403, description = "Missing roles.", body = ErrorBody),
@@ -228,8 +237,9 @@ pub async fn delete(
     caller: Caller,
     scope: BeltScope,
     headers: HeaderMap,
+    DryRun(commit): DryRun,
 ) -> ApiResult<Json<Deleted>> {
-    let expect = precondition(&headers);
-    (state.belts).delete(scope.edit_by(&caller, expect)).await?;
+    let edit = scope.edit_by(&caller, precondition(&headers));
+    (state.belts).delete(edit.committing(commit)).await?;
     Ok(Json(Deleted { content: true }))
 }

@@ -4,6 +4,7 @@ pub mod belts;
 pub mod body_schema;
 pub mod caller;
 pub mod document;
+pub mod dry_run;
 pub mod error;
 pub mod errors;
 pub mod if_match;

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::caller::Caller;
 use super::document::{Link, SelfLinks};
+use super::dry_run::{DryRun, DryRunParam};
 use super::error::ApiResult;
 use super::errors::ErrorBody;
 use super::if_match::precondition;
@@ -86,11 +87,12 @@ pub struct NewStatus {
         ("project" = String, Path, description = "Project (Keycloak client)."),
         ("id" = i64, Path, description = "Belt id."),
         ("If-Match" = Option<String>, Header, description = "Only if the belt is at this version."),
+        DryRunParam,
     ),
     request_body(content = Object, description = "`{\"action\": \"START\"}` or `{\"action\": \"STOP\"}` (any case).",
         example = json!({"action": "START"})),
     responses(
-        (status = 200, description = "The status the action leads to.", body = NewStatus),
+        (status = 200, description = "The status the action leads to (with `dryRun=true`: would lead to).", body = NewStatus),
         (status = 400, description = "Action not allowed in the current status, or invalid.", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
         (status = 403, description = "Missing roles.", body = ErrorBody),
@@ -104,11 +106,12 @@ pub async fn change_state(
     caller: Caller,
     scope: BeltScope,
     headers: HeaderMap,
+    DryRun(commit): DryRun,
     body: Bytes,
 ) -> ApiResult<Json<NewStatus>> {
-    let expect = precondition(&headers);
+    let edit = scope.edit_by(&caller, precondition(&headers));
     let status = (state.belts)
-        .change_state(scope.edit_by(&caller, expect), &body)
+        .change_state(edit.committing(commit), &body)
         .await?;
     Ok(Json(NewStatus { status }))
 }

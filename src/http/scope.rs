@@ -7,7 +7,7 @@ use super::caller::Caller;
 use super::error::ApiError;
 use crate::belts::{Asked, Edit};
 use crate::domain::{BeltId, ProjectName};
-use crate::domain::{Invalid, Precondition};
+use crate::domain::{Commit, Invalid, Precondition};
 
 /// `/projects/{project}/belts` or `/belts`.
 pub struct ProjectScope(pub ProjectName);
@@ -39,6 +39,7 @@ impl BeltScope {
         Edit {
             asked: self.asked_by(caller),
             expect,
+            commit: Ok(Commit::Yes),
         }
     }
 }

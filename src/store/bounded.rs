@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use super::pool::note_outage;
 use super::{
-    BeltStore, Change, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page, StoreError,
-    UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
+    BeltStore, Change, Commit, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page,
+    StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
 };
 use crate::domain::{Belt, BeltId, ProjectName};
 
@@ -48,8 +48,8 @@ impl BeltStore for Bounded {
     async fn ping(&self) -> Result<(), StoreError> {
         self.bound(self.inner.ping()).await
     }
-    async fn create(&self, belt: NewBelt) -> Result<Belt, StoreError> {
-        self.bound(self.inner.create(belt)).await
+    async fn create(&self, belt: NewBelt, commit: Commit) -> Result<Belt, StoreError> {
+        self.bound(self.inner.create(belt, commit)).await
     }
     async fn get(&self, project: &ProjectName, id: BeltId) -> Result<Option<Belt>, StoreError> {
         self.bound(self.inner.get(project, id)).await
@@ -89,8 +89,9 @@ impl BeltStore for Bounded {
         project: &ProjectName,
         id: BeltId,
         decide: Decide,
+        commit: Commit,
     ) -> Result<LockedOutcome, StoreError> {
-        self.bound(self.inner.write_locked(project, id, decide))
+        self.bound(self.inner.write_locked(project, id, decide, commit))
             .await
     }
     async fn wish_summaries(&self) -> Result<Wishes, StoreError> {

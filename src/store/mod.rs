@@ -102,6 +102,9 @@ impl WishGuard {
 }
 
 pub use crate::domain::lifecycle::WishSummary;
+/// A [`Commit::DryRun`] makes the whole write in its transaction (the id taken from the sequence,
+/// the unique id and name, the row lock, the version and wish checks) and then rolls it back.
+pub use crate::domain::Commit;
 
 /// What the reconciler's resync reads: the wishes that ask for work, and a count of the rest.
 #[derive(Debug, Clone, Default)]
@@ -165,7 +168,8 @@ pub enum StoreError {
 pub trait BeltStore: Send + Sync + 'static {
     /// Answers when the database does (readiness): a real round trip that reads a table.
     async fn ping(&self) -> Result<(), StoreError>;
-    async fn create(&self, belt: NewBelt) -> Result<Belt, StoreError>;
+    /// With [`Commit::DryRun`] the belt answered is the one that would have been stored.
+    async fn create(&self, belt: NewBelt, commit: Commit) -> Result<Belt, StoreError>;
     async fn get(&self, project: &ProjectName, id: BeltId) -> Result<Option<Belt>, StoreError>;
     async fn list(&self, project: &ProjectName, query: &ListQuery) -> Result<Page, StoreError>;
     async fn update(
@@ -193,12 +197,14 @@ pub trait BeltStore: Send + Sync + 'static {
     /// write transaction on SQLite), lets `decide` choose the write from what it sees, and applies
     /// it in the same transaction. Concurrent writers queue on the lock instead of losing a
     /// compare-and-set, so a write without a precondition never fails for contention, and of
-    /// writers that name the same version exactly one sees it.
+    /// writers that name the same version exactly one sees it. With [`Commit::DryRun`] the write
+    /// is made and rolled back.
     async fn write_locked(
         &self,
         project: &ProjectName,
         id: BeltId,
         decide: Decide,
+        commit: Commit,
     ) -> Result<LockedOutcome, StoreError>;
     /// Many belts in one transaction; for seeding benchmarks and imports.
     async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError>;

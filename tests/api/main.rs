@@ -10,6 +10,7 @@ mod belts_update_delete;
 mod binary;
 mod contention;
 mod crash;
+mod dry_run;
 mod errors;
 mod hostile_input;
 mod kill_points;

@@ -11,8 +11,8 @@ use sqlx::Pool;
 use super::row::{summary, BeltRow, SummaryRow};
 use super::searches::SearchCache;
 use super::{
-    classify, BeltStore, Change, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page,
-    StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
+    classify, BeltStore, Change, Commit, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt,
+    Page, StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
 };
 use crate::domain::{Belt, BeltId, ProjectName};
 
@@ -79,8 +79,8 @@ where
         Ok(())
     }
 
-    async fn create(&self, belt: NewBelt) -> Result<Belt, StoreError> {
-        self.create_belt(belt).await
+    async fn create(&self, belt: NewBelt, commit: Commit) -> Result<Belt, StoreError> {
+        self.create_belt(belt, commit).await
     }
 
     async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
@@ -139,8 +139,9 @@ where
         project: &ProjectName,
         id: BeltId,
         decide: Decide,
+        commit: Commit,
     ) -> Result<LockedOutcome, StoreError> {
-        self.write_under_lock(project, id, decide).await
+        self.write_under_lock(project, id, decide, commit).await
     }
 
     async fn wish_summaries(&self) -> Result<Wishes, StoreError> {

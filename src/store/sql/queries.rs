@@ -9,8 +9,8 @@ use crate::domain::belt::epoch_millis;
 use crate::domain::{Belt, BeltId, DesiredState, ProjectName, Wish};
 use crate::store::row::{spec_json, BeltRow};
 use crate::store::{
-    classify, is_unique_violation, Change, Decide, ListQuery, LockedOutcome, LockedWrite, NewBelt,
-    Page, StoreError, WishChange, WishGuard,
+    classify, is_unique_violation, Change, Commit, Decide, ListQuery, LockedOutcome, LockedWrite,
+    NewBelt, Page, StoreError, WishChange, WishGuard,
 };
 
 // The same bounds as the `BeltStore` impl in mod.rs: Rust does not carry an impl's where clauses
@@ -120,6 +120,7 @@ where
         project: &ProjectName,
         id: BeltId,
         decide: Decide,
+        commit: Commit,
     ) -> Result<LockedOutcome, StoreError> {
         let mut tx = self
             .pool
@@ -156,7 +157,7 @@ where
             }
         };
         let row = row.ok_or_else(|| anyhow::anyhow!("belt {id} changed under its row lock"))?;
-        tx.commit().await.map_err(classify)?;
+        finish(tx, commit).await?;
         Ok(LockedOutcome::Written(Box::new(belt_of(row)?)))
     }
 
@@ -192,7 +193,11 @@ where
 
     /// Creates a belt in one transaction: allocate an id (skipping ids that explicit creates
     /// took), insert, commit.
-    pub(super) async fn create_belt(&self, belt: NewBelt) -> Result<Belt, StoreError> {
+    pub(super) async fn create_belt(
+        &self,
+        belt: NewBelt,
+        commit: Commit,
+    ) -> Result<Belt, StoreError> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
         let id = loop {
             let id = match belt.id {
@@ -206,7 +211,7 @@ where
                 return Err(StoreError::IdTaken(id));
             }
         };
-        tx.commit().await.map_err(classify)?;
+        finish(tx, commit).await?;
         Ok(Belt {
             id: BeltId::new(id)
                 .ok_or_else(|| anyhow::anyhow!("allocated id {id} is not positive"))?,
@@ -297,6 +302,19 @@ where
             .put(project.as_str(), pattern, revision, ids.clone());
         Ok(ids)
     }
+}
+
+/// Commits the transaction, or rolls a dry run back. On PostgreSQL an id a rolled-back create took
+/// from the sequence stays taken (sequences are not transactional): a gap, never a reuse.
+async fn finish<DB: Dialect>(
+    tx: sqlx::Transaction<'_, DB>,
+    commit: Commit,
+) -> Result<(), StoreError> {
+    match commit {
+        Commit::Yes => tx.commit().await,
+        Commit::DryRun => tx.rollback().await,
+    }
+    .map_err(classify)
 }
 
 /// A write that breaks the unique name of a project names that name; anything else is classified.

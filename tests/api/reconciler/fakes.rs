@@ -10,8 +10,8 @@ use belt_api::domain::replica::ReplicaSpec;
 use belt_api::domain::{Belt, BeltId, ProjectName};
 use belt_api::runtime::{Observed, Phase, Runtime, RuntimeError, StateDetails};
 use belt_api::store::{
-    BeltStore, Change, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page, StoreError,
-    UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
+    BeltStore, Change, Commit, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page,
+    StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
 };
 
 #[derive(Default)]
@@ -135,8 +135,8 @@ impl BeltStore for CountingStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
-    async fn create(&self, belt: NewBelt) -> Result<Belt, StoreError> {
-        self.inner.create(belt).await
+    async fn create(&self, belt: NewBelt, commit: Commit) -> Result<Belt, StoreError> {
+        self.inner.create(belt, commit).await
     }
     async fn get(&self, project: &ProjectName, id: BeltId) -> Result<Option<Belt>, StoreError> {
         self.read();
@@ -178,9 +178,10 @@ impl BeltStore for CountingStore {
         project: &ProjectName,
         id: BeltId,
         decide: Decide,
+        commit: Commit,
     ) -> Result<LockedOutcome, StoreError> {
         self.read();
-        self.inner.write_locked(project, id, decide).await
+        self.inner.write_locked(project, id, decide, commit).await
     }
     async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
         self.inner.insert_many(belts).await

@@ -1,0 +1,90 @@
+//! `?dryRun=true` on the write endpoints (docs/api.md#dry-run): read from the query, handed to the
+//! use case as parsed, refusal included, so that the role check answers first.
+
+use std::convert::Infallible;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use crate::domain::{Commit, Invalid};
+
+/// Whether the write is kept (`dryRun` absent or `false`) or only tried (`dryRun=true`).
+pub struct DryRun(pub Result<Commit, Invalid>);
+
+impl<S: Send + Sync> FromRequestParts<S> for DryRun {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(DryRun(commit_of(parts.uri.query())))
+    }
+}
+
+/// The parameter as the OpenAPI document shows it on each write operation.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read by `commit_of`, declared here only for the document.
+pub struct DryRunParam {
+    /// `true` (any case): every check of the call, and its answer, with nothing written. `false` or absent: the call itself.
+    #[param(rename = "dryRun")]
+    dry_run: Option<bool>,
+}
+
+/// Strict, because a dry run taken for a real call (or the reverse) writes what was not meant:
+/// only `true` or `false` in any case, given at most once. The name counts in any case too, so a
+/// `dryrun=true` is a dry run rather than an unknown parameter that lets the write through.
+fn commit_of(query: Option<&str>) -> Result<Commit, Invalid> {
+    let mut values = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(key, _)| key.eq_ignore_ascii_case("dryRun"))
+        .map(|(_, value)| value.into_owned());
+    let Some(value) = values.next() else {
+        return Ok(Commit::Yes);
+    };
+    if values.next().is_some() {
+        return Err(Invalid::field("dryRun", "must be given at most once"));
+    }
+    if value.eq_ignore_ascii_case("true") {
+        Ok(Commit::DryRun)
+    } else if value.eq_ignore_ascii_case("false") {
+        Ok(Commit::Yes)
+    } else {
+        Err(Invalid::field_message(
+            "dryRun",
+            format!("Parameter 'dryRun' must be 'true' or 'false' but is '{value}'."),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_true_or_false_once() {
+        assert_eq!(commit_of(None).unwrap(), Commit::Yes);
+        assert_eq!(commit_of(Some("lines=3")).unwrap(), Commit::Yes);
+        assert_eq!(commit_of(Some("dryRun=TRUE")).unwrap(), Commit::DryRun);
+        assert_eq!(commit_of(Some("dryRun=true")).unwrap(), Commit::DryRun);
+        assert_eq!(commit_of(Some("dryRun=False")).unwrap(), Commit::Yes);
+        assert_eq!(
+            commit_of(Some("dryRun=maybe")).unwrap_err().to_string(),
+            "Parameter 'dryRun' must be 'true' or 'false' but is 'maybe'."
+        );
+        for refused in [
+            "dryRun=",
+            "dryRun",
+            "dryRun=All",
+            "dryRun=%20true",
+            "dryRun=1",
+        ] {
+            assert!(commit_of(Some(refused)).is_err(), "{refused}");
+        }
+        assert_eq!(
+            commit_of(Some("dryRun=true&dryRun=false"))
+                .unwrap_err()
+                .to_string(),
+            "Parameter 'dryRun' must be given at most once."
+        );
+        assert_eq!(commit_of(Some("dryrun=true")).unwrap(), Commit::DryRun);
+        assert!(commit_of(Some("DRYRUN=yes")).is_err());
+    }
+}
