@@ -7,6 +7,7 @@ pub mod document;
 pub mod error;
 pub mod errors;
 pub mod if_match;
+pub mod invoke;
 pub mod links;
 pub mod list;
 use crate::metrics;
@@ -42,6 +43,7 @@ fn belt_routes() -> Router<AppState> {
             get(running::get_state).post(running::change_state),
         )
         .route("/belts/{id}/logs", get(running::logs).post(running::logs))
+        .route("/belts/{id}/invoke", axum::routing::post(invoke::invoke))
 }
 
 pub fn router(state: AppState) -> Router {

@@ -12,6 +12,7 @@ mod contention;
 mod crash;
 mod errors;
 mod hostile_input;
+mod invoke;
 mod kill_points;
 mod outage;
 mod policy;
