@@ -51,7 +51,10 @@ fn events_of(body: &Map<String, Value>) -> Result<Vec<SampleEvent>, Invalid> {
 fn sample_of((index, item): (usize, &Value)) -> Result<SampleEvent, Invalid> {
     let field = |name: &str| format!("events[{index}].{name}");
     let Value::Object(item) = item else {
-        return Err(Invalid::field(&format!("events[{index}]"), "must be an object"));
+        return Err(Invalid::field(
+            &format!("events[{index}]"),
+            "must be an object",
+        ));
     };
     let event = item
         .get("event")
@@ -177,7 +180,9 @@ mod tests {
 
     fn refused(body: serde_json::Value) -> String {
         let bytes = serde_json::to_vec(&body).unwrap();
-        parse(&bytes, &crate::domain::defaults::for_tests()).unwrap_err().message
+        parse(&bytes, &crate::domain::defaults::for_tests())
+            .unwrap_err()
+            .message
     }
 
     #[test]
@@ -185,7 +190,9 @@ mod tests {
         assert!(refused(serde_json::json!({})).contains("'events'"));
         let many: Vec<_> = (0..101).map(|_| serde_json::json!({"event": {}})).collect();
         assert!(refused(serde_json::json!({ "events": many })).contains("'events'"));
-        assert!(refused(serde_json::json!({"events": [{"headers": {}}]})).contains("events[0].event"));
+        assert!(
+            refused(serde_json::json!({"events": [{"headers": {}}]})).contains("events[0].event")
+        );
         let headers = serde_json::json!({"events": [{"event": 1, "headers": {"a": 1}}]});
         assert!(refused(headers).contains("events[0].headers"));
         let draft = serde_json::json!({"events": [{"event": 1}], "extractorFn": 3});
@@ -195,7 +202,11 @@ mod tests {
     #[test]
     fn a_good_body_keeps_headers_and_profile() {
         let body = serde_json::json!({"events": [{"event": {"x": 1}, "headers": {"h": "v"}, "profile": {"p": 1}}]});
-        let asking = parse(&serde_json::to_vec(&body).unwrap(), &crate::domain::defaults::for_tests()).unwrap();
+        let asking = parse(
+            &serde_json::to_vec(&body).unwrap(),
+            &crate::domain::defaults::for_tests(),
+        )
+        .unwrap();
         assert_eq!(asking.events[0].headers["h"], "v");
         assert_eq!(asking.events[0].profile, Some(serde_json::json!({"p": 1})));
         assert!(asking.extractor_fn.is_none());

@@ -24,7 +24,11 @@ pub struct InvokeConfig {
     pub invoke_concurrency: usize,
 
     /// Wall-clock bound of building a belt's virtualenv for test-invoke (pip install).
-    #[arg(long, env = "BELT_INVOKE_REQUIREMENTS_TIMEOUT_MS", default_value_t = 300_000)]
+    #[arg(
+        long,
+        env = "BELT_INVOKE_REQUIREMENTS_TIMEOUT_MS",
+        default_value_t = 300_000
+    )]
     pub invoke_requirements_timeout_ms: u64,
 }
 

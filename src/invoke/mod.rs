@@ -116,7 +116,9 @@ impl Invoker {
         let sandbox = Sandbox::new(&settings.sandbox, &data_dir, vec![host.clone()])?;
         let prlimit = process::find_on_path("prlimit");
         if prlimit.is_none() {
-            tracing::warn!("`prlimit` (util-linux) not found: test-invoke limits are set by the runner itself");
+            tracing::warn!(
+                "`prlimit` (util-linux) not found: test-invoke limits are set by the runner itself"
+            );
         }
         Ok(Invoker {
             slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),

@@ -149,7 +149,10 @@ fn limited(
     if let Some(seconds) = limits.cpu_seconds {
         command.arg(format!("--cpu={seconds}"));
     }
-    command.arg("--").arg(inner.get_program()).args(inner.get_args());
+    command
+        .arg("--")
+        .arg(inner.get_program())
+        .args(inner.get_args());
     if let Some(dir) = inner.get_current_dir() {
         command.current_dir(dir);
     }

@@ -154,7 +154,9 @@ impl InvokeReport {
 /// The result lines the runner wrote, as far as they parse: a line cut by a kill is dropped.
 pub(super) fn read_results(path: &Path) -> Vec<Value> {
     let mut options = std::fs::OpenOptions::new();
-    options.read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    options
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     let mut text = String::new();
     let read = options.open(path).and_then(|file| {
         if !file.metadata()?.is_file() {
@@ -257,7 +259,8 @@ pub(super) fn build(run: Run, elapsed: Duration) -> InvokeReport {
         (None, None) => Outcome::Completed,
     };
     if import_error.is_none() && results.len() < run.events {
-        let (_, why) = end.unwrap_or((Outcome::Crashed, ended("Crashed", "the runner ended early")));
+        let (_, why) =
+            end.unwrap_or((Outcome::Crashed, ended("Crashed", "the runner ended early")));
         results.push(EventResult {
             error: Some(why),
             ..not_run("")
@@ -274,8 +277,14 @@ pub(super) fn build(run: Run, elapsed: Duration) -> InvokeReport {
         requirements,
         ..
     } = run;
-    let Captured { text: out, truncated: stdout_truncated } = finished.stdout;
-    let Captured { text: err, truncated: stderr_truncated } = finished.stderr;
+    let Captured {
+        text: out,
+        truncated: stdout_truncated,
+    } = finished.stdout;
+    let Captured {
+        text: err,
+        truncated: stderr_truncated,
+    } = finished.stderr;
     stdout.push_str(&out);
     stderr.push_str(&err);
     InvokeReport {

@@ -49,7 +49,11 @@ fn hash_of(text: &str) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn report(virtualenv: &str, started: Option<Instant>, output: Option<String>) -> RequirementsReport {
+fn report(
+    virtualenv: &str,
+    started: Option<Instant>,
+    output: Option<String>,
+) -> RequirementsReport {
     RequirementsReport {
         virtualenv: virtualenv.to_string(),
         duration_ms: started.map(|s| u64::try_from(s.elapsed().as_millis()).unwrap_or(u64::MAX)),

@@ -48,7 +48,10 @@ const HOST_MAIN: &str = "belt_host.py";
 const HOST_FILES: &[(&str, &str)] = &[
     (HOST_MAIN, include_str!("local/python/belt_host.py")),
     ("belt_lib.py", include_str!("local/python/belt_lib.py")),
-    ("belt_invoke.py", include_str!("local/python/belt_invoke.py")),
+    (
+        "belt_invoke.py",
+        include_str!("local/python/belt_invoke.py"),
+    ),
 ];
 
 pub struct LocalRuntime {

@@ -61,7 +61,11 @@ async fn invoked(app: &TestApp, id: &str, body: &Value) -> Value {
     let (status, answer) = invoke(app, id, body).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let events = body["events"].as_array().unwrap().len();
-    assert_eq!(answer["results"].as_array().unwrap().len(), events, "{answer}");
+    assert_eq!(
+        answer["results"].as_array().unwrap().len(),
+        events,
+        "{answer}"
+    );
     answer
 }
 
@@ -81,12 +85,23 @@ async fn a_good_callback_answers_its_updates_within_two_seconds(backend: Backend
     for (i, result) in answer["results"].as_array().unwrap().iter().enumerate() {
         let n = i as i64 + 1;
         let update = &result["updates"][0];
-        assert_eq!(update["headers"]["grnry-correlation-id"], format!("c-{n}"), "{answer}");
+        assert_eq!(
+            update["headers"]["grnry-correlation-id"],
+            format!("c-{n}"),
+            "{answer}"
+        );
         assert_eq!(update["headers"]["grnry-belt-id"], id.as_str(), "{answer}");
         assert_eq!(update["key"], n.to_string(), "{answer}");
         assert_eq!(update["value"]["values"][0]["value"], n * 10, "{answer}");
-        assert_eq!(update["value"]["correlationId"], format!("c-{n}"), "{answer}");
-        assert!(update["topic"].as_str().is_some_and(|t| !t.is_empty()), "{answer}");
+        assert_eq!(
+            update["value"]["correlationId"],
+            format!("c-{n}"),
+            "{answer}"
+        );
+        assert!(
+            update["topic"].as_str().is_some_and(|t| !t.is_empty()),
+            "{answer}"
+        );
         assert_eq!(result["stdout"], format!("handling {n}\n"), "{answer}");
         assert!(result.get("error").is_none(), "{answer}");
     }
@@ -96,14 +111,24 @@ async fn a_draft_replaces_the_stored_callback_for_one_call(backend: Backend) {
     let app = app_with(backend, &[]).await;
     let id = belt(&app).await;
     let draft = "def execute(headers, event):\n    return [{\"keys\": [\"draft\"]}, {\"keys\": [\"two\"]}]\n";
-    let answer = invoked(&app, &id, &json!({"events": [event(1)], "extractorFn": draft})).await;
+    let answer = invoked(
+        &app,
+        &id,
+        &json!({"events": [event(1)], "extractorFn": draft}),
+    )
+    .await;
     let updates = answer["results"][0]["updates"].as_array().unwrap();
     assert_eq!(updates.len(), 2, "{answer}");
     assert_eq!(updates[0]["key"], "draft", "{answer}");
     // The draft was not stored: the next call runs the stored callback.
     let answer = invoked(&app, &id, &json!({"events": [event(1)]})).await;
-    assert_eq!(answer["results"][0]["updates"][0]["value"]["type"], "stored");
-    let stored = app.get(&format!("/projects/global/belts/{id}"), &app.viewer()).await;
+    assert_eq!(
+        answer["results"][0]["updates"][0]["value"]["type"],
+        "stored"
+    );
+    let stored = app
+        .get(&format!("/projects/global/belts/{id}"), &app.viewer())
+        .await;
     let (_, document) = json_of(stored).await;
     assert_eq!(document["extractorFn"], STORED);
 }
@@ -112,12 +137,20 @@ async fn a_syntax_error_is_an_import_failure_with_its_line(backend: Backend) {
     let app = app_with(backend, &[]).await;
     let id = belt(&app).await;
     let draft = "import json\n\ndef execute(headers, event):\n    return {\"keys\": [1]\n";
-    let answer = invoked(&app, &id, &json!({"events": [event(1)], "extractorFn": draft})).await;
+    let answer = invoked(
+        &app,
+        &id,
+        &json!({"events": [event(1)], "extractorFn": draft}),
+    )
+    .await;
     assert_eq!(answer["outcome"], "importFailed", "{answer}");
     let error = &answer["importError"];
     assert_eq!(error["type"], "SyntaxError", "{answer}");
     assert!(matches!(error["line"].as_u64(), Some(4 | 5)), "{answer}");
-    assert!(error["traceback"].as_str().unwrap().contains("callback.py"), "{answer}");
+    assert!(
+        error["traceback"].as_str().unwrap().contains("callback.py"),
+        "{answer}"
+    );
     assert_eq!(answer["results"][0]["error"]["type"], "NotRun", "{answer}");
 }
 
@@ -136,7 +169,10 @@ async fn an_exception_on_one_event_leaves_the_others_their_updates(backend: Back
     assert_eq!(error["line"], 3, "{answer}");
     let traceback = error["traceback"].as_str().unwrap();
     assert!(traceback.contains("callback.py\", line 3"), "{traceback}");
-    assert!(!traceback.contains("belt_invoke.py"), "only the user's frames: {traceback}");
+    assert!(
+        !traceback.contains("belt_invoke.py"),
+        "only the user's frames: {traceback}"
+    );
 }
 
 async fn an_endless_loop_times_out_and_the_api_keeps_answering(backend: Backend) {
@@ -149,22 +185,36 @@ async fn an_endless_loop_times_out_and_the_api_keeps_answering(backend: Backend)
     let probe = async {
         tokio::time::sleep(Duration::from_millis(700)).await;
         let asked = Instant::now();
-        let ready = app.request(reqwest::Method::GET, "/ready", None).send().await.unwrap();
+        let ready = app
+            .request(reqwest::Method::GET, "/ready", None)
+            .send()
+            .await
+            .unwrap();
         (ready.status(), asked.elapsed())
     };
     let ((status, answer), (ready, ready_took)) = tokio::join!(call, probe);
     let took = started.elapsed();
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(ready, StatusCode::OK);
-    assert!(ready_took < Duration::from_millis(500), "/ready took {ready_took:?}");
+    assert!(
+        ready_took < Duration::from_millis(500),
+        "/ready took {ready_took:?}"
+    );
     assert!(took >= Duration::from_millis(1500), "took {took:?}");
     assert!(took < Duration::from_millis(1500 + 3000), "took {took:?}");
     assert_eq!(answer["outcome"], "timedOut", "{answer}");
     let results = answer["results"].as_array().unwrap();
-    assert_eq!(results[0]["updates"][0]["key"], "1", "finished before the loop: {answer}");
+    assert_eq!(
+        results[0]["updates"][0]["key"], "1",
+        "finished before the loop: {answer}"
+    );
     assert_eq!(results[1]["error"]["type"], "TimedOut", "{answer}");
     assert_eq!(results[2]["error"]["type"], "NotRun", "{answer}");
-    let health = app.request(reqwest::Method::GET, "/health", None).send().await.unwrap();
+    let health = app
+        .request(reqwest::Method::GET, "/health", None)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     // The work dir is gone once the call answers.
     let runs = app.data_dir.path().join("invoke/runs");
@@ -175,14 +225,23 @@ async fn a_memory_bomb_is_reported_and_the_api_stays_healthy(backend: Backend) {
     let app = app_with(backend, &[("--invoke-memory-mb", "256")]).await;
     let id = belt(&app).await;
     let draft = "def execute(headers, event):\n    hog = []\n    while True:\n        hog.append(bytearray(16 * 1024 * 1024))\n";
-    let answer = invoked(&app, &id, &json!({"events": [event(1)], "extractorFn": draft})).await;
+    let answer = invoked(
+        &app,
+        &id,
+        &json!({"events": [event(1)], "extractorFn": draft}),
+    )
+    .await;
     assert_eq!(answer["outcome"], "memoryExceeded", "{answer}");
     let error = &answer["results"][0]["error"];
     assert!(
         error["type"] == "MemoryError" || error["type"] == "MemoryExceeded",
         "{answer}"
     );
-    let health = app.request(reqwest::Method::GET, "/health", None).send().await.unwrap();
+    let health = app
+        .request(reqwest::Method::GET, "/health", None)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     let again = invoked(&app, &id, &json!({"events": [event(1)]})).await;
     assert_eq!(again["outcome"], "completed", "{again}");
@@ -207,12 +266,20 @@ async fn the_callback_sees_neither_the_data_dir_nor_the_api_environment(backend:
         assert!(value["seen"][path].is_string(), "{answer}");
     }
     let env = value["env"].as_object().unwrap();
-    assert_eq!(env["BELT_ID"], id.as_str(), "the replica's environment: {answer}");
+    assert_eq!(
+        env["BELT_ID"],
+        id.as_str(),
+        "the replica's environment: {answer}"
+    );
     for (name, own) in std::env::vars() {
         if ["PATH", "LANG", "HOME"].contains(&name.as_str()) || own.len() < 4 {
             continue;
         }
-        assert_ne!(env.get(&name).and_then(Value::as_str), Some(own.as_str()), "{name} leaked");
+        assert_ne!(
+            env.get(&name).and_then(Value::as_str),
+            Some(own.as_str()),
+            "{name} leaked"
+        );
     }
 }
 
@@ -222,7 +289,8 @@ async fn bad_bodies_roles_and_unknown_belts_are_refused(backend: Backend) {
     let path = format!("/projects/global/belts/{id}/invoke");
     let many: Vec<Value> = (0..101).map(event).collect();
     let message = assert_error(
-        app.post(&path, &app.editor(), &json!({"events": many})).await,
+        app.post(&path, &app.editor(), &json!({"events": many}))
+            .await,
         StatusCode::BAD_REQUEST,
         "bad_parameter_value",
     )
@@ -231,10 +299,22 @@ async fn bad_bodies_roles_and_unknown_belts_are_refused(backend: Backend) {
     for (body, field) in [
         (json!({}), "'events'"),
         (json!({"events": [{"headers": {}}]}), "events[0].event"),
-        (json!({"events": [{"event": 1, "headers": {"a": 1}}]}), "events[0].headers"),
-        (json!({"events": [{"event": 1, "headers": ["a"]}]}), "events[0].headers"),
-        (json!({"events": [event(1)], "extractorFn": 7}), "extractorFn"),
-        (json!({"events": [event(1)], "requirementsPy": "not a requirement !!"}), "requirementsPy"),
+        (
+            json!({"events": [{"event": 1, "headers": {"a": 1}}]}),
+            "events[0].headers",
+        ),
+        (
+            json!({"events": [{"event": 1, "headers": ["a"]}]}),
+            "events[0].headers",
+        ),
+        (
+            json!({"events": [event(1)], "extractorFn": 7}),
+            "extractorFn",
+        ),
+        (
+            json!({"events": [event(1)], "requirementsPy": "not a requirement !!"}),
+            "requirementsPy",
+        ),
     ] {
         let response = app.post(&path, &app.editor(), &body).await;
         let message = assert_error(response, StatusCode::BAD_REQUEST, "bad_parameter_value").await;
@@ -243,14 +323,25 @@ async fn bad_bodies_roles_and_unknown_belts_are_refused(backend: Backend) {
     let body = json!({"events": [event(1)]});
     let viewer = app.post(&path, &app.viewer(), &body).await;
     assert_error(viewer, StatusCode::FORBIDDEN, "entity_not_accessible").await;
-    let unknown = app.post("/projects/global/belts/999999/invoke", &app.editor(), &body).await;
+    let unknown = app
+        .post("/projects/global/belts/999999/invoke", &app.editor(), &body)
+        .await;
     assert_error(unknown, StatusCode::NOT_FOUND, "entity_not_found").await;
-    let legacy = app.post(&format!("/belts/{id}/invoke"), &app.editor(), &body).await;
+    let legacy = app
+        .post(&format!("/belts/{id}/invoke"), &app.editor(), &body)
+        .await;
     assert_eq!(legacy.status(), StatusCode::OK);
 }
 
 async fn a_full_set_of_slots_answers_429_with_retry_after(backend: Backend) {
-    let app = app_with(backend, &[("--invoke-concurrency", "1"), ("--invoke-timeout-ms", "5000")]).await;
+    let app = app_with(
+        backend,
+        &[
+            ("--invoke-concurrency", "1"),
+            ("--invoke-timeout-ms", "5000"),
+        ],
+    )
+    .await;
     let id = belt(&app).await;
     let slow = "import time\ndef execute(headers, event):\n    time.sleep(2)\n    return {'keys': ['slow']}\n";
     let body = json!({"events": [event(1)], "extractorFn": slow});
@@ -258,9 +349,12 @@ async fn a_full_set_of_slots_answers_429_with_retry_after(backend: Backend) {
     let second = async {
         tokio::time::sleep(Duration::from_millis(800)).await;
         let path = format!("/projects/global/belts/{id}/invoke");
-        let response = app.post(&path, &app.editor(), &json!({"events": [event(2)]})).await;
+        let response = app
+            .post(&path, &app.editor(), &json!({"events": [event(2)]}))
+            .await;
         let retry_after = response.headers().get("retry-after").cloned();
-        let message = assert_error(response, StatusCode::TOO_MANY_REQUESTS, "too_many_requests").await;
+        let message =
+            assert_error(response, StatusCode::TOO_MANY_REQUESTS, "too_many_requests").await;
         (retry_after, message)
     };
     let ((status, answer), (retry_after, message)) = tokio::join!(first, second);
