@@ -13,6 +13,7 @@ use crate::auth::{AuthConfig, AuthMode, Verifier};
 use crate::config::{LocalSandbox, RuntimeKind, ServeConfig};
 use crate::domain::BeltDefaults;
 use crate::http::{self, AppState, Services};
+use crate::invoke::{Invoke, InvokeSettings, Invoker, NoInvoker};
 use crate::reconcile::Reconciler;
 use crate::registry::Registry;
 use crate::runtime::kubernetes::{KubernetesConfig, KubernetesRuntime};
@@ -71,6 +72,7 @@ impl App {
             .with_context(|| format!("binding {}", config.listen))?;
         let address = listener.local_addr()?;
 
+        let invoker = invoker(&config)?;
         log_startup(&config, address, &database_url, &verifier);
         let state = AppState::new(Services {
             store,
@@ -81,6 +83,7 @@ impl App {
             metrics,
             runtime: runtime.clone(),
             reconciler: reconciler.clone(),
+            invoker,
         });
         Ok(App {
             listener,
@@ -225,6 +228,41 @@ pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     })
 }
 
+fn sandbox_config(config: &ServeConfig) -> SandboxConfig {
+    match config.local_sandbox {
+        LocalSandbox::Bwrap => SandboxConfig::Bwrap {
+            program: config.local_sandbox_bwrap.clone(),
+            uid_base: config.local_sandbox_uid_base,
+        },
+        LocalSandbox::None => SandboxConfig::None,
+    }
+}
+
+/// Test-invoke runs in the local sandbox. The local runtime already needs that sandbox, so there
+/// a failure stops the start; on Kubernetes, where the API's own machine may have no bubblewrap
+/// or Python, test-invoke then answers 503 and says why.
+fn invoker(config: &ServeConfig) -> anyhow::Result<Arc<dyn Invoke>> {
+    let settings = InvokeSettings {
+        data_dir: config.data_dir.clone(),
+        sandbox: sandbox_config(config),
+        timeout: config.invoke.timeout(),
+        memory_bytes: config.invoke.memory_bytes(),
+        cpu_seconds: config.invoke.invoke_cpu_seconds.max(1),
+        concurrency: config.invoke.invoke_concurrency.max(1),
+        requirements_timeout: config.invoke.requirements_timeout(),
+    };
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    match (Invoker::new(settings), config.runtime) {
+        (Ok(invoker), _) => Ok(Arc::new(invoker)),
+        (Err(err), RuntimeKind::Local) => Err(err.context("setting up test-invoke")),
+        (Err(err), RuntimeKind::Kubernetes) => {
+            tracing::warn!(error = %format!("{err:#}"), "test-invoke is not available");
+            Ok(Arc::new(NoInvoker(format!("{err:#}"))))
+        }
+    }
+}
+
 async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime>> {
     Ok(match config.runtime {
         RuntimeKind::Local => {
@@ -236,13 +274,7 @@ async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime
             local.backoff_initial = Duration::from_millis(config.local_restart_backoff_ms.max(1));
             local.failure_threshold = config.local_failure_threshold.max(1);
             local.stop_grace = Duration::from_millis(config.local_stop_grace_ms);
-            local.sandbox = match config.local_sandbox {
-                LocalSandbox::Bwrap => SandboxConfig::Bwrap {
-                    program: config.local_sandbox_bwrap.clone(),
-                    uid_base: config.local_sandbox_uid_base,
-                },
-                LocalSandbox::None => SandboxConfig::None,
-            };
+            local.sandbox = sandbox_config(config);
             Arc::new(LocalRuntime::new(local)?)
         }
         RuntimeKind::Kubernetes => Arc::new(

@@ -9,6 +9,7 @@ pub mod belts;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod invoke;
 pub mod metrics;
 pub mod reconcile;
 pub mod registry;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::domain::{BeltId, Invalid, Refusal};
+use crate::invoke::InvokeError;
 use crate::registry::RegistryError;
 use crate::runtime::RuntimeError;
 use crate::store::StoreError;
@@ -30,6 +31,9 @@ pub enum BeltError {
     /// Runtime objects of the belt's name are held by something belt-api does not manage.
     #[error("runtime objects in use: {0}")]
     InUse(String),
+    /// Every test-invoke slot is taken; one frees within about `retry_after`.
+    #[error("all {slots} test-invoke slots are busy")]
+    Busy { slots: usize, retry_after: Duration },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -92,6 +96,16 @@ impl From<RegistryError> for BeltError {
             RegistryError::Unavailable(message) => {
                 BeltError::Unavailable(Dependency::Registry(message))
             }
+        }
+    }
+}
+
+impl From<InvokeError> for BeltError {
+    fn from(err: InvokeError) -> Self {
+        match err {
+            InvokeError::Busy { slots, retry_after } => BeltError::Busy { slots, retry_after },
+            InvokeError::Unavailable(reason) => BeltError::Unavailable(Dependency::Runtime(reason)),
+            InvokeError::Failed(err) => BeltError::Unexpected(err),
         }
     }
 }

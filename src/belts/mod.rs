@@ -7,6 +7,7 @@ mod create;
 mod delete;
 mod error;
 mod get;
+pub mod invoke;
 mod list;
 mod locked;
 mod logs;

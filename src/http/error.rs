@@ -26,6 +26,12 @@ pub enum ApiError {
     InUse(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Every slot of a bounded resource is taken; the client may retry after `retry_after_secs`.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// Internal failure: the detail goes to the log, never to the client.
     #[error("An unexpected error occurred.")]
     Unexpected(#[source] anyhow::Error),
@@ -43,6 +49,7 @@ impl ApiError {
             ApiError::PreconditionFailed(_) => ErrorKind::PreconditionFailed,
             ApiError::InUse(_) => ErrorKind::EntityInUse,
             ApiError::Unavailable(_) => ErrorKind::ServiceUnavailable,
+            ApiError::TooManyRequests { .. } => ErrorKind::TooManyRequests,
             ApiError::Unexpected(_) => ErrorKind::UnexpectedError,
         }
     }
@@ -61,6 +68,7 @@ pub enum ErrorKind {
     PreconditionFailed,
     PayloadTooLarge,
     EntityInUse,
+    TooManyRequests,
     UnexpectedError,
     ServiceUnavailable,
 }
@@ -78,6 +86,7 @@ impl ErrorKind {
             ErrorKind::PreconditionFailed => "precondition_failed",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::EntityInUse => "entity_in_use",
+            ErrorKind::TooManyRequests => "too_many_requests",
             ErrorKind::UnexpectedError => "unexpected_error",
             ErrorKind::ServiceUnavailable => "service_unavailable",
         }
@@ -94,6 +103,7 @@ impl ErrorKind {
             ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::EntityInUse => StatusCode::FAILED_DEPENDENCY,
+            ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::UnexpectedError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -110,6 +120,7 @@ impl ErrorKind {
             StatusCode::PRECONDITION_FAILED => ErrorKind::PreconditionFailed,
             StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
             StatusCode::FAILED_DEPENDENCY => ErrorKind::EntityInUse,
+            StatusCode::TOO_MANY_REQUESTS => ErrorKind::TooManyRequests,
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
                 ErrorKind::ServiceUnavailable
             }
@@ -136,6 +147,15 @@ impl IntoResponse for ApiError {
             tracing::warn!(reason = %self, "dependency unavailable");
         }
         let mut response = kind.status().into_response();
+        if let ApiError::TooManyRequests {
+            retry_after_secs, ..
+        } = &self
+        {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after_secs),
+            );
+        }
         response.extensions_mut().insert(ErrorReport {
             kind,
             message: self.to_string(),
@@ -173,6 +193,12 @@ impl From<BeltError> for ApiError {
             BeltError::InUse(reason) => ApiError::InUse(format!(
                 "The belt's runtime objects are in use by something belt-api does not manage: {reason}"
             )),
+            BeltError::Busy { slots, retry_after } => ApiError::TooManyRequests {
+                message: format!(
+                    "All {slots} test-invoke slots are busy; try again in a few seconds."
+                ),
+                retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            },
             BeltError::Unexpected(err) => ApiError::Unexpected(err),
         }
     }

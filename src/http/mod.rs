@@ -8,6 +8,7 @@ pub mod dry_run;
 pub mod error;
 pub mod errors;
 pub mod if_match;
+pub mod invoke;
 pub mod links;
 pub mod list;
 use crate::metrics;
@@ -43,6 +44,7 @@ fn belt_routes() -> Router<AppState> {
             get(running::get_state).post(running::change_state),
         )
         .route("/belts/{id}/logs", get(running::logs).post(running::logs))
+        .route("/belts/{id}/invoke", axum::routing::post(invoke::invoke))
 }
 
 pub fn router(state: AppState) -> Router {

@@ -28,6 +28,7 @@ use super::state::AppState;
         super::running::get_state,
         super::running::change_state,
         super::running::logs,
+        super::invoke::invoke,
         super::service::health,
         super::service::ready,
         super::service::metrics,

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use crate::auth::Verifier;
+use crate::belts::invoke::Invocations;
 use crate::belts::Belts;
 use crate::domain::BeltDefaults;
+use crate::invoke::Invoke;
 use crate::metrics::Metrics;
 use crate::reconcile::Reconciler;
 use crate::registry::Registry;
@@ -27,11 +29,14 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     pub runtime: Arc<dyn Runtime>,
     pub reconciler: Arc<Reconciler>,
+    /// Runs test-invokes (the sandbox, or why there is none).
+    pub invoker: Arc<dyn Invoke>,
 }
 
 /// The handlers see the use cases only: no store, no runtime.
 pub struct Shared {
     pub belts: Belts,
+    pub invocations: Invocations,
     pub verifier: Arc<Verifier>,
     pub trusted_hosts: Arc<Vec<String>>,
     pub metrics: Arc<Metrics>,
@@ -39,6 +44,11 @@ pub struct Shared {
 
 impl AppState {
     pub fn new(services: Services) -> Self {
+        let invocations = Invocations::new(
+            services.store.clone(),
+            services.invoker,
+            services.defaults.clone(),
+        );
         let belts = Belts::new(
             services.store,
             services.runtime,
@@ -48,6 +58,7 @@ impl AppState {
         );
         AppState(Arc::new(Shared {
             belts,
+            invocations,
             verifier: services.verifier,
             trusted_hosts: services.trusted_hosts,
             metrics: services.metrics,

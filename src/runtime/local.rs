@@ -48,6 +48,10 @@ const HOST_MAIN: &str = "belt_host.py";
 const HOST_FILES: &[(&str, &str)] = &[
     (HOST_MAIN, include_str!("local/python/belt_host.py")),
     ("belt_lib.py", include_str!("local/python/belt_lib.py")),
+    (
+        "belt_invoke.py",
+        include_str!("local/python/belt_invoke.py"),
+    ),
 ];
 
 pub struct LocalRuntime {
@@ -73,7 +77,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Writes the bundled host into `<data_dir>/host/` and answers that directory. Each file goes via a
 /// temporary one: a replica starting right now must not read half a script.
-fn write_host(data_dir: &Path) -> anyhow::Result<PathBuf> {
+pub fn write_host(data_dir: &Path) -> anyhow::Result<PathBuf> {
     let host = data_dir.join(HOST_DIR);
     std::fs::create_dir_all(&host).with_context(|| format!("creating {}", host.display()))?;
     for (name, content) in HOST_FILES {

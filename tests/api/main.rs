@@ -13,6 +13,7 @@ mod crash;
 mod dry_run;
 mod errors;
 mod hostile_input;
+mod invoke;
 mod kill_points;
 mod outage;
 mod policy;

@@ -1,0 +1,214 @@
+//! Test-invoke (docs/api.md#test-invoke): the belt's callback, or a draft of it, run on sample
+//! events in the sandbox, answering what each event produced. Nothing is stored or deployed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::{Access, Asked, BeltError};
+use crate::domain::input::parse_body;
+use crate::domain::replica::{EnvValue, ReplicaSpec, CALLBACK_FILE, REQUIREMENTS_FILE};
+use crate::domain::{BeltDefaults, Invalid};
+use crate::invoke::{Invoke, InvokeReport, InvokeRequest, SampleEvent};
+use crate::store::BeltStore;
+
+/// Events one invocation may carry.
+pub const MAX_INVOKE_EVENTS: usize = 100;
+
+/// The test-invoke use case: reads the belt, runs the invoker.
+pub struct Invocations {
+    store: Arc<dyn BeltStore>,
+    invoker: Arc<dyn Invoke>,
+    defaults: Arc<BeltDefaults>,
+}
+
+/// What the body asks for, checked.
+#[derive(Debug)]
+struct Asking {
+    events: Vec<SampleEvent>,
+    extractor_fn: Option<String>,
+    requirements_py: Option<String>,
+    parameter: Option<String>,
+}
+
+fn events_of(body: &Map<String, Value>) -> Result<Vec<SampleEvent>, Invalid> {
+    let Some(Value::Array(items)) = body.get("events") else {
+        return Err(Invalid::field("events", "must be a list of sample events"));
+    };
+    if items.is_empty() || items.len() > MAX_INVOKE_EVENTS {
+        return Err(Invalid::field(
+            "events",
+            format!(
+                "must hold 1 to {MAX_INVOKE_EVENTS} events but holds {}",
+                items.len()
+            ),
+        ));
+    }
+    items.iter().enumerate().map(sample_of).collect()
+}
+
+fn sample_of((index, item): (usize, &Value)) -> Result<SampleEvent, Invalid> {
+    let field = |name: &str| format!("events[{index}].{name}");
+    let Value::Object(item) = item else {
+        return Err(Invalid::field(
+            &format!("events[{index}]"),
+            "must be an object",
+        ));
+    };
+    let event = item
+        .get("event")
+        .cloned()
+        .ok_or_else(|| Invalid::field(&field("event"), "is required"))?;
+    let headers = match item.get("headers") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(Value::Object(headers)) => headers
+            .iter()
+            .map(|(name, value)| match value {
+                Value::String(text) => Ok((name.clone(), text.clone())),
+                _ => Err(Invalid::field(
+                    &field("headers"),
+                    format!("must map names to strings, but '{name}' is not a string"),
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(Invalid::field(
+                &field("headers"),
+                "must be an object of strings",
+            ))
+        }
+    };
+    Ok(SampleEvent {
+        headers,
+        event,
+        profile: item.get("profile").cloned(),
+    })
+}
+
+/// An optional string field; `null` and `""` mean "as stored".
+fn text_field(body: &Map<String, Value>, name: &str) -> Result<Option<String>, Invalid> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if text.is_empty() => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(_) => Err(Invalid::field(name, "must be a string")),
+    }
+}
+
+fn parse(bytes: &[u8], defaults: &BeltDefaults) -> Result<Asking, Invalid> {
+    let body = parse_body(bytes)?;
+    crate::domain::fields::refuse_nul_in_body(&body)?;
+    let requirements_py = text_field(&body, "requirementsPy")?;
+    if let Some(requirements) = &requirements_py {
+        crate::domain::requirements::check_requirements(requirements)
+            .and_then(|()| defaults.policy.check_requirements(requirements))
+            .map_err(|reason| Invalid::field("requirementsPy", reason))?;
+    }
+    Ok(Asking {
+        events: events_of(&body)?,
+        extractor_fn: text_field(&body, "extractorFn")?,
+        requirements_py,
+        parameter: text_field(&body, "parameter")?,
+    })
+}
+
+/// The replica's environment as plain strings, as the local runtime renders it.
+fn plain_env(spec: &ReplicaSpec) -> Vec<(String, String)> {
+    spec.env
+        .iter()
+        .map(|entry| {
+            let value = match &entry.value {
+                EnvValue::Plain(value) => value.clone(),
+                EnvValue::FromSecret { key, .. } => key.clone(),
+                EnvValue::Kubernetes(var) => var["value"].as_str().unwrap_or_default().to_string(),
+            };
+            (entry.name.clone(), value)
+        })
+        .collect()
+}
+
+impl Invocations {
+    pub fn new(
+        store: Arc<dyn BeltStore>,
+        invoker: Arc<dyn Invoke>,
+        defaults: Arc<BeltDefaults>,
+    ) -> Self {
+        Invocations {
+            store,
+            invoker,
+            defaults,
+        }
+    }
+
+    /// The `editor` role, then the body, then the belt; the run answers whatever the user's code
+    /// did, and fails only when belt-api could not run it (busy, unavailable).
+    pub async fn invoke(&self, asked: Asked<'_>, body: &[u8]) -> Result<InvokeReport, BeltError> {
+        let asking = asked.permit(Access::Write, parse(body, &self.defaults))?;
+        let belt = self
+            .store
+            .get(asked.project, asked.id)
+            .await?
+            .ok_or(BeltError::NotFound(asked.id))?;
+        let mut spec = belt.spec.clone();
+        if let Some(callback) = asking.extractor_fn {
+            spec.extractor_fn = callback;
+        }
+        if let Some(requirements) = asking.requirements_py {
+            spec.requirements_py = requirements;
+        }
+        if let Some(parameter) = asking.parameter {
+            spec.parameter = parameter;
+        }
+        // No Kafka address: an invocation reads and writes no topic.
+        let replica = ReplicaSpec::build(&belt, &spec, belt.version, 0, false, None);
+        let file = |name: &str| replica.files.get(name).cloned().unwrap_or_default();
+        let request = InvokeRequest {
+            tenant: belt.id.get().unsigned_abs(),
+            callback: file(CALLBACK_FILE),
+            requirements: file(REQUIREMENTS_FILE),
+            env: plain_env(&replica),
+            events: asking.events,
+        };
+        Ok(self.invoker.invoke(request).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(body: serde_json::Value) -> String {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        parse(&bytes, &crate::domain::defaults::for_tests())
+            .unwrap_err()
+            .message
+    }
+
+    #[test]
+    fn bad_bodies_name_the_field() {
+        assert!(refused(serde_json::json!({})).contains("'events'"));
+        let many: Vec<_> = (0..101).map(|_| serde_json::json!({"event": {}})).collect();
+        assert!(refused(serde_json::json!({ "events": many })).contains("'events'"));
+        assert!(
+            refused(serde_json::json!({"events": [{"headers": {}}]})).contains("events[0].event")
+        );
+        let headers = serde_json::json!({"events": [{"event": 1, "headers": {"a": 1}}]});
+        assert!(refused(headers).contains("events[0].headers"));
+        let draft = serde_json::json!({"events": [{"event": 1}], "extractorFn": 3});
+        assert!(refused(draft).contains("'extractorFn'"));
+    }
+
+    #[test]
+    fn a_good_body_keeps_headers_and_profile() {
+        let body = serde_json::json!({"events": [{"event": {"x": 1}, "headers": {"h": "v"}, "profile": {"p": 1}}]});
+        let asking = parse(
+            &serde_json::to_vec(&body).unwrap(),
+            &crate::domain::defaults::for_tests(),
+        )
+        .unwrap();
+        assert_eq!(asking.events[0].headers["h"], "v");
+        assert_eq!(asking.events[0].profile, Some(serde_json::json!({"p": 1})));
+        assert!(asking.extractor_fn.is_none());
+    }
+}

@@ -1,0 +1,51 @@
+//! Test-invoke (docs/api.md#test-invoke): run the belt's callback, or a draft of it, on sample
+//! events. The handler extracts and renders; the use case does the rest.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::Json;
+
+use super::caller::Caller;
+use super::error::ApiResult;
+use super::errors::ErrorBody;
+use super::scope::BeltScope;
+use super::state::AppState;
+use crate::invoke::InvokeReport;
+
+/// Runs the callback on sample events in a sandbox and answers what each event produced.
+#[utoipa::path(
+    post,
+    path = "/projects/{project}/belts/{id}/invoke",
+    tag = "belts",
+    params(
+        ("project" = String, Path, description = "Project (Keycloak client)."),
+        ("id" = i64, Path, description = "Belt id."),
+    ),
+    request_body(content = Object, description = "`events`: 1–100 sample events, each \
+        `{\"headers\": {name: string}, \"event\": any, \"profile\"?: any}`; optional drafts that \
+        replace the stored values for this call only: `extractorFn`, `requirementsPy`, `parameter`.",
+        example = json!({"events": [{"headers": {"grnry-correlation-id": "c-1"}, "event": {"id": 7}}],
+            "extractorFn": "def execute(headers, event):\n    return {\"keys\": [event[\"id\"]]}\n"})),
+    responses(
+        (status = 200, description = "The user's code ran (whatever it did): per event its updates or its error, and the run's outcome.", body = InvokeReport),
+        (status = 400, description = "Bad body (the message names the field).", body = ErrorBody),
+        (status = 401, description = "Token invalid or missing.", body = ErrorBody),
+        (status = 403, description = "Missing roles (test-invoke needs `editor`).", body = ErrorBody),
+        (status = 404, description = "No such belt.", body = ErrorBody),
+        (status = 429, description = "Every test-invoke slot is busy; see `Retry-After`.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds after which a slot is likely free."))),
+        (status = 503, description = "Test-invoke is not available on this machine.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn invoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    scope: BeltScope,
+    body: Bytes,
+) -> ApiResult<Json<InvokeReport>> {
+    let report = (state.invocations)
+        .invoke(scope.asked_by(&caller), &body)
+        .await?;
+    Ok(Json(report))
+}
