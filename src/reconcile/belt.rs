@@ -29,6 +29,8 @@ pub enum ReconcileError {
     Store(#[from] StoreError),
     #[error("the runtime did not finish within {0:?}")]
     Timeout(std::time::Duration),
+    #[error("creating the belt's topics: {0}")]
+    Topics(#[from] crate::broker::BrokerError),
 }
 
 impl Reconciler {
@@ -74,9 +76,14 @@ impl Reconciler {
             }
             _ => false,
         };
-        let Some(spec) = replica_spec(belt, self.settings.kafka_bootstrap.as_deref()).filter(|_| !current) else {
+        let Some(spec) =
+            replica_spec(belt, self.settings.kafka_bootstrap.as_deref()).filter(|_| !current)
+        else {
             return Ok(Outcome::Unchanged);
         };
+        if let Some(deployed) = &belt.wish.deployed {
+            self.ensure_topics(belt, &deployed.spec).await?;
+        }
         self.bounded(self.runtime.apply(&spec)).await?;
         tracing::info!(belt = %belt.id, version = spec.version, generation = spec.generation, "deployed");
         Ok(Outcome::Applied)
