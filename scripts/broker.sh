@@ -38,8 +38,8 @@ if [ -x "$program" ]; then
   exit 0
 fi
 
-echo "broker.sh: building the embedded broker nisshi $version once, ~25 min on 2 cores" \
-  "(about 45 CPU-minutes), into $root" >&2
+echo "broker.sh: building the embedded broker nisshi $version once, ~20-40 min on 2 cores" \
+  "(35-45 CPU-minutes, 2 GB of memory), into $root" >&2
 started=$(date +%s)
 staging="$cache/.nisshi-$version.building"
 rm -rf "$staging"
