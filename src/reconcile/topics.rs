@@ -56,3 +56,42 @@ impl Reconciler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::lifecycle::tests::belt;
+    use crate::domain::{OutputType, Wish};
+
+    #[test]
+    fn inputs_destination_and_dead_letter_topics_once_each() {
+        let belt = belt(1, Wish::default());
+        let mut spec = belt.spec.clone();
+        spec.event_types = vec!["orders".into(), "clicks".into(), "orders".into()];
+        spec.kafka_destination_topic = Some("profile-update".into());
+        assert_eq!(
+            belt_topics(&belt, &spec),
+            [
+                "grnry_data_in_orders",
+                "grnry_data_in_clicks",
+                "profile-update",
+                "grnry_belt_dlq_1"
+            ]
+        );
+    }
+
+    #[test]
+    fn output_types_replace_the_destination_topic() {
+        let belt = belt(1, Wish::default());
+        let mut spec = belt.spec.clone();
+        spec.output_types = Some(vec![OutputType {
+            name: "scores".into(),
+            version: "1".into(),
+        }]);
+        spec.kafka_destination_topic = None;
+        assert_eq!(
+            belt_topics(&belt, &spec),
+            ["grnry_data_in_a", "grnry_data_in_scores", "grnry_belt_dlq_1"]
+        );
+    }
+}
