@@ -65,13 +65,21 @@ impl Bwrap {
         let resolver = std::fs::canonicalize("/etc/resolv.conf")
             .ok()
             .filter(|path| path.starts_with("/run"));
+        // A directory is bound whole (the bundled host's), unless it holds a hidden path:
+        // binding the data dir itself would undo the hiding.
+        let readable = readable
+            .into_iter()
+            .filter(|path| {
+                path.is_file() || (path.is_dir() && !hidden.iter().any(|h| h.starts_with(path)))
+            })
+            .collect();
         Ok(Bwrap {
             program,
             env,
             setpriv,
             uid_base,
             hidden,
-            readable: readable.into_iter().filter(|path| path.is_file()).collect(),
+            readable,
             resolver,
         })
     }
