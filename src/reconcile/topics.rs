@@ -91,7 +91,11 @@ mod tests {
         spec.kafka_destination_topic = None;
         assert_eq!(
             belt_topics(&belt, &spec),
-            ["grnry_data_in_a", "grnry_data_in_scores", "grnry_belt_dlq_1"]
+            [
+                "grnry_data_in_a",
+                "grnry_data_in_scores",
+                "grnry_belt_dlq_1"
+            ]
         );
     }
 }

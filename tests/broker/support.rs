@@ -71,6 +71,7 @@ pub fn serve(env: &[(&str, String)]) -> Service {
     while Instant::now() < deadline {
         let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) else {
             if let Some(status) = child.try_wait().unwrap() {
+                let _ = child.wait();
                 panic!("belt-api exited ({status}):\n{}", seen.join("\n"));
             }
             continue;
@@ -93,6 +94,7 @@ pub fn serve(env: &[(&str, String)]) -> Service {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("no listening line in 60 s:\n{}", seen.join("\n"));
 }
 
@@ -111,6 +113,7 @@ pub fn refused(env: &[(&str, String)]) -> (ExitStatus, String) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("belt-api kept running");
 }
 
