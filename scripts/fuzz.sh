@@ -76,7 +76,7 @@ for backend in $backends; do
     *) log "unknown backend $backend"; exit 2 ;;
   esac
   "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" --database-url "$database_url" \
-    --local-command "$work/replica.sh" --reconcile-interval-ms 1000 \
+    --local-command "$work/replica.sh" --reconcile-interval-ms 1000 --kafka-broker none \
     >"$data/stdout.log" 2>"$data/server.log" &
   server_pid=$!
   address=""

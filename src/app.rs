@@ -1,5 +1,8 @@
-//! Wiring: `App::build(config)` connects the store, sets up auth and binds the listener (port 0
-//! works, and `port()` tells which one was bound), `run` serves until the shutdown signal.
+//! Wiring: `App::build(config)` starts the data plane (the embedded Kafka broker by default),
+//! connects the runtime and the store, sets up auth and binds the listener (port 0 works, and
+//! `port()` tells which one was bound), `run` serves until the shutdown signal.
+
+mod data_plane;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,6 +24,7 @@ use crate::runtime::local::{LocalConfig, LocalRuntime, SandboxConfig};
 use crate::runtime::Runtime;
 use crate::store::{self, StoreOptions};
 use crate::telemetry::redact_url;
+pub use data_plane::DataPlane;
 
 pub struct App {
     listener: TcpListener,
@@ -28,18 +32,36 @@ pub struct App {
     address: SocketAddr,
     runtime: Arc<dyn Runtime>,
     reconciler: Arc<Reconciler>,
+    data_plane: DataPlane,
 }
 
 impl App {
     pub async fn build(config: ServeConfig) -> anyhow::Result<App> {
-        let runtime = connect_runtime(&config).await?;
-        Self::build_with_runtime(config, runtime).await
+        // The broker first: the runtime's recovery may find replicas that expect it.
+        let data_plane = DataPlane::start(&config).await?;
+        let runtime = match connect_runtime(&config).await {
+            Ok(runtime) => runtime,
+            Err(err) => {
+                data_plane.stop().await;
+                return Err(err);
+            }
+        };
+        Self::assemble(config, runtime, data_plane).await
     }
 
     /// As `build`, with a runtime chosen by the caller (tests hand in one on a fake API).
     pub async fn build_with_runtime(
         config: ServeConfig,
         runtime: Arc<dyn Runtime>,
+    ) -> anyhow::Result<App> {
+        let data_plane = DataPlane::start(&config).await?;
+        Self::assemble(config, runtime, data_plane).await
+    }
+
+    async fn assemble(
+        config: ServeConfig,
+        runtime: Arc<dyn Runtime>,
+        data_plane: DataPlane,
     ) -> anyhow::Result<App> {
         let defaults = BeltDefaults::from_config(&config.defaults)
             .map_err(|reason| anyhow::anyhow!("invalid belt default: {reason}"))?;
@@ -60,12 +82,15 @@ impl App {
             .await
             .with_context(|| format!("recovering the {} runtime", runtime.name()))?;
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let reconciler = Arc::new(Reconciler::with_settings(
-            store.clone(),
-            runtime.clone(),
-            metrics.clone(),
-            reconcile_settings(&config),
-        ));
+        let reconciler = Arc::new(
+            Reconciler::with_settings(
+                store.clone(),
+                runtime.clone(),
+                metrics.clone(),
+                reconcile_settings(&config, &data_plane),
+            )
+            .with_topic_admin(data_plane.topics.clone()),
+        );
 
         let listener = TcpListener::bind(config.listen)
             .await
@@ -91,6 +116,7 @@ impl App {
             address,
             runtime,
             reconciler,
+            data_plane,
         })
     }
 
@@ -138,6 +164,8 @@ impl App {
         let _ = stop_reconciler.send(());
         let panicked = supervised.await.ok().flatten();
         self.runtime.shutdown().await;
+        // After the replicas, which consume from it until they stop.
+        self.data_plane.stop().await;
         tracing::info!("belt-api stopped");
         if let Some(panic) = panicked {
             anyhow::bail!("the reconciler panicked: {panic}");
@@ -147,7 +175,7 @@ impl App {
 }
 
 /// The controller's pacing, from the configuration.
-fn reconcile_settings(config: &ServeConfig) -> crate::reconcile::Settings {
+fn reconcile_settings(config: &ServeConfig, data_plane: &DataPlane) -> crate::reconcile::Settings {
     let call_timeout = Duration::from_millis(config.reconcile_call_timeout_ms.max(1));
     crate::reconcile::Settings {
         // The teardown's deadline, and the store's (bounded to twice the dependency timeout)
@@ -158,7 +186,8 @@ fn reconcile_settings(config: &ServeConfig) -> crate::reconcile::Settings {
         call_timeout,
         backoff_initial: Duration::from_millis(config.reconcile_backoff_ms.max(1)),
         backoff_max: Duration::from_millis(config.reconcile_backoff_max_ms),
-        kafka_bootstrap: config.kafka.kafka_bootstrap.clone(),
+        kafka_bootstrap: data_plane.bootstrap.clone(),
+        broker_health: data_plane.health(),
     }
 }
 

@@ -97,8 +97,11 @@ fn spec_of(body: &Value, project: &str, generation: i64) -> ReplicaSpec {
         modified_at: created_at,
         wish: Default::default(),
     };
-    ReplicaSpec::build(&belt, &spec, 1, generation, false, None)
+    // In a cluster the data plane is an existing Kafka, named by BELT_KAFKA_BOOTSTRAP.
+    ReplicaSpec::build(&belt, &spec, 1, generation, false, Some(KAFKA_BOOTSTRAP))
 }
+
+const KAFKA_BOOTSTRAP: &str = "kafka-0.kafka.data.svc:9092,kafka-1.kafka.data.svc:9092";
 
 /// Compares with a committed golden file. `BELT_UPDATE_GOLDEN=1 cargo test --test
 /// kubernetes_runtime` rewrites the files instead; review the diff before committing it.

@@ -11,6 +11,9 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
+
+#[path = "common/broker_program.rs"]
+mod broker_program;
 const SECTION: &str = "## Walkthrough";
 const SKIPPED_BLOCK: &str = "# in another terminal:";
 
@@ -79,7 +82,7 @@ impl Drop for Server {
 }
 
 /// `belt-api serve` on the embedded default (SQLite, local runtime, bubblewrap sandbox, dev
-/// tokens), but on a free port and with its own data dir.
+/// tokens, the embedded Kafka broker), but on free ports and with its own data dir.
 fn serve(dir: &Path, data_dir: &Path) -> Server {
     let mut child = Command::new(BINARY)
         .arg("serve")
@@ -88,6 +91,11 @@ fn serve(dir: &Path, data_dir: &Path) -> Server {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BELT_LISTEN", "127.0.0.1:0")
         .env("BELT_DATA_DIR", data_dir)
+        .env("BELT_KAFKA_LISTEN", "127.0.0.1:0")
+        .env(
+            "BELT_KAFKA_BROKER_COMMAND",
+            broker_program::broker_program(),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -115,6 +123,13 @@ fn serve(dir: &Path, data_dir: &Path) -> Server {
         let _ = child.kill();
         panic!("no listening line in 60 s; stderr:\n{}", seen.join("\n"));
     };
+    assert!(
+        seen.iter()
+            .any(|line| line
+                .contains("embedded Kafka broker (nisshi 0.8.1) listening on 127.0.0.1:")),
+        "the embedded default starts the broker and logs its address; stderr:\n{}",
+        seen.join("\n")
+    );
     Server {
         child,
         address,

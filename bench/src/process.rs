@@ -217,6 +217,7 @@ pub async fn time_to_ready(
     command
         .arg("serve")
         .env("BELT_LISTEN", "127.0.0.1:0")
+        .env("BELT_KAFKA_BROKER", "none")
         .env("BELT_DATA_DIR", data_dir);
     if let Some(url) = database_url {
         command.env("BELT_DATABASE_URL", url);

@@ -29,6 +29,8 @@ pub enum ReconcileError {
     Store(#[from] StoreError),
     #[error("the runtime did not finish within {0:?}")]
     Timeout(std::time::Duration),
+    #[error("creating the belt's topics: {0}")]
+    Topics(#[from] crate::broker::BrokerError),
 }
 
 impl Reconciler {
@@ -79,6 +81,9 @@ impl Reconciler {
         else {
             return Ok(Outcome::Unchanged);
         };
+        if let Some(deployed) = &belt.wish.deployed {
+            self.ensure_topics(belt, &deployed.spec).await?;
+        }
         self.bounded(self.runtime.apply(&spec)).await?;
         tracing::info!(belt = %belt.id, version = spec.version, generation = spec.generation, "deployed");
         Ok(Outcome::Applied)

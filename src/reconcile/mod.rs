@@ -10,12 +10,15 @@ mod delete;
 mod queue;
 mod resync;
 mod run;
+mod topics;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{broadcast, Notify};
 
+use crate::broker::embedded::Health;
+use crate::broker::TopicAdmin;
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::{Belt, BeltId};
 use crate::metrics::Metrics;
@@ -23,6 +26,7 @@ use crate::runtime::Runtime;
 use crate::store::BeltStore;
 pub use backoff::Backoff;
 pub use belt::{Outcome, ReconcileError};
+pub use topics::belt_topics;
 
 use queue::WorkQueue;
 
@@ -42,6 +46,8 @@ pub struct Settings {
     pub delete_wait: Duration,
     /// The data plane's address that replicas receive, when there is one.
     pub kafka_bootstrap: Option<String>,
+    /// The embedded broker's health, when belt-api runs one (readiness reports it).
+    pub broker_health: Option<Health>,
 }
 
 impl Default for Settings {
@@ -54,6 +60,7 @@ impl Default for Settings {
             backoff_max: Duration::from_secs(300),
             delete_wait: Duration::from_secs(40),
             kafka_bootstrap: None,
+            broker_health: None,
         }
     }
 }
@@ -74,6 +81,9 @@ pub struct Reconciler {
     runtime: Arc<dyn Runtime>,
     metrics: Arc<Metrics>,
     settings: Settings,
+    /// Creates a belt's missing topics before it is deployed; `None` in tests and without a
+    /// data plane.
+    topics: Option<Arc<dyn TopicAdmin>>,
     queue: WorkQueue,
     backoff: Backoff,
     resync_wanted: Notify,
@@ -110,6 +120,7 @@ impl Reconciler {
             metrics,
             backoff: Backoff::new(settings.backoff_initial, settings.backoff_max),
             settings,
+            topics: None,
             queue: WorkQueue::default(),
             resync_wanted: Notify::new(),
             deletions: broadcast::channel(1024).0,

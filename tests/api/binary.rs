@@ -27,7 +27,8 @@ fn serve(dir: &std::path::Path) -> Server {
     serve_with(dir, &[])
 }
 
-/// Starts `belt-api serve` in `dir` with a free port and `env`.
+/// Starts `belt-api serve` in `dir` with a free port and `env`; without a data plane unless
+/// `env` asks for one (tests/broker.rs runs the embedded broker).
 pub fn serve_with(dir: &std::path::Path, env: &[(&str, String)]) -> Server {
     let mut child = Command::new(BINARY)
         .arg("serve")
@@ -35,6 +36,7 @@ pub fn serve_with(dir: &std::path::Path, env: &[(&str, String)]) -> Server {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BELT_LISTEN", "127.0.0.1:0")
+        .env("BELT_KAFKA_BROKER", "none")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

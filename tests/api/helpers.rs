@@ -296,6 +296,14 @@ impl TestApp {
         if !options.trusted_hosts.is_empty() {
             args.extend(["--trusted-hosts".into(), options.trusted_hosts.join(",")]);
         }
+        // No data plane unless a test asks for one: a broker per test would cost seconds each.
+        if !options
+            .args
+            .iter()
+            .any(|(flag, _)| flag.starts_with("--kafka-broker") || flag == "--kafka-bootstrap")
+        {
+            args.extend(["--kafka-broker".into(), "none".into()]);
+        }
         for (flag, value) in &options.args {
             args.extend([flag.clone(), value.clone()]);
         }

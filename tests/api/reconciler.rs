@@ -3,6 +3,7 @@
 //! unchanged belts reads no documents and calls no runtime, and a DELETE survives `kill -9`
 //! between its wish and the teardown.
 
+mod data_plane;
 mod fakes;
 mod kill;
 

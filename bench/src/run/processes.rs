@@ -78,6 +78,8 @@ pub(super) async fn start_service(
             harness.pool_size(database).to_string(),
         )
         .env("BELT_RUNTIME", "local")
+        // The control plane is measured here, not the data plane's broker.
+        .env("BELT_KAFKA_BROKER", "none")
         .env("BELT_LOCAL_COMMAND", &harness.local_command);
     Process::start("belt-api", command, START_TIMEOUT).await
 }

@@ -21,6 +21,8 @@ pub struct FakeRuntime {
     pub failing: Mutex<HashSet<BeltId>>,
     pub panicking: Mutex<HashSet<BeltId>>,
     pub applies: Mutex<Vec<(BeltId, Instant)>>,
+    /// Every spec applied, in order.
+    pub specs: Mutex<Vec<ReplicaSpec>>,
     pub removes: AtomicUsize,
 }
 
@@ -65,6 +67,7 @@ impl Runtime for FakeRuntime {
     async fn apply(&self, spec: &ReplicaSpec) -> Result<(), RuntimeError> {
         let id = spec.belt_id;
         self.applies.lock().unwrap().push((id, Instant::now()));
+        self.specs.lock().unwrap().push(spec.clone());
         if self.hanging.lock().unwrap().contains(&id) {
             std::future::pending::<()>().await;
         }
