@@ -375,3 +375,19 @@ async fn without_the_sandbox_invocations_still_run(backend: Backend) {
     assert_eq!(answer["outcome"], "completed", "{answer}");
     assert_eq!(answer["results"][0]["updates"][0]["key"], "1", "{answer}");
 }
+
+/// Needs PyPI: the belt's requirements are built into a virtualenv once and reused after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requirements_are_built_once_and_reused() {
+    let app = app_with(Backend::Sqlite, &[("--invoke-timeout-ms", "20000")]).await;
+    let id = belt(&app).await;
+    let draft = "import six\ndef execute(headers, event):\n    return {'keys': [six.__name__]}\n";
+    let body = json!({"events": [event(1)], "extractorFn": draft, "requirementsPy": "six==1.16.0"});
+    let answer = invoked(&app, &id, &body).await;
+    assert_eq!(answer["requirements"]["virtualenv"], "built", "{answer}");
+    assert_eq!(answer["outcome"], "completed", "{answer}");
+    assert_eq!(answer["results"][0]["updates"][0]["key"], "six", "{answer}");
+    let again = invoked(&app, &id, &body).await;
+    assert_eq!(again["requirements"]["virtualenv"], "reused", "{again}");
+    assert_eq!(again["results"][0]["updates"][0]["key"], "six", "{again}");
+}
