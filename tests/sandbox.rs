@@ -431,6 +431,8 @@ fn serve_refuses_to_start_without_a_working_sandbox_and_says_what_to_do() {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("BELT_LISTEN", "127.0.0.1:0")
+            // The broker starts before the runtime; this test is about the runtime's refusal.
+            .env("BELT_KAFKA_BROKER", "none")
             .envs(env.iter().copied())
             .output()
             .unwrap()

@@ -79,7 +79,11 @@ async fn a_good_callback_answers_its_updates_within_two_seconds(backend: Backend
     let started = Instant::now();
     let answer = invoked(&app, &id, &json!({"events": [event(1), event(2)]})).await;
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(2), "took {took:?}: {answer}");
+    // The run itself, as belt-api measured it, within the 2 s the feature promises; the whole
+    // HTTP round trip more generously, as the suite shares two cores with other builds.
+    let run = answer["durationMs"].as_u64().unwrap();
+    assert!(run < 2000, "the run took {run} ms: {answer}");
+    assert!(took < Duration::from_secs(4), "took {took:?}: {answer}");
     assert_eq!(answer["outcome"], "completed", "{answer}");
     assert_eq!(answer["requirements"]["virtualenv"], "none", "{answer}");
     for (i, result) in answer["results"].as_array().unwrap().iter().enumerate() {
@@ -374,4 +378,20 @@ async fn without_the_sandbox_invocations_still_run(backend: Backend) {
     let answer = invoked(&app, &id, &json!({"events": [event(1)]})).await;
     assert_eq!(answer["outcome"], "completed", "{answer}");
     assert_eq!(answer["results"][0]["updates"][0]["key"], "1", "{answer}");
+}
+
+/// Needs PyPI: the belt's requirements are built into a virtualenv once and reused after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requirements_are_built_once_and_reused() {
+    let app = app_with(Backend::Sqlite, &[("--invoke-timeout-ms", "20000")]).await;
+    let id = belt(&app).await;
+    let draft = "import six\ndef execute(headers, event):\n    return {'keys': [six.__name__]}\n";
+    let body = json!({"events": [event(1)], "extractorFn": draft, "requirementsPy": "six==1.16.0"});
+    let answer = invoked(&app, &id, &body).await;
+    assert_eq!(answer["requirements"]["virtualenv"], "built", "{answer}");
+    assert_eq!(answer["outcome"], "completed", "{answer}");
+    assert_eq!(answer["results"][0]["updates"][0]["key"], "six", "{answer}");
+    let again = invoked(&app, &id, &body).await;
+    assert_eq!(again["requirements"]["virtualenv"], "reused", "{again}");
+    assert_eq!(again["results"][0]["updates"][0]["key"], "six", "{again}");
 }
