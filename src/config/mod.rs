@@ -9,9 +9,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod defaults;
+mod host;
 mod kafka;
 mod token;
 pub use defaults::BeltDefaultsConfig;
+pub use host::HostConfig;
 pub use kafka::{KafkaBroker, KafkaConfig};
 pub use token::{parse_ttl, DevRole, TokenArgs};
 
@@ -145,6 +147,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub kafka: KafkaConfig,
+
+    #[command(flatten)]
+    pub host: HostConfig,
 
     /// Local runtime: how replicas are isolated from belt-api and from each other (see
     /// docs/local-sandbox.md): `bwrap` (bubblewrap; belt-api refuses to start when it cannot set

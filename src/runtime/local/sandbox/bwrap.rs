@@ -21,7 +21,7 @@ pub(super) struct Bwrap {
     /// Covered by an empty tmpfs: the data dir (or, under another uid, the highest of its
     /// ancestors that uid could not enter anyway), `/tmp`, `/run`.
     hidden: Vec<PathBuf>,
-    /// Files bound read-only at their own path: what the command needs from hidden places.
+    /// Files and directories bound read-only at their own path: what the command needs from hidden places.
     readable: Vec<PathBuf>,
     /// `/etc/resolv.conf` when it points into `/run` (systemd-resolved): bound back read-only so
     /// that names still resolve.
@@ -71,7 +71,7 @@ impl Bwrap {
             setpriv,
             uid_base,
             hidden,
-            readable: readable.into_iter().filter(|path| path.is_file()).collect(),
+            readable: readable.into_iter().filter(|path| path.exists()).collect(),
             resolver,
         })
     }
