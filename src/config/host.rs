@@ -19,8 +19,8 @@ impl ServeConfig {
     /// The belt host's environment the local runtime prepares: only when replicas get a Kafka to
     /// talk to and run the bundled host.
     pub fn local_host_env(&self) -> Option<PathBuf> {
-        let data_plane =
-            self.kafka.kafka_bootstrap.is_some() || self.kafka.kafka_broker == KafkaBroker::Embedded;
+        let data_plane = self.kafka.kafka_bootstrap.is_some()
+            || self.kafka.kafka_broker == KafkaBroker::Embedded;
         if !data_plane || self.local_command.is_some() {
             return None;
         }

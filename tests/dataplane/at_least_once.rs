@@ -6,25 +6,31 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{callback, correlation_ids, count, ids, produce, read, Api};
+use crate::support::{callback, correlation_ids, count, ids, produce, read_distinct, Api};
 
 const EVENTS: u64 = 10_000;
 
 /// The belt host's process of a replica of `data_dir` (not the sandbox around it): its
 /// environment carries the data dir's marker and it runs `belt_host.py`.
 fn host_pid(data_dir: &Path) -> Option<i32> {
-    let marker = format!("BELT_REPLICA_OF={}", data_dir.canonicalize().ok()?.display());
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        let runs_host = args.len() > 1
-            && args[0].ends_with(b"/bin/python")
-            && args[1].ends_with(b"/belt_host.py");
-        let environ = std::fs::read(entry.path().join("environ")).ok()?;
-        let marked = environ.split(|b| *b == 0).any(|v| v == marker.as_bytes());
-        (runs_host && marked).then_some(pid)
-    })
+    let marker = format!(
+        "BELT_REPLICA_OF={}",
+        data_dir.canonicalize().ok()?.display()
+    );
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let runs_host = args.len() > 1
+                && args[0].ends_with(b"/bin/python")
+                && args[1].ends_with(b"/belt_host.py");
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            let marked = environ.split(|b| *b == 0).any(|v| v == marker.as_bytes());
+            (runs_host && marked).then_some(pid)
+        })
 }
 
 #[tokio::test]
@@ -35,8 +41,11 @@ async fn a_replica_killed_mid_stream_loses_no_event() {
     let slow = "    import time\n    time.sleep(0.0005)\n";
     let fields = json!({ "extractorFn": callback(slow) });
     api.create_belt(id, "dp-killed", destination, fields).await;
-    api.run_belt(id, &[(input, 3), (destination, 3), ("grnry_belt_dlq_103", 1)])
-        .await;
+    api.run_belt(
+        id,
+        &[(input, 3), (destination, 3), ("grnry_belt_dlq_103", 1)],
+    )
+    .await;
     let victim = host_pid(&api.data_dir).expect("the replica's belt host process");
 
     produce(input, 0, EVENTS, 3).await;
@@ -49,17 +58,25 @@ async fn a_replica_killed_mid_stream_loses_no_event() {
         assert!(Instant::now() < deadline, "no progress: {}", api.log());
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert!(before < EVENTS, "the stream ended before the kill ({before} updates)");
+    assert!(
+        before < EVENTS,
+        "the stream ended before the kill ({before} updates)"
+    );
     nix_kill(victim);
 
     // Restarted by the runtime, it joins the group again and picks up the committed offsets.
-    let updates = read(destination, EVENTS as usize, Duration::from_secs(90), Duration::ZERO).await;
+    let updates = read_distinct(destination, EVENTS as usize, Duration::from_secs(90)).await;
     let seen = correlation_ids(&updates);
     let missing: Vec<String> = ids(0..EVENTS)
         .into_iter()
         .filter(|id| !seen.contains_key(id))
         .collect();
-    assert!(missing.is_empty(), "{} events lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(10)]);
+    assert!(
+        missing.is_empty(),
+        "{} events lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
     let duplicates = updates.len() as u64 - EVENTS;
     println!(
         "killed the replica (pid {victim}) after {before} of {EVENTS} updates; every event has an \

@@ -5,8 +5,9 @@ run; every answer is JSON on stdout, one object per line.
   produce  BOOTSTRAP TOPIC FIRST COUNT PARTITIONS  events {"n": i} for i in FIRST..FIRST+COUNT,
            key str(i), header grnry-correlation-id c-<i>, partition i % PARTITIONS; prints each
            record's {"n", "partition", "offset"}
-  read     BOOTSTRAP TOPIC EXPECTED TIMEOUT LINGER  reads the topic from the start (no group)
-           until EXPECTED records or TIMEOUT seconds, then LINGER more seconds for extras;
+  read     BOOTSTRAP TOPIC EXPECTED TIMEOUT LINGER [distinct]  reads the topic from the start (no
+           group) until EXPECTED records (with `distinct`: records of EXPECTED different
+           correlation ids) or TIMEOUT seconds, then LINGER more seconds for extras;
            prints each record's {"partition", "offset", "key", "headers", "value"}
   count    BOOTSTRAP TOPIC                       prints {"count": records in the topic}
 """
@@ -65,25 +66,28 @@ def partitions_of(consumer, topic):
     return sorted(metadata.partitions)
 
 
-def read(bootstrap, topic, expected, timeout, linger):
+def read(bootstrap, topic, expected, timeout, linger, distinct=""):
     expected, timeout, linger = int(expected), float(timeout), float(linger)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tests-reader",
                          "enable.auto.commit": False})
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions_of(consumer, topic)])
-    seen = 0
+    seen = set() if distinct else 0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if seen >= expected:
+        if (len(seen) if distinct else seen) >= expected:
             deadline = min(deadline, time.monotonic() + linger)
         for message in consumer.consume(1000, 0.2):
             if message.error() is not None:
                 continue
-            seen += 1
+            headers = {k: v.decode() for k, v in message.headers() or []}
+            if distinct:
+                seen.add(headers.get("grnry-correlation-id"))
+            else:
+                seen += 1
             print(json.dumps({
                 "partition": message.partition(), "offset": message.offset(),
                 "key": None if message.key() is None else message.key().decode(),
-                "headers": {k: v.decode() for k, v in message.headers() or []},
-                "value": json.loads(message.value()),
+                "headers": headers, "value": json.loads(message.value()),
             }))
     consumer.close()
 

@@ -48,5 +48,8 @@ async fn partition_offsets_apply_on_the_first_start_and_later_starts_continue_fr
 }
 
 fn expected(numbers: &[u64]) -> BTreeMap<String, usize> {
-    ids(numbers.iter().copied()).into_iter().map(|id| (id, 1)).collect()
+    ids(numbers.iter().copied())
+        .into_iter()
+        .map(|id| (id, 1))
+        .collect()
 }

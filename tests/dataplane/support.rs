@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
-const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dataplane/kafka_client.py");
+const CLIENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/dataplane/kafka_client.py"
+);
 /// Long enough for a first run that builds the belt host's environment (downloads from PyPI).
 const SERVE_PATIENCE: Duration = Duration::from_secs(240);
 
@@ -109,7 +112,14 @@ pub async fn create_topics(topics: &[(&str, u32)]) {
 /// offset)` per event.
 pub async fn produce(topic: &str, first: u64, count: u64, partitions: u32) -> Vec<(u64, i64, i64)> {
     let (first, count, partitions) = (first.to_string(), count.to_string(), partitions.to_string());
-    let args = ["produce", &broker().bootstrap, topic, &first, &count, &partitions];
+    let args = [
+        "produce",
+        &broker().bootstrap,
+        topic,
+        &first,
+        &count,
+        &partitions,
+    ];
     kafka(&args)
         .await
         .iter()
@@ -123,9 +133,32 @@ pub async fn produce(topic: &str, first: u64, count: u64, partitions: u32) -> Ve
 /// Reads `topic` from the start until `expected` records arrived or `timeout` passed, then
 /// `linger` more for records beyond.
 pub async fn read(topic: &str, expected: usize, timeout: Duration, linger: Duration) -> Vec<Value> {
+    read_until(topic, expected, timeout, linger, "").await
+}
+
+/// As [`read`], until records of `expected` different correlation ids arrived.
+pub async fn read_distinct(topic: &str, expected: usize, timeout: Duration) -> Vec<Value> {
+    read_until(topic, expected, timeout, Duration::ZERO, "distinct").await
+}
+
+async fn read_until(
+    topic: &str,
+    expected: usize,
+    timeout: Duration,
+    linger: Duration,
+    mode: &str,
+) -> Vec<Value> {
     let (expected, timeout) = (expected.to_string(), timeout.as_secs_f64().to_string());
     let linger = linger.as_secs_f64().to_string();
-    let args = ["read", &broker().bootstrap, topic, &expected, &timeout, &linger];
+    let args = [
+        "read",
+        &broker().bootstrap,
+        topic,
+        &expected,
+        &timeout,
+        &linger,
+        mode,
+    ];
     kafka(&args).await
 }
 
@@ -173,7 +206,9 @@ pub struct Api {
 impl Drop for Api {
     fn drop(&mut self) {
         // SIGTERM: belt-api stops its replicas, which leave their groups.
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -217,7 +252,10 @@ impl Api {
             }
         });
         let address = rx.recv_timeout(SERVE_PATIENCE).unwrap_or_else(|_| {
-            panic!("belt-api did not listen:\n{}", stderr.lock().unwrap().join("\n"))
+            panic!(
+                "belt-api did not listen:\n{}",
+                stderr.lock().unwrap().join("\n")
+            )
         });
         let token = Command::new(BINARY)
             .args(["token", "--project", "global", "--role", "editor"])

@@ -11,9 +11,13 @@ async fn a_thousand_events_become_a_thousand_updates_with_their_correlation_ids(
     let api = Api::start();
     let (id, input, destination) = (101, "grnry_data_in_dp-thousand", "dp-updates-101");
     let fields = json!({ "extractorFn": callback("") });
-    api.create_belt(id, "dp-thousand", destination, fields).await;
-    api.run_belt(id, &[(input, 3), (destination, 3), ("grnry_belt_dlq_101", 1)])
+    api.create_belt(id, "dp-thousand", destination, fields)
         .await;
+    api.run_belt(
+        id,
+        &[(input, 3), (destination, 3), ("grnry_belt_dlq_101", 1)],
+    )
+    .await;
 
     let started = Instant::now();
     produce(input, 0, 1000, 3).await;

@@ -58,7 +58,10 @@ pub(super) fn host_command(config: &LocalConfig, data_dir: &Path) -> anyhow::Res
             std::fs::create_dir_all(&env_dir)
                 .with_context(|| format!("creating {}", env_dir.display()))?;
             let python = env_dir.join("bin").join("python");
-            (vec![python.to_string_lossy().into_owned(), main], Some(env_dir))
+            (
+                vec![python.to_string_lossy().into_owned(), main],
+                Some(env_dir),
+            )
         }
         (None, None) => (vec!["python3".to_string(), main], None),
     };
@@ -109,7 +112,11 @@ fn is_prepared(env_dir: &Path) -> bool {
 /// The build runs in the replicas' sandbox (as a tenant of its own, `work_dir` its cwd), so the
 /// environment is made from the `python3` replicas see: a Python under a directory the sandbox
 /// hides (pyenv under `/root`) would leave a virtualenv whose interpreter replicas cannot run.
-pub(super) fn prepare(env_dir: &Path, sandbox: &Arc<Sandbox>, work_dir: &Path) -> anyhow::Result<()> {
+pub(super) fn prepare(
+    env_dir: &Path,
+    sandbox: &Arc<Sandbox>,
+    work_dir: &Path,
+) -> anyhow::Result<()> {
     let shown = env_dir.display();
     if is_prepared(env_dir) {
         tracing::info!(env = %shown, "reusing the belt host's Python environment");
@@ -121,12 +128,16 @@ pub(super) fn prepare(env_dir: &Path, sandbox: &Arc<Sandbox>, work_dir: &Path) -
         requirements = HOST_REQUIREMENTS.trim(),
         "preparing the belt host's Python environment …"
     );
-    std::fs::create_dir_all(work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
+    std::fs::create_dir_all(work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
     let mut lock = env_dir.as_os_str().to_owned();
     lock.push(".lock");
     let cell = sandbox.cell(
         BUILD_TENANT,
-        vec![Shared::Dir(env_dir.to_path_buf()), Shared::File(lock.into())],
+        vec![
+            Shared::Dir(env_dir.to_path_buf()),
+            Shared::File(lock.into()),
+        ],
     );
     let args = ["-c", PREPARE, &env_dir.to_string_lossy(), HOST_REQUIREMENTS].map(String::from);
     let env = [
