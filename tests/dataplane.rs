@@ -14,5 +14,7 @@ mod at_least_once;
 mod dead_letters;
 #[path = "dataplane/offsets.rs"]
 mod offsets;
+#[path = "dataplane/profiles.rs"]
+mod profiles;
 #[path = "dataplane/throughput.rs"]
 mod throughput;

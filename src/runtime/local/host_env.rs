@@ -128,6 +128,34 @@ pub(super) fn prepare(
         requirements = HOST_REQUIREMENTS.trim(),
         "preparing the belt host's Python environment …"
     );
+    let mut child = spawn_build(env_dir, sandbox, work_dir)?;
+    let kept = relay(&mut child, &shown.to_string());
+    let status = child.wait().context("waiting for the preparation")?;
+    if !status.success() || !is_prepared(env_dir) {
+        anyhow::bail!(
+            "preparing the belt host's Python environment at {shown} failed ({status}); it needs \
+             python3 with venv and pip, and PyPI (or a configured index) for {}. Set \
+             BELT_LOCAL_HOST_ENV to a prepared one, or BELT_KAFKA_BROKER=none for no data plane. \
+             Last output:\n{}",
+            HOST_REQUIREMENTS.trim(),
+            kept.join("\n")
+        );
+    }
+    tracing::info!(
+        env = %shown,
+        seconds = started.elapsed().as_secs_f32(),
+        "the belt host's Python environment is ready"
+    );
+    Ok(())
+}
+
+/// Starts `python/host_env.py` in a sandbox cell whose only writable paths are the environment,
+/// its lock and `work_dir`.
+fn spawn_build(
+    env_dir: &Path,
+    sandbox: &Arc<Sandbox>,
+    work_dir: &Path,
+) -> anyhow::Result<std::process::Child> {
     std::fs::create_dir_all(work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
     let mut lock = env_dir.as_os_str().to_owned();
@@ -147,31 +175,13 @@ pub(super) fn prepare(
     let mut command = cell
         .command(work_dir, "python3", &args, env)
         .context("preparing the sandbox to build the belt host's Python environment")?;
-    let mut child = command
+    command
         .as_std_mut()
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .context("starting python3 to prepare the belt host's Python environment")?;
-    let kept = relay(&mut child, &shown.to_string());
-    let status = child.wait().context("waiting for the preparation")?;
-    if !status.success() || !is_prepared(env_dir) {
-        anyhow::bail!(
-            "preparing the belt host's Python environment at {shown} failed ({status}); it needs \
-             python3 with venv and pip, and PyPI (or a configured index) for {}. Set \
-             BELT_LOCAL_HOST_ENV to a prepared one, or BELT_KAFKA_BROKER=none for no data plane. \
-             Last output:\n{}",
-            HOST_REQUIREMENTS.trim(),
-            kept.join("\n")
-        );
-    }
-    tracing::info!(
-        env = %shown,
-        seconds = started.elapsed().as_secs_f32(),
-        "the belt host's Python environment is ready"
-    );
-    Ok(())
+        .context("starting python3 to prepare the belt host's Python environment")
 }
 
 /// Logs the build's output (stdout and stderr) as it comes; answers its last lines.
