@@ -303,6 +303,7 @@ async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime
             local.backoff_initial = Duration::from_millis(config.local_restart_backoff_ms.max(1));
             local.failure_threshold = config.local_failure_threshold.max(1);
             local.stop_grace = Duration::from_millis(config.local_stop_grace_ms);
+            local.host_env = config.local_host_env();
             local.sandbox = sandbox_config(config);
             Arc::new(LocalRuntime::new(local)?)
         }

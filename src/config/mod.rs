@@ -9,10 +9,12 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod defaults;
+mod host;
 mod invoke;
 mod kafka;
 mod token;
 pub use defaults::BeltDefaultsConfig;
+pub use host::HostConfig;
 pub use invoke::InvokeConfig;
 pub use kafka::{KafkaBroker, KafkaConfig};
 pub use token::{parse_ttl, DevRole, TokenArgs};
@@ -150,6 +152,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub invoke: InvokeConfig,
+
+    #[command(flatten)]
+    pub host: HostConfig,
 
     /// Local runtime: how replicas are isolated from belt-api and from each other (see
     /// docs/local-sandbox.md): `bwrap` (bubblewrap; belt-api refuses to start when it cannot set

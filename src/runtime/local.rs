@@ -10,11 +10,15 @@
 //!   it shares with test-invoke), rewritten at every start;
 //! - `belts/<id>/<replica>/`: one work dir per replica (`callback.py`, `requirements.txt`, the log
 //!   file, the state file `recover` reads);
-//! - `belts/<id>/venv/`: the belt's virtualenv, shared by its replicas and kept across restarts.
+//! - `belts/<id>/venv/`: the belt's virtualenv, shared by its replicas and kept across restarts;
+//! - `host-env/` (`BELT_LOCAL_HOST_ENV`): the host's own Python environment, with a data plane
+//!   (`host_env`).
 
 mod config;
 mod deployment;
 mod details;
+mod host_env;
+pub use host_env::write_host;
 mod output;
 mod process;
 mod recover;
@@ -23,7 +27,7 @@ mod status;
 mod supervisor;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -41,18 +45,6 @@ use recover::Marker;
 pub use sandbox::SandboxConfig;
 use sandbox::{Sandbox, Shared};
 use supervisor::{supervise, Supervision};
-
-/// The bundled Python host, written to `<data_dir>/host/` at every start.
-const HOST_DIR: &str = "host";
-const HOST_MAIN: &str = "belt_host.py";
-const HOST_FILES: &[(&str, &str)] = &[
-    (HOST_MAIN, include_str!("local/python/belt_host.py")),
-    ("belt_lib.py", include_str!("local/python/belt_lib.py")),
-    (
-        "belt_invoke.py",
-        include_str!("local/python/belt_invoke.py"),
-    ),
-];
 
 pub struct LocalRuntime {
     /// Absolute, since replicas run with their work dir as cwd.
@@ -75,21 +67,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Writes the bundled host into `<data_dir>/host/` and answers that directory. Each file goes via a
-/// temporary one: a replica starting right now must not read half a script.
-pub fn write_host(data_dir: &Path) -> anyhow::Result<PathBuf> {
-    let host = data_dir.join(HOST_DIR);
-    std::fs::create_dir_all(&host).with_context(|| format!("creating {}", host.display()))?;
-    for (name, content) in HOST_FILES {
-        let path = host.join(name);
-        let temporary = host.join(format!("{name}.tmp"));
-        std::fs::write(&temporary, content)
-            .and_then(|()| std::fs::rename(&temporary, &path))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(host)
-}
-
 impl LocalRuntime {
     /// Creates the data dir and writes the bundled belt host into it.
     pub fn new(config: LocalConfig) -> anyhow::Result<Self> {
@@ -97,20 +74,12 @@ impl LocalRuntime {
         std::fs::create_dir_all(&belts).with_context(|| format!("creating {}", belts.display()))?;
         let data_dir = std::fs::canonicalize(&config.data_dir)
             .with_context(|| format!("resolving {}", config.data_dir.display()))?;
-        let host = write_host(&data_dir)?;
-        let command = config.command.clone().unwrap_or_else(|| {
-            let main = host.join(HOST_MAIN);
-            vec!["python3".to_string(), main.to_string_lossy().into_owned()]
-        });
-        // The command's own files may lie where the sandbox hides (the data dir, /tmp); the
-        // bundled host imports its neighbour, so its whole directory is readable.
-        let mut readable: Vec<PathBuf> = command
-            .iter()
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute() && !p.starts_with(&host))
-            .collect();
-        readable.push(host);
-        let sandbox = Sandbox::new(&config.sandbox, &data_dir, readable)?;
+        let host = host_env::host_command(&config, &data_dir)?;
+        let sandbox = Sandbox::new(&config.sandbox, &data_dir, host.readable)?;
+        if let Some(env_dir) = &host.env_dir {
+            host_env::prepare(env_dir, &sandbox, &data_dir.join("host-env-build"))?;
+        }
+        let command = host.command;
         Ok(LocalRuntime {
             data_dir,
             command,

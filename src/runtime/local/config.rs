@@ -12,6 +12,9 @@ pub struct LocalConfig {
     /// Program and arguments of each replica; `None` = the bundled Python belt host. Another
     /// command counts as ready once it prints `belt-host: ready` on a line of its own.
     pub command: Option<Vec<String>>,
+    /// With the default command: the belt host's Python environment (its Kafka client), built
+    /// here at startup when missing and then run by replicas. `None` (no data plane): `python3`.
+    pub host_env: Option<PathBuf>,
     /// First restart delay of a replica that exited; doubles per exit until `backoff_max`.
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
@@ -35,6 +38,7 @@ impl LocalConfig {
         LocalConfig {
             data_dir: data_dir.into(),
             command,
+            host_env: None,
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(10),
             failure_threshold: 3,

@@ -1,10 +1,12 @@
 """belt-host: one replica of a belt on belt-api's local runtime.
 
-Behaves like the real belt runtime minus Kafka, so a belt that fails here would fail in the cluster
-too: it reads the same environment, installs requirements.txt, imports callback.py and checks
-`execute`. belt-api writes this file to <data_dir>/belt-host.py and starts it with the replica's work
-dir (holding callback.py and requirements.txt) as cwd. belt-api marks the replica ready when it sees
-the READY_LINE on stdout, so every line is flushed at once.
+Behaves like the real belt runtime, so a belt that fails here would fail in the cluster too: it
+reads the same environment, installs requirements.txt, imports callback.py, checks `execute`, and,
+when the replica gets a Kafka (KAFKA_BOOTSTRAP_SERVERS), consumes its input topics, runs `execute`
+on every record and produces the updates (belt_kafka.py); without one it idles. belt-api writes
+this file to <data_dir>/host/ and starts it with the replica's work dir (holding callback.py and
+requirements.txt) as cwd. belt-api marks the replica ready when it sees the READY_LINE on stdout,
+so every line is flushed at once.
 """
 
 import fcntl
@@ -107,7 +109,7 @@ def import_callback():
 
 
 def idle(interval):
-    # No Kafka locally: report what the real runtime reports when its topics are empty.
+    # No Kafka: report what the real runtime reports when its topics are empty.
     while True:
         print(f"No new messages, waiting for: {interval:g}s", flush=True)
         time.sleep(interval)
@@ -140,8 +142,26 @@ def run():
         sys.exit(EXIT_BAD_SIGNATURE)
     if debug:
         log(f"execute{inspect.signature(module.execute)} loaded from callback.py")
+    if env("KAFKA_BOOTSTRAP_SERVERS"):
+        import belt_kafka
+
+        callback_path = os.path.join(os.getcwd(), "callback.py")
+        belt_kafka.serve(module.execute, fetch_profile, positional_arity(module.execute),
+                         callback_path, lambda: print(READY_LINE, flush=True))
+        return
     print(READY_LINE, flush=True)
     idle(float(env("BELT_HOST_IDLE_SECONDS", "5")))
+
+
+def positional_arity(execute):
+    """How many positional arguments execute accepts (3 when it cannot be told)."""
+    try:
+        parameters = inspect.signature(execute).parameters.values()
+    except (TypeError, ValueError):
+        return 3
+    if any(p.kind == p.VAR_POSITIONAL for p in parameters):
+        return 3
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
 
 
 def main():

@@ -21,7 +21,8 @@ pub(super) struct Bwrap {
     /// Covered by an empty tmpfs: the data dir (or, under another uid, the highest of its
     /// ancestors that uid could not enter anyway), `/tmp`, `/run`.
     hidden: Vec<PathBuf>,
-    /// Files bound read-only at their own path: what the command needs from hidden places.
+    /// Files and directories bound read-only at their own path: what the command needs from
+    /// hidden places (the belt host, its Python environment).
     readable: Vec<PathBuf>,
     /// `/etc/resolv.conf` when it points into `/run` (systemd-resolved): bound back read-only so
     /// that names still resolve.

@@ -1,0 +1,34 @@
+//! The local runtime's belt host: where its Python environment lives (docs/local-sandbox.md).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{KafkaBroker, ServeConfig};
+
+#[derive(Debug, Clone, Args)]
+pub struct HostConfig {
+    /// Local runtime, with a data plane and the default command: where the belt host's Python
+    /// environment (its Kafka client) is built once and reused; default `$BELT_DATA_DIR/host-env`.
+    /// Several data dirs may share one.
+    #[arg(long, env = "BELT_LOCAL_HOST_ENV")]
+    pub local_host_env: Option<PathBuf>,
+}
+
+impl ServeConfig {
+    /// The belt host's environment the local runtime prepares: only when replicas get a Kafka to
+    /// talk to and run the bundled host.
+    pub fn local_host_env(&self) -> Option<PathBuf> {
+        let data_plane = self.kafka.kafka_bootstrap.is_some()
+            || self.kafka.kafka_broker == KafkaBroker::Embedded;
+        if !data_plane || self.local_command.is_some() {
+            return None;
+        }
+        Some(
+            self.host
+                .local_host_env
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("host-env")),
+        )
+    }
+}

@@ -1,0 +1,348 @@
+//! What the data-plane tests share: one Kafka-protocol broker per test binary, a real `belt-api
+//! serve` per test pointed at it, and a Kafka client (confluent-kafka in the belt host's Python
+//! environment, `kafka_client.py`).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
+const CLIENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/dataplane/kafka_client.py"
+);
+/// Long enough for a first run that builds the belt host's environment (downloads from PyPI).
+const SERVE_PATIENCE: Duration = Duration::from_secs(240);
+
+/// One environment for every test (and every run): built by the first belt-api that needs it.
+pub fn host_env() -> PathBuf {
+    match std::env::var_os("BELT_LOCAL_HOST_ENV") {
+        Some(path) => PathBuf::from(path),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("belt-host-env"),
+    }
+}
+
+pub struct Broker {
+    pub bootstrap: String,
+    /// Its stdin: when this test binary ends, the pipe closes and the wrapper stops the broker.
+    _guard: Mutex<Child>,
+}
+
+/// The broker program: `BELT_KAFKA_BROKER_COMMAND`, else `nisshi` on PATH.
+fn broker_program() -> String {
+    std::env::var("BELT_KAFKA_BROKER_COMMAND").unwrap_or_else(|_| "nisshi".to_string())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The broker of this test binary, started on first use on a free port with SQLite storage in a
+/// temporary directory that goes with it (nisshi takes a `sqlite://` path relative to its cwd).
+pub fn broker() -> &'static Broker {
+    static BROKER: OnceLock<Broker> = OnceLock::new();
+    BROKER.get_or_init(|| {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap().keep();
+        let url = format!("tcp://127.0.0.1:{port}");
+        // The wrapper ends the broker and its files once our end of its stdin closes.
+        let script = r#"dir=$1; shift; cd "$dir" || exit 1; "$@" </dev/null & child=$!; cat >/dev/null; kill $child; wait $child; rm -rf "$dir""#;
+        let child = Command::new("bash")
+            .args(["-c", script, "bash"])
+            .arg(&dir)
+            .arg(broker_program())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "sqlite://broker.db", "--group-initial-rebalance-delay", "100ms"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the broker (set BELT_KAFKA_BROKER_COMMAND to nisshi)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the broker did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Broker {
+            bootstrap: format!("127.0.0.1:{port}"),
+            _guard: Mutex::new(child),
+        }
+    })
+}
+
+/// Runs `kafka_client.py` with the host environment's Python; answers its JSON lines.
+pub async fn kafka(args: &[&str]) -> Vec<Value> {
+    let python = host_env().join("bin/python");
+    let output = tokio::process::Command::new(&python)
+        .arg(CLIENT)
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|err| panic!("running {}: {err}", python.display()));
+    assert!(
+        output.status.success(),
+        "kafka_client.py {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+pub async fn create_topics(topics: &[(&str, u32)]) {
+    let specs: Vec<String> = topics.iter().map(|(t, p)| format!("{t}:{p}")).collect();
+    let mut args = vec!["topics", &broker().bootstrap];
+    args.extend(specs.iter().map(String::as_str));
+    kafka(&args).await;
+}
+
+/// Produces events `first..first+count` round-robin over `partitions`; answers `(n, partition,
+/// offset)` per event.
+pub async fn produce(topic: &str, first: u64, count: u64, partitions: u32) -> Vec<(u64, i64, i64)> {
+    let (first, count, partitions) = (first.to_string(), count.to_string(), partitions.to_string());
+    let args = [
+        "produce",
+        &broker().bootstrap,
+        topic,
+        &first,
+        &count,
+        &partitions,
+    ];
+    kafka(&args)
+        .await
+        .iter()
+        .map(|r| {
+            let field = |name: &str| r[name].as_i64().unwrap();
+            (field("n") as u64, field("partition"), field("offset"))
+        })
+        .collect()
+}
+
+/// Reads `topic` from the start until `expected` records arrived or `timeout` passed, then
+/// `linger` more for records beyond.
+pub async fn read(topic: &str, expected: usize, timeout: Duration, linger: Duration) -> Vec<Value> {
+    read_until(topic, expected, timeout, linger, "").await
+}
+
+/// As [`read`], until records of `expected` different correlation ids arrived.
+pub async fn read_distinct(topic: &str, expected: usize, timeout: Duration) -> Vec<Value> {
+    read_until(topic, expected, timeout, Duration::ZERO, "distinct").await
+}
+
+async fn read_until(
+    topic: &str,
+    expected: usize,
+    timeout: Duration,
+    linger: Duration,
+    mode: &str,
+) -> Vec<Value> {
+    let (expected, timeout) = (expected.to_string(), timeout.as_secs_f64().to_string());
+    let linger = linger.as_secs_f64().to_string();
+    let args = [
+        "read",
+        &broker().bootstrap,
+        topic,
+        &expected,
+        &timeout,
+        &linger,
+        mode,
+    ];
+    kafka(&args).await
+}
+
+pub async fn count(topic: &str) -> u64 {
+    kafka(&["count", &broker().bootstrap, topic]).await[0]["count"]
+        .as_u64()
+        .unwrap()
+}
+
+/// The correlation ids of records, with how often each came.
+pub fn correlation_ids(records: &[Value]) -> BTreeMap<String, usize> {
+    let mut ids = BTreeMap::new();
+    for record in records {
+        let id = record["headers"]["grnry-correlation-id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no correlation id: {record}"));
+        *ids.entry(id.to_string()).or_default() += 1;
+    }
+    ids
+}
+
+pub fn ids(numbers: impl IntoIterator<Item = u64>) -> Vec<String> {
+    numbers.into_iter().map(|n| format!("c-{n}")).collect()
+}
+
+/// A callback that answers one update per event; `extra` runs first (and may raise).
+pub fn callback(extra: &str) -> String {
+    format!(
+        "def execute(headers, event):\n{extra}    return {{\"keys\": [str(event[\"n\"])], \
+         \"values\": [{{\"value\": event[\"n\"]}}]}}\n"
+    )
+}
+
+/// `belt-api serve` on a data dir of its own, its Kafka the shared broker.
+pub struct Api {
+    child: Child,
+    pub address: String,
+    pub data_dir: PathBuf,
+    token: String,
+    client: reqwest::Client,
+    stderr: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        // SIGTERM: belt-api stops its replicas, which leave their groups.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+impl Api {
+    pub fn start() -> Api {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("belt-data");
+        let mut child = Command::new(BINARY)
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("BELT_LISTEN", "127.0.0.1:0")
+            .env("BELT_DATA_DIR", &data_dir)
+            .env("BELT_KAFKA_BOOTSTRAP", &broker().bootstrap)
+            .env("BELT_LOCAL_HOST_ENV", host_env())
+            .env("BELT_LOCAL_RESTART_BACKOFF_MS", "100")
+            .env("BELT_RECONCILE_INTERVAL_MS", "500")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting belt-api serve");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = BufReader::new(child.stderr.take().unwrap());
+        let kept = stderr.clone();
+        std::thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                if let Some(at) = line.find("address=") {
+                    let rest = &line[at + "address=".len()..];
+                    let _ = tx.send(rest.split_whitespace().next().unwrap().to_string());
+                }
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let address = rx.recv_timeout(SERVE_PATIENCE).unwrap_or_else(|_| {
+            panic!(
+                "belt-api did not listen:\n{}",
+                stderr.lock().unwrap().join("\n")
+            )
+        });
+        let token = Command::new(BINARY)
+            .args(["token", "--project", "global", "--role", "editor"])
+            .env("BELT_DATA_DIR", &data_dir)
+            .output()
+            .unwrap();
+        assert!(token.status.success());
+        Api {
+            child,
+            address,
+            data_dir,
+            token: String::from_utf8(token.stdout).unwrap().trim().to_string(),
+            client: reqwest::Client::new(),
+            stderr,
+            _dir: dir,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .client
+            .request(method, format!("{}/projects/global{path}", self.address))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer = request.send().await.unwrap();
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    /// Creates belt `id` reading `event_type`, writing to `destination`.
+    pub async fn create_belt(&self, id: i64, event_type: &str, destination: &str, fields: Value) {
+        let mut body = json!({
+            "id": id.to_string(),
+            "name": format!("dataplane-{id}"),
+            "eventTypes": [event_type],
+            "kafkaDestinationTopic": destination,
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        self.call(reqwest::Method::POST, "/belts", Some(body)).await;
+    }
+
+    pub async fn act(&self, id: i64, action: &str) {
+        let path = format!("/belts/{id}/state");
+        let body = json!({ "action": action });
+        self.call(reqwest::Method::POST, &path, Some(body)).await;
+    }
+
+    pub async fn status(&self, id: i64) -> Value {
+        self.call(reqwest::Method::GET, &format!("/belts/{id}/state"), None)
+            .await
+    }
+
+    pub async fn logs(&self, id: i64) -> Value {
+        self.call(reqwest::Method::GET, &format!("/belts/{id}/logs"), None)
+            .await
+    }
+
+    pub async fn wait_for(&self, id: i64, wanted: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let state = self.status(id).await;
+            if state["status"] == wanted {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "belt {id} is not {wanted}: {state:#}\nlogs: {:#}",
+                self.logs(id).await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Creates the belt's topics and starts it; answers when it is RUNNING.
+    pub async fn run_belt(&self, id: i64, topics: &[(&str, u32)]) {
+        create_topics(topics).await;
+        self.act(id, "START").await;
+        self.wait_for(id, "RUNNING").await;
+    }
+}

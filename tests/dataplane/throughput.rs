@@ -1,0 +1,40 @@
+//! A belt turns every event into an update that carries the event's correlation id.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{callback, correlation_ids, ids, produce, read, Api};
+
+#[tokio::test]
+async fn a_thousand_events_become_a_thousand_updates_with_their_correlation_ids() {
+    let api = Api::start();
+    let (id, input, destination) = (101, "grnry_data_in_dp-thousand", "dp-updates-101");
+    let fields = json!({ "extractorFn": callback("") });
+    api.create_belt(id, "dp-thousand", destination, fields)
+        .await;
+    api.run_belt(
+        id,
+        &[(input, 3), (destination, 3), ("grnry_belt_dlq_101", 1)],
+    )
+    .await;
+
+    let started = Instant::now();
+    produce(input, 0, 1000, 3).await;
+    let updates = read(destination, 1000, Duration::from_secs(30), Duration::ZERO).await;
+    let took = started.elapsed();
+
+    assert_eq!(updates.len(), 1000, "{}", api.log());
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let seen = correlation_ids(&updates);
+    let wanted = ids(0..1000);
+    assert_eq!(seen.keys().cloned().collect::<Vec<_>>().len(), 1000);
+    assert!(wanted.iter().all(|id| seen[id] == 1));
+    for update in &updates {
+        let n = update["value"]["values"][0]["value"].as_u64().unwrap();
+        assert_eq!(update["headers"]["grnry-correlation-id"], format!("c-{n}"));
+        assert_eq!(update["value"]["correlationId"], format!("c-{n}"));
+        assert_eq!(update["key"], n.to_string());
+    }
+    println!("1000 events → 1000 updates in {took:?}");
+}
