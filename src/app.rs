@@ -10,10 +10,12 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::auth::{AuthConfig, AuthMode, Verifier};
+use crate::belts::DataPlane;
+use crate::broker::{GroupOffsets, KafkaGroupOffsets};
 use crate::config::{LocalSandbox, RuntimeKind, ServeConfig};
 use crate::domain::BeltDefaults;
 use crate::http::{self, AppState, Services};
-use crate::reconcile::Reconciler;
+use crate::reconcile::{LagWatch, Reconciler};
 use crate::registry::Registry;
 use crate::runtime::kubernetes::{KubernetesConfig, KubernetesRuntime};
 use crate::runtime::local::{LocalConfig, LocalRuntime, SandboxConfig};
@@ -27,6 +29,7 @@ pub struct App {
     address: SocketAddr,
     runtime: Arc<dyn Runtime>,
     reconciler: Arc<Reconciler>,
+    lag_watch: Option<Arc<LagWatch>>,
 }
 
 impl App {
@@ -71,6 +74,20 @@ impl App {
             .with_context(|| format!("binding {}", config.listen))?;
         let address = listener.local_addr()?;
 
+        let offsets = group_offsets(&config);
+        let lag_watch = offsets.clone().map(|offsets| {
+            let interval = Duration::from_millis(config.kafka.kafka_lag_interval_ms.max(100));
+            Arc::new(LagWatch::new(
+                store.clone(),
+                offsets,
+                metrics.clone(),
+                interval,
+            ))
+        });
+        let data_plane = offsets.map(|offsets| DataPlane {
+            offsets,
+            metrics: metrics.clone(),
+        });
         log_startup(&config, address, &database_url, &verifier);
         let state = AppState::new(Services {
             store,
@@ -81,6 +98,7 @@ impl App {
             metrics,
             runtime: runtime.clone(),
             reconciler: reconciler.clone(),
+            data_plane,
         });
         Ok(App {
             listener,
@@ -88,6 +106,7 @@ impl App {
             address,
             runtime,
             reconciler,
+            lag_watch,
         })
     }
 
@@ -102,6 +121,11 @@ impl App {
     /// The reconciler, for tests that step it.
     pub fn reconciler(&self) -> Arc<Reconciler> {
         self.reconciler.clone()
+    }
+
+    /// The lag controller, for tests that step it; `None` without a data plane.
+    pub fn lag_watch(&self) -> Option<Arc<LagWatch>> {
+        self.lag_watch.clone()
     }
 
     /// Serves and reconciles until `shutdown` resolves; then finishes in-flight requests and, on
@@ -124,6 +148,10 @@ impl App {
             }
             joined.err()
         });
+        let measuring = self
+            .lag_watch
+            .clone()
+            .map(|watch| tokio::spawn(watch.run()));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async {
                 tokio::select! {
@@ -133,6 +161,9 @@ impl App {
             })
             .await;
         let _ = stop_reconciler.send(());
+        if let Some(measuring) = measuring {
+            measuring.abort();
+        }
         let panicked = supervised.await.ok().flatten();
         self.runtime.shutdown().await;
         tracing::info!("belt-api stopped");
@@ -157,6 +188,13 @@ fn reconcile_settings(config: &ServeConfig) -> crate::reconcile::Settings {
         backoff_max: Duration::from_millis(config.reconcile_backoff_max_ms),
         kafka_bootstrap: config.kafka.kafka_bootstrap.clone(),
     }
+}
+
+/// The offsets API's broker client, when belt-api has a data plane.
+fn group_offsets(config: &ServeConfig) -> Option<Arc<dyn GroupOffsets>> {
+    let bootstrap = config.kafka.kafka_bootstrap.as_deref()?;
+    let offsets = KafkaGroupOffsets::new(bootstrap, config.dependency_timeout());
+    Some(Arc::new(offsets))
 }
 
 async fn open_store(

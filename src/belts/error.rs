@@ -30,6 +30,12 @@ pub enum BeltError {
     /// Runtime objects of the belt's name are held by something belt-api does not manage.
     #[error("runtime objects in use: {0}")]
     InUse(String),
+    /// This belt-api runs no data plane: there are no offsets to show or change.
+    #[error("no data plane")]
+    NoDataPlane,
+    /// Something else holds what the request would change; trying again later may succeed.
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -51,6 +57,9 @@ pub enum Dependency {
     /// The event-type registry; the sentence, which names the event type, is the client's.
     #[error("event-type registry: {0}")]
     Registry(String),
+    /// The data plane's broker; the sentence says what it did or did not answer.
+    #[error("broker: {0}")]
+    Broker(String),
 }
 
 impl From<Refusal> for BeltError {

@@ -10,6 +10,7 @@ mod get;
 mod list;
 mod locked;
 mod logs;
+mod offsets;
 mod ready;
 mod replace;
 mod state;
@@ -28,6 +29,7 @@ pub use caller::{Access, Asked, Caller, Edit};
 pub use error::{BeltError, Dependency};
 pub use list::{Listed, Listing};
 pub use logs::MAX_LOG_LINES;
+pub use offsets::{DataPlane, OffsetsReport};
 pub use replace::Replaced;
 pub use state::StateReport;
 
@@ -39,6 +41,7 @@ pub struct Belts {
     registry: Option<Arc<Registry>>,
     reconciler: Arc<Reconciler>,
     defaults: Arc<BeltDefaults>,
+    data_plane: Option<DataPlane>,
 }
 
 /// A belt with the status the runtime's in-memory view gives it.
@@ -62,6 +65,7 @@ impl Belts {
             registry,
             reconciler,
             defaults,
+            data_plane: None,
         }
     }
 

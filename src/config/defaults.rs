@@ -67,4 +67,3 @@ impl From<&BeltDefaultsConfig> for crate::domain::defaults::DefaultSettings {
         }
     }
 }
-

@@ -25,6 +25,8 @@ pub enum ApiError {
     #[error("{0}")]
     InUse(String),
     #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
     Unavailable(String),
     /// Internal failure: the detail goes to the log, never to the client.
     #[error("An unexpected error occurred.")]
@@ -42,6 +44,7 @@ impl ApiError {
             ApiError::AlreadyExists(_) => ErrorKind::EntityAlreadyExists,
             ApiError::PreconditionFailed(_) => ErrorKind::PreconditionFailed,
             ApiError::InUse(_) => ErrorKind::EntityInUse,
+            ApiError::Conflict(_) => ErrorKind::Conflict,
             ApiError::Unavailable(_) => ErrorKind::ServiceUnavailable,
             ApiError::Unexpected(_) => ErrorKind::UnexpectedError,
         }
@@ -58,6 +61,7 @@ pub enum ErrorKind {
     EntityNotFound,
     MethodNotAllowed,
     EntityAlreadyExists,
+    Conflict,
     PreconditionFailed,
     PayloadTooLarge,
     EntityInUse,
@@ -75,6 +79,7 @@ impl ErrorKind {
             ErrorKind::EntityNotFound => "entity_not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::EntityAlreadyExists => "entity_already_exists",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::PreconditionFailed => "precondition_failed",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::EntityInUse => "entity_in_use",
@@ -90,7 +95,7 @@ impl ErrorKind {
             ErrorKind::EntityNotAccessible => StatusCode::FORBIDDEN,
             ErrorKind::EntityNotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorKind::EntityAlreadyExists => StatusCode::CONFLICT,
+            ErrorKind::EntityAlreadyExists | ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::EntityInUse => StatusCode::FAILED_DEPENDENCY,
@@ -173,6 +178,11 @@ impl From<BeltError> for ApiError {
             BeltError::InUse(reason) => ApiError::InUse(format!(
                 "The belt's runtime objects are in use by something belt-api does not manage: {reason}"
             )),
+            BeltError::NoDataPlane => ApiError::NotFound(
+                "This belt-api has no data plane (no Kafka configured), so belts have no offsets."
+                    .into(),
+            ),
+            BeltError::Busy(message) => ApiError::Conflict(message),
             BeltError::Unexpected(err) => ApiError::Unexpected(err),
         }
     }
@@ -192,6 +202,9 @@ fn unavailable(what: Dependency) -> String {
             "The runtime has not confirmed the deletion ({reason}); the deletion continues."
         ),
         Dependency::Registry(message) => message,
+        Dependency::Broker(reason) => {
+            format!("The data plane's broker did not answer as expected ({reason}); try again.")
+        }
     }
 }
 

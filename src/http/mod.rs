@@ -9,6 +9,7 @@ pub mod errors;
 pub mod if_match;
 pub mod links;
 pub mod list;
+pub mod offsets;
 use crate::metrics;
 pub mod openapi;
 pub mod render;
@@ -42,6 +43,12 @@ fn belt_routes() -> Router<AppState> {
             get(running::get_state).post(running::change_state),
         )
         .route("/belts/{id}/logs", get(running::logs).post(running::logs))
+        .route(
+            "/belts/{id}/offsets",
+            get(offsets::get_offsets)
+                .put(offsets::put_offsets)
+                .delete(offsets::delete_offsets),
+        )
 }
 
 pub fn router(state: AppState) -> Router {

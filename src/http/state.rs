@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::auth::Verifier;
-use crate::belts::Belts;
+use crate::belts::{Belts, DataPlane};
 use crate::domain::BeltDefaults;
 use crate::metrics::Metrics;
 use crate::reconcile::Reconciler;
@@ -27,6 +27,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     pub runtime: Arc<dyn Runtime>,
     pub reconciler: Arc<Reconciler>,
+    /// The broker the offsets API reads and writes, when belt-api has a data plane.
+    pub data_plane: Option<DataPlane>,
 }
 
 /// The handlers see the use cases only: no store, no runtime.
@@ -39,13 +41,16 @@ pub struct Shared {
 
 impl AppState {
     pub fn new(services: Services) -> Self {
-        let belts = Belts::new(
+        let mut belts = Belts::new(
             services.store,
             services.runtime,
             services.registry,
             services.reconciler,
             services.defaults,
         );
+        if let Some(plane) = services.data_plane {
+            belts = belts.with_data_plane(plane);
+        }
         AppState(Arc::new(Shared {
             belts,
             verifier: services.verifier,

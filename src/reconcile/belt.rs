@@ -74,7 +74,9 @@ impl Reconciler {
             }
             _ => false,
         };
-        let Some(spec) = replica_spec(belt, self.settings.kafka_bootstrap.as_deref()).filter(|_| !current) else {
+        let Some(spec) =
+            replica_spec(belt, self.settings.kafka_bootstrap.as_deref()).filter(|_| !current)
+        else {
             return Ok(Outcome::Unchanged);
         };
         self.bounded(self.runtime.apply(&spec)).await?;

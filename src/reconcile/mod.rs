@@ -7,6 +7,7 @@
 mod backoff;
 mod belt;
 mod delete;
+mod lag;
 mod queue;
 mod resync;
 mod run;
@@ -23,6 +24,7 @@ use crate::runtime::Runtime;
 use crate::store::BeltStore;
 pub use backoff::Backoff;
 pub use belt::{Outcome, ReconcileError};
+pub use lag::LagWatch;
 
 use queue::WorkQueue;
 

@@ -19,7 +19,9 @@ const MAX_FN_LINES: usize = 60;
 /// Layers, lowest first; a file may use its own layer and those below.
 const LAYERS: &[&[&str]] = &[
     &["domain"],
-    &["store", "runtime", "registry", "auth", "metrics", "broker", "invoke"],
+    &[
+        "store", "runtime", "registry", "auth", "metrics", "broker", "invoke",
+    ],
     &["reconcile"],
     &["belts"],
     &["http"],
