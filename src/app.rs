@@ -74,20 +74,7 @@ impl App {
             .with_context(|| format!("binding {}", config.listen))?;
         let address = listener.local_addr()?;
 
-        let offsets = group_offsets(&config);
-        let lag_watch = offsets.clone().map(|offsets| {
-            let interval = Duration::from_millis(config.kafka.kafka_lag_interval_ms.max(100));
-            Arc::new(LagWatch::new(
-                store.clone(),
-                offsets,
-                metrics.clone(),
-                interval,
-            ))
-        });
-        let data_plane = offsets.map(|offsets| DataPlane {
-            offsets,
-            metrics: metrics.clone(),
-        });
+        let (data_plane, lag_watch) = data_plane(&config, &store, &metrics);
         log_startup(&config, address, &database_url, &verifier);
         let state = AppState::new(Services {
             store,
@@ -190,11 +177,26 @@ fn reconcile_settings(config: &ServeConfig) -> crate::reconcile::Settings {
     }
 }
 
-/// The offsets API's broker client, when belt-api has a data plane.
-fn group_offsets(config: &ServeConfig) -> Option<Arc<dyn GroupOffsets>> {
-    let bootstrap = config.kafka.kafka_bootstrap.as_deref()?;
-    let offsets = KafkaGroupOffsets::new(bootstrap, config.dependency_timeout());
-    Some(Arc::new(offsets))
+/// The offsets API's broker client and the lag controller, when belt-api has a data plane.
+fn data_plane(
+    config: &ServeConfig,
+    store: &Arc<dyn store::BeltStore>,
+    metrics: &Arc<crate::metrics::Metrics>,
+) -> (Option<DataPlane>, Option<Arc<LagWatch>>) {
+    let Some(bootstrap) = config.kafka.kafka_bootstrap.as_deref() else {
+        return (None, None);
+    };
+    let offsets: Arc<dyn GroupOffsets> = Arc::new(KafkaGroupOffsets::new(
+        bootstrap,
+        config.dependency_timeout(),
+    ));
+    let interval = Duration::from_millis(config.kafka.kafka_lag_interval_ms.max(100));
+    let watch = LagWatch::new(store.clone(), offsets.clone(), metrics.clone(), interval);
+    let plane = DataPlane {
+        offsets,
+        metrics: metrics.clone(),
+    };
+    (Some(plane), Some(Arc::new(watch)))
 }
 
 async fn open_store(

@@ -3,6 +3,7 @@
 //! the belt is STOPPED, so that no replica is reading while they change.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{Access, Asked, BeltError, Belts};
 use crate::broker::{GroupOffsets, OffsetsError};
@@ -11,6 +12,9 @@ use crate::domain::offsets::{
 };
 use crate::domain::{Belt, BeltStatus, Invalid};
 use crate::metrics::Metrics;
+
+/// How long `GET …/state` waits for the lag before answering without it.
+const LAG_IN_STATE_WITHIN: Duration = Duration::from_secs(1);
 
 /// What the offsets need: the broker, and the gauge every measurement refreshes.
 pub struct DataPlane {
@@ -89,13 +93,17 @@ impl Belts {
     }
 
     /// The total lag for `GET …/state`: `None` without a data plane, or when the broker does not
-    /// answer (the state itself does not depend on the broker).
+    /// answer within [`LAG_IN_STATE_WITHIN`] (the state itself does not wait for the broker).
     pub(super) async fn total_lag_of(&self, belt: &Belt) -> Option<i64> {
         let plane = self.data_plane.as_ref()?;
-        match self.measure(plane, belt).await {
-            Ok(report) => Some(report.total_lag),
-            Err(err) => {
+        match tokio::time::timeout(LAG_IN_STATE_WITHIN, self.measure(plane, belt)).await {
+            Ok(Ok(report)) => Some(report.total_lag),
+            Ok(Err(err)) => {
                 tracing::warn!(belt = %belt.id, error = %err, "lag not measured");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(belt = %belt.id, "lag not measured in time for the state");
                 None
             }
         }

@@ -247,6 +247,16 @@ mod tests {
                 "The database did not answer within 2000 ms.",
             ),
             (
+                BeltError::Busy("group busy".into()),
+                ErrorKind::Conflict,
+                "group busy",
+            ),
+            (
+                BeltError::Unavailable(Dependency::Broker("no answer".into())),
+                ErrorKind::ServiceUnavailable,
+                "The data plane's broker did not answer as expected (no answer); try again.",
+            ),
+            (
                 BeltError::InUse("x".into()),
                 ErrorKind::EntityInUse,
                 "The belt's runtime objects are in use by something belt-api does not manage: x",
@@ -260,5 +270,10 @@ mod tests {
             ApiError::from(BeltError::Forbidden).kind(),
             ErrorKind::EntityNotAccessible
         );
+        assert_eq!(
+            ApiError::from(BeltError::NoDataPlane).kind(),
+            ErrorKind::EntityNotFound
+        );
+        assert_eq!(ErrorKind::Conflict.status(), StatusCode::CONFLICT);
     }
 }
