@@ -13,11 +13,13 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::auth::{AuthConfig, AuthMode, Verifier};
+use crate::belts::OffsetsBackend;
+use crate::broker::{GroupOffsets, KafkaGroupOffsets};
 use crate::config::{LocalSandbox, RuntimeKind, ServeConfig};
 use crate::domain::BeltDefaults;
 use crate::http::{self, AppState, Services};
 use crate::invoke::{Invoke, InvokeSettings, Invoker, NoInvoker};
-use crate::reconcile::Reconciler;
+use crate::reconcile::{LagWatch, Reconciler};
 use crate::registry::Registry;
 use crate::runtime::kubernetes::{KubernetesConfig, KubernetesRuntime};
 use crate::runtime::local::{LocalConfig, LocalRuntime, SandboxConfig};
@@ -33,6 +35,7 @@ pub struct App {
     runtime: Arc<dyn Runtime>,
     reconciler: Arc<Reconciler>,
     data_plane: DataPlane,
+    lag_watch: Option<Arc<LagWatch>>,
 }
 
 impl App {
@@ -98,6 +101,8 @@ impl App {
         let address = listener.local_addr()?;
 
         let invoker = invoker(&config)?;
+        let (offsets, lag_watch) =
+            offsets_backend(&config, data_plane.bootstrap.as_deref(), &store, &metrics);
         log_startup(&config, address, &database_url, &verifier);
         let state = AppState::new(Services {
             store,
@@ -109,6 +114,7 @@ impl App {
             runtime: runtime.clone(),
             reconciler: reconciler.clone(),
             invoker,
+            offsets,
         });
         Ok(App {
             listener,
@@ -117,6 +123,7 @@ impl App {
             runtime,
             reconciler,
             data_plane,
+            lag_watch,
         })
     }
 
@@ -131,6 +138,11 @@ impl App {
     /// The reconciler, for tests that step it.
     pub fn reconciler(&self) -> Arc<Reconciler> {
         self.reconciler.clone()
+    }
+
+    /// The lag controller, for tests that step it; `None` without a data plane.
+    pub fn lag_watch(&self) -> Option<Arc<LagWatch>> {
+        self.lag_watch.clone()
     }
 
     /// Serves and reconciles until `shutdown` resolves; then finishes in-flight requests and, on
@@ -153,6 +165,10 @@ impl App {
             }
             joined.err()
         });
+        let measuring = self
+            .lag_watch
+            .clone()
+            .map(|watch| tokio::spawn(watch.run()));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async {
                 tokio::select! {
@@ -162,6 +178,9 @@ impl App {
             })
             .await;
         let _ = stop_reconciler.send(());
+        if let Some(measuring) = measuring {
+            measuring.abort();
+        }
         let panicked = supervised.await.ok().flatten();
         self.runtime.shutdown().await;
         // After the replicas, which consume from it until they stop.
@@ -189,6 +208,30 @@ fn reconcile_settings(config: &ServeConfig, data_plane: &DataPlane) -> crate::re
         kafka_bootstrap: data_plane.bootstrap.clone(),
         broker_health: data_plane.health(),
     }
+}
+
+/// The offsets API's broker client and the lag controller, when belt-api has a data plane
+/// (`bootstrap`: the embedded broker's address or the existing Kafka's).
+fn offsets_backend(
+    config: &ServeConfig,
+    bootstrap: Option<&str>,
+    store: &Arc<dyn store::BeltStore>,
+    metrics: &Arc<crate::metrics::Metrics>,
+) -> (Option<OffsetsBackend>, Option<Arc<LagWatch>>) {
+    let Some(bootstrap) = bootstrap else {
+        return (None, None);
+    };
+    let offsets: Arc<dyn GroupOffsets> = Arc::new(KafkaGroupOffsets::new(
+        bootstrap,
+        config.dependency_timeout(),
+    ));
+    let interval = Duration::from_millis(config.kafka.kafka_lag_interval_ms.max(100));
+    let watch = LagWatch::new(store.clone(), offsets.clone(), metrics.clone(), interval);
+    let plane = OffsetsBackend {
+        offsets,
+        metrics: metrics.clone(),
+    };
+    (Some(plane), Some(Arc::new(watch)))
 }
 
 async fn open_store(

@@ -32,6 +32,13 @@ pub struct BeltLabels {
     pub belt: String,
 }
 
+/// A belt by id and project, for series that every measured belt has.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BeltProjectLabels {
+    pub belt: String,
+    pub project: String,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: &'static str,
@@ -45,6 +52,9 @@ pub struct Metrics {
     reconcile_duration: Histogram,
     belts: Family<StatusLabels, Gauge>,
     reconciler: ReconcilerMetrics,
+    consumer_lag: Family<BeltProjectLabels, Gauge>,
+    /// The label sets `consumer_lag` has, so that those of stopped belts can be removed.
+    lag_belts: Mutex<std::collections::BTreeSet<(String, String)>>,
 }
 
 /// The controller's own numbers: its queue, and the belts it keeps failing on. Only failing belts
@@ -112,7 +122,15 @@ impl Default for Metrics {
         );
         let reconciler = ReconcilerMetrics::default();
         reconciler.register(&mut registry);
+        let consumer_lag = Family::<BeltProjectLabels, Gauge>::default();
+        registry.register(
+            "belt_consumer_lag",
+            "Records waiting in a running belt's input topics, as last measured",
+            consumer_lag.clone(),
+        );
         Metrics {
+            consumer_lag,
+            lag_belts: Mutex::default(),
             reconciler,
             registry: Mutex::new(registry),
             requests,
@@ -172,6 +190,34 @@ impl Metrics {
         };
         self.reconciler.retries.remove(&labels);
         self.reconciler.backoff.remove(&labels);
+    }
+
+    /// The lag of `belt` in `project`, as just measured.
+    pub fn set_consumer_lag(&self, belt: crate::domain::BeltId, project: &str, lag: i64) {
+        let mut exported = self.lag_belts.lock().unwrap_or_else(|e| e.into_inner());
+        exported.insert((belt.to_string(), project.to_string()));
+        self.consumer_lag
+            .get_or_create(&BeltProjectLabels {
+                belt: belt.to_string(),
+                project: project.to_string(),
+            })
+            .set(lag);
+    }
+
+    /// The belts whose lag is exported, as (belt id, project).
+    pub fn consumer_lag_belts(&self) -> Vec<(String, String)> {
+        let exported = self.lag_belts.lock().unwrap_or_else(|e| e.into_inner());
+        exported.iter().cloned().collect()
+    }
+
+    /// `belt` no longer runs (or is gone): its lag series ends.
+    pub fn forget_consumer_lag(&self, belt: &str, project: &str) {
+        let mut exported = self.lag_belts.lock().unwrap_or_else(|e| e.into_inner());
+        exported.remove(&(belt.to_string(), project.to_string()));
+        self.consumer_lag.remove(&BeltProjectLabels {
+            belt: belt.to_string(),
+            project: project.to_string(),
+        });
     }
 
     pub fn encode(&self) -> String {

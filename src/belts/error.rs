@@ -34,6 +34,12 @@ pub enum BeltError {
     /// Every test-invoke slot is taken; one frees within about `retry_after`.
     #[error("all {slots} test-invoke slots are busy")]
     Busy { slots: usize, retry_after: Duration },
+    /// This belt-api runs no data plane: there are no offsets to show or change.
+    #[error("no data plane")]
+    NoDataPlane,
+    /// Something else holds what the request would change; trying again later may succeed.
+    #[error("{0}")]
+    GroupBusy(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -55,6 +61,9 @@ pub enum Dependency {
     /// The event-type registry; the sentence, which names the event type, is the client's.
     #[error("event-type registry: {0}")]
     Registry(String),
+    /// The data plane's broker; the sentence says what it did or did not answer.
+    #[error("broker: {0}")]
+    Broker(String),
 }
 
 impl From<Refusal> for BeltError {

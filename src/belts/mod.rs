@@ -11,6 +11,7 @@ pub mod invoke;
 mod list;
 mod locked;
 mod logs;
+mod offsets;
 mod ready;
 mod replace;
 mod state;
@@ -29,6 +30,7 @@ pub use caller::{Access, Asked, Caller, Edit};
 pub use error::{BeltError, Dependency};
 pub use list::{Listed, Listing};
 pub use logs::MAX_LOG_LINES;
+pub use offsets::{OffsetsBackend, OffsetsReport};
 pub use replace::Replaced;
 pub use state::StateReport;
 
@@ -40,6 +42,7 @@ pub struct Belts {
     registry: Option<Arc<Registry>>,
     reconciler: Arc<Reconciler>,
     defaults: Arc<BeltDefaults>,
+    data_plane: Option<OffsetsBackend>,
 }
 
 /// A belt with the status the runtime's in-memory view gives it.
@@ -63,6 +66,7 @@ impl Belts {
             registry,
             reconciler,
             defaults,
+            data_plane: None,
         }
     }
 

@@ -9,6 +9,8 @@ pub struct StateReport {
     pub status: BeltStatus,
     /// `None` when nothing is deployed.
     pub details: Option<StateDetails>,
+    /// Records waiting in the input topics; `None` without a data plane or an answer from it.
+    pub total_lag: Option<i64>,
 }
 
 impl Belts {
@@ -16,7 +18,12 @@ impl Belts {
         asked.caller.require(asked.project, Access::Read)?;
         let belt = self.load(asked.project, asked.id).await?;
         let status = self.status_of(&belt);
-        let details = self.runtime.details(belt.id).await?;
-        Ok(StateReport { status, details })
+        let (details, total_lag) =
+            tokio::join!(self.runtime.details(belt.id), self.total_lag_of(&belt));
+        Ok(StateReport {
+            status,
+            details: details?,
+            total_lag,
+        })
     }
 }

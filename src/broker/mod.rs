@@ -3,7 +3,10 @@
 //! Kafka (the embedded one or an existing cluster).
 
 pub mod embedded;
+mod offsets;
 pub mod topics;
+
+pub use offsets::{GroupOffsets, KafkaGroupOffsets, OffsetsError};
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -31,6 +31,10 @@ pub struct KafkaConfig {
     #[arg(long, env = "BELT_KAFKA_CREATE_TOPICS", default_value_t = true, action = ArgAction::Set)]
     pub kafka_create_topics: bool,
 
+    /// How often the lag of every running belt is measured for `belt_consumer_lag`.
+    #[arg(long, env = "BELT_KAFKA_LAG_INTERVAL_MS", default_value_t = 30_000)]
+    pub kafka_lag_interval_ms: u64,
+
     /// Partitions of a topic that belt-api creates.
     #[arg(long, env = "BELT_KAFKA_TOPIC_PARTITIONS", default_value_t = 3)]
     pub kafka_topic_partitions: u32,

@@ -25,6 +25,8 @@ pub enum ApiError {
     #[error("{0}")]
     InUse(String),
     #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
     Unavailable(String),
     /// Every slot of a bounded resource is taken; the client may retry after `retry_after_secs`.
     #[error("{message}")]
@@ -48,6 +50,7 @@ impl ApiError {
             ApiError::AlreadyExists(_) => ErrorKind::EntityAlreadyExists,
             ApiError::PreconditionFailed(_) => ErrorKind::PreconditionFailed,
             ApiError::InUse(_) => ErrorKind::EntityInUse,
+            ApiError::Conflict(_) => ErrorKind::Conflict,
             ApiError::Unavailable(_) => ErrorKind::ServiceUnavailable,
             ApiError::TooManyRequests { .. } => ErrorKind::TooManyRequests,
             ApiError::Unexpected(_) => ErrorKind::UnexpectedError,
@@ -65,6 +68,7 @@ pub enum ErrorKind {
     EntityNotFound,
     MethodNotAllowed,
     EntityAlreadyExists,
+    Conflict,
     PreconditionFailed,
     PayloadTooLarge,
     EntityInUse,
@@ -83,6 +87,7 @@ impl ErrorKind {
             ErrorKind::EntityNotFound => "entity_not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::EntityAlreadyExists => "entity_already_exists",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::PreconditionFailed => "precondition_failed",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::EntityInUse => "entity_in_use",
@@ -99,7 +104,7 @@ impl ErrorKind {
             ErrorKind::EntityNotAccessible => StatusCode::FORBIDDEN,
             ErrorKind::EntityNotFound => StatusCode::NOT_FOUND,
             ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorKind::EntityAlreadyExists => StatusCode::CONFLICT,
+            ErrorKind::EntityAlreadyExists | ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::EntityInUse => StatusCode::FAILED_DEPENDENCY,
@@ -199,6 +204,11 @@ impl From<BeltError> for ApiError {
                 ),
                 retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
             },
+            BeltError::NoDataPlane => ApiError::NotFound(
+                "This belt-api has no data plane (no Kafka configured), so belts have no offsets."
+                    .into(),
+            ),
+            BeltError::GroupBusy(message) => ApiError::Conflict(message),
             BeltError::Unexpected(err) => ApiError::Unexpected(err),
         }
     }
@@ -218,6 +228,9 @@ fn unavailable(what: Dependency) -> String {
             "The runtime has not confirmed the deletion ({reason}); the deletion continues."
         ),
         Dependency::Registry(message) => message,
+        Dependency::Broker(reason) => {
+            format!("The data plane's broker did not answer as expected ({reason}); try again.")
+        }
     }
 }
 
@@ -260,6 +273,16 @@ mod tests {
                 "The database did not answer within 2000 ms.",
             ),
             (
+                BeltError::Busy("group busy".into()),
+                ErrorKind::Conflict,
+                "group busy",
+            ),
+            (
+                BeltError::Unavailable(Dependency::Broker("no answer".into())),
+                ErrorKind::ServiceUnavailable,
+                "The data plane's broker did not answer as expected (no answer); try again.",
+            ),
+            (
                 BeltError::InUse("x".into()),
                 ErrorKind::EntityInUse,
                 "The belt's runtime objects are in use by something belt-api does not manage: x",
@@ -273,5 +296,10 @@ mod tests {
             ApiError::from(BeltError::Forbidden).kind(),
             ErrorKind::EntityNotAccessible
         );
+        assert_eq!(
+            ApiError::from(BeltError::NoDataPlane).kind(),
+            ErrorKind::EntityNotFound
+        );
+        assert_eq!(ErrorKind::Conflict.status(), StatusCode::CONFLICT);
     }
 }

@@ -11,6 +11,7 @@ pub mod if_match;
 pub mod invoke;
 pub mod links;
 pub mod list;
+pub mod offsets;
 use crate::metrics;
 pub mod openapi;
 pub mod render;
@@ -45,6 +46,12 @@ fn belt_routes() -> Router<AppState> {
         )
         .route("/belts/{id}/logs", get(running::logs).post(running::logs))
         .route("/belts/{id}/invoke", axum::routing::post(invoke::invoke))
+        .route(
+            "/belts/{id}/offsets",
+            get(offsets::get_offsets)
+                .put(offsets::put_offsets)
+                .delete(offsets::delete_offsets),
+        )
 }
 
 pub fn router(state: AppState) -> Router {

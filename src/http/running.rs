@@ -37,6 +37,10 @@ pub struct StateBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub pod_status: Option<Vec<Value>>,
+    /// Records waiting in the belt's input topics (docs/api.md#offsets); present when belt-api
+    /// has a data plane and its broker answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_lag: Option<i64>,
 }
 
 /// The belt's status, and why, whenever it is deployed.
@@ -70,6 +74,7 @@ pub async fn get_state(
         deployment_replicas: details.as_ref().map(|d| d.deployment_replicas.clone()),
         deployment_events: details.as_ref().map(|d| d.deployment_events.clone()),
         pod_status: details.map(|d| d.pod_status),
+        total_lag: report.total_lag,
     }))
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::auth::Verifier;
 use crate::belts::invoke::Invocations;
-use crate::belts::Belts;
+use crate::belts::{Belts, OffsetsBackend};
 use crate::domain::BeltDefaults;
 use crate::invoke::Invoke;
 use crate::metrics::Metrics;
@@ -31,6 +31,8 @@ pub struct Services {
     pub reconciler: Arc<Reconciler>,
     /// Runs test-invokes (the sandbox, or why there is none).
     pub invoker: Arc<dyn Invoke>,
+    /// The broker the offsets API reads and writes, when belt-api has a data plane.
+    pub offsets: Option<OffsetsBackend>,
 }
 
 /// The handlers see the use cases only: no store, no runtime.
@@ -49,13 +51,16 @@ impl AppState {
             services.invoker,
             services.defaults.clone(),
         );
-        let belts = Belts::new(
+        let mut belts = Belts::new(
             services.store,
             services.runtime,
             services.registry,
             services.reconciler,
             services.defaults,
         );
+        if let Some(plane) = services.offsets {
+            belts = belts.with_offsets(plane);
+        }
         AppState(Arc::new(Shared {
             belts,
             invocations,

@@ -7,6 +7,7 @@
 mod backoff;
 mod belt;
 mod delete;
+mod lag;
 mod queue;
 mod resync;
 mod run;
@@ -27,6 +28,7 @@ use crate::store::BeltStore;
 pub use backoff::Backoff;
 pub use belt::{Outcome, ReconcileError};
 pub use topics::belt_topics;
+pub use lag::LagWatch;
 
 use queue::WorkQueue;
 
