@@ -495,11 +495,9 @@ async fn a_group_with_members_keeps_its_offsets() {
     assert_eq!(broker.committed(&group, TOPIC, 0), Some(2));
 }
 
-/// Acceptance: a reset to earliest while STOPPED makes the next START process everything again.
-/// Needs the belt host that consumes and produces (the data-plane host, another branch at the
-/// time of writing): until it is merged, replicas only idle and this test cannot pass.
+/// Acceptance: a reset to earliest while STOPPED makes the next START process everything again,
+/// through the real belt host that consumes and produces.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the consuming belt host; run with --ignored once it is merged"]
 async fn reset_to_earliest_reprocesses_everything_after_the_next_start() {
     const CALLBACK: &str = "from time import time\nfrom grnry_belt.models.update import Update\n\n\
         def execute(headers, event):\n    update = Update('c', ['dummy']).set_value('seen', 0.5, \

@@ -123,7 +123,11 @@ impl Belts {
         }
     }
 
-    async fn measure(&self, plane: &OffsetsBackend, belt: &Belt) -> Result<OffsetsReport, BeltError> {
+    async fn measure(
+        &self,
+        plane: &OffsetsBackend,
+        belt: &Belt,
+    ) -> Result<OffsetsReport, BeltError> {
         let topics = read_topics(belt);
         let group = belt.kafka_consumer_group_name();
         let positions = plane.offsets.positions(&group, &topics).await?;

@@ -273,7 +273,7 @@ mod tests {
                 "The database did not answer within 2000 ms.",
             ),
             (
-                BeltError::Busy("group busy".into()),
+                BeltError::GroupBusy("group busy".into()),
                 ErrorKind::Conflict,
                 "group busy",
             ),

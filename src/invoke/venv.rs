@@ -6,7 +6,7 @@
 //! belt plant code in another's.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -30,9 +30,9 @@ impl Venvs {
         }
     }
 
-    fn lock(&self, dir: &PathBuf) -> Arc<tokio::sync::Mutex<()>> {
+    fn lock(&self, dir: &Path) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
-        locks.entry(dir.clone()).or_default().clone()
+        locks.entry(dir.to_path_buf()).or_default().clone()
     }
 }
 

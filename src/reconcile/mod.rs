@@ -27,8 +27,8 @@ use crate::runtime::Runtime;
 use crate::store::BeltStore;
 pub use backoff::Backoff;
 pub use belt::{Outcome, ReconcileError};
-pub use topics::belt_topics;
 pub use lag::LagWatch;
+pub use topics::belt_topics;
 
 use queue::WorkQueue;
 
