@@ -71,12 +71,7 @@ impl App {
         let database_url = config.database_url();
         let store = open_store(&config, &database_url).await?;
         let verifier = verifier(&config).await?;
-        let registry = config
-            .harvester_url
-            .as_deref()
-            .map(|url| Registry::new(url, config.dependency_timeout()).map(Arc::new))
-            .transpose()
-            .context("setting up the event-type registry client")?;
+        let registry = registry(&config)?;
 
         // Before the first reconcile: clear what a crashed predecessor left behind, and learn
         // what runs, so that restoring RUNNING belts never doubles a replica.
@@ -191,6 +186,16 @@ impl App {
         }
         Ok(served?)
     }
+}
+
+/// The event-type registry's client, when one is configured.
+fn registry(config: &ServeConfig) -> anyhow::Result<Option<Arc<Registry>>> {
+    config
+        .harvester_url
+        .as_deref()
+        .map(|url| Registry::new(url, config.dependency_timeout()).map(Arc::new))
+        .transpose()
+        .context("setting up the event-type registry client")
 }
 
 /// The controller's pacing, from the configuration.

@@ -60,6 +60,8 @@ fn walkthrough_script(readme: &str) -> String {
 struct Server {
     child: Child,
     address: String,
+    /// The embedded broker's `host:port`, from its startup line.
+    kafka: String,
     _stderr: Receiver<String>,
 }
 
@@ -123,16 +125,23 @@ fn serve(dir: &Path, data_dir: &Path) -> Server {
         let _ = child.kill();
         panic!("no listening line in 60 s; stderr:\n{}", seen.join("\n"));
     };
-    assert!(
-        seen.iter()
-            .any(|line| line
-                .contains("embedded Kafka broker (nisshi 0.8.1) listening on 127.0.0.1:")),
-        "the embedded default starts the broker and logs its address; stderr:\n{}",
-        seen.join("\n")
-    );
+    const BROKER_LINE: &str = "embedded Kafka broker (nisshi 0.8.1) listening on ";
+    let kafka = seen.iter().find_map(|line| {
+        let at = line.find(BROKER_LINE)? + BROKER_LINE.len();
+        let address = line[at..].split([',', ' ']).next()?;
+        Some(address.to_string())
+    });
+    let Some(kafka) = kafka else {
+        let _ = child.kill();
+        panic!(
+            "the embedded default starts the broker and logs its address; stderr:\n{}",
+            seen.join("\n")
+        );
+    };
     Server {
         child,
         address,
+        kafka,
         _stderr: rx,
     }
 }
@@ -146,6 +155,10 @@ fn the_readme_walkthrough_runs_verbatim_against_the_real_binary() {
     for step in [
         " token --project demo --role editor",
         "\"action\": \"START\"",
+        "from confluent_kafka import",
+        "/offsets\"",
+        "/invoke\"",
+        "?dryRun=true",
         "/state\"",
         "/logs?lines=",
         "\"action\": \"STOP\"",
@@ -170,6 +183,7 @@ fn the_readme_walkthrough_runs_verbatim_against_the_real_binary() {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BELT_URL", &server.address)
+        .env("BELT_KAFKA", &server.kafka)
         .env("BELT_API", BINARY)
         .env("BELT_DATA_DIR", &data_dir)
         .stdin(Stdio::null())
@@ -225,6 +239,27 @@ fn the_readme_walkthrough_runs_verbatim_against_the_real_binary() {
     assert!(
         created < running && running < ready && ready < stopped && stopped < deleted,
         "create, RUNNING, logs, STOP, delete in that order; {context}"
+    );
+    // The data plane: each event's update came back with its correlation id, nothing waits, and
+    // the draft ran in the sandbox.
+    for n in 0..3 {
+        let id = format!("walk-{n}");
+        assert!(
+            lines.iter().any(|l| l.starts_with(&format!("{id} "))
+                && l.contains("\"correlationId\"")
+                && l.contains(&format!("\"{id}\""))),
+            "the update of event {id}; {context}"
+        );
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("\"totalLag\":0")),
+        "the offsets show no lag; {context}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"outcome\":\"completed\"")),
+        "the test-invoke ran the draft; {context}"
     );
     assert!(
         !data_dir.join("belts").join("42").exists(),

@@ -6,21 +6,38 @@ usage: bare_loop.py <bootstrap> <input topic> <output topic> <group>
 
 import signal
 import sys
+import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-BATCH = 500
+# As the belt host (src/runtime/local/python/belt_kafka.py): up to BATCH records, what arrives within
+# BATCH_SECONDS of the first; flush (acks=all); then an asynchronous commit.
+BATCH = 1000
+POLL_SECONDS = 0.5
+BATCH_SECONDS = 0.1
+
+
+def fetch(consumer):
+    messages = consumer.consume(BATCH, POLL_SECONDS)
+    deadline = time.monotonic() + BATCH_SECONDS
+    while messages and len(messages) < BATCH and time.monotonic() < deadline:
+        more = consumer.consume(BATCH - len(messages), BATCH_SECONDS / 4)
+        if not more:
+            break
+        messages += more
+    return messages
 
 
 def main():
     bootstrap, topic_in, topic_out, group = sys.argv[1:5]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000})
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
     consumer.subscribe([topic_in])
     while True:
-        messages = [m for m in consumer.consume(BATCH, 0.1) if not m.error()]
+        messages = [m for m in fetch(consumer) if not m.error()]
         if not messages:
             continue
         for message in messages:
@@ -31,7 +48,7 @@ def main():
         for message in messages:
             last[(message.topic(), message.partition())] = message.offset() + 1
         consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in last.items()],
-                        asynchronous=False)
+                        asynchronous=True)
 
 
 if __name__ == "__main__":
