@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{Access, Asked, BeltError};
 use crate::domain::input::parse_body;
-use crate::domain::replica::{EnvValue, ReplicaSpec, CALLBACK_FILE, REQUIREMENTS_FILE};
+use crate::domain::replica::{ReplicaSpec, CALLBACK_FILE, REQUIREMENTS_FILE};
 use crate::domain::{BeltDefaults, Invalid};
 use crate::invoke::{Invoke, InvokeReport, InvokeRequest, SampleEvent};
 use crate::store::BeltStore;
@@ -113,21 +113,6 @@ fn parse(bytes: &[u8], defaults: &BeltDefaults) -> Result<Asking, Invalid> {
     })
 }
 
-/// The replica's environment as plain strings, as the local runtime renders it.
-fn plain_env(spec: &ReplicaSpec) -> Vec<(String, String)> {
-    spec.env
-        .iter()
-        .map(|entry| {
-            let value = match &entry.value {
-                EnvValue::Plain(value) => value.clone(),
-                EnvValue::FromSecret { key, .. } => key.clone(),
-                EnvValue::Kubernetes(var) => var["value"].as_str().unwrap_or_default().to_string(),
-            };
-            (entry.name.clone(), value)
-        })
-        .collect()
-}
-
 impl Invocations {
     pub fn new(
         store: Arc<dyn BeltStore>,
@@ -167,7 +152,7 @@ impl Invocations {
             tenant: belt.id.get().unsigned_abs(),
             callback: file(CALLBACK_FILE),
             requirements: file(REQUIREMENTS_FILE),
-            env: plain_env(&replica),
+            env: ReplicaSpec::plain_env(&replica),
             events: asking.events,
         };
         Ok(self.invoker.invoke(request).await?)

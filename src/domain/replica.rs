@@ -96,6 +96,28 @@ impl ReplicaSpec {
         }
     }
 
+    /// The environment as plain strings, in order, as a process outside Kubernetes gets it (the
+    /// local runtime's replicas, test-invoke).
+    pub fn plain_env(&self) -> Vec<(String, String)> {
+        self.env
+            .iter()
+            .map(|entry| {
+                let value = match &entry.value {
+                    EnvValue::Plain(value) => value.clone(),
+                    // There is no Secret store outside Kubernetes: the belt gets the key's name,
+                    // so it can at least tell which credential it would have received.
+                    EnvValue::FromSecret { key, .. } => key.clone(),
+                    // An `extraEnv` entry with `valueFrom` (Secret, ConfigMap, field ref) has
+                    // nothing to resolve against outside Kubernetes: it is set, but empty.
+                    EnvValue::Kubernetes(var) => {
+                        var["value"].as_str().unwrap_or_default().to_string()
+                    }
+                };
+                (entry.name.clone(), value)
+            })
+            .collect()
+    }
+
     /// The value of a plain variable (tests, local rendering).
     pub fn env_value(&self, name: &str) -> Option<&EnvValue> {
         self.env.iter().find(|e| e.name == name).map(|e| &e.value)

@@ -12,7 +12,7 @@ use tokio::process::Child;
 
 use super::sandbox::{open_private, read_private_tail, Cell};
 
-use crate::domain::replica::{EnvValue, ReplicaSpec};
+use crate::domain::replica::ReplicaSpec;
 
 /// Set in every replica's environment to the data dir, so that a later API finds the replicas of
 /// its data dir in `/proc` even when nothing else about them was recorded.
@@ -27,23 +27,9 @@ fn inherited(name: &str) -> bool {
     matches!(name, "PATH" | "HOME" | "LANG") || name.starts_with("PYTHON")
 }
 
-/// `spec.env` as plain strings, in order.
+/// `spec.env` as plain strings, in order (`ReplicaSpec::plain_env`).
 pub(super) fn render_env(spec: &ReplicaSpec) -> Vec<(String, String)> {
-    spec.env
-        .iter()
-        .map(|entry| {
-            let value = match &entry.value {
-                EnvValue::Plain(value) => value.clone(),
-                // There is no Secret store locally: the belt gets the key's name, so it can at least
-                // tell which credential it would have received.
-                EnvValue::FromSecret { key, .. } => key.clone(),
-                // An `extraEnv` entry with `valueFrom` (Secret, ConfigMap, field ref) has nothing to
-                // resolve against outside Kubernetes: it is set, but empty.
-                EnvValue::Kubernetes(var) => var["value"].as_str().unwrap_or_default().to_string(),
-            };
-            (entry.name.clone(), value)
-        })
-        .collect()
+    spec.plain_env()
 }
 
 /// Everything needed to start one run of a replica.
@@ -213,7 +199,7 @@ pub(super) async fn terminate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::replica::EnvEntry;
+    use crate::domain::replica::{EnvEntry, EnvValue};
 
     #[test]
     fn reads_the_stat_of_a_running_process() {
