@@ -43,11 +43,12 @@ def start_broker(program, work):
     process = subprocess.Popen(
         [program, "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
          "--advertised-listener-url", f"tcp://127.0.0.1:{port}",
-         "--storage-engine", f"sqlite://{work}/broker.db",
+         # nisshi reads a sqlite:// path relative to its working directory
+         "--storage-engine", "sqlite://broker.db",
          "--group-initial-rebalance-delay", "0s", "--silent"],
-        stdout=log, stderr=subprocess.STDOUT)
+        stdout=log, stderr=subprocess.STDOUT, cwd=work)
     bootstrap = f"127.0.0.1:{port}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     deadline = time.time() + 30
     while True:
         try:
@@ -118,7 +119,8 @@ def host_process(args, work, bootstrap, topic_in, topic_out):
            "FETCH_PROFILE": "FALSE", "BELT_ID": "1", "BELT_VERSION": "1", "PROJECT_NAME": "bench",
            "BELT_REPLICA_NAME": "bench-1", "DEBUG": "false", "PARAMETER": ""}
     log = open(os.path.join(work, "host.log"), "w")
-    return subprocess.Popen([sys.executable, os.path.join(args.host_dir, "belt_host.py")],
+    host = os.path.join(os.path.abspath(args.host_dir), "belt_host.py")
+    return subprocess.Popen([sys.executable, host],
                             cwd=belt_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -187,13 +189,13 @@ def main():
         bare = subprocess.Popen([sys.executable, os.path.join(HERE, "bare_loop.py"), bootstrap,
                                  "bench-in", "bench-bare", "bench-bare-loop"])
         processes.append(bare)
-        bare_rate = rate(read_outputs(bootstrap, "bench-bare", args.events, 300))
+        bare_rate = rate(read_outputs(bootstrap, "bench-bare", args.events, 120))
         bare.terminate()
 
         print("== one replica of the belt host, trivial callback", flush=True)
         host = host_process(args, work, bootstrap, "bench-in", "bench-out")
         processes.append(host)
-        host_rate = rate(read_outputs(bootstrap, "bench-out", args.events, 300))
+        host_rate = rate(read_outputs(bootstrap, "bench-out", args.events, 120))
         host.terminate()
         host.wait(30)
 
