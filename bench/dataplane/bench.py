@@ -83,7 +83,8 @@ def produce_events(bootstrap, topic, count, first=0):
 def read_outputs(bootstrap, topic, count, timeout, on_record=None):
     """Reads `count` records from `topic`; answers their CreateTimes (ms) or fails after `timeout`."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-reader-{topic}-{time.time()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "fetch.wait.max.ms": 100})
     consumer.subscribe([topic])
     stamps = []
     deadline = time.time() + timeout
@@ -91,7 +92,7 @@ def read_outputs(bootstrap, topic, count, timeout, on_record=None):
         while len(stamps) < count:
             if time.time() > deadline:
                 raise SystemExit(f"{topic}: {len(stamps)} of {count} records after {timeout} s")
-            for message in consumer.consume(500, 0.2):
+            for message in consumer.consume(1, 0.2) + consumer.consume(499, 0):
                 if message.error():
                     continue
                 stamps.append(message.timestamp()[1])
