@@ -5,7 +5,7 @@
    one topic; one replica of the bundled belt host with a trivial callback turns them into updates on
    another. Each rate is (N - 1) / (last - first output record's CreateTime): the steady state, without
    the group join either pays once.
-2. Latency: with the host caught up, events are produced at a fixed rate (open loop: each is due at
+2. Latency: once a warm-up event has come through (the host joined its group), events are produced at a fixed rate (open loop: each is due at
    start + i / rate, and its latency counts from that due time, so a stall is charged to every event due
    during it); the update's arrival minus the due time is recorded.
 """
@@ -130,20 +130,34 @@ def latency(bootstrap, topic_in, topic_out, offered, seconds):
     count = int(offered * seconds)
     latencies = []
     done = threading.Event()
+    warm = threading.Event()
 
     def on_record(message):
         value = json.loads(message.value())
+        if value["keys"] == ["warm-up"]:
+            warm.set()
+            return
         due = value["values"][0]["value"]
         latencies.append((time.time() - due) * 1000)
 
     def reader():
-        read_outputs(bootstrap, topic_out, count, seconds + 60, on_record)
+        read_outputs(bootstrap, topic_out, count + 1, seconds + 120, on_record)
         done.set()
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
-    time.sleep(3)  # the reader joins its group before the first event is due
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 1})
+    # linger.ms 5: the Java client's default since Kafka 4.0. With 1 ms, nearly every event is a
+    # record batch of its own, and the broker serves about one batch per fetch round trip: a single
+    # partition then tops out near 300 batches/s and every client behind it falls behind
+    # (bench/README.md#data-plane).
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    # One event through the whole path first: the host has joined its group and the reader reads,
+    # so what follows measures the running belt, not its start (which the throughput run covers).
+    producer.produce(topic_in, json.dumps({"n": "warm-up", "due": time.time()}).encode(),
+                     headers=[("grnry-correlation-id", "warm-up")])
+    producer.flush(30)
+    if not warm.wait(60):
+        raise SystemExit("latency: the warm-up event got no update within 60 s")
     start = time.time()
     for n in range(count):
         due = start + n / offered

@@ -69,8 +69,8 @@ mod tests {
     use crate::domain::{DesiredState, Person, Precondition, Wish};
     use crate::store::{NewBelt, StoreOptions, WishChange};
 
-    #[tokio::test]
-    async fn a_locked_write_hands_back_its_decision_and_names_every_refusal() {
+    /// A fresh SQLite store, and a belt ready to be created in the global project.
+    async fn a_store_and_a_new_belt() -> (tempfile::TempDir, Arc<dyn BeltStore>, NewBelt) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/belts.db", dir.path().display());
         let options = StoreOptions {
@@ -78,14 +78,20 @@ mod tests {
             timeout: Duration::from_secs(5),
         };
         let store = crate::store::connect(&url, options).await.unwrap();
-        let project = ProjectName::global();
         let new = NewBelt {
             id: None,
-            project: project.clone(),
+            project: ProjectName::global(),
             spec: belt(1, Wish::default()).spec,
             author: Person::default(),
             at: now_millis(),
         };
+        (dir, store, new)
+    }
+
+    #[tokio::test]
+    async fn a_locked_write_hands_back_its_decision_and_names_every_refusal() {
+        let (_dir, store, new) = a_store_and_a_new_belt().await;
+        let project = new.project.clone();
         let id = store.create(new, Commit::Yes).await.unwrap().id;
 
         let seen = |b: &Belt| Ok((LockedWrite::Nothing, b.version));
@@ -120,21 +126,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_dry_run_answers_the_write_and_leaves_the_store_as_it_was() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/belts.db", dir.path().display());
-        let options = StoreOptions {
-            max_connections: 2,
-            timeout: Duration::from_secs(5),
-        };
-        let store = crate::store::connect(&url, options).await.unwrap();
-        let project = ProjectName::global();
-        let new = NewBelt {
-            id: None,
-            project: project.clone(),
-            spec: belt(1, Wish::default()).spec,
-            author: Person::default(),
-            at: now_millis(),
-        };
+        let (_dir, store, new) = a_store_and_a_new_belt().await;
+        let project = new.project.clone();
         let tried = store.create(new.clone(), Commit::DryRun).await.unwrap();
         assert!(store.get(&project, tried.id).await.unwrap().is_none());
         let kept = store.create(new, Commit::Yes).await.unwrap();

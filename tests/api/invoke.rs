@@ -94,7 +94,11 @@ async fn a_good_callback_answers_its_updates_within_two_seconds(backend: Backend
             format!("c-{n}"),
             "{answer}"
         );
-        assert_eq!(update["headers"]["grnry-belt-id"], id.as_str(), "{answer}");
+        assert_eq!(
+            update["headers"]["grnry-source"],
+            format!("{id}/1/invoke/{i}"),
+            "{answer}"
+        );
         assert_eq!(update["key"], n.to_string(), "{answer}");
         assert_eq!(update["value"]["values"][0]["value"], n * 10, "{answer}");
         assert_eq!(

@@ -147,7 +147,9 @@ def run_event(index, sample, execute, path, wants_profile):
             result = execute(*args)
             records = records_of(result, correlation_id, f"invoke/{index}", output_types,
                                  destination, belt)
-            entry = {"updates": [dict(record, headers=dict(record["headers"]))
+            entry = {"updates": [{"topic": record["topic"], "key": record["key"],
+                                  "headers": dict(record["headers"]),
+                                  "value": json.loads(record["payload"])}
                                  for record in records]}
         except BaseException as error:  # noqa: BLE001 - whatever the user's code raises is reported
             entry = {"error": error_of(error, path)}
