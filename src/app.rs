@@ -16,6 +16,7 @@ use crate::auth::{AuthConfig, AuthMode, Verifier};
 use crate::belts::OffsetsBackend;
 use crate::broker::{GroupOffsets, KafkaGroupOffsets};
 use crate::config::{LocalSandbox, RuntimeKind, ServeConfig};
+use crate::domain::replica::Platform;
 use crate::domain::BeltDefaults;
 use crate::http::{self, AppState, Services};
 use crate::invoke::{Invoke, InvokeSettings, Invoker, NoInvoker};
@@ -210,7 +211,10 @@ fn reconcile_settings(config: &ServeConfig, data_plane: &DataPlane) -> crate::re
         call_timeout,
         backoff_initial: Duration::from_millis(config.reconcile_backoff_ms.max(1)),
         backoff_max: Duration::from_millis(config.reconcile_backoff_max_ms),
-        kafka_bootstrap: data_plane.bootstrap.clone(),
+        platform: Platform {
+            kafka_bootstrap: data_plane.bootstrap.clone(),
+            profile_store_url: config.kafka.profile_store_url.clone(),
+        },
         broker_health: data_plane.health(),
     }
 }
@@ -274,6 +278,7 @@ fn log_startup(config: &ServeConfig, address: SocketAddr, database_url: &str, ve
         store = %redact_url(database_url),
         runtime = ?config.runtime,
         event_type_registry = config.harvester_url.as_deref().unwrap_or("not checked"),
+        profile_store = config.kafka.profile_store_url.as_deref().unwrap_or("not configured"),
         "belt-api listening; API docs at /docs"
     );
     match verifier.mode() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use belt_api::config::BeltDefaultsConfig;
 use belt_api::domain::belt::from_epoch_millis;
 use belt_api::domain::input::{parse_body, parse_spec};
-use belt_api::domain::replica::ReplicaSpec;
+use belt_api::domain::replica::{Platform, ReplicaSpec};
 use belt_api::domain::{Belt, BeltDefaults, BeltId, Person, ProjectName};
 use belt_api::runtime::kubernetes::{render, KubernetesRuntime, RenderError};
 use belt_api::runtime::{Observed, Phase, Runtime, RuntimeError};
@@ -98,7 +98,11 @@ fn spec_of(body: &Value, project: &str, generation: i64) -> ReplicaSpec {
         wish: Default::default(),
     };
     // In a cluster the data plane is an existing Kafka, named by BELT_KAFKA_BOOTSTRAP.
-    ReplicaSpec::build(&belt, &spec, 1, generation, false, Some(KAFKA_BOOTSTRAP))
+    let platform = Platform {
+        kafka_bootstrap: Some(KAFKA_BOOTSTRAP.to_string()),
+        profile_store_url: None,
+    };
+    ReplicaSpec::build(&belt, &spec, 1, generation, false, &platform)
 }
 
 const KAFKA_BOOTSTRAP: &str = "kafka-0.kafka.data.svc:9092,kafka-1.kafka.data.svc:9092";

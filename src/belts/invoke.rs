@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{Access, Asked, BeltError};
 use crate::domain::input::parse_body;
-use crate::domain::replica::{ReplicaSpec, CALLBACK_FILE, REQUIREMENTS_FILE};
+use crate::domain::replica::{Platform, ReplicaSpec, CALLBACK_FILE, REQUIREMENTS_FILE};
 use crate::domain::{BeltDefaults, Invalid};
 use crate::invoke::{Invoke, InvokeReport, InvokeRequest, SampleEvent};
 use crate::store::BeltStore;
@@ -146,7 +146,8 @@ impl Invocations {
             spec.parameter = parameter;
         }
         // No Kafka address: an invocation reads and writes no topic.
-        let replica = ReplicaSpec::build(&belt, &spec, belt.version, 0, false, None);
+        let replica =
+            ReplicaSpec::build(&belt, &spec, belt.version, 0, false, &Platform::default());
         let file = |name: &str| replica.files.get(name).cloned().unwrap_or_default();
         let request = InvokeRequest {
             tenant: belt.id.get().unsigned_abs(),

@@ -35,6 +35,12 @@ pub struct KafkaConfig {
     #[arg(long, env = "BELT_KAFKA_LAG_INTERVAL_MS", default_value_t = 30_000)]
     pub kafka_lag_interval_ms: u64,
 
+    /// The profile store that belts with `fetchProfile` TRUE or LAZY read profiles from (an
+    /// `http(s)://` URL; replicas get it as `PROFILE_STORE_URL` and fetch
+    /// `GET {url}/profiles/{type}/{key}`). Without it, such a belt fails at startup, saying so.
+    #[arg(long, env = "BELT_PROFILE_STORE_URL", value_parser = parse_profile_store_url)]
+    pub profile_store_url: Option<String>,
+
     /// Partitions of a topic that belt-api creates.
     #[arg(long, env = "BELT_KAFKA_TOPIC_PARTITIONS", default_value_t = 3)]
     pub kafka_topic_partitions: u32,
@@ -46,4 +52,40 @@ pub enum KafkaBroker {
     Embedded,
     /// No data plane.
     None,
+}
+
+/// An absolute `http`/`https` URL with a host, without a query or fragment (the host appends paths).
+fn parse_profile_store_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("'{text}' is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "'{text}' must be an http:// or https:// URL with a host"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("'{text}' must not carry a query or a fragment"));
+    }
+    Ok(text.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_profile_store_url;
+
+    #[test]
+    fn a_profile_store_url_is_an_http_url_with_a_host_and_nothing_after_its_path() {
+        assert_eq!(
+            parse_profile_store_url("http://profiles:8080/api/").unwrap(),
+            "http://profiles:8080/api"
+        );
+        for bad in [
+            "profiles:8080",
+            "ftp://x/",
+            "http://x/?a=1",
+            "http://x/#f",
+            "file:///tmp",
+        ] {
+            assert!(parse_profile_store_url(bad).is_err(), "{bad} was accepted");
+        }
+    }
 }

@@ -59,19 +59,28 @@ pub struct ReplicaSpec {
 pub const CALLBACK_FILE: &str = "callback.py";
 pub const REQUIREMENTS_FILE: &str = "requirements.txt";
 
+/// The platform's services a replica talks to, the same for every belt of one belt-api
+/// (docs/api.md#what-a-replica-receives).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Platform {
+    /// The data plane's bootstrap servers (`KAFKA_BOOTSTRAP_SERVERS`), when there is one.
+    pub kafka_bootstrap: Option<String>,
+    /// Where profiles are fetched (`PROFILE_STORE_URL`), when one is configured.
+    pub profile_store_url: Option<String>,
+}
+
 impl ReplicaSpec {
-    /// `spec` is the belt's spec at the version being deployed (which may be older than `belt`'s);
-    /// `kafka_bootstrap` is the data plane's address, when there is one.
+    /// `spec` is the belt's spec at the version being deployed (which may be older than `belt`'s).
     pub fn build(
         belt: &Belt,
         spec: &BeltSpec,
         version: i64,
         generation: i64,
         with_partition_offsets: bool,
-        kafka_bootstrap: Option<&str>,
+        platform: &Platform,
     ) -> ReplicaSpec {
         let id = belt.id;
-        let env = environment(belt, spec, version, with_partition_offsets, kafka_bootstrap);
+        let env = environment(belt, spec, version, with_partition_offsets, platform);
         ReplicaSpec {
             belt_id: id,
             project: belt.project.clone(),
@@ -138,10 +147,10 @@ fn environment(
     spec: &BeltSpec,
     version: i64,
     with_partition_offsets: bool,
-    kafka_bootstrap: Option<&str>,
+    platform: &Platform,
 ) -> Vec<EnvEntry> {
-    let mut env = topic_env(belt, spec, version, kafka_bootstrap);
-    env.extend(profile_env(spec));
+    let mut env = topic_env(belt, spec, version, platform.kafka_bootstrap.as_deref());
+    env.extend(profile_env(spec, platform.profile_store_url.as_deref()));
     env.push(plain("DEBUG", spec.debug.to_string()));
     env.push(plain("PARAMETER", spec.parameter.clone()));
     if with_partition_offsets && !spec.partition_offsets.is_empty() {
@@ -202,12 +211,15 @@ fn topic_env(
 }
 
 /// The Profile Store: the fetch mode and, when it fetches, the credentials from the Secret.
-fn profile_env(spec: &BeltSpec) -> Vec<EnvEntry> {
+fn profile_env(spec: &BeltSpec, profile_store_url: Option<&str>) -> Vec<EnvEntry> {
     let mut env = vec![
         plain("FETCH_PROFILE", spec.fetch_profile.as_str().to_string()),
         plain("PROFILE_TYPE", spec.profile_type.clone()),
-        plain("KEYCLOAK_SECRET", spec.secret.clone()),
     ];
+    if let Some(url) = profile_store_url {
+        env.push(plain("PROFILE_STORE_URL", url.to_string()));
+    }
+    env.push(plain("KEYCLOAK_SECRET", spec.secret.clone()));
     for (name, key) in [
         ("KEYCLOAK_USER", &spec.secret_username),
         ("KEYCLOAK_PASS", &spec.secret_password),

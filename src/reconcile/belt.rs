@@ -76,9 +76,7 @@ impl Reconciler {
             }
             _ => false,
         };
-        let Some(spec) =
-            replica_spec(belt, self.settings.kafka_bootstrap.as_deref()).filter(|_| !current)
-        else {
+        let Some(spec) = replica_spec(belt, &self.settings.platform).filter(|_| !current) else {
             return Ok(Outcome::Unchanged);
         };
         if let Some(deployed) = &belt.wish.deployed {

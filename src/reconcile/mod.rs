@@ -20,7 +20,7 @@ use tokio::sync::{broadcast, Notify};
 
 use crate::broker::embedded::Health;
 use crate::broker::TopicAdmin;
-use crate::domain::replica::ReplicaSpec;
+use crate::domain::replica::{Platform, ReplicaSpec};
 use crate::domain::{Belt, BeltId};
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
@@ -46,8 +46,8 @@ pub struct Settings {
     pub backoff_max: Duration,
     /// How long a DELETE waits for the reconciler to confirm before answering 503.
     pub delete_wait: Duration,
-    /// The data plane's address that replicas receive, when there is one.
-    pub kafka_bootstrap: Option<String>,
+    /// The platform's addresses that replicas receive (data plane, profile store).
+    pub platform: Platform,
     /// The embedded broker's health, when belt-api runs one (readiness reports it).
     pub broker_health: Option<Health>,
 }
@@ -61,7 +61,7 @@ impl Default for Settings {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             delete_wait: Duration::from_secs(40),
-            kafka_bootstrap: None,
+            platform: Platform::default(),
             broker_health: None,
         }
     }
@@ -166,7 +166,7 @@ impl Reconciler {
 }
 
 /// What the runtime should run for a RUNNING wish.
-pub fn replica_spec(belt: &Belt, kafka_bootstrap: Option<&str>) -> Option<ReplicaSpec> {
+pub fn replica_spec(belt: &Belt, platform: &Platform) -> Option<ReplicaSpec> {
     let deployed = belt.wish.deployed.as_ref()?;
     Some(ReplicaSpec::build(
         belt,
@@ -174,6 +174,6 @@ pub fn replica_spec(belt: &Belt, kafka_bootstrap: Option<&str>) -> Option<Replic
         deployed.version,
         belt.wish.generation,
         belt.wish.is_first_start(),
-        kafka_bootstrap,
+        platform,
     ))
 }

@@ -1,5 +1,6 @@
-//! `FETCH_PROFILE`: the event's profile comes from the profile store into `execute`; a belt that
-//! needs one without a store configured fails at startup, saying why.
+//! `FETCH_PROFILE`: the event's profile comes from the profile store belt-api is configured with
+//! (`BELT_PROFILE_STORE_URL`) into `execute`; a belt that needs one on a belt-api without a store
+//! fails at startup, saying why.
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ async fn a_fetched_profile_reaches_execute_and_a_missing_store_fails_the_belt_at
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"tier": "gold"})))
         .mount(&store)
         .await;
-    let api = Api::start();
+    let api = Api::start_with(&[("BELT_PROFILE_STORE_URL", &store.uri())]);
     let (id, input, destination) = (105, "grnry_data_in_dp-profiles", "dp-updates-105");
     let fields = json!({
         "extractorFn": PROFILE_CALLBACK,
@@ -28,7 +29,6 @@ async fn a_fetched_profile_reaches_execute_and_a_missing_store_fails_the_belt_at
         "secret": "profile-store",
         "secretUsername": "user",
         "secretPassword": "password",
-        "extraEnv": [{"name": "PROFILE_STORE_URL", "value": store.uri()}],
     });
     api.create_belt(id, "dp-profiles", destination, fields)
         .await;
@@ -62,6 +62,8 @@ async fn a_fetched_profile_reaches_execute_and_a_missing_store_fails_the_belt_at
             .collect::<Vec<_>>()
     );
 
+    drop(api);
+    let api = Api::start();
     let unconfigured = json!({
         "extractorFn": PROFILE_CALLBACK,
         "fetchProfile": "TRUE",

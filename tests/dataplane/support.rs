@@ -222,6 +222,11 @@ impl Drop for Api {
 
 impl Api {
     pub fn start() -> Api {
+        Api::start_with(&[])
+    }
+
+    /// Starts belt-api with these settings (`BELT_…` variables) on top of the tests' own.
+    pub fn start_with(settings: &[(&str, &str)]) -> Api {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("belt-data");
         let mut child = Command::new(BINARY)
@@ -234,6 +239,7 @@ impl Api {
             .env("BELT_LOCAL_HOST_ENV", host_env())
             .env("BELT_LOCAL_RESTART_BACKOFF_MS", "100")
             .env("BELT_RECONCILE_INTERVAL_MS", "500")
+            .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
