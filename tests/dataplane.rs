@@ -5,6 +5,8 @@
 //!
 //! Each test runs its own belt-api with its own belt id and topics on the one broker.
 
+#[path = "common/broker_program.rs"]
+mod broker_program;
 #[path = "dataplane/support.rs"]
 mod support;
 

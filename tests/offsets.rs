@@ -3,6 +3,8 @@
 //! produce to the input topic and commit as the belt's consumer group. Replicas of started belts
 //! are a shell script that only idles, so the group stays as the test leaves it.
 
+#[path = "common/broker_program.rs"]
+mod broker_program;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;

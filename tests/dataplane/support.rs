@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use crate::broker_program::TestBroker;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
 const CLIENT: &str = concat!(
@@ -28,56 +29,9 @@ pub fn host_env() -> PathBuf {
     }
 }
 
-pub struct Broker {
-    pub bootstrap: String,
-    /// Its stdin: when this test binary ends, the pipe closes and the wrapper stops the broker.
-    _guard: Mutex<Child>,
-}
-
-/// The broker program: `BELT_KAFKA_BROKER_COMMAND`, else `nisshi` on PATH.
-fn broker_program() -> String {
-    std::env::var("BELT_KAFKA_BROKER_COMMAND").unwrap_or_else(|_| "nisshi".to_string())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The broker of this test binary, started on first use on a free port with SQLite storage in a
-/// temporary directory that goes with it (nisshi takes a `sqlite://` path relative to its cwd).
-pub fn broker() -> &'static Broker {
-    static BROKER: OnceLock<Broker> = OnceLock::new();
-    BROKER.get_or_init(|| {
-        let port = free_port();
-        let dir = tempfile::tempdir().unwrap().keep();
-        let url = format!("tcp://127.0.0.1:{port}");
-        // The wrapper ends the broker and its files once our end of its stdin closes.
-        let script = r#"dir=$1; shift; cd "$dir" || exit 1; "$@" </dev/null & child=$!; cat >/dev/null; kill $child; wait $child; rm -rf "$dir""#;
-        let child = Command::new("bash")
-            .args(["-c", script, "bash"])
-            .arg(&dir)
-            .arg(broker_program())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "sqlite://broker.db", "--group-initial-rebalance-delay", "100ms"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the broker (set BELT_KAFKA_BROKER_COMMAND to nisshi)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the broker did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Broker {
-            bootstrap: format!("127.0.0.1:{port}"),
-            _guard: Mutex::new(child),
-        }
-    })
+/// The broker of this test binary, started on first use.
+pub fn broker() -> &'static TestBroker {
+    TestBroker::shared()
 }
 
 /// Runs `kafka_client.py` with the host environment's Python; answers its JSON lines.
@@ -103,7 +57,7 @@ pub async fn kafka(args: &[&str]) -> Vec<Value> {
 
 pub async fn create_topics(topics: &[(&str, u32)]) {
     let specs: Vec<String> = topics.iter().map(|(t, p)| format!("{t}:{p}")).collect();
-    let mut args = vec!["topics", &broker().bootstrap];
+    let mut args = vec!["topics", &broker().address];
     args.extend(specs.iter().map(String::as_str));
     kafka(&args).await;
 }
@@ -114,7 +68,7 @@ pub async fn produce(topic: &str, first: u64, count: u64, partitions: u32) -> Ve
     let (first, count, partitions) = (first.to_string(), count.to_string(), partitions.to_string());
     let args = [
         "produce",
-        &broker().bootstrap,
+        &broker().address,
         topic,
         &first,
         &count,
@@ -152,7 +106,7 @@ async fn read_until(
     let linger = linger.as_secs_f64().to_string();
     let args = [
         "read",
-        &broker().bootstrap,
+        &broker().address,
         topic,
         &expected,
         &timeout,
@@ -163,7 +117,7 @@ async fn read_until(
 }
 
 pub async fn count(topic: &str) -> u64 {
-    kafka(&["count", &broker().bootstrap, topic]).await[0]["count"]
+    kafka(&["count", &broker().address, topic]).await[0]["count"]
         .as_u64()
         .unwrap()
 }
@@ -235,7 +189,7 @@ impl Api {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("BELT_LISTEN", "127.0.0.1:0")
             .env("BELT_DATA_DIR", &data_dir)
-            .env("BELT_KAFKA_BOOTSTRAP", &broker().bootstrap)
+            .env("BELT_KAFKA_BOOTSTRAP", &broker().address)
             .env("BELT_LOCAL_HOST_ENV", host_env())
             .env("BELT_LOCAL_RESTART_BACKOFF_MS", "100")
             .env("BELT_RECONCILE_INTERVAL_MS", "500")

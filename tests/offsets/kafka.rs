@@ -1,9 +1,7 @@
-//! A Kafka-protocol broker for one test (nisshi, in memory, on a free port), and what the tests do
+//! A Kafka-protocol broker for one test (tests/common/broker_program.rs), and what the tests do
 //! on it as a belt's replicas or producers would: create topics, produce, commit as the group,
 //! count records.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -14,67 +12,21 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
-/// The broker's program: `BELT_KAFKA_BROKER_COMMAND`, else what `scripts/broker.sh` prints.
-fn program() -> String {
-    if let Ok(program) = std::env::var("BELT_KAFKA_BROKER_COMMAND") {
-        return program;
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/broker.sh");
-    let output = Command::new("bash")
-        .arg(script)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("running scripts/broker.sh");
-    assert!(
-        output.status.success(),
-        "the offsets tests need a broker: set BELT_KAFKA_BROKER_COMMAND to nisshi's path or let \
-         scripts/broker.sh build it"
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
+use crate::broker_program::TestBroker;
 
-pub struct Broker {
-    child: Child,
-    _storage: tempfile::TempDir,
-    pub address: String,
-}
+/// The broker of one test, and what the tests do on it.
+pub struct Broker(TestBroker);
 
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Broker {
+    type Target = TestBroker;
+    fn deref(&self) -> &TestBroker {
+        &self.0
     }
 }
 
 impl Broker {
     pub fn start() -> Broker {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let address = format!("127.0.0.1:{port}");
-        let storage = tempfile::tempdir().unwrap();
-        let child = Command::new(program())
-            .args(["broker", "--listener-url", &format!("tcp://{address}")])
-            .args(["--advertised-listener-url", &format!("tcp://{address}")])
-            .args(["--storage-engine", "sqlite://nisshi.db"])
-            .current_dir(storage.path())
-            .args(["--group-initial-rebalance-delay", "100ms"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the broker");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(&address).is_err() {
-            assert!(Instant::now() < deadline, "the broker never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Broker {
-            child,
-            _storage: storage,
-            address,
-        }
+        Broker(TestBroker::start())
     }
 
     fn config(&self) -> ClientConfig {
