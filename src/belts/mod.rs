@@ -29,7 +29,6 @@ use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::store::BeltStore;
 
-pub use crate::store::{Revision, RevisionPage, RevisionSummary};
 pub use bulk::{BulkOutcome, Selector, MAX_BULK_BELTS};
 pub use caller::{Access, Asked, Caller, Edit};
 pub use error::{BeltError, Dependency};

@@ -3,7 +3,7 @@
 
 use super::{Access, Asked, BeltError, Belts};
 use crate::domain::Invalid;
-use crate::store::{Revision, RevisionPage};
+use crate::domain::{Revision, RevisionPage};
 
 /// Which page of revisions: `limit` of them from `offset`, newest first.
 #[derive(Debug, Clone, Copy)]

@@ -9,8 +9,9 @@ use super::locked::{write_locked, Written};
 use super::{Asked, BeltError, Belts, Edit, Replaced};
 use crate::domain::belt::now_millis;
 use crate::domain::input::parse_body;
+use crate::domain::Revision;
 use crate::domain::{Belt, Commit, Invalid};
-use crate::store::{LockedWrite, Revision};
+use crate::store::LockedWrite;
 
 impl Belts {
     /// `body` is empty or `{"version": n}`; without a version, the newest kept one older than the

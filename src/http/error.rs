@@ -269,6 +269,11 @@ mod tests {
                 "Belt with ID '7' is at version '3', which 'If-Match' does not name.",
             ),
             (
+                BeltError::RevisionNotFound { id, version: 4 },
+                ErrorKind::EntityNotFound,
+                "Version '4' of belt with ID '7' is not kept (unknown or pruned).",
+            ),
+            (
                 BeltError::IdTaken(id),
                 ErrorKind::EntityAlreadyExists,
                 "Belt with ID '7' already exists.",

@@ -20,9 +20,9 @@ use super::list::{natural, ListLinks, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use super::render::{belt_path, belt_response};
 use super::scope::BeltScope;
 use super::state::AppState;
-use crate::belts::{Paging, Replaced, RevisionSummary};
+use crate::belts::{Paging, Replaced};
 use crate::domain::timestamp::format_timestamp;
-use crate::domain::{Invalid, Person};
+use crate::domain::{Invalid, Person, RevisionSummary};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

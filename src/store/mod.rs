@@ -20,10 +20,10 @@ use time::OffsetDateTime;
 
 use crate::domain::{Belt, BeltId, BeltSpec, DesiredState, Person, ProjectName, Refusal};
 
+pub use crate::domain::{Revision, RevisionPage, RevisionSummary};
 use bounded::Bounded;
 pub(crate) use classify::{classify, is_unique_violation};
 pub use postgres::PostgresStore;
-pub use revisions::{Revision, RevisionPage, RevisionSummary};
 pub use sql::{Dialect, SqlStore};
 pub use sqlite::SqliteStore;
 

@@ -1,36 +1,9 @@
-//! The stored versions of a belt (docs/api.md#revisions-and-rollback): what the store answers
-//! about them, and the rows they are read from.
-
-use time::OffsetDateTime;
+//! The rows a belt's stored versions are read from (docs/api.md#revisions-and-rollback).
 
 use super::row::BeltRow;
 use crate::domain::belt::from_epoch_millis;
+use crate::domain::revision::{Revision, RevisionSummary};
 use crate::domain::{Belt, Person};
-
-/// One stored version, without its document: who made it and when.
-#[derive(Debug, Clone)]
-pub struct RevisionSummary {
-    pub version: i64,
-    pub modified_by: Person,
-    pub modified_at: OffsetDateTime,
-    /// The version whose content a rollback restored in this one.
-    pub rollback_of: Option<i64>,
-}
-
-/// A page of a belt's revisions, newest first.
-#[derive(Debug, Clone)]
-pub struct RevisionPage {
-    pub items: Vec<RevisionSummary>,
-    /// Revisions of the belt that are kept, on every page.
-    pub total: u64,
-}
-
-/// One stored version with its document; the belt as it was then, with no wish.
-#[derive(Debug, Clone)]
-pub struct Revision {
-    pub belt: Belt,
-    pub rollback_of: Option<i64>,
-}
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct RevisionSummaryRow {

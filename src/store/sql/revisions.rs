@@ -4,9 +4,8 @@
 
 use super::{Dialect, SqlStore};
 use crate::domain::{BeltId, ProjectName};
-use crate::store::revisions::{
-    Revision, RevisionPage, RevisionRow, RevisionSummary, RevisionSummaryRow,
-};
+use crate::domain::{Revision, RevisionPage, RevisionSummary};
+use crate::store::revisions::{RevisionRow, RevisionSummaryRow};
 use crate::store::{classify, StoreError};
 
 const RECORD: &str = "INSERT INTO belt_revisions (belt_id, version, project, spec, \
