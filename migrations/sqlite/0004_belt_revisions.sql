@@ -23,3 +23,9 @@ INSERT INTO belt_revisions (belt_id, version, project, spec, created_by_name, cr
 SELECT id, version, project, spec, created_by_name, created_by_email, created_at_ms,
     modified_by_name, modified_by_email, modified_at_ms, NULL
 FROM belts;
+
+-- The foreign key cascades only on connections that turned foreign keys on; the trigger also
+-- covers every other writer, such as SQL typed by an operator.
+CREATE TRIGGER belts_revisions_after_delete AFTER DELETE ON belts BEGIN
+    DELETE FROM belt_revisions WHERE belt_id = OLD.id;
+END;
