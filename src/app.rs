@@ -252,6 +252,7 @@ async fn open_store(
         StoreOptions {
             max_connections: config.database_max_connections(),
             timeout: config.dependency_timeout(),
+            revision_retention: config.revision_retention,
         },
     )
     .await

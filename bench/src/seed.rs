@@ -145,6 +145,7 @@ impl Database {
             StoreOptions {
                 max_connections: pool_size,
                 timeout: Duration::from_secs(5),
+                revision_retention: 50,
             },
         )
         .await

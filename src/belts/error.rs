@@ -16,6 +16,12 @@ pub enum BeltError {
     Invalid(#[from] Invalid),
     #[error("belt {0} not found")]
     NotFound(BeltId),
+    /// The belt keeps no revision of this version (never stored, or pruned).
+    #[error("revision {version} of belt {id} not found")]
+    RevisionNotFound { id: BeltId, version: i64 },
+    /// A rollback without a version, and no kept revision is older than the current one.
+    #[error("belt {id} keeps no revision older than {current}")]
+    NoOlderRevision { id: BeltId, current: i64 },
     /// `If-Match` named versions; the belt is at `current`.
     #[error("belt {id} is at version {current}")]
     VersionMismatch { id: BeltId, current: i64 },

@@ -76,6 +76,7 @@ mod tests {
         let options = StoreOptions {
             max_connections: 2,
             timeout: Duration::from_secs(5),
+            revision_retention: 50,
         };
         let store = crate::store::connect(&url, options).await.unwrap();
         let new = NewBelt {

@@ -2,6 +2,7 @@
 //! roles, talk to the store, the runtime and the registry, and answer with domain values or a
 //! [`BeltError`]. They know nothing of HTTP (docs/architecture.md).
 
+mod bulk;
 mod caller;
 mod create;
 mod delete;
@@ -14,6 +15,8 @@ mod logs;
 mod offsets;
 mod ready;
 mod replace;
+mod revisions;
+mod rollback;
 mod state;
 mod status;
 mod wish;
@@ -26,12 +29,14 @@ use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::store::BeltStore;
 
+pub use bulk::{BulkOutcome, Selector, MAX_BULK_BELTS};
 pub use caller::{Access, Asked, Caller, Edit};
 pub use error::{BeltError, Dependency};
 pub use list::{Listed, Listing};
 pub use logs::MAX_LOG_LINES;
 pub use offsets::{OffsetsBackend, OffsetsReport};
 pub use replace::Replaced;
+pub use revisions::Paging;
 pub use state::StateReport;
 
 /// What the use cases reach: the store, the runtime, the registry (when configured), the

@@ -35,7 +35,16 @@ impl Belts {
                 return Ok((LockedWrite::Nothing, ()));
             }
             let spec = Box::new(spec);
-            Ok((LockedWrite::Replace { spec, by, at }, ()))
+            let rollback_of = None;
+            Ok((
+                LockedWrite::Replace {
+                    spec,
+                    by,
+                    at,
+                    rollback_of,
+                },
+                (),
+            ))
         };
         match write_locked(self.store.as_ref(), project, id, decide, commit)
             .await?

@@ -44,7 +44,7 @@ impl Belts {
     }
 }
 
-fn action_of(body: &[u8]) -> Result<Action, Invalid> {
+pub(super) fn action_of(body: &[u8]) -> Result<Action, Invalid> {
     let map = parse_body(body)?;
     refuse_nul_in_body(&map)?;
     match map.get("action") {

@@ -116,6 +116,12 @@ pub struct ServeConfig {
     #[arg(long, env = "BELT_LOCAL_STOP_GRACE_MS", default_value_t = 5000)]
     pub local_stop_grace_ms: u64,
 
+    /// Revisions kept per belt (docs/api.md#revisions-and-rollback); each create or replace
+    /// prunes the older ones in its own transaction.
+    #[arg(long, env = "BELT_REVISION_RETENTION", default_value_t = 50,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub revision_retention: u32,
+
     /// How often the reconciler compares wishes with what runs, besides after every change.
     #[arg(long, env = "BELT_RECONCILE_INTERVAL_MS", default_value_t = 10_000)]
     pub reconcile_interval_ms: u64,

@@ -184,6 +184,12 @@ impl From<BeltError> for ApiError {
         match err {
             BeltError::Invalid(invalid) => invalid.into(),
             BeltError::NotFound(id) => ApiError::NotFound(format!("Belt with ID '{id}' not found.")),
+            BeltError::RevisionNotFound { id, version } => ApiError::NotFound(format!(
+                "Version '{version}' of belt with ID '{id}' is not kept (unknown or pruned)."
+            )),
+            BeltError::NoOlderRevision { id, current } => ApiError::NotFound(format!(
+                "Belt with ID '{id}' keeps no version older than its current version '{current}' to roll back to."
+            )),
             BeltError::VersionMismatch { id, current } => ApiError::PreconditionFailed(format!(
                 "Belt with ID '{id}' is at version '{current}', which 'If-Match' does not name."
             )),
@@ -261,6 +267,11 @@ mod tests {
                 BeltError::VersionMismatch { id, current: 3 },
                 ErrorKind::PreconditionFailed,
                 "Belt with ID '7' is at version '3', which 'If-Match' does not name.",
+            ),
+            (
+                BeltError::RevisionNotFound { id, version: 4 },
+                ErrorKind::EntityNotFound,
+                "Version '4' of belt with ID '7' is not kept (unknown or pruned).",
             ),
             (
                 BeltError::IdTaken(id),

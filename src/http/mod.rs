@@ -2,6 +2,7 @@
 
 pub mod belts;
 pub mod body_schema;
+pub mod bulk;
 pub mod caller;
 pub mod document;
 pub mod dry_run;
@@ -15,6 +16,7 @@ pub mod offsets;
 use crate::metrics;
 pub mod openapi;
 pub mod render;
+pub mod revisions;
 pub mod running;
 pub mod scope;
 pub mod service;
@@ -54,11 +56,26 @@ fn belt_routes() -> Router<AppState> {
         )
 }
 
+/// Routes of the v2 API only: mounted under `/projects/{project}`, never at the legacy root.
+fn project_routes() -> Router<AppState> {
+    Router::new()
+        .route("/belts/state", axum::routing::post(bulk::change_states))
+        .route("/belts/{id}/revisions", get(revisions::list_revisions))
+        .route(
+            "/belts/{id}/revisions/{version}",
+            get(revisions::get_revision),
+        )
+        .route(
+            "/belts/{id}/rollback",
+            axum::routing::post(revisions::rollback),
+        )
+}
+
 pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     Router::new()
         .merge(belt_routes())
-        .nest("/projects/{project}", belt_routes())
+        .nest("/projects/{project}", belt_routes().merge(project_routes()))
         .route("/health", get(service::health))
         .route("/ready", get(service::ready))
         .route("/metrics", get(service::metrics))

@@ -28,6 +28,10 @@ use super::state::AppState;
         super::running::get_state,
         super::running::change_state,
         super::running::logs,
+        super::revisions::list_revisions,
+        super::revisions::get_revision,
+        super::revisions::rollback,
+        super::bulk::change_states,
         super::invoke::invoke,
         super::offsets::get_offsets,
         super::offsets::put_offsets,
@@ -40,6 +44,7 @@ use super::state::AppState;
     modifiers(&Security, &CommonAnswers, &ExportAnswer, &LegacyPaths),
     tags(
         (name = "belts", description = "The Belt Store"),
+        (name = "revisions", description = "Kept versions of a belt, and rollback"),
         (name = "service", description = "Liveness, readiness, metrics"),
     )
 )]
@@ -149,6 +154,14 @@ fn error_answer(description: &str) -> RefOr<Response> {
     )
 }
 
+/// Paths of the v2 API that have no legacy twin at the root.
+const PROJECT_ONLY: [&str; 4] = [
+    "/projects/{project}/belts/state",
+    "/projects/{project}/belts/{id}/revisions",
+    "/projects/{project}/belts/{id}/revisions/{version}",
+    "/projects/{project}/belts/{id}/rollback",
+];
+
 /// Documents the legacy paths: each `/projects/{project}/belts…` again without the prefix.
 struct LegacyPaths;
 
@@ -159,6 +172,7 @@ impl Modify for LegacyPaths {
             .paths
             .iter()
             .filter(|(path, _)| path.starts_with("/projects/{project}/"))
+            .filter(|(path, _)| !PROJECT_ONLY.contains(&path.as_str()))
             .map(|(path, item)| (path.clone(), item.clone()))
             .collect();
         for (path, mut item) in scoped {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::pool::note_outage;
 use super::{
     BeltStore, Change, Commit, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page,
-    StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
+    Revision, RevisionPage, StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
 };
 use crate::domain::{Belt, BeltId, ProjectName};
 
@@ -109,5 +109,23 @@ impl BeltStore for Bounded {
     async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
         // Bulk seeding may legitimately take long; it is not on a request's path.
         self.inner.insert_many(belts).await
+    }
+    async fn revisions(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<RevisionPage, StoreError> {
+        self.bound(self.inner.revisions(project, id, offset, limit))
+            .await
+    }
+    async fn revision(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        version: i64,
+    ) -> Result<Option<Revision>, StoreError> {
+        self.bound(self.inner.revision(project, id, version)).await
     }
 }

@@ -6,6 +6,7 @@ mod bounded;
 mod classify;
 mod pool;
 mod postgres;
+pub(crate) mod revisions;
 mod row;
 mod searches;
 mod sql;
@@ -19,6 +20,7 @@ use time::OffsetDateTime;
 
 use crate::domain::{Belt, BeltId, BeltSpec, DesiredState, Person, ProjectName, Refusal};
 
+pub use crate::domain::{Revision, RevisionPage, RevisionSummary};
 use bounded::Bounded;
 pub(crate) use classify::{classify, is_unique_violation};
 pub use postgres::PostgresStore;
@@ -131,6 +133,8 @@ pub enum LockedWrite {
         spec: Box<BeltSpec>,
         by: Person,
         at: OffsetDateTime,
+        /// The version whose content a rollback restores; kept with the new revision.
+        rollback_of: Option<i64>,
     },
     /// Store a START or STOP.
     Wish(WishChange),
@@ -220,11 +224,29 @@ pub trait BeltStore: Send + Sync + 'static {
     async fn delete_if_deleting(&self, id: BeltId) -> Result<bool, StoreError>;
     /// A deletion the runtime refused: DELETING back to STOPPED; `false` when not DELETING.
     async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError>;
+
+    /// The kept revisions of a belt, newest first (docs/api.md#revisions-and-rollback).
+    async fn revisions(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<RevisionPage, StoreError>;
+    /// One kept revision; `None` when unknown or pruned.
+    async fn revision(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        version: i64,
+    ) -> Result<Option<Revision>, StoreError>;
 }
 
 pub struct StoreOptions {
     pub max_connections: u32,
     pub timeout: Duration,
+    /// Revisions kept per belt; older ones are pruned as new ones are stored.
+    pub revision_retention: u32,
 }
 
 /// Opens (and migrates) the store that `url` names.

@@ -19,7 +19,7 @@ impl SqlStore<sqlx::Postgres> {
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(SqlStore::new(pool))
+        Ok(SqlStore::new(pool, options.revision_retention))
     }
 }
 

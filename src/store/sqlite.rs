@@ -25,7 +25,7 @@ impl SqlStore<sqlx::Sqlite> {
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqlStore::new(pool))
+        Ok(SqlStore::new(pool, options.revision_retention))
     }
 }
 

@@ -180,6 +180,7 @@ async fn a_step_over_10000_unchanged_running_belts_reads_no_documents_and_calls_
     let options = StoreOptions {
         max_connections: 2,
         timeout: Duration::from_secs(10),
+        revision_retention: 50,
     };
     let store = CountingStore::new(
         belt_api::store::connect(&app.database_url, options)

@@ -3,16 +3,19 @@
 //! databases is the small table of [`Dialect`] constants that `sqlite.rs` and `postgres.rs` fill.
 
 mod queries;
+mod revisions;
 mod statements;
 
 use async_trait::async_trait;
 use sqlx::Pool;
 
+use super::revisions::{RevisionRow, RevisionSummaryRow};
 use super::row::{summary, BeltRow, SummaryRow};
 use super::searches::SearchCache;
 use super::{
     classify, BeltStore, Change, Commit, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt,
-    Page, StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
+    Page, Revision, RevisionPage, StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome,
+    Wishes,
 };
 use crate::domain::{Belt, BeltId, ProjectName};
 
@@ -35,13 +38,16 @@ pub trait Dialect: sqlx::Database {
 pub struct SqlStore<DB: Dialect> {
     pool: Pool<DB>,
     searches: SearchCache,
+    /// Revisions kept per belt (docs/api.md#revisions-and-rollback).
+    revision_retention: i64,
 }
 
 impl<DB: Dialect> SqlStore<DB> {
-    pub(crate) fn new(pool: Pool<DB>) -> Self {
+    pub(crate) fn new(pool: Pool<DB>, revision_retention: u32) -> Self {
         SqlStore {
             pool,
             searches: SearchCache::default(),
+            revision_retention: i64::from(revision_retention.max(1)),
         }
     }
 }
@@ -65,6 +71,8 @@ where
     for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
     for<'r> (String,): sqlx::FromRow<'r, DB::Row>,
     for<'r> SummaryRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> RevisionRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> RevisionSummaryRow: sqlx::FromRow<'r, DB::Row>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -107,10 +115,13 @@ where
         id: BeltId,
         change: Change,
     ) -> Result<UpdateOutcome, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(classify)?;
-        if let Some(row) = Self::update_row(&mut conn, project, id, &change).await? {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        if let Some(row) = Self::update_row(&mut tx, project, id, &change).await? {
+            self.keep_revision(&mut tx, id.get(), None).await?;
+            tx.commit().await.map_err(classify)?;
             return Ok(UpdateOutcome::Updated(Box::new(belt_of(row)?)));
         }
+        drop(tx);
         Ok(match self.current_version(project, id).await? {
             Some(current) => UpdateOutcome::VersionMismatch { current },
             None => UpdateOutcome::NotFound,
@@ -216,5 +227,24 @@ where
             Some(current) => DeleteOutcome::VersionMismatch { current },
             None => DeleteOutcome::NotFound,
         })
+    }
+
+    async fn revisions(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<RevisionPage, StoreError> {
+        self.revision_page(project, id, offset, limit).await
+    }
+
+    async fn revision(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        version: i64,
+    ) -> Result<Option<Revision>, StoreError> {
+        self.revision_of(project, id, version).await
     }
 }

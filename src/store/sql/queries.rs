@@ -21,6 +21,8 @@ where
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
     for<'r> BeltRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> crate::store::revisions::RevisionRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> crate::store::revisions::RevisionSummaryRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -143,14 +145,21 @@ where
         let row = match decide(&belt) {
             Err(refusal) => return Ok(LockedOutcome::Refused(refusal)),
             Ok(LockedWrite::Nothing) => return Ok(LockedOutcome::Unchanged(Box::new(belt))),
-            Ok(LockedWrite::Replace { spec, by, at }) => {
+            Ok(LockedWrite::Replace {
+                spec,
+                by,
+                at,
+                rollback_of,
+            }) => {
                 let change = Change {
                     spec: *spec,
                     by,
                     at,
                     expected_version: belt.version,
                 };
-                Self::update_row(&mut tx, project, id, &change).await?
+                let row = Self::update_row(&mut tx, project, id, &change).await?;
+                self.keep_revision(&mut tx, id.get(), rollback_of).await?;
+                row
             }
             Ok(LockedWrite::Wish(change)) => {
                 Self::wish_row(&mut tx, project, id, WishGuard::of(&belt), change).await?
@@ -211,6 +220,7 @@ where
                 return Err(StoreError::IdTaken(id));
             }
         };
+        self.keep_revision(&mut tx, id, None).await?;
         finish(tx, commit).await?;
         Ok(Belt {
             id: BeltId::new(id)
@@ -236,6 +246,7 @@ where
                 None => Self::next_id(&mut tx).await?,
             };
             if Self::insert_row(&mut tx, id, &belt).await? {
+                self.keep_revision(&mut tx, id, None).await?;
                 inserted += 1;
             }
         }

@@ -11,7 +11,7 @@ use belt_api::domain::{Belt, BeltId, ProjectName};
 use belt_api::runtime::{Observed, Phase, Runtime, RuntimeError, StateDetails};
 use belt_api::store::{
     BeltStore, Change, Commit, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page,
-    StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
+    Revision, RevisionPage, StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
 };
 
 #[derive(Default)]
@@ -202,5 +202,22 @@ impl BeltStore for CountingStore {
     }
     async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError> {
         self.inner.undo_delete(id).await
+    }
+    async fn revisions(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<RevisionPage, StoreError> {
+        self.inner.revisions(project, id, offset, limit).await
+    }
+    async fn revision(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        version: i64,
+    ) -> Result<Option<Revision>, StoreError> {
+        self.inner.revision(project, id, version).await
     }
 }
