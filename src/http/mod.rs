@@ -10,6 +10,7 @@ pub mod errors;
 pub mod if_match;
 pub mod invoke;
 pub mod links;
+pub mod logs;
 pub mod list;
 pub mod offsets;
 use crate::metrics;
@@ -44,7 +45,7 @@ fn belt_routes() -> Router<AppState> {
             "/belts/{id}/state",
             get(running::get_state).post(running::change_state),
         )
-        .route("/belts/{id}/logs", get(running::logs).post(running::logs))
+        .route("/belts/{id}/logs", get(logs::logs).post(logs::logs))
         .route("/belts/{id}/invoke", axum::routing::post(invoke::invoke))
         .route(
             "/belts/{id}/offsets",

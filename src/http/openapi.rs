@@ -27,7 +27,7 @@ use super::state::AppState;
         super::belts::delete,
         super::running::get_state,
         super::running::change_state,
-        super::running::logs,
+        super::logs::logs,
         super::invoke::invoke,
         super::offsets::get_offsets,
         super::offsets::put_offsets,
