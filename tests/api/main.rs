@@ -14,6 +14,7 @@ mod dry_run;
 mod errors;
 mod hostile_input;
 mod invoke;
+mod logs_follow;
 mod kill_points;
 mod outage;
 mod policy;
