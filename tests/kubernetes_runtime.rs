@@ -1138,7 +1138,12 @@ async fn follow_streams_every_pod_across_a_restart_and_a_new_pod_joins() {
     let container = ("container", "grnry-belt-161");
     for _ in 0..2 {
         let (call, reply) = fake.next().await;
-        let expected = [container, ("follow", "true"), ("tailLines", "10"), ("timestamps", "true")];
+        let expected = [
+            container,
+            ("follow", "true"),
+            ("tailLines", "10"),
+            ("timestamps", "true"),
+        ];
         assert_eq!(call.query, query_of(&expected));
         if log_call_pod(&call) == POD_A {
             reply_text(
@@ -1153,14 +1158,21 @@ async fn follow_streams_every_pod_across_a_restart_and_a_new_pod_joins() {
         let line = next_line(&mut stream).await;
         assert_eq!((line.pod.as_str(), line.line.as_str()), (POD_A, text));
     }
-    assert_eq!(next_line_time(&mut stream, &mut fake).await, "2019-07-01T11:02:50.000000000Z");
+    assert_eq!(
+        next_line_time(&mut stream, &mut fake).await,
+        "2019-07-01T11:02:50.000000000Z"
+    );
     assert_no_line(&mut stream).await;
 
     // A new pod of the Deployment: the pod watch announces it.
     let mut added = pods[0].clone();
     added["metadata"]["name"] = json!("grnry-belt-161-7d9c8f6b5d-n3w0p");
     added["metadata"]["resourceVersion"] = json!("50002");
-    let index = fake.watches.iter().position(|(path, _)| path == PODS).unwrap();
+    let index = fake
+        .watches
+        .iter()
+        .position(|(path, _)| path == PODS)
+        .unwrap();
     let (_, watch) = fake.watches.remove(index);
     let event = json!({"type": "ADDED", "object": added}).to_string() + "\n";
     watch.send_response(Response::new(Body::from(event.into_bytes())));

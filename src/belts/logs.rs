@@ -11,8 +11,9 @@ use futures::{Stream, StreamExt};
 use tokio::time::{Instant, Interval};
 
 use super::{Access, Asked, BeltError, Belts};
+use crate::domain::log_lines::{LogLine, LogQuery};
 use crate::domain::{BeltId, DesiredState, Invalid, ProjectName};
-use crate::runtime::{LogLine, LogQuery, LogStream, Runtime, RuntimeError};
+use crate::runtime::{LogStream, Runtime, RuntimeError};
 use crate::store::BeltStore;
 
 /// The most lines per replica a caller may ask for, and what it gets without asking.

@@ -30,7 +30,6 @@ pub use caller::{Access, Asked, Caller, Edit};
 pub use error::{BeltError, Dependency};
 pub use list::{Listed, Listing};
 pub use logs::{FollowedLogs, MAX_LOG_LINES};
-pub use crate::runtime::{LogLine, LogQuery};
 pub use offsets::{OffsetsBackend, OffsetsReport};
 pub use replace::Replaced;
 pub use state::StateReport;

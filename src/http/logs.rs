@@ -22,7 +22,8 @@ use super::errors::ErrorBody;
 use super::links::{query_string, BaseUrl};
 use super::scope::BeltScope;
 use super::state::AppState;
-use crate::belts::{LogLine, LogQuery, MAX_LOG_LINES};
+use crate::belts::MAX_LOG_LINES;
+use crate::domain::log_lines::{LogLine, LogQuery};
 use crate::domain::Invalid;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -161,7 +162,9 @@ pub async fn logs(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let params = Params::of(raw.as_deref());
-    let query = params.flag("follow").and_then(|follow| Ok((follow, params.query()?)));
+    let query = params
+        .flag("follow")
+        .and_then(|follow| Ok((follow, params.query()?)));
     let follow = query.as_ref().is_ok_and(|(follow, _)| *follow);
     let query = query.map(|(_, query)| query);
     let asked = scope.asked_by(&caller);
@@ -238,14 +241,32 @@ mod tests {
     fn since_is_a_time_or_a_duration_before_now() {
         let now = time::macros::datetime!(2026-01-01 12:00:00 UTC);
         let at = |value| parse_since(value, now);
-        assert_eq!(at("30s"), Some(time::macros::datetime!(2026-01-01 11:59:30 UTC)));
-        assert_eq!(at("10m"), Some(time::macros::datetime!(2026-01-01 11:50:00 UTC)));
-        assert_eq!(at("2h"), Some(time::macros::datetime!(2026-01-01 10:00:00 UTC)));
+        assert_eq!(
+            at("30s"),
+            Some(time::macros::datetime!(2026-01-01 11:59:30 UTC))
+        );
+        assert_eq!(
+            at("10m"),
+            Some(time::macros::datetime!(2026-01-01 11:50:00 UTC))
+        );
+        assert_eq!(
+            at("2h"),
+            Some(time::macros::datetime!(2026-01-01 10:00:00 UTC))
+        );
         assert_eq!(
             at("2026-01-01T13:00:00+02:00"),
             Some(time::macros::datetime!(2026-01-01 11:00:00 UTC))
         );
-        for bad in ["", "s", "10", "-5m", "1.5h", "10d", "99999999999999999999h", "yesterday"] {
+        for bad in [
+            "",
+            "s",
+            "10",
+            "-5m",
+            "1.5h",
+            "10d",
+            "99999999999999999999h",
+            "yesterday",
+        ] {
             assert_eq!(at(bad), None, "{bad}");
         }
         let error = Params::of(Some("since=soon")).query().unwrap_err();

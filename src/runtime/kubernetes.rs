@@ -117,7 +117,11 @@ impl KubernetesRuntime {
     }
 
     fn pod_names(&self, id: BeltId) -> Vec<String> {
-        self.view.pods(id).iter().map(|pod| pod.name_any()).collect()
+        self.view
+            .pods(id)
+            .iter()
+            .map(|pod| pod.name_any())
+            .collect()
     }
 
     fn log_target(&self, id: BeltId) -> logs::Target {

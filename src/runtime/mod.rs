@@ -3,7 +3,6 @@
 
 pub mod kubernetes;
 pub mod local;
-mod log_lines;
 
 use std::collections::BTreeMap;
 
@@ -16,7 +15,10 @@ use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
 
 pub use crate::domain::lifecycle::{Observed, Phase};
-pub use log_lines::{LogLine, LogQuery, LogStream};
+pub use crate::domain::log_lines::{LogLine, LogQuery};
+
+/// New lines until dropped; an error ends it.
+pub type LogStream = futures::stream::BoxStream<'static, Result<LogLine, RuntimeError>>;
 
 /// `GET …/state` details, in the v2 document's shapes.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

@@ -84,8 +84,12 @@ impl Lines {
 
 fn run_of(line: &Value) -> u32 {
     let text = line["line"].as_str().unwrap();
-    let number = text.strip_prefix("run ").and_then(|rest| rest.split(' ').next());
-    number.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+    let number = text
+        .strip_prefix("run ")
+        .and_then(|rest| rest.split(' ').next());
+    number
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
 }
 
 async fn follow_keeps_delivering_across_a_restart_and_ends_when_the_belt_stops(backend: Backend) {
@@ -94,10 +98,7 @@ async fn follow_keeps_delivering_across_a_restart_and_ends_when_the_belt_stops(b
     let path = format!("/projects/global/belts/{id}/logs?follow=true");
     let response = app.get(&path, &app.editor()).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/x-ndjson"
-    );
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let mut lines = Lines {
         response,
         buffer: Vec::new(),
@@ -107,15 +108,24 @@ async fn follow_keeps_delivering_across_a_restart_and_ends_when_the_belt_stops(b
     let deadline = Instant::now() + Duration::from_secs(30);
     let first_run = loop {
         assert!(Instant::now() < deadline, "no second run: {seen:?}");
-        let line = lines.next(Duration::from_secs(10)).await.expect("still open");
+        let line = lines
+            .next(Duration::from_secs(10))
+            .await
+            .expect("still open");
         let keys: Vec<&String> = line.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["pod", "time", "line"], "{line}");
-        assert!(line["pod"].as_str().unwrap().starts_with(&format!("grnry-belt-{id}-")));
+        assert!(line["pod"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("grnry-belt-{id}-")));
         assert!(line["time"].as_str().unwrap().ends_with('Z'), "{line}");
         let text = line["line"].as_str().unwrap().to_string();
         seen.push((run_of(&line), text));
         let first = seen[0].0;
-        if seen.iter().any(|(run, text)| *run == first + 2 && text.ends_with("exiting")) {
+        if seen
+            .iter()
+            .any(|(run, text)| *run == first + 2 && text.ends_with("exiting"))
+        {
             break first;
         }
     };
@@ -135,7 +145,10 @@ async fn follow_keeps_delivering_across_a_restart_and_ends_when_the_belt_stops(b
     act(&app, &id, "STOP").await;
     let ends_by = Instant::now() + Duration::from_secs(15);
     while lines.next(Duration::from_secs(15)).await.is_some() {
-        assert!(Instant::now() < ends_by, "the stream did not end after STOP");
+        assert!(
+            Instant::now() < ends_by,
+            "the stream did not end after STOP"
+        );
     }
     // A stopped belt's follow ends at once, with no line.
     let response = app.get(&path, &app.editor()).await;
@@ -159,7 +172,13 @@ async fn since_and_previous_select_lines_by_time_and_run(backend: Backend) {
             let pods = body["logs"].as_object().unwrap().clone();
             assert_eq!(pods.len(), 1, "{body}");
             let lines = pods.values().next().unwrap().as_array().unwrap().clone();
-            (body, lines.into_iter().map(|l| l.as_str().unwrap().to_string()).collect::<Vec<_>>())
+            (
+                body,
+                lines
+                    .into_iter()
+                    .map(|l| l.as_str().unwrap().to_string())
+                    .collect::<Vec<_>>(),
+            )
         }
     };
     // Wait for the third run, then the previous run is one whole run.
@@ -173,8 +192,14 @@ async fn since_and_previous_select_lines_by_time_and_run(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (body, previous) = logs("previous=true".into()).await;
-    assert!(body["_links"]["self"]["href"].as_str().unwrap().ends_with("logs?lines=500&previous=true"));
-    let texts: Vec<&str> = previous.iter().map(|l| l.split_once(' ').unwrap().1).collect();
+    assert!(body["_links"]["self"]["href"]
+        .as_str()
+        .unwrap()
+        .ends_with("logs?lines=500&previous=true"));
+    let texts: Vec<&str> = previous
+        .iter()
+        .map(|l| l.split_once(' ').unwrap().1)
+        .collect();
     let run: u32 = texts[0].split(' ').nth(1).unwrap().parse().unwrap();
     let expected: Vec<String> = ["belt-host: ready", "tick 1", "tick 2", "tick 3", "exiting"]
         .iter()
@@ -204,9 +229,15 @@ async fn since_and_previous_select_lines_by_time_and_run(backend: Backend) {
     act(&app, &id, "STOP").await;
     wait_for(&app, &id, "STOPPED").await;
     let (status, body) = json_of(
-        app.get(&format!("/projects/global/belts/{id}/logs?previous=true"), &app.editor())
-            .await,
+        app.get(
+            &format!("/projects/global/belts/{id}/logs?previous=true"),
+            &app.editor(),
+        )
+        .await,
     )
     .await;
-    assert_eq!((status, body), (StatusCode::OK, json!({"totalCount": 0, "logs": {}})));
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"totalCount": 0, "logs": {}}))
+    );
 }

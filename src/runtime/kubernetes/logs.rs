@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::errors::{runtime_error, within};
-use crate::runtime::log_lines::stamp_of;
+use crate::domain::log_lines::stamp_of;
 use crate::runtime::{LogLine, LogQuery, LogStream, RuntimeError};
 
 /// How often a follow looks for new pods and for pods whose stream ended.
@@ -134,7 +134,13 @@ async fn follow_pods(
             };
             let after = seen.get(&pod).copied().flatten();
             following.insert(pod.clone());
-            streams.spawn(follow_pod(target.clone(), pod, asked, after, sender.clone()));
+            streams.spawn(follow_pod(
+                target.clone(),
+                pod,
+                asked,
+                after,
+                sender.clone(),
+            ));
         }
         initial = initial && following.is_empty();
         tokio::select! {

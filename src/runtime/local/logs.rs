@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::output::{complete_lines, rotated, run_starts, LOG_FILE};
-use crate::runtime::log_lines::stamp_of;
+use crate::domain::log_lines::stamp_of;
 use crate::runtime::LogQuery;
 
 /// The lines of each replica `query` asks for, keyed by replica name.
@@ -38,9 +38,8 @@ async fn select_one(dir: &Path, query: &LogQuery) -> Vec<String> {
     let mut lines = complete_lines(&rotated(&path)).await;
     lines.append(&mut complete_lines(&path).await);
     lines.retain(|line| {
-        let in_run = window.is_none_or(|(from, to)| {
-            stamp_of(line).is_some_and(|at| (from..to).contains(&at))
-        });
+        let in_run = window
+            .is_none_or(|(from, to)| stamp_of(line).is_some_and(|at| (from..to).contains(&at)));
         in_run && query.admits(line)
     });
     let skip = lines.len().saturating_sub(query.lines as usize);
@@ -63,11 +62,13 @@ mod tests {
         let at = |s: i64| datetime!(2026-01-01 10:00:00 UTC) + time::Duration::seconds(s);
         log.start_run(at(0)).unwrap();
         for i in 0..3 {
-            log.append(&format!("{} run one {i}", stamp(at(i + 1)))).unwrap();
+            log.append(&format!("{} run one {i}", stamp(at(i + 1))))
+                .unwrap();
         }
         log.start_run(at(10)).unwrap();
         for i in 3..6 {
-            log.append(&format!("{} run two {i}", stamp(at(i + 10)))).unwrap();
+            log.append(&format!("{} run two {i}", stamp(at(i + 10))))
+                .unwrap();
         }
     }
 
@@ -100,7 +101,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = LogFile::new(dir.path(), 1 << 20);
         log.start_run(datetime!(2026-01-01 10:00:00 UTC)).unwrap();
-        log.append("2026-01-01T10:00:01.000000000Z only run").unwrap();
+        log.append("2026-01-01T10:00:01.000000000Z only run")
+            .unwrap();
         let previous = LogQuery {
             previous: true,
             ..query(500)

@@ -242,7 +242,8 @@ mod tests {
         // Truncated in place, as a replica writing its own work dir might.
         File::create(&path).unwrap();
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(b"2026-01-01T10:00:02.000000000Z f\n").unwrap();
+        file.write_all(b"2026-01-01T10:00:02.000000000Z f\n")
+            .unwrap();
         assert_eq!(texts(&tail.read_new()), ["f"]);
     }
 
@@ -253,7 +254,8 @@ mod tests {
         let mut file = File::create(&path).unwrap();
         let (mut tail, first) = Tail::open("p".into(), path.clone(), &LogQuery::last(10));
         assert!(first.is_empty());
-        file.write_all(b"2026-01-01T10:00:00.000000000Z hal").unwrap();
+        file.write_all(b"2026-01-01T10:00:00.000000000Z hal")
+            .unwrap();
         assert!(tail.read_new().is_empty());
         file.write_all(b"f\n").unwrap();
         assert_eq!(texts(&tail.read_new()), ["half"]);

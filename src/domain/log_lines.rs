@@ -1,11 +1,9 @@
 //! What a caller may ask of a belt's logs besides how many lines, and one followed line
-//! (docs/api.md#logs).
+//! (docs/api.md#logs). Plain values: the runtimes read and follow the lines.
 
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-
-use super::RuntimeError;
 
 /// Lines per replica, and which of them.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,9 +69,6 @@ impl LogLine {
         }
     }
 }
-
-/// New lines until dropped; an error ends it.
-pub type LogStream = futures::stream::BoxStream<'static, Result<LogLine, RuntimeError>>;
 
 #[cfg(test)]
 mod tests {
