@@ -48,7 +48,7 @@ impl Belts {
         Ok(Some(self.runtime.logs_matching(belt.id, &query).await?))
     }
 
-    /// The lines `query` selects, then new ones as replicas write them.
+    /// The lines `query` selects, then new ones as replicas write them; `previous` is ignored.
     pub async fn follow_logs(
         &self,
         asked: Asked<'_>,
@@ -56,6 +56,11 @@ impl Belts {
     ) -> Result<FollowedLogs, BeltError> {
         let query = asked.permit(Access::Write, query)?;
         let belt = self.load(asked.project, asked.id).await?;
+        // A previous run has ended: there is nothing of it to follow.
+        let query = LogQuery {
+            previous: false,
+            ..query
+        };
         let lines = self.runtime.clone().follow_logs(belt.id, query);
         let follow = Follow {
             lines,

@@ -139,7 +139,7 @@ fn parse_since(value: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
         ("id" = i64, Path, description = "Belt id."),
         ("lines" = Option<u32>, Query, description = "Lines per replica, 1–500, default 500: the last ones (of those `since` keeps)."),
         ("since" = Option<String>, Query, description = "Only lines written at or after this: an RFC 3339 time, or a duration before now (`30s`, `10m`, `2h`)."),
-        ("previous" = Option<bool>, Query, description = "Each replica's previous run (as `kubectl logs --previous`); a replica that did not restart has none."),
+        ("previous" = Option<bool>, Query, description = "Each replica's previous run (as `kubectl logs --previous`); a replica that did not restart has none. Ignored with `follow`."),
         ("follow" = Option<bool>, Query, description = "Stream newline-delimited JSON: first the selected lines, then new ones as replicas write them, until the caller leaves or the belt is stopped or deleted and no replica remains."),
     ),
     responses(
