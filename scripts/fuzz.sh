@@ -93,7 +93,7 @@ for backend in $backends; do
   log "$backend: fuzzing http://$address (seed $seed, $max_examples examples per operation)"
   status=0
   # From the data dir, so that schemathesis' own cache stays out of the repository.
-  (cd "$data" && "$venv/bin/schemathesis" run "http://$address/openapi.json" \
+  (cd "$data" && SCHEMATHESIS_HOOKS="$root/scripts/fuzz_hooks.py" "$venv/bin/schemathesis" run "http://$address/openapi.json" \
     --header "Authorization: Bearer $token" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --seed "$seed" --max-examples "$max_examples" --max-time "$max_time" \

@@ -13,7 +13,7 @@ use belt_api::domain::input::{parse_body, parse_spec};
 use belt_api::domain::replica::{Platform, ReplicaSpec};
 use belt_api::domain::{Belt, BeltDefaults, BeltId, Person, ProjectName};
 use belt_api::runtime::kubernetes::{render, KubernetesRuntime, RenderError};
-use belt_api::runtime::{Observed, Phase, Runtime, RuntimeError};
+use belt_api::runtime::{LogQuery, Observed, Phase, Runtime, RuntimeError};
 use clap::Parser;
 use http::{Method, Request, Response};
 use kube::client::Body;
@@ -166,9 +166,14 @@ fn runtime() -> (KubernetesRuntime, FakeApi) {
 impl FakeApi {
     /// The next call; panics when none comes within a second.
     async fn next(&mut self) -> (Call, Reply) {
-        let (request, reply) = timeout(EXPECTED_CALL, self.handle.next_request())
+        self.next_within(EXPECTED_CALL).await
+    }
+
+    /// The next call; panics when none comes within `wait`.
+    async fn next_within(&mut self, wait: Duration) -> (Call, Reply) {
+        let (request, reply) = timeout(wait, self.handle.next_request())
             .await
-            .expect("an expected API call did not come within 1 s")
+            .expect("an expected API call did not come in time")
             .expect("the client went away");
         let (parts, body) = request.into_parts();
         let query = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
@@ -1029,4 +1034,199 @@ async fn a_secret_check_the_api_does_not_answer_is_unavailable_and_retried() {
     fake.assert_no_call().await;
     // Not a refusal: the reconciler tries again.
     assert_eq!(runtime.observe(id(161)), None);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Logs: since, previous and follow through the pod log API, with its exact query parameters.
+
+const POD_A: &str = "grnry-belt-161-7d9c8f6b5d-2kq9x";
+const POD_B: &str = "grnry-belt-161-7d9c8f6b5d-h7m4p";
+
+/// The pod a log call reads; panics on any other call.
+fn log_call_pod(call: &Call) -> String {
+    assert_eq!(call.method, Method::GET);
+    call.path
+        .strip_prefix("/api/v1/namespaces/belts/pods/")
+        .and_then(|rest| rest.strip_suffix("/log"))
+        .unwrap_or_else(|| panic!("not a log call: {}", call.path))
+        .to_string()
+}
+
+fn query_of(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn reply_text(reply: Reply, text: &str) {
+    reply.send_response(Response::new(Body::from(text.as_bytes().to_vec())));
+}
+
+#[tokio::test]
+async fn logs_since_and_previous_ask_the_log_api_exactly() {
+    let (deployments, pods) = scenario("deploying.json");
+    let (runtime, mut fake) = recovered(deployments, pods).await;
+    let query = LogQuery {
+        lines: 50,
+        since: Some(time::macros::datetime!(2019-07-01 11:02:41.5 UTC)),
+        previous: true,
+    };
+    let (logs, ()) = tokio::join!(runtime.logs_matching(id(161), &query), async {
+        for _ in 0..2 {
+            let (call, reply) = fake.next().await;
+            let pod = log_call_pod(&call);
+            // sinceTime has whole seconds: the API gives the whole second, belt-api cuts it.
+            let expected = query_of(&[
+                ("container", "grnry-belt-161"),
+                ("previous", "true"),
+                ("sinceTime", "2019-07-01T11:02:41Z"),
+                ("tailLines", "50"),
+                ("timestamps", "true"),
+            ]);
+            assert_eq!(call.query, expected);
+            if pod == POD_B {
+                // No previous run: the API answers 400.
+                reply_status(reply, 400, "BadRequest");
+            } else {
+                reply_text(
+                    reply,
+                    "2019-07-01T11:02:41.200000000Z before since\n\
+                     2019-07-01T11:02:41.500000000Z at since\n\
+                     2019-07-01T11:02:42.000000000Z Traceback: ImportError\n",
+                );
+            }
+        }
+    });
+    let logs = logs.unwrap();
+    assert_eq!(
+        logs,
+        BTreeMap::from([
+            (
+                POD_A.to_string(),
+                vec![
+                    "2019-07-01T11:02:41.500000000Z at since".to_string(),
+                    "2019-07-01T11:02:42.000000000Z Traceback: ImportError".to_string(),
+                ]
+            ),
+            (POD_B.to_string(), Vec::new()),
+        ])
+    );
+}
+
+async fn next_line(stream: &mut belt_api::runtime::LogStream) -> belt_api::runtime::LogLine {
+    use futures::StreamExt;
+    timeout(Duration::from_secs(3), stream.next())
+        .await
+        .expect("a followed line did not come")
+        .expect("the follow ended")
+        .unwrap()
+}
+
+async fn assert_no_line(stream: &mut belt_api::runtime::LogStream) {
+    use futures::StreamExt;
+    if let Ok(line) = timeout(Duration::from_millis(300), stream.next()).await {
+        panic!("unexpected line: {line:?}");
+    }
+}
+
+/// Pod A's log ends (its container restarted) and is opened again from its last line's second,
+/// its lines already sent are not sent twice; pod B has not started (400) and is asked again;
+/// a pod that appears later joins with its whole log.
+#[tokio::test]
+async fn follow_streams_every_pod_across_a_restart_and_a_new_pod_joins() {
+    let (deployments, pods) = scenario("deploying.json");
+    let (runtime, mut fake) = recovered(deployments, pods.clone()).await;
+    let runtime = std::sync::Arc::new(runtime);
+    let mut stream = runtime.clone().follow_logs(id(161), LogQuery::last(10));
+    let container = ("container", "grnry-belt-161");
+    for _ in 0..2 {
+        let (call, reply) = fake.next().await;
+        let expected = [
+            container,
+            ("follow", "true"),
+            ("tailLines", "10"),
+            ("timestamps", "true"),
+        ];
+        assert_eq!(call.query, query_of(&expected));
+        if log_call_pod(&call) == POD_A {
+            reply_text(
+                reply,
+                "2019-07-01T11:02:41.000000001Z started\n2019-07-01T11:02:42.000000002Z consuming\n",
+            );
+        } else {
+            reply_status(reply, 400, "BadRequest");
+        }
+    }
+    for text in ["started", "consuming"] {
+        let line = next_line(&mut stream).await;
+        assert_eq!((line.pod.as_str(), line.line.as_str()), (POD_A, text));
+    }
+    assert_eq!(
+        next_line_time(&mut stream, &mut fake).await,
+        "2019-07-01T11:02:50.000000000Z"
+    );
+    assert_no_line(&mut stream).await;
+
+    // A new pod of the Deployment: the pod watch announces it.
+    let mut added = pods[0].clone();
+    added["metadata"]["name"] = json!("grnry-belt-161-7d9c8f6b5d-n3w0p");
+    added["metadata"]["resourceVersion"] = json!("50002");
+    let index = fake
+        .watches
+        .iter()
+        .position(|(path, _)| path == PODS)
+        .unwrap();
+    let (_, watch) = fake.watches.remove(index);
+    let event = json!({"type": "ADDED", "object": added}).to_string() + "\n";
+    watch.send_response(Response::new(Body::from(event.into_bytes())));
+    loop {
+        let (call, reply) = fake.next_within(Duration::from_secs(3)).await;
+        if call.is_watch() {
+            fake.watches.push((call.path, reply));
+            continue;
+        }
+        if log_call_pod(&call) != "grnry-belt-161-7d9c8f6b5d-n3w0p" {
+            reply_status(reply, 400, "BadRequest");
+            continue;
+        }
+        let expected = [container, ("follow", "true"), ("timestamps", "true")];
+        assert_eq!(call.query, query_of(&expected), "a new pod: its whole log");
+        reply_text(reply, "2019-07-01T11:03:00.000000000Z new pod ready\n");
+        break;
+    }
+    let line = next_line(&mut stream).await;
+    assert_eq!(line.pod, "grnry-belt-161-7d9c8f6b5d-n3w0p");
+    assert_eq!(line.line, "new pod ready");
+    drop(stream);
+}
+
+/// The second round: A again from its last line's second (its two lines answered again, and a
+/// new one), B again from when the follow began. Answers the new line's time.
+async fn next_line_time(stream: &mut belt_api::runtime::LogStream, fake: &mut FakeApi) -> String {
+    for _ in 0..2 {
+        let (call, reply) = fake.next_within(Duration::from_secs(3)).await;
+        let pod = log_call_pod(&call);
+        assert_eq!(call.query.get("follow").map(String::as_str), Some("true"));
+        assert!(!call.query.contains_key("tailLines"), "{:?}", call.query);
+        if pod == POD_A {
+            let expected = [
+                ("container", "grnry-belt-161"),
+                ("follow", "true"),
+                ("sinceTime", "2019-07-01T11:02:42Z"),
+                ("timestamps", "true"),
+            ];
+            assert_eq!(call.query, query_of(&expected));
+            reply_text(
+                reply,
+                "2019-07-01T11:02:42.000000002Z consuming\n2019-07-01T11:02:50.000000000Z restarted\n",
+            );
+        } else {
+            assert!(call.query.contains_key("sinceTime"), "{:?}", call.query);
+            reply_status(reply, 400, "BadRequest");
+        }
+    }
+    let line = next_line(stream).await;
+    assert_eq!(line.line, "restarted");
+    line.time
 }

@@ -33,7 +33,7 @@ pub use bulk::{BulkOutcome, Selector, MAX_BULK_BELTS};
 pub use caller::{Access, Asked, Caller, Edit};
 pub use error::{BeltError, Dependency};
 pub use list::{Listed, Listing};
-pub use logs::MAX_LOG_LINES;
+pub use logs::{FollowedLogs, MAX_LOG_LINES};
 pub use offsets::{OffsetsBackend, OffsetsReport};
 pub use replace::Replaced;
 pub use revisions::Paging;

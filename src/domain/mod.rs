@@ -9,6 +9,7 @@ pub mod input;
 pub mod invalid;
 pub mod kube_lists;
 pub mod lifecycle;
+pub mod log_lines;
 pub mod offsets;
 pub mod policy;
 pub mod python;

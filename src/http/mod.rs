@@ -12,6 +12,7 @@ pub mod if_match;
 pub mod invoke;
 pub mod links;
 pub mod list;
+pub mod logs;
 pub mod offsets;
 use crate::metrics;
 pub mod openapi;
@@ -46,7 +47,7 @@ fn belt_routes() -> Router<AppState> {
             "/belts/{id}/state",
             get(running::get_state).post(running::change_state),
         )
-        .route("/belts/{id}/logs", get(running::logs).post(running::logs))
+        .route("/belts/{id}/logs", get(logs::logs).post(logs::logs))
         .route("/belts/{id}/invoke", axum::routing::post(invoke::invoke))
         .route(
             "/belts/{id}/offsets",

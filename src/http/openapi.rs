@@ -27,7 +27,7 @@ use super::state::AppState;
         super::belts::delete,
         super::running::get_state,
         super::running::change_state,
-        super::running::logs,
+        super::logs::logs,
         super::revisions::list_revisions,
         super::revisions::get_revision,
         super::revisions::rollback,

@@ -5,6 +5,7 @@
 mod details;
 mod errors;
 mod guard;
+mod logs;
 mod phase;
 mod refusals;
 mod render;
@@ -19,10 +20,10 @@ use async_trait::async_trait;
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
-use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 
-use super::{Observed, Runtime, RuntimeError, StateDetails};
+use super::{LogQuery, LogStream, Observed, Runtime, RuntimeError, StateDetails};
 use crate::domain::policy::WorkloadPolicy;
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
@@ -113,6 +114,22 @@ impl KubernetesRuntime {
         K::DynamicType: Default,
     {
         Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    fn pod_names(&self, id: BeltId) -> Vec<String> {
+        self.view
+            .pods(id)
+            .iter()
+            .map(|pod| pod.name_any())
+            .collect()
+    }
+
+    fn log_target(&self, id: BeltId) -> logs::Target {
+        logs::Target {
+            api: self.api::<Pod>(),
+            container: id.kubernetes_name(),
+            call_timeout: self.call_timeout,
+        }
     }
 
     /// Refuses to touch a Deployment of the belt's name that belt-api did not create (someone's
@@ -263,6 +280,11 @@ impl Runtime for KubernetesRuntime {
         self.view.deployed()
     }
 
+    /// Pods outlive their Deployment while they terminate, and log until they are gone.
+    fn runs_replicas(&self, id: BeltId) -> bool {
+        self.view.deployment(id).is_some() || !self.view.pods(id).is_empty()
+    }
+
     async fn details(&self, id: BeltId) -> Result<Option<StateDetails>, RuntimeError> {
         let refusal = self.refusals.get(id);
         let Some(deployment) = self.view.deployment(id) else {
@@ -291,38 +313,21 @@ impl Runtime for KubernetesRuntime {
         id: BeltId,
         lines: u32,
     ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
-        let params = LogParams {
-            // Named, so that an injected sidecar does not make the API ask which container.
-            container: Some(id.kubernetes_name()),
-            tail_lines: Some(lines.into()),
-            timestamps: true,
-            ..LogParams::default()
-        };
-        let api = self.api::<Pod>();
-        let names: Vec<String> = self
-            .view
-            .pods(id)
-            .iter()
-            .map(|pod| pod.name_any())
-            .collect();
-        let answers = join_all(
-            names
-                .iter()
-                .map(|name| within(self.call_timeout, api.logs(name, &params))),
-        )
-        .await;
-        let mut logs = BTreeMap::new();
-        for (name, answer) in names.into_iter().zip(answers) {
-            let lines = match answer {
-                Ok(text) => text.lines().map(str::to_string).collect(),
-                // 400: the container has not started (pulling, crash-loop back-off); 404: the pod
-                // went away since the reflector saw it. Neither has lines to show.
-                Err(kube::Error::Api(status)) if matches!(status.code, 400 | 404) => Vec::new(),
-                Err(err) => return Err(runtime_error(err)),
-            };
-            logs.insert(name, lines);
-        }
-        Ok(logs)
+        self.logs_matching(id, &LogQuery::last(lines)).await
+    }
+
+    async fn logs_matching(
+        &self,
+        id: BeltId,
+        query: &LogQuery,
+    ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
+        let names = self.pod_names(id);
+        self.log_target(id).select(names, query).await
+    }
+
+    fn follow_logs(self: std::sync::Arc<Self>, id: BeltId, query: LogQuery) -> LogStream {
+        let target = self.log_target(id);
+        logs::follow(target, Box::new(move || self.pod_names(id)), query)
     }
 
     /// Nothing: on Kubernetes, belts keep running without the API.

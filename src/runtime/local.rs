@@ -18,6 +18,8 @@ mod config;
 mod deployment;
 mod details;
 mod host_env;
+mod logs;
+mod logs_follow;
 pub use host_env::write_host;
 mod output;
 mod process;
@@ -35,7 +37,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
 
-use super::{Observed, Runtime, RuntimeError, StateDetails};
+use super::{LogQuery, LogStream, Observed, Runtime, RuntimeError, StateDetails};
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
 pub use config::LocalConfig;
@@ -68,6 +70,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl LocalRuntime {
+    /// Each replica of the belt: (name, work dir).
+    fn replica_dirs(&self, id: BeltId) -> Vec<(String, PathBuf)> {
+        match lock(&self.belts).get(&id) {
+            Some(deployment) => deployment
+                .members
+                .iter()
+                .map(|m| (m.name.clone(), m.dir.clone()))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// Creates the data dir and writes the bundled belt host into it.
     pub fn new(config: LocalConfig) -> anyhow::Result<Self> {
         let belts = config.data_dir.join("belts");
@@ -326,19 +340,23 @@ impl Runtime for LocalRuntime {
         id: BeltId,
         lines: u32,
     ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
-        let replicas: Vec<(String, PathBuf)> = match lock(&self.belts).get(&id) {
-            Some(deployment) => deployment
-                .members
-                .iter()
-                .map(|m| (m.name.clone(), m.dir.clone()))
-                .collect(),
-            None => Vec::new(),
-        };
         let mut logs = BTreeMap::new();
-        for (name, dir) in replicas {
+        for (name, dir) in self.replica_dirs(id) {
             logs.insert(name, output::tail(&dir, lines as usize).await);
         }
         Ok(logs)
+    }
+
+    async fn logs_matching(
+        &self,
+        id: BeltId,
+        query: &LogQuery,
+    ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
+        Ok(logs::select(self.replica_dirs(id), query).await)
+    }
+
+    fn follow_logs(self: Arc<Self>, id: BeltId, query: LogQuery) -> LogStream {
+        logs_follow::follow(Box::new(move || self.replica_dirs(id)), query)
     }
 
     fn phase_events(&self) -> Option<tokio::sync::broadcast::Receiver<BeltId>> {

@@ -7,6 +7,7 @@ pub mod local;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -14,6 +15,10 @@ use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
 
 pub use crate::domain::lifecycle::{Observed, Phase};
+pub use crate::domain::log_lines::{LogLine, LogQuery};
+
+/// New lines until dropped; an error ends it.
+pub type LogStream = futures::stream::BoxStream<'static, Result<LogLine, RuntimeError>>;
 
 /// `GET …/state` details, in the v2 document's shapes.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -59,6 +64,12 @@ pub trait Runtime: Send + Sync + 'static {
     /// Every belt the runtime has objects for.
     fn deployed(&self) -> Vec<BeltId>;
 
+    /// Whether any replica of the belt may still be running or writing its log. From the
+    /// in-memory view only.
+    fn runs_replicas(&self, id: BeltId) -> bool {
+        self.deployed().contains(&id)
+    }
+
     /// Why a belt is in its phase; `None` when nothing is deployed.
     async fn details(&self, id: BeltId) -> Result<Option<StateDetails>, RuntimeError>;
 
@@ -68,6 +79,45 @@ pub trait Runtime: Send + Sync + 'static {
         id: BeltId,
         lines: u32,
     ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError>;
+
+    /// As `logs`, narrowed by `query`: `since` keeps the lines at or after it, `previous` reads
+    /// each replica's previous run instead (none: an empty list). A runtime that cannot tell runs
+    /// apart answers no previous lines.
+    async fn logs_matching(
+        &self,
+        id: BeltId,
+        query: &LogQuery,
+    ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
+        let mut logs = self.logs(id, query.lines).await?;
+        for lines in logs.values_mut() {
+            if query.previous {
+                lines.clear();
+            }
+            lines.retain(|line| query.admits(line));
+        }
+        Ok(logs)
+    }
+
+    /// First the lines `logs_matching` would give (without `previous`), then every new line as
+    /// replicas write it, across restarts and new replicas, for as long as the stream is held.
+    /// The stream never decides that the belt stopped: its caller does. A runtime that cannot
+    /// follow gives its current lines and ends.
+    fn follow_logs(self: std::sync::Arc<Self>, id: BeltId, query: LogQuery) -> LogStream {
+        let current = async move {
+            match self.logs_matching(id, &query).await {
+                Ok(logs) => logs
+                    .into_iter()
+                    .flat_map(|(pod, lines)| {
+                        lines.into_iter().map(move |l| Ok(LogLine::parse(&pod, &l)))
+                    })
+                    .collect(),
+                Err(err) => vec![Err(err)],
+            }
+        };
+        futures::stream::once(current)
+            .flat_map(futures::stream::iter)
+            .boxed()
+    }
 
     /// The API is stopping. Local: stop the replicas. Kubernetes: nothing (belts keep running).
     async fn shutdown(&self);

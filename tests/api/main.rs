@@ -16,6 +16,7 @@ mod errors;
 mod hostile_input;
 mod invoke;
 mod kill_points;
+mod logs_follow;
 mod outage;
 mod policy;
 mod reconciler;

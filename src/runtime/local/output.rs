@@ -21,7 +21,7 @@ pub(super) const MAX_LINE_BYTES: usize = 16 * 1024;
 
 /// The most of a log file `tail` reads: a file grown past its limit by the replica itself (it
 /// can write its work dir) must not be read whole.
-const MAX_TAIL_BYTES: u64 = 8 * 1024 * 1024;
+pub(super) const MAX_TAIL_BYTES: u64 = 8 * 1024 * 1024;
 
 pub(super) fn stamp(at: OffsetDateTime) -> String {
     at.format(STAMP)
@@ -71,6 +71,10 @@ pub(super) struct LogFile {
 
 pub(super) const LOG_FILE: &str = "belt.log";
 
+/// The start times of the replica's last two runs, one stamp a line: what tells the previous
+/// run's lines from the current one's in the shared log.
+pub(super) const RUNS_FILE: &str = "belt.runs";
+
 impl LogFile {
     pub(super) fn new(dir: &Path, limit: u64) -> LogFile {
         LogFile {
@@ -106,7 +110,42 @@ impl LogFile {
     }
 }
 
-fn rotated(path: &Path) -> PathBuf {
+impl LogFile {
+    /// Records that a run starts at `at`: called before the process is spawned, so every line
+    /// of the run is stamped at or after it.
+    pub(super) fn start_run(&self, at: OffsetDateTime) -> io::Result<()> {
+        let Some(dir) = self.path.parent() else {
+            return Ok(());
+        };
+        let runs = dir.join(RUNS_FILE);
+        let last = run_starts(dir).pop();
+        let mut text = String::new();
+        if let Some(last) = last {
+            text.push_str(&stamp(last));
+            text.push('\n');
+        }
+        text.push_str(&stamp(at));
+        text.push('\n');
+        let mut options = OpenOptions::new();
+        options.create(true).write(true).truncate(true);
+        open_private(&runs, &mut options)?.write_all(text.as_bytes())
+    }
+}
+
+/// The recorded run starts in `dir`, oldest first (at most two).
+pub(super) fn run_starts(dir: &Path) -> Vec<OffsetDateTime> {
+    let Ok((bytes, _)) = read_private_tail(&dir.join(RUNS_FILE), 4096) else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|line| {
+            OffsetDateTime::parse(line.trim(), &time::format_description::well_known::Rfc3339).ok()
+        })
+        .collect()
+}
+
+pub(super) fn rotated(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".1");
     PathBuf::from(name)
@@ -126,14 +165,20 @@ pub(super) async fn tail(dir: &Path, n: usize) -> Vec<String> {
     lines.split_off(skip)
 }
 
-async fn complete_lines(path: &Path) -> Vec<String> {
+pub(super) async fn complete_lines(path: &Path) -> Vec<String> {
     // Not followed through a symlink the replica planted, and bounded (docs/local-sandbox.md).
     let path = path.to_path_buf();
     let read = tokio::task::spawn_blocking(move || read_private_tail(&path, MAX_TAIL_BYTES)).await;
     let Ok(Ok((bytes, cut))) = read else {
         return Vec::new();
     };
-    // A cut file starts mid-line: that line is incomplete.
+    lines_of(&bytes, cut).0
+}
+
+/// The complete lines of `bytes`, and how many bytes they take. A `cut` read starts mid-line:
+/// that line is incomplete; a line still being written has no newline yet: it is left for the
+/// next read.
+pub(super) fn lines_of(bytes: &[u8], cut: bool) -> (Vec<String>, usize) {
     let start = if cut {
         bytes
             .iter()
@@ -142,12 +187,12 @@ async fn complete_lines(path: &Path) -> Vec<String> {
     } else {
         0
     };
-    // A line still being written has no newline yet: leave it for the next read.
     let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    String::from_utf8_lossy(&bytes[start.min(end)..end])
+    let lines = String::from_utf8_lossy(&bytes[start.min(end)..end])
         .lines()
         .map(str::to_string)
-        .collect()
+        .collect();
+    (lines, end)
 }
 
 #[cfg(test)]

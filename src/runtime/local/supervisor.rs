@@ -76,6 +76,9 @@ async fn run_once(
     log: &Arc<Mutex<LogFile>>,
     stop: &mut watch::Receiver<bool>,
 ) -> Outcome {
+    if let Err(err) = lock(log).start_run(now()) {
+        tracing::warn!(replica = %replica.launch.name, %err, "could not record the start of a run in the log");
+    }
     let Some((mut child, pid)) = start(replica).await else {
         return Outcome::Exited;
     };
