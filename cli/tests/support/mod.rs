@@ -13,9 +13,12 @@ use serde_json::Value;
 
 pub const BELT: &str = env!("CARGO_BIN_EXE_belt");
 
-/// `belt-api` is built next to `belt` by `cargo test --workspace` (or `cargo build --bin belt-api`).
+/// `BELT_API_BIN`, else the `belt-api` built next to `belt` by `cargo test --workspace` (or
+/// `cargo build --bin belt-api`).
 pub fn belt_api() -> PathBuf {
-    let path = Path::new(BELT).with_file_name("belt-api");
+    let path = std::env::var_os("BELT_API_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(BELT).with_file_name("belt-api"));
     assert!(
         path.is_file(),
         "{} is missing: run `cargo build --bin belt-api` (cargo test --workspace builds it)",
