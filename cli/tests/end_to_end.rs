@@ -6,11 +6,21 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{changed_example, serve, User, EXAMPLE_BELT};
+use support::{changed_example, serve_on, Backend, User, EXAMPLE_BELT};
 
-#[test]
-fn login_dev_stores_the_token_in_a_config_file_of_mode_0600() {
-    let server = serve();
+on_both_databases!(
+    login_dev_stores_the_token_in_a_config_file_of_mode_0600,
+    apply_get_describe_delete_of_the_v2_example_belt,
+    get_pages_through_next_links,
+    export_then_apply_on_a_second_server_gives_equal_documents,
+    apply_unchanged_makes_no_new_version_and_a_change_shows_its_diff,
+    apply_racing_another_writer_ends_in_a_conflict_never_an_overwrite,
+    start_wait_reaches_running_and_stop_wait_stopped,
+    exit_codes_for_not_found_timed_out_and_unreachable,
+);
+
+fn login_dev_stores_the_token_in_a_config_file_of_mode_0600(backend: Backend) {
+    let server = serve_on(backend);
     let user = User::new();
     user.log_in("local", &server);
     let mode = std::fs::metadata(user.config_file())
@@ -37,9 +47,8 @@ fn login_dev_stores_the_token_in_a_config_file_of_mode_0600() {
     assert!(refused.stderr().contains("HTTP 401"), "{refused}");
 }
 
-#[test]
-fn apply_get_describe_delete_of_the_v2_example_belt() {
-    let server = serve();
+fn apply_get_describe_delete_of_the_v2_example_belt(backend: Backend) {
+    let server = serve_on(backend);
     let user = User::new();
     user.log_in("local", &server);
     let file = user.write("belt.yaml", EXAMPLE_BELT);
@@ -102,9 +111,8 @@ fn apply_get_describe_delete_of_the_v2_example_belt() {
     );
 }
 
-#[test]
-fn get_pages_through_next_links() {
-    let server = serve();
+fn get_pages_through_next_links(backend: Backend) {
+    let server = serve_on(backend);
     let user = User::new();
     user.log_in("local", &server);
     let documents: Vec<String> = (1..=25)
@@ -154,9 +162,8 @@ fn comparable(mut belt: Value) -> Value {
     belt
 }
 
-#[test]
-fn export_then_apply_on_a_second_server_gives_equal_documents() {
-    let (first, second) = (serve(), serve());
+fn export_then_apply_on_a_second_server_gives_equal_documents(backend: Backend) {
+    let (first, second) = (serve_on(backend), serve_on(backend));
     let user = User::new();
     user.log_in("first", &first);
     user.log_in("second", &second);
@@ -217,9 +224,8 @@ fn export_then_apply_on_a_second_server_gives_equal_documents() {
     );
 }
 
-#[test]
-fn apply_unchanged_makes_no_new_version_and_a_change_shows_its_diff() {
-    let server = serve();
+fn apply_unchanged_makes_no_new_version_and_a_change_shows_its_diff(backend: Backend) {
+    let server = serve_on(backend);
     let user = User::new();
     user.log_in("local", &server);
     let file = user.write("belt.yaml", EXAMPLE_BELT);
@@ -261,9 +267,8 @@ fn apply_unchanged_makes_no_new_version_and_a_change_shows_its_diff() {
     assert_eq!(applied["items"][0]["version"], "3");
 }
 
-#[test]
-fn apply_racing_another_writer_ends_in_a_conflict_never_an_overwrite() {
-    let server = serve();
+fn apply_racing_another_writer_ends_in_a_conflict_never_an_overwrite(backend: Backend) {
+    let server = serve_on(backend);
     let user = User::new();
     user.log_in("local", &server);
     let file = user.write("belt.yaml", EXAMPLE_BELT);
@@ -299,9 +304,8 @@ fn apply_racing_another_writer_ends_in_a_conflict_never_an_overwrite() {
     );
 }
 
-#[test]
-fn start_wait_reaches_running_and_stop_wait_stopped() {
-    let server = serve();
+fn start_wait_reaches_running_and_stop_wait_stopped(backend: Backend) {
+    let server = serve_on(backend);
     let user = User::new();
     user.log_in("local", &server);
     let file = user.write("belt.yaml", EXAMPLE_BELT);
@@ -335,9 +339,8 @@ fn start_wait_reaches_running_and_stop_wait_stopped() {
     assert_eq!(user.json(&["get", "42"])["status"], "STOPPED");
 }
 
-#[test]
-fn exit_codes_for_not_found_timed_out_and_unreachable() {
-    let server = serve();
+fn exit_codes_for_not_found_timed_out_and_unreachable(backend: Backend) {
+    let server = serve_on(backend);
     let user = User::new();
     user.log_in("local", &server);
     let missing = user.run(&["describe", "999", "-o", "json"]);

@@ -8,10 +8,19 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{changed_example, serve, User, EXAMPLE_BELT};
+use support::{changed_example, serve_on, Backend, User, EXAMPLE_BELT};
 
-fn with_example_belt() -> (support::Server, User) {
-    let server = serve();
+on_both_databases!(
+    logs_follow_shows_the_ready_line_and_ends_when_the_belt_stops: "needs the logs follow endpoint (branch logs)",
+    logs_since_and_previous_reach_the_server: "needs the logs since/previous parameters (branch logs)",
+    history_lists_each_step_with_its_actor: "needs the history endpoint (branch history)",
+    revisions_and_rollback_store_the_old_content_as_a_new_version: "needs the revisions and rollback endpoints (branch revisions)",
+    bulk_start_and_stop_by_status_and_search: "needs the bulk state endpoint (branch revisions)",
+    wait_uses_the_watch_and_sees_the_belt_come_up: "needs the watch endpoint (branch history)",
+);
+
+fn with_example_belt(backend: Backend) -> (support::Server, User) {
+    let server = serve_on(backend);
     let user = User::new();
     user.log_in("local", &server);
     let file = user.write("belt.yaml", EXAMPLE_BELT);
@@ -19,10 +28,8 @@ fn with_example_belt() -> (support::Server, User) {
     (server, user)
 }
 
-#[test]
-#[ignore = "needs the logs follow endpoint (branch logs)"]
-fn logs_follow_shows_the_ready_line_and_ends_when_the_belt_stops() {
-    let (_server, user) = with_example_belt();
+fn logs_follow_shows_the_ready_line_and_ends_when_the_belt_stops(backend: Backend) {
+    let (_server, user) = with_example_belt(backend);
     user.ok(&["start", "42", "--wait", "--timeout", "90s"]);
     let mut follow = user
         .command(&["logs", "42", "-f"])
@@ -62,10 +69,8 @@ fn logs_follow_shows_the_ready_line_and_ends_when_the_belt_stops() {
     assert!(status.success(), "{status}");
 }
 
-#[test]
-#[ignore = "needs the logs since/previous parameters (branch logs)"]
-fn logs_since_and_previous_reach_the_server() {
-    let (_server, user) = with_example_belt();
+fn logs_since_and_previous_reach_the_server(backend: Backend) {
+    let (_server, user) = with_example_belt(backend);
     user.ok(&["start", "42", "--wait", "--timeout", "90s"]);
     let recent = user.json(&["logs", "42", "--since", "10m"]);
     let lines = recent["logs"]["grnry-belt-42-1-0"]
@@ -97,10 +102,8 @@ fn logs_since_and_previous_reach_the_server() {
     );
 }
 
-#[test]
-#[ignore = "needs the history endpoint (branch history)"]
-fn history_lists_each_step_with_its_actor() {
-    let (_server, user) = with_example_belt();
+fn history_lists_each_step_with_its_actor(backend: Backend) {
+    let (_server, user) = with_example_belt(backend);
     user.ok(&["start", "42", "--wait", "--timeout", "90s"]);
     user.ok(&["stop", "42"]);
     let history = user.json(&["history", "42"]);
@@ -128,10 +131,8 @@ fn history_lists_each_step_with_its_actor() {
     );
 }
 
-#[test]
-#[ignore = "needs the revisions and rollback endpoints (branch revisions)"]
-fn revisions_and_rollback_store_the_old_content_as_a_new_version() {
-    let (_server, user) = with_example_belt();
+fn revisions_and_rollback_store_the_old_content_as_a_new_version(backend: Backend) {
+    let (_server, user) = with_example_belt(backend);
     user.ok(&["start", "42", "--wait", "--timeout", "90s"]);
     let changed = user.write("changed.yaml", &changed_example());
     user.ok(&["apply", "-f", changed.to_str().unwrap()]);
@@ -171,10 +172,8 @@ fn revisions_and_rollback_store_the_old_content_as_a_new_version() {
     user.ok(&["stop", "42"]);
 }
 
-#[test]
-#[ignore = "needs the bulk state endpoint (branch revisions)"]
-fn bulk_start_and_stop_by_status_and_search() {
-    let server = serve();
+fn bulk_start_and_stop_by_status_and_search(backend: Backend) {
+    let server = serve_on(backend);
     let user = User::new();
     user.log_in("local", &server);
     let documents: Vec<String> = ["alpha", "beta", "gamma"]
@@ -208,10 +207,8 @@ fn bulk_start_and_stop_by_status_and_search() {
     assert_eq!(nothing.code(), 4, "{nothing}");
 }
 
-#[test]
-#[ignore = "needs the watch endpoint (branch history)"]
-fn wait_uses_the_watch_and_sees_the_belt_come_up() {
-    let (_server, user) = with_example_belt();
+fn wait_uses_the_watch_and_sees_the_belt_come_up(backend: Backend) {
+    let (_server, user) = with_example_belt(backend);
     let waiting = user
         .command(&["wait", "42", "--for=RUNNING", "--timeout", "90s"])
         .stdout(Stdio::piped())

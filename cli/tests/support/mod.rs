@@ -52,13 +52,97 @@ impl Drop for Server {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One `#[test]` per database for each `fn name(backend: Backend)`; `name: "reason"` ignores both.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident $(: $reason:literal)?),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                $(#[ignore = $reason])?
+                fn sqlite() {
+                    super::$name($crate::support::Backend::Sqlite)
+                }
+                #[test]
+                $(#[ignore = $reason])?
+                fn postgres() {
+                    super::$name($crate::support::Backend::Postgres)
+                }
+            }
+        )*
+    };
+}
+
+/// `BELT_TEST_DATABASE_URL`, else the server `scripts/postgres.sh` starts (as the API tests do).
+fn admin_database_url() -> &'static str {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("BELT_TEST_DATABASE_URL") {
+            return url;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
+        let output = Command::new("bash").arg(script).output().expect("running scripts/postgres.sh");
+        assert!(
+            output.status.success(),
+            "PostgreSQL tests need a server: set BELT_TEST_DATABASE_URL or let scripts/postgres.sh start one:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    })
+}
+
+/// A fresh database on the test PostgreSQL (created with `psql`), as a URL for belt-api.
+fn fresh_postgres_database() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let admin = admin_database_url();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!(
+        "belt_cli_{}_{}_{n}",
+        std::process::id(),
+        nanos % 1_000_000_000
+    );
+    let status = Command::new("psql")
+        .args([admin, "-q", "-c", &format!("CREATE DATABASE {name}")])
+        .stdout(Stdio::null())
+        .status()
+        .expect("running psql");
+    assert!(status.success(), "psql could not create {name}");
+    let (base, query) = admin
+        .split_once('?')
+        .map_or((admin, None), |(b, q)| (b, Some(q)));
+    let (server, _) = base.rsplit_once('/').expect("a database URL with a path");
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+/// `belt-api serve` on SQLite in its data dir.
 pub fn serve() -> Server {
+    serve_on(Backend::Sqlite)
+}
+
+pub fn serve_on(backend: Backend) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("belt-data");
-    let mut child = Command::new(belt_api())
+    let mut command = Command::new(belt_api());
+    command.env_clear();
+    if backend == Backend::Postgres {
+        command.env("BELT_DATABASE_URL", fresh_postgres_database());
+    }
+    let mut child = command
         .arg("serve")
         .current_dir(dir.path())
-        .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BELT_LISTEN", "127.0.0.1:0")
         .env("BELT_DATA_DIR", &data_dir)
