@@ -11,6 +11,7 @@ use serde_json::Value;
 use support::{changed_example, serve_on, Backend, User, EXAMPLE_BELT};
 
 on_both_databases!(
+    the_everyday_loop_never_needs_curl: "needs the logs, history and revisions endpoints (branches logs, history, revisions)",
     logs_follow_shows_the_ready_line_and_ends_when_the_belt_stops: "needs the logs follow endpoint (branch logs)",
     logs_since_and_previous_reach_the_server: "needs the logs since/previous parameters (branch logs)",
     history_lists_each_step_with_its_actor: "needs the history endpoint (branch history)",
@@ -228,4 +229,77 @@ fn wait_uses_the_watch_and_sees_the_belt_come_up(backend: Backend) {
     assert!(!started.stderr().contains("polling"), "{started}");
     let value: Value = user.json(&["get", "42"]);
     assert_eq!(value["status"], "STOPPED");
+}
+
+/// Issue 12's first acceptance test: the everyday loop, start to end, with the real binaries.
+fn the_everyday_loop_never_needs_curl(backend: Backend) {
+    let (_server, user) = with_example_belt(backend);
+    user.ok(&["start", "42", "--wait", "--timeout", "90s"]);
+    let mut follow = user
+        .command(&["logs", "42", "-f"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .expect("the ready line within 10 s");
+        if rx
+            .recv_timeout(left)
+            .is_ok_and(|l| l.ends_with("belt-host: ready"))
+        {
+            break;
+        }
+    }
+    let changed = user.write("changed.yaml", &changed_example());
+    user.ok(&["apply", "-f", changed.to_str().unwrap()]);
+    let table = user.ok(&["get"]).stdout();
+    assert!(table.contains("RUNNING_BUT_OUTDATED"), "{table}");
+    user.ok(&["rollback", "42"]);
+    let belt = user.json(&["get", "42"]);
+    assert_eq!(belt["version"], "3");
+    assert_eq!(
+        belt["extractorFn"],
+        "def execute(headers, event):\n    return [event]\n"
+    );
+    user.ok(&["stop", "42", "--wait", "--timeout", "60s"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while follow.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "logs -f did not end after STOP");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let history = user.json(&["history", "42", "--limit", "100"]);
+    let steps: Vec<(&str, &str)> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    for (action, actor) in [
+        ("created", "Dev User"),
+        ("started", "Dev User"),
+        ("replaced", "Dev User"),
+        ("stopped", "Dev User"),
+        ("statusChanged", "belt-api"),
+    ] {
+        assert!(
+            steps.contains(&(action, actor)),
+            "{action} by {actor} in {steps:?}"
+        );
+    }
+    assert_eq!(
+        steps.iter().filter(|(a, _)| *a == "replaced").count(),
+        2,
+        "the apply and the rollback: {steps:?}"
+    );
+    user.ok(&["delete", "42"]);
+    assert_eq!(user.run(&["get", "42"]).code(), 3);
 }

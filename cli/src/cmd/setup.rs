@@ -87,15 +87,14 @@ fn print_contexts(file: &ConfigFile, out: Out) -> Result<()> {
         .iter()
         .map(|c| {
             let mark = if c["current"] == true { "*" } else { "" };
-            [
-                mark,
-                &c["name"].as_str().unwrap_or_default(),
-                &c["server"].as_str().unwrap_or_default(),
-                &c["project"].as_str().unwrap_or_default(),
-                &c["token"].as_str().unwrap_or_default(),
+            let text = |key: &str| c[key].as_str().unwrap_or_default().to_string();
+            vec![
+                mark.to_string(),
+                text("name"),
+                text("server"),
+                text("project"),
+                text("token"),
             ]
-            .map(str::to_string)
-            .to_vec()
         })
         .collect();
     out.table(&["CURRENT", "NAME", "SERVER", "PROJECT", "TOKEN"], &rows);

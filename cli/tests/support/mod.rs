@@ -161,31 +161,31 @@ pub fn serve_on(backend: Backend) -> Server {
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = Vec::new();
-    while Instant::now() < deadline {
+    let mut address = None;
+    while address.is_none() && Instant::now() < deadline {
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
             if let Some(at) = line.find("address=") {
-                let address = line[at + 8..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .to_string();
-                // Keep draining stderr so the server never blocks on a full pipe.
-                std::thread::spawn(move || while rx.recv().is_ok() {});
-                return Server {
-                    child,
-                    address,
-                    data_dir,
-                    _dir: dir,
-                };
+                address = line[at + 8..].split_whitespace().next().map(str::to_string);
             }
             seen.push(line);
         }
     }
-    let _ = child.kill();
-    panic!(
-        "belt-api did not listen within 60 s; stderr:\n{}",
-        seen.join("\n")
-    );
+    let Some(address) = address else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "belt-api did not listen within 60 s; stderr:\n{}",
+            seen.join("\n")
+        );
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || while rx.recv().is_ok() {});
+    Server {
+        child,
+        address,
+        data_dir,
+        _dir: dir,
+    }
 }
 
 /// A user's shell: its own config dir and working dir.
