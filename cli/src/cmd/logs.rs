@@ -33,7 +33,12 @@ pub fn logs(client: &Client, args: &LogsArgs, out: Out) -> Result<i32> {
         return follow(client, url.as_str(), out);
     }
     let answer = json_body(client.call(client.request(Method::GET, url.as_str(), false))?)?;
-    if out.structured(&answer)? {
+    print_lines(&answer, out)
+}
+
+/// The JSON answer: each replica's lines, prefixed with its name.
+fn print_lines(answer: &Value, out: Out) -> Result<i32> {
+    if out.structured(answer)? {
         return Ok(code::OK);
     }
     let empty = serde_json::Map::new();
@@ -49,6 +54,15 @@ pub fn logs(client: &Client, args: &LogsArgs, out: Out) -> Result<i32> {
 /// (the belt stopped) or the user presses Ctrl-C.
 fn follow(client: &Client, url: &str, out: Out) -> Result<i32> {
     let response = checked(client.send(client.request(Method::GET, url, true))?)?;
+    let streamed = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-ndjson"));
+    if !streamed {
+        eprintln!("(this server cannot follow logs: these are its last lines)");
+        return print_lines(&json_body(response)?, out);
+    }
     let stdout = std::io::stdout();
     for line in BufReader::new(response).lines() {
         let line = line.map_err(|e| CliError::Unreachable(format!("the log stream broke: {e}")))?;
