@@ -24,6 +24,7 @@ const STATUSES: &[&str] = &[
     "RUNNING_BUT_OUTDATED",
 ];
 const POLL_EVERY: Duration = Duration::from_secs(1);
+const RECONNECT_AFTER: Duration = Duration::from_millis(200);
 
 pub fn parse_status(text: &str) -> Result<String> {
     let status = text.trim().to_uppercase();
@@ -149,7 +150,8 @@ fn watch(waiting: &Waiting) -> Result<bool> {
                 }
             }
         }
-        waiting.remaining()?;
+        // The server ended the stream (a restart, a proxy's idle timeout): reconnect, gently.
+        std::thread::sleep(RECONNECT_AFTER.min(waiting.remaining()?));
     }
 }
 
