@@ -57,7 +57,7 @@ fi
 # no run is using any of them: drop the leftovers so the data directory (and the next crash
 # recovery) does not grow with every run on a reused machine.
 if [ "$started_here" = true ]; then
-  leftovers=$(su postgres -c "psql -p $port -h $socket_dir -tAc \"select datname from pg_database where datname ~ '^belt_(test|fuzz|bench)_'\"")
+  leftovers=$(su postgres -c "psql -p $port -h $socket_dir -tAc \"select datname from pg_database where datname ~ '^belt_(test|fuzz|bench|cli)_'\"")
   count=0
   for name in $leftovers; do
     su postgres -c "psql -p $port -h $socket_dir -qAtc 'DROP DATABASE IF EXISTS \"$name\"'" >/dev/null 2>&1 && count=$((count + 1))

@@ -31,6 +31,8 @@ pub struct Server {
     child: Child,
     pub address: String,
     pub data_dir: PathBuf,
+    /// The fresh PostgreSQL database this server used, dropped with it.
+    database: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -41,14 +43,19 @@ impl Drop for Server {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
+        while Instant::now() < deadline && !matches!(self.child.try_wait(), Ok(Some(_))) {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(name) = &self.database {
+            let _ = Command::new("psql")
+                .args([admin_database_url(), "-q", "-c"])
+                .arg(format!("DROP DATABASE IF EXISTS {name}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
@@ -97,8 +104,8 @@ fn admin_database_url() -> &'static str {
     })
 }
 
-/// A fresh database on the test PostgreSQL (created with `psql`), as a URL for belt-api.
-fn fresh_postgres_database() -> String {
+/// A fresh database on the test PostgreSQL (created with `psql`): its URL for belt-api, its name.
+fn fresh_postgres_database() -> (String, String) {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let admin = admin_database_url();
     let nanos = std::time::SystemTime::now()
@@ -122,8 +129,8 @@ fn fresh_postgres_database() -> String {
         .map_or((admin, None), |(b, q)| (b, Some(q)));
     let (server, _) = base.rsplit_once('/').expect("a database URL with a path");
     match query {
-        Some(query) => format!("{server}/{name}?{query}"),
-        None => format!("{server}/{name}"),
+        Some(query) => (format!("{server}/{name}?{query}"), name),
+        None => (format!("{server}/{name}"), name),
     }
 }
 
@@ -137,8 +144,11 @@ pub fn serve_on(backend: Backend) -> Server {
     let data_dir = dir.path().join("belt-data");
     let mut command = Command::new(belt_api());
     command.env_clear();
+    let mut database = None;
     if backend == Backend::Postgres {
-        command.env("BELT_DATABASE_URL", fresh_postgres_database());
+        let (url, name) = fresh_postgres_database();
+        command.env("BELT_DATABASE_URL", url);
+        database = Some(name);
     }
     let mut child = command
         .arg("serve")
@@ -184,6 +194,7 @@ pub fn serve_on(backend: Backend) -> Server {
         child,
         address,
         data_dir,
+        database,
         _dir: dir,
     }
 }
