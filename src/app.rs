@@ -19,7 +19,7 @@ use crate::config::{LocalSandbox, RuntimeKind, ServeConfig};
 use crate::domain::BeltDefaults;
 use crate::http::{self, AppState, Services};
 use crate::invoke::{Invoke, InvokeSettings, Invoker, NoInvoker};
-use crate::reconcile::{LagWatch, Reconciler};
+use crate::reconcile::{LagWatch, Reconciler, StatusEvents};
 use crate::registry::Registry;
 use crate::runtime::kubernetes::{KubernetesConfig, KubernetesRuntime};
 use crate::runtime::local::{LocalConfig, LocalRuntime, SandboxConfig};
@@ -36,6 +36,9 @@ pub struct App {
     reconciler: Arc<Reconciler>,
     data_plane: DataPlane,
     lag_watch: Option<Arc<LagWatch>>,
+    status_events: Arc<StatusEvents>,
+    /// Ends the watch streams when the service stops: graceful shutdown waits for open answers.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
@@ -99,6 +102,14 @@ impl App {
         let (offsets, lag_watch) =
             offsets_backend(&config, data_plane.bootstrap.as_deref(), &store, &metrics);
         log_startup(&config, address, &database_url, &verifier);
+        let closing = tokio::sync::watch::channel(false).0;
+        let status_events = Arc::new(StatusEvents::new(
+            store.clone(),
+            runtime.clone(),
+            config.dependency_timeout(),
+            config.events.event_retention,
+            Duration::from_millis(config.events.event_prune_interval_ms.max(100)),
+        ));
         let state = AppState::new(Services {
             store,
             verifier: Arc::new(verifier),
@@ -110,6 +121,7 @@ impl App {
             reconciler: reconciler.clone(),
             invoker,
             offsets,
+            watch: config.events.watch(closing.subscribe()),
         });
         Ok(App {
             listener,
@@ -119,6 +131,8 @@ impl App {
             reconciler,
             data_plane,
             lag_watch,
+            status_events,
+            closing,
         })
     }
 
@@ -138,6 +152,11 @@ impl App {
     /// The lag controller, for tests that step it; `None` without a data plane.
     pub fn lag_watch(&self) -> Option<Arc<LagWatch>> {
         self.lag_watch.clone()
+    }
+
+    /// The status-events controller, for tests that step it.
+    pub fn status_events(&self) -> Arc<StatusEvents> {
+        self.status_events.clone()
     }
 
     /// Serves and reconciles until `shutdown` resolves; then finishes in-flight requests and, on
@@ -164,18 +183,24 @@ impl App {
             .lag_watch
             .clone()
             .map(|watch| tokio::spawn(watch.run()));
+        let observing = tokio::spawn(self.status_events.clone().run());
+        let pruning = tokio::spawn(self.status_events.clone().prune());
+        let closing = self.closing.clone();
         let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async {
+            .with_graceful_shutdown(async move {
                 tokio::select! {
                     _ = shutdown => {}
                     Ok(()) = failed => tracing::error!("the reconciler stopped: shutting down"),
                 }
+                closing.send_replace(true);
             })
             .await;
         let _ = stop_reconciler.send(());
         if let Some(measuring) = measuring {
             measuring.abort();
         }
+        observing.abort();
+        pruning.abort();
         let panicked = supervised.await.ok().flatten();
         self.runtime.shutdown().await;
         // After the replicas, which consume from it until they stop.

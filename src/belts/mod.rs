@@ -7,6 +7,7 @@ mod create;
 mod delete;
 mod error;
 mod get;
+mod history;
 pub mod invoke;
 mod list;
 mod locked;
@@ -16,6 +17,7 @@ mod ready;
 mod replace;
 mod state;
 mod status;
+mod watch;
 mod wish;
 
 use std::sync::Arc;
@@ -28,11 +30,13 @@ use crate::store::BeltStore;
 
 pub use caller::{Access, Asked, Caller, Edit};
 pub use error::{BeltError, Dependency};
+pub use history::HistoryPage;
 pub use list::{Listed, Listing};
 pub use logs::MAX_LOG_LINES;
 pub use offsets::{OffsetsBackend, OffsetsReport};
 pub use replace::Replaced;
 pub use state::StateReport;
+pub use watch::{WatchAsk, WatchItem, WatchSettings};
 
 /// What the use cases reach: the store, the runtime, the registry (when configured), the
 /// reconciler to wake, and the server defaults a body is completed with.
@@ -43,6 +47,7 @@ pub struct Belts {
     reconciler: Arc<Reconciler>,
     defaults: Arc<BeltDefaults>,
     data_plane: Option<OffsetsBackend>,
+    watch: WatchSettings,
 }
 
 /// A belt with the status the runtime's in-memory view gives it.
@@ -67,7 +72,14 @@ impl Belts {
             reconciler,
             defaults,
             data_plane: None,
+            watch: WatchSettings::default(),
         }
+    }
+
+    /// How watch streams pace themselves against their readers.
+    pub fn with_watch(mut self, watch: WatchSettings) -> Self {
+        self.watch = watch;
+        self
     }
 
     /// The server defaults: what the export view leaves out.

@@ -4,8 +4,9 @@
 use super::locked::{write_locked, Written};
 use super::{Asked, BeltError, Belts, Edit, Shown};
 use crate::domain::belt::now_millis;
-use crate::domain::Commit;
-use crate::store::LockedWrite;
+use crate::domain::lifecycle::status_of;
+use crate::domain::{Commit, EventAction, EventDraft};
+use crate::store::{Decided, LockedWrite};
 
 /// What a replace did.
 #[derive(Debug)]
@@ -27,15 +28,26 @@ impl Belts {
         } = edit.asked;
         let (_, spec) = self.accepted_spec(caller, project, body).await?;
         let (by, at) = (caller.person(), now_millis());
+        let runtime = self.runtime.clone();
         // Without `If-Match` the last writer wins and every writer gets its own version; with it,
         // exactly one writer sees the version it names.
         let decide = move |current: &crate::domain::Belt| {
             expect.check(id, current.version)?;
             if current.spec == spec {
-                return Ok((LockedWrite::Nothing, ()));
+                return Ok((LockedWrite::Nothing.into(), ()));
             }
-            let spec = Box::new(spec);
-            Ok((LockedWrite::Replace { spec, by, at }, ()))
+            let observed = runtime.observe(id);
+            let mut after = current.clone();
+            after.version += 1;
+            let (from, to) = (status_of(current, observed), status_of(&after, observed));
+            let event = EventDraft::by(&by, EventAction::Replaced, at, Some(from), Some(to));
+            let write = LockedWrite::Replace {
+                spec: Box::new(spec),
+                by,
+                at,
+            };
+            let event = Some(event);
+            Ok((Decided { write, event }, ()))
         };
         match write_locked(self.store.as_ref(), project, id, decide, commit)
             .await?

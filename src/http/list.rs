@@ -15,8 +15,8 @@ use super::state::AppState;
 use crate::belts::Listing;
 use crate::domain::{BeltStatus, Invalid};
 
-const DEFAULT_PAGE_SIZE: u64 = 20;
-const MAX_PAGE_SIZE: u64 = 250;
+pub(super) const DEFAULT_PAGE_SIZE: u64 = 20;
+pub(super) const MAX_PAGE_SIZE: u64 = 250;
 /// Names have at most 255 characters, so a longer search can hardly match; the bound keeps the
 /// remembered searches small.
 const MAX_SEARCH_CHARS: usize = 1024;
@@ -55,7 +55,7 @@ struct ListParams {
     search_given: bool,
 }
 
-fn natural(name: &str, value: &str, min: u64, max: u64) -> Result<u64, Invalid> {
+pub(super) fn natural(name: &str, value: &str, min: u64, max: u64) -> Result<u64, Invalid> {
     match value.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(Invalid::field_message(

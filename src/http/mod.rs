@@ -7,6 +7,7 @@ pub mod document;
 pub mod dry_run;
 pub mod error;
 pub mod errors;
+pub mod history;
 pub mod if_match;
 pub mod invoke;
 pub mod links;
@@ -19,6 +20,7 @@ pub mod running;
 pub mod scope;
 pub mod service;
 pub mod state;
+pub mod watch;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -54,11 +56,18 @@ fn belt_routes() -> Router<AppState> {
         )
 }
 
+/// Routes of the v2 API only: not at the root.
+fn project_routes() -> Router<AppState> {
+    Router::new()
+        .route("/belts/{id}/history", get(history::history))
+        .route("/watch", get(watch::watch))
+}
+
 pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     Router::new()
         .merge(belt_routes())
-        .nest("/projects/{project}", belt_routes())
+        .nest("/projects/{project}", belt_routes().merge(project_routes()))
         .route("/health", get(service::health))
         .route("/ready", get(service::ready))
         .route("/metrics", get(service::metrics))

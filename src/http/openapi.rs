@@ -28,6 +28,8 @@ use super::state::AppState;
         super::running::get_state,
         super::running::change_state,
         super::running::logs,
+        super::history::history,
+        super::watch::watch,
         super::invoke::invoke,
         super::offsets::get_offsets,
         super::offsets::put_offsets,
@@ -149,8 +151,11 @@ fn error_answer(description: &str) -> RefOr<Response> {
     )
 }
 
-/// Documents the legacy paths: each `/projects/{project}/belts…` again without the prefix.
+/// Documents the legacy paths: each `/projects/{project}/belts…` again without the prefix, but
+/// for the paths only the v2 API has.
 struct LegacyPaths;
+
+const V2_ONLY: [&str; 2] = ["/history", "/watch"];
 
 impl Modify for LegacyPaths {
     fn modify(&self, openapi: &mut OpenApiDoc) {
@@ -159,6 +164,7 @@ impl Modify for LegacyPaths {
             .paths
             .iter()
             .filter(|(path, _)| path.starts_with("/projects/{project}/"))
+            .filter(|(path, _)| !V2_ONLY.iter().any(|only| path.ends_with(only)))
             .map(|(path, item)| (path.clone(), item.clone()))
             .collect();
         for (path, mut item) in scoped {
