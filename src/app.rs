@@ -2,6 +2,7 @@
 //! connects the runtime and the store, sets up auth and binds the listener (port 0 works, and
 //! `port()` tells which one was bound), `run` serves until the shutdown signal.
 
+mod controllers;
 mod data_plane;
 
 use std::future::Future;
@@ -26,6 +27,7 @@ use crate::runtime::local::{LocalConfig, LocalRuntime, SandboxConfig};
 use crate::runtime::Runtime;
 use crate::store::{self, StoreOptions};
 use crate::telemetry::redact_url;
+use controllers::{observers, reconciler};
 pub use data_plane::DataPlane;
 
 pub struct App {
@@ -83,15 +85,7 @@ impl App {
             .await
             .with_context(|| format!("recovering the {} runtime", runtime.name()))?;
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let reconciler = Arc::new(
-            Reconciler::with_settings(
-                store.clone(),
-                runtime.clone(),
-                metrics.clone(),
-                reconcile_settings(&config, &data_plane),
-            )
-            .with_topic_admin(data_plane.topics.clone()),
-        );
+        let reconciler = reconciler(&config, &store, &runtime, &metrics, &data_plane);
 
         let listener = TcpListener::bind(config.listen)
             .await
@@ -102,14 +96,7 @@ impl App {
         let (offsets, lag_watch) =
             offsets_backend(&config, data_plane.bootstrap.as_deref(), &store, &metrics);
         log_startup(&config, address, &database_url, &verifier);
-        let closing = tokio::sync::watch::channel(false).0;
-        let status_events = Arc::new(StatusEvents::new(
-            store.clone(),
-            runtime.clone(),
-            config.dependency_timeout(),
-            config.events.event_retention,
-            Duration::from_millis(config.events.event_prune_interval_ms.max(100)),
-        ));
+        let (status_events, closing) = observers(&config, &store, &runtime);
         let state = AppState::new(Services {
             store,
             verifier: Arc::new(verifier),
@@ -152,11 +139,6 @@ impl App {
     /// The lag controller, for tests that step it; `None` without a data plane.
     pub fn lag_watch(&self) -> Option<Arc<LagWatch>> {
         self.lag_watch.clone()
-    }
-
-    /// The status-events controller, for tests that step it.
-    pub fn status_events(&self) -> Arc<StatusEvents> {
-        self.status_events.clone()
     }
 
     /// Serves and reconciles until `shutdown` resolves; then finishes in-flight requests and, on
@@ -221,23 +203,6 @@ fn registry(config: &ServeConfig) -> anyhow::Result<Option<Arc<Registry>>> {
         .map(|url| Registry::new(url, config.dependency_timeout()).map(Arc::new))
         .transpose()
         .context("setting up the event-type registry client")
-}
-
-/// The controller's pacing, from the configuration.
-fn reconcile_settings(config: &ServeConfig, data_plane: &DataPlane) -> crate::reconcile::Settings {
-    let call_timeout = Duration::from_millis(config.reconcile_call_timeout_ms.max(1));
-    crate::reconcile::Settings {
-        // The teardown's deadline, and the store's (bounded to twice the dependency timeout)
-        // for reading the wish and deleting the document.
-        delete_wait: call_timeout + config.dependency_timeout().saturating_mul(4),
-        interval: Duration::from_millis(config.reconcile_interval_ms.max(100)),
-        workers: config.reconcile_workers.max(1),
-        call_timeout,
-        backoff_initial: Duration::from_millis(config.reconcile_backoff_ms.max(1)),
-        backoff_max: Duration::from_millis(config.reconcile_backoff_max_ms),
-        kafka_bootstrap: data_plane.bootstrap.clone(),
-        broker_health: data_plane.health(),
-    }
 }
 
 /// The offsets API's broker client and the lag controller, when belt-api has a data plane

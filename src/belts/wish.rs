@@ -5,10 +5,10 @@
 use super::locked::write_locked;
 use super::status::transition;
 use super::{BeltError, Belts, Edit};
+use crate::domain::belt::now_millis;
 use crate::domain::fields::refuse_nul_in_body;
 use crate::domain::input::parse_body;
 use crate::domain::lifecycle::status_of;
-use crate::domain::belt::now_millis;
 use crate::domain::{Action, Belt, BeltStatus, Commit, EventAction, EventDraft, Invalid};
 use crate::store::{Decided, LockedWrite};
 

@@ -66,15 +66,17 @@ fn parse_ask(raw: Option<&str>, headers: &HeaderMap) -> Result<WatchAsk, Invalid
     let mut ask = WatchAsk::default();
     if let Some(value) = headers.get("last-event-id") {
         let text = value.to_str().unwrap_or("?");
-        ask.after = Some(event_id("Last-Event-ID", text).map_err(|message| {
-            Invalid::header("Last-Event-ID", message)
-        })?);
+        ask.after = Some(
+            event_id("Last-Event-ID", text)
+                .map_err(|message| Invalid::header("Last-Event-ID", message))?,
+        );
     }
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
             "after" => {
                 let after = event_id("after", &value);
-                ask.after = Some(after.map_err(|message| Invalid::field_message("after", message))?);
+                ask.after =
+                    Some(after.map_err(|message| Invalid::field_message("after", message))?);
             }
             "belt" => ask.belt = Some(BeltId::parse(&value, "belt")?),
             _ => {}

@@ -147,7 +147,9 @@ pub fn reason_of(details: &StateDetails) -> Option<String> {
 }
 
 fn containers(pod: &Value) -> impl Iterator<Item = &Value> {
-    let statuses = pod.get("containerStatus").or_else(|| pod.get("containerStatuses"));
+    let statuses = pod
+        .get("containerStatus")
+        .or_else(|| pod.get("containerStatuses"));
     match statuses {
         Some(Value::Array(items)) => items.iter().collect::<Vec<_>>(),
         Some(item @ Value::Object(_)) => vec![item],
@@ -166,7 +168,11 @@ fn container_reason(pod: &str, container: &Value) -> Option<String> {
         let line = last_line(terminated.get("message"))
             .or_else(|| last_line(terminated.get("reason")))
             .unwrap_or_default();
-        return Some(format!("replica {pod} exited {code}: {line}").trim_end_matches(": ").to_owned());
+        return Some(
+            format!("replica {pod} exited {code}: {line}")
+                .trim_end_matches(": ")
+                .to_owned(),
+        );
     }
     let waiting = container.get("state")?.get("waiting")?;
     let reason = waiting.get("reason").and_then(Value::as_str)?;

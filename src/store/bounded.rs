@@ -120,7 +120,11 @@ impl BeltStore for Bounded {
         draft: EventDraft,
         after: i64,
     ) -> Result<Option<i64>, StoreError> {
-        self.bound(self.inner.record_status_change(project, id, version, draft, after)).await
+        self.bound(
+            self.inner
+                .record_status_change(project, id, version, draft, after),
+        )
+        .await
     }
     async fn history(
         &self,
@@ -129,7 +133,8 @@ impl BeltStore for Bounded {
         offset: u64,
         limit: u64,
     ) -> Result<EventPage, StoreError> {
-        self.bound(self.inner.history(project, id, offset, limit)).await
+        self.bound(self.inner.history(project, id, offset, limit))
+            .await
     }
     async fn events_after(
         &self,
@@ -138,7 +143,8 @@ impl BeltStore for Bounded {
         belt: Option<BeltId>,
         limit: u64,
     ) -> Result<EventBatch, StoreError> {
-        self.bound(self.inner.events_after(project, after, belt, limit)).await
+        self.bound(self.inner.events_after(project, after, belt, limit))
+            .await
     }
     async fn newest_event_id(&self) -> Result<i64, StoreError> {
         self.bound(self.inner.newest_event_id()).await

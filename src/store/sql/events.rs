@@ -56,8 +56,11 @@ impl TryFrom<EventRow> for BeltEvent {
 
     fn try_from(row: EventRow) -> Result<Self, Self::Error> {
         let status = |text: Option<String>| {
-            text.map(|text| text.parse().map_err(|()| anyhow::anyhow!("status '{text}'")))
-                .transpose()
+            text.map(|text| {
+                text.parse()
+                    .map_err(|()| anyhow::anyhow!("status '{text}'"))
+            })
+            .transpose()
         };
         let id = row.id;
         Ok::<_, anyhow::Error>(BeltEvent {
@@ -297,8 +300,11 @@ pub(super) fn undeleted() -> EventDraft {
     EventDraft {
         from: stopped,
         to: stopped,
-        ..EventDraft::observed(EventAction::StatusChanged, crate::domain::belt::now_millis())
-            .with_reason("the runtime refused the deletion: objects in use")
+        ..EventDraft::observed(
+            EventAction::StatusChanged,
+            crate::domain::belt::now_millis(),
+        )
+        .with_reason("the runtime refused the deletion: objects in use")
     }
 }
 

@@ -231,7 +231,12 @@ where
             modified_at: belt.at,
             wish: Wish::default(),
         };
-        Self::record_written(&mut tx, &created, Some(events::created(&created.created_by, created.created_at))).await?;
+        Self::record_written(
+            &mut tx,
+            &created,
+            Some(events::created(&created.created_by, created.created_at)),
+        )
+        .await?;
         finish(tx, commit).await?;
         self.announce();
         Ok(created)

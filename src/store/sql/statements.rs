@@ -33,7 +33,9 @@ pub(super) const WISH_SUMMARIES: &str = "SELECT id, project, version, desired_st
 pub(super) const COUNT_STOPPED: &str = "SELECT COUNT(*) FROM belts WHERE desired_state = 'STOPPED'";
 
 pub(super) static DELETE_IF_DELETING: LazyLock<String> = LazyLock::new(|| {
-    format!("DELETE FROM belts WHERE id = $1 AND desired_state = 'DELETING' RETURNING {BELT_COLUMNS}")
+    format!(
+        "DELETE FROM belts WHERE id = $1 AND desired_state = 'DELETING' RETURNING {BELT_COLUMNS}"
+    )
 });
 
 /// A deletion the runtime refused: the belt is back, stopped.

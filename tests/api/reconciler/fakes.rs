@@ -212,7 +212,9 @@ impl BeltStore for CountingStore {
         draft: EventDraft,
         after: i64,
     ) -> Result<Option<i64>, StoreError> {
-        self.inner.record_status_change(project, id, version, draft, after).await
+        self.inner
+            .record_status_change(project, id, version, draft, after)
+            .await
     }
     async fn history(
         &self,
