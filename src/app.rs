@@ -2,6 +2,7 @@
 //! connects the runtime and the store, sets up auth and binds the listener (port 0 works, and
 //! `port()` tells which one was bound), `run` serves until the shutdown signal.
 
+mod controllers;
 mod data_plane;
 
 use std::future::Future;
@@ -16,17 +17,17 @@ use crate::auth::{AuthConfig, AuthMode, Verifier};
 use crate::belts::OffsetsBackend;
 use crate::broker::{GroupOffsets, KafkaGroupOffsets};
 use crate::config::{LocalSandbox, RuntimeKind, ServeConfig};
-use crate::domain::replica::Platform;
 use crate::domain::BeltDefaults;
 use crate::http::{self, AppState, Services};
 use crate::invoke::{Invoke, InvokeSettings, Invoker, NoInvoker};
-use crate::reconcile::{LagWatch, Reconciler};
+use crate::reconcile::{LagWatch, Reconciler, StatusEvents};
 use crate::registry::Registry;
 use crate::runtime::kubernetes::{KubernetesConfig, KubernetesRuntime};
 use crate::runtime::local::{LocalConfig, LocalRuntime, SandboxConfig};
 use crate::runtime::Runtime;
 use crate::store::{self, StoreOptions};
 use crate::telemetry::redact_url;
+use controllers::{observers, reconciler};
 pub use data_plane::DataPlane;
 
 pub struct App {
@@ -37,6 +38,9 @@ pub struct App {
     reconciler: Arc<Reconciler>,
     data_plane: DataPlane,
     lag_watch: Option<Arc<LagWatch>>,
+    status_events: Arc<StatusEvents>,
+    /// Ends the watch streams when the service stops: graceful shutdown waits for open answers.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
@@ -81,15 +85,7 @@ impl App {
             .await
             .with_context(|| format!("recovering the {} runtime", runtime.name()))?;
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let reconciler = Arc::new(
-            Reconciler::with_settings(
-                store.clone(),
-                runtime.clone(),
-                metrics.clone(),
-                reconcile_settings(&config, &data_plane),
-            )
-            .with_topic_admin(data_plane.topics.clone()),
-        );
+        let reconciler = reconciler(&config, &store, &runtime, &metrics, &data_plane);
 
         let listener = TcpListener::bind(config.listen)
             .await
@@ -100,6 +96,7 @@ impl App {
         let (offsets, lag_watch) =
             offsets_backend(&config, data_plane.bootstrap.as_deref(), &store, &metrics);
         log_startup(&config, address, &database_url, &verifier);
+        let (status_events, closing) = observers(&config, &store, &runtime);
         let state = AppState::new(Services {
             store,
             verifier: Arc::new(verifier),
@@ -111,6 +108,7 @@ impl App {
             reconciler: reconciler.clone(),
             invoker,
             offsets,
+            watch: config.events.watch(closing.subscribe()),
         });
         Ok(App {
             listener,
@@ -120,6 +118,8 @@ impl App {
             reconciler,
             data_plane,
             lag_watch,
+            status_events,
+            closing,
         })
     }
 
@@ -165,18 +165,24 @@ impl App {
             .lag_watch
             .clone()
             .map(|watch| tokio::spawn(watch.run()));
+        let observing = tokio::spawn(self.status_events.clone().run());
+        let pruning = tokio::spawn(self.status_events.clone().prune());
+        let closing = self.closing.clone();
         let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async {
+            .with_graceful_shutdown(async move {
                 tokio::select! {
                     _ = shutdown => {}
                     Ok(()) = failed => tracing::error!("the reconciler stopped: shutting down"),
                 }
+                closing.send_replace(true);
             })
             .await;
         let _ = stop_reconciler.send(());
         if let Some(measuring) = measuring {
             measuring.abort();
         }
+        observing.abort();
+        pruning.abort();
         let panicked = supervised.await.ok().flatten();
         self.runtime.shutdown().await;
         // After the replicas, which consume from it until they stop.
@@ -197,26 +203,6 @@ fn registry(config: &ServeConfig) -> anyhow::Result<Option<Arc<Registry>>> {
         .map(|url| Registry::new(url, config.dependency_timeout()).map(Arc::new))
         .transpose()
         .context("setting up the event-type registry client")
-}
-
-/// The controller's pacing, from the configuration.
-fn reconcile_settings(config: &ServeConfig, data_plane: &DataPlane) -> crate::reconcile::Settings {
-    let call_timeout = Duration::from_millis(config.reconcile_call_timeout_ms.max(1));
-    crate::reconcile::Settings {
-        // The teardown's deadline, and the store's (bounded to twice the dependency timeout)
-        // for reading the wish and deleting the document.
-        delete_wait: call_timeout + config.dependency_timeout().saturating_mul(4),
-        interval: Duration::from_millis(config.reconcile_interval_ms.max(100)),
-        workers: config.reconcile_workers.max(1),
-        call_timeout,
-        backoff_initial: Duration::from_millis(config.reconcile_backoff_ms.max(1)),
-        backoff_max: Duration::from_millis(config.reconcile_backoff_max_ms),
-        platform: Platform {
-            kafka_bootstrap: data_plane.bootstrap.clone(),
-            profile_store_url: config.kafka.profile_store_url.clone(),
-        },
-        broker_health: data_plane.health(),
-    }
 }
 
 /// The offsets API's broker client and the lag controller, when belt-api has a data plane

@@ -6,19 +6,30 @@
 
 use super::locked::write_locked;
 use super::{Asked, BeltError, Belts, Dependency, Edit};
-use crate::domain::{Belt, Commit};
+use crate::domain::belt::now_millis;
+use crate::domain::lifecycle::status_of;
+use crate::domain::{Belt, Commit, EventAction, EventDraft};
 use crate::reconcile::Deletion;
-use crate::store::{LockedWrite, WishChange};
+use crate::store::{Decided, LockedWrite, WishChange};
 
 impl Belts {
     pub async fn delete(&self, edit: Edit<'_>) -> Result<(), BeltError> {
         let (expect, commit) = edit.permit()?;
-        let Asked { project, id, .. } = edit.asked;
+        let Asked {
+            caller,
+            project,
+            id,
+        } = edit.asked;
+        let (by, runtime) = (caller.person(), self.runtime.clone());
         // Before the wish is stored, so the reconciler's answer cannot pass unseen.
         let deletions = self.reconciler.deletions();
         let decide = move |belt: &Belt| {
             expect.check(id, belt.version)?;
-            Ok((LockedWrite::Wish(WishChange::Delete), ()))
+            let from = status_of(belt, runtime.observe(id));
+            let action = EventAction::DeleteRequested;
+            let event = Some(EventDraft::by(&by, action, now_millis(), Some(from), None));
+            let write = LockedWrite::Wish(WishChange::Delete);
+            Ok((Decided { write, event }, ()))
         };
         write_locked(self.store.as_ref(), project, id, decide, commit).await?;
         if commit == Commit::DryRun {

@@ -46,6 +46,9 @@ pub enum BeltError {
     /// Something else holds what the request would change; trying again later may succeed.
     #[error("{0}")]
     GroupBusy(String),
+    /// What the caller asked to resume from is no longer kept: it must read afresh.
+    #[error("{0}")]
+    Gone(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use super::BeltError;
 use crate::domain::{Belt, BeltId, ProjectName, Refusal};
-use crate::store::{BeltStore, Commit, Decide, LockedOutcome, LockedWrite};
+use crate::store::{BeltStore, Commit, Decide, Decided, LockedOutcome};
 
 /// What a locked write left behind.
 #[derive(Debug)]
@@ -28,7 +28,8 @@ impl Written {
 /// Runs `decide` on the belt under its lock and applies the write it chooses. `decide` also
 /// answers a value of its own (e.g. the status a START leads to), handed back with the outcome.
 /// A dry run makes the write and rolls it back: `Written::Changed` is then what would be stored.
-pub(super) async fn write_locked<T, F>(
+/// `W` is a bare `LockedWrite`, or a [`Decided`] with the event the write records.
+pub(super) async fn write_locked<W, T, F>(
     store: &dyn BeltStore,
     project: &ProjectName,
     id: BeltId,
@@ -36,8 +37,9 @@ pub(super) async fn write_locked<T, F>(
     commit: Commit,
 ) -> Result<(Written, T), BeltError>
 where
+    W: Into<Decided>,
     T: Send + 'static,
-    F: FnOnce(&Belt) -> Result<(LockedWrite, T), Refusal> + Send + 'static,
+    F: FnOnce(&Belt) -> Result<(W, T), Refusal> + Send + 'static,
 {
     let answer = Arc::new(Mutex::new(None));
     let boxed: Decide = {
@@ -45,7 +47,7 @@ where
         Box::new(move |belt: &Belt| {
             let (write, value) = decide(belt)?;
             *answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
-            Ok(write)
+            Ok(write.into())
         })
     };
     let written = match store.write_locked(project, id, boxed, commit).await? {
@@ -67,7 +69,7 @@ mod tests {
     use crate::domain::belt::now_millis;
     use crate::domain::lifecycle::tests::belt;
     use crate::domain::{DesiredState, Person, Precondition, Wish};
-    use crate::store::{NewBelt, StoreOptions, WishChange};
+    use crate::store::{LockedWrite, NewBelt, StoreOptions, WishChange};
 
     /// A fresh SQLite store, and a belt ready to be created in the global project.
     async fn a_store_and_a_new_belt() -> (tempfile::TempDir, Arc<dyn BeltStore>, NewBelt) {

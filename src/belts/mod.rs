@@ -8,6 +8,7 @@ mod create;
 mod delete;
 mod error;
 mod get;
+mod history;
 pub mod invoke;
 mod list;
 mod locked;
@@ -19,6 +20,7 @@ mod revisions;
 mod rollback;
 mod state;
 mod status;
+mod watch;
 mod wish;
 
 use std::sync::Arc;
@@ -32,12 +34,14 @@ use crate::store::BeltStore;
 pub use bulk::{BulkOutcome, Selector, MAX_BULK_BELTS};
 pub use caller::{Access, Asked, Caller, Edit};
 pub use error::{BeltError, Dependency};
+pub use history::HistoryPage;
 pub use list::{Listed, Listing};
 pub use logs::{FollowedLogs, MAX_LOG_LINES};
 pub use offsets::{OffsetsBackend, OffsetsReport};
 pub use replace::Replaced;
 pub use revisions::Paging;
 pub use state::StateReport;
+pub use watch::{WatchAsk, WatchItem, WatchSettings};
 
 /// What the use cases reach: the store, the runtime, the registry (when configured), the
 /// reconciler to wake, and the server defaults a body is completed with.
@@ -48,6 +52,7 @@ pub struct Belts {
     reconciler: Arc<Reconciler>,
     defaults: Arc<BeltDefaults>,
     data_plane: Option<OffsetsBackend>,
+    watch: WatchSettings,
 }
 
 /// A belt with the status the runtime's in-memory view gives it.
@@ -72,7 +77,14 @@ impl Belts {
             reconciler,
             defaults,
             data_plane: None,
+            watch: WatchSettings::default(),
         }
+    }
+
+    /// How watch streams pace themselves against their readers.
+    pub fn with_watch(mut self, watch: WatchSettings) -> Self {
+        self.watch = watch;
+        self
     }
 
     /// The server defaults: what the export view leaves out.

@@ -4,8 +4,18 @@
 use super::locked::{write_locked, Written};
 use super::{Asked, BeltError, Belts, Edit, Shown};
 use crate::domain::belt::now_millis;
-use crate::domain::Commit;
-use crate::store::LockedWrite;
+use crate::domain::lifecycle::status_of;
+use crate::domain::{BeltSpec, Commit, EventAction, EventDraft, Person, Precondition};
+use crate::store::{Decided, LockedWrite};
+
+/// A spec to store as the next version, and who asks for it.
+pub(super) struct NewSpec {
+    pub spec: BeltSpec,
+    pub by: Person,
+    pub at: time::OffsetDateTime,
+    /// The version whose content a rollback restores.
+    pub rollback_of: Option<i64>,
+}
 
 /// What a replace did.
 #[derive(Debug)]
@@ -21,30 +31,59 @@ impl Belts {
     pub async fn replace(&self, edit: Edit<'_>, body: &[u8]) -> Result<Replaced, BeltError> {
         let (expect, commit) = edit.permit()?;
         let Asked {
-            caller,
-            project,
-            id,
+            caller, project, ..
         } = edit.asked;
         let (_, spec) = self.accepted_spec(caller, project, body).await?;
-        let (by, at) = (caller.person(), now_millis());
+        let new = NewSpec {
+            spec,
+            by: caller.person(),
+            at: now_millis(),
+            rollback_of: None,
+        };
+        self.write_spec(edit.asked, expect, commit, new).await
+    }
+
+    /// Stores `new` as the belt's next version, as a PUT does (and a rollback, which restores an
+    /// old version's content): nothing when it equals the current spec; the `replaced` event in
+    /// the same transaction.
+    pub(super) async fn write_spec(
+        &self,
+        asked: Asked<'_>,
+        expect: Precondition,
+        commit: Commit,
+        new: NewSpec,
+    ) -> Result<Replaced, BeltError> {
+        let (project, id) = (asked.project, asked.id);
+        let runtime = self.runtime.clone();
+        let NewSpec {
+            spec,
+            by,
+            at,
+            rollback_of,
+        } = new;
         // Without `If-Match` the last writer wins and every writer gets its own version; with it,
         // exactly one writer sees the version it names.
         let decide = move |current: &crate::domain::Belt| {
             expect.check(id, current.version)?;
             if current.spec == spec {
-                return Ok((LockedWrite::Nothing, ()));
+                return Ok((LockedWrite::Nothing.into(), ()));
             }
-            let spec = Box::new(spec);
-            let rollback_of = None;
-            Ok((
-                LockedWrite::Replace {
-                    spec,
-                    by,
-                    at,
-                    rollback_of,
-                },
-                (),
-            ))
+            let observed = runtime.observe(id);
+            let mut after = current.clone();
+            after.version += 1;
+            let (from, to) = (status_of(current, observed), status_of(&after, observed));
+            let mut event = EventDraft::by(&by, EventAction::Replaced, at, Some(from), Some(to));
+            if let Some(version) = rollback_of {
+                event = event.with_reason(format!("rollback to version {version}"));
+            }
+            let write = LockedWrite::Replace {
+                spec: Box::new(spec),
+                by,
+                at,
+                rollback_of,
+            };
+            let event = Some(event);
+            Ok((Decided { write, event }, ()))
         };
         match write_locked(self.store.as_ref(), project, id, decide, commit)
             .await?
@@ -52,7 +91,14 @@ impl Belts {
         {
             Written::Changed(belt) => {
                 if commit == Commit::Yes {
-                    tracing::info!(belt = %belt.id, version = belt.version, "belt updated");
+                    match rollback_of {
+                        Some(restored) => {
+                            tracing::info!(belt = %belt.id, version = belt.version, restored, "belt rolled back")
+                        }
+                        None => {
+                            tracing::info!(belt = %belt.id, version = belt.version, "belt updated")
+                        }
+                    }
                 }
                 Ok(Replaced::Changed(Box::new(self.show(belt))))
             }

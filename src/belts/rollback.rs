@@ -5,13 +5,12 @@
 
 use anyhow::Context;
 
-use super::locked::{write_locked, Written};
+use super::replace::NewSpec;
 use super::{Asked, BeltError, Belts, Edit, Replaced};
 use crate::domain::belt::now_millis;
 use crate::domain::input::parse_body;
+use crate::domain::Invalid;
 use crate::domain::Revision;
-use crate::domain::{Belt, Commit, Invalid};
-use crate::store::LockedWrite;
 
 impl Belts {
     /// `body` is empty or `{"version": n}`; without a version, the newest kept one older than the
@@ -30,39 +29,15 @@ impl Belts {
             Some(version) => self.kept_revision(asked, version).await?,
             None => self.previous_revision(asked, current.version).await?,
         };
-        let restored = revision.belt.version;
         let content = serde_json::to_vec(&revision.belt.spec).context("serializing a revision")?;
         let (_, spec) = self.accepted_spec(caller, project, &content).await?;
-        let (by, at) = (caller.person(), now_millis());
-        let decide = move |current: &Belt| {
-            expect.check(id, current.version)?;
-            if current.spec == spec {
-                return Ok((LockedWrite::Nothing, ()));
-            }
-            let spec = Box::new(spec);
-            let rollback_of = Some(restored);
-            Ok((
-                LockedWrite::Replace {
-                    spec,
-                    by,
-                    at,
-                    rollback_of,
-                },
-                (),
-            ))
+        let new = NewSpec {
+            spec,
+            by: caller.person(),
+            at: now_millis(),
+            rollback_of: Some(revision.belt.version),
         };
-        let store = self.store.as_ref();
-        match write_locked(store, project, id, decide, commit).await?.0 {
-            Written::Changed(belt) => {
-                if commit == Commit::Yes {
-                    tracing::info!(belt = %belt.id, version = belt.version, restored, "belt rolled back");
-                }
-                Ok(Replaced::Changed(Box::new(self.show(belt))))
-            }
-            Written::Unchanged(belt) => Ok(Replaced::Unchanged {
-                version: belt.version,
-            }),
-        }
+        self.write_spec(asked, expect, commit, new).await
     }
 
     /// The newest kept revision older than `current`.

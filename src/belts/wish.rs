@@ -5,11 +5,12 @@
 use super::locked::write_locked;
 use super::status::transition;
 use super::{BeltError, Belts, Edit};
+use crate::domain::belt::now_millis;
 use crate::domain::fields::refuse_nul_in_body;
 use crate::domain::input::parse_body;
 use crate::domain::lifecycle::status_of;
-use crate::domain::{Action, Belt, BeltStatus, Commit, Invalid};
-use crate::store::LockedWrite;
+use crate::domain::{Action, Belt, BeltStatus, Commit, EventAction, EventDraft, Invalid};
+use crate::store::{Decided, LockedWrite};
 
 impl Belts {
     /// `body` is `{"action": "START"|"STOP"}`; answers the status the action leads to.
@@ -21,11 +22,19 @@ impl Belts {
         // Validated against the belt as it stands under its lock: a START or STOP without
         // `If-Match` never fails because another got in first; it queues, then sees that status.
         let runtime = self.runtime.clone();
+        let by = asked.caller.person();
         let decide = move |belt: &Belt| {
             expect.check(id, belt.version)?;
             let current = status_of(belt, runtime.observe(belt.id));
             let (change, status) = transition(belt, current, action)?;
-            Ok((LockedWrite::Wish(change), status))
+            let kind = match action {
+                Action::Start => EventAction::Started,
+                Action::Stop => EventAction::Stopped,
+            };
+            let event = EventDraft::by(&by, kind, now_millis(), Some(current), Some(status));
+            let write = LockedWrite::Wish(change);
+            let event = Some(event);
+            Ok((Decided { write, event }, status))
         };
         let store = self.store.as_ref();
         let (written, status) = write_locked(store, asked.project, id, decide, commit).await?;

@@ -9,11 +9,13 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod defaults;
+mod events;
 mod host;
 mod invoke;
 mod kafka;
 mod token;
 pub use defaults::BeltDefaultsConfig;
+pub use events::EventsConfig;
 pub use host::HostConfig;
 pub use invoke::InvokeConfig;
 pub use kafka::{KafkaBroker, KafkaConfig};
@@ -161,6 +163,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub host: HostConfig,
+
+    #[command(flatten)]
+    pub events: EventsConfig,
 
     /// Local runtime: how replicas are isolated from belt-api and from each other (see
     /// docs/local-sandbox.md): `bwrap` (bubblewrap; belt-api refuses to start when it cannot set

@@ -3,6 +3,7 @@
 
 pub mod belt;
 pub mod defaults;
+pub mod event;
 pub mod fields;
 pub mod ids;
 pub mod input;
@@ -23,6 +24,7 @@ pub mod timestamp;
 
 pub use belt::{Belt, BeltSpec, Deployed, DesiredState, FetchProfile, OutputType, Person, Wish};
 pub use defaults::BeltDefaults;
+pub use event::{BeltEvent, EventAction, EventDraft};
 pub use ids::{BeltId, ProjectName};
 pub use invalid::{Culprit, Invalid};
 pub use lifecycle::{Action, Observed, Phase};

@@ -28,6 +28,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    /// What a watch asked to resume from was pruned; the client must re-list.
+    #[error("{0}")]
+    Gone(String),
     /// Every slot of a bounded resource is taken; the client may retry after `retry_after_secs`.
     #[error("{message}")]
     TooManyRequests {
@@ -52,6 +55,7 @@ impl ApiError {
             ApiError::InUse(_) => ErrorKind::EntityInUse,
             ApiError::Conflict(_) => ErrorKind::Conflict,
             ApiError::Unavailable(_) => ErrorKind::ServiceUnavailable,
+            ApiError::Gone(_) => ErrorKind::ResyncRequired,
             ApiError::TooManyRequests { .. } => ErrorKind::TooManyRequests,
             ApiError::Unexpected(_) => ErrorKind::UnexpectedError,
         }
@@ -72,6 +76,7 @@ pub enum ErrorKind {
     PreconditionFailed,
     PayloadTooLarge,
     EntityInUse,
+    ResyncRequired,
     TooManyRequests,
     UnexpectedError,
     ServiceUnavailable,
@@ -91,6 +96,7 @@ impl ErrorKind {
             ErrorKind::PreconditionFailed => "precondition_failed",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::EntityInUse => "entity_in_use",
+            ErrorKind::ResyncRequired => "resync_required",
             ErrorKind::TooManyRequests => "too_many_requests",
             ErrorKind::UnexpectedError => "unexpected_error",
             ErrorKind::ServiceUnavailable => "service_unavailable",
@@ -108,6 +114,7 @@ impl ErrorKind {
             ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::EntityInUse => StatusCode::FAILED_DEPENDENCY,
+            ErrorKind::ResyncRequired => StatusCode::GONE,
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::UnexpectedError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -125,6 +132,7 @@ impl ErrorKind {
             StatusCode::PRECONDITION_FAILED => ErrorKind::PreconditionFailed,
             StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
             StatusCode::FAILED_DEPENDENCY => ErrorKind::EntityInUse,
+            StatusCode::GONE => ErrorKind::ResyncRequired,
             StatusCode::TOO_MANY_REQUESTS => ErrorKind::TooManyRequests,
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
                 ErrorKind::ServiceUnavailable
@@ -215,6 +223,7 @@ impl From<BeltError> for ApiError {
                     .into(),
             ),
             BeltError::GroupBusy(message) => ApiError::Conflict(message),
+            BeltError::Gone(message) => ApiError::Gone(message),
             BeltError::Unexpected(err) => ApiError::Unexpected(err),
         }
     }

@@ -8,6 +8,7 @@ pub mod document;
 pub mod dry_run;
 pub mod error;
 pub mod errors;
+pub mod history;
 pub mod if_match;
 pub mod invoke;
 pub mod links;
@@ -22,6 +23,7 @@ pub mod running;
 pub mod scope;
 pub mod service;
 pub mod state;
+pub mod watch;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -70,6 +72,8 @@ fn project_routes() -> Router<AppState> {
             "/belts/{id}/rollback",
             axum::routing::post(revisions::rollback),
         )
+        .route("/belts/{id}/history", get(history::history))
+        .route("/watch", get(watch::watch))
 }
 
 pub fn router(state: AppState) -> Router {

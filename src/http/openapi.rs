@@ -32,6 +32,8 @@ use super::state::AppState;
         super::revisions::get_revision,
         super::revisions::rollback,
         super::bulk::change_states,
+        super::history::history,
+        super::watch::watch,
         super::invoke::invoke,
         super::offsets::get_offsets,
         super::offsets::put_offsets,
@@ -155,14 +157,17 @@ fn error_answer(description: &str) -> RefOr<Response> {
 }
 
 /// Paths of the v2 API that have no legacy twin at the root.
-const PROJECT_ONLY: [&str; 4] = [
+const PROJECT_ONLY: [&str; 6] = [
     "/projects/{project}/belts/state",
     "/projects/{project}/belts/{id}/revisions",
     "/projects/{project}/belts/{id}/revisions/{version}",
     "/projects/{project}/belts/{id}/rollback",
+    "/projects/{project}/belts/{id}/history",
+    "/projects/{project}/watch",
 ];
 
-/// Documents the legacy paths: each `/projects/{project}/belts…` again without the prefix.
+/// Documents the legacy paths: each `/projects/{project}/belts…` again without the prefix, but
+/// for the paths only the v2 API has.
 struct LegacyPaths;
 
 impl Modify for LegacyPaths {

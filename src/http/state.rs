@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::auth::Verifier;
 use crate::belts::invoke::Invocations;
-use crate::belts::{Belts, OffsetsBackend};
+use crate::belts::{Belts, OffsetsBackend, WatchSettings};
 use crate::domain::BeltDefaults;
 use crate::invoke::Invoke;
 use crate::metrics::Metrics;
@@ -33,6 +33,8 @@ pub struct Services {
     pub invoker: Arc<dyn Invoke>,
     /// The broker the offsets API reads and writes, when belt-api has a data plane.
     pub offsets: Option<OffsetsBackend>,
+    /// How watch streams pace themselves against their readers.
+    pub watch: WatchSettings,
 }
 
 /// The handlers see the use cases only: no store, no runtime.
@@ -57,7 +59,8 @@ impl AppState {
             services.registry,
             services.reconciler,
             services.defaults,
-        );
+        )
+        .with_watch(services.watch);
         if let Some(plane) = services.offsets {
             belts = belts.with_offsets(plane);
         }

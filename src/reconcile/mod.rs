@@ -11,6 +11,7 @@ mod lag;
 mod queue;
 mod resync;
 mod run;
+mod status_events;
 mod topics;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use crate::store::BeltStore;
 pub use backoff::Backoff;
 pub use belt::{Outcome, ReconcileError};
 pub use lag::LagWatch;
+pub use status_events::StatusEvents;
 pub use topics::belt_topics;
 
 use queue::WorkQueue;

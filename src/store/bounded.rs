@@ -7,10 +7,11 @@ use async_trait::async_trait;
 
 use super::pool::note_outage;
 use super::{
-    BeltStore, Change, Commit, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page,
-    Revision, RevisionPage, StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
+    BeltStore, Change, Commit, Decide, DeleteOutcome, EventBatch, EventPage, ListQuery,
+    LockedOutcome, NewBelt, Page, Revision, RevisionPage, StoreError, UpdateOutcome, WishChange,
+    WishGuard, WishOutcome, Wishes,
 };
-use crate::domain::{Belt, BeltId, ProjectName};
+use crate::domain::{Belt, BeltId, EventDraft, ProjectName};
 
 /// Every store call bounded in time on this side of the connection. The server's own statement
 /// timeout ends slow statements; this ends calls to a database that does not answer at all (a
@@ -127,5 +128,49 @@ impl BeltStore for Bounded {
         version: i64,
     ) -> Result<Option<Revision>, StoreError> {
         self.bound(self.inner.revision(project, id, version)).await
+    }
+
+    async fn record_status_change(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        version: Option<i64>,
+        draft: EventDraft,
+        after: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.bound(
+            self.inner
+                .record_status_change(project, id, version, draft, after),
+        )
+        .await
+    }
+    async fn history(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<EventPage, StoreError> {
+        self.bound(self.inner.history(project, id, offset, limit))
+            .await
+    }
+    async fn events_after(
+        &self,
+        project: &ProjectName,
+        after: i64,
+        belt: Option<BeltId>,
+        limit: u64,
+    ) -> Result<EventBatch, StoreError> {
+        self.bound(self.inner.events_after(project, after, belt, limit))
+            .await
+    }
+    async fn newest_event_id(&self) -> Result<i64, StoreError> {
+        self.bound(self.inner.newest_event_id()).await
+    }
+    async fn prune_events(&self, keep: u64) -> Result<u64, StoreError> {
+        self.bound(self.inner.prune_events(keep)).await
+    }
+    fn event_announcements(&self) -> tokio::sync::watch::Receiver<()> {
+        self.inner.event_announcements()
     }
 }

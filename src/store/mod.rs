@@ -18,7 +18,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::{Belt, BeltId, BeltSpec, DesiredState, Person, ProjectName, Refusal};
+use crate::domain::{
+    Belt, BeltEvent, BeltId, BeltSpec, DesiredState, EventDraft, Person, ProjectName, Refusal,
+};
 
 pub use crate::domain::{Revision, RevisionPage, RevisionSummary};
 use bounded::Bounded;
@@ -142,9 +144,37 @@ pub enum LockedWrite {
     Nothing,
 }
 
+/// A locked write and the event it records in its transaction (docs/api.md#history).
+#[derive(Debug)]
+pub struct Decided {
+    pub write: LockedWrite,
+    pub event: Option<EventDraft>,
+}
+
+impl From<LockedWrite> for Decided {
+    fn from(write: LockedWrite) -> Self {
+        Decided { write, event: None }
+    }
+}
+
 /// Chooses the write from the belt as it stands under the lock; an error refuses the request
 /// (a stale `If-Match`, a START of a belt that is deploying) and nothing is written.
-pub type Decide = Box<dyn FnOnce(&Belt) -> Result<LockedWrite, Refusal> + Send>;
+pub type Decide = Box<dyn FnOnce(&Belt) -> Result<Decided, Refusal> + Send>;
+
+/// One page of a belt's events, newest first, and how many it has in all.
+#[derive(Debug, Clone, Default)]
+pub struct EventPage {
+    pub events: Vec<BeltEvent>,
+    pub total: u64,
+}
+
+/// Events after an id, oldest first, and the newest id pruning has removed: a reader whose last
+/// id is below it has missed events.
+#[derive(Debug, Clone, Default)]
+pub struct EventBatch {
+    pub events: Vec<BeltEvent>,
+    pub pruned_through: i64,
+}
 
 #[derive(Debug)]
 pub enum LockedOutcome {
@@ -240,6 +270,41 @@ pub trait BeltStore: Send + Sync + 'static {
         id: BeltId,
         version: i64,
     ) -> Result<Option<Revision>, StoreError>;
+
+    // The event log (docs/api.md#history). Writes record their own events; these are for what
+    // belt-api observes, and for the readers.
+
+    /// Records a status change the runtime reported, only if the belt's newest event is still
+    /// `after` (0: none); answers the new event's id, `None` when another event came first.
+    async fn record_status_change(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        version: Option<i64>,
+        draft: EventDraft,
+        after: i64,
+    ) -> Result<Option<i64>, StoreError>;
+    async fn history(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<EventPage, StoreError>;
+    /// At most `limit` of the project's events after `after` (of one belt when given).
+    async fn events_after(
+        &self,
+        project: &ProjectName,
+        after: i64,
+        belt: Option<BeltId>,
+        limit: u64,
+    ) -> Result<EventBatch, StoreError>;
+    /// The newest event id of all projects; 0 when there is none.
+    async fn newest_event_id(&self) -> Result<i64, StoreError>;
+    /// Keeps the newest `keep` events; answers how many were removed.
+    async fn prune_events(&self, keep: u64) -> Result<u64, StoreError>;
+    /// Changes after every commit that recorded events: what a watch waits on instead of polling.
+    fn event_announcements(&self) -> tokio::sync::watch::Receiver<()>;
 }
 
 pub struct StoreOptions {

@@ -29,6 +29,9 @@ impl Dialect for sqlx::Postgres {
     const LOCK_ROW: &'static str = " FOR UPDATE";
     const NEXT_ID: &'static str = "SELECT nextval('belt_id_sequence')";
 
+    // A transaction-scoped advisory lock: taken just before the insert, released by the commit.
+    const LOCK_EVENTS: &'static str = "SELECT pg_advisory_xact_lock(7340012)";
+
     fn rows_affected(done: &sqlx::postgres::PgQueryResult) -> u64 {
         done.rows_affected()
     }

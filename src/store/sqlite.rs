@@ -37,6 +37,8 @@ impl Dialect for sqlx::Sqlite {
     const NEXT_ID: &'static str = "UPDATE belt_id_sequence SET next_id = next_id + 1 \
          WHERE singleton = 1 RETURNING next_id - 1";
 
+    const LOCK_EVENTS: &'static str = "SELECT 1"; // writers already queue on the database lock
+
     fn rows_affected(done: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         done.rows_affected()
     }

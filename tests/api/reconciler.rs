@@ -4,7 +4,7 @@
 //! between its wish and the teardown.
 
 mod data_plane;
-mod fakes;
+pub mod fakes;
 mod kill;
 
 use std::sync::atomic::Ordering;

@@ -2,6 +2,7 @@
 //! written once (SQLite accepts PostgreSQL's `$n` placeholders); what differs between the
 //! databases is the small table of [`Dialect`] constants that `sqlite.rs` and `postgres.rs` fill.
 
+mod events;
 mod queries;
 mod revisions;
 mod statements;
@@ -13,11 +14,12 @@ use super::revisions::{RevisionRow, RevisionSummaryRow};
 use super::row::{summary, BeltRow, SummaryRow};
 use super::searches::SearchCache;
 use super::{
-    classify, BeltStore, Change, Commit, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt,
-    Page, Revision, RevisionPage, StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome,
-    Wishes,
+    classify, BeltStore, Change, Commit, Decide, DeleteOutcome, EventBatch, EventPage, ListQuery,
+    LockedOutcome, NewBelt, Page, Revision, RevisionPage, StoreError, UpdateOutcome, WishChange,
+    WishGuard, WishOutcome, Wishes,
 };
-use crate::domain::{Belt, BeltId, ProjectName};
+use crate::domain::{Belt, BeltId, EventDraft, ProjectName};
+use events::EventRow;
 
 /// The statements that differ from one database to the other.
 pub trait Dialect: sqlx::Database {
@@ -29,6 +31,8 @@ pub trait Dialect: sqlx::Database {
     const LOCK_ROW: &'static str;
     /// Takes the next id from the database's sequence; answers one `BIGINT`.
     const NEXT_ID: &'static str;
+    /// Serializes the event log's writers until their commit, so ids commit in order.
+    const LOCK_EVENTS: &'static str;
 
     /// How many rows a statement changed (each driver has its own result type).
     fn rows_affected(done: &Self::QueryResult) -> u64;
@@ -40,6 +44,8 @@ pub struct SqlStore<DB: Dialect> {
     searches: SearchCache,
     /// Revisions kept per belt (docs/api.md#revisions-and-rollback).
     revision_retention: i64,
+    /// Sent after each commit that recorded events (see [`BeltStore::event_announcements`]).
+    announcer: tokio::sync::watch::Sender<()>,
 }
 
 impl<DB: Dialect> SqlStore<DB> {
@@ -48,6 +54,7 @@ impl<DB: Dialect> SqlStore<DB> {
             pool,
             searches: SearchCache::default(),
             revision_retention: i64::from(revision_retention.max(1)),
+            announcer: tokio::sync::watch::channel(()).0,
         }
     }
 }
@@ -73,6 +80,7 @@ where
     for<'r> SummaryRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> RevisionRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> RevisionSummaryRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> EventRow: sqlx::FromRow<'r, DB::Row>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -185,12 +193,19 @@ where
     }
 
     async fn delete_if_deleting(&self, id: BeltId) -> Result<bool, StoreError> {
-        let deleted = sqlx::query(statements::DELETE_IF_DELETING)
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let deleted: Option<BeltRow> = sqlx::query_as(&statements::DELETE_IF_DELETING)
             .bind(id.get())
-            .execute(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(classify)?;
-        Ok(DB::rows_affected(&deleted) > 0)
+        let deleted = deleted.map(belt_of).transpose()?;
+        if let Some(belt) = &deleted {
+            Self::record_written(&mut tx, belt, Some(events::deleted())).await?;
+        }
+        tx.commit().await.map_err(classify)?;
+        self.announce();
+        Ok(deleted.is_some())
     }
 
     async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError> {
@@ -202,8 +217,10 @@ where
             .map_err(classify)?;
         if let Some((project,)) = &project {
             Self::bump_roster(&mut tx, project).await?;
+            Self::record_in(&mut tx, project, id.get(), None, &events::undeleted()).await?;
         }
         tx.commit().await.map_err(classify)?;
+        self.announce();
         Ok(project.is_some())
     }
 
@@ -246,5 +263,48 @@ where
         version: i64,
     ) -> Result<Option<Revision>, StoreError> {
         self.revision_of(project, id, version).await
+    }
+
+    async fn record_status_change(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        version: Option<i64>,
+        draft: EventDraft,
+        after: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.record_alone(project, id, version, draft, after).await
+    }
+
+    async fn history(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<EventPage, StoreError> {
+        self.history_page(project, id, offset, limit).await
+    }
+
+    async fn events_after(
+        &self,
+        project: &ProjectName,
+        after: i64,
+        belt: Option<BeltId>,
+        limit: u64,
+    ) -> Result<EventBatch, StoreError> {
+        self.events_after_id(project, after, belt, limit).await
+    }
+
+    async fn newest_event_id(&self) -> Result<i64, StoreError> {
+        self.newest_id().await
+    }
+
+    async fn prune_events(&self, keep: u64) -> Result<u64, StoreError> {
+        self.prune(keep).await
+    }
+
+    fn event_announcements(&self) -> tokio::sync::watch::Receiver<()> {
+        self.announcer.subscribe()
     }
 }

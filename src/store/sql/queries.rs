@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::events::{self, EventRow};
 use super::statements;
 use super::{belt_of, belts_of, Dialect, SqlStore};
 use crate::domain::belt::epoch_millis;
@@ -24,6 +25,7 @@ where
     for<'r> crate::store::revisions::RevisionRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> crate::store::revisions::RevisionSummaryRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
+    for<'r> EventRow: sqlx::FromRow<'r, DB::Row>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -142,15 +144,18 @@ where
         let belt = belt_of(row)?;
         // The row is locked until the commit, so the guards below cannot miss: no other writer
         // can have moved the version or the wish since it was read.
-        let row = match decide(&belt) {
+        let (write, event) = match decide(&belt) {
             Err(refusal) => return Ok(LockedOutcome::Refused(refusal)),
-            Ok(LockedWrite::Nothing) => return Ok(LockedOutcome::Unchanged(Box::new(belt))),
-            Ok(LockedWrite::Replace {
+            Ok(decided) => (decided.write, decided.event),
+        };
+        let row = match write {
+            LockedWrite::Nothing => return Ok(LockedOutcome::Unchanged(Box::new(belt))),
+            LockedWrite::Replace {
                 spec,
                 by,
                 at,
                 rollback_of,
-            }) => {
+            } => {
                 let change = Change {
                     spec: *spec,
                     by,
@@ -161,13 +166,16 @@ where
                 self.keep_revision(&mut tx, id.get(), rollback_of).await?;
                 row
             }
-            Ok(LockedWrite::Wish(change)) => {
+            LockedWrite::Wish(change) => {
                 Self::wish_row(&mut tx, project, id, WishGuard::of(&belt), change).await?
             }
         };
         let row = row.ok_or_else(|| anyhow::anyhow!("belt {id} changed under its row lock"))?;
+        let written = belt_of(row)?;
+        Self::record_written(&mut tx, &written, event).await?;
         finish(tx, commit).await?;
-        Ok(LockedOutcome::Written(Box::new(belt_of(row)?)))
+        self.announce();
+        Ok(LockedOutcome::Written(Box::new(written)))
     }
 
     async fn next_id(conn: &mut DB::Connection) -> Result<i64, StoreError> {
@@ -221,8 +229,7 @@ where
             }
         };
         self.keep_revision(&mut tx, id, None).await?;
-        finish(tx, commit).await?;
-        Ok(Belt {
+        let created = Belt {
             id: BeltId::new(id)
                 .ok_or_else(|| anyhow::anyhow!("allocated id {id} is not positive"))?,
             project: belt.project,
@@ -233,7 +240,16 @@ where
             modified_by: belt.author,
             modified_at: belt.at,
             wish: Wish::default(),
-        })
+        };
+        Self::record_written(
+            &mut tx,
+            &created,
+            Some(events::created(&created.created_by, created.created_at)),
+        )
+        .await?;
+        finish(tx, commit).await?;
+        self.announce();
+        Ok(created)
     }
 
     /// Many belts in one transaction; an id already taken is skipped, not an error.
@@ -248,9 +264,12 @@ where
             if Self::insert_row(&mut tx, id, &belt).await? {
                 self.keep_revision(&mut tx, id, None).await?;
                 inserted += 1;
+                let event = events::created(&belt.author, belt.at);
+                Self::record_in(&mut tx, belt.project.as_str(), id, Some(1), &event).await?;
             }
         }
         tx.commit().await.map_err(classify)?;
+        self.announce();
         Ok(inserted)
     }
 

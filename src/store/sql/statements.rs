@@ -32,8 +32,11 @@ pub(super) const WISH_SUMMARIES: &str = "SELECT id, project, version, desired_st
 
 pub(super) const COUNT_STOPPED: &str = "SELECT COUNT(*) FROM belts WHERE desired_state = 'STOPPED'";
 
-pub(super) const DELETE_IF_DELETING: &str =
-    "DELETE FROM belts WHERE id = $1 AND desired_state = 'DELETING'";
+pub(super) static DELETE_IF_DELETING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "DELETE FROM belts WHERE id = $1 AND desired_state = 'DELETING' RETURNING {BELT_COLUMNS}"
+    )
+});
 
 /// A deletion the runtime refused: the belt is back, stopped.
 pub(super) const UNDO_DELETE: &str = "UPDATE belts SET desired_state = 'STOPPED' \

@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use belt_api::domain::replica::ReplicaSpec;
-use belt_api::domain::{Belt, BeltId, ProjectName};
+use belt_api::domain::{Belt, BeltId, EventDraft, ProjectName};
 use belt_api::runtime::{Observed, Phase, Runtime, RuntimeError, StateDetails};
 use belt_api::store::{
-    BeltStore, Change, Commit, Decide, DeleteOutcome, ListQuery, LockedOutcome, NewBelt, Page,
-    Revision, RevisionPage, StoreError, UpdateOutcome, WishChange, WishGuard, WishOutcome, Wishes,
+    BeltStore, Change, Commit, Decide, DeleteOutcome, EventBatch, EventPage, ListQuery,
+    LockedOutcome, NewBelt, Page, Revision, RevisionPage, StoreError, UpdateOutcome, WishChange,
+    WishGuard, WishOutcome, Wishes,
 };
 
 #[derive(Default)]
@@ -219,5 +220,44 @@ impl BeltStore for CountingStore {
         version: i64,
     ) -> Result<Option<Revision>, StoreError> {
         self.inner.revision(project, id, version).await
+    }
+    async fn record_status_change(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        version: Option<i64>,
+        draft: EventDraft,
+        after: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.inner
+            .record_status_change(project, id, version, draft, after)
+            .await
+    }
+    async fn history(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<EventPage, StoreError> {
+        self.inner.history(project, id, offset, limit).await
+    }
+    async fn events_after(
+        &self,
+        project: &ProjectName,
+        after: i64,
+        belt: Option<BeltId>,
+        limit: u64,
+    ) -> Result<EventBatch, StoreError> {
+        self.inner.events_after(project, after, belt, limit).await
+    }
+    async fn newest_event_id(&self) -> Result<i64, StoreError> {
+        self.inner.newest_event_id().await
+    }
+    async fn prune_events(&self, keep: u64) -> Result<u64, StoreError> {
+        self.inner.prune_events(keep).await
+    }
+    fn event_announcements(&self) -> tokio::sync::watch::Receiver<()> {
+        self.inner.event_announcements()
     }
 }

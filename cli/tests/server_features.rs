@@ -1,5 +1,5 @@
-//! `belt` on the endpoints of issue 12 that other branches are adding to belt-api (shapes agreed
-//! up front). Each is ignored until its branch is merged; the lead un-ignores them then.
+//! `belt` on the server features of issue 12: logs that follow, history, revisions and rollback,
+//! bulk START/STOP, and `wait` through the watch; and the everyday loop that uses them all.
 
 mod support;
 
@@ -11,13 +11,13 @@ use serde_json::Value;
 use support::{changed_example, serve_on, Backend, User, EXAMPLE_BELT};
 
 on_both_databases!(
-    the_everyday_loop_never_needs_curl: "needs the logs, history and revisions endpoints (branches logs, history, revisions)",
-    logs_follow_shows_the_ready_line_and_ends_when_the_belt_stops: "needs the logs follow endpoint (branch logs)",
-    logs_since_and_previous_reach_the_server: "needs the logs since/previous parameters (branch logs)",
-    history_lists_each_step_with_its_actor: "needs the history endpoint (branch history)",
-    revisions_and_rollback_store_the_old_content_as_a_new_version: "needs the revisions and rollback endpoints (branch revisions)",
-    bulk_start_and_stop_by_status_and_search: "needs the bulk state endpoint (branch revisions)",
-    wait_uses_the_watch_and_sees_the_belt_come_up: "needs the watch endpoint (branch history)",
+    the_everyday_loop_never_needs_curl,
+    logs_follow_shows_the_ready_line_and_ends_when_the_belt_stops,
+    logs_since_and_previous_reach_the_server,
+    history_lists_each_step_with_its_actor,
+    revisions_and_rollback_store_the_old_content_as_a_new_version,
+    bulk_start_and_stop_by_status_and_search,
+    wait_uses_the_watch_and_sees_the_belt_come_up,
 );
 
 fn with_example_belt(backend: Backend) -> (support::Server, User) {

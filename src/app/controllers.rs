@@ -1,0 +1,69 @@
+//! The controllers the application starts besides the server: the reconciler and the
+//! status-events controller, from the configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::data_plane::DataPlane;
+use crate::config::ServeConfig;
+use crate::domain::replica::Platform;
+use crate::reconcile::{Reconciler, StatusEvents};
+use crate::runtime::Runtime;
+use crate::store::BeltStore;
+
+/// The controller's pacing, from the configuration.
+pub(super) fn reconcile_settings(
+    config: &ServeConfig,
+    data_plane: &DataPlane,
+) -> crate::reconcile::Settings {
+    let call_timeout = Duration::from_millis(config.reconcile_call_timeout_ms.max(1));
+    crate::reconcile::Settings {
+        // The teardown's deadline, and the store's (bounded to twice the dependency timeout)
+        // for reading the wish and deleting the document.
+        delete_wait: call_timeout + config.dependency_timeout().saturating_mul(4),
+        interval: Duration::from_millis(config.reconcile_interval_ms.max(100)),
+        workers: config.reconcile_workers.max(1),
+        call_timeout,
+        backoff_initial: Duration::from_millis(config.reconcile_backoff_ms.max(1)),
+        backoff_max: Duration::from_millis(config.reconcile_backoff_max_ms),
+        platform: Platform {
+            kafka_bootstrap: data_plane.bootstrap.clone(),
+            profile_store_url: config.kafka.profile_store_url.clone(),
+        },
+        broker_health: data_plane.health(),
+    }
+}
+
+pub(super) fn reconciler(
+    config: &ServeConfig,
+    store: &Arc<dyn BeltStore>,
+    runtime: &Arc<dyn Runtime>,
+    metrics: &Arc<crate::metrics::Metrics>,
+    data_plane: &DataPlane,
+) -> Arc<Reconciler> {
+    let settings = reconcile_settings(config, data_plane);
+    let reconciler =
+        Reconciler::with_settings(store.clone(), runtime.clone(), metrics.clone(), settings);
+    Arc::new(reconciler.with_topic_admin(data_plane.topics.clone()))
+}
+
+/// The status-events controller (which also prunes the event log), and the signal that ends
+/// every watch stream when the service stops.
+pub(super) fn observers(
+    config: &ServeConfig,
+    store: &Arc<dyn BeltStore>,
+    runtime: &Arc<dyn Runtime>,
+) -> (Arc<StatusEvents>, tokio::sync::watch::Sender<bool>) {
+    let events = &config.events;
+    let status_events = StatusEvents::new(
+        store.clone(),
+        runtime.clone(),
+        config.dependency_timeout(),
+        events.event_retention,
+        Duration::from_millis(events.event_prune_interval_ms.max(100)),
+    );
+    (
+        Arc::new(status_events),
+        tokio::sync::watch::channel(false).0,
+    )
+}

@@ -1,0 +1,33 @@
+//! A belt's history (docs/api.md#history): every write and every status change the runtime
+//! reported, newest first, paged like the listing.
+
+use super::{Access, Asked, BeltError, Belts};
+use crate::domain::Invalid;
+use crate::store::EventPage;
+
+/// Which page of a history to read.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryPage {
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl Belts {
+    /// `page` is handed in as parsed, so the role check answers first. A belt that is gone still
+    /// shows its history while its events are retained; one that never had any is 404.
+    pub async fn history(
+        &self,
+        asked: Asked<'_>,
+        page: Result<HistoryPage, Invalid>,
+    ) -> Result<EventPage, BeltError> {
+        let page = asked.permit(Access::Read, page)?;
+        let events = self
+            .store
+            .history(asked.project, asked.id, page.offset, page.limit)
+            .await?;
+        if events.total == 0 {
+            self.load(asked.project, asked.id).await?;
+        }
+        Ok(events)
+    }
+}

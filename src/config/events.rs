@@ -1,0 +1,39 @@
+//! The event log and the watch streams (docs/api.md#history, docs/api.md#watch).
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::belts::WatchSettings;
+
+#[derive(Debug, Clone, Args)]
+pub struct EventsConfig {
+    /// Events kept, of all projects together; older ones are pruned, and a watch that asks to
+    /// resume before them is told to resync (410).
+    #[arg(long, env = "BELT_EVENT_RETENTION", default_value_t = 100_000)]
+    pub event_retention: u64,
+
+    /// How often the event log is pruned to `BELT_EVENT_RETENTION`.
+    #[arg(long, env = "BELT_EVENT_PRUNE_INTERVAL_MS", default_value_t = 60_000)]
+    pub event_prune_interval_ms: u64,
+
+    /// Events a watch stream holds for its reader before it waits for the reader to take some.
+    #[arg(long, env = "BELT_WATCH_BUFFER", default_value_t = 256)]
+    pub watch_buffer: usize,
+
+    /// How long a watch waits for a reader whose buffer is full before it ends the stream with a
+    /// `resync` line: a reader that far behind must re-list.
+    #[arg(long, env = "BELT_WATCH_STALL_MS", default_value_t = 30_000)]
+    pub watch_stall_ms: u64,
+}
+
+impl EventsConfig {
+    /// `closing` turns `true` when the service stops.
+    pub fn watch(&self, closing: tokio::sync::watch::Receiver<bool>) -> WatchSettings {
+        WatchSettings {
+            buffer: self.watch_buffer.max(1),
+            stall: Duration::from_millis(self.watch_stall_ms),
+            closing,
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! `GET …/belts/{id}/history` (docs/api.md#history): a belt's events, newest first, paged as the
+//! listing is.
+
+use axum::extract::{OriginalUri, RawQuery, State};
+use axum::Json;
+use serde::Serialize;
+
+use super::caller::Caller;
+use super::document::Link;
+use super::error::ApiResult;
+use super::errors::ErrorBody;
+use super::links::{query_string, BaseUrl};
+use super::list::{natural, ListLinks, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::scope::BeltScope;
+use super::state::AppState;
+use crate::belts::HistoryPage;
+use crate::domain::timestamp::format_timestamp;
+use crate::domain::{BeltEvent, BeltStatus, Invalid};
+
+/// One event as history and watch show it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryItem {
+    /// Grows with every event of every project; a watch resumes after it.
+    #[schema(example = 17)]
+    pub id: i64,
+    #[schema(example = "2026-12-02T15:04:05.123Z")]
+    pub time: String,
+    /// The token's name for writes; `belt-api` for what the runtime was seen doing.
+    pub actor: String,
+    /// `created`, `replaced`, `started`, `stopped`, `deleteRequested`, `deleted`, `statusChanged`.
+    #[schema(example = "statusChanged")]
+    pub action: String,
+    pub version: Option<i64>,
+    pub from_status: Option<BeltStatus>,
+    pub to_status: Option<BeltStatus>,
+    /// Why, when known: e.g. `replica grnry-belt-4-1-0 exited 1: ImportError: …`.
+    pub reason: Option<String>,
+}
+
+impl From<&BeltEvent> for HistoryItem {
+    fn from(event: &BeltEvent) -> Self {
+        HistoryItem {
+            id: event.id,
+            time: format_timestamp(event.at),
+            actor: event.actor.clone(),
+            action: event.action.as_str().to_owned(),
+            version: event.version,
+            from_status: event.from,
+            to_status: event.to,
+            reason: event.reason.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryList {
+    /// Events of the belt that are retained, on all pages.
+    pub total_count: u64,
+    #[serde(rename = "_links")]
+    pub links: ListLinks,
+    pub items: Vec<HistoryItem>,
+}
+
+fn parse_page(raw: Option<&str>) -> Result<HistoryPage, Invalid> {
+    let mut page = HistoryPage {
+        offset: 0,
+        limit: DEFAULT_PAGE_SIZE,
+    };
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "pagesize" => page.limit = natural("pagesize", &value, 1, MAX_PAGE_SIZE)?,
+            "offset" => page.offset = natural("offset", &value, 0, i64::MAX as u64)?,
+            _ => {}
+        }
+    }
+    Ok(page)
+}
+
+fn page_href(base: &BaseUrl, path: &str, page: HistoryPage, offset: u64) -> Link {
+    let (offset, pagesize) = (offset.to_string(), page.limit.to_string());
+    let query = query_string([("offset", offset.as_str()), ("pagesize", pagesize.as_str())]);
+    Link {
+        href: format!("{}?{query}", base.href(path)),
+    }
+}
+
+/// A belt's history: each write and each status change, newest first.
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/belts/{id}/history",
+    tag = "belts",
+    params(
+        ("project" = String, Path, description = "Project (Keycloak client)."),
+        ("id" = i64, Path, description = "Belt id."),
+        ("pagesize" = Option<u64>, Query, description = "1–250, default 20."),
+        ("offset" = Option<u64>, Query, description = "Default 0."),
+    ),
+    responses(
+        (status = 200, description = "A page of the belt's events, newest first.", body = HistoryList),
+        (status = 400, description = "Bad query parameter.", body = ErrorBody),
+        (status = 404, description = "No such belt, and no retained events of one.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    scope: BeltScope,
+    base: BaseUrl,
+    OriginalUri(uri): OriginalUri,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<HistoryList>> {
+    let page = parse_page(raw.as_deref());
+    let events = (state.belts)
+        .history(scope.asked_by(&caller), page.clone())
+        .await?;
+    // The use case has already answered a refused query; this only unwraps it.
+    let page = page?;
+    let path = uri.path();
+    let shown = events.events.len() as u64;
+    let has_next = shown > 0 && page.offset.saturating_add(shown) < events.total;
+    let links = ListLinks {
+        self_: page_href(&base, path, page, page.offset),
+        next: has_next.then(|| page_href(&base, path, page, page.offset + page.limit)),
+        prev: (page.offset > 0)
+            .then(|| page_href(&base, path, page, page.offset.saturating_sub(page.limit))),
+    };
+    Ok(Json(HistoryList {
+        total_count: events.total,
+        links,
+        items: events.events.iter().map(HistoryItem::from).collect(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_takes_the_listing_bounds() {
+        let page = parse_page(Some("pagesize=250&offset=3")).unwrap();
+        assert_eq!((page.limit, page.offset), (250, 3));
+        let page = parse_page(None).unwrap();
+        assert_eq!((page.limit, page.offset), (20, 0));
+        for bad in ["pagesize=0", "pagesize=251", "offset=-1", "pagesize=x"] {
+            assert!(parse_page(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}

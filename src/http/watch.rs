@@ -1,0 +1,153 @@
+//! `GET /projects/{project}/watch` (docs/api.md#watch): the project's events as newline-delimited
+//! JSON, one object per line, resumable from the last id a client saw.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Serialize;
+
+use super::caller::Caller;
+use super::error::ApiResult;
+use super::errors::ErrorBody;
+use super::history::HistoryItem;
+use super::scope::ProjectScope;
+use super::state::AppState;
+use crate::belts::{WatchAsk, WatchItem};
+use crate::domain::{BeltId, Invalid};
+
+pub const NDJSON: &str = "application/x-ndjson";
+
+/// One line of the stream.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum WatchLine {
+    /// A belt's event: the history item and the belt's id.
+    Event {
+        #[serde(flatten)]
+        item: HistoryItem,
+        #[serde(rename = "beltId")]
+        #[schema(example = "161")]
+        belt_id: String,
+    },
+    /// The first line of a watch without a resume point: resume after this id.
+    Bookmark { id: i64 },
+    /// The last line for a reader that fell behind: list again, then watch from now.
+    Resync { id: i64 },
+}
+
+impl From<WatchItem> for WatchLine {
+    fn from(item: WatchItem) -> Self {
+        match item {
+            WatchItem::Event(event) => WatchLine::Event {
+                item: HistoryItem::from(&*event),
+                belt_id: event.belt.to_string(),
+            },
+            WatchItem::Bookmark(id) => WatchLine::Bookmark { id },
+            WatchItem::Resync(id) => WatchLine::Resync { id },
+        }
+    }
+}
+
+fn event_id(name: &str, value: &str) -> Result<i64, String> {
+    match value.trim().parse::<i64>() {
+        Ok(id) if id >= 0 => Ok(id),
+        _ => Err(format!(
+            "Parameter '{name}' must be an event id (a natural number) but is '{value}'."
+        )),
+    }
+}
+
+/// `after` wins over `Last-Event-ID`; `belt` narrows to one belt.
+fn parse_ask(raw: Option<&str>, headers: &HeaderMap) -> Result<WatchAsk, Invalid> {
+    let mut ask = WatchAsk::default();
+    if let Some(value) = headers.get("last-event-id") {
+        let text = value.to_str().unwrap_or("?");
+        ask.after = Some(
+            event_id("Last-Event-ID", text)
+                .map_err(|message| Invalid::header("Last-Event-ID", message))?,
+        );
+    }
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "after" => {
+                let after = event_id("after", &value);
+                ask.after =
+                    Some(after.map_err(|message| Invalid::field_message("after", message))?);
+            }
+            "belt" => ask.belt = Some(BeltId::parse(&value, "belt")?),
+            _ => {}
+        }
+    }
+    Ok(ask)
+}
+
+fn line(item: WatchItem) -> Result<Bytes, Infallible> {
+    let mut bytes = serde_json::to_vec(&WatchLine::from(item)).unwrap_or_default();
+    bytes.push(b'\n');
+    Ok(Bytes::from(bytes))
+}
+
+/// Watch the project's belts: every write and status change, as it commits.
+#[utoipa::path(
+    get,
+    path = "/projects/{project}/watch",
+    tag = "belts",
+    params(
+        ("project" = String, Path, description = "Project (Keycloak client)."),
+        ("after" = Option<i64>, Query, description = "Resume: every retained event after this id, then new ones."),
+        ("belt" = Option<i64>, Query, description = "Only this belt's events."),
+        ("Last-Event-ID" = Option<i64>, Header, description = "As `after`, when `after` is not given."),
+    ),
+    responses(
+        (status = 200, description = "A stream of JSON lines (`application/x-ndjson`): `event` lines, a first `bookmark` line without a resume point, a last `resync` line for a reader that fell behind.", body = WatchLine, content_type = "application/x-ndjson"),
+        (status = 400, description = "Bad `after`, `belt` or `Last-Event-ID`.", body = ErrorBody),
+        (status = 410, description = "Events after the resume point were pruned: list again, then watch from now.", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn watch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ProjectScope(project): ProjectScope,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let ask = parse_ask(raw.as_deref(), &headers);
+    let items = state.belts.watch(&caller.0, &project, ask).await?;
+    let mut response = Body::from_stream(items.map(line)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Proxies that buffer answers (nginx) would hold the lines back.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_wins_over_the_header_and_bad_values_name_their_source() {
+        let mut headers = HeaderMap::new();
+        headers.insert("last-event-id", HeaderValue::from_static("7"));
+        assert_eq!(parse_ask(None, &headers).unwrap().after, Some(7));
+        assert_eq!(parse_ask(Some("after=9"), &headers).unwrap().after, Some(9));
+        let err = parse_ask(Some("after=-1"), &HeaderMap::new()).unwrap_err();
+        assert!(err.to_string().contains("'after'"), "{err}");
+        headers.insert("last-event-id", HeaderValue::from_static("x"));
+        let err = parse_ask(None, &headers).unwrap_err();
+        assert!(err.to_string().contains("Last-Event-ID"), "{err}");
+        assert!(parse_ask(Some("belt=0"), &HeaderMap::new()).is_err());
+    }
+
+    #[test]
+    fn lines_are_typed_json() {
+        let text = String::from_utf8(line(WatchItem::Resync(4)).unwrap().to_vec()).unwrap();
+        assert_eq!(text, "{\"type\":\"resync\",\"id\":4}\n");
+    }
+}

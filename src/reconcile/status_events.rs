@@ -1,0 +1,237 @@
+//! The status-events controller (docs/api.md#history): records a `statusChanged` event whenever
+//! the status a belt shows moves without a write, as the runtime sees it (a replica became
+//! ready, exited, a pod crash-loops). It listens to `Runtime::phase_events`; `step(id)` is one
+//! look at one belt, for tests. It also prunes the event log to its retention.
+//!
+//! Writes record their own events (the status they lead to), so a step compares the status now
+//! with the `toStatus` of the belt's newest event and records only a difference; the record is
+//! conditional on that event still being the newest, so a write that commits in between wins.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::domain::belt::now_millis;
+use crate::domain::lifecycle::status_of;
+use crate::domain::{BeltId, BeltStatus, DesiredState, EventAction, EventDraft};
+use crate::runtime::{Runtime, StateDetails};
+use crate::store::{BeltStore, StoreError};
+
+/// The longest reason kept: a stderr line can be anything.
+const MAX_REASON_CHARS: usize = 500;
+
+pub struct StatusEvents {
+    store: Arc<dyn BeltStore>,
+    runtime: Arc<dyn Runtime>,
+    /// Deadline of the runtime's `details` call that explains a change.
+    call_timeout: Duration,
+    retention: u64,
+    prune_interval: Duration,
+}
+
+impl StatusEvents {
+    pub fn new(
+        store: Arc<dyn BeltStore>,
+        runtime: Arc<dyn Runtime>,
+        call_timeout: Duration,
+        retention: u64,
+        prune_interval: Duration,
+    ) -> Self {
+        StatusEvents {
+            store,
+            runtime,
+            call_timeout,
+            retention,
+            prune_interval,
+        }
+    }
+
+    /// Looks at one belt; answers the id of the event it recorded, if any.
+    pub async fn step(&self, id: BeltId) -> Result<Option<i64>, StoreError> {
+        let Some(belt) = self.store.get_any(id).await? else {
+            return Ok(None);
+        };
+        if belt.wish.desired == DesiredState::Deleting {
+            return Ok(None);
+        }
+        // The newest event first: a write that commits after it makes the record below a no-op.
+        let newest = self.store.history(&belt.project, id, 0, 1).await?;
+        let newest = newest.events.into_iter().next();
+        let Some(belt) = self.store.get_any(id).await? else {
+            return Ok(None);
+        };
+        let now = status_of(&belt, self.runtime.observe(id));
+        let before = newest.as_ref().and_then(|event| event.to);
+        if before == Some(now) || (before.is_none() && now == BeltStatus::Stopped) {
+            return Ok(None);
+        }
+        let mut draft = EventDraft::observed(EventAction::StatusChanged, now_millis());
+        draft.from = before;
+        draft.to = Some(now);
+        draft.reason = self.reason(id, now).await;
+        let after = newest.map_or(0, |event| event.id);
+        let version = Some(belt.version);
+        (self.store)
+            .record_status_change(&belt.project, id, version, draft, after)
+            .await
+    }
+
+    /// Why a belt is in its status, from the runtime's details: a failed replica's exit and its
+    /// last line of output, or the condition that holds it back.
+    async fn reason(&self, id: BeltId, status: BeltStatus) -> Option<String> {
+        if !matches!(status, BeltStatus::Failed | BeltStatus::Deploying) {
+            return None;
+        }
+        let details = tokio::time::timeout(self.call_timeout, self.runtime.details(id)).await;
+        match details {
+            Ok(Ok(Some(details))) => reason_of(&details),
+            _ => None,
+        }
+    }
+
+    /// Every belt the runtime says may have changed is looked at, until the runtime stops
+    /// telling; a listener that lagged looks at every belt that has runtime objects.
+    pub async fn run(self: Arc<Self>) {
+        let Some(mut changes) = self.runtime.phase_events() else {
+            return;
+        };
+        loop {
+            let ids = match changes.recv().await {
+                Ok(id) => vec![id],
+                Err(RecvError::Lagged(_)) => self.runtime.deployed(),
+                Err(RecvError::Closed) => return,
+            };
+            for id in ids {
+                if let Err(err) = self.step(id).await {
+                    tracing::warn!(belt = %id, error = %err, "status change not recorded");
+                }
+            }
+        }
+    }
+
+    /// One prune: keeps the newest `retention` events.
+    pub async fn prune_once(&self) -> Result<u64, StoreError> {
+        self.store.prune_events(self.retention).await
+    }
+
+    /// Prunes every interval, until the task is aborted.
+    pub async fn prune(self: Arc<Self>) {
+        loop {
+            match self.prune_once().await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "event log pruned"),
+                Err(err) => tracing::warn!(error = %err, "event log not pruned"),
+            }
+            tokio::time::sleep(self.prune_interval).await;
+        }
+    }
+}
+
+/// The first replica that says why it is not running: `replica NAME exited CODE: LAST LINE`, or
+/// the reason and message it is waiting with; else the first deployment condition's message.
+pub fn reason_of(details: &StateDetails) -> Option<String> {
+    let from_pods = details.pod_status.iter().find_map(|pod| {
+        let name = pod.get("name").and_then(Value::as_str).unwrap_or("?");
+        containers(pod).find_map(|container| container_reason(name, container))
+    });
+    let reason = from_pods.or_else(|| {
+        details.deployment_events.iter().find_map(|condition| {
+            let failing = condition.get("status").and_then(Value::as_str) != Some("True");
+            let message = condition.get("message").and_then(Value::as_str)?;
+            failing.then(|| message.to_owned())
+        })
+    })?;
+    Some(reason.chars().take(MAX_REASON_CHARS).collect())
+}
+
+fn containers(pod: &Value) -> impl Iterator<Item = &Value> {
+    let statuses = pod
+        .get("containerStatus")
+        .or_else(|| pod.get("containerStatuses"));
+    match statuses {
+        Some(Value::Array(items)) => items.iter().collect::<Vec<_>>(),
+        Some(item @ Value::Object(_)) => vec![item],
+        _ => Vec::new(),
+    }
+    .into_iter()
+}
+
+fn container_reason(pod: &str, container: &Value) -> Option<String> {
+    let terminated = ["state", "lastState"]
+        .iter()
+        .find_map(|key| container.get(key)?.get("terminated"));
+    if let Some(terminated) = terminated {
+        let code = terminated.get("exitCode").and_then(Value::as_i64);
+        let code = code.map_or_else(|| "?".to_owned(), |code| code.to_string());
+        let line = last_line(terminated.get("message"))
+            .or_else(|| last_line(terminated.get("reason")))
+            .unwrap_or_default();
+        return Some(
+            format!("replica {pod} exited {code}: {line}")
+                .trim_end_matches(": ")
+                .to_owned(),
+        );
+    }
+    let waiting = container.get("state")?.get("waiting")?;
+    let reason = waiting.get("reason").and_then(Value::as_str)?;
+    let message = last_line(waiting.get("message"));
+    Some(match message {
+        Some(message) => format!("replica {pod} waiting ({reason}): {message}"),
+        None => format!("replica {pod} waiting ({reason})"),
+    })
+}
+
+/// The last non-empty line of a text: a traceback ends with the exception.
+fn last_line(text: Option<&Value>) -> Option<String> {
+    let text = text?.as_str()?;
+    let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty())?;
+    Some(line.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_replica_that_exited_is_named_with_its_code_and_last_line() {
+        let details = StateDetails {
+            pod_status: vec![json!({
+                "name": "grnry-belt-4-1-0",
+                "containerStatus": [{
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                        "message": "Traceback (most recent call last):\n  x\nImportError: no numpy\n"}}
+                }]
+            })],
+            ..StateDetails::default()
+        };
+        assert_eq!(
+            reason_of(&details).unwrap(),
+            "replica grnry-belt-4-1-0 exited 1: ImportError: no numpy"
+        );
+    }
+
+    #[test]
+    fn without_an_exit_the_waiting_reason_or_a_condition_explains() {
+        let waiting = StateDetails {
+            pod_status: vec![json!({"name": "p", "containerStatus": {
+                "state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}}})],
+            ..StateDetails::default()
+        };
+        assert_eq!(
+            reason_of(&waiting).unwrap(),
+            "replica p waiting (ImagePullBackOff): not found"
+        );
+        let condition = StateDetails {
+            deployment_events: vec![json!({"type": "Progressing", "status": "False",
+                "message": "ReplicaSet cannot progress"})],
+            ..StateDetails::default()
+        };
+        assert_eq!(reason_of(&condition).unwrap(), "ReplicaSet cannot progress");
+        assert_eq!(reason_of(&StateDetails::default()), None);
+    }
+}
