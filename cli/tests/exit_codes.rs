@@ -29,8 +29,8 @@ fn exit_codes_for_not_found_timed_out_and_unreachable(backend: Backend) {
             .contains("did not become RUNNING in time; it is STOPPED"),
         "{waited}"
     );
-    // main has no watch yet: the wait said it polls instead.
-    assert!(waited.stderr().contains("polling"), "{waited}");
+    // The server has a watch: the wait uses it and never falls back to polling.
+    assert!(!waited.stderr().contains("polling"), "{waited}");
 
     let bad = user.write("bad.yaml", "name: bad\neventTypes: [x]\nreplicas: 99\n");
     let refused = user.run(&["apply", "-f", bad.to_str().unwrap(), "-o", "json"]);

@@ -91,14 +91,7 @@ impl Belts {
         {
             Written::Changed(belt) => {
                 if commit == Commit::Yes {
-                    match rollback_of {
-                        Some(restored) => {
-                            tracing::info!(belt = %belt.id, version = belt.version, restored, "belt rolled back")
-                        }
-                        None => {
-                            tracing::info!(belt = %belt.id, version = belt.version, "belt updated")
-                        }
-                    }
+                    log_written(&belt, rollback_of);
                 }
                 Ok(Replaced::Changed(Box::new(self.show(belt))))
             }
@@ -106,5 +99,14 @@ impl Belts {
                 version: belt.version,
             }),
         }
+    }
+}
+
+fn log_written(belt: &crate::domain::Belt, rollback_of: Option<i64>) {
+    match rollback_of {
+        Some(restored) => {
+            tracing::info!(belt = %belt.id, version = belt.version, restored, "belt rolled back")
+        }
+        None => tracing::info!(belt = %belt.id, version = belt.version, "belt updated"),
     }
 }

@@ -360,6 +360,24 @@ async fn rollback_stores_an_old_content_as_a_new_version(backend: Backend) {
         .collect();
     assert_eq!(restored, vec![json!(2), json!(1), Value::Null, Value::Null]);
 
+    // The history tells a rollback from a plain replace, and who did it.
+    let history_url = format!("{}/history", belt_url(&id));
+    let history = json_of(app.get(&history_url, &app.viewer()).await).await.1;
+    let newest: Vec<(Value, Value, Value)> = history["items"].as_array().unwrap()[..3]
+        .iter()
+        .map(|e| (e["action"].clone(), e["reason"].clone(), e["version"].clone()))
+        .collect();
+    assert_eq!(
+        newest,
+        vec![
+            (json!("replaced"), json!("rollback to version 2"), json!(4)),
+            (json!("replaced"), json!("rollback to version 1"), json!(3)),
+            (json!("replaced"), Value::Null, json!(2)),
+        ],
+        "{history}"
+    );
+    assert_eq!(history["items"][1]["actor"], "Bea", "{history}");
+
     let response = rollback(&app, &id, &app.editor(), Some(json!({"version": 99}))).await;
     let message = assert_error(response, StatusCode::NOT_FOUND, "entity_not_found").await;
     assert!(message.contains("'99'"), "{message}");
