@@ -161,6 +161,21 @@ fn comparable(mut belt: Value) -> Value {
     belt
 }
 
+/// `count` more belts for a YAML stream, each with non-defaults of its own.
+fn many_belts(count: usize) -> String {
+    (0..count)
+        .map(|i| {
+            format!(
+                "---\nname: many-{i}\neventTypes: [t{}]\nreplicas: {}\ndescription: belt {i}\n\
+                 labels: [l{}]\nparameter: n={i}\n",
+                i % 7,
+                1 + i % 3,
+                i % 5
+            )
+        })
+        .collect()
+}
+
 fn export_then_apply_on_a_second_server_gives_equal_documents(backend: Backend) {
     let (first, second) = (serve_on(backend), serve_on(backend));
     let user = User::new();
@@ -173,14 +188,15 @@ fn export_then_apply_on_a_second_server_gives_equal_documents(backend: Backend) 
             "{EXAMPLE_BELT}---\nname: rich\neventTypes: [a, b]\nreplicas: 3\nmemory: 256\ndescription: with non-defaults\n\
              labels: [x, y]\ndebug: true\nrequirementsPy: \"six==1.16.0\"\nparameter: p=1\n\
              extraEnv: '[{{\"name\": \"MODE\", \"value\": \"fast\"}}]'\n\
-             outputTypes: [{{name: sales, version: \"2\"}}]\n---\nname: plain\neventTypes: [c]\n"
+             outputTypes: [{{name: sales, version: \"2\"}}]\n---\nname: plain\neventTypes: [c]\n{}",
+            many_belts(197)
         ),
     );
     user.ok(&["apply", "-f", file.to_str().unwrap()]);
     let backup = user.home.path().join("backup");
     let exported = user.ok(&["export", "--all", "--dir", backup.to_str().unwrap()]);
     assert!(
-        exported.stdout().contains("3 belt(s) exported"),
+        exported.stdout().contains("200 belt(s) exported"),
         "{exported}"
     );
     let single: Value = serde_yaml::from_str(&user.ok(&["export", "42"]).stdout()).unwrap();
@@ -193,7 +209,7 @@ fn export_then_apply_on_a_second_server_gives_equal_documents(backend: Backend) 
     let applied = user.ok(&["apply", "-f", backup.to_str().unwrap()]);
     assert_eq!(
         applied.stdout().matches(" created (version 1)").count(),
-        3,
+        200,
         "{applied}"
     );
     let on_first = user.json(&["--context", "first", "get"]);
@@ -212,13 +228,13 @@ fn export_then_apply_on_a_second_server_gives_equal_documents(backend: Backend) 
         .cloned()
         .map(comparable)
         .collect();
-    assert_eq!(first_items.len(), 3);
+    assert_eq!(first_items.len(), 200);
     assert_eq!(first_items, second_items, "field by field, ids included");
     // Applying the backup again changes nothing.
     let again = user.ok(&["apply", "-f", backup.to_str().unwrap()]);
     assert_eq!(
         again.stdout().matches("unchanged (version 1)").count(),
-        3,
+        200,
         "{again}"
     );
 }

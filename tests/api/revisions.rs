@@ -365,7 +365,13 @@ async fn rollback_stores_an_old_content_as_a_new_version(backend: Backend) {
     let history = json_of(app.get(&history_url, &app.viewer()).await).await.1;
     let newest: Vec<(Value, Value, Value)> = history["items"].as_array().unwrap()[..3]
         .iter()
-        .map(|e| (e["action"].clone(), e["reason"].clone(), e["version"].clone()))
+        .map(|e| {
+            (
+                e["action"].clone(),
+                e["reason"].clone(),
+                e["version"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         newest,
