@@ -1,16 +1,9 @@
 //! A belt's history (docs/api.md#history): every write and every status change the runtime
 //! reported, newest first, paged like the listing.
 
-use super::{Access, Asked, BeltError, Belts};
+use super::{Access, Asked, BeltError, Belts, Paging};
 use crate::domain::Invalid;
 use crate::store::EventPage;
-
-/// Which page of a history to read.
-#[derive(Debug, Clone, Copy)]
-pub struct HistoryPage {
-    pub offset: u64,
-    pub limit: u64,
-}
 
 impl Belts {
     /// `page` is handed in as parsed, so the role check answers first. A belt that is gone still
@@ -18,7 +11,7 @@ impl Belts {
     pub async fn history(
         &self,
         asked: Asked<'_>,
-        page: Result<HistoryPage, Invalid>,
+        page: Result<Paging, Invalid>,
     ) -> Result<EventPage, BeltError> {
         let page = asked.permit(Access::Read, page)?;
         let events = self

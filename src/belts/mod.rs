@@ -34,12 +34,10 @@ use crate::store::BeltStore;
 pub use bulk::{BulkOutcome, Selector, MAX_BULK_BELTS};
 pub use caller::{Access, Asked, Caller, Edit};
 pub use error::{BeltError, Dependency};
-pub use history::HistoryPage;
 pub use list::{Listed, Listing};
 pub use logs::{FollowedLogs, MAX_LOG_LINES};
 pub use offsets::{OffsetsBackend, OffsetsReport};
 pub use replace::Replaced;
-pub use revisions::Paging;
 pub use state::StateReport;
 pub use watch::{WatchAsk, WatchItem, WatchSettings};
 
@@ -110,4 +108,11 @@ impl Belts {
             .await?
             .ok_or(BeltError::NotFound(id))
     }
+}
+
+/// Which page of a belt's revisions or history: `limit` items from `offset`, newest first.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    pub offset: u64,
+    pub limit: u64,
 }

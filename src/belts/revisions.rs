@@ -1,16 +1,9 @@
 //! A belt's kept versions (docs/api.md#revisions-and-rollback): a page of who changed it and when,
 //! newest first, and the document of one version.
 
-use super::{Access, Asked, BeltError, Belts};
+use super::{Access, Asked, BeltError, Belts, Paging};
 use crate::domain::Invalid;
 use crate::domain::{Revision, RevisionPage};
-
-/// Which page of revisions: `limit` of them from `offset`, newest first.
-#[derive(Debug, Clone, Copy)]
-pub struct Paging {
-    pub offset: u64,
-    pub limit: u64,
-}
 
 impl Belts {
     /// `paging` is handed in as parsed, refusal included, so the role check answers first.

@@ -17,10 +17,9 @@ use super::error::ApiResult;
 use super::errors::ErrorBody;
 use super::if_match::{etag, precondition};
 use super::links::BaseUrl;
-use super::render::{belt_path, belt_response};
+use super::render::{belt_path, belt_response, replaced_response};
 use super::scope::{BeltScope, ProjectScope};
 use super::state::AppState;
-use crate::belts::Replaced;
 
 // ---------------------------------------------------------------------------------------------
 // Get
@@ -191,14 +190,7 @@ pub async fn update(
     let replaced = (state.belts)
         .replace(edit.committing(commit), &body)
         .await?;
-    match replaced {
-        Replaced::Changed(shown) => Ok(belt_response(StatusCode::OK, &shown, &base)),
-        Replaced::Unchanged { version } => {
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            response.headers_mut().insert(header::ETAG, etag(version));
-            Ok(response)
-        }
-    }
+    Ok(replaced_response(replaced, &base))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,16 +6,15 @@ use axum::Json;
 use serde::Serialize;
 
 use super::caller::Caller;
-use super::document::Link;
 use super::error::ApiResult;
 use super::errors::ErrorBody;
-use super::links::{query_string, BaseUrl};
-use super::list::{natural, ListLinks, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::links::BaseUrl;
+use super::list::ListLinks;
+use super::paging::{page_links, paging_of};
 use super::scope::BeltScope;
 use super::state::AppState;
-use crate::belts::HistoryPage;
 use crate::domain::timestamp::format_timestamp;
-use crate::domain::{BeltEvent, BeltStatus, Invalid};
+use crate::domain::{BeltEvent, BeltStatus};
 
 /// One event as history and watch show it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -63,29 +62,6 @@ pub struct HistoryList {
     pub items: Vec<HistoryItem>,
 }
 
-fn parse_page(raw: Option<&str>) -> Result<HistoryPage, Invalid> {
-    let mut page = HistoryPage {
-        offset: 0,
-        limit: DEFAULT_PAGE_SIZE,
-    };
-    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        match key.as_ref() {
-            "pagesize" => page.limit = natural("pagesize", &value, 1, MAX_PAGE_SIZE)?,
-            "offset" => page.offset = natural("offset", &value, 0, i64::MAX as u64)?,
-            _ => {}
-        }
-    }
-    Ok(page)
-}
-
-fn page_href(base: &BaseUrl, path: &str, page: HistoryPage, offset: u64) -> Link {
-    let (offset, pagesize) = (offset.to_string(), page.limit.to_string());
-    let query = query_string([("offset", offset.as_str()), ("pagesize", pagesize.as_str())]);
-    Link {
-        href: format!("{}?{query}", base.href(path)),
-    }
-}
-
 /// A belt's history: each write and each status change, newest first.
 #[utoipa::path(
     get,
@@ -112,40 +88,17 @@ pub async fn history(
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<HistoryList>> {
-    let page = parse_page(raw.as_deref());
+    let page = paging_of(raw.as_deref());
     let events = (state.belts)
         .history(scope.asked_by(&caller), page.clone())
         .await?;
     // The use case has already answered a refused query; this only unwraps it.
     let page = page?;
     let path = uri.path();
-    let shown = events.events.len() as u64;
-    let has_next = shown > 0 && page.offset.saturating_add(shown) < events.total;
-    let links = ListLinks {
-        self_: page_href(&base, path, page, page.offset),
-        next: has_next.then(|| page_href(&base, path, page, page.offset + page.limit)),
-        prev: (page.offset > 0)
-            .then(|| page_href(&base, path, page, page.offset.saturating_sub(page.limit))),
-    };
+    let links = page_links(&base, path, page, events.events.len() as u64, events.total);
     Ok(Json(HistoryList {
         total_count: events.total,
         links,
         items: events.events.iter().map(HistoryItem::from).collect(),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paging_takes_the_listing_bounds() {
-        let page = parse_page(Some("pagesize=250&offset=3")).unwrap();
-        assert_eq!((page.limit, page.offset), (250, 3));
-        let page = parse_page(None).unwrap();
-        assert_eq!((page.limit, page.offset), (20, 0));
-        for bad in ["pagesize=0", "pagesize=251", "offset=-1", "pagesize=x"] {
-            assert!(parse_page(Some(bad)).is_err(), "{bad}");
-        }
-    }
 }

@@ -7,7 +7,7 @@ use axum::Json;
 use super::document::BeltDocument;
 use super::if_match::etag;
 use super::links::BaseUrl;
-use crate::belts::Shown;
+use crate::belts::{Replaced, Shown};
 use crate::domain::{BeltId, ProjectName};
 
 pub fn belt_path(project: &ProjectName, id: BeltId) -> String {
@@ -27,4 +27,17 @@ pub fn belt_response(status: StatusCode, shown: &Shown, base: &BaseUrl) -> Respo
         .headers_mut()
         .insert(header::ETAG, etag(shown.belt.version));
     response
+}
+
+/// The answer to a write that replaces a belt's spec (PUT, rollback): 200 with the new document,
+/// or 304 with the current `ETag` when nothing changed.
+pub fn replaced_response(replaced: Replaced, base: &BaseUrl) -> Response {
+    match replaced {
+        Replaced::Changed(shown) => belt_response(StatusCode::OK, &shown, base),
+        Replaced::Unchanged { version } => {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            response.headers_mut().insert(header::ETAG, etag(version));
+            response
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, OriginalUri, RawPathParams, RawQuery, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -15,12 +15,12 @@ use super::dry_run::{DryRun, DryRunParam};
 use super::error::{ApiError, ApiResult};
 use super::errors::ErrorBody;
 use super::if_match::{etag, precondition};
-use super::links::{query_string, BaseUrl};
-use super::list::{natural, ListLinks, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use super::render::{belt_path, belt_response};
+use super::links::BaseUrl;
+use super::list::ListLinks;
+use super::paging::{page_links, paging_of};
+use super::render::{belt_path, replaced_response};
 use super::scope::BeltScope;
 use super::state::AppState;
-use crate::belts::{Paging, Replaced};
 use crate::domain::timestamp::format_timestamp;
 use crate::domain::{Invalid, Person, RevisionSummary};
 
@@ -66,39 +66,6 @@ impl<S: Send + Sync> FromRequestParts<S> for VersionParam {
                 format!("Parameter 'version' must be a positive integer but is '{value}'."),
             )),
         }))
-    }
-}
-
-fn paging_of(raw: Option<&str>) -> Result<Paging, Invalid> {
-    let mut paging = Paging {
-        offset: 0,
-        limit: DEFAULT_PAGE_SIZE,
-    };
-    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        match key.as_ref() {
-            "pagesize" => paging.limit = natural("pagesize", &value, 1, MAX_PAGE_SIZE)?,
-            "offset" => paging.offset = natural("offset", &value, 0, i64::MAX as u64)?,
-            _ => {}
-        }
-    }
-    Ok(paging)
-}
-
-fn page_href(base: &BaseUrl, path: &str, paging: Paging, offset: u64) -> Link {
-    let (offset, pagesize) = (offset.to_string(), paging.limit.to_string());
-    let pairs = [("offset", offset.as_str()), ("pagesize", pagesize.as_str())];
-    Link {
-        href: format!("{}?{}", base.href(path), query_string(pairs)),
-    }
-}
-
-fn page_links(base: &BaseUrl, path: &str, paging: Paging, shown: u64, total: u64) -> ListLinks {
-    let has_next = paging.offset.saturating_add(shown) < total && shown > 0;
-    let back = paging.offset.saturating_sub(paging.limit);
-    ListLinks {
-        self_: page_href(base, path, paging, paging.offset),
-        next: has_next.then(|| page_href(base, path, paging, paging.offset + paging.limit)),
-        prev: (paging.offset > 0).then(|| page_href(base, path, paging, back)),
     }
 }
 
@@ -236,12 +203,5 @@ pub async fn rollback(
     let rolled = (state.belts)
         .rollback(edit.committing(commit), &body)
         .await?;
-    match rolled {
-        Replaced::Changed(shown) => Ok(belt_response(StatusCode::OK, &shown, &base)),
-        Replaced::Unchanged { version } => {
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            response.headers_mut().insert(header::ETAG, etag(version));
-            Ok(response)
-        }
-    }
+    Ok(replaced_response(rolled, &base))
 }
