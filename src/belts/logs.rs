@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use tokio::sync::broadcast;
 use tokio::time::{Instant, Interval};
 
 use super::{Access, Asked, BeltError, Belts};
@@ -19,8 +20,12 @@ use crate::store::BeltStore;
 /// The most lines per replica a caller may ask for, and what it gets without asking.
 pub const MAX_LOG_LINES: u32 = 500;
 
-/// How often a follow checks whether the belt still wants to run.
+/// How often a follow checks whether the belt still wants to run, when the runtime does not
+/// announce its phase changes.
 const STILL_WANTED: Duration = Duration::from_secs(1);
+/// How often it checks anyway when the runtime does announce them: a missed announcement
+/// delays the end of a follow by at most this, and a quiet follow wakes this rarely.
+const STILL_WANTED_ANNOUNCED: Duration = Duration::from_secs(30);
 /// Once the belt is stopped and no replica remains, the follow ends after this long without a
 /// line: the last lines of stopping replicas still reach the caller.
 const LAST_WORDS: Duration = Duration::from_millis(1500);
@@ -61,6 +66,12 @@ impl Belts {
             previous: false,
             ..query
         };
+        // Subscribed before the first check, so no phase change after it passes unseen.
+        let changes = self.runtime.phase_events();
+        let every = match changes {
+            Some(_) => STILL_WANTED_ANNOUNCED,
+            None => STILL_WANTED,
+        };
         let lines = self.runtime.clone().follow_logs(belt.id, query);
         let follow = Follow {
             lines,
@@ -70,7 +81,8 @@ impl Belts {
                 project: asked.project.clone(),
                 id: belt.id,
             },
-            check: tokio::time::interval(STILL_WANTED),
+            changes,
+            check: tokio::time::interval(every),
             ending: None,
         };
         Ok(futures::stream::unfold(follow, Follow::next).boxed())
@@ -93,7 +105,8 @@ impl Wanted {
             return false;
         }
         match self.store.get(&self.project, self.id).await {
-            Ok(Some(belt)) => belt.wish.desired == DesiredState::Stopped,
+            // A deleting belt never runs again: its row goes once the replicas are gone.
+            Ok(Some(belt)) => belt.wish.desired != DesiredState::Running,
             Ok(None) => true,
             // Unknown: keep following; the next check asks again.
             Err(_) => false,
@@ -104,6 +117,8 @@ impl Wanted {
 struct Follow {
     lines: LogStream,
     belt: Wanted,
+    /// The runtime's phase changes: the belt is checked when one names it.
+    changes: Option<broadcast::Receiver<BeltId>>,
     check: Interval,
     /// Set once the belt is gone: the stream ends when no line came until then.
     ending: Option<Instant>,
@@ -126,9 +141,33 @@ impl Follow {
                         self.ending = Some(Instant::now() + LAST_WORDS);
                     }
                 }
+                () = change_of(&mut self.changes, self.belt.id), if deadline.is_none() => {
+                    if self.belt.gone().await {
+                        self.ending = Some(Instant::now() + LAST_WORDS);
+                    }
+                }
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     return None;
                 }
+            }
+        }
+    }
+}
+
+/// Resolves when the runtime announces a phase change of `id`, or lost count of them; never
+/// when it announces nothing.
+async fn change_of(changes: &mut Option<broadcast::Receiver<BeltId>>, id: BeltId) {
+    let Some(receiver) = changes.as_mut() else {
+        return std::future::pending().await;
+    };
+    loop {
+        match receiver.recv().await {
+            Ok(changed) if changed == id => return,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => return,
+            Err(broadcast::error::RecvError::Closed) => {
+                *changes = None;
+                return std::future::pending().await;
             }
         }
     }

@@ -18,6 +18,7 @@ mod config;
 mod deployment;
 mod details;
 mod host_env;
+mod log_bells;
 mod logs;
 mod logs_follow;
 pub use host_env::write_host;
@@ -42,6 +43,7 @@ use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
 pub use config::LocalConfig;
 use deployment::{write_work_dir, Deployment};
+use log_bells::LogBells;
 use process::{render_env, REPLICA_MARKER};
 use recover::Marker;
 pub use sandbox::SandboxConfig;
@@ -61,6 +63,7 @@ pub struct LocalRuntime {
     proc_dir: PathBuf,
     sandbox: Arc<Sandbox>,
     events: super::PhaseEvents,
+    log_bells: LogBells,
 }
 
 /// A poisoned lock only means another thread panicked mid-update; the tables stay usable, and
@@ -110,6 +113,7 @@ impl LocalRuntime {
             proc_dir: config.proc_dir,
             sandbox,
             events: Default::default(),
+            log_bells: LogBells::default(),
         })
     }
 
@@ -155,7 +159,13 @@ impl LocalRuntime {
         let replicas = lock(&self.belts)
             .get(&spec.belt_id)
             .context("the deployment vanished while starting")?
-            .replicas(&self.command, &env, self.settings, &self.cell(spec.belt_id));
+            .replicas(
+                &self.command,
+                &env,
+                self.settings,
+                &self.cell(spec.belt_id),
+                &self.log_bells.bell(spec.belt_id),
+            );
         for (replica, _) in &replicas {
             write_work_dir(&replica.launch.dir, spec).await?;
         }
@@ -177,6 +187,9 @@ impl LocalRuntime {
         let taken = lock(&self.belts).remove(&id);
         if let Some(deployment) = taken {
             deployment.stop().await;
+            // Its phase is now "nothing deployed", even when no replica changed on the way out
+            // (one waiting to restart is stopped without a status change).
+            self.events.changed(id);
         }
     }
 }
@@ -356,7 +369,8 @@ impl Runtime for LocalRuntime {
     }
 
     fn follow_logs(self: Arc<Self>, id: BeltId, query: LogQuery) -> LogStream {
-        logs_follow::follow(Box::new(move || self.replica_dirs(id)), query)
+        let bell = self.log_bells.listen(id);
+        logs_follow::follow(Box::new(move || self.replica_dirs(id)), bell, query)
     }
 
     fn phase_events(&self) -> Option<tokio::sync::broadcast::Receiver<BeltId>> {

@@ -82,6 +82,7 @@ impl Deployment {
         env: &[(String, String)],
         settings: Supervision,
         cell: &Cell,
+        bell: &watch::Sender<()>,
     ) -> Vec<(Replica, watch::Receiver<bool>)> {
         self.members
             .iter()
@@ -97,6 +98,7 @@ impl Deployment {
                     launch,
                     status: member.status.clone(),
                     settings,
+                    bell: bell.clone(),
                 };
                 (replica, member.stop.subscribe())
             })

@@ -1,9 +1,10 @@
 //! Following the log files of a belt's replicas (docs/api.md#logs): each file is read from where
 //! the last read stopped; a file rotated away is read to its end before its successor is opened
 //! from the start; a truncated file is read again from the start. A replica that appears later
-//! (a new generation) joins with every line written since the follow began. When nothing new
-//! came, the follower sleeps [`IDLE`] before it looks again: an idle follow costs a few `stat`
-//! calls a second, no busy loop.
+//! (a new generation) joins with every line written since the follow began. The follower reads
+//! when the belt's log bell rings (`log_bells.rs`: every appended line rings it), so an idle
+//! follow sleeps on a channel and costs no CPU; it also looks every [`QUIET_LOOK`], which only
+//! matters for a file changed behind the supervisor's back.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -14,16 +15,16 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::output::{lines_of, rotated, LOG_FILE, MAX_TAIL_BYTES};
 use super::sandbox::{open_private, read_private_tail};
 use crate::runtime::{LogLine, LogQuery, LogStream, RuntimeError};
 
-/// How long a follower waits when no file grew.
-pub(super) const IDLE: Duration = Duration::from_millis(250);
+/// How long a follower waits for the bell before it looks anyway.
+const QUIET_LOOK: Duration = Duration::from_secs(30);
 
-/// How many idle rounds a replica that went away is still read.
+/// How many rounds without a line a replica that went away is still read.
 const LINGER: u32 = 4;
 
 /// The most one read takes from one file, so one chatty replica cannot starve the others.
@@ -34,9 +35,10 @@ pub(super) type Sources = Box<dyn Fn() -> Vec<(String, PathBuf)> + Send>;
 
 /// Lines of `sources()` as they are written, first those `query` selects, until the stream is
 /// dropped.
-pub(super) fn follow(sources: Sources, query: LogQuery) -> LogStream {
+/// `bell` changes after each line appended to the belt's logs.
+pub(super) fn follow(sources: Sources, bell: watch::Receiver<()>, query: LogQuery) -> LogStream {
     let (sender, receiver) = mpsc::channel(256);
-    tokio::spawn(run(sources, query, sender));
+    tokio::spawn(run(sources, bell, query, sender));
     futures::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|item| (item, receiver))
     })
@@ -45,7 +47,7 @@ pub(super) fn follow(sources: Sources, query: LogQuery) -> LogStream {
 
 type Sender = mpsc::Sender<Result<LogLine, RuntimeError>>;
 
-async fn run(sources: Sources, query: LogQuery, sender: Sender) {
+async fn run(sources: Sources, mut bell: watch::Receiver<()>, query: LogQuery, sender: Sender) {
     let began = OffsetDateTime::now_utc();
     // Replicas that join later: every line since the follow began.
     let joining = LogQuery {
@@ -56,6 +58,8 @@ async fn run(sources: Sources, query: LogQuery, sender: Sender) {
     let mut tails: BTreeMap<String, Tail> = BTreeMap::new();
     let mut backlog = query;
     loop {
+        // Marked heard before the files are read: a line appended during the read rings again.
+        bell.borrow_and_update();
         let current = sources();
         let mut lines = Vec::new();
         for (pod, dir) in &current {
@@ -71,7 +75,8 @@ async fn run(sources: Sources, query: LogQuery, sender: Sender) {
         }
         backlog = joining.clone();
         // A replica that went away is still read until it has been quiet for `LINGER` rounds:
-        // it is removed from the table when its stop begins, and says its last words after.
+        // it is removed from the table when its stop begins, and says its last words after
+        // (each of which rings the bell).
         for (pod, tail) in tails.iter_mut() {
             let mut new = tail.read_new();
             if current.iter().any(|(name, _)| name == pod) || !new.is_empty() {
@@ -90,7 +95,8 @@ async fn run(sources: Sources, query: LogQuery, sender: Sender) {
         }
         if idle {
             tokio::select! {
-                _ = tokio::time::sleep(IDLE) => {}
+                rung = bell.changed() => if rung.is_err() { return },
+                _ = tokio::time::sleep(QUIET_LOOK) => {}
                 _ = sender.closed() => return,
             }
         }

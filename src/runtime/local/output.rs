@@ -67,6 +67,8 @@ pub(super) struct LogFile {
     limit: u64,
     file: Option<File>,
     size: u64,
+    /// Rung after each line, for the follows of the belt (`log_bells.rs`).
+    bell: Option<tokio::sync::watch::Sender<()>>,
 }
 
 pub(super) const LOG_FILE: &str = "belt.log";
@@ -82,6 +84,15 @@ impl LogFile {
             limit,
             file: None,
             size: 0,
+            bell: None,
+        }
+    }
+
+    /// The file, ringing `bell` after each line it appends.
+    pub(super) fn ringing(self, bell: tokio::sync::watch::Sender<()>) -> LogFile {
+        LogFile {
+            bell: Some(bell),
+            ..self
         }
     }
 
@@ -106,6 +117,9 @@ impl LogFile {
             file.write_all(&record)?;
         }
         self.size += record.len() as u64;
+        if let Some(bell) = &self.bell {
+            bell.send_replace(());
+        }
         Ok(())
     }
 }

@@ -34,6 +34,8 @@ pub(super) struct Replica {
     pub launch: Launch,
     pub status: Arc<Mutex<ReplicaStatus>>,
     pub settings: Supervision,
+    /// The belt's log bell, rung after each line of output.
+    pub bell: watch::Sender<()>,
 }
 
 enum Outcome {
@@ -43,10 +45,8 @@ enum Outcome {
 
 /// Runs until `stop` turns true; returns once the replica's process is reaped.
 pub(super) async fn supervise(replica: Replica, mut stop: watch::Receiver<bool>) {
-    let log = Arc::new(Mutex::new(LogFile::new(
-        &replica.launch.dir,
-        replica.settings.log_file_limit,
-    )));
+    let log = LogFile::new(&replica.launch.dir, replica.settings.log_file_limit);
+    let log = Arc::new(Mutex::new(log.ringing(replica.bell.clone())));
     loop {
         if *stop.borrow() {
             return;
