@@ -21,6 +21,7 @@ mod rollback;
 mod state;
 mod status;
 mod watch;
+mod watch_hub;
 mod wish;
 
 use std::sync::Arc;
@@ -51,6 +52,7 @@ pub struct Belts {
     defaults: Arc<BeltDefaults>,
     data_plane: Option<OffsetsBackend>,
     watch: WatchSettings,
+    hubs: Arc<watch_hub::WatchHubs>,
 }
 
 /// A belt with the status the runtime's in-memory view gives it.
@@ -69,6 +71,7 @@ impl Belts {
         defaults: Arc<BeltDefaults>,
     ) -> Self {
         Belts {
+            hubs: Arc::new(watch_hub::WatchHubs::new(store.clone())),
             store,
             runtime,
             registry,

@@ -1,8 +1,10 @@
 //! The project's watch (docs/api.md#watch): the stored events after an id, then new ones as
-//! their writes commit. Each stream has a task that reads the store after its last id whenever
-//! the store announces a commit (no polling: an idle stream waits on a channel), and hands the
-//! events to the reader through a bounded buffer. A reader that leaves the buffer full for longer
-//! than the stall limit, or whose next events were pruned, gets a `resync` item and the end.
+//! their writes commit. Each stream has a task that takes the events after its last id from the
+//! project's hub (`watch_hub.rs`: one reader of the store per project, woken by each commit; no
+//! polling, so an idle stream waits on a channel), or from the store while it is further behind
+//! than the hub reaches, and hands them to the reader through a bounded buffer. A reader that
+//! leaves the buffer full for longer than the stall limit, or whose next events were pruned,
+//! gets a `resync` item and the end.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,12 +13,10 @@ use std::time::Duration;
 use futures::Stream;
 use tokio::sync::mpsc;
 
+use super::watch_hub::{Found, Hub, BATCH};
 use super::{Access, BeltError, Belts, Caller};
 use crate::domain::{BeltEvent, BeltId, Invalid, ProjectName};
 use crate::store::BeltStore;
-
-/// Events read from the store at once.
-const BATCH: u64 = 500;
 
 /// How one watch stream paces itself against its reader.
 #[derive(Debug, Clone)]
@@ -85,8 +85,6 @@ impl Belts {
         ask: Result<WatchAsk, Invalid>,
     ) -> Result<impl Stream<Item = WatchItem> + Send + 'static, BeltError> {
         let ask = caller.permit(project, Access::Read, ask)?;
-        // Subscribed before anything is read, so no commit after the read can pass unseen.
-        let announcements = self.store.event_announcements();
         let (start, first) = match ask.after {
             Some(after) => {
                 let horizon = self.store.events_after(project, after, None, 0).await?;
@@ -103,8 +101,11 @@ impl Belts {
         };
         let (sender, receiver) = mpsc::channel(self.watch.buffer);
         let stalled = Arc::new(AtomicBool::new(false));
+        // Joined after the start is known: a new hub holds what commits after it.
+        let hub = self.hubs.join(project, start);
         let feed = Feed {
             store: self.store.clone(),
+            hub,
             project: project.clone(),
             belt: ask.belt,
             last: start,
@@ -112,7 +113,7 @@ impl Belts {
             stalled: stalled.clone(),
             closing: self.watch.closing.clone(),
         };
-        tokio::spawn(feed.run(sender, announcements));
+        tokio::spawn(feed.run(sender));
         Ok(reader(first, receiver, stalled, start))
     }
 }
@@ -149,6 +150,7 @@ fn reader(
 /// The store's side of one stream.
 struct Feed {
     store: Arc<dyn BeltStore>,
+    hub: Arc<Hub>,
     project: ProjectName,
     belt: Option<BeltId>,
     /// The last id handed to the buffer.
@@ -167,21 +169,25 @@ enum End {
 }
 
 impl Feed {
-    async fn run(
-        mut self,
-        sender: mpsc::Sender<WatchItem>,
-        mut announcements: tokio::sync::watch::Receiver<()>,
-    ) {
+    async fn run(mut self, sender: mpsc::Sender<WatchItem>) {
+        let mut news = self.hub.subscribe();
         let end = loop {
-            announcements.borrow_and_update();
-            match self.send_new(&sender).await {
+            news.borrow_and_update();
+            if self.hub.failed() {
+                break End::Left;
+            }
+            let more = match self.hub.after(self.last, self.belt, BATCH as usize) {
+                Found::Events(events, seen) => self.send_found(&sender, events, seen).await,
+                Found::TooOld => self.send_new(&sender).await,
+            };
+            match more {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(end) => break end,
             }
             let closing = self.closing.wait_for(|closing| *closing);
             tokio::select! {
-                changed = announcements.changed() => if changed.is_err() { break End::Left },
+                changed = news.changed() => if changed.is_err() { break End::Left },
                 () = sender.closed() => break End::Left,
                 _ = closing => break End::Left,
             }
@@ -191,9 +197,43 @@ impl Feed {
         }
     }
 
+    /// Buffers events the hub had; `true` when it may hold more after `seen`.
+    async fn send_found(
+        &mut self,
+        sender: &mpsc::Sender<WatchItem>,
+        events: Vec<Arc<BeltEvent>>,
+        seen: i64,
+    ) -> Result<bool, End> {
+        let more = seen < self.hub.newest();
+        for event in events {
+            self.send(sender, BeltEvent::clone(&event)).await?;
+        }
+        self.last = self.last.max(seen);
+        Ok(more)
+    }
+
+    /// Hands one event to the buffer, waiting at most the stall limit for room.
+    async fn send(
+        &mut self,
+        sender: &mpsc::Sender<WatchItem>,
+        event: BeltEvent,
+    ) -> Result<(), End> {
+        let id = event.id;
+        let permit = match tokio::time::timeout(self.stall, sender.reserve()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(End::Left),
+            Err(_) => return Err(End::Resync),
+        };
+        permit.send(WatchItem::Event(Box::new(event)));
+        self.last = id;
+        Ok(())
+    }
+
     /// Reads one batch after the last id and buffers it; `true` when the batch was full (more
     /// may wait). A store that fails ends the stream: the reader resumes from its last id.
     async fn send_new(&mut self, sender: &mpsc::Sender<WatchItem>) -> Result<bool, End> {
+        // Everything up to what the hub had read had committed before this read began.
+        let reached = self.hub.newest();
         let batch = self
             .store
             .events_after(&self.project, self.last, self.belt, BATCH)
@@ -207,14 +247,11 @@ impl Feed {
         }
         let full = batch.events.len() as u64 == BATCH;
         for event in batch.events {
-            let id = event.id;
-            let permit = match tokio::time::timeout(self.stall, sender.reserve()).await {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_)) => return Err(End::Left),
-                Err(_) => return Err(End::Resync),
-            };
-            permit.send(WatchItem::Event(Box::new(event)));
-            self.last = id;
+            self.send(sender, event).await?;
+        }
+        if !full {
+            // A stream of one quiet belt is then caught up, though none of its events came.
+            self.last = self.last.max(reached);
         }
         Ok(full)
     }
