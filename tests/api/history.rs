@@ -14,6 +14,7 @@ backend_tests!(
     history_lists_each_write_with_its_actor_and_statuses_newest_first,
     a_replica_that_exits_records_a_status_change_with_its_exit,
     history_pages_like_the_listing_and_needs_a_role,
+    belts_from_before_the_event_log_get_their_creation_as_history,
 );
 
 pub async fn history(app: &TestApp, id: &str, query: &str) -> Value {
@@ -211,4 +212,67 @@ async fn history_pages_like_the_listing_and_needs_a_role(backend: Backend) {
         .get(&format!("/belts/{id}/history"), &app.viewer())
         .await;
     assert_eq!(legacy.status(), StatusCode::NOT_FOUND);
+}
+
+/// Makes the database look as if `belt`'s events had never been kept and the backfill had not run.
+async fn forget_history(backend: Backend, url: &str, belt: &str) {
+    let belt: i64 = belt.parse().unwrap();
+    let statements = [
+        format!("DELETE FROM belt_events WHERE belt_id = {belt}"),
+        "DELETE FROM _sqlx_migrations WHERE version = 6".to_string(),
+    ];
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+            for statement in &statements {
+                sqlx::query(statement).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            for statement in &statements {
+                sqlx::query(statement).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+    }
+}
+
+async fn belts_from_before_the_event_log_get_their_creation_as_history(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}/belts.db", dir.path().display()),
+        Backend::Postgres => fresh_postgres_database().await,
+    };
+    let options = || Options {
+        database_url: Some(url.clone()),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(backend, options()).await;
+    let older = app.create_belt("global", &minimal_belt("older")).await;
+    let newer = app.create_belt("global", &minimal_belt("newer")).await;
+    let (older_id, newer_id) = (older["id"].as_str().unwrap(), newer["id"].as_str().unwrap());
+    let kept = history(&app, newer_id, "").await;
+    drop(app);
+    forget_history(backend, &url, older_id).await;
+
+    // The next start runs the backfill again: only the belt without events gets one.
+    let app = TestApp::spawn_with(backend, options()).await;
+    let body = history(&app, older_id, "").await;
+    assert_eq!(body["totalCount"], 1, "{body}");
+    let event = &body["items"][0];
+    assert_eq!(event["action"], "created", "{event}");
+    assert_eq!(event["actor"], older["createdBy"]["name"], "{event}");
+    assert_eq!(event["time"], older["createdAt"], "{event}");
+    assert_eq!(
+        (&event["fromStatus"], &event["toStatus"]),
+        (&Value::Null, &json!("STOPPED"))
+    );
+    let reason = event["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("earlier changes were not recorded"),
+        "{event}"
+    );
+    assert_eq!(history(&app, newer_id, "").await["items"], kept["items"]);
 }
