@@ -16,6 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::domain::belt::now_millis;
 use crate::domain::lifecycle::status_of;
 use crate::domain::{BeltId, BeltStatus, DesiredState, EventAction, EventDraft};
+use crate::runtime::kubernetes::EVENTS_FIELD;
 use crate::runtime::{Runtime, StateDetails};
 use crate::store::{BeltStore, StoreError};
 
@@ -130,13 +131,20 @@ impl StatusEvents {
 }
 
 /// The first replica that says why it is not running: `replica NAME exited CODE: LAST LINE`, or
-/// the reason and message it is waiting with; else the first deployment condition's message.
+/// the reason and message it is waiting with; else the newest Warning Event of the first replica
+/// that has one (Kubernetes); else the first failing deployment condition's message.
+///
+/// In that order because each is more specific than the next: a container's state is what the
+/// replica is doing now, with its exit code and last line. Events explain the replicas that have
+/// no container yet (a pod the scheduler cannot place, `FailedScheduling`), which is exactly when
+/// the Deployment's conditions only say "does not have minimum availability".
 pub fn reason_of(details: &StateDetails) -> Option<String> {
     let from_pods = details.pod_status.iter().find_map(|pod| {
         let name = pod.get("name").and_then(Value::as_str).unwrap_or("?");
         containers(pod).find_map(|container| container_reason(name, container))
     });
-    let reason = from_pods.or_else(|| {
+    let from_events = || details.pod_status.iter().find_map(event_reason);
+    let reason = from_pods.or_else(from_events).or_else(|| {
         details.deployment_events.iter().find_map(|condition| {
             let failing = condition.get("status").and_then(Value::as_str) != Some("True");
             let message = condition.get("message").and_then(Value::as_str)?;
@@ -180,6 +188,26 @@ fn container_reason(pod: &str, container: &Value) -> Option<String> {
     Some(match message {
         Some(message) => format!("replica {pod} waiting ({reason}): {message}"),
         None => format!("replica {pod} waiting ({reason})"),
+    })
+}
+
+/// `replica NAME (REASON): MESSAGE` from the pod's newest Warning Event. Normal Events
+/// (`Scheduled`, `Pulling`, an autoscaler's `NotTriggerScaleUp`) do not say what is wrong. The
+/// Kubernetes runtime puts a pod's Events, oldest first, under `events` (its `EVENTS_FIELD`).
+fn event_reason(pod: &Value) -> Option<String> {
+    let name = pod.get("name").and_then(Value::as_str).unwrap_or("?");
+    let events = pod.get(EVENTS_FIELD)?.as_array()?;
+    let warning = events
+        .iter()
+        .rev()
+        .find(|event| event.get("type").and_then(Value::as_str) == Some("Warning"))?;
+    let reason = warning
+        .get("reason")
+        .and_then(Value::as_str)
+        .unwrap_or("Warning");
+    Some(match last_line(warning.get("message")) {
+        Some(message) => format!("replica {name} ({reason}): {message}"),
+        None => format!("replica {name} ({reason})"),
     })
 }
 
@@ -233,5 +261,45 @@ mod tests {
         };
         assert_eq!(reason_of(&condition).unwrap(), "ReplicaSet cannot progress");
         assert_eq!(reason_of(&StateDetails::default()), None);
+    }
+
+    fn event(type_: &str, reason: &str, message: &str) -> Value {
+        json!({"type": type_, "reason": reason, "message": message})
+    }
+
+    /// A pod the scheduler cannot place has no container state; its newest Warning Event says
+    /// why, ahead of the Deployment's generic condition, and a Normal Event never does.
+    #[test]
+    fn a_pod_without_a_container_is_explained_by_its_newest_warning_event() {
+        let mut details = StateDetails {
+            deployment_events: vec![json!({"type": "Available", "status": "False",
+                "message": "Deployment does not have minimum availability."})],
+            pod_status: vec![
+                json!({"name": "up", "containerStatus": [{"state": {"running": {}}}]}),
+                json!({"name": "pending", "containerStatus": [], "events": [
+                    event("Warning", "FailedScheduling", "0/3 nodes: taint"),
+                    event("Warning", "FailedScheduling", "0/3 nodes: Insufficient memory"),
+                    event("Normal", "NotTriggerScaleUp", "max node group size reached"),
+                ]}),
+            ],
+            ..StateDetails::default()
+        };
+        assert_eq!(
+            reason_of(&details).unwrap(),
+            "replica pending (FailedScheduling): 0/3 nodes: Insufficient memory"
+        );
+        details.pod_status[1]["events"] = json!([event("Normal", "Scheduled", "on worker-1")]);
+        assert_eq!(
+            reason_of(&details).unwrap(),
+            "Deployment does not have minimum availability."
+        );
+        // A container's own state stays first: it is what the replica does now.
+        details.pod_status[1]["events"] = json!([event("Warning", "BackOff", "restarting")]);
+        details.pod_status[0]["containerStatus"][0]["state"] =
+            json!({"waiting": {"reason": "CrashLoopBackOff"}});
+        assert_eq!(
+            reason_of(&details).unwrap(),
+            "replica up waiting (CrashLoopBackOff)"
+        );
     }
 }

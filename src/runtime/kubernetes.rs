@@ -3,6 +3,7 @@
 //! that `recover()` starts, so reading it never calls the API.
 
 mod details;
+pub use details::EVENTS_FIELD;
 mod errors;
 mod guard;
 mod logs;
@@ -330,10 +331,11 @@ impl Runtime for KubernetesRuntime {
         logs::follow(target, Box::new(move || self.pod_names(id)), query)
     }
 
-    /// Nothing: on Kubernetes, belts keep running without the API.
+    /// What the reflectors see change: a Deployment or Pod of a belt added, changed or gone.
     fn phase_events(&self) -> Option<tokio::sync::broadcast::Receiver<BeltId>> {
         Some(self.view.events().subscribe())
     }
 
+    /// Nothing: on Kubernetes, belts keep running without the API.
     async fn shutdown(&self) {}
 }

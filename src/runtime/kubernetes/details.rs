@@ -53,7 +53,12 @@ fn to_values<T: Serialize>(items: Option<&Vec<T>>) -> Vec<Value> {
 /// What a user needs from an Event (`Failed: … pull access denied`, `OOMKilling`), without the
 /// bookkeeping fields; oldest first.
 pub fn pod_events(mut events: Vec<Event>) -> Vec<Value> {
-    events.sort_by(|a, b| a.last_timestamp.cmp(&b.last_timestamp));
+    // Events written through events.k8s.io (a current scheduler's) carry only an eventTime:
+    // ordered by it, not as the oldest.
+    events.sort_by_key(|event| {
+        (event.last_timestamp.as_ref().map(|t| t.0))
+            .or_else(|| event.event_time.as_ref().map(|t| t.0))
+    });
     events
         .into_iter()
         .filter_map(|event| {
