@@ -74,17 +74,8 @@ impl WatchHubs {
                 return hub;
             }
         }
-        let (stop, stopped) = oneshot::channel();
-        let hub = Arc::new(Hub {
-            recent: Mutex::new(Recent {
-                events: VecDeque::new(),
-                floor: start,
-                newest: start,
-            }),
-            newest: watch::channel(start).0,
-            failed: AtomicBool::new(false),
-            _stop: stop,
-        });
+        let (hub, stopped) = Hub::new(start);
+        let hub = Arc::new(hub);
         hubs.insert(project.clone(), Arc::downgrade(&hub));
         let reader = Reader {
             store: self.store.clone(),
@@ -99,6 +90,22 @@ impl WatchHubs {
 }
 
 impl Hub {
+    /// A hub holding what comes after `start`, and what resolves when it is dropped.
+    fn new(start: i64) -> (Hub, oneshot::Receiver<()>) {
+        let (stop, stopped) = oneshot::channel();
+        let hub = Hub {
+            recent: Mutex::new(Recent {
+                events: VecDeque::new(),
+                floor: start,
+                newest: start,
+            }),
+            newest: watch::channel(start).0,
+            failed: AtomicBool::new(false),
+            _stop: stop,
+        };
+        (hub, stopped)
+    }
+
     /// Changes whenever new events were read (or the hub failed).
     pub(super) fn subscribe(&self) -> watch::Receiver<i64> {
         self.newest.subscribe()
@@ -223,16 +230,7 @@ mod tests {
     use crate::domain::EventAction;
 
     fn hub(start: i64) -> Hub {
-        Hub {
-            recent: Mutex::new(Recent {
-                events: VecDeque::new(),
-                floor: start,
-                newest: start,
-            }),
-            newest: watch::channel(start).0,
-            failed: AtomicBool::new(false),
-            _stop: oneshot::channel().0,
-        }
+        Hub::new(start).0
     }
 
     fn event(id: i64, belt: i64) -> BeltEvent {

@@ -187,8 +187,7 @@ impl LocalRuntime {
         let taken = lock(&self.belts).remove(&id);
         if let Some(deployment) = taken {
             deployment.stop().await;
-            // Its phase is now "nothing deployed", even when no replica changed on the way out
-            // (one waiting to restart is stopped without a status change).
+            // Announced even when no replica's status changed (one waiting to restart).
             self.events.changed(id);
         }
     }

@@ -181,14 +181,17 @@ async fn since_and_previous_select_lines_by_time_and_run(backend: Backend) {
             )
         }
     };
-    // Wait for the third run, then the previous run is one whole run.
+    // Wait for the third run, then the previous run is one whole run. The START's deploy is the
+    // reconciler's, so the first answers may have no replica yet.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, all) = logs(String::new()).await;
-        if all.iter().any(|l| l.contains("run 3 ")) {
+        let path = format!("/projects/global/belts/{id}/logs");
+        let (status, body) = json_of(app.get(&path, &app.editor()).await).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["logs"].to_string().contains("run 3 ") {
             break;
         }
-        assert!(Instant::now() < deadline, "no third run: {all:?}");
+        assert!(Instant::now() < deadline, "no third run: {body}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (body, previous) = logs("previous=true".into()).await;
