@@ -136,12 +136,7 @@ impl Follow {
                     }
                     return Some((line, self));
                 }
-                _ = self.check.tick(), if deadline.is_none() => {
-                    if self.belt.gone().await {
-                        self.ending = Some(Instant::now() + LAST_WORDS);
-                    }
-                }
-                () = change_of(&mut self.changes, self.belt.id), if deadline.is_none() => {
+                () = time_to_look(&mut self.check, &mut self.changes, self.belt.id), if deadline.is_none() => {
                     if self.belt.gone().await {
                         self.ending = Some(Instant::now() + LAST_WORDS);
                     }
@@ -151,6 +146,19 @@ impl Follow {
                 }
             }
         }
+    }
+}
+
+/// Resolves when the follow should look whether its belt is gone: at the next check, or when
+/// the runtime announces a phase change of the belt.
+async fn time_to_look(
+    check: &mut Interval,
+    changes: &mut Option<broadcast::Receiver<BeltId>>,
+    id: BeltId,
+) {
+    tokio::select! {
+        _ = check.tick() => {}
+        () = change_of(changes, id) => {}
     }
 }
 

@@ -70,7 +70,7 @@ impl WatchHubs {
         let mut hubs = lock(&self.hubs);
         hubs.retain(|_, hub| hub.strong_count() > 0);
         if let Some(hub) = hubs.get(project).and_then(Weak::upgrade) {
-            if !hub.failed.load(Ordering::SeqCst) {
+            if !hub.failed() {
                 return hub;
             }
         }
