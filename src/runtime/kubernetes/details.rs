@@ -95,3 +95,32 @@ struct PodEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     last_timestamp: Option<Value>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(message: &str, last: Option<&str>, event_time: Option<&str>) -> Event {
+        serde_json::from_value(json!({
+            "metadata": {"name": message}, "involvedObject": {}, "type": "Warning",
+            "message": message, "lastTimestamp": last, "eventTime": event_time,
+        }))
+        .unwrap()
+    }
+
+    /// A scheduler's Event written through events.k8s.io has only an eventTime: it is placed by
+    /// it among the kubelet's, not first.
+    #[test]
+    fn events_are_ordered_by_last_timestamp_or_event_time() {
+        let events = pod_events(vec![
+            event("newest", None, Some("2026-01-01T10:00:03.000000Z")),
+            event("middle", Some("2026-01-01T10:00:02Z"), None),
+            event("oldest", Some("2026-01-01T10:00:01Z"), None),
+        ]);
+        let messages: Vec<&str> = events
+            .iter()
+            .map(|e| e["message"].as_str().unwrap())
+            .collect();
+        assert_eq!(messages, ["oldest", "middle", "newest"]);
+    }
+}
