@@ -101,6 +101,7 @@ fn spec_of(body: &Value, project: &str, generation: i64) -> ReplicaSpec {
     let platform = Platform {
         kafka_bootstrap: Some(KAFKA_BOOTSTRAP.to_string()),
         profile_store_url: None,
+        host_idle_seconds: None,
     };
     ReplicaSpec::build(&belt, &spec, 1, generation, false, &platform)
 }

@@ -546,6 +546,10 @@ async fn reset_to_earliest_reprocesses_everything_after_the_next_start() {
                 ("--kafka-bootstrap".into(), broker.address.clone()),
                 ("--local-sandbox".into(), "none".into()),
                 ("--reconcile-interval-ms".into(), "300".into()),
+                (
+                    "--kafka-destination-topics".into(),
+                    "profile-update,offsets-test-out".into(),
+                ),
             ],
             ..Default::default()
         },

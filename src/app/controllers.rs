@@ -29,6 +29,7 @@ pub(super) fn reconcile_settings(
         platform: Platform {
             kafka_bootstrap: data_plane.bootstrap.clone(),
             profile_store_url: config.kafka.profile_store_url.clone(),
+            host_idle_seconds: config.host.local_host_idle_seconds,
         },
         broker_health: data_plane.health(),
     }

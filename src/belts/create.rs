@@ -1,5 +1,5 @@
-//! Create a belt (docs/api.md#paths): the body parsed into a valid spec, its event types checked
-//! by the registry when one is configured, then stored (or, in a dry run, stored and rolled back).
+//! Create a belt (docs/api.md#paths): the body parsed into a valid spec, its event and output
+//! types checked by the registry when one is configured, then stored (or, in a dry run, stored and rolled back).
 
 use super::{Access, BeltError, Belts, Caller, Shown};
 use crate::domain::belt::now_millis;
@@ -50,7 +50,8 @@ impl Belts {
         Ok(self.show(belt))
     }
 
-    /// Parses a create/replace body and, when a registry is configured, checks its event types.
+    /// Parses a create/replace body and, when a registry is configured, checks its event types
+    /// (to consume) and output types (to produce).
     pub(super) async fn accepted_spec(
         &self,
         caller: &Caller,
@@ -61,10 +62,18 @@ impl Belts {
         refuse_nul_in_body(&map)?;
         let input = parse_spec(&map, &self.defaults)?;
         if let Some(registry) = &self.registry {
+            let outputs: Vec<String> = input
+                .spec
+                .output_types
+                .iter()
+                .flatten()
+                .map(|output| output.name.clone())
+                .collect();
             registry
-                .check_event_types(
+                .check_belt(
                     project,
                     &input.spec.event_types,
+                    &outputs,
                     &caller.token,
                     &caller.claims,
                 )

@@ -5,8 +5,16 @@ use clap::Args;
 /// Server-side defaults for belt fields (names as in the v2 document).
 #[derive(Debug, Clone, Args)]
 pub struct BeltDefaultsConfig {
+    /// The destination topic of a belt that names none; must be one of
+    /// `BELT_KAFKA_DESTINATION_TOPICS`.
     #[arg(long, env = "BELT_DESTINATION_TOPIC", default_value = "profile-update")]
     pub destination_topic: String,
+    /// Topics a belt may name as `kafkaDestinationTopic` (comma list of names, and prefixes
+    /// written `name*`). A dead-letter topic (`grnry_belt_dlq_…`) or input topic
+    /// (`grnry_data_in_…`) is never one: belt-api refuses to start when an entry could admit one.
+    #[arg(long, env = "BELT_KAFKA_DESTINATION_TOPICS", value_delimiter = ',',
+        default_value = crate::domain::topics::DEFAULT_DESTINATION_TOPICS)]
+    pub kafka_destination_topics: Vec<String>,
     #[arg(long, env = "BELT_EXTRA_ENV")]
     pub extra_env: Option<String>,
     #[arg(long, env = "BELT_VOLUME_MOUNTS")]
@@ -50,6 +58,7 @@ impl From<&BeltDefaultsConfig> for crate::domain::defaults::DefaultSettings {
         let config = config.clone();
         crate::domain::defaults::DefaultSettings {
             destination_topic: config.destination_topic,
+            destination_topics: config.kafka_destination_topics,
             extra_env: config.extra_env,
             volume_mounts: config.volume_mounts,
             volumes: config.volumes,

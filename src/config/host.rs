@@ -13,6 +13,13 @@ pub struct HostConfig {
     /// Several data dirs may share one.
     #[arg(long, env = "BELT_LOCAL_HOST_ENV")]
     pub local_host_env: Option<PathBuf>,
+
+    /// Seconds between the bundled belt host's "No new messages" lines when replicas have no
+    /// data plane; replicas get it as `BELT_HOST_IDLE_SECONDS`, a name a belt may not set
+    /// itself. Unset: the host's own 5 s.
+    #[arg(long, env = "BELT_LOCAL_HOST_IDLE_SECONDS",
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub local_host_idle_seconds: Option<u32>,
 }
 
 impl ServeConfig {

@@ -46,13 +46,17 @@ pub struct BeltSpec {
     pub extractor_fn: String,
     /// Event types to consume; each must exist in the project's registry when one is configured.
     pub event_types: Vec<String>,
-    /// Mutually exclusive with an explicit `kafkaDestinationTopic`.
+    /// Mutually exclusive with an explicit `kafkaDestinationTopic`; at most 100. With an
+    /// event-type registry, each must exist there and the caller must hold its editor role (or a
+    /// producer role the record names): docs/api.md#reserved-names.
     pub output_types: Option<Vec<OutputType>>,
     /// `grnry_data_in_<eventType>` → start offset per partition; used on the first start only.
     /// Input may also be a JSON-encoded string of the object.
     pub partition_offsets: BTreeMap<String, Vec<u64>>,
     /// Default `BELT_DESTINATION_TOPIC` (`profile-update`); null when the belt writes to
-    /// `outputTypes` instead.
+    /// `outputTypes` instead. Must be one of `BELT_KAFKA_DESTINATION_TOPICS`, and is never a
+    /// dead-letter (`grnry_belt_dlq_…`) or input (`grnry_data_in_…`) topic:
+    /// docs/api.md#reserved-names.
     pub kafka_destination_topic: Option<String>,
     pub belt_type: String,
     pub runtime: String,
@@ -74,7 +78,9 @@ pub struct BeltSpec {
     #[serde(with = "super::kube_lists::as_volume_mounts")]
     #[schema(value_type = Option<String>)]
     pub volume_mounts: Option<Vec<serde_json::Value>>,
-    /// Kubernetes `EnvVar` list, JSON-encoded: `"{\"extraEnv\": [...]}"`, or null.
+    /// Kubernetes `EnvVar` list, JSON-encoded: `"{\"extraEnv\": [...]}"`, or null. No name the
+    /// platform reserves (`BELT_*`, `KAFKA_*`, `KEYCLOAK_*`, `PYTHON*`, `LD_*`, `PROJECT_NAME`, …):
+    /// docs/api.md#reserved-names.
     #[serde(with = "super::kube_lists::as_extra_env")]
     #[schema(value_type = Option<String>)]
     pub extra_env: Option<Vec<serde_json::Value>>,

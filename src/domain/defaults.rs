@@ -2,7 +2,9 @@
 
 use super::belt::{BeltSpec, FetchProfile};
 use super::kube_lists::{self, KubeList};
+use super::reserved::reserved_entry;
 pub use super::settings::DefaultSettings;
+use super::topics::DestinationTopics;
 
 /// The extractor function a belt gets when it names none: the v2 document's hello-world.
 pub const HELLO_WORLD_EXTRACTOR_FN: &str = "from time import time\r\nfrom grnry_belt.models.update import Update\r\n\r\ndef execute(headers, event, profile=None):\r\n    update = Update(headers['grnry-correlation-id'], [\"dummy\"]).set_value(\"Hallo Belt!\", 0.5, time(), 'P1D', 'Dummy-Belt')\r\n    update.set_type('TestProfileType')\r\n    return [update]\r\n";
@@ -26,6 +28,8 @@ pub struct BeltDefaults {
     pub extra_env: Option<Vec<serde_json::Value>>,
     /// What a belt may ask of the cluster (docs/workload-policy.md).
     pub policy: super::policy::WorkloadPolicy,
+    /// Where a belt may write besides its output types (`BELT_KAFKA_DESTINATION_TOPICS`).
+    pub destination_topics: DestinationTopics,
 }
 
 impl BeltDefaults {
@@ -68,7 +72,20 @@ impl BeltDefaults {
             )?,
             extra_env: list(KubeList::ExtraEnv, "BELT_EXTRA_ENV", &config.extra_env)?,
             policy: super::policy::WorkloadPolicy::from_config(config.clone())?,
+            destination_topics: DestinationTopics::new(&config.destination_topics)?,
         };
+        defaults
+            .destination_topics
+            .check(&defaults.kafka_destination_topic)
+            .map_err(|reason| format!("BELT_DESTINATION_TOPIC {reason}"))?;
+        if let Some((index, name)) =
+            reserved_entry(defaults.extra_env.as_deref().unwrap_or_default())
+        {
+            return Err(format!(
+                "BELT_EXTRA_ENV: item {index} sets '{name}', which the platform sets for every replica (reserved: {})",
+                super::reserved::reserved_list()
+            ));
+        }
         for (env, value) in [
             ("BELT_DESTINATION_TOPIC", &defaults.kafka_destination_topic),
             ("BELT_EXTRACTOR_VERSION", &defaults.extractor_version),
@@ -135,6 +152,7 @@ impl BeltDefaults {
 pub fn settings_for_tests() -> DefaultSettings {
     DefaultSettings {
         destination_topic: "profile-update".into(),
+        destination_topics: vec![super::topics::DEFAULT_DESTINATION_TOPICS.into()],
         extra_env: None,
         volume_mounts: None,
         volumes: None,

@@ -17,10 +17,12 @@ pub mod python;
 pub mod refusal;
 pub mod replica;
 pub mod requirements;
+pub mod reserved;
 pub mod revision;
 pub mod settings;
 pub mod status;
 pub mod timestamp;
+pub mod topics;
 
 pub use belt::{Belt, BeltSpec, Deployed, DesiredState, FetchProfile, OutputType, Person, Wish};
 pub use defaults::BeltDefaults;

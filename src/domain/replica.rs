@@ -8,6 +8,8 @@ use serde_json::Value;
 use super::belt::{Belt, BeltSpec};
 use super::ids::{BeltId, ProjectName};
 use super::input::INPUT_TOPIC_PREFIX;
+use super::reserved::is_reserved;
+use super::topics::dlq_topic;
 
 /// The value of one environment variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +52,8 @@ pub struct ReplicaSpec {
     pub memory_requests_mi: u32,
     /// File name → content: `callback.py`, `requirements.txt`.
     pub files: BTreeMap<String, String>,
-    /// In order; `extraEnv` last, and it wins on a name clash.
+    /// In order; `extraEnv` last, without the names the platform reserves
+    /// (docs/api.md#reserved-names).
     pub env: Vec<EnvEntry>,
     pub volumes: Vec<Value>,
     pub volume_mounts: Vec<Value>,
@@ -67,6 +70,9 @@ pub struct Platform {
     pub kafka_bootstrap: Option<String>,
     /// Where profiles are fetched (`PROFILE_STORE_URL`), when one is configured.
     pub profile_store_url: Option<String>,
+    /// Seconds between the bundled host's idle lines when it has no data plane
+    /// (`BELT_HOST_IDLE_SECONDS`), when configured.
+    pub host_idle_seconds: Option<u32>,
 }
 
 impl ReplicaSpec {
@@ -140,8 +146,9 @@ fn plain(name: &str, value: String) -> EnvEntry {
     }
 }
 
-/// The replica's environment, in order (docs/api.md#what-a-replica-receives); `extraEnv` last,
-/// replacing a variable of the same name.
+/// The replica's environment, in order (docs/api.md#what-a-replica-receives); `extraEnv` last.
+/// A stored `extraEnv` entry with a reserved name is left out: the platform's variables always
+/// win, also for a belt stored before the names were refused at the API.
 fn environment(
     belt: &Belt,
     spec: &BeltSpec,
@@ -153,6 +160,9 @@ fn environment(
     env.extend(profile_env(spec, platform.profile_store_url.as_deref()));
     env.push(plain("DEBUG", spec.debug.to_string()));
     env.push(plain("PARAMETER", spec.parameter.clone()));
+    if let Some(seconds) = platform.host_idle_seconds {
+        env.push(plain("BELT_HOST_IDLE_SECONDS", seconds.to_string()));
+    }
     if with_partition_offsets && !spec.partition_offsets.is_empty() {
         env.push(plain(
             "PARTITION_OFFSETS",
@@ -161,7 +171,9 @@ fn environment(
     }
     for extra in spec.extra_env.iter().flatten() {
         let name = extra["name"].as_str().unwrap_or_default().to_string();
-        env.retain(|entry| entry.name != name);
+        if is_reserved(&name) {
+            continue;
+        }
         env.push(EnvEntry {
             name,
             value: EnvValue::Kubernetes(extra.clone()),
@@ -206,7 +218,7 @@ fn topic_env(
         (None, Some(topic)) => env.push(plain("KAFKA_DESTINATION_TOPIC", topic.clone())),
         (None, None) => {}
     }
-    env.push(plain("KAFKA_ERROR_TOPIC", format!("grnry_belt_dlq_{id}")));
+    env.push(plain("KAFKA_ERROR_TOPIC", dlq_topic(id)));
     env
 }
 

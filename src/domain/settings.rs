@@ -6,6 +6,7 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DefaultSettings {
     pub destination_topic: String,
+    pub destination_topics: Vec<String>,
     pub extra_env: Option<String>,
     pub volume_mounts: Option<String>,
     pub volumes: Option<String>,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::{ReconcileError, Reconciler};
 use crate::broker::TopicAdmin;
 use crate::domain::input::INPUT_TOPIC_PREFIX;
+use crate::domain::topics::dlq_topic;
 use crate::domain::{Belt, BeltSpec};
 
 /// Every topic the replicas of `belt` running `spec` name, without repeats.
@@ -26,7 +27,7 @@ pub fn belt_topics(belt: &Belt, spec: &BeltSpec) -> Vec<String> {
         (None, Some(destination)) => topics.push(destination.clone()),
         (None, None) => {}
     }
-    topics.push(format!("grnry_belt_dlq_{}", belt.id));
+    topics.push(dlq_topic(belt.id));
     let mut seen = std::collections::HashSet::new();
     topics.retain(|topic| seen.insert(topic.clone()));
     topics

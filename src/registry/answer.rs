@@ -3,22 +3,51 @@
 //! A Harvester API answers `GET …/event-types/{name}` with all versions of the event type, wrapped
 //! as `{"eventTypes": [...]}`; other deployments answer one record, a bare list of versions, or a
 //! Spring page `{"content": [...]}`. Whatever the shape, the answer must hold a record named
-//! exactly like the event type asked for, and that record must say who may consume it. Anything
-//! else is not understood, and not understood is never "open to all".
+//! exactly like the event type asked for, and that record must say who may consume it (or
+//! produce it). Anything else is not understood, and not understood is never "open to all".
 
 use serde_json::{Map, Value};
 
-/// Who may consume an event type, according to the registry.
+/// Who may consume (or produce) an event type, according to the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Consumers {
-    /// The record names no `consumer` and no `editor` role (both explicitly null or empty).
+pub(crate) enum Holders {
+    /// The record names none of the roles that guard this use (each explicitly null or empty).
     EveryProjectMember,
     /// The caller must hold one of these roles.
     RoleHolders(Vec<String>),
 }
 
-/// Reads who may consume `name` from a registry answer, or says why the answer is not understood.
-pub(crate) fn consumers(answer: &Value, name: &str) -> Result<Consumers, String> {
+/// Reads who may consume `name` from a registry answer, or says why the answer is not understood:
+/// the holders of its `consumer` or `editor` roles.
+pub(crate) fn consumers(answer: &Value, name: &str) -> Result<Holders, String> {
+    let record = record_of(answer, name)?;
+    let mut roles = role_field(record, "consumer")?;
+    roles.extend(role_field(record, "editor")?);
+    Ok(holders(roles))
+}
+
+/// Reads who may produce `name` (write it as an output type): the holders of its `editor` role,
+/// or of its `producer` role where the record names one. `editor` must be there, as for
+/// consuming; `producer` is optional, since registries without producers do not write it.
+pub(crate) fn producers(answer: &Value, name: &str) -> Result<Holders, String> {
+    let record = record_of(answer, name)?;
+    let mut roles = role_field(record, "editor")?;
+    if record.contains_key("producer") {
+        roles.extend(role_field(record, "producer")?);
+    }
+    Ok(holders(roles))
+}
+
+fn holders(roles: Vec<String>) -> Holders {
+    if roles.is_empty() {
+        Holders::EveryProjectMember
+    } else {
+        Holders::RoleHolders(roles)
+    }
+}
+
+/// The one record that decides about `name`: the only one of that name, or its latest version.
+fn record_of<'a>(answer: &'a Value, name: &str) -> Result<&'a Map<String, Value>, String> {
     let records = records(answer)?;
     let mut matching = Vec::new();
     for record in records {
@@ -28,18 +57,11 @@ pub(crate) fn consumers(answer: &Value, name: &str) -> Result<Consumers, String>
             _ => return Err("a record without a string 'name'".into()),
         }
     }
-    let record = match matching.as_slice() {
-        [] => return Err(format!("no record named '{name}'")),
-        [one] => *one,
-        several => latest_version(several)?,
-    };
-    let mut roles = role_field(record, "consumer")?;
-    roles.extend(role_field(record, "editor")?);
-    Ok(if roles.is_empty() {
-        Consumers::EveryProjectMember
-    } else {
-        Consumers::RoleHolders(roles)
-    })
+    match matching.as_slice() {
+        [] => Err(format!("no record named '{name}'")),
+        [one] => Ok(*one),
+        several => latest_version(several),
+    }
 }
 
 /// The records of an answer: one object, a bare list, or a list under `eventTypes` or `content`.
@@ -131,8 +153,8 @@ mod tests {
         json!({"name": name, "version": version, "consumer": "c", "editor": "e"})
     }
 
-    fn roles(list: &[&str]) -> Consumers {
-        Consumers::RoleHolders(list.iter().map(|r| r.to_string()).collect())
+    fn roles(list: &[&str]) -> Holders {
+        Holders::RoleHolders(list.iter().map(|r| r.to_string()).collect())
     }
 
     #[test]
@@ -144,12 +166,9 @@ mod tests {
         let paged = json!({"content": [one], "totalElements": 1});
         assert_eq!(consumers(&paged, "t"), Ok(roles(&["c", "e"])));
         assert_eq!(consumers(&json!([one]), "t"), Ok(roles(&["c", "e"])));
-        assert_eq!(
-            consumers(&open("t"), "t"),
-            Ok(Consumers::EveryProjectMember)
-        );
+        assert_eq!(consumers(&open("t"), "t"), Ok(Holders::EveryProjectMember));
         let empty = json!({"name": "t", "consumer": "", "editor": []});
-        assert_eq!(consumers(&empty, "t"), Ok(Consumers::EveryProjectMember));
+        assert_eq!(consumers(&empty, "t"), Ok(Holders::EveryProjectMember));
         let listed = json!({"name": "t", "consumer": ["a", "b"], "editor": null});
         assert_eq!(consumers(&listed, "t"), Ok(roles(&["a", "b"])));
     }
@@ -169,6 +188,27 @@ mod tests {
         )
         .is_err());
         assert!(consumers(&tie, "t").is_err(), "versionless duplicates");
+    }
+
+    #[test]
+    fn producers_hold_the_editor_role_or_a_producer_role_the_record_names() {
+        let record = json!({"name": "t", "consumer": "c", "editor": "e", "producer": ["p"]});
+        assert_eq!(producers(&record, "t"), Ok(roles(&["e", "p"])));
+        let without = json!({"name": "t", "consumer": "c", "editor": "e"});
+        assert_eq!(producers(&without, "t"), Ok(roles(&["e"])));
+        // A consumer role says nothing about writing.
+        let open = json!({"name": "t", "consumer": "c", "editor": null, "producer": null});
+        assert_eq!(producers(&open, "t"), Ok(Holders::EveryProjectMember));
+        for answer in [
+            json!({"name": "t", "consumer": null}),
+            json!({"name": "t", "editor": "e", "producer": 5}),
+            json!({"name": "t", "editor": "e", "producer": [""]}),
+            json!({"name": "t", "editor": "e", "producer": {"role": "p"}}),
+            json!({"name": "other", "editor": "e"}),
+            json!([]),
+        ] {
+            assert!(producers(&answer, "t").is_err(), "accepted {answer}");
+        }
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! The event-type registry (Harvester API). When configured, every event type a belt consumes must
-//! exist there, and the caller must hold the consumer/editor role the registry names for it.
-//! The registry is asked with the caller's own token, so it applies its own access rules too.
+//! exist there, and the caller must hold the consumer/editor role the registry names for it; every
+//! output type it writes must exist too, and the caller must hold its editor role (or a producer
+//! role the registry names). The registry is asked with the caller's own token, so it applies its
+//! own access rules too.
 //!
 //! What the registry is trusted with, and how little: docs/upstream-trust.md. In short, an answer
-//! counts only when it positively names the event type and who may consume it; redirects are
-//! never followed (the caller's token stays with the configured origin); the calls one request
-//! makes, and all requests together, are bounded.
+//! counts only when it positively names the event type and who may consume (or produce) it;
+//! redirects are never followed (the caller's token stays with the configured origin); the calls
+//! one request makes, and all requests together, are bounded.
 
 mod answer;
+mod asking;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,7 +21,8 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use url::Url;
 
-use self::answer::Consumers;
+use self::answer::Holders;
+use self::asking::{check_status, read_bounded, Trouble};
 use crate::auth::Claims;
 use crate::domain::input::{event_type_name_problem, MAX_EVENT_TYPES};
 use crate::domain::Invalid;
@@ -27,7 +31,7 @@ use crate::domain::ProjectName;
 /// Why the registry check did not pass.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// The event types are refused: unknown, unreadable for the caller, or not theirs to consume.
+    /// The event types are refused: unknown, unreadable for the caller, or not theirs to use.
     #[error(transparent)]
     Refused(#[from] Invalid),
     /// The registry did not answer, or not in a way we understand; the sentence is the client's.
@@ -35,16 +39,57 @@ pub enum RegistryError {
     Unavailable(String),
 }
 
-fn refused(message: String) -> RegistryError {
-    RegistryError::Refused(Invalid::field_message("eventTypes", message))
+/// What a belt does with an event type: which roles the registry's record guards it with, and
+/// which field of the document named it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// An `eventTypes` entry: the belt reads its input topic.
+    Consume,
+    /// An `outputTypes` entry: the belt writes its input topic, which other belts read.
+    Produce,
+}
+
+impl Use {
+    pub fn field(self) -> &'static str {
+        match self {
+            Use::Consume => "eventTypes",
+            Use::Produce => "outputTypes",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Use::Consume => "consume",
+            Use::Produce => "produce",
+        }
+    }
+
+    fn holders(self, answer: &Value, name: &str) -> Result<Holders, String> {
+        match self {
+            Use::Consume => answer::consumers(answer, name),
+            Use::Produce => answer::producers(answer, name),
+        }
+    }
+
+    /// The registry does not know `name`. `eventTypes` keeps the v2 API's own sentence.
+    fn unknown(self, name: &str) -> String {
+        match self {
+            Use::Consume => format!("Invalid event type: {name}"),
+            Use::Produce => format!(
+                "Parameter 'outputTypes' holds '{name}', which is not an event type of the registry."
+            ),
+        }
+    }
+}
+
+fn refused(used: Use, message: String) -> RegistryError {
+    RegistryError::Refused(Invalid::field_message(used.field(), message))
 }
 
 /// Registry calls one create or replace makes at once.
 pub const CALLS_PER_REQUEST: usize = 8;
 /// Registry calls all requests together make at once; more wait, up to the dependency timeout.
 pub const CALLS_OVERALL: usize = 64;
-/// The largest answer read; an event type record is a few KB.
-const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 pub struct Registry {
     client: reqwest::Client,
@@ -80,8 +125,7 @@ impl Registry {
         })
     }
 
-    /// Checks every event type, [`CALLS_PER_REQUEST`] at a time; the first failure wins. The
-    /// whole check takes at most the dependency timeout, then answers 503.
+    /// [`Registry::check_belt`] of a belt that writes no output types.
     pub async fn check_event_types(
         &self,
         project: &ProjectName,
@@ -89,32 +133,39 @@ impl Registry {
         token: &str,
         caller: &Claims,
     ) -> Result<(), RegistryError> {
-        // The belt parser already enforces these; checked again because a URL is built from them.
-        if event_types.len() > MAX_EVENT_TYPES {
-            return Err(refused(format!(
-                "Parameter 'eventTypes' must list at most {MAX_EVENT_TYPES} event types but lists {}.",
-                event_types.len()
-            )));
+        self.check_belt(project, event_types, &[], token, caller)
+            .await
+    }
+
+    /// Checks every event type a belt consumes and every output type it produces,
+    /// [`CALLS_PER_REQUEST`] at a time; the first failure wins. The whole check takes at most the
+    /// dependency timeout, then answers 503.
+    pub async fn check_belt(
+        &self,
+        project: &ProjectName,
+        event_types: &[String],
+        output_types: &[String],
+        token: &str,
+        caller: &Claims,
+    ) -> Result<(), RegistryError> {
+        let mut asks = Vec::with_capacity(event_types.len() + output_types.len());
+        for (names, used) in [(event_types, Use::Consume), (output_types, Use::Produce)] {
+            asks.extend(
+                unique_names(names, used)?
+                    .into_iter()
+                    .map(|name| (name, used)),
+            );
         }
-        let mut seen = HashSet::new();
-        let mut unique = Vec::with_capacity(event_types.len());
-        for event_type in event_types {
-            if let Some(problem) = event_type_name_problem(event_type) {
-                return Err(refused(format!("Parameter 'eventTypes' {problem}.")));
-            }
-            if seen.insert(event_type.as_str()) {
-                unique.push(event_type.as_str());
-            }
-        }
-        let checks = futures::stream::iter(unique.into_iter().map(Ok))
-            .try_for_each_concurrent(CALLS_PER_REQUEST, |event_type| {
-                self.check_one(project, event_type, token, caller)
+        let checks = futures::stream::iter(asks.into_iter().map(Ok))
+            .try_for_each_concurrent(CALLS_PER_REQUEST, |(name, used)| {
+                self.check_one(project, name, used, token, caller)
             });
         match tokio::time::timeout(self.timeout, checks).await {
             Ok(result) => result,
             Err(_) => {
                 tracing::warn!(
                     event_types = event_types.len(),
+                    output_types = output_types.len(),
                     "event-type registry checks did not finish in time"
                 );
                 Err(did_not_answer())
@@ -136,13 +187,15 @@ impl Registry {
         &self,
         project: &ProjectName,
         event_type: &str,
+        used: Use,
         token: &str,
         caller: &Claims,
     ) -> Result<(), RegistryError> {
-        let answer = self.answer_about(project, event_type, token).await?;
-        let consumers = answer::consumers(&answer, event_type)
-            .map_err(|reason| Trouble::NotUnderstood(reason).about(event_type))?;
-        may_consume(consumers, event_type, caller)
+        let answer = self.answer_about(project, event_type, used, token).await?;
+        let holders = used
+            .holders(&answer, event_type)
+            .map_err(|reason| Trouble::NotUnderstood(reason).about(event_type, used))?;
+        may_use(holders, event_type, used, caller)
     }
 
     /// The registry's record of one event type, asked with the caller's token.
@@ -150,10 +203,11 @@ impl Registry {
         &self,
         project: &ProjectName,
         event_type: &str,
+        used: Use,
         token: &str,
     ) -> Result<Value, RegistryError> {
         let url = self.url_of(project, event_type);
-        let trouble = |trouble: Trouble| trouble.about(event_type);
+        let trouble = |trouble: Trouble| trouble.about(event_type, used);
         let _permit = self
             .calls
             .acquire()
@@ -167,99 +221,62 @@ impl Registry {
             .send()
             .await
             .map_err(|e| trouble(Trouble::Unavailable(e.without_url().to_string())))?;
-        check_status(response.status(), event_type)?;
+        check_status(response.status(), event_type, used)?;
         let body = read_bounded(response).await.map_err(trouble)?;
         serde_json::from_slice(&body)
             .map_err(|e| trouble(Trouble::NotUnderstood(format!("not JSON: {e}"))))
     }
 }
 
-/// Why a registry call gave no usable answer; either way the request is answered 503.
-enum Trouble {
-    Unavailable(String),
-    NotUnderstood(String),
-}
-
-impl Trouble {
-    /// Logs the reason and words the 503 for the caller, who learns which event type but not why.
-    fn about(self, event_type: &str) -> RegistryError {
-        match self {
-            Trouble::Unavailable(reason) => {
-                tracing::warn!(%event_type, %reason, "event-type registry did not answer");
-                RegistryError::Unavailable(format!(
-                    "The event-type registry did not answer about '{event_type}' (parameter \
-                     'eventTypes'); nothing was changed."
-                ))
-            }
-            Trouble::NotUnderstood(reason) => {
-                tracing::warn!(%event_type, %reason, "event-type registry answer not understood");
-                RegistryError::Unavailable(format!(
-                    "The event-type registry's answer about '{event_type}' (parameter 'eventTypes') \
-                     was not understood; nothing was changed."
-                ))
-            }
+/// The names of one field, each once. The belt parser already enforces their number and form;
+/// checked again because a URL is built from them.
+fn unique_names(names: &[String], used: Use) -> Result<Vec<&str>, RegistryError> {
+    let field = used.field();
+    if names.len() > MAX_EVENT_TYPES {
+        return Err(refused(
+            used,
+            format!(
+                "Parameter '{field}' must list at most {MAX_EVENT_TYPES} event types but lists {}.",
+                names.len()
+            ),
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut unique = Vec::with_capacity(names.len());
+    for name in names {
+        if let Some(problem) = event_type_name_problem(name) {
+            return Err(refused(used, format!("Parameter '{field}' {problem}.")));
+        }
+        if seen.insert(name.as_str()) {
+            unique.push(name.as_str());
         }
     }
+    Ok(unique)
 }
 
-/// Only a 200 carries an answer: 404 and 401/403 are the caller's problem, anything else the
-/// registry's.
-fn check_status(status: reqwest::StatusCode, event_type: &str) -> Result<(), RegistryError> {
-    if status == reqwest::StatusCode::NOT_FOUND {
-        return Err(refused(format!("Invalid event type: {event_type}")));
-    }
-    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-        return Err(refused(format!(
-            "Parameter 'eventTypes' holds '{event_type}', which the event-type registry does not let you read."
-        )));
-    }
-    let trouble = if status.is_redirection() {
-        Trouble::NotUnderstood(format!("status {status}, a redirect, not followed"))
-    } else if status.is_success() && status != reqwest::StatusCode::OK {
-        Trouble::NotUnderstood(format!("status {status}"))
-    } else if status != reqwest::StatusCode::OK {
-        Trouble::Unavailable(format!("status {status}"))
-    } else {
-        return Ok(());
-    };
-    Err(trouble.about(event_type))
-}
-
-/// The answer's body, refused past [`MAX_ANSWER_BYTES`] without reading the rest.
-async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, Trouble> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| Trouble::Unavailable(format!("unreadable answer: {}", e.without_url())))?
-    {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(Trouble::NotUnderstood(format!(
-                "answer larger than {MAX_ANSWER_BYTES} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Whether the caller may consume the event type, by the roles the registry names for it.
-fn may_consume(
-    consumers: Consumers,
+/// Whether the caller may use the event type as `used` says, by the roles the registry names.
+fn may_use(
+    holders: Holders,
     event_type: &str,
+    used: Use,
     caller: &Claims,
 ) -> Result<(), RegistryError> {
-    match consumers {
-        Consumers::EveryProjectMember => Ok(()),
-        Consumers::RoleHolders(roles) if roles.iter().any(|r| caller.holds_any_role(r)) => Ok(()),
-        Consumers::RoleHolders(roles) => Err(refused(format!(
-            "Parameter 'eventTypes' holds '{event_type}', which needs one of the roles {} to consume.",
-            roles
-                .iter()
-                .map(|r| format!("'{r}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
+    match holders {
+        Holders::EveryProjectMember => Ok(()),
+        Holders::RoleHolders(roles) if roles.iter().any(|r| caller.holds_any_role(r)) => Ok(()),
+        Holders::RoleHolders(roles) => Err(refused(
+            used,
+            format!(
+                "Parameter '{}' holds '{event_type}', which needs one of the roles {} to {}.",
+                used.field(),
+                roles
+                    .iter()
+                    .map(|r| format!("'{r}'"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                used.verb()
+            ),
+        )),
     }
 }
 

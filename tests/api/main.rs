@@ -26,4 +26,5 @@ mod registry_hostile;
 mod revisions;
 mod running;
 mod service;
+mod tenancy_documents;
 mod watch;

@@ -193,6 +193,11 @@ impl Api {
             .env("BELT_LOCAL_HOST_ENV", host_env())
             .env("BELT_LOCAL_RESTART_BACKOFF_MS", "100")
             .env("BELT_RECONCILE_INTERVAL_MS", "500")
+            // Each test writes its own destination topic.
+            .env(
+                "BELT_KAFKA_DESTINATION_TOPICS",
+                "profile-update,dp-updates-*",
+            )
             .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

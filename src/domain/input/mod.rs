@@ -13,6 +13,7 @@ use super::fields::{describe, Fields};
 use super::ids::BeltId;
 use super::invalid::Invalid;
 use super::kube_lists::{self, KubeList};
+use super::reserved::check_extra_env;
 use groups::{Code, Credentials, Resources};
 use routing::Routing;
 pub use routing::{
@@ -99,6 +100,7 @@ pub fn parse_spec(map: &Map<String, Value>, defaults: &BeltDefaults) -> Result<B
         extra_env: kube_list(&f, KubeList::ExtraEnv, &defaults.extra_env)?,
     };
     defaults.policy.check_spec(&spec)?;
+    check_extra_env(spec.extra_env.as_deref().unwrap_or_default())?;
     Ok(BeltInput { id, spec })
 }
 

@@ -110,6 +110,15 @@ fn parse_output_types(f: &Fields) -> Result<Option<Vec<OutputType>>, Invalid> {
         None => return Ok(None),
         Some(Value::String(s)) if s.is_empty() => return Ok(None),
         Some(Value::Array(items)) if items.is_empty() => return Ok(None),
+        Some(Value::Array(items)) if items.len() > MAX_EVENT_TYPES => {
+            return Err(bad(
+                "outputTypes",
+                format_args!(
+                    "must list at most {MAX_EVENT_TYPES} output types but lists {}",
+                    items.len()
+                ),
+            ))
+        }
         Some(Value::Array(items)) => items,
         Some(other) => {
             return Err(bad(
@@ -140,6 +149,10 @@ fn parse_output_types(f: &Fields) -> Result<Option<Vec<OutputType>>, Invalid> {
             };
             if !is_topic_safe(name) {
                 return Err(wrong());
+            }
+            // The name is a registry path segment and the topic `grnry_data_in_<name>`.
+            if let Some(problem) = event_type_name_problem(name) {
+                return Err(bad("outputTypes", format_args!("item {index} {problem}")));
             }
             Ok(OutputType {
                 name: name.to_string(),
@@ -175,6 +188,10 @@ fn parse_destination(
             ),
         ));
     }
+    defaults
+        .destination_topics
+        .check(&topic)
+        .map_err(|reason| bad("kafkaDestinationTopic", reason))?;
     Ok(Some(topic))
 }
 

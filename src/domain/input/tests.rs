@@ -177,3 +177,62 @@ fn malformed_bodies() {
         .contains("a list"));
     assert!(parse_body(b"").unwrap_err().to_string().contains("missing"));
 }
+
+#[test]
+fn output_types_are_event_type_names_and_bounded() {
+    for name in [".", "..", "a/b"] {
+        let err = parse(with("outputTypes", json!([{"name": name, "version": "1"}]))).unwrap_err();
+        assert!(
+            err.starts_with("Parameter 'outputTypes' item 0 "),
+            "{name}: {err}"
+        );
+    }
+    let many: Vec<Value> = (0..=MAX_EVENT_TYPES)
+        .map(|n| json!({"name": format!("t{n}"), "version": "1"}))
+        .collect();
+    let err = parse(with("outputTypes", json!(many))).unwrap_err();
+    assert!(err.contains("at most 100 output types"), "{err}");
+}
+
+#[test]
+fn reserved_names_and_foreign_destinations_are_refused_with_the_field() {
+    let err = parse(with(
+        "extraEnv",
+        json!([{"name": "FOO", "value": "x"}, {"name": "KAFKA_CONSUMER_GROUP", "value": "g"}]),
+    ))
+    .unwrap_err();
+    assert!(
+        err.starts_with("Parameter 'extraEnv[1].name' is 'KAFKA_CONSUMER_GROUP'"),
+        "{err}"
+    );
+    for topic in ["grnry_belt_dlq_2", "grnry_data_in_test-a", "elsewhere"] {
+        let err = parse(with("kafkaDestinationTopic", json!(topic))).unwrap_err();
+        assert!(
+            err.starts_with("Parameter 'kafkaDestinationTopic' is "),
+            "{topic}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_server_whose_defaults_break_the_rules_does_not_start() {
+    use crate::domain::defaults::{settings_for_tests, BeltDefaults};
+    let mut settings = settings_for_tests();
+    settings.extra_env = Some(r#"[{"name": "KAFKA_INPUT_TOPICS", "value": "x"}]"#.into());
+    let err = BeltDefaults::from_config(settings).unwrap_err();
+    assert!(
+        err.starts_with("BELT_EXTRA_ENV: item 0 sets 'KAFKA_INPUT_TOPICS'"),
+        "{err}"
+    );
+    let mut settings = settings_for_tests();
+    settings.destination_topic = "elsewhere".into();
+    let err = BeltDefaults::from_config(settings).unwrap_err();
+    assert!(
+        err.starts_with("BELT_DESTINATION_TOPIC is 'elsewhere'"),
+        "{err}"
+    );
+    let mut settings = settings_for_tests();
+    settings.destination_topics = vec!["profile-update".into(), "grnry_belt_dlq_*".into()];
+    let err = BeltDefaults::from_config(settings).unwrap_err();
+    assert!(err.starts_with("BELT_KAFKA_DESTINATION_TOPICS: "), "{err}");
+}

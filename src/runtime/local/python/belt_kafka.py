@@ -138,7 +138,7 @@ def profile_argument(mode, execute_arity):
     url = os.environ.get("PROFILE_STORE_URL", "")
     if not url:
         log(f"FETCH_PROFILE is {mode}, but no profile store is configured: belt-api passes "
-            f"PROFILE_STORE_URL from its setting BELT_PROFILE_STORE_URL (or set it in extraEnv)")
+            f"PROFILE_STORE_URL from its setting BELT_PROFILE_STORE_URL")
         sys.exit(EXIT_BAD_SETUP)
     profiles = Profiles(url, os.environ.get("PROFILE_TYPE", "_d"))
 
