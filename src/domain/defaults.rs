@@ -74,18 +74,7 @@ impl BeltDefaults {
             policy: super::policy::WorkloadPolicy::from_config(config.clone())?,
             destination_topics: DestinationTopics::new(&config.destination_topics)?,
         };
-        defaults
-            .destination_topics
-            .check(&defaults.kafka_destination_topic)
-            .map_err(|reason| format!("BELT_DESTINATION_TOPIC {reason}"))?;
-        if let Some((index, name)) =
-            reserved_entry(defaults.extra_env.as_deref().unwrap_or_default())
-        {
-            return Err(format!(
-                "BELT_EXTRA_ENV: item {index} sets '{name}', which the platform sets for every replica (reserved: {})",
-                super::reserved::reserved_list()
-            ));
-        }
+        defaults.check_tenancy()?;
         for (env, value) in [
             ("BELT_DESTINATION_TOPIC", &defaults.kafka_destination_topic),
             ("BELT_EXTRACTOR_VERSION", &defaults.extractor_version),
@@ -101,6 +90,21 @@ impl BeltDefaults {
         )
         .map_err(|reason| format!("BELT_EXTRACTOR_FN: {reason}"))?;
         Ok(defaults)
+    }
+
+    /// A default destination the operator does not allow, or a default `extraEnv` with a name the
+    /// platform reserves, would make every belt that takes the default refused.
+    fn check_tenancy(&self) -> Result<(), String> {
+        self.destination_topics
+            .check(&self.kafka_destination_topic)
+            .map_err(|reason| format!("BELT_DESTINATION_TOPIC {reason}"))?;
+        match reserved_entry(self.extra_env.as_deref().unwrap_or_default()) {
+            None => Ok(()),
+            Some((index, name)) => Err(format!(
+                "BELT_EXTRA_ENV: item {index} sets '{name}', which the platform sets for every replica (reserved: {})",
+                super::reserved::reserved_list()
+            )),
+        }
     }
 
     /// The spec a belt would get from a body naming only `name` and `eventTypes` (and

@@ -7,8 +7,9 @@
 use std::collections::BTreeSet;
 
 use super::ids::BeltId;
-use super::input::INPUT_TOPIC_PREFIX;
 
+/// The input topic of event type `t` is `grnry_data_in_<t>`.
+pub const INPUT_TOPIC_PREFIX: &str = "grnry_data_in_";
 pub const DLQ_TOPIC_PREFIX: &str = "grnry_belt_dlq_";
 
 /// `BELT_KAFKA_DESTINATION_TOPICS`' default: the seed's destination.

@@ -13,7 +13,7 @@ use super::bad;
 
 /// Kafka's limit on topic names; an event type becomes the topic `grnry_data_in_<type>`.
 const MAX_TOPIC_LEN: usize = 249;
-pub const INPUT_TOPIC_PREFIX: &str = "grnry_data_in_";
+pub use super::super::topics::INPUT_TOPIC_PREFIX;
 
 /// The routing fields of a body, parsed in this order (the first bad one is the one reported).
 pub(super) struct Routing {
