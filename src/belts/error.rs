@@ -40,6 +40,14 @@ pub enum BeltError {
     /// Every test-invoke slot is taken; one frees within about `retry_after`.
     #[error("all {slots} test-invoke slots are busy")]
     Busy { slots: usize, retry_after: Duration },
+    /// The caller's or the server's share of open streams is taken; one frees when a stream
+    /// closes.
+    #[error("{cap} streams open ({share:?})")]
+    TooManyStreams {
+        share: super::streams::StreamShare,
+        cap: usize,
+        retry_after: Duration,
+    },
     /// This belt-api runs no data plane: there are no offsets to show or change.
     #[error("no data plane")]
     NoDataPlane,
