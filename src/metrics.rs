@@ -146,20 +146,7 @@ impl Metrics {
         );
         let reconciler = ReconcilerMetrics::default();
         reconciler.register(&mut registry, per_belt);
-        let consumer_lag = Family::<BeltProjectLabels, Gauge>::default();
-        let consumer_lag_total = Gauge::default();
-        registry.register(
-            "consumer_lag",
-            "Records waiting in the input topics of all running belts together, as last measured",
-            consumer_lag_total.clone(),
-        );
-        if per_belt {
-            registry.register(
-                "belt_consumer_lag",
-                "Records waiting in a running belt's input topics, as last measured",
-                consumer_lag.clone(),
-            );
-        }
+        let (consumer_lag, consumer_lag_total) = register_lag(&mut registry, per_belt);
         Metrics {
             consumer_lag,
             consumer_lag_total,
@@ -173,6 +160,28 @@ impl Metrics {
             belts,
         }
     }
+}
+
+/// The lag of all running belts together, and (`per_belt`) of each.
+fn register_lag(
+    registry: &mut Registry,
+    per_belt: bool,
+) -> (Family<BeltProjectLabels, Gauge>, Gauge) {
+    let consumer_lag = Family::<BeltProjectLabels, Gauge>::default();
+    let consumer_lag_total = Gauge::default();
+    registry.register(
+        "consumer_lag",
+        "Records waiting in the input topics of all running belts together, as last measured",
+        consumer_lag_total.clone(),
+    );
+    if per_belt {
+        registry.register(
+            "belt_consumer_lag",
+            "Records waiting in a running belt's input topics, as last measured",
+            consumer_lag.clone(),
+        );
+    }
+    (consumer_lag, consumer_lag_total)
 }
 
 impl Metrics {

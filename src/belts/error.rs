@@ -44,7 +44,7 @@ pub enum BeltError {
     /// closes.
     #[error("{cap} streams open ({share:?})")]
     TooManyStreams {
-        share: super::streams::StreamShare,
+        share: StreamShare,
         cap: usize,
         retry_after: Duration,
     },
@@ -81,6 +81,13 @@ pub enum Dependency {
     /// The data plane's broker; the sentence says what it did or did not answer.
     #[error("broker: {0}")]
     Broker(String),
+}
+
+/// Whose share of open streams a refused one would have exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamShare {
+    Caller,
+    Server,
 }
 
 impl From<Refusal> for BeltError {

@@ -35,15 +35,13 @@ use crate::store::BeltStore;
 
 pub use bulk::{BulkOutcome, Selector, MAX_BULK_BELTS};
 pub use caller::{Access, Asked, Caller, Edit};
-pub use error::{BeltError, Dependency};
+pub use error::{BeltError, Dependency, StreamShare};
 pub use list::{Listed, Listing};
 pub use logs::{FollowedLogs, MAX_LOG_LINES};
 pub use offsets::{OffsetsBackend, OffsetsReport};
 pub use replace::Replaced;
 pub use state::StateReport;
-pub use streams::{
-    Bounded, BoundedStream, StreamEnd, StreamLimits, StreamShare, StreamSlot, StreamSlots,
-};
+pub use streams::{Bounded, BoundedStream, StreamEnd, StreamLimits, StreamSlot, StreamSlots};
 pub use watch::{WatchAsk, WatchItem, WatchSettings};
 
 /// What the use cases reach: the store, the runtime, the registry (when configured), the

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
-use super::{BeltError, Caller};
+use super::{BeltError, Caller, StreamShare};
 
 /// How many streams may be open at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,13 +32,6 @@ impl Default for StreamLimits {
             retry_after: Duration::from_secs(10),
         }
     }
-}
-
-/// Whose share a refused stream would have exceeded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamShare {
-    Caller,
-    Server,
 }
 
 /// The open streams, counted per caller and in all.
