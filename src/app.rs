@@ -84,7 +84,7 @@ impl App {
             .recover()
             .await
             .with_context(|| format!("recovering the {} runtime", runtime.name()))?;
-        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let metrics = Arc::new(crate::metrics::Metrics::new(config.metrics_per_belt));
         let reconciler = reconciler(&config, &store, &runtime, &metrics, &data_plane);
 
         let listener = TcpListener::bind(config.listen)
@@ -109,6 +109,7 @@ impl App {
             invoker,
             offsets,
             watch: config.events.watch(closing.subscribe()),
+            streams: config.events.stream_limits(),
         });
         Ok(App {
             listener,

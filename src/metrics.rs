@@ -1,4 +1,8 @@
-//! Prometheus metrics: request count and latency by route and status.
+//! Prometheus metrics: request count and latency by route and status, the reconciler, the
+//! consumer lag. `/metrics` answers without a token, so by default no series names a project or
+//! a belt (both are tenants' data): the reconciler's failing belts and the lag are aggregates.
+//! An operator whose scraper is private turns on per-belt series (`BELT_METRICS_PER_BELT`), as
+//! kube-state-metrics gates its label allowlists.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -53,8 +57,10 @@ pub struct Metrics {
     belts: Family<StatusLabels, Gauge>,
     reconciler: ReconcilerMetrics,
     consumer_lag: Family<BeltProjectLabels, Gauge>,
-    /// The label sets `consumer_lag` has, so that those of stopped belts can be removed.
-    lag_belts: Mutex<std::collections::BTreeSet<(String, String)>>,
+    /// The lag of every running belt as last measured, by (belt id, project): what the total is
+    /// summed from, and which series to remove once a belt stops.
+    lag_belts: Mutex<std::collections::BTreeMap<(String, String), i64>>,
+    consumer_lag_total: Gauge,
 }
 
 /// The controller's own numbers: its queue, and the belts it keeps failing on. Only failing belts
@@ -65,15 +71,26 @@ struct ReconcilerMetrics {
     queue_depth: Gauge,
     retries: Family<BeltLabels, Counter>,
     backoff: Family<BeltLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// The belts whose last reconcile failed; their number is exported.
+    failing: Mutex<std::collections::BTreeSet<crate::domain::BeltId>>,
+    failing_belts: Gauge,
 }
 
 impl ReconcilerMetrics {
-    fn register(&self, registry: &mut Registry) {
+    fn register(&self, registry: &mut Registry, per_belt: bool) {
         registry.register(
             "reconcile_queue_depth",
             "Belts waiting for the reconciler, due now or backing off",
             self.queue_depth.clone(),
         );
+        registry.register(
+            "reconcile_failing_belts",
+            "Belts whose last reconcile failed and that are retried with backoff",
+            self.failing_belts.clone(),
+        );
+        if !per_belt {
+            return;
+        }
         registry.register(
             "belt_reconcile_retries",
             "Failed reconciles of a belt since it last reconciled cleanly",
@@ -89,6 +106,13 @@ impl ReconcilerMetrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        Metrics::new(false)
+    }
+}
+
+impl Metrics {
+    /// `per_belt`: also export the series labelled with belt ids and projects.
+    pub fn new(per_belt: bool) -> Self {
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([
@@ -121,15 +145,11 @@ impl Default for Metrics {
             belts.clone(),
         );
         let reconciler = ReconcilerMetrics::default();
-        reconciler.register(&mut registry);
-        let consumer_lag = Family::<BeltProjectLabels, Gauge>::default();
-        registry.register(
-            "belt_consumer_lag",
-            "Records waiting in a running belt's input topics, as last measured",
-            consumer_lag.clone(),
-        );
+        reconciler.register(&mut registry, per_belt);
+        let (consumer_lag, consumer_lag_total) = register_lag(&mut registry, per_belt);
         Metrics {
             consumer_lag,
+            consumer_lag_total,
             lag_belts: Mutex::default(),
             reconciler,
             registry: Mutex::new(registry),
@@ -140,6 +160,28 @@ impl Default for Metrics {
             belts,
         }
     }
+}
+
+/// The lag of all running belts together, and (`per_belt`) of each.
+fn register_lag(
+    registry: &mut Registry,
+    per_belt: bool,
+) -> (Family<BeltProjectLabels, Gauge>, Gauge) {
+    let consumer_lag = Family::<BeltProjectLabels, Gauge>::default();
+    let consumer_lag_total = Gauge::default();
+    registry.register(
+        "consumer_lag",
+        "Records waiting in the input topics of all running belts together, as last measured",
+        consumer_lag_total.clone(),
+    );
+    if per_belt {
+        registry.register(
+            "belt_consumer_lag",
+            "Records waiting in a running belt's input topics, as last measured",
+            consumer_lag.clone(),
+        );
+    }
+    (consumer_lag, consumer_lag_total)
 }
 
 impl Metrics {
@@ -173,6 +215,7 @@ impl Metrics {
 
     /// A reconcile of `belt` failed and is retried after `delay`.
     pub fn belt_retrying(&self, belt: crate::domain::BeltId, delay: std::time::Duration) {
+        self.set_failing(belt, true);
         let labels = BeltLabels {
             belt: belt.to_string(),
         };
@@ -185,6 +228,7 @@ impl Metrics {
 
     /// `belt` reconciled cleanly (or is gone): its retry series end.
     pub fn belt_recovered(&self, belt: crate::domain::BeltId) {
+        self.set_failing(belt, false);
         let labels = BeltLabels {
             belt: belt.to_string(),
         };
@@ -192,10 +236,22 @@ impl Metrics {
         self.reconciler.backoff.remove(&labels);
     }
 
+    fn set_failing(&self, belt: crate::domain::BeltId, failing: bool) {
+        let mut set = (self.reconciler.failing.lock()).unwrap_or_else(|e| e.into_inner());
+        if failing {
+            set.insert(belt);
+        } else {
+            set.remove(&belt);
+        }
+        let count = i64::try_from(set.len()).unwrap_or(i64::MAX);
+        self.reconciler.failing_belts.set(count);
+    }
+
     /// The lag of `belt` in `project`, as just measured.
     pub fn set_consumer_lag(&self, belt: crate::domain::BeltId, project: &str, lag: i64) {
         let mut exported = self.lag_belts.lock().unwrap_or_else(|e| e.into_inner());
-        exported.insert((belt.to_string(), project.to_string()));
+        exported.insert((belt.to_string(), project.to_string()), lag);
+        self.consumer_lag_total.set(exported.values().sum());
         self.consumer_lag
             .get_or_create(&BeltProjectLabels {
                 belt: belt.to_string(),
@@ -204,16 +260,17 @@ impl Metrics {
             .set(lag);
     }
 
-    /// The belts whose lag is exported, as (belt id, project).
+    /// The belts whose lag is counted, as (belt id, project).
     pub fn consumer_lag_belts(&self) -> Vec<(String, String)> {
         let exported = self.lag_belts.lock().unwrap_or_else(|e| e.into_inner());
-        exported.iter().cloned().collect()
+        exported.keys().cloned().collect()
     }
 
-    /// `belt` no longer runs (or is gone): its lag series ends.
+    /// `belt` no longer runs (or is gone): its lag leaves the total, and its series ends.
     pub fn forget_consumer_lag(&self, belt: &str, project: &str) {
         let mut exported = self.lag_belts.lock().unwrap_or_else(|e| e.into_inner());
         exported.remove(&(belt.to_string(), project.to_string()));
+        self.consumer_lag_total.set(exported.values().sum());
         self.consumer_lag.remove(&BeltProjectLabels {
             belt: belt.to_string(),
             project: project.to_string(),

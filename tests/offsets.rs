@@ -25,6 +25,7 @@ backend_tests!(
     writes_while_running_are_refused_and_change_nothing,
     roles_and_bad_bodies_are_refused_naming_the_field,
     the_gauge_follows_running_belts,
+    dry_runs_of_offset_writes_are_refused_and_move_nothing,
 );
 
 const TOPIC: &str = "grnry_data_in_orders";
@@ -43,6 +44,7 @@ async fn app_on(backend: Backend, bootstrap: Option<&str>) -> TestApp {
         ("--reconcile-interval-ms".into(), "300".into()),
         ("--local-stop-grace-ms".into(), "500".into()),
         ("--kafka-lag-interval-ms".into(), "200".into()),
+        ("--metrics-per-belt".into(), "true".into()),
     ];
     if let Some(bootstrap) = bootstrap {
         args.push(("--kafka-bootstrap".into(), bootstrap.into()));
@@ -400,6 +402,39 @@ async fn roles_and_bad_bodies_are_refused_naming_the_field(backend: Backend) {
     assert_eq!(after["totalLag"], before["totalLag"]);
 }
 
+/// The broker cannot try a commit or a group's deletion: `dryRun=true` is a 400 naming it (after
+/// the role check), and the group keeps every offset; issue 18 found both writes made for real.
+async fn dry_runs_of_offset_writes_are_refused_and_move_nothing(backend: Backend) {
+    let broker = Broker::start();
+    let app = app_on(backend, Some(&broker.address)).await;
+    let (id, _) = belt_with_waiting_records(&app, &broker).await;
+    let before = offsets(&app, &id).await;
+    let path = format!("/projects/global/belts/{id}/offsets?dryRun=true");
+    for body in [json!({"reset": "latest"}), json!({"reset": "earliest"})] {
+        let response = app.put(&path, &app.editor(), &body).await;
+        let message = assert_error(response, StatusCode::BAD_REQUEST, "bad_parameter_value").await;
+        assert!(message.contains("'dryRun'"), "{message}");
+        let viewer = app.put(&path, &app.viewer(), &body).await;
+        assert_eq!(
+            viewer.status(),
+            StatusCode::FORBIDDEN,
+            "the role answers first"
+        );
+    }
+    let response = app.delete(&path, &app.editor()).await;
+    let message = assert_error(response, StatusCode::BAD_REQUEST, "bad_parameter_value").await;
+    assert!(message.contains("'dryRun'"), "{message}");
+    assert_eq!(offsets(&app, &id).await, before, "the group moved");
+    // `dryRun=false` is the call itself.
+    let real = app
+        .delete(&path.replace("true", "false"), &app.editor())
+        .await;
+    assert_eq!(real.status(), StatusCode::OK);
+    assert!(rows(&offsets(&app, &id).await)
+        .iter()
+        .all(|row| row.1.is_null()));
+}
+
 async fn the_gauge_follows_running_belts(backend: Backend) {
     let broker = Broker::start();
     let app = app_on(backend, Some(&broker.address)).await;
@@ -414,8 +449,10 @@ async fn the_gauge_follows_running_belts(backend: Backend) {
     app.post(&path, &app.editor(), &json!({"action": "START"}))
         .await;
     wait_for_metrics(&app, &format!("{series} 3")).await;
+    wait_for_metrics(&app, "belt_api_consumer_lag 3").await;
     broker.produce(TOPIC, 2, 2).await;
     wait_for_metrics(&app, &format!("{series} 5")).await;
+    wait_for_metrics(&app, "belt_api_consumer_lag 5").await;
 
     app.post(&path, &app.editor(), &json!({"action": "STOP"}))
         .await;

@@ -33,7 +33,9 @@ def start_server(binary, data_dir):
     # Without a broker the host says "No new messages" every 5 s; an hour makes it truly quiet.
     env = {"PATH": os.environ["PATH"], "BELT_LISTEN": "127.0.0.1:0", "BELT_DATA_DIR": data_dir,
            "BELT_KAFKA_BROKER": "none", "BELT_LOCAL_SANDBOX": "none", "RUST_LOG": "warn,belt_api=info",
-           "BELT_LOCAL_HOST_IDLE_SECONDS": "3600"}
+           "BELT_LOCAL_HOST_IDLE_SECONDS": "3600",
+           # One token holds every stream of the run: past the default shares (16 a caller).
+           "BELT_STREAMS_PER_CALLER": "100000", "BELT_STREAMS_PER_SERVER": "100000"}
     process = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

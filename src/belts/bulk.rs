@@ -1,7 +1,8 @@
 //! START or STOP by selector (docs/api.md#bulk-start-and-stop), as Kafka Connect's
 //! `restart?onlyFailed=true`: every belt of a project whose status and name match goes through
 //! the single START/STOP use case, so each transition is checked as it would be alone, and each
-//! belt's outcome is answered.
+//! belt's outcome is answered. A dry run tries each belt's START/STOP as a single dry run would
+//! (under its row lock, rolled back) and answers what each would do; nothing is stored.
 
 use super::wish::action_of;
 use super::{Access, Asked, BeltError, Belts, Caller, Edit};
@@ -31,15 +32,17 @@ pub struct BulkOutcome {
 }
 
 impl Belts {
-    /// `selector` is handed in as parsed, refusal included, so the role check answers first.
+    /// `selector` and `commit` are handed in as parsed, refusals included, so the role check
+    /// answers first.
     pub async fn change_states(
         &self,
         caller: &Caller,
         project: &ProjectName,
-        selector: Result<Selector, Invalid>,
+        (selector, commit): (Result<Selector, Invalid>, Result<Commit, Invalid>),
         body: &[u8],
     ) -> Result<Vec<BulkOutcome>, BeltError> {
-        let selector = caller.permit(project, Access::Write, selector)?;
+        let parsed = selector.and_then(|selector| Ok((selector, commit?)));
+        let (selector, commit) = caller.permit(project, Access::Write, parsed)?;
         action_of(body)?;
         let selected = self.select(project, &selector).await?;
         let mut outcomes = Vec::with_capacity(selected.len());
@@ -52,7 +55,7 @@ impl Belts {
             let edit = Edit {
                 asked,
                 expect: Ok(Precondition::Any),
-                commit: Ok(Commit::Yes),
+                commit: Ok(commit),
             };
             let outcome = match self.change_state(edit, body).await {
                 Ok(status) => BulkOutcome {

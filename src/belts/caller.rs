@@ -45,6 +45,21 @@ impl Caller {
         Ok(parsed?)
     }
 
+    /// Who the token names, for what is counted per caller (open streams): its issuer and
+    /// subject, or, for a token without `sub` (dev tokens), the names it carries.
+    pub fn subject(&self) -> String {
+        let claims = &self.claims;
+        let issuer = claims.iss.as_deref().unwrap_or_default();
+        match &claims.sub {
+            Some(sub) => format!("{issuer}\nsub:{sub}"),
+            None => format!(
+                "{issuer}\nnames:{}\n{}",
+                claims.display_name(),
+                claims.email()
+            ),
+        }
+    }
+
     pub fn person(&self) -> Person {
         Person {
             name: self.claims.display_name(),

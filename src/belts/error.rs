@@ -40,6 +40,14 @@ pub enum BeltError {
     /// Every test-invoke slot is taken; one frees within about `retry_after`.
     #[error("all {slots} test-invoke slots are busy")]
     Busy { slots: usize, retry_after: Duration },
+    /// The caller's or the server's share of open streams is taken; one frees when a stream
+    /// closes.
+    #[error("{cap} streams open ({share:?})")]
+    TooManyStreams {
+        share: StreamShare,
+        cap: usize,
+        retry_after: Duration,
+    },
     /// This belt-api runs no data plane: there are no offsets to show or change.
     #[error("no data plane")]
     NoDataPlane,
@@ -73,6 +81,13 @@ pub enum Dependency {
     /// The data plane's broker; the sentence says what it did or did not answer.
     #[error("broker: {0}")]
     Broker(String),
+}
+
+/// Whose share of open streams a refused one would have exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamShare {
+    Caller,
+    Server,
 }
 
 impl From<Refusal> for BeltError {

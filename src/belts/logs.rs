@@ -3,14 +3,14 @@
 //! runtime is not asked.
 
 use std::collections::BTreeMap;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use tokio::sync::broadcast;
 use tokio::time::{Instant, Interval};
 
+use super::streams::{bounded, BoundedStream};
 use super::{Access, Asked, BeltError, Belts};
 use crate::domain::log_lines::{LogLine, LogQuery};
 use crate::domain::{BeltId, DesiredState, Invalid, ProjectName};
@@ -30,8 +30,9 @@ const STILL_WANTED_ANNOUNCED: Duration = Duration::from_secs(30);
 /// line: the last lines of stopping replicas still reach the caller.
 const LAST_WORDS: Duration = Duration::from_millis(1500);
 
-/// Followed lines; the stream ends when the belt is stopped or deleted and no replica remains.
-pub type FollowedLogs = Pin<Box<dyn Stream<Item = Result<LogLine, BeltError>> + Send>>;
+/// Followed lines; the stream ends when the belt is stopped or deleted and no replica remains,
+/// or when the caller's token expires (docs/api.md#streams).
+pub type FollowedLogs = BoundedStream<Result<LogLine, BeltError>>;
 
 impl Belts {
     /// `query` is handed in as parsed, refusal included, so the role check answers first.
@@ -61,6 +62,7 @@ impl Belts {
     ) -> Result<FollowedLogs, BeltError> {
         let query = asked.permit(Access::Write, query)?;
         let belt = self.load(asked.project, asked.id).await?;
+        let slot = self.streams.take(asked.caller)?;
         // A previous run has ended: there is nothing of it to follow.
         let query = LogQuery {
             previous: false,
@@ -85,7 +87,8 @@ impl Belts {
             check: tokio::time::interval(every),
             ending: None,
         };
-        Ok(futures::stream::unfold(follow, Follow::next).boxed())
+        let lines = futures::stream::unfold(follow, Follow::next);
+        Ok(bounded(lines, asked.caller, slot))
     }
 }
 

@@ -20,6 +20,7 @@ mod revisions;
 mod rollback;
 mod state;
 mod status;
+mod streams;
 mod watch;
 mod watch_hub;
 mod wish;
@@ -34,12 +35,13 @@ use crate::store::BeltStore;
 
 pub use bulk::{BulkOutcome, Selector, MAX_BULK_BELTS};
 pub use caller::{Access, Asked, Caller, Edit};
-pub use error::{BeltError, Dependency};
+pub use error::{BeltError, Dependency, StreamShare};
 pub use list::{Listed, Listing};
 pub use logs::{FollowedLogs, MAX_LOG_LINES};
 pub use offsets::{OffsetsBackend, OffsetsReport};
 pub use replace::Replaced;
 pub use state::StateReport;
+pub use streams::{Bounded, BoundedStream, StreamEnd, StreamLimits, StreamSlot, StreamSlots};
 pub use watch::{WatchAsk, WatchItem, WatchSettings};
 
 /// What the use cases reach: the store, the runtime, the registry (when configured), the
@@ -53,6 +55,7 @@ pub struct Belts {
     data_plane: Option<OffsetsBackend>,
     watch: WatchSettings,
     hubs: Arc<watch_hub::WatchHubs>,
+    streams: Arc<StreamSlots>,
 }
 
 /// A belt with the status the runtime's in-memory view gives it.
@@ -79,7 +82,14 @@ impl Belts {
             defaults,
             data_plane: None,
             watch: WatchSettings::default(),
+            streams: StreamSlots::new(StreamLimits::default()),
         }
+    }
+
+    /// How many watches and log follows may be open at once, per caller and in all.
+    pub fn with_stream_limits(mut self, limits: StreamLimits) -> Self {
+        self.streams = StreamSlots::new(limits);
+        self
     }
 
     /// How watch streams pace themselves against their readers.

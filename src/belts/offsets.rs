@@ -56,13 +56,16 @@ impl Belts {
         self.measure(self.plane()?, &belt).await
     }
 
-    /// `PUT …/offsets`: the body is handed in as read, so the role check answers first.
+    /// `PUT …/offsets`: the body and the refusal of a dry run (the broker's commit cannot be
+    /// tried without being made) are handed in as read, so the role check answers first.
     pub async fn write_offsets(
         &self,
         asked: Asked<'_>,
+        no_dry_run: Result<(), Invalid>,
         body: &[u8],
     ) -> Result<OffsetsReport, BeltError> {
-        let write = asked.permit(Access::Write, OffsetsWrite::parse(body))?;
+        let parsed = no_dry_run.and_then(|()| OffsetsWrite::parse(body));
+        let write = asked.permit(Access::Write, parsed)?;
         let belt = self.load(asked.project, asked.id).await?;
         let plane = self.plane()?;
         self.require_stopped(&belt)?;
@@ -78,9 +81,13 @@ impl Belts {
     }
 
     /// `DELETE …/offsets`: the consumer group goes, so the next START reads every partition from
-    /// its oldest record kept.
-    pub async fn delete_offsets(&self, asked: Asked<'_>) -> Result<OffsetsReport, BeltError> {
-        asked.caller.require(asked.project, Access::Write)?;
+    /// its oldest record kept. A dry run is refused: the broker cannot try a group's deletion.
+    pub async fn delete_offsets(
+        &self,
+        asked: Asked<'_>,
+        no_dry_run: Result<(), Invalid>,
+    ) -> Result<OffsetsReport, BeltError> {
+        asked.permit(Access::Write, no_dry_run)?;
         let belt = self.load(asked.project, asked.id).await?;
         let plane = self.plane()?;
         self.require_stopped(&belt)?;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use futures::Stream;
 use tokio::sync::mpsc;
 
+use super::streams::{bounded, BoundedStream};
 use super::watch_hub::{Found, Hub, BATCH};
 use super::{Access, BeltError, Belts, Caller};
 use crate::domain::{BeltEvent, BeltId, Invalid, ProjectName};
@@ -77,14 +78,16 @@ pub fn pruned_message(after: i64, pruned_through: i64) -> String {
 
 impl Belts {
     /// The role check first, then the resume point: an `after` whose successors were pruned is
-    /// [`BeltError::Gone`].
+    /// [`BeltError::Gone`]. The stream holds one of the caller's stream slots and ends when
+    /// the caller's token expires (docs/api.md#streams).
     pub async fn watch(
         &self,
         caller: &Caller,
         project: &ProjectName,
         ask: Result<WatchAsk, Invalid>,
-    ) -> Result<impl Stream<Item = WatchItem> + Send + 'static, BeltError> {
+    ) -> Result<BoundedStream<WatchItem>, BeltError> {
         let ask = caller.permit(project, Access::Read, ask)?;
+        let slot = self.streams.take(caller)?;
         let (start, first) = match ask.after {
             Some(after) => {
                 let horizon = self.store.events_after(project, after, None, 0).await?;
@@ -114,7 +117,8 @@ impl Belts {
             closing: self.watch.closing.clone(),
         };
         tokio::spawn(feed.run(sender));
-        Ok(reader(first, receiver, stalled, start))
+        let items = reader(first, receiver, stalled, start);
+        Ok(bounded(items, caller, slot))
     }
 }
 

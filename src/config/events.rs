@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::belts::WatchSettings;
+use crate::belts::{StreamLimits, WatchSettings};
 
 #[derive(Debug, Clone, Args)]
 pub struct EventsConfig {
@@ -25,6 +25,15 @@ pub struct EventsConfig {
     /// `resync` line: a reader that far behind must re-list.
     #[arg(long, env = "BELT_WATCH_STALL_MS", default_value_t = 30_000)]
     pub watch_stall_ms: u64,
+
+    /// Streams (watches and log follows) one caller, the token's issuer and subject, may hold
+    /// open at once; one more answers 429 with `Retry-After`.
+    #[arg(long, env = "BELT_STREAMS_PER_CALLER", default_value_t = 16)]
+    pub streams_per_caller: usize,
+
+    /// Streams all callers together may hold open on this server; one more answers 429.
+    #[arg(long, env = "BELT_STREAMS_PER_SERVER", default_value_t = 1024)]
+    pub streams_per_server: usize,
 }
 
 impl EventsConfig {
@@ -34,6 +43,14 @@ impl EventsConfig {
             buffer: self.watch_buffer.max(1),
             stall: Duration::from_millis(self.watch_stall_ms),
             closing,
+        }
+    }
+
+    pub fn stream_limits(&self) -> StreamLimits {
+        StreamLimits {
+            per_caller: self.streams_per_caller,
+            per_server: self.streams_per_server,
+            ..StreamLimits::default()
         }
     }
 }

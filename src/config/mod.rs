@@ -97,6 +97,13 @@ pub struct ServeConfig {
     #[arg(long, env = "BELT_TRUSTED_HOSTS", value_delimiter = ',')]
     pub trusted_hosts: Vec<String>,
 
+    /// `/metrics` (unauthenticated) also exports series labelled with belt ids and projects (the
+    /// lag and the reconcile retries of each belt); off, it has only aggregates. Turn on only
+    /// where the scraper, not the world, reaches `/metrics` (docs/api.md#metrics).
+    #[arg(long, env = "BELT_METRICS_PER_BELT", default_value_t = false,
+        action = clap::ArgAction::Set)]
+    pub metrics_per_belt: bool,
+
     /// How long a dependency (database, registry) may take before the request answers 503.
     #[arg(long, env = "BELT_DEPENDENCY_TIMEOUT_MS", default_value_t = 5000)]
     pub dependency_timeout_ms: u64,

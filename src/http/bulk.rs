@@ -8,6 +8,7 @@ use axum::Json;
 use serde::Serialize;
 
 use super::caller::Caller;
+use super::dry_run::{DryRun, DryRunParam};
 use super::error::{ApiError, ApiResult};
 use super::errors::ErrorBody;
 use super::render::belt_path;
@@ -100,11 +101,12 @@ fn result_of(project: &crate::domain::ProjectName, outcome: BulkOutcome) -> Bulk
         ("project" = String, Path, description = "Project (Keycloak client)."),
         ("status" = Option<String>, Query, description = "Belt states, comma-separated (e.g. `FAILED,STOPPED`)."),
         ("search" = Option<String>, Query, description = "Case-insensitive substring of the name, as in the listing."),
+        DryRunParam,
     ),
     request_body(content = Object, description = "`{\"action\": \"START\"}` or `{\"action\": \"STOP\"}` (any case).",
         example = json!({"action": "START"})),
     responses(
-        (status = 200, description = "What happened to each selected belt, in id order.", body = BulkAnswer),
+        (status = 200, description = "What happened to each selected belt, in id order (with `dryRun=true`: what would happen; nothing was done).", body = BulkAnswer),
         (status = 400, description = "No selector, a bad one, more than 1000 belts selected, or a bad action.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -114,11 +116,12 @@ pub async fn change_states(
     caller: Caller,
     ProjectScope(project): ProjectScope,
     RawQuery(raw): RawQuery,
+    DryRun(commit): DryRun,
     body: Bytes,
 ) -> ApiResult<Json<BulkAnswer>> {
     let selector = selector_of(raw.as_deref());
     let outcomes = (state.belts)
-        .change_states(&caller.0, &project, selector, &body)
+        .change_states(&caller.0, &project, (selector, commit), &body)
         .await?;
     let results: Vec<BulkResult> = outcomes
         .into_iter()

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::belts::{BeltError, Dependency};
+use crate::belts::{BeltError, Dependency, StreamShare};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -216,6 +216,21 @@ impl From<BeltError> for ApiError {
                 message: format!(
                     "All {slots} test-invoke slots are busy; try again in a few seconds."
                 ),
+                retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            },
+            BeltError::TooManyStreams {
+                share,
+                cap,
+                retry_after,
+            } => ApiError::TooManyRequests {
+                message: match share {
+                    StreamShare::Caller => format!(
+                        "This caller already has {cap} streams open (watch or logs follow); close one or try again later."
+                    ),
+                    StreamShare::Server => format!(
+                        "This server already has {cap} streams open (watch or logs follow); try again later."
+                    ),
+                },
                 retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
             },
             BeltError::NoDataPlane => ApiError::NotFound(

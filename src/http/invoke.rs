@@ -6,10 +6,12 @@ use axum::extract::State;
 use axum::Json;
 
 use super::caller::Caller;
+use super::dry_run::{DryRun, RefusedDryRunParam};
 use super::error::ApiResult;
 use super::errors::ErrorBody;
 use super::scope::BeltScope;
 use super::state::AppState;
+use crate::belts::Access;
 use crate::invoke::InvokeReport;
 
 /// Runs the callback on sample events in a sandbox and answers what each event produced.
@@ -20,6 +22,7 @@ use crate::invoke::InvokeReport;
     params(
         ("project" = String, Path, description = "Project (Keycloak client)."),
         ("id" = i64, Path, description = "Belt id."),
+        RefusedDryRunParam,
     ),
     request_body(content = Object, description = "`events`: 1–100 sample events, each \
         `{\"headers\": {name: string}, \"event\": any, \"profile\"?: any}`; optional drafts that \
@@ -28,7 +31,7 @@ use crate::invoke::InvokeReport;
             "extractorFn": "def execute(headers, event):\n    return {\"keys\": [event[\"id\"]]}\n"})),
     responses(
         (status = 200, description = "The user's code ran (whatever it did): per event its updates or its error, and the run's outcome.", body = InvokeReport),
-        (status = 400, description = "Bad body (the message names the field).", body = ErrorBody),
+        (status = 400, description = "Bad body (the message names the field), or `dryRun=true` (test-invoke has no dry run: it stores nothing, but runs code).", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
         (status = 403, description = "Missing roles (test-invoke needs `editor`).", body = ErrorBody),
         (status = 404, description = "No such belt.", body = ErrorBody),
@@ -42,10 +45,12 @@ pub async fn invoke(
     State(state): State<AppState>,
     caller: Caller,
     scope: BeltScope,
+    dry_run: DryRun,
     body: Bytes,
 ) -> ApiResult<Json<InvokeReport>> {
-    let report = (state.invocations)
-        .invoke(scope.asked_by(&caller), &body)
-        .await?;
+    let asked = scope.asked_by(&caller);
+    // The role first, as the use case checks it, then the refused parameter: a viewer gets 403.
+    asked.permit(Access::Write, dry_run.refused())?;
+    let report = (state.invocations).invoke(asked, &body).await?;
     Ok(Json(report))
 }

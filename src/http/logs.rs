@@ -3,11 +3,8 @@
 //! Handlers extract, call one use case, render.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 
-use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, RawQuery, State};
-use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
@@ -17,12 +14,14 @@ use time::{Duration, OffsetDateTime};
 
 use super::caller::Caller;
 use super::document::{Link, SelfLinks};
+use super::dry_run::{DryRun, RefusedDryRunParam};
 use super::error::ApiResult;
 use super::errors::ErrorBody;
 use super::links::{query_string, BaseUrl};
 use super::scope::BeltScope;
 use super::state::AppState;
-use crate::belts::MAX_LOG_LINES;
+use super::streams::{line_of, ndjson, EndLine};
+use crate::belts::{Bounded, MAX_LOG_LINES};
 use crate::domain::log_lines::{LogLine, LogQuery};
 use crate::domain::Invalid;
 
@@ -140,15 +139,18 @@ fn parse_since(value: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
         ("lines" = Option<u32>, Query, description = "Lines per replica, 1–500, default 500: the last ones (of those `since` keeps)."),
         ("since" = Option<String>, Query, description = "Only lines written at or after this: an RFC 3339 time, or a duration before now (`30s`, `10m`, `2h`)."),
         ("previous" = Option<bool>, Query, description = "Each replica's previous run (as `kubectl logs --previous`); a replica that did not restart has none. Ignored with `follow`."),
-        ("follow" = Option<bool>, Query, description = "Stream newline-delimited JSON: first the selected lines, then new ones as replicas write them, until the caller leaves or the belt is stopped or deleted and no replica remains."),
+        ("follow" = Option<bool>, Query, description = "Stream newline-delimited JSON: first the selected lines, then new ones as replicas write them, until the caller leaves, the belt is stopped or deleted and no replica remains, or the token expires (a last `end` line says so)."),
+        RefusedDryRunParam,
     ),
     responses(
-        (status = 200, description = "Logs keyed by pod; a stopped belt answers `{\"totalCount\": 0, \"logs\": {}}`. With `follow=true`: `application/x-ndjson`, one line object per line.",
+        (status = 200, description = "Logs keyed by pod; a stopped belt answers `{\"totalCount\": 0, \"logs\": {}}`. With `follow=true`: `application/x-ndjson`, one line object per line, and a last `EndLine` (`{\"type\": \"end\", \"reason\": \"token expired\"}`) when the token expires.",
             content((LogsBody = "application/json"), (LogLine = "application/x-ndjson"))),
-        (status = 400, description = "Bad `lines`, `since`, `previous` or `follow`.", body = ErrorBody),
+        (status = 400, description = "Bad `lines`, `since`, `previous` or `follow`, or `dryRun=true` (reading logs has no dry run).", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
         (status = 403, description = "Missing roles (logs need `editor`).", body = ErrorBody),
         (status = 404, description = "No such belt.", body = ErrorBody),
+        (status = 429, description = "With `follow=true`: the caller's or the server's streams are all open; see `Retry-After`.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds after which to try again."))),
         (status = 503, description = "The runtime did not answer.", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -160,10 +162,12 @@ pub async fn logs(
     base: BaseUrl,
     OriginalUri(uri): OriginalUri,
     RawQuery(raw): RawQuery,
+    dry_run: DryRun,
 ) -> ApiResult<Response> {
     let params = Params::of(raw.as_deref());
-    let query = params
-        .flag("follow")
+    let query = dry_run
+        .refused()
+        .and_then(|()| params.flag("follow"))
         .and_then(|follow| Ok((follow, params.query()?)));
     let follow = query.as_ref().is_ok_and(|(follow, _)| *follow);
     let query = query.map(|(_, query)| query);
@@ -200,24 +204,19 @@ pub async fn logs(
     Ok(Json(body).into_response())
 }
 
-/// One JSON object a line. A runtime error mid-stream ends it: the status was sent long ago.
+/// One JSON object a line, and the `end` line when belt-api ended the stream. A runtime error
+/// mid-stream ends it silently: the status was sent long ago.
 fn stream(lines: crate::belts::FollowedLogs) -> Response {
     let chunks = lines
-        .take_while(|line| std::future::ready(line.is_ok()))
-        .filter_map(|line| std::future::ready(line.ok()))
-        .map(|line| {
-            let mut json = serde_json::to_vec(&line).unwrap_or_default();
-            json.push(b'\n');
-            Ok::<_, Infallible>(Bytes::from(json))
+        .take_while(|line| std::future::ready(!matches!(line, Bounded::Item(Err(_)))))
+        .filter_map(|line| {
+            std::future::ready(match line {
+                Bounded::Item(Ok(line)) => Some(line_of(&line)),
+                Bounded::Item(Err(_)) => None,
+                Bounded::End(end) => Some(line_of(&EndLine::from(end))),
+            })
         });
-    let mut response = Body::from_stream(chunks).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    ndjson(chunks)
 }
 
 #[cfg(test)]

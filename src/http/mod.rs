@@ -24,6 +24,7 @@ pub mod running;
 pub mod scope;
 pub mod service;
 pub mod state;
+pub mod streams;
 pub mod watch;
 
 use axum::extract::DefaultBodyLimit;

@@ -7,6 +7,7 @@ use axum::Json;
 use serde::Serialize;
 
 use super::caller::Caller;
+use super::dry_run::{DryRun, RefusedDryRunParam};
 use super::error::ApiResult;
 use super::errors::ErrorBody;
 use super::scope::BeltScope;
@@ -93,6 +94,7 @@ pub async fn get_offsets(
     params(
         ("project" = String, Path, description = "Project (Keycloak client)."),
         ("id" = i64, Path, description = "Belt id."),
+        RefusedDryRunParam,
     ),
     request_body(content = Object,
         description = "`{\"reset\": \"earliest\"}`, `{\"reset\": \"latest\"}` or \
@@ -100,7 +102,7 @@ pub async fn get_offsets(
         example = json!({"reset": "earliest"})),
     responses(
         (status = 200, description = "The offsets as they now are.", body = OffsetsBody),
-        (status = 400, description = "The belt is not STOPPED, or the body is invalid (the message names the field).", body = ErrorBody),
+        (status = 400, description = "The belt is not STOPPED, the body is invalid (the message names the field), or `dryRun=true` (no dry run here).", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
         (status = 403, description = "Missing roles (`editor`).", body = ErrorBody),
         (status = 404, description = "No such belt, or this belt-api has no data plane.", body = ErrorBody),
@@ -113,10 +115,13 @@ pub async fn put_offsets(
     State(state): State<AppState>,
     caller: Caller,
     scope: BeltScope,
+    dry_run: DryRun,
     body: Bytes,
 ) -> ApiResult<Json<OffsetsBody>> {
     let asked = scope.asked_by(&caller);
-    let report = state.belts.write_offsets(asked, &body).await?;
+    let report = (state.belts)
+        .write_offsets(asked, dry_run.refused(), &body)
+        .await?;
     Ok(Json(report.into()))
 }
 
@@ -129,10 +134,11 @@ pub async fn put_offsets(
     params(
         ("project" = String, Path, description = "Project (Keycloak client)."),
         ("id" = i64, Path, description = "Belt id."),
+        RefusedDryRunParam,
     ),
     responses(
         (status = 200, description = "The offsets as they now are (none committed).", body = OffsetsBody),
-        (status = 400, description = "The belt is not STOPPED.", body = ErrorBody),
+        (status = 400, description = "The belt is not STOPPED, or `dryRun=true` (no dry run here).", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
         (status = 403, description = "Missing roles (`editor`).", body = ErrorBody),
         (status = 404, description = "No such belt, or this belt-api has no data plane.", body = ErrorBody),
@@ -145,7 +151,11 @@ pub async fn delete_offsets(
     State(state): State<AppState>,
     caller: Caller,
     scope: BeltScope,
+    dry_run: DryRun,
 ) -> ApiResult<Json<OffsetsBody>> {
-    let report = state.belts.delete_offsets(scope.asked_by(&caller)).await?;
+    let asked = scope.asked_by(&caller);
+    let report = (state.belts)
+        .delete_offsets(asked, dry_run.refused())
+        .await?;
     Ok(Json(report.into()))
 }

@@ -42,7 +42,7 @@ use super::state::AppState;
         super::service::ready,
         super::service::metrics,
     ),
-    components(schemas(super::errors::ErrorBody)),
+    components(schemas(super::errors::ErrorBody, super::streams::EndLine)),
     modifiers(&Security, &CommonAnswers, &ExportAnswer, &LegacyPaths),
     tags(
         (name = "belts", description = "The Belt Store"),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::auth::Verifier;
 use crate::belts::invoke::Invocations;
-use crate::belts::{Belts, OffsetsBackend, WatchSettings};
+use crate::belts::{Belts, OffsetsBackend, StreamLimits, WatchSettings};
 use crate::domain::BeltDefaults;
 use crate::invoke::Invoke;
 use crate::metrics::Metrics;
@@ -35,6 +35,8 @@ pub struct Services {
     pub offsets: Option<OffsetsBackend>,
     /// How watch streams pace themselves against their readers.
     pub watch: WatchSettings,
+    /// How many streams may be open at once, per caller and in all.
+    pub streams: StreamLimits,
 }
 
 /// The handlers see the use cases only: no store, no runtime.
@@ -60,7 +62,8 @@ impl AppState {
             services.reconciler,
             services.defaults,
         )
-        .with_watch(services.watch);
+        .with_watch(services.watch)
+        .with_stream_limits(services.streams);
         if let Some(plane) = services.offsets {
             belts = belts.with_offsets(plane);
         }

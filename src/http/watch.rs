@@ -1,12 +1,10 @@
 //! `GET /projects/{project}/watch` (docs/api.md#watch): the project's events as newline-delimited
 //! JSON, one object per line, resumable from the last id a client saw.
 
-use std::convert::Infallible;
-
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use futures::StreamExt;
 use serde::Serialize;
 
@@ -16,10 +14,9 @@ use super::errors::ErrorBody;
 use super::history::HistoryItem;
 use super::scope::ProjectScope;
 use super::state::AppState;
-use crate::belts::{WatchAsk, WatchItem};
+use super::streams::{line_of, ndjson, EndLine};
+use crate::belts::{Bounded, WatchAsk, WatchItem};
 use crate::domain::{BeltId, Invalid};
-
-pub const NDJSON: &str = "application/x-ndjson";
 
 /// One line of the stream.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -37,6 +34,11 @@ pub enum WatchLine {
     Bookmark { id: i64 },
     /// The last line for a reader that fell behind: list again, then watch from now.
     Resync { id: i64 },
+    /// The last line of a stream belt-api ended: `reason` is `token expired`.
+    End {
+        #[schema(example = "token expired")]
+        reason: &'static str,
+    },
 }
 
 impl From<WatchItem> for WatchLine {
@@ -85,10 +87,13 @@ fn parse_ask(raw: Option<&str>, headers: &HeaderMap) -> Result<WatchAsk, Invalid
     Ok(ask)
 }
 
-fn line(item: WatchItem) -> Result<Bytes, Infallible> {
-    let mut bytes = serde_json::to_vec(&WatchLine::from(item)).unwrap_or_default();
-    bytes.push(b'\n');
-    Ok(Bytes::from(bytes))
+fn line(item: Bounded<WatchItem>) -> Bytes {
+    match item {
+        Bounded::Item(item) => line_of(&WatchLine::from(item)),
+        Bounded::End(end) => line_of(&WatchLine::End {
+            reason: EndLine::from(end).reason,
+        }),
+    }
 }
 
 /// Watch the project's belts: every write and status change, as it commits.
@@ -103,9 +108,11 @@ fn line(item: WatchItem) -> Result<Bytes, Infallible> {
         ("Last-Event-ID" = Option<i64>, Header, description = "As `after`, when `after` is not given."),
     ),
     responses(
-        (status = 200, description = "A stream of JSON lines (`application/x-ndjson`): `event` lines, a first `bookmark` line without a resume point, a last `resync` line for a reader that fell behind.", body = WatchLine, content_type = "application/x-ndjson"),
+        (status = 200, description = "A stream of JSON lines (`application/x-ndjson`): `event` lines, a first `bookmark` line without a resume point, a last `resync` line for a reader that fell behind, a last `end` line when the token expired.", body = WatchLine, content_type = "application/x-ndjson"),
         (status = 400, description = "Bad `after`, `belt` or `Last-Event-ID`.", body = ErrorBody),
         (status = 410, description = "Events after the resume point were pruned: list again, then watch from now.", body = ErrorBody),
+        (status = 429, description = "The caller's or the server's streams are all open; see `Retry-After`.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds after which to try again."))),
     ),
     security(("bearer" = []))
 )]
@@ -118,18 +125,13 @@ pub async fn watch(
 ) -> ApiResult<Response> {
     let ask = parse_ask(raw.as_deref(), &headers);
     let items = state.belts.watch(&caller.0, &project, ask).await?;
-    let mut response = Body::from_stream(items.map(line)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // Proxies that buffer answers (nginx) would hold the lines back.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    Ok(ndjson(items.map(line)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
     fn after_wins_over_the_header_and_bad_values_name_their_source() {
@@ -147,7 +149,12 @@ mod tests {
 
     #[test]
     fn lines_are_typed_json() {
-        let text = String::from_utf8(line(WatchItem::Resync(4)).unwrap().to_vec()).unwrap();
+        let text = String::from_utf8(line(Bounded::Item(WatchItem::Resync(4))).to_vec()).unwrap();
         assert_eq!(text, "{\"type\":\"resync\",\"id\":4}\n");
+        let end = line(Bounded::End(crate::belts::StreamEnd::TokenExpired));
+        assert_eq!(
+            &end[..],
+            b"{\"type\":\"end\",\"reason\":\"token expired\"}\n"
+        );
     }
 }

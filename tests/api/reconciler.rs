@@ -25,6 +25,7 @@ use fakes::{CountingStore, FakeRuntime};
 backend_tests!(
     one_hanging_belt_does_not_keep_99_others_from_running_within_one_period,
     a_failing_belt_is_retried_with_growing_delays_visible_in_metrics,
+    by_default_metrics_name_no_belt_and_no_project,
     a_step_over_10000_unchanged_running_belts_reads_no_documents_and_calls_no_runtime,
     a_belt_being_deleted_is_gone_but_keeps_its_name_until_the_runtime_confirms,
     a_panic_in_the_reconciler_stops_the_service,
@@ -99,6 +100,54 @@ async fn metrics_text(app: &TestApp) -> String {
     response.unwrap().text().await.unwrap()
 }
 
+/// `/metrics` answers anyone: without `--metrics-per-belt` a failing belt is counted, not named,
+/// and no series carries a project or a belt id.
+async fn by_default_metrics_name_no_belt_and_no_project(backend: Backend) {
+    let fake = Arc::new(FakeRuntime::default());
+    let args = [
+        ("--reconcile-interval-ms", "100"),
+        ("--reconcile-backoff-ms", "100"),
+    ];
+    let app = app_on(&fake, backend, &args).await;
+    let id = id_of(&app.create_belt("global", &minimal_belt("failing")).await);
+    fake.failing.lock().unwrap().insert(id);
+    start(&app, id).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let metrics = metrics_text(&app).await;
+        if series(&metrics, "belt_api_reconcile_failing_belts") == Some(1.0) {
+            break metrics;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never counted: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for label in ["belt=", "project="] {
+        assert!(!metrics.contains(label), "{label} in {metrics}");
+    }
+    assert!(
+        !metrics.contains("belt_api_belt_reconcile_retries"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("belt_api_consumer_lag 0"), "{metrics}");
+
+    fake.failing.lock().unwrap().clear();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while series(
+        &metrics_text(&app).await,
+        "belt_api_reconcile_failing_belts",
+    ) != Some(0.0)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still counted as failing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn a_failing_belt_is_retried_with_growing_delays_visible_in_metrics(backend: Backend) {
     let fake = Arc::new(FakeRuntime::default());
     // Resyncs every 100 ms: the backoff, not the resync, decides when a failed belt is retried.
@@ -106,6 +155,7 @@ async fn a_failing_belt_is_retried_with_growing_delays_visible_in_metrics(backen
         ("--reconcile-interval-ms", "100"),
         ("--reconcile-backoff-ms", "100"),
         ("--reconcile-backoff-max-ms", "60000"),
+        ("--metrics-per-belt", "true"),
     ];
     let app = app_on(&fake, backend, &args).await;
     let id = id_of(&app.create_belt("global", &minimal_belt("failing")).await);

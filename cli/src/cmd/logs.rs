@@ -69,11 +69,16 @@ fn follow(client: &Client, url: &str, out: Out) -> Result<i32> {
         if line.trim().is_empty() {
             continue;
         }
+        let entry: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        // The server ended the stream and says why (its token expired): not a log line.
+        if entry["type"] == "end" && !out.machine() {
+            eprintln!("(the log stream ended: {})", cell(&entry["reason"]));
+            break;
+        }
         let mut handle = stdout.lock();
         let written = if out.machine() {
             writeln!(handle, "{line}")
         } else {
-            let entry: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
             writeln!(
                 handle,
                 "{} {} {}",

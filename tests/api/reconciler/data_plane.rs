@@ -55,6 +55,7 @@ async fn a_belt_whose_topics_cannot_be_created_is_not_deployed(backend: Backend)
             ("--kafka-bootstrap", NO_KAFKA),
             ("--reconcile-call-timeout-ms", "1000"),
             ("--reconcile-backoff-ms", "60000"),
+            ("--metrics-per-belt", "true"),
         ],
     )
     .await;
