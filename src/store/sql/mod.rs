@@ -18,7 +18,7 @@ use super::{
     LockedOutcome, NewBelt, Page, Revision, RevisionPage, StoreError, UpdateOutcome, WishChange,
     WishGuard, WishOutcome, Wishes,
 };
-use crate::domain::{Belt, BeltId, EventDraft, ProjectName};
+use crate::domain::{Belt, BeltId, EventDraft, EventRetention, ProjectName};
 use events::EventRow;
 
 /// The statements that differ from one database to the other.
@@ -300,8 +300,8 @@ where
         self.newest_id().await
     }
 
-    async fn prune_events(&self, keep: u64) -> Result<u64, StoreError> {
-        self.prune(keep).await
+    async fn prune_events(&self, retention: EventRetention) -> Result<u64, StoreError> {
+        self.prune(retention).await
     }
 
     fn event_announcements(&self) -> tokio::sync::watch::Receiver<()> {
