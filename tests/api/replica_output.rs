@@ -11,7 +11,10 @@ use crate::backend_tests;
 use crate::helpers::*;
 use crate::running::{act, spawn_running_app, wait_for};
 
-backend_tests!(a_viewer_finds_no_replica_output_in_any_answer_an_editor_does);
+backend_tests!(
+    a_viewer_finds_no_replica_output_in_any_answer_an_editor_does,
+    events_recorded_before_the_rule_keep_their_output_from_viewers_too,
+);
 
 /// What the test replica prints before it exits 3 (`running.rs`): either may come last.
 const PRINTED: [&str; 2] = ["boom: cannot start", "starting belt"];
@@ -132,4 +135,98 @@ async fn a_viewer_finds_no_replica_output_in_any_answer_an_editor_does(backend: 
         );
     }
     act(&app, &id, "STOP").await;
+}
+
+async fn run_sql(backend: Backend, url: &str, statements: &[String]) {
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+            for statement in statements {
+                sqlx::query(statement).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            for statement in statements {
+                sqlx::query(statement).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }
+    }
+}
+
+/// Reasons stored before the output had its own column quoted it after `exited N: `: migration
+/// 0008 moves it there, so a viewer does not read it in old events either.
+async fn events_recorded_before_the_rule_keep_their_output_from_viewers_too(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}/belts.db", dir.path().display()),
+        Backend::Postgres => fresh_postgres_database().await,
+    };
+    let options = || Options {
+        database_url: Some(url.clone()),
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(backend, options()).await;
+    let belt = app.create_belt("global", &minimal_belt("old")).await;
+    let id = belt["id"].as_str().unwrap().to_string();
+    drop(app);
+    let legacy = |at: i64, to: &str, reason: &str| {
+        format!(
+            "INSERT INTO belt_events (project, belt_id, at_ms, actor, action, version, \
+             from_status, to_status, reason) VALUES ('global', {id}, {at}, 'belt-api', \
+             'statusChanged', 1, 'DEPLOYING', '{to}', '{reason}')"
+        )
+    };
+    // The database as it was before migration 0008, with two events it recorded.
+    run_sql(
+        backend,
+        &url,
+        &[
+            legacy(
+                1,
+                "FAILED",
+                "replica grnry-belt-1-1-0 exited 1: ImportError: secret line",
+            ),
+            legacy(
+                2,
+                "DEPLOYING",
+                "replica p waiting (CrashLoopBackOff): back-off 10s",
+            ),
+            "ALTER TABLE belt_events DROP COLUMN output".into(),
+            "DELETE FROM _sqlx_migrations WHERE version = 8".into(),
+        ],
+    )
+    .await;
+
+    let app = TestApp::spawn_with(backend, options()).await;
+    let reasons = |token: String| {
+        let app = &app;
+        let id = &id;
+        async move {
+            let path = format!("/projects/global/belts/{id}/history");
+            let (_, body) = json_of(app.get(&path, &token).await).await;
+            let items = body["items"].as_array().unwrap().clone();
+            items
+                .iter()
+                .filter(|e| e["action"] == "statusChanged")
+                .map(|e| e["reason"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        reasons(app.viewer()).await,
+        [
+            "replica p waiting (CrashLoopBackOff): back-off 10s",
+            "replica grnry-belt-1-1-0 exited 1",
+        ]
+    );
+    assert_eq!(
+        reasons(app.editor()).await,
+        [
+            "replica p waiting (CrashLoopBackOff): back-off 10s",
+            "replica grnry-belt-1-1-0 exited 1: ImportError: secret line",
+        ]
+    );
 }
