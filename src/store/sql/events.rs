@@ -285,18 +285,15 @@ where
         Ok(newest)
     }
 
-    /// Prunes what `retention` does not keep and moves the pruned belts' horizons past it, under
-    /// the event lock: no event is appended between the two statements.
+    /// Prunes what `retention` does not keep and moves the pruned belts' horizons past it, both
+    /// from one snapshot ([`Dialect::BEGIN_PRUNE`]) and committed together: a reader sees the
+    /// events gone only with their horizon moved.
     pub(super) async fn prune(&self, retention: EventRetention) -> Result<u64, StoreError> {
         let per_project = i64::try_from(retention.per_project()).unwrap_or(i64::MAX);
         let per_belt = i64::try_from(retention.per_belt()).unwrap_or(i64::MAX);
         let mut tx = self
             .pool
-            .begin_with(DB::BEGIN_WRITE)
-            .await
-            .map_err(classify)?;
-        sqlx::query(DB::LOCK_EVENTS)
-            .execute(&mut *tx)
+            .begin_with(DB::BEGIN_PRUNE)
             .await
             .map_err(classify)?;
         sqlx::query(&move_horizons_statement())

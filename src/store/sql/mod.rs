@@ -33,6 +33,9 @@ pub trait Dialect: sqlx::Database {
     const NEXT_ID: &'static str;
     /// Serializes the event log's writers until their commit, so ids commit in order.
     const LOCK_EVENTS: &'static str;
+    /// Opens the prune's transaction: its two statements see one snapshot, so the horizons it
+    /// moves are exactly those of the events it deletes, while writers go on appending.
+    const BEGIN_PRUNE: &'static str;
 
     /// How many rows a statement changed (each driver has its own result type).
     fn rows_affected(done: &Self::QueryResult) -> u64;
