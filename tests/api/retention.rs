@@ -8,11 +8,17 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
+use belt_api::domain::EventRetention;
+use belt_api::store::StoreOptions;
+
 use crate::backend_tests;
 use crate::helpers::*;
 use crate::reconciler::fakes::FakeRuntime;
 
-backend_tests!(another_projects_writes_leave_history_and_resume_points_intact);
+backend_tests!(
+    another_projects_writes_leave_history_and_resume_points_intact,
+    the_store_prunes_exactly_what_the_domain_rule_does_not_keep,
+);
 
 /// Small caps keep each prune cheap; the writes are the 10,000 all the same.
 const PER_PROJECT: i64 = 50;
@@ -175,4 +181,105 @@ async fn another_projects_writes_leave_history_and_resume_points_intact(backend:
     let replay = lines(&mut quiet_watch, &mut Vec::new(), quiet_before.len()).await;
     let oldest_first: Vec<i64> = quiet_before.iter().rev().copied().collect();
     assert_eq!(ids_of(&replay), oldest_first);
+}
+
+/// One event as the rule sees it.
+#[derive(Debug, Clone, Copy)]
+struct Stored {
+    project: usize,
+    belt: usize,
+    id: i64,
+}
+
+/// What [`EventRetention::keeps`] keeps of `events`: counted by hand, newer events of the same
+/// project and of the same belt.
+fn kept_by_rule(events: &[Stored], retention: EventRetention) -> Vec<i64> {
+    let newer = |e: &Stored, same: &dyn Fn(&Stored) -> bool| {
+        events.iter().filter(|o| same(o) && o.id > e.id).count() as u64
+    };
+    let mut kept: Vec<i64> = events
+        .iter()
+        .filter(|e| {
+            let in_project = newer(e, &|o| o.project == e.project);
+            let in_belt = newer(e, &|o| o.project == e.project && o.belt == e.belt);
+            retention.keeps(in_project, in_belt)
+        })
+        .map(|e| e.id)
+        .collect();
+    kept.sort_unstable();
+    kept
+}
+
+async fn the_store_prunes_exactly_what_the_domain_rule_does_not_keep(backend: Backend) {
+    // The service's own prune waits an hour: the test calls the store's.
+    let options = Options {
+        runtime: Some(Arc::new(FakeRuntime::default())),
+        args: vec![("--event-prune-interval-ms".into(), "3600000".into())],
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(backend, options).await;
+    let projects = ["p0", "p1", "p2"];
+    // Writes per belt, uneven on purpose: busy, quiet and idle belts side by side.
+    let writes = [[30, 1, 7], [12, 0, 2], [3, 25, 9]];
+    let mut belts = Vec::new();
+    for (p, project) in projects.iter().enumerate() {
+        for (b, count) in writes[p].iter().enumerate() {
+            let id = belt(&app, project, &format!("b{b}")).await;
+            toggle(&app, project, &id, *count).await;
+            belts.push((p, b, id));
+        }
+    }
+    let mut events = Vec::new();
+    for (p, b, id) in &belts {
+        for event in history(&app, projects[*p], id).await {
+            events.push(Stored {
+                project: *p,
+                belt: *b,
+                id: event,
+            });
+        }
+    }
+    let retention = EventRetention::new(12, 4);
+    let expected = kept_by_rule(&events, retention);
+    assert!(expected.len() < events.len(), "the caps prune some");
+
+    let store_options = StoreOptions {
+        max_connections: 2,
+        timeout: Duration::from_secs(10),
+        revision_retention: 50,
+    };
+    let store = belt_api::store::connect(&app.database_url, store_options)
+        .await
+        .unwrap();
+    let pruned = store.prune_events(retention).await.unwrap();
+    assert_eq!(pruned as usize, events.len() - expected.len());
+    let mut kept = Vec::new();
+    for (p, _, id) in &belts {
+        kept.extend(history(&app, projects[*p], id).await);
+    }
+    kept.sort_unstable();
+    assert_eq!(kept, expected);
+
+    // Each belt's resume point is gone exactly below its own newest pruned event.
+    for (p, b, id) in &belts {
+        let project = projects[*p];
+        let lost = events
+            .iter()
+            .filter(|e| (e.project, e.belt) == (*p, *b) && !expected.contains(&e.id))
+            .map(|e| e.id)
+            .max();
+        let Some(lost) = lost else {
+            let all = watch(&app, project, &format!("?belt={id}&after=0")).await;
+            assert_eq!(
+                all.status(),
+                StatusCode::OK,
+                "{project} belt {b} lost nothing"
+            );
+            continue;
+        };
+        let before = watch(&app, project, &format!("?belt={id}&after={}", lost - 1)).await;
+        assert_eq!(before.status(), StatusCode::GONE, "{project} belt {b}");
+        let after = watch(&app, project, &format!("?belt={id}&after={lost}")).await;
+        assert_eq!(after.status(), StatusCode::OK, "{project} belt {b}");
+    }
 }
