@@ -1,6 +1,5 @@
 //! `belt-api serve | token | openapi`. Thin: parse, set up logging, hand over.
 
-use anyhow::Context;
 use belt_api::app::{shutdown_signal, App};
 use belt_api::auth::{Access, Claims, DevKey};
 use belt_api::config::{Cli, Command};
@@ -16,8 +15,7 @@ async fn main() -> anyhow::Result<()> {
             app.run(shutdown).await
         }
         Command::Token(args) => {
-            let key =
-                DevKey::load_or_create(&args.data_dir).context("loading the dev signing key")?;
+            let key = DevKey::load(&args.data_dir)?;
             let roles = args.roles.iter().map(|r| r.as_str().to_string()).collect();
             let claims = Claims {
                 sub: Some(args.email.clone()),

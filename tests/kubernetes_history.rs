@@ -156,7 +156,13 @@ impl Setup {
         let (runtime, fake) = recovered_runtime().await;
         let as_runtime: Arc<dyn Runtime> = runtime.clone();
         let hour = Duration::from_secs(3600);
-        let controller = StatusEvents::new(store.clone(), as_runtime, DEADLINE, 1000, hour);
+        let controller = StatusEvents::new(
+            store.clone(),
+            as_runtime,
+            DEADLINE,
+            belt_api::domain::EventRetention::new(1000, 100),
+            hour,
+        );
         let controller = Arc::new(controller);
         // Running needs no reason, so this step makes no API call.
         assert!(controller.step(id()).await.unwrap().is_some());
@@ -320,8 +326,7 @@ fn observed_change(event: &BeltEvent, from: BeltStatus, to: BeltStatus) -> Strin
     );
     assert_eq!((event.actor.as_str(), event.version), ("belt-api", Some(1)));
     event
-        .reason
-        .clone()
+        .told_reason()
         .expect("a status change without a reason")
 }
 

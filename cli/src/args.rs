@@ -159,8 +159,8 @@ pub struct LoginArgs {
     /// Mint a token with the local dev signing key (`belt-api token`).
     #[arg(long, required = true)]
     pub dev: bool,
-    /// The server's data dir, which holds the dev signing key.
-    #[arg(long, default_value = "./belt-data")]
+    /// The server's data dir, which holds the dev signing key (as for `belt-api serve`).
+    #[arg(long, env = "BELT_DATA_DIR", default_value = "./belt-data")]
     pub data_dir: PathBuf,
     /// Token lifetime, e.g. 1h, 12h, 7d.
     #[arg(long, default_value = "12h")]

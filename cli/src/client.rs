@@ -71,16 +71,35 @@ impl Client {
         format!("{}/projects/{}{}", self.server, self.project, path)
     }
 
-    /// A request with the token; a bounded one unless `stream`.
+    /// A request, bounded unless `stream`; the token goes only to the server's own origin.
     pub fn request(&self, method: Method, url: &str, stream: bool) -> RequestBuilder {
         let mut request = self.http.request(method, url);
         if !stream {
             request = request.timeout(REQUEST_TIMEOUT);
         }
         match &self.token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
+            Some(token) if self.on_origin(url).is_ok() => request.bearer_auth(token),
+            _ => request,
         }
+    }
+
+    /// `link` (absolute, or relative to the server) when it names the server's own origin
+    /// (scheme, host and port): a link in an answer is the server's word, and a server that was
+    /// tricked or is hostile must not be able to send the token elsewhere.
+    pub fn on_origin(&self, link: &str) -> Result<String> {
+        let server = reqwest::Url::parse(&self.server)
+            .map_err(|e| CliError::Other(format!("bad server URL '{}': {e}", self.server)))?;
+        let url = server
+            .join(link)
+            .map_err(|e| CliError::Other(format!("the server sent a bad link '{link}': {e}")))?;
+        if url.origin() != server.origin() {
+            return Err(CliError::Other(format!(
+                "refusing to follow a link to another origin: '{link}' is not on {} \
+                 (the token is sent only to the context's server)",
+                server.origin().ascii_serialization()
+            )));
+        }
+        Ok(url.into())
     }
 
     /// Sends; any answer comes back (the caller decides about 304 and 404), no answer is an error.
@@ -98,9 +117,10 @@ impl Client {
         self.get_url(&self.url(path))
     }
 
-    /// A GET of an absolute URL (a `_links.next`).
+    /// A GET of a URL on the server's origin (a `_links.next`); any other is refused.
     pub fn get_url(&self, url: &str) -> Result<Value> {
-        json_body(self.call(self.request(Method::GET, url, false))?)
+        let url = self.on_origin(url)?;
+        json_body(self.call(self.request(Method::GET, &url, false))?)
     }
 
     /// Every item of a paged listing, following `_links.next`, at most `limit`.

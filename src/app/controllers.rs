@@ -60,7 +60,7 @@ pub(super) fn observers(
         store.clone(),
         runtime.clone(),
         config.dependency_timeout(),
-        events.event_retention,
+        events.retention(),
         Duration::from_millis(events.event_prune_interval_ms.max(100)),
     );
     (

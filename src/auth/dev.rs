@@ -59,9 +59,35 @@ impl DevKey {
             Err(e) if e.kind() == ErrorKind::NotFound => create(&path)?,
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
+        Self::from_pkcs8(path, &pkcs8)
+    }
+
+    /// Loads the key the server created in `data_dir`; never creates one. A token signed with a
+    /// key the server does not hold would be refused later with a bare 401, so a missing key is
+    /// an error that says which data dir was looked in and how to get the right one.
+    pub fn load(data_dir: &Path) -> anyhow::Result<DevKey> {
+        let path = data_dir.join(KEY_FILE);
+        match fs::read(&path) {
+            Ok(pkcs8) => {
+                warn_if_readable_by_others(&path);
+                Self::from_pkcs8(path, &pkcs8)
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => anyhow::bail!(
+                "no dev signing key in the data dir {dir} ({file} does not exist): a token is \
+                 signed with the key `belt-api serve` created there in dev mode. Give the server's \
+                 data dir with --data-dir or BELT_DATA_DIR, or start `belt-api serve` with this \
+                 data dir once first.",
+                dir = data_dir.display(),
+                file = path.display()
+            ),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    fn from_pkcs8(path: PathBuf, pkcs8: &[u8]) -> anyhow::Result<DevKey> {
         let pair = EcdsaKeyPair::from_pkcs8(
             &ECDSA_P256_SHA256_FIXED_SIGNING,
-            &pkcs8,
+            pkcs8,
             &SystemRandom::new(),
         )
         .map_err(|e| {
@@ -77,7 +103,7 @@ impl DevKey {
             x: URL_SAFE_NO_PAD.encode(&point[1..33]),
             y: URL_SAFE_NO_PAD.encode(&point[33..]),
             // jsonwebtoken's EC "DER" signing key is exactly ring's PKCS#8.
-            signing: EncodingKey::from_ec_der(&pkcs8),
+            signing: EncodingKey::from_ec_der(pkcs8),
             path,
         })
     }
@@ -218,6 +244,17 @@ mod tests {
                 .unwrap();
             assert_eq!(bytes.len(), 32);
         }
+    }
+
+    #[test]
+    fn load_never_creates_a_key_and_names_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = DevKey::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(&dir.path().display().to_string()), "{err}");
+        assert!(err.contains("BELT_DATA_DIR"), "{err}");
+        assert!(!dir.path().join(KEY_FILE).exists());
+        let created = DevKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(DevKey::load(dir.path()).unwrap().jwks(), created.jwks());
     }
 
     #[test]

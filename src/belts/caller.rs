@@ -3,6 +3,7 @@
 
 use super::BeltError;
 use crate::auth::Claims;
+use crate::domain::output::OutputSight;
 use crate::domain::{BeltId, Commit, Invalid, Person, Precondition, ProjectName};
 
 pub struct Caller {
@@ -31,6 +32,12 @@ impl Caller {
         } else {
             Err(BeltError::Forbidden)
         }
+    }
+
+    /// Whether answers may quote what the project's replicas printed: only to who may read
+    /// their logs.
+    pub fn output_sight(&self, project: &ProjectName) -> OutputSight {
+        OutputSight::for_editor(self.require(project, Access::Write).is_ok())
     }
 
     /// The role check first, then the refusal of a value the caller sent: a caller without the

@@ -1,5 +1,5 @@
 //! A belt's history (docs/api.md#history): every write and every status change the runtime
-//! reported, newest first, paged like the listing.
+//! reported, newest first, paged like the listing; what replicas printed only for editors.
 
 use super::{Access, Asked, BeltError, Belts, Paging};
 use crate::domain::Invalid;
@@ -14,13 +14,15 @@ impl Belts {
         page: Result<Paging, Invalid>,
     ) -> Result<EventPage, BeltError> {
         let page = asked.permit(Access::Read, page)?;
-        let events = self
+        let mut events = self
             .store
             .history(asked.project, asked.id, page.offset, page.limit)
             .await?;
         if events.total == 0 {
             self.load(asked.project, asked.id).await?;
         }
+        let sight = asked.caller.output_sight(asked.project);
+        events.events = events.events.into_iter().map(|e| e.seen(sight)).collect();
         Ok(events)
     }
 }

@@ -1,6 +1,8 @@
-//! A belt's status and, whenever it is deployed, why (docs/api.md#state).
+//! A belt's status and, whenever it is deployed, why (docs/api.md#state); what its replicas
+//! printed only for editors.
 
 use super::{Access, Asked, BeltError, Belts};
+use crate::domain::output::withhold_in_pods;
 use crate::domain::BeltStatus;
 use crate::runtime::StateDetails;
 
@@ -20,9 +22,14 @@ impl Belts {
         let status = self.status_of(&belt);
         let (details, total_lag) =
             tokio::join!(self.runtime.details(belt.id), self.total_lag_of(&belt));
+        let mut details = details?;
+        if let Some(details) = &mut details {
+            let sight = asked.caller.output_sight(asked.project);
+            withhold_in_pods(&mut details.pod_status, sight);
+        }
         Ok(StateReport {
             status,
-            details: details?,
+            details,
             total_lag,
         })
     }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use super::streams::{bounded, BoundedStream};
@@ -90,7 +90,7 @@ impl Belts {
         let slot = self.streams.take(caller)?;
         let (start, first) = match ask.after {
             Some(after) => {
-                let horizon = self.store.events_after(project, after, None, 0).await?;
+                let horizon = self.store.events_after(project, after, ask.belt, 0).await?;
                 if horizon.pruned_through > after {
                     let message = pruned_message(after, horizon.pruned_through);
                     return Err(BeltError::Gone(message));
@@ -117,7 +117,11 @@ impl Belts {
             closing: self.watch.closing.clone(),
         };
         tokio::spawn(feed.run(sender));
-        let items = reader(first, receiver, stalled, start);
+        let sight = caller.output_sight(project);
+        let items = reader(first, receiver, stalled, start).map(move |item| match item {
+            WatchItem::Event(event) => WatchItem::Event(Box::new((*event).seen(sight))),
+            other => other,
+        });
         Ok(bounded(items, caller, slot))
     }
 }

@@ -245,6 +245,7 @@ mod tests {
             from: None,
             to: None,
             reason: None,
+            output: None,
         }
     }
 

@@ -5,15 +5,26 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::belts::{StreamLimits, WatchSettings};
+use crate::domain::EventRetention;
 
 #[derive(Debug, Clone, Args)]
 pub struct EventsConfig {
-    /// Events kept, of all projects together; older ones are pruned, and a watch that asks to
-    /// resume before them is told to resync (410).
-    #[arg(long, env = "BELT_EVENT_RETENTION", default_value_t = 100_000)]
-    pub event_retention: u64,
+    /// Events kept per project, its belts together; older ones are pruned (but see
+    /// `BELT_EVENT_FLOOR_PER_BELT`), and a watch that asks to resume before them is told to resync
+    /// (410). Another project's activity never prunes them.
+    #[arg(
+        long,
+        env = "BELT_EVENT_RETENTION_PER_PROJECT",
+        default_value_t = 100_000
+    )]
+    pub event_retention_per_project: u64,
 
-    /// How often the event log is pruned to `BELT_EVENT_RETENTION`.
+    /// The newest events of each belt, kept even beyond its project's retention: a busy belt does
+    /// not erase a quiet one's history.
+    #[arg(long, env = "BELT_EVENT_FLOOR_PER_BELT", default_value_t = 100)]
+    pub event_floor_per_belt: u64,
+
+    /// How often the event log is pruned to its retention.
     #[arg(long, env = "BELT_EVENT_PRUNE_INTERVAL_MS", default_value_t = 60_000)]
     pub event_prune_interval_ms: u64,
 
@@ -37,6 +48,10 @@ pub struct EventsConfig {
 }
 
 impl EventsConfig {
+    pub fn retention(&self) -> EventRetention {
+        EventRetention::new(self.event_retention_per_project, self.event_floor_per_belt)
+    }
+
     /// `closing` turns `true` when the service stops.
     pub fn watch(&self, closing: tokio::sync::watch::Receiver<bool>) -> WatchSettings {
         WatchSettings {

@@ -64,6 +64,8 @@ pub struct EventDraft {
     pub from: Option<BeltStatus>,
     pub to: Option<BeltStatus>,
     pub reason: Option<String>,
+    /// What a replica printed that explains it: shown to editors only (`output.rs`).
+    pub output: Option<String>,
 }
 
 impl EventDraft {
@@ -82,6 +84,7 @@ impl EventDraft {
             from,
             to,
             reason: None,
+            output: None,
         }
     }
 
@@ -94,6 +97,7 @@ impl EventDraft {
             from: None,
             to: None,
             reason: None,
+            output: None,
         }
     }
 
@@ -117,6 +121,8 @@ pub struct BeltEvent {
     pub from: Option<BeltStatus>,
     pub to: Option<BeltStatus>,
     pub reason: Option<String>,
+    /// What a replica printed that explains it: shown to editors only (`output.rs`).
+    pub output: Option<String>,
 }
 
 #[cfg(test)]

@@ -33,7 +33,8 @@ pub struct HistoryItem {
     pub version: Option<i64>,
     pub from_status: Option<BeltStatus>,
     pub to_status: Option<BeltStatus>,
-    /// Why, when known: e.g. `replica grnry-belt-4-1-0 exited 1: ImportError: …`.
+    /// Why, when known: e.g. `replica grnry-belt-4-1-0 exited 1: ImportError: …`; the replica's
+    /// own output (after `exited 1: `) only for editors.
     pub reason: Option<String>,
 }
 
@@ -47,7 +48,7 @@ impl From<&BeltEvent> for HistoryItem {
             version: event.version,
             from_status: event.from,
             to_status: event.to,
-            reason: event.reason.clone(),
+            reason: event.told_reason(),
         }
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::domain::belt::now_millis;
 use crate::domain::lifecycle::status_of;
-use crate::domain::{BeltId, BeltStatus, DesiredState, EventAction, EventDraft};
+use crate::domain::{BeltId, BeltStatus, DesiredState, EventAction, EventDraft, EventRetention};
 use crate::runtime::kubernetes::EVENTS_FIELD;
 use crate::runtime::{Runtime, StateDetails};
 use crate::store::{BeltStore, StoreError};
@@ -28,7 +28,7 @@ pub struct StatusEvents {
     runtime: Arc<dyn Runtime>,
     /// Deadline of the runtime's `details` call that explains a change.
     call_timeout: Duration,
-    retention: u64,
+    retention: EventRetention,
     prune_interval: Duration,
 }
 
@@ -37,7 +37,7 @@ impl StatusEvents {
         store: Arc<dyn BeltStore>,
         runtime: Arc<dyn Runtime>,
         call_timeout: Duration,
-        retention: u64,
+        retention: EventRetention,
         prune_interval: Duration,
     ) -> Self {
         StatusEvents {
@@ -71,7 +71,10 @@ impl StatusEvents {
         let mut draft = EventDraft::observed(EventAction::StatusChanged, now_millis());
         draft.from = before;
         draft.to = Some(now);
-        draft.reason = self.reason(id, now).await;
+        if let Some(explained) = self.reason(id, now).await {
+            draft.reason = Some(explained.reason);
+            draft.output = explained.output;
+        }
         let after = newest.map_or(0, |event| event.id);
         let version = Some(belt.version);
         (self.store)
@@ -81,7 +84,7 @@ impl StatusEvents {
 
     /// Why a belt is in its status, from the runtime's details: a failed replica's exit and its
     /// last line of output, or the condition that holds it back.
-    async fn reason(&self, id: BeltId, status: BeltStatus) -> Option<String> {
+    async fn reason(&self, id: BeltId, status: BeltStatus) -> Option<Explanation> {
         if !matches!(status, BeltStatus::Failed | BeltStatus::Deploying) {
             return None;
         }
@@ -112,7 +115,7 @@ impl StatusEvents {
         }
     }
 
-    /// One prune: keeps the newest `retention` events.
+    /// One prune: removes what the retention does not keep.
     pub async fn prune_once(&self) -> Result<u64, StoreError> {
         self.store.prune_events(self.retention).await
     }
@@ -138,20 +141,36 @@ impl StatusEvents {
 /// replica is doing now, with its exit code and last line. Events explain the replicas that have
 /// no container yet (a pod the scheduler cannot place, `FailedScheduling`), which is exactly when
 /// the Deployment's conditions only say "does not have minimum availability".
-pub fn reason_of(details: &StateDetails) -> Option<String> {
+pub fn reason_of(details: &StateDetails) -> Option<Explanation> {
     let from_pods = details.pod_status.iter().find_map(|pod| {
         let name = pod.get("name").and_then(Value::as_str).unwrap_or("?");
         containers(pod).find_map(|container| container_reason(name, container))
     });
     let from_events = || details.pod_status.iter().find_map(event_reason);
-    let reason = from_pods.or_else(from_events).or_else(|| {
+    let from_conditions = || {
         details.deployment_events.iter().find_map(|condition| {
             let failing = condition.get("status").and_then(Value::as_str) != Some("True");
             let message = condition.get("message").and_then(Value::as_str)?;
             failing.then(|| message.to_owned())
         })
-    })?;
-    Some(reason.chars().take(MAX_REASON_CHARS).collect())
+    };
+    let words = |reason: String| Explanation {
+        reason,
+        output: None,
+    };
+    let explained = from_pods.or_else(|| from_events().or_else(from_conditions).map(words))?;
+    Some(Explanation {
+        reason: explained.reason.chars().take(MAX_REASON_CHARS).collect(),
+        output: (explained.output).map(|line| line.chars().take(MAX_REASON_CHARS).collect()),
+    })
+}
+
+/// Why a belt is in its status: belt-api's own words, and apart from them the line a replica
+/// printed that explains it, which only editors see (`domain/output.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub reason: String,
+    pub output: Option<String>,
 }
 
 fn containers(pod: &Value) -> impl Iterator<Item = &Value> {
@@ -166,28 +185,41 @@ fn containers(pod: &Value) -> impl Iterator<Item = &Value> {
     .into_iter()
 }
 
-fn container_reason(pod: &str, container: &Value) -> Option<String> {
+/// A terminated container's message is what the replica printed (its output's tail locally, its
+/// termination message on Kubernetes): the output. Its `reason` (`Error`, `OOMKilled`) and a
+/// waiting reason and message are the runtime's words.
+fn container_reason(pod: &str, container: &Value) -> Option<Explanation> {
     let terminated = ["state", "lastState"]
         .iter()
         .find_map(|key| container.get(key)?.get("terminated"));
     if let Some(terminated) = terminated {
         let code = terminated.get("exitCode").and_then(Value::as_i64);
         let code = code.map_or_else(|| "?".to_owned(), |code| code.to_string());
-        let line = last_line(terminated.get("message"))
-            .or_else(|| last_line(terminated.get("reason")))
-            .unwrap_or_default();
-        return Some(
-            format!("replica {pod} exited {code}: {line}")
-                .trim_end_matches(": ")
-                .to_owned(),
-        );
+        let exited = format!("replica {pod} exited {code}");
+        return Some(match last_line(terminated.get("message")) {
+            Some(line) => Explanation {
+                reason: exited,
+                output: Some(line),
+            },
+            None => Explanation {
+                reason: match last_line(terminated.get("reason")) {
+                    Some(reason) => format!("{exited}: {reason}"),
+                    None => exited,
+                },
+                output: None,
+            },
+        });
     }
     let waiting = container.get("state")?.get("waiting")?;
     let reason = waiting.get("reason").and_then(Value::as_str)?;
     let message = last_line(waiting.get("message"));
-    Some(match message {
+    let reason = match message {
         Some(message) => format!("replica {pod} waiting ({reason}): {message}"),
         None => format!("replica {pod} waiting ({reason})"),
+    };
+    Some(Explanation {
+        reason,
+        output: None,
     })
 }
 
@@ -224,6 +256,14 @@ mod tests {
 
     use super::*;
 
+    impl Explanation {
+        /// As an editor reads it.
+        fn told(&self) -> String {
+            let told = crate::domain::output::told(Some(&self.reason), self.output.as_deref());
+            told.unwrap_or_default()
+        }
+    }
+
     #[test]
     fn a_replica_that_exited_is_named_with_its_code_and_last_line() {
         let details = StateDetails {
@@ -238,9 +278,13 @@ mod tests {
             ..StateDetails::default()
         };
         assert_eq!(
-            reason_of(&details).unwrap(),
+            reason_of(&details).unwrap().told(),
             "replica grnry-belt-4-1-0 exited 1: ImportError: no numpy"
         );
+        // The line is the replica's output, kept apart for editors.
+        let explained = reason_of(&details).unwrap();
+        assert_eq!(explained.reason, "replica grnry-belt-4-1-0 exited 1");
+        assert_eq!(explained.output.unwrap(), "ImportError: no numpy");
     }
 
     #[test]
@@ -251,7 +295,7 @@ mod tests {
             ..StateDetails::default()
         };
         assert_eq!(
-            reason_of(&waiting).unwrap(),
+            reason_of(&waiting).unwrap().told(),
             "replica p waiting (ImagePullBackOff): not found"
         );
         let condition = StateDetails {
@@ -259,7 +303,10 @@ mod tests {
                 "message": "ReplicaSet cannot progress"})],
             ..StateDetails::default()
         };
-        assert_eq!(reason_of(&condition).unwrap(), "ReplicaSet cannot progress");
+        assert_eq!(
+            reason_of(&condition).unwrap().told(),
+            "ReplicaSet cannot progress"
+        );
         assert_eq!(reason_of(&StateDetails::default()), None);
     }
 
@@ -285,12 +332,12 @@ mod tests {
             ..StateDetails::default()
         };
         assert_eq!(
-            reason_of(&details).unwrap(),
+            reason_of(&details).unwrap().told(),
             "replica pending (FailedScheduling): 0/3 nodes: Insufficient memory"
         );
         details.pod_status[1]["events"] = json!([event("Normal", "Scheduled", "on worker-1")]);
         assert_eq!(
-            reason_of(&details).unwrap(),
+            reason_of(&details).unwrap().told(),
             "Deployment does not have minimum availability."
         );
         // A container's own state stays first: it is what the replica does now.
@@ -298,7 +345,7 @@ mod tests {
         details.pod_status[0]["containerStatus"][0]["state"] =
             json!({"waiting": {"reason": "CrashLoopBackOff"}});
         assert_eq!(
-            reason_of(&details).unwrap(),
+            reason_of(&details).unwrap().told(),
             "replica up waiting (CrashLoopBackOff)"
         );
     }

@@ -11,7 +11,7 @@ use super::{
     LockedOutcome, NewBelt, Page, Revision, RevisionPage, StoreError, UpdateOutcome, WishChange,
     WishGuard, WishOutcome, Wishes,
 };
-use crate::domain::{Belt, BeltId, EventDraft, ProjectName};
+use crate::domain::{Belt, BeltId, EventDraft, EventRetention, ProjectName};
 
 /// Every store call bounded in time on this side of the connection. The server's own statement
 /// timeout ends slow statements; this ends calls to a database that does not answer at all (a
@@ -167,8 +167,8 @@ impl BeltStore for Bounded {
     async fn newest_event_id(&self) -> Result<i64, StoreError> {
         self.bound(self.inner.newest_event_id()).await
     }
-    async fn prune_events(&self, keep: u64) -> Result<u64, StoreError> {
-        self.bound(self.inner.prune_events(keep)).await
+    async fn prune_events(&self, retention: EventRetention) -> Result<u64, StoreError> {
+        self.bound(self.inner.prune_events(retention)).await
     }
     fn event_announcements(&self) -> tokio::sync::watch::Receiver<()> {
         self.inner.event_announcements()

@@ -19,7 +19,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Belt, BeltEvent, BeltId, BeltSpec, DesiredState, EventDraft, Person, ProjectName, Refusal,
+    Belt, BeltEvent, BeltId, BeltSpec, DesiredState, EventDraft, EventRetention, Person,
+    ProjectName, Refusal,
 };
 
 pub use crate::domain::{Revision, RevisionPage, RevisionSummary};
@@ -301,8 +302,8 @@ pub trait BeltStore: Send + Sync + 'static {
     ) -> Result<EventBatch, StoreError>;
     /// The newest event id of all projects; 0 when there is none.
     async fn newest_event_id(&self) -> Result<i64, StoreError>;
-    /// Keeps the newest `keep` events; answers how many were removed.
-    async fn prune_events(&self, keep: u64) -> Result<u64, StoreError>;
+    /// Removes the events `retention` does not keep; answers how many.
+    async fn prune_events(&self, retention: EventRetention) -> Result<u64, StoreError>;
     /// Changes after every commit that recorded events: what a watch waits on instead of polling.
     fn event_announcements(&self) -> tokio::sync::watch::Receiver<()>;
 }

@@ -31,6 +31,9 @@ impl Dialect for sqlx::Postgres {
 
     // A transaction-scoped advisory lock: taken just before the insert, released by the commit.
     const LOCK_EVENTS: &'static str = "SELECT pg_advisory_xact_lock(7340012)";
+    // Not the events lock: a prune would hold every write for as long as it ranks the log.
+    // Events appended meanwhile are newer than any it prunes and invisible to its snapshot.
+    const BEGIN_PRUNE: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ";
 
     fn rows_affected(done: &sqlx::postgres::PgQueryResult) -> u64 {
         done.rows_affected()

@@ -38,6 +38,7 @@ impl Dialect for sqlx::Sqlite {
          WHERE singleton = 1 RETURNING next_id - 1";
 
     const LOCK_EVENTS: &'static str = "SELECT 1"; // writers already queue on the database lock
+    const BEGIN_PRUNE: &'static str = "BEGIN IMMEDIATE";
 
     fn rows_affected(done: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         done.rows_affected()

@@ -146,6 +146,16 @@ async fn a_replica_that_exits_records_a_status_change_with_its_exit(backend: Bac
     act(&app, &id, "START").await;
     wait_for(&app, &id, "FAILED").await;
     let failed = wait_for_event(&app, &id, |e| e["toStatus"] == "FAILED").await;
+    // The output after the exit is an editor's (replica_output.rs).
+    let path = format!("/projects/global/belts/{id}/history");
+    let (_, editors) = json_of(app.get(&path, &app.editor()).await).await;
+    let failed = editors["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == failed["id"])
+        .unwrap()
+        .clone();
     assert_eq!(failed["action"], "statusChanged", "{failed}");
     assert_eq!(failed["actor"], "belt-api");
     assert_eq!(failed["fromStatus"], "DEPLOYING");

@@ -24,6 +24,8 @@ mod policy;
 mod reconciler;
 mod registry;
 mod registry_hostile;
+mod replica_output;
+mod retention;
 mod revisions;
 mod running;
 mod service;

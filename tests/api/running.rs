@@ -263,7 +263,9 @@ async fn deploying_and_failed_cells(backend: Backend) {
     let broken = app.create_belt("global", &body).await;
     let broken = broken["id"].as_str().unwrap();
     act(&app, broken, "START").await;
-    let failed = wait_for(&app, broken, "FAILED").await;
+    wait_for(&app, broken, "FAILED").await;
+    let path = format!("/projects/global/belts/{broken}/state");
+    let (_, failed) = json_of(app.get(&path, &app.editor()).await).await;
     let details = failed["podStatus"].to_string();
     assert!(
         details.contains("boom: cannot start"),
@@ -432,7 +434,10 @@ async fn a_callback_raising_at_import_is_failed_with_the_exception_in_state(back
     let belt = app.create_belt("global", &body).await;
     let id = belt["id"].as_str().unwrap();
     act(&app, id, "START").await;
-    let failed = wait_for(&app, id, "FAILED").await;
+    wait_for(&app, id, "FAILED").await;
+    // What the replica printed is an editor's (replica_output.rs).
+    let path = format!("/projects/global/belts/{id}/state");
+    let (_, failed) = json_of(app.get(&path, &app.editor()).await).await;
     let details = failed["podStatus"].to_string();
     assert!(
         details.contains(&format!("RuntimeError: profile store unreachable: {id}")),

@@ -174,7 +174,8 @@ async fn a_pruned_resume_point_is_gone(backend: Backend) {
     let app = fake_app(
         backend,
         &[
-            ("--event-retention", "5"),
+            ("--event-retention-per-project", "5"),
+            ("--event-floor-per-belt", "0"),
             ("--event-prune-interval-ms", "100"),
         ],
     )

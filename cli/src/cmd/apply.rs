@@ -193,7 +193,8 @@ fn pause_for_tests() {
     }
 }
 
-/// Every document of every file; a directory means its `.yaml`, `.yml` and `.json` files, by name.
+/// Every document of every file; a directory means its `.yaml`, `.yml` and `.json` files, by name,
+/// none of them a symlink that leads out of it.
 fn read_all(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>> {
     let mut documents = Vec::new();
     for path in paths {
@@ -206,7 +207,8 @@ fn read_all(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>> {
                         Some("yaml" | "yml" | "json")
                     )
                 })
-                .collect();
+                .map(|file| super::files::inside(path, &file))
+                .collect::<Result<_>>()?;
             files.sort();
             for file in files {
                 documents.extend(read_file(&file)?.into_iter().map(|d| (file.clone(), d)));

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::belt_path;
+use super::{belt_path, files};
 use crate::args::{ExportArgs, GetArgs};
 use crate::client::{json_body, Client};
 use crate::error::{code, CliError, Result};
@@ -157,19 +157,10 @@ fn print_documents(documents: &[Value], out: Out) -> Result<i32> {
 fn write_files(dir: &std::path::Path, documents: &[Value], out: Out) -> Result<i32> {
     std::fs::create_dir_all(dir)?;
     for document in documents {
-        let name: String = cell(&document["name"])
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(60)
-            .collect();
-        let path = dir.join(format!("{}-{name}.yaml", cell(&document["id"])));
-        std::fs::write(&path, output::to_yaml(document)?)?;
+        let id = files::file_name_part(&cell(&document["id"]), 20);
+        let name = files::file_name_part(&cell(&document["name"]), 60);
+        let text = output::to_yaml(document)?;
+        files::write_in(dir, &format!("{id}-{name}.yaml"), text.as_bytes())?;
     }
     out.note(&format!(
         "{} belt(s) exported to {}",

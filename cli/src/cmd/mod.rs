@@ -3,6 +3,7 @@
 mod apply;
 mod belts;
 mod describe_text;
+mod files;
 mod history;
 mod logs;
 mod setup;

@@ -5,37 +5,56 @@ use anyhow::Context;
 
 use super::{Dialect, SqlStore};
 use crate::domain::belt::{epoch_millis, from_epoch_millis};
-use crate::domain::{Belt, BeltEvent, BeltId, EventAction, EventDraft, ProjectName};
+use crate::domain::{
+    Belt, BeltEvent, BeltId, EventAction, EventDraft, EventRetention, ProjectName,
+};
 use crate::store::{classify, EventBatch, EventPage, StoreError};
 
 const EVENT_COLUMNS: &str =
-    "id, project, belt_id, at_ms, actor, action, version, from_status, to_status, reason";
+    "id, project, belt_id, at_ms, actor, action, version, from_status, to_status, reason, output";
 
 const INSERT_EVENT: &str = "INSERT INTO belt_events \
-     (project, belt_id, at_ms, actor, action, version, from_status, to_status, reason) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+     (project, belt_id, at_ms, actor, action, version, from_status, to_status, reason, output) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
 
-/// The same, only while the belt's newest event is `$10`.
+/// The same, only while the belt's newest event is `$11`.
 const INSERT_IF_NEWEST: &str = "INSERT INTO belt_events \
-     (project, belt_id, at_ms, actor, action, version, from_status, to_status, reason) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
-     WHERE COALESCE((SELECT MAX(id) FROM belt_events WHERE project = $1 AND belt_id = $2), 0) = $10 \
+     (project, belt_id, at_ms, actor, action, version, from_status, to_status, reason, output) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+     WHERE COALESCE((SELECT MAX(id) FROM belt_events WHERE project = $1 AND belt_id = $2), 0) = $11 \
      RETURNING id";
 
 const COUNT_OF_BELT: &str = "SELECT COUNT(*) FROM belt_events WHERE project = $1 AND belt_id = $2";
 
 const NEWEST_ID: &str = "SELECT COALESCE(MAX(id), 0) FROM belt_events";
 
-const HORIZON: &str = "SELECT pruned_through FROM belt_event_horizon WHERE singleton = 1";
+/// The newest id pruned of the project (of one belt when `$2` is given), or before pruning was
+/// per project, of all projects.
+const HORIZON: &str = "SELECT MAX(pruned_through) FROM ( \
+     SELECT pruned_through FROM belt_event_horizon WHERE singleton = 1 \
+     UNION ALL \
+     SELECT COALESCE(MAX(pruned_through), 0) FROM belt_event_horizons \
+     WHERE project = $1 AND ($2 IS NULL OR belt_id = $2)) horizons";
 
-/// The id of the newest event pruning removes: the one `keep` places below the newest.
-const PRUNE_CUTOFF: &str = "SELECT COALESCE((SELECT id FROM belt_events \
-     ORDER BY id DESC LIMIT 1 OFFSET $1), 0)";
+/// Each event with how many of its project's and its belt's are as new or newer (1 = newest):
+/// [`EventRetention::keeps`] as SQL. `$1` is the cap per project, `$2` the floor per belt.
+const RANKED: &str = "(SELECT id, project, belt_id, \
+     ROW_NUMBER() OVER (PARTITION BY project ORDER BY id DESC) AS in_project, \
+     ROW_NUMBER() OVER (PARTITION BY project, belt_id ORDER BY id DESC) AS in_belt \
+     FROM belt_events) ranked WHERE in_project > $1 AND in_belt > $2";
 
-const PRUNE: &str = "DELETE FROM belt_events WHERE id <= $1";
+/// A belt's events go oldest first, so the newest pruned now is newer than any pruned before.
+fn move_horizons_statement() -> String {
+    format!(
+        "INSERT INTO belt_event_horizons (project, belt_id, pruned_through) \
+         SELECT project, belt_id, MAX(id) FROM {RANKED} GROUP BY project, belt_id \
+         ON CONFLICT (project, belt_id) DO UPDATE SET pruned_through = excluded.pruned_through"
+    )
+}
 
-const MOVE_HORIZON: &str = "UPDATE belt_event_horizon SET pruned_through = $1 \
-     WHERE singleton = 1 AND pruned_through < $1";
+fn prune_statement() -> String {
+    format!("DELETE FROM belt_events WHERE id IN (SELECT id FROM {RANKED})")
+}
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct EventRow {
@@ -49,6 +68,7 @@ pub struct EventRow {
     from_status: Option<String>,
     to_status: Option<String>,
     reason: Option<String>,
+    output: Option<String>,
 }
 
 impl TryFrom<EventRow> for BeltEvent {
@@ -75,6 +95,7 @@ impl TryFrom<EventRow> for BeltEvent {
             from: status(row.from_status)?,
             to: status(row.to_status)?,
             reason: row.reason,
+            output: row.output,
         })
         .with_context(|| format!("stored event {id} does not map"))
     }
@@ -122,6 +143,7 @@ where
             .bind(draft.from.map(|s| s.as_str().to_owned()))
             .bind(draft.to.map(|s| s.as_str().to_owned()))
             .bind(draft.reason.clone())
+            .bind(draft.output.clone())
             .fetch_one(conn)
             .await
             .map_err(classify)?;
@@ -174,6 +196,7 @@ where
             .bind(draft.from.map(|s| s.as_str().to_owned()))
             .bind(draft.to.map(|s| s.as_str().to_owned()))
             .bind(draft.reason.clone())
+            .bind(draft.output.clone())
             .bind(after)
             .fetch_optional(&mut *tx)
             .await
@@ -220,8 +243,9 @@ where
         })
     }
 
-    /// The project's events after `after`, oldest first; the horizon is read after them, so a
-    /// prune that ran in between shows as a gap rather than passing unseen.
+    /// The project's events after `after`, oldest first; the horizon (of the belt when one is
+    /// asked for) is read after them, so a prune that ran in between shows as a gap rather than
+    /// passing unseen.
     pub(super) async fn events_after_id(
         &self,
         project: &ProjectName,
@@ -242,6 +266,8 @@ where
             .await
             .map_err(classify)?;
         let (pruned_through,): (i64,) = sqlx::query_as(HORIZON)
+            .bind(project.as_str())
+            .bind(belt.map(BeltId::get))
             .fetch_one(&self.pool)
             .await
             .map_err(classify)?;
@@ -259,28 +285,26 @@ where
         Ok(newest)
     }
 
-    /// Keeps the newest `keep` events of all projects and moves the horizon past the rest.
-    pub(super) async fn prune(&self, keep: u64) -> Result<u64, StoreError> {
+    /// Prunes what `retention` does not keep and moves the pruned belts' horizons past it, both
+    /// from one snapshot ([`Dialect::BEGIN_PRUNE`]) and committed together: a reader sees the
+    /// events gone only with their horizon moved.
+    pub(super) async fn prune(&self, retention: EventRetention) -> Result<u64, StoreError> {
+        let per_project = i64::try_from(retention.per_project()).unwrap_or(i64::MAX);
+        let per_belt = i64::try_from(retention.per_belt()).unwrap_or(i64::MAX);
         let mut tx = self
             .pool
-            .begin_with(DB::BEGIN_WRITE)
+            .begin_with(DB::BEGIN_PRUNE)
             .await
             .map_err(classify)?;
-        let (cutoff,): (i64,) = sqlx::query_as(PRUNE_CUTOFF)
-            .bind(i64::try_from(keep).unwrap_or(i64::MAX))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(classify)?;
-        if cutoff == 0 {
-            return Ok(0);
-        }
-        let pruned = sqlx::query(PRUNE)
-            .bind(cutoff)
+        sqlx::query(&move_horizons_statement())
+            .bind(per_project)
+            .bind(per_belt)
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
-        sqlx::query(MOVE_HORIZON)
-            .bind(cutoff)
+        let pruned = sqlx::query(&prune_statement())
+            .bind(per_project)
+            .bind(per_belt)
             .execute(&mut *tx)
             .await
             .map_err(classify)?;

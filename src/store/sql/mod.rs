@@ -18,7 +18,7 @@ use super::{
     LockedOutcome, NewBelt, Page, Revision, RevisionPage, StoreError, UpdateOutcome, WishChange,
     WishGuard, WishOutcome, Wishes,
 };
-use crate::domain::{Belt, BeltId, EventDraft, ProjectName};
+use crate::domain::{Belt, BeltId, EventDraft, EventRetention, ProjectName};
 use events::EventRow;
 
 /// The statements that differ from one database to the other.
@@ -33,6 +33,9 @@ pub trait Dialect: sqlx::Database {
     const NEXT_ID: &'static str;
     /// Serializes the event log's writers until their commit, so ids commit in order.
     const LOCK_EVENTS: &'static str;
+    /// Opens the prune's transaction: its two statements see one snapshot, so the horizons it
+    /// moves are exactly those of the events it deletes, while writers go on appending.
+    const BEGIN_PRUNE: &'static str;
 
     /// How many rows a statement changed (each driver has its own result type).
     fn rows_affected(done: &Self::QueryResult) -> u64;
@@ -300,8 +303,8 @@ where
         self.newest_id().await
     }
 
-    async fn prune_events(&self, keep: u64) -> Result<u64, StoreError> {
-        self.prune(keep).await
+    async fn prune_events(&self, retention: EventRetention) -> Result<u64, StoreError> {
+        self.prune(retention).await
     }
 
     fn event_announcements(&self) -> tokio::sync::watch::Receiver<()> {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use belt_api::domain::replica::ReplicaSpec;
-use belt_api::domain::{Belt, BeltId, EventDraft, ProjectName};
+use belt_api::domain::{Belt, BeltId, EventDraft, EventRetention, ProjectName};
 use belt_api::runtime::{Observed, Phase, Runtime, RuntimeError, StateDetails};
 use belt_api::store::{
     BeltStore, Change, Commit, Decide, DeleteOutcome, EventBatch, EventPage, ListQuery,
@@ -254,8 +254,8 @@ impl BeltStore for CountingStore {
     async fn newest_event_id(&self) -> Result<i64, StoreError> {
         self.inner.newest_event_id().await
     }
-    async fn prune_events(&self, keep: u64) -> Result<u64, StoreError> {
-        self.inner.prune_events(keep).await
+    async fn prune_events(&self, retention: EventRetention) -> Result<u64, StoreError> {
+        self.inner.prune_events(retention).await
     }
     fn event_announcements(&self) -> tokio::sync::watch::Receiver<()> {
         self.inner.event_announcements()

@@ -1,0 +1,115 @@
+//! Replica output is an editor's (docs/api.md#who-sees-replica-output). `/logs` needs `editor`;
+//! what a replica printed reaches other answers too (a terminated container's message in
+//! `GET …/state`, the last line quoted in a `statusChanged` reason), so each of those answers
+//! passes through this one rule instead of each deciding for itself.
+
+use serde_json::Value;
+
+use super::BeltEvent;
+
+/// Whether an answer may quote what a belt's replicas printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputSight {
+    /// An editor of the belt's project: who may read `/logs`.
+    Shown,
+    /// Anyone else who may read the belt.
+    Withheld,
+}
+
+impl OutputSight {
+    pub fn for_editor(editor: bool) -> Self {
+        if editor {
+            OutputSight::Shown
+        } else {
+            OutputSight::Withheld
+        }
+    }
+}
+
+/// How an event's reason reads with the replica's output after belt-api's own words.
+pub fn told(reason: Option<&str>, output: Option<&str>) -> Option<String> {
+    match (reason, output) {
+        (Some(reason), Some(output)) => Some(format!("{reason}: {output}")),
+        (reason, output) => reason.or(output).map(str::to_owned),
+    }
+}
+
+impl BeltEvent {
+    /// The event as `sight` may see it.
+    pub fn seen(mut self, sight: OutputSight) -> Self {
+        if sight == OutputSight::Withheld {
+            self.output = None;
+        }
+        self
+    }
+
+    /// The reason as answers show it: belt-api's words, then the replica's output if kept.
+    pub fn told_reason(&self) -> Option<String> {
+        told(self.reason.as_deref(), self.output.as_deref())
+    }
+}
+
+/// Removes what replicas printed from pod statuses in the Kubernetes shape: the `message` of a
+/// container's `terminated` state (its output's tail on the local runtime, the termination
+/// message on Kubernetes), now and last.
+pub fn withhold_in_pods(pods: &mut [Value], sight: OutputSight) {
+    if sight == OutputSight::Shown {
+        return;
+    }
+    for pod in pods {
+        for key in ["containerStatus", "containerStatuses"] {
+            match pod.get_mut(key) {
+                Some(Value::Array(containers)) => containers.iter_mut().for_each(withhold_in),
+                Some(container @ Value::Object(_)) => withhold_in(container),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn withhold_in(container: &mut Value) {
+    for key in ["state", "lastState"] {
+        let terminated = container.get_mut(key).and_then(|s| s.get_mut("terminated"));
+        if let Some(Value::Object(terminated)) = terminated {
+            terminated.remove("message");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_viewer_sees_no_terminated_message_now_or_last() {
+        let pod = json!({"name": "p", "containerStatus": [{
+            "state": {"terminated": {"exitCode": 1, "message": "secret now"}},
+            "lastState": {"terminated": {"exitCode": 1, "message": "secret before"}}}]});
+        let mut shown = vec![pod.clone()];
+        withhold_in_pods(&mut shown, OutputSight::Shown);
+        assert_eq!(shown[0], pod);
+        let mut withheld = vec![pod];
+        withhold_in_pods(&mut withheld, OutputSight::Withheld);
+        assert!(
+            !withheld[0].to_string().contains("secret"),
+            "{}",
+            withheld[0]
+        );
+        assert_eq!(
+            withheld[0]["containerStatus"][0]["lastState"]["terminated"]["exitCode"],
+            1
+        );
+    }
+
+    #[test]
+    fn the_reason_quotes_the_output_after_belt_apis_words() {
+        assert_eq!(
+            told(Some("replica r exited 1"), Some("ImportError: x")).unwrap(),
+            "replica r exited 1: ImportError: x"
+        );
+        assert_eq!(told(Some("r"), None).unwrap(), "r");
+        assert_eq!(told(None, None), None);
+    }
+}
