@@ -2,7 +2,9 @@
 //! legacy paths), sent with `dryRun=true` against belts in known states — one RUNNING on the
 //! local runtime, one STOPPED with two versions: each either answers 400 naming `dryRun` or
 //! changes nothing (documents, versions, status, replicas, revisions, history). A write the
-//! walk does not know fails it, so a new route cannot ignore the parameter unseen.
+//! walk does not know fails it, so a new route cannot ignore the parameter unseen. Where the
+//! embedded broker's program is given (`BELT_KAFKA_BROKER_COMMAND`), belt-api runs it and each
+//! belt's offsets are part of what must not change.
 
 use std::collections::BTreeSet;
 
@@ -11,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::backend_tests;
 use crate::helpers::*;
-use crate::running::{act, spawn_running_app, wait_for};
+use crate::running::{act, spawn_running_app_with, wait_for};
 
 backend_tests!(every_write_in_the_openapi_document_dry_runs_or_refuses_dry_run);
 
@@ -161,7 +163,13 @@ async fn snapshot(app: &TestApp) -> Value {
             .iter()
             .map(|pod| pod["name"].clone())
             .collect();
+        let offsets = app.get(&format!("{base}/offsets"), &token).await;
+        let offsets = match offsets.status() {
+            StatusCode::OK => json_of(offsets).await.1,
+            status => json!(status.as_u16()),
+        };
         let belt = json!({
+            "offsets": offsets,
             "document": read(base.clone()).await,
             "status": state["status"],
             "replicas": state["deploymentReplicas"],
@@ -212,8 +220,28 @@ async fn send(app: &TestApp, call: &Call, prefix: &str) -> (StatusCode, Value) {
     json_of(request.send().await.unwrap()).await
 }
 
+/// The embedded broker on a free port, when its program is given; no data plane otherwise.
+fn data_plane() -> Vec<(String, String)> {
+    let Some(program) = std::env::var("BELT_KAFKA_BROKER_COMMAND").ok() else {
+        return Vec::new();
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    [
+        ("--kafka-broker", "embedded".to_string()),
+        ("--kafka-broker-command", program),
+        ("--kafka-listen", format!("127.0.0.1:{port}")),
+    ]
+    .map(|(flag, value)| (flag.to_string(), value))
+    .to_vec()
+}
+
 async fn every_write_in_the_openapi_document_dry_runs_or_refuses_dry_run(backend: Backend) {
-    let app = spawn_running_app(backend).await;
+    let with_broker = !data_plane().is_empty();
+    let app = spawn_running_app_with(backend, data_plane()).await;
     let running = app.create_belt("global", &minimal_belt("running")).await;
     let running = running["id"].as_str().unwrap().to_string();
     act(&app, &running, "START").await;
@@ -228,6 +256,12 @@ async fn every_write_in_the_openapi_document_dry_runs_or_refuses_dry_run(backend
     let belts = Belts { running, stopped };
 
     let before = snapshot(&app).await;
+    let offsets = &before["belts"][&belts.stopped]["offsets"];
+    if with_broker {
+        assert!(offsets["offsets"].is_array(), "offsets read: {offsets}");
+    } else {
+        assert_eq!(offsets, &json!(404), "no data plane: {offsets}");
+    }
     let writes = writes_in_the_document(&app).await;
     let mut unknown = Vec::new();
     let mut walked = 0;

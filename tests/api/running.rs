@@ -29,6 +29,11 @@ esac
 "#;
 
 pub async fn spawn_running_app(backend: Backend) -> TestApp {
+    spawn_running_app_with(backend, Vec::new()).await
+}
+
+/// As [`spawn_running_app`], with more `--flag value` pairs.
+pub async fn spawn_running_app_with(backend: Backend, more: Vec<(String, String)>) -> TestApp {
     let dir = tempfile::tempdir().unwrap().keep();
     let script = dir.join("replica.sh");
     std::fs::write(&script, SCRIPT).unwrap();
@@ -43,7 +48,10 @@ pub async fn spawn_running_app(backend: Backend) -> TestApp {
                 ("--reconcile-interval-ms".into(), "500".into()),
                 ("--local-restart-backoff-ms".into(), "100".into()),
                 ("--local-stop-grace-ms".into(), "2000".into()),
-            ],
+            ]
+            .into_iter()
+            .chain(more)
+            .collect(),
             ..Default::default()
         },
     )
