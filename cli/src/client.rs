@@ -54,6 +54,7 @@ impl Client {
             },
         };
         let http = reqwest::blocking::Client::builder()
+            .redirect(same_origin_redirects())
             .timeout(None::<Duration>)
             .connect_timeout(Duration::from_secs(10))
             .build()
@@ -140,6 +141,27 @@ impl Client {
         }
         Ok(items)
     }
+}
+
+/// Redirects are followed on the origin they start from only: reqwest drops the token when the
+/// host or port changes, but not when only the scheme does, and a redirect elsewhere is no
+/// answer of the context's server anyway.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(reqwest::Url::origin);
+        if attempt.previous().len() > 10 {
+            attempt.error("too many redirects")
+        } else if first.is_some_and(|first| first != attempt.url().origin()) {
+            let refused = format!(
+                "refusing to follow a redirect to another origin: {} (the token is sent only to \
+                 the context's server)",
+                attempt.url()
+            );
+            attempt.error(refused)
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 pub fn transport_error(e: reqwest::Error) -> CliError {

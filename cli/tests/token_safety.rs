@@ -40,10 +40,16 @@ impl Recorder {
                 }
                 let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                 kept.lock().unwrap().push(head);
-                let body = answer(&target).to_string();
+                let body = answer(&target);
+                // `{"redirect": URL}` answers a 302 to URL.
+                let (status, location) = match body["redirect"].as_str() {
+                    Some(url) => ("302 Found", format!("Location: {url}\r\n")),
+                    None => ("200 OK", String::new()),
+                };
+                let body = body.to_string();
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\n{location}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             }
@@ -82,6 +88,8 @@ fn a_link_to_another_origin_is_refused_and_the_token_never_sent() {
     let server = Recorder::start(move |target| {
         if target.contains("page=2") {
             page(vec![belt("2", "second")], None)
+        } else if target.contains("search=moved") {
+            json!({"redirect": elsewhere.clone()})
         } else if target.contains("search=away") {
             page(vec![belt("1", "first")], Some(elsewhere.clone()))
         } else {
@@ -114,6 +122,12 @@ fn a_link_to_another_origin_is_refused_and_the_token_never_sent() {
         "the token reached another origin: {reached:?}"
     );
     assert!(reached.is_empty(), "{reached:?}");
+
+    // A redirect to another origin is not followed either.
+    let moved = as_user(&user, &server.address, &["get", "--search", "moved"]);
+    assert_ne!(moved.code(), 0, "{moved}");
+    assert!(moved.stderr().contains("another origin"), "{moved}");
+    assert!(stranger.heads().is_empty(), "{:?}", stranger.heads());
 }
 
 #[test]
