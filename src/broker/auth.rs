@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::Path;
 
 use rdkafka::config::ClientConfig;
+use rdkafka::producer::BaseProducer;
 
 /// How belt-api's Kafka clients connect and authenticate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,11 +85,35 @@ impl ClientAuth {
                 ))
             }
         };
-        Ok(ClientAuth {
+        let auth = ClientAuth {
             security_protocol,
             sasl,
             ca_location: ca_location.map(str::to_string),
-        })
+        };
+        auth.client_accepts()?;
+        Ok(auth)
+    }
+
+    /// Whether librdkafka takes these settings (a build without TLS has neither SSL nor SCRAM),
+    /// so that a wrong one stops the start instead of every later admin call. Creating a client
+    /// connects to nothing until it is used.
+    fn client_accepts(&self) -> Result<(), String> {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", "127.0.0.1:9");
+        self.apply(&mut config);
+        match config.create::<BaseProducer>() {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let mut reason = err.to_string();
+                if let Some(sasl) = &self.sasl {
+                    reason = reason.replace(&sasl.password.0, "<hidden>");
+                }
+                Err(format!(
+                    "belt-api's Kafka client refuses BELT_KAFKA_SECURITY_PROTOCOL={} with these settings: {reason}",
+                    self.security_protocol.to_ascii_uppercase()
+                ))
+            }
+        }
     }
 
     /// Sets the connection and authentication of one client.
@@ -172,8 +197,11 @@ mod tests {
             ("SASL_SSL", Some("u"), Some(missing.as_path())),
             ("PLAINTEXT", Some("u"), Some(file.as_path())),
             ("KERBEROS", None, None),
+            // A CA file that does not exist: librdkafka refuses it when the client is made.
+            ("SSL", None, None),
         ] {
-            let refused = ClientAuth::new(protocol, sasl(username, password_file), None);
+            let ca = (protocol == "SSL").then_some("/nonexistent/ca.pem");
+            let refused = ClientAuth::new(protocol, sasl(username, password_file), ca);
             let err = refused.expect_err(protocol);
             assert!(
                 err.contains("BELT_KAFKA_") && !err.contains("s3cret"),
