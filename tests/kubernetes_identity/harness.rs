@@ -109,8 +109,8 @@ pub type Reply = tower_test::mock::SendResponse<Response<Body>>;
 
 pub struct FakeApi {
     handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
-    /// Watches held open, as an API server holds them.
-    watches: Vec<Reply>,
+    /// Watches held open (path, reply), as an API server holds them.
+    watches: Vec<(String, Reply)>,
 }
 
 pub fn runtime(identities: KafkaIdentities) -> (KubernetesRuntime, FakeApi) {
@@ -174,7 +174,7 @@ impl FakeApi {
                 Some("app.kubernetes.io/managed-by=belt-api")
             );
             if call.query.get("watch").map(String::as_str) == Some("true") {
-                self.watches.push(reply);
+                self.watches.push((call.path, reply));
                 continue;
             }
             let (_, items) = lists
@@ -183,6 +183,15 @@ impl FakeApi {
                 .unwrap_or_else(|| panic!("unexpected list of {}", call.path));
             reply_json(reply, 200, &list(items));
         }
+    }
+
+    /// Sends `object` as MODIFIED on the held watch of `path`; the watch then ends and the
+    /// reflector watches again (a call left unanswered).
+    pub fn push(&mut self, path: &str, object: &Value) {
+        let index = self.watches.iter().position(|(p, _)| p == path);
+        let (_, watch) = self.watches.remove(index.expect("a watch of that path"));
+        let event = json!({"type": "MODIFIED", "object": object}).to_string() + "\n";
+        watch.send_response(Response::new(Body::from(event.into_bytes())));
     }
 
     /// Answers `count` Events lists (one per pod) with no Events.

@@ -216,3 +216,24 @@ async fn without_identities_no_kafka_user_is_applied_listed_or_deleted() {
         assert_eq!(env_var(deployment, name), Value::Null, "{name}");
     }
 }
+
+#[tokio::test]
+async fn new_topics_replace_the_old_acls_on_the_next_apply() {
+    let (runtime, mut fake) = runtime(strimzi());
+    let mut body = v2_example_body();
+    let first = applied(&runtime, &mut fake, &spec_of(&body), true).await;
+    body["eventTypes"] = json!(["test-c"]);
+    body["kafkaDestinationTopic"] = json!("profile-update-v2");
+    let second = applied(&runtime, &mut fake, &spec_of(&body), true).await;
+    let path = format!("{KAFKA_USERS}/{USER}");
+    assert_ne!(first[&path], second[&path]);
+    // The whole list is applied each time (an atomic list under server-side apply), so the old
+    // topics' ACLs are gone, not merged.
+    let expected = json!([
+        reads("grnry_data_in_test-c"),
+        acl("group", USER, &["Read"]),
+        writes("profile-update-v2"),
+        writes("grnry_belt_dlq_161"),
+    ]);
+    assert_eq!(checked_user(&second[&path]), expected);
+}

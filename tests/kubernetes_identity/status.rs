@@ -161,3 +161,23 @@ async fn a_missing_kafka_user_is_applied_again() {
         assert_eq!(reason.as_deref(), Some(MISSING), "{message}");
     }
 }
+
+#[tokio::test]
+async fn the_belt_runs_once_the_watch_sees_its_kafka_user_turn_ready() {
+    let (deployment, pods) = running_deployment(true);
+    let lists = [
+        (DEPLOYMENTS, vec![deployment]),
+        (PODS, pods),
+        (KAFKA_USERS, vec![kafka_user(4, Value::Null)]),
+    ];
+    let (runtime, mut fake) = recovered(strimzi(), &lists).await;
+    let id = BeltId::new(161).unwrap();
+    let mut changes = runtime.phase_events().unwrap();
+    assert_eq!(runtime.observe(id).unwrap().phase, Phase::Deploying);
+    let mut ready = kafka_user(4, ready_status());
+    ready["metadata"]["resourceVersion"] = json!("10");
+    fake.push(KAFKA_USERS, &ready);
+    let told = tokio::time::timeout(std::time::Duration::from_secs(2), changes.recv()).await;
+    assert_eq!(told.expect("no phase event").unwrap(), id);
+    assert_eq!(runtime.observe(id).unwrap().phase, Phase::Running);
+}
