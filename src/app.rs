@@ -93,8 +93,7 @@ impl App {
         let address = listener.local_addr()?;
 
         let invoker = invoker(&config)?;
-        let (offsets, lag_watch) =
-            offsets_backend(&config, data_plane.bootstrap.as_deref(), &store, &metrics);
+        let (offsets, lag_watch) = offsets_backend(&config, &data_plane, &store, &metrics);
         log_startup(&config, address, &database_url, &verifier);
         let (status_events, closing) = observers(&config, &store, &runtime);
         let state = AppState::new(Services {
@@ -210,17 +209,17 @@ fn registry(config: &ServeConfig) -> anyhow::Result<Option<Arc<Registry>>> {
 /// (`bootstrap`: the embedded broker's address or the existing Kafka's).
 fn offsets_backend(
     config: &ServeConfig,
-    bootstrap: Option<&str>,
+    data_plane: &DataPlane,
     store: &Arc<dyn store::BeltStore>,
     metrics: &Arc<crate::metrics::Metrics>,
 ) -> (Option<OffsetsBackend>, Option<Arc<LagWatch>>) {
-    let Some(bootstrap) = bootstrap else {
+    let Some(bootstrap) = data_plane.bootstrap.as_deref() else {
         return (None, None);
     };
-    let offsets: Arc<dyn GroupOffsets> = Arc::new(KafkaGroupOffsets::new(
-        bootstrap,
-        config.dependency_timeout(),
-    ));
+    let offsets: Arc<dyn GroupOffsets> = Arc::new(
+        KafkaGroupOffsets::new(bootstrap, config.dependency_timeout())
+            .with_auth(data_plane.auth.clone()),
+    );
     let interval = Duration::from_millis(config.kafka.kafka_lag_interval_ms.max(100));
     let watch = LagWatch::new(store.clone(), offsets.clone(), metrics.clone(), interval);
     let plane = OffsetsBackend {
@@ -333,6 +332,12 @@ fn invoker(config: &ServeConfig) -> anyhow::Result<Arc<dyn Invoke>> {
     }
 }
 
+/// On Kubernetes the only data plane is an existing Kafka (`DataPlane::start` refuses the rest).
+fn has_external_kafka(config: &ServeConfig) -> bool {
+    let bootstrap = config.kafka.kafka_bootstrap.as_deref().map(str::trim);
+    bootstrap.is_some_and(|servers| !servers.is_empty())
+}
+
 async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime>> {
     Ok(match config.runtime {
         RuntimeKind::Local => {
@@ -354,6 +359,7 @@ async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime
             })
             .await
             .context("connecting to Kubernetes")?
+            .with_kafka_identities(config.k8s_kafka.identities(has_external_kafka(config))?)
             .with_call_timeout(config.dependency_timeout())
             .with_policy(
                 crate::domain::policy::WorkloadPolicy::from_config(&config.defaults)

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::broker::auth::ClientAuth;
 use crate::broker::embedded::{EmbeddedBroker, EmbeddedConfig, Health};
 use crate::broker::topics::KafkaTopics;
 use crate::broker::TopicAdmin;
@@ -22,6 +23,8 @@ pub struct DataPlane {
     pub bootstrap: Option<String>,
     /// Creates a belt's topics on START, when configured.
     pub topics: Option<Arc<dyn TopicAdmin>>,
+    /// belt-api's own identity on that Kafka, for every admin call it makes.
+    pub auth: ClientAuth,
     embedded: Option<EmbeddedBroker>,
 }
 
@@ -30,6 +33,13 @@ impl DataPlane {
     /// needs an existing Kafka: a broker inside belt-api's pod would be a single point of loss.
     pub async fn start(config: &ServeConfig) -> anyhow::Result<DataPlane> {
         let kafka = &config.kafka;
+        let auth = kafka
+            .client_auth()
+            .context("belt-api's own Kafka identity")?;
+        tracing::info!(
+            principal = auth.username().unwrap_or("none (no SASL)"),
+            "belt-api's own Kafka identity, used for its admin calls only"
+        );
         let external = kafka
             .kafka_bootstrap
             .as_deref()
@@ -37,7 +47,12 @@ impl DataPlane {
             .filter(|servers| !servers.is_empty());
         if let Some(bootstrap) = external {
             tracing::info!(%bootstrap, "using an existing Kafka; no broker embedded");
-            return Ok(DataPlane::external(config, bootstrap.to_string(), None));
+            return Ok(DataPlane::external(
+                config,
+                bootstrap.to_string(),
+                None,
+                auth,
+            ));
         }
         match (kafka.kafka_broker, config.runtime) {
             (KafkaBroker::None, _) => {
@@ -51,11 +66,11 @@ impl DataPlane {
                  bootstrap servers (belts in the cluster cannot use a broker embedded in \
                  belt-api), or BELT_KAFKA_BROKER=none to run without a data plane"
             ),
-            (KafkaBroker::Embedded, RuntimeKind::Local) => Self::embedded(config).await,
+            (KafkaBroker::Embedded, RuntimeKind::Local) => Self::embedded(config, auth).await,
         }
     }
 
-    async fn embedded(config: &ServeConfig) -> anyhow::Result<DataPlane> {
+    async fn embedded(config: &ServeConfig, auth: ClientAuth) -> anyhow::Result<DataPlane> {
         let broker = EmbeddedBroker::start(EmbeddedConfig {
             program: config.kafka.kafka_broker_command.clone(),
             listen: config.kafka.kafka_listen,
@@ -66,18 +81,25 @@ impl DataPlane {
         .await
         .context("starting the embedded Kafka broker")?;
         let bootstrap = broker.bootstrap().to_string();
-        Ok(DataPlane::external(config, bootstrap, Some(1)).with_embedded(broker))
+        Ok(DataPlane::external(config, bootstrap, Some(1), auth).with_embedded(broker))
     }
 
-    fn external(config: &ServeConfig, bootstrap: String, replication: Option<i32>) -> DataPlane {
+    fn external(
+        config: &ServeConfig,
+        bootstrap: String,
+        replication: Option<i32>,
+        auth: ClientAuth,
+    ) -> DataPlane {
         let topics = config.kafka.kafka_create_topics.then(|| {
+            let partitions = config.kafka.kafka_topic_partitions;
             let admin =
-                KafkaTopics::new(&bootstrap, config.kafka.kafka_topic_partitions, replication);
+                KafkaTopics::new(&bootstrap, partitions, replication).with_auth(auth.clone());
             Arc::new(admin) as Arc<dyn TopicAdmin>
         });
         DataPlane {
             bootstrap: Some(bootstrap),
             topics,
+            auth,
             embedded: None,
         }
     }

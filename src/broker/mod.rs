@@ -2,6 +2,7 @@
 //! that belt-api runs as a supervised child process, and the admin calls belt-api makes to a
 //! Kafka (the embedded one or an existing cluster).
 
+pub mod auth;
 pub mod embedded;
 mod offsets;
 pub mod topics;

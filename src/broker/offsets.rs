@@ -14,6 +14,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::auth::ClientAuth;
 use crate::domain::offsets::{PartitionOffset, PartitionPosition};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +46,7 @@ pub trait GroupOffsets: Send + Sync + 'static {
 pub struct KafkaGroupOffsets {
     bootstrap: String,
     timeout: Duration,
+    auth: ClientAuth,
 }
 
 impl KafkaGroupOffsets {
@@ -53,7 +55,14 @@ impl KafkaGroupOffsets {
         KafkaGroupOffsets {
             bootstrap: bootstrap.into(),
             timeout: timeout.max(Duration::from_millis(100)),
+            auth: ClientAuth::default(),
         }
+    }
+
+    /// Connects as belt-api's own Kafka identity.
+    pub fn with_auth(mut self, auth: ClientAuth) -> Self {
+        self.auth = auth;
+        self
     }
 
     fn config(&self, group: &str) -> ClientConfig {
@@ -68,6 +77,7 @@ impl KafkaGroupOffsets {
                 self.timeout.as_millis().max(10).to_string(),
             )
             .set("log_level", "3");
+        self.auth.apply(&mut config);
         config
     }
 

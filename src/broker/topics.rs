@@ -8,6 +8,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::auth::ClientAuth;
 use super::{BrokerError, TopicAdmin};
 
 /// How long one CreateTopics round trip may take; the reconciler retries a failure.
@@ -20,6 +21,7 @@ pub struct KafkaTopics {
     bootstrap: String,
     partitions: i32,
     replication: Option<i32>,
+    auth: ClientAuth,
 }
 
 impl KafkaTopics {
@@ -28,13 +30,23 @@ impl KafkaTopics {
             bootstrap: bootstrap.to_string(),
             partitions: i32::try_from(partitions.max(1)).unwrap_or(i32::MAX),
             replication,
+            auth: ClientAuth::default(),
         }
     }
 
+    /// Connects as belt-api's own Kafka identity.
+    pub fn with_auth(mut self, auth: ClientAuth) -> Self {
+        self.auth = auth;
+        self
+    }
+
     fn client(&self) -> Result<AdminClient<DefaultClientContext>, BrokerError> {
-        ClientConfig::new()
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", &self.bootstrap)
-            .set("client.id", "belt-api-admin")
+            .set("client.id", "belt-api-admin");
+        self.auth.apply(&mut config);
+        config
             .create()
             .map_err(|err| BrokerError::Admin(format!("creating the admin client: {err}")))
     }

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, ValueEnum};
 
+use crate::broker::auth::{ClientAuth, SaslSettings};
+
 #[derive(Debug, Clone, Args)]
 pub struct KafkaConfig {
     /// An existing Kafka's bootstrap servers (`host:port,…`). When set, nothing is embedded; the
@@ -44,6 +46,46 @@ pub struct KafkaConfig {
     /// Partitions of a topic that belt-api creates.
     #[arg(long, env = "BELT_KAFKA_TOPIC_PARTITIONS", default_value_t = 3)]
     pub kafka_topic_partitions: u32,
+
+    /// belt-api's own Kafka clients (topics, offsets, lag): `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`
+    /// or `SASL_SSL`. Its identity is its own; belts get theirs (docs/kafka-identity.md).
+    #[arg(
+        long,
+        env = "BELT_KAFKA_SECURITY_PROTOCOL",
+        default_value = "PLAINTEXT"
+    )]
+    pub kafka_security_protocol: String,
+
+    /// belt-api's SASL mechanism, with a SASL protocol.
+    #[arg(long, env = "BELT_KAFKA_SASL_MECHANISM", default_value = "SCRAM-SHA-512",
+        value_parser = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"])]
+    pub kafka_sasl_mechanism: String,
+
+    /// belt-api's Kafka user name, with a SASL protocol.
+    #[arg(long, env = "BELT_KAFKA_SASL_USERNAME")]
+    pub kafka_sasl_username: Option<String>,
+
+    /// A file holding belt-api's Kafka password (a mounted Secret), with a SASL protocol. Read
+    /// once at startup; the password is never logged.
+    #[arg(long, env = "BELT_KAFKA_SASL_PASSWORD_FILE")]
+    pub kafka_sasl_password_file: Option<PathBuf>,
+
+    /// A PEM file of the CAs that sign the brokers' certificates, with an SSL protocol.
+    #[arg(long, env = "BELT_KAFKA_SSL_CA_LOCATION")]
+    pub kafka_ssl_ca_location: Option<String>,
+}
+
+impl KafkaConfig {
+    /// belt-api's own Kafka identity, checked (and its password file read) at startup.
+    pub fn client_auth(&self) -> anyhow::Result<ClientAuth> {
+        let sasl = SaslSettings {
+            mechanism: &self.kafka_sasl_mechanism,
+            username: self.kafka_sasl_username.as_deref(),
+            password_file: self.kafka_sasl_password_file.as_deref(),
+        };
+        let ca = self.kafka_ssl_ca_location.as_deref();
+        ClientAuth::new(&self.kafka_security_protocol, sasl, ca).map_err(anyhow::Error::msg)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

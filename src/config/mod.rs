@@ -13,12 +13,14 @@ mod events;
 mod host;
 mod invoke;
 mod kafka;
+mod kubernetes;
 mod token;
 pub use defaults::BeltDefaultsConfig;
 pub use events::EventsConfig;
 pub use host::HostConfig;
 pub use invoke::InvokeConfig;
 pub use kafka::{KafkaBroker, KafkaConfig};
+pub use kubernetes::{KafkaUsers, KubernetesKafkaConfig};
 pub use token::{parse_ttl, DevRole, TokenArgs};
 
 #[derive(Debug, Parser)]
@@ -154,6 +156,9 @@ pub struct ServeConfig {
     /// Namespace that belts are deployed to on Kubernetes.
     #[arg(long, env = "BELT_K8S_NAMESPACE")]
     pub k8s_namespace: Option<String>,
+
+    #[command(flatten)]
+    pub k8s_kafka: KubernetesKafkaConfig,
 
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "BELT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

@@ -8,6 +8,7 @@ pub mod fields;
 pub mod ids;
 pub mod input;
 pub mod invalid;
+pub mod kafka_access;
 pub mod kube_lists;
 pub mod lifecycle;
 pub mod log_lines;

@@ -7,9 +7,8 @@ use serde_json::Value;
 
 use super::belt::{Belt, BeltSpec};
 use super::ids::{BeltId, ProjectName};
-use super::input::INPUT_TOPIC_PREFIX;
 use super::reserved::is_reserved;
-use super::topics::dlq_topic;
+use super::kafka_access::KafkaAccess;
 
 /// The value of one environment variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +56,9 @@ pub struct ReplicaSpec {
     pub env: Vec<EnvEntry>,
     pub volumes: Vec<Value>,
     pub volume_mounts: Vec<Value>,
+    /// The topics and group the replicas use: what a runtime that gives each belt its own Kafka
+    /// principal grants it, and nothing more.
+    pub kafka: KafkaAccess,
 }
 
 pub const CALLBACK_FILE: &str = "callback.py";
@@ -86,6 +88,7 @@ impl ReplicaSpec {
         platform: &Platform,
     ) -> ReplicaSpec {
         let id = belt.id;
+        let kafka = KafkaAccess::of(belt, spec);
         let env = environment(belt, spec, version, with_partition_offsets, platform);
         ReplicaSpec {
             belt_id: id,
@@ -108,6 +111,7 @@ impl ReplicaSpec {
             env,
             volumes: spec.volumes.clone().unwrap_or_default(),
             volume_mounts: spec.volume_mounts.clone().unwrap_or_default(),
+            kafka,
         }
     }
 
@@ -189,9 +193,9 @@ fn topic_env(
     version: i64,
     kafka_bootstrap: Option<&str>,
 ) -> Vec<EnvEntry> {
-    let id = belt.id;
+    let access = KafkaAccess::of(belt, spec);
     let mut env = vec![
-        plain("BELT_ID", id.to_string()),
+        plain("BELT_ID", belt.id.to_string()),
         plain("BELT_VERSION", version.to_string()),
         plain("PROJECT_NAME", belt.project.to_string()),
         plain("EVENT_TYPES", spec.event_types.join(",")),
@@ -200,15 +204,8 @@ fn topic_env(
         env.push(plain("KAFKA_BOOTSTRAP_SERVERS", bootstrap.to_string()));
     }
     env.extend([
-        plain(
-            "KAFKA_INPUT_TOPICS",
-            spec.event_types
-                .iter()
-                .map(|t| format!("{INPUT_TOPIC_PREFIX}{t}"))
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
-        plain("KAFKA_CONSUMER_GROUP", belt.kafka_consumer_group_name()),
+        plain("KAFKA_INPUT_TOPICS", access.input_topics.join(",")),
+        plain("KAFKA_CONSUMER_GROUP", access.consumer_group),
     ]);
     match (&spec.output_types, &spec.kafka_destination_topic) {
         (Some(outputs), _) => env.push(plain(
@@ -218,7 +215,7 @@ fn topic_env(
         (None, Some(topic)) => env.push(plain("KAFKA_DESTINATION_TOPIC", topic.clone())),
         (None, None) => {}
     }
-    env.push(plain("KAFKA_ERROR_TOPIC", dlq_topic(id)));
+    env.push(plain("KAFKA_ERROR_TOPIC", access.dead_letter_topic));
     env
 }
 

@@ -7,30 +7,12 @@ use std::sync::Arc;
 
 use super::{ReconcileError, Reconciler};
 use crate::broker::TopicAdmin;
-use crate::domain::input::INPUT_TOPIC_PREFIX;
-use crate::domain::topics::dlq_topic;
+use crate::domain::kafka_access::KafkaAccess;
 use crate::domain::{Belt, BeltSpec};
 
 /// Every topic the replicas of `belt` running `spec` name, without repeats.
 pub fn belt_topics(belt: &Belt, spec: &BeltSpec) -> Vec<String> {
-    let mut topics: Vec<String> = spec
-        .event_types
-        .iter()
-        .map(|event_type| format!("{INPUT_TOPIC_PREFIX}{event_type}"))
-        .collect();
-    match (&spec.output_types, &spec.kafka_destination_topic) {
-        (Some(outputs), _) => topics.extend(
-            outputs
-                .iter()
-                .map(|output| format!("{INPUT_TOPIC_PREFIX}{}", output.name)),
-        ),
-        (None, Some(destination)) => topics.push(destination.clone()),
-        (None, None) => {}
-    }
-    topics.push(dlq_topic(belt.id));
-    let mut seen = std::collections::HashSet::new();
-    topics.retain(|topic| seen.insert(topic.clone()));
-    topics
+    KafkaAccess::of(belt, spec).topics()
 }
 
 impl Reconciler {

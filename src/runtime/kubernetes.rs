@@ -1,11 +1,15 @@
 //! The Kubernetes runtime: a belt is a ConfigMap (its code) and a Deployment, both named
-//! `grnry-belt-<id>`, applied server-side with one field manager. Status comes from reflectors
-//! that `recover()` starts, so reading it never calls the API.
+//! `grnry-belt-<id>`, and, when belt-api provisions Kafka identities, a Strimzi KafkaUser;
+//! applied server-side with one field manager. Status comes from reflectors that `recover()`
+//! starts, so reading it never calls the API.
 
 mod details;
 pub use details::EVENTS_FIELD;
 mod errors;
 mod guard;
+mod identity;
+mod kafka_user;
+mod kafka_users;
 mod logs;
 mod phase;
 mod refusals;
@@ -32,8 +36,10 @@ use errors::{is_not_found, runtime_error, within};
 use refusals::Refusals;
 use view::View;
 
+pub use identity::{MISSING, NOT_READY, NOT_UNDERSTOOD, PENDING};
+pub use kafka_user::{KafkaIdentities, StrimziUsers, IDENTITY_VARIABLES, SASL_MECHANISM};
 pub use refusals::REFUSED_REASON;
-pub use render::{render, RenderError, FIELD_MANAGER};
+pub use render::{render, render_for, RenderError, Rendered, FIELD_MANAGER};
 
 /// How long one API call may take: `BELT_DEPENDENCY_TIMEOUT_MS`'s default.
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -56,6 +62,7 @@ pub struct KubernetesRuntime {
     /// The last apply of each belt that the workload policy refused, until one succeeds: the
     /// belt is FAILED with the reason in its state, and is not retried until its next START.
     refusals: Refusals,
+    identities: KafkaIdentities,
 }
 
 impl KubernetesRuntime {
@@ -83,7 +90,18 @@ impl KubernetesRuntime {
             ready_timeout: DEFAULT_READY_TIMEOUT,
             policy: WorkloadPolicy::default(),
             refusals: Refusals::default(),
+            identities: KafkaIdentities::None,
         }
+    }
+
+    /// Gives each belt its own Kafka principal (a KafkaUser), and holds a belt back from RUNNING
+    /// until that principal is ready. Call before `recover()`: the view then watches KafkaUsers.
+    pub fn with_kafka_identities(mut self, identities: KafkaIdentities) -> Self {
+        if identities.strimzi().is_some() {
+            self.view = View::new(&self.namespace).with_kafka_users(kafka_user::api_resource());
+        }
+        self.identities = identities;
+        self
     }
 
     /// The workload policy every apply is held to; without it, the default configuration's.
@@ -160,6 +178,22 @@ impl KubernetesRuntime {
         }
     }
 
+    /// Server-side applies `object` as belt-api's field manager, taking over fields it sets.
+    async fn patch<K, P>(&self, api: Api<K>, name: &str, object: &P) -> Result<(), RuntimeError>
+    where
+        K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        P: serde::Serialize + std::fmt::Debug,
+    {
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        within(
+            self.call_timeout,
+            api.patch(name, &params, &Patch::Apply(object)),
+        )
+        .await
+        .map(drop)
+        .map_err(runtime_error)
+    }
+
     /// Deletes one object; one that is already gone is what was wanted.
     async fn delete<K>(&self, name: &str, params: &DeleteParams) -> Result<(), RuntimeError>
     where
@@ -214,39 +248,38 @@ impl Runtime for KubernetesRuntime {
                 spec.name
             )));
         }
-        let (config_map, deployment) = match render(spec, &self.policy) {
+        let rendered = match render_for(spec, &self.policy, &self.identities) {
             Ok(objects) => objects,
             Err(RenderError::Refused(reason)) => return Err(self.refusals.refuse(spec, reason)),
             Err(RenderError::Invalid(err)) => return Err(RuntimeError::Other(err)),
         };
         self.ensure_not_foreign(spec.belt_id).await?;
-        let pod = deployment
+        let pod = rendered
+            .deployment
             .spec
             .as_ref()
             .and_then(|d| d.template.spec.as_ref())
             .ok_or_else(|| RuntimeError::Other(anyhow::anyhow!("rendered without a pod")))?;
         // Nothing is applied unless every Secret passes.
+        let user = rendered
+            .kafka_user
+            .as_ref()
+            .map(|_| kafka_user::user_name(spec));
         let secrets = self.api();
+        let pod = (pod, user.as_deref());
         let refused = secrets::refused(&secrets, self.call_timeout, &self.namespace, spec, pod);
         if let Some(reason) = refused.await? {
             return Err(self.refusals.refuse(spec, reason));
         }
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        // The code first, so that the new pods find it.
-        within(
-            self.call_timeout,
-            self.api::<ConfigMap>()
-                .patch(&spec.name, &params, &Patch::Apply(&config_map)),
-        )
-        .await
-        .map_err(runtime_error)?;
-        within(
-            self.call_timeout,
-            self.api::<Deployment>()
-                .patch(&spec.name, &params, &Patch::Apply(&deployment)),
-        )
-        .await
-        .map_err(runtime_error)?;
+        // The code first, so that the new pods find it; the identity before the pods that need
+        // its Secret.
+        self.patch(self.api::<ConfigMap>(), &spec.name, &rendered.config_map)
+            .await?;
+        if let (Some(object), Some(name)) = (&rendered.kafka_user, &user) {
+            self.patch(self.kafka_users(), name, object).await?;
+        }
+        self.patch(self.api::<Deployment>(), &spec.name, &rendered.deployment)
+            .await?;
         self.refusals.forget(spec.belt_id);
         Ok(())
     }
@@ -256,6 +289,8 @@ impl Runtime for KubernetesRuntime {
         let name = id.kubernetes_name();
         self.ensure_not_foreign(id).await?;
         self.refusals.forget(id);
+        // The identity first: whatever fails after, no live principal of the belt is left.
+        self.remove_kafka_users(id).await?;
         // Foreground: the Deployment stays (marked deleting) until its pods are gone, so a START
         // right after a STOP cannot run the old and new pods side by side.
         self.delete::<Deployment>(&name, &DeleteParams::foreground())
@@ -274,7 +309,8 @@ impl Runtime for KubernetesRuntime {
             });
         }
         let deployment = self.view.deployment(id)?;
-        Some(phase::observed(&deployment, &self.view.pods(id)))
+        let observed = phase::observed(&deployment, &self.view.pods(id));
+        Some(identity::held_back(observed, &self.identity(&deployment)))
     }
 
     fn deployed(&self) -> Vec<BeltId> {
@@ -297,6 +333,9 @@ impl Runtime for KubernetesRuntime {
         };
         let pods = self.view.pods(id);
         let mut details = details::details(&deployment, &pods);
+        if let Some(condition) = self.identity(&deployment).condition() {
+            details.deployment_events.insert(0, condition);
+        }
         let events = join_all(pods.iter().map(|pod| self.pod_events(pod.name_any()))).await;
         for (status, events) in details.pod_status.iter_mut().zip(events) {
             if let (Some(status), false) = (status.as_object_mut(), events.is_empty()) {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
+use belt_api::domain::kafka_access::KafkaAccess;
 use belt_api::domain::replica::{EnvEntry, EnvValue, ReplicaSpec};
 use belt_api::domain::{BeltId, ProjectName};
 
@@ -50,6 +51,12 @@ pub fn replica_spec(
         env,
         volumes: Vec::new(),
         volume_mounts: Vec::new(),
+        kafka: KafkaAccess {
+            input_topics: Vec::new(),
+            consumer_group: format!("grnry-belt-{id}-0"),
+            output_topics: Vec::new(),
+            dead_letter_topic: format!("grnry_belt_dlq_{id}"),
+        },
     }
 }
 

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::guard;
+use super::kafka_user::{self, KafkaIdentities, StrimziUsers};
 use crate::domain::policy::WorkloadPolicy;
 use crate::domain::replica::{EnvValue, ReplicaSpec};
 use crate::domain::BeltId;
@@ -54,21 +55,57 @@ pub fn render(
     spec: &ReplicaSpec,
     policy: &WorkloadPolicy,
 ) -> Result<(ConfigMap, Deployment), RenderError> {
-    let (config_map, deployment) = build(spec)?;
+    let rendered = render_for(spec, policy, &KafkaIdentities::None)?;
+    Ok((rendered.config_map, rendered.deployment))
+}
+
+/// What one belt is on the cluster.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub config_map: ConfigMap,
+    pub deployment: Deployment,
+    /// The belt's own Kafka principal, when belt-api provisions them.
+    pub kafka_user: Option<Value>,
+}
+
+/// As [`render`], with the belt's Kafka identity: its KafkaUser, and the Deployment's pods
+/// taking the credentials from the KafkaUser's Secret.
+pub fn render_for(
+    spec: &ReplicaSpec,
+    policy: &WorkloadPolicy,
+    identities: &KafkaIdentities,
+) -> Result<Rendered, RenderError> {
+    let users = identities.strimzi();
+    let (config_map, deployment) = build(spec, users)?;
     let pod = deployment
         .spec
         .as_ref()
         .and_then(|d| d.template.spec.as_ref())
         .context("the Deployment has no pod template")?;
     guard::enforce(policy, spec, pod).map_err(RenderError::Refused)?;
-    Ok((config_map, deployment))
+    let kafka_user = users.map(|users| kafka_user::render_user(spec, users, labels(spec)));
+    Ok(Rendered {
+        config_map,
+        deployment,
+        kafka_user,
+    })
 }
 
-fn build(spec: &ReplicaSpec) -> anyhow::Result<(ConfigMap, Deployment)> {
+fn build(
+    spec: &ReplicaSpec,
+    users: Option<&StrimziUsers>,
+) -> anyhow::Result<(ConfigMap, Deployment)> {
+    let mut annotations = annotations(spec);
+    if users.is_some() {
+        annotations.insert(
+            kafka_user::ANNOTATION_KAFKA_USER.to_string(),
+            kafka_user::user_name(spec),
+        );
+    }
     let metadata = ObjectMeta {
         name: Some(spec.name.clone()),
         labels: Some(labels(spec)),
-        annotations: Some(annotations(spec)),
+        annotations: Some(annotations),
         ..ObjectMeta::default()
     };
     let config_map = ConfigMap {
@@ -98,7 +135,7 @@ fn build(spec: &ReplicaSpec) -> anyhow::Result<(ConfigMap, Deployment)> {
                     annotations: metadata.annotations.clone(),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(pod_spec(spec)?),
+                spec: Some(pod_spec(spec, users)?),
             },
             ..DeploymentSpec::default()
         }),
@@ -116,7 +153,7 @@ pub fn selector(id: BeltId) -> BTreeMap<String, String> {
     ])
 }
 
-fn labels(spec: &ReplicaSpec) -> BTreeMap<String, String> {
+pub(super) fn labels(spec: &ReplicaSpec) -> BTreeMap<String, String> {
     let mut labels = selector(spec.belt_id);
     labels.insert(LABEL_MANAGED_BY.to_string(), FIELD_MANAGER.to_string());
     // Project names may hold `~` or exceed 63 characters, which a label value cannot; such a belt
@@ -147,7 +184,7 @@ pub(super) fn is_label_value(value: &str) -> bool {
         && bytes.last().is_none_or(u8::is_ascii_alphanumeric)
 }
 
-fn pod_spec(spec: &ReplicaSpec) -> anyhow::Result<PodSpec> {
+fn pod_spec(spec: &ReplicaSpec, users: Option<&StrimziUsers>) -> anyhow::Result<PodSpec> {
     let mut volumes = vec![Volume {
         name: CODE_VOLUME.to_string(),
         config_map: Some(ConfigMapVolumeSource {
@@ -170,7 +207,7 @@ fn pod_spec(spec: &ReplicaSpec) -> anyhow::Result<PodSpec> {
     let container = Container {
         name: spec.name.clone(),
         image: Some(spec.image.clone()),
-        env: Some(env(spec)?),
+        env: Some(env(spec, users)?),
         resources: Some(ResourceRequirements {
             limits: Some(resources(spec.millicpu, spec.memory_mi)),
             requests: Some(resources(spec.millicpu_requests, spec.memory_requests_mi)),
@@ -226,32 +263,44 @@ fn resources(millicpu: u32, memory_mi: u32) -> BTreeMap<String, Quantity> {
     ])
 }
 
-fn env(spec: &ReplicaSpec) -> anyhow::Result<Vec<EnvVar>> {
-    spec.env
+/// The replica's environment; with a Kafka identity, its variables last, replacing any entry of
+/// the same name (an `extraEnv` entry cannot swap in other credentials).
+fn env(spec: &ReplicaSpec, users: Option<&StrimziUsers>) -> anyhow::Result<Vec<EnvVar>> {
+    let mut env = spec
+        .env
         .iter()
-        .map(|entry| match &entry.value {
-            EnvValue::Plain(value) => Ok(EnvVar {
-                name: entry.name.clone(),
-                value: Some(value.clone()),
-                ..EnvVar::default()
-            }),
-            EnvValue::FromSecret { secret, key } => Ok(EnvVar {
-                name: entry.name.clone(),
-                value_from: Some(EnvVarSource {
-                    secret_key_ref: Some(SecretKeySelector {
-                        name: secret.clone(),
-                        key: key.clone(),
-                        ..SecretKeySelector::default()
-                    }),
-                    ..EnvVarSource::default()
+        .map(env_var)
+        .collect::<anyhow::Result<Vec<EnvVar>>>()?;
+    if let Some(users) = users {
+        env.retain(|var| !kafka_user::IDENTITY_VARIABLES.contains(&var.name.as_str()));
+        env.extend(kafka_user::identity_env(spec, users));
+    }
+    Ok(env)
+}
+
+fn env_var(entry: &crate::domain::replica::EnvEntry) -> anyhow::Result<EnvVar> {
+    match &entry.value {
+        EnvValue::Plain(value) => Ok(EnvVar {
+            name: entry.name.clone(),
+            value: Some(value.clone()),
+            ..EnvVar::default()
+        }),
+        EnvValue::FromSecret { secret, key } => Ok(EnvVar {
+            name: entry.name.clone(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: secret.clone(),
+                    key: key.clone(),
+                    ..SecretKeySelector::default()
                 }),
-                ..EnvVar::default()
+                ..EnvVarSource::default()
             }),
-            // Never put the value in the error: extraEnv may carry credentials.
-            EnvValue::Kubernetes(raw) => serde_json::from_value(raw.clone())
-                .with_context(|| format!("extraEnv entry {} is not an EnvVar", entry.name)),
-        })
-        .collect()
+            ..EnvVar::default()
+        }),
+        // Never put the value in the error: extraEnv may carry credentials.
+        EnvValue::Kubernetes(raw) => serde_json::from_value(raw.clone())
+            .with_context(|| format!("extraEnv entry {} is not an EnvVar", entry.name)),
+    }
 }
 
 fn decode_all<T: DeserializeOwned>(items: &[Value], field: &str) -> anyhow::Result<Vec<T>> {

@@ -14,15 +14,18 @@ use super::{guard, render};
 use crate::domain::replica::ReplicaSpec;
 use crate::runtime::RuntimeError;
 
-/// `Ok(Some(reason))`: the pod names a Secret the belt's project may not use.
+/// `Ok(Some(reason))`: the pod names a Secret the belt's project may not use. `platform` is the
+/// Secret belt-api itself gives the pod (its Kafka credentials, which Strimzi creates later and
+/// labels for no project, so no other belt can name it).
 pub(super) async fn refused(
     api: &Api<Secret>,
     call_timeout: Duration,
     namespace: &str,
     spec: &ReplicaSpec,
-    pod: &PodSpec,
+    (pod, platform): (&PodSpec, Option<&str>),
 ) -> Result<Option<String>, RuntimeError> {
-    let names: Vec<String> = guard::secrets_of(pod).into_iter().collect();
+    let mut names: Vec<String> = guard::secrets_of(pod).into_iter().collect();
+    names.retain(|name| Some(name.as_str()) != platform);
     if names.is_empty() {
         return Ok(None);
     }

@@ -1,5 +1,6 @@
-//! The in-memory view: reflectors on the Deployments and Pods this service manages, so that status
-//! lookups (a list of 250 belts) never call the API.
+//! The in-memory view: reflectors on the Deployments and Pods this service manages (and on the
+//! belts' KafkaUsers when it provisions them), so that status lookups (a list of 250 belts) never
+//! call the API.
 
 use std::fmt::Debug;
 use std::future::{ready, Future};
@@ -9,6 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
+use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::reflector::{self, store::Writer, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -27,6 +29,14 @@ pub struct View {
     writers: Mutex<Option<(Writer<Deployment>, Writer<Pod>)>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     events: PhaseEvents,
+    kafka_users: Option<KafkaUsers>,
+}
+
+/// The reflector of the belts' KafkaUsers (a custom resource, hence dynamic).
+struct KafkaUsers {
+    resource: ApiResource,
+    store: Store<DynamicObject>,
+    writer: Mutex<Option<Writer<DynamicObject>>>,
 }
 
 impl View {
@@ -40,7 +50,19 @@ impl View {
             writers: Mutex::new(Some((deployment_writer, pod_writer))),
             tasks: Mutex::new(Vec::new()),
             events: PhaseEvents::default(),
+            kafka_users: None,
         }
+    }
+
+    /// Also watches the KafkaUsers of `resource`, and waits for their first list in `start`.
+    pub fn with_kafka_users(mut self, resource: ApiResource) -> Self {
+        let writer = Writer::new(resource.clone());
+        self.kafka_users = Some(KafkaUsers {
+            resource,
+            store: writer.as_reader(),
+            writer: Mutex::new(Some(writer)),
+        });
+        self
     }
 
     /// Starts both reflectors once (later calls only wait) and waits until each has listed,
@@ -63,10 +85,21 @@ impl View {
                 pod_writer,
                 self.events.clone(),
             )));
+            if let Some(users) = &self.kafka_users {
+                let mut writer = users.writer.lock().unwrap_or_else(PoisonError::into_inner);
+                let api = Api::namespaced_with(client.clone(), &self.namespace, &users.resource);
+                if let Some(writer) = writer.take() {
+                    tasks.push(tokio::spawn(reflect(api, writer, self.events.clone())));
+                }
+            }
         }
         let both_ready = async {
             self.deployments.wait_until_ready().await?;
-            self.pods.wait_until_ready().await
+            self.pods.wait_until_ready().await?;
+            match &self.kafka_users {
+                Some(users) => users.store.wait_until_ready().await,
+                None => Ok(()),
+            }
         };
         match tokio::time::timeout(limit, both_ready).await {
             Ok(Ok(())) => Ok(()),
@@ -74,7 +107,12 @@ impl View {
                 anyhow::Error::new(stopped).context("the Kubernetes watch stopped"),
             )),
             Err(_) => Err(RuntimeError::Unavailable(format!(
-                "the Kubernetes API did not list the belts' Deployments and Pods within {limit:?}"
+                "the Kubernetes API did not list the belts' Deployments and Pods{} within {limit:?}",
+                if self.kafka_users.is_some() {
+                    " and KafkaUsers (is Strimzi's KafkaUser resource installed?)"
+                } else {
+                    ""
+                }
             ))),
         }
     }
@@ -108,7 +146,14 @@ impl View {
         ids
     }
 
-    /// Belts whose Deployment or Pods the watch saw change.
+    /// The KafkaUser named `name`, when the view watches KafkaUsers and has seen it.
+    pub fn kafka_user(&self, name: &str) -> Option<Arc<DynamicObject>> {
+        let users = self.kafka_users.as_ref()?;
+        let key = ObjectRef::new_with(name, users.resource.clone()).within(&self.namespace);
+        users.store.get(&key)
+    }
+
+    /// Belts whose Deployment, Pods or KafkaUser the watch saw change.
     pub fn events(&self) -> &PhaseEvents {
         &self.events
     }
@@ -149,9 +194,14 @@ fn belt_id_of<K: Resource>(object: &K) -> Option<BeltId> {
 fn reflect<K>(api: Api<K>, writer: Writer<K>, changes: PhaseEvents) -> impl Future<Output = ()>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
 {
-    let kind = K::kind(&K::DynamicType::default()).to_string();
+    let kind = api
+        .resource_url()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let events = watcher(api, watcher::Config::default().labels(MANAGED_SELECTOR))
         .default_backoff()
         .modify(|object| object.managed_fields_mut().clear());

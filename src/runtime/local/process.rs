@@ -278,6 +278,12 @@ mod tests {
             env: Vec::new(),
             volumes: Vec::new(),
             volume_mounts: Vec::new(),
+            kafka: crate::domain::kafka_access::KafkaAccess {
+                input_topics: Vec::new(),
+                consumer_group: "g".into(),
+                output_topics: Vec::new(),
+                dead_letter_topic: "grnry_belt_dlq_1".into(),
+            },
         }
     }
 }

@@ -1,0 +1,277 @@
+//! The fake API server for the identity tests: a `tower_test` mock handed to `kube::Client`, as
+//! in `tests/kubernetes_runtime.rs`. Each test answers the calls it expects; one that never comes
+//! fails after a second, and one that should not come is caught by `assert_no_call`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use belt_api::config::BeltDefaultsConfig;
+use belt_api::domain::belt::from_epoch_millis;
+use belt_api::domain::input::{parse_body, parse_spec};
+use belt_api::domain::replica::{Platform, ReplicaSpec};
+use belt_api::domain::{Belt, BeltDefaults, BeltId, Person, ProjectName};
+use belt_api::runtime::kubernetes::{KafkaIdentities, KubernetesRuntime, StrimziUsers};
+use belt_api::runtime::Runtime;
+use clap::Parser;
+use http::{Method, Request, Response};
+use kube::client::Body;
+use serde_json::{json, Value};
+use tokio::time::timeout;
+
+pub const NAMESPACE: &str = "belts";
+pub const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/belts/deployments";
+pub const PODS: &str = "/api/v1/namespaces/belts/pods";
+pub const CONFIG_MAPS: &str = "/api/v1/namespaces/belts/configmaps";
+pub const SECRETS: &str = "/api/v1/namespaces/belts/secrets";
+pub const EVENTS: &str = "/api/v1/namespaces/belts/events";
+pub const KAFKA_USERS: &str = "/apis/kafka.strimzi.io/v1beta2/namespaces/belts/kafkausers";
+/// Belt 161's consumer group, and so its KafkaUser, principal and Secret.
+pub const USER: &str = "grnry-belt-161-1562744768164";
+
+pub fn strimzi() -> KafkaIdentities {
+    KafkaIdentities::Strimzi(StrimziUsers {
+        cluster: "events".into(),
+        security_protocol: "SASL_SSL".into(),
+    })
+}
+
+pub fn fixture(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn defaults() -> BeltDefaults {
+    #[derive(Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        defaults: BeltDefaultsConfig,
+    }
+    BeltDefaults::from_config(&Defaults::parse_from(["belt-api"]).defaults).unwrap()
+}
+
+pub fn policy() -> belt_api::domain::policy::WorkloadPolicy {
+    defaults().policy
+}
+
+/// The v2 example's body (belt 161: event types `test-a`, `test-b`; destination
+/// `profile-update`).
+pub fn v2_example_body() -> Value {
+    fixture("v2/create-response-example.json")
+}
+
+/// `body` as belt 161 of project `global`, created at the v2 example's instant, version 1.
+pub fn spec_of(body: &Value) -> ReplicaSpec {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let spec = parse_spec(&parse_body(&bytes).unwrap(), &defaults())
+        .unwrap()
+        .spec;
+    let person = Person {
+        name: "Arthur Author".into(),
+        email: "arthur@author.com".into(),
+    };
+    let created_at = from_epoch_millis(1_562_744_768_164);
+    let belt = Belt {
+        id: BeltId::new(161).unwrap(),
+        project: ProjectName::global(),
+        version: 1,
+        spec: spec.clone(),
+        created_by: person.clone(),
+        created_at,
+        modified_by: person,
+        modified_at: created_at,
+        wish: Default::default(),
+    };
+    let platform = Platform {
+        kafka_bootstrap: Some("kafka-bootstrap.data.svc:9093".into()),
+        profile_store_url: None,
+        host_idle_seconds: None,
+    };
+    ReplicaSpec::build(&belt, &spec, 1, 1, false, &platform)
+}
+
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    pub query: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Call {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+pub type Reply = tower_test::mock::SendResponse<Response<Body>>;
+
+pub struct FakeApi {
+    handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
+    /// Watches held open (path, reply), as an API server holds them.
+    watches: Vec<(String, Reply)>,
+}
+
+pub fn runtime(identities: KafkaIdentities) -> (KubernetesRuntime, FakeApi) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, NAMESPACE);
+    let runtime = KubernetesRuntime::with_client(client, NAMESPACE)
+        .with_kafka_identities(identities)
+        .with_call_timeout(Duration::from_millis(500))
+        .with_ready_timeout(Duration::from_secs(1));
+    let watches = Vec::new();
+    (runtime, FakeApi { handle, watches })
+}
+
+/// A runtime whose reflectors have listed `lists` (path → items), one LIST and one WATCH each.
+pub async fn recovered(
+    identities: KafkaIdentities,
+    lists: &[(&str, Vec<Value>)],
+) -> (KubernetesRuntime, FakeApi) {
+    let (runtime, mut fake) = runtime(identities);
+    let (done, ()) = tokio::join!(runtime.recover(), fake.serve_lists(lists));
+    done.unwrap();
+    (runtime, fake)
+}
+
+impl FakeApi {
+    pub async fn next(&mut self) -> (Call, Reply) {
+        let (request, reply) = timeout(Duration::from_secs(1), self.handle.next_request())
+            .await
+            .expect("an expected API call did not come in time")
+            .expect("the client went away");
+        let (parts, body) = request.into_parts();
+        let query = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes());
+        let call = Call {
+            method: parts.method,
+            path: parts.uri.path().to_string(),
+            query: query.into_owned().collect(),
+            body: body.collect_bytes().await.unwrap().to_vec(),
+        };
+        (call, reply)
+    }
+
+    pub async fn assert_no_call(&mut self) {
+        let next = timeout(Duration::from_millis(200), self.handle.next_request()).await;
+        if let Ok(Some((request, _))) = next {
+            panic!(
+                "unexpected API call: {} {}",
+                request.method(),
+                request.uri()
+            );
+        }
+    }
+
+    /// Answers the first LIST of each path of `lists` and holds each WATCH: two calls per path,
+    /// in whichever order the reflectors make them; any other path is a failure.
+    async fn serve_lists(&mut self, lists: &[(&str, Vec<Value>)]) {
+        for _ in 0..lists.len() * 2 {
+            let (call, reply) = self.next().await;
+            assert_eq!(call.method, Method::GET);
+            assert_eq!(
+                call.query.get("labelSelector").map(String::as_str),
+                Some("app.kubernetes.io/managed-by=belt-api")
+            );
+            if call.query.get("watch").map(String::as_str) == Some("true") {
+                self.watches.push((call.path, reply));
+                continue;
+            }
+            let (_, items) = lists
+                .iter()
+                .find(|(path, _)| *path == call.path)
+                .unwrap_or_else(|| panic!("unexpected list of {}", call.path));
+            reply_json(reply, 200, &list(items));
+        }
+    }
+
+    /// Sends `object` as MODIFIED on the held watch of `path`; the watch then ends and the
+    /// reflector watches again (a call left unanswered).
+    pub fn push(&mut self, path: &str, object: &Value) {
+        let index = self.watches.iter().position(|(p, _)| p == path);
+        let (_, watch) = self.watches.remove(index.expect("a watch of that path"));
+        let event = json!({"type": "MODIFIED", "object": object}).to_string() + "\n";
+        watch.send_response(Response::new(Body::from(event.into_bytes())));
+    }
+
+    /// Answers `count` Events lists (one per pod) with no Events.
+    pub async fn serve_events(&mut self, count: usize) {
+        for _ in 0..count {
+            let (call, reply) = self.next().await;
+            assert_eq!((&call.method, call.path.as_str()), (&Method::GET, EVENTS));
+            reply_json(reply, 200, &list(&[]));
+        }
+    }
+
+    /// The runtime looks up a Deployment it does not know before touching it; here none exists.
+    pub async fn expect_lookup_of_absent_deployment(&mut self) {
+        let (call, reply) = self.next().await;
+        let path = format!("{DEPLOYMENTS}/grnry-belt-161");
+        assert_eq!(
+            (&call.method, call.path.as_str()),
+            (&Method::GET, path.as_str())
+        );
+        reply_status(reply, 404, "NotFound");
+    }
+
+    /// The next call must be a server-side apply of `path` by belt-api; its body, answered as
+    /// applied.
+    pub async fn expect_apply(&mut self, path: &str) -> Value {
+        let (call, reply) = self.next().await;
+        assert_eq!((&call.method, call.path.as_str()), (&Method::PATCH, path));
+        assert_eq!(call.query["fieldManager"], "belt-api");
+        assert_eq!(call.query["force"], "true");
+        let body = call.json();
+        reply_json(reply, 200, &body);
+        body
+    }
+}
+
+fn list(items: &[Value]) -> Value {
+    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "50000"}, "items": items})
+}
+
+pub fn reply_json(reply: Reply, status: u16, body: &Value) {
+    let response = Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap();
+    reply.send_response(response);
+}
+
+pub fn reply_status(reply: Reply, code: u16, reason: &str) {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": format!("{reason} (from the fake API)"), "reason": reason, "code": code});
+    reply_json(reply, code, &body);
+}
+
+/// Applies `spec` against the fake API and answers every call of a clean apply: the lookup, the
+/// ConfigMap, the KafkaUser (with identities) and the Deployment. The applied bodies by path.
+pub async fn applied(
+    runtime: &KubernetesRuntime,
+    fake: &mut FakeApi,
+    spec: &ReplicaSpec,
+    with_user: bool,
+) -> BTreeMap<String, Value> {
+    let serve = async {
+        fake.expect_lookup_of_absent_deployment().await;
+        let mut bodies = BTreeMap::new();
+        let user_path = format!("{KAFKA_USERS}/{USER}");
+        let mut paths = vec![format!("{CONFIG_MAPS}/grnry-belt-161")];
+        if with_user {
+            paths.push(user_path);
+        }
+        paths.push(format!("{DEPLOYMENTS}/grnry-belt-161"));
+        for path in paths {
+            let body = fake.expect_apply(&path).await;
+            bodies.insert(path, body);
+        }
+        bodies
+    };
+    let (result, bodies) = tokio::join!(runtime.apply(spec), serve);
+    result.unwrap();
+    fake.assert_no_call().await;
+    bodies
+}
