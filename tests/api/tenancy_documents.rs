@@ -131,6 +131,11 @@ fn hostile_bodies() -> Vec<(&'static str, &'static str, Value)> {
         ),
         (
             "extraEnv[0].name",
+            "a name that sets another through '='",
+            env(json!([var("PROJECT_NAME=theirs", "x")])),
+        ),
+        (
+            "extraEnv[0].name",
             "another project's name",
             env(json!([var("PROJECT_NAME", "theirs")])),
         ),
