@@ -30,9 +30,14 @@ pub const RESERVED_NAMES: [&str; 11] = [
 ];
 
 /// Whether the platform owns `name`. Compared without case: no near-twin of a platform variable
-/// is worth the doubt of which one a library reads.
+/// is worth the doubt of which one a library reads. A process environment is `NAME=value`
+/// strings, so a name holding `=` is read up to it (`PROJECT_NAME=x` would set `PROJECT_NAME`).
 pub fn is_reserved(name: &str) -> bool {
-    let name = name.to_ascii_uppercase();
+    let name = name
+        .split('=')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
     RESERVED_NAMES.contains(&name.as_str())
         || RESERVED_PREFIXES
             .iter()

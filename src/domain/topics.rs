@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use super::belt::BeltSpec;
 use super::ids::BeltId;
 
 /// The input topic of event type `t` is `grnry_data_in_<t>`.
@@ -104,6 +105,19 @@ impl DestinationTopics {
             listed.join(", ")
         ))
     }
+}
+
+/// Why the replicas of `spec` would write where no belt may, whatever its document once passed.
+/// Asked again before every deploy, so that a belt stored before the rule, or written to the
+/// store by hand, never writes into another belt's dead-letter or input topic either.
+pub fn foreign_destination(spec: &BeltSpec) -> Option<String> {
+    let topic = match (&spec.output_types, &spec.kafka_destination_topic) {
+        (None, Some(topic)) => topic,
+        _ => return None,
+    };
+    never_a_destination(topic).map(|what| {
+        format!("its kafkaDestinationTopic '{topic}' is {what}, which no belt may write")
+    })
 }
 
 /// What `topic` is when no belt may ever name it as its destination.

@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use super::{replica_spec, Deletion, Reconciler};
+use crate::domain::topics::foreign_destination;
 use crate::domain::{Belt, BeltId, DesiredState};
 use crate::runtime::RuntimeError;
 use crate::store::StoreError;
@@ -31,6 +32,9 @@ pub enum ReconcileError {
     Timeout(std::time::Duration),
     #[error("creating the belt's topics: {0}")]
     Topics(#[from] crate::broker::BrokerError),
+    /// The deployed spec breaks a rule no configuration lifts (docs/api.md#reserved-names).
+    #[error("not deployed: {0}")]
+    Refused(String),
 }
 
 impl Reconciler {
@@ -80,6 +84,9 @@ impl Reconciler {
             return Ok(Outcome::Unchanged);
         };
         if let Some(deployed) = &belt.wish.deployed {
+            if let Some(reason) = foreign_destination(&deployed.spec) {
+                return Err(ReconcileError::Refused(reason));
+            }
             self.ensure_topics(belt, &deployed.spec).await?;
         }
         self.bounded(self.runtime.apply(&spec)).await?;

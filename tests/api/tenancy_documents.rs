@@ -6,6 +6,9 @@
 //! in a dry run, and nothing is stored: the document, its revisions and its history stay as they
 //! were.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
@@ -21,6 +24,7 @@ backend_tests!(
     output_types_need_the_registry_s_editor_or_producer_role,
     registry_answers_about_output_types_that_are_not_understood_are_503,
     configured_destinations_are_allowed_and_nothing_else,
+    a_belt_stored_before_the_rules_never_deploys_into_another_belt_s_topics,
 );
 
 /// The registry of project `global`: `test-a` open to all; `own-out` produced by holders of
@@ -128,6 +132,11 @@ fn hostile_bodies() -> Vec<(&'static str, &'static str, Value)> {
             "extraEnv[0].name",
             "the SASL family another engineer adds",
             env(json!([var("KAFKA_SASL_USERNAME", "belt-2")])),
+        ),
+        (
+            "extraEnv[0].name",
+            "a name that sets another through '='",
+            env(json!([var("PROJECT_NAME=theirs", "x")])),
         ),
         (
             "extraEnv[0].name",
@@ -540,4 +549,69 @@ impl TapName for Value {
         self["name"] = json!(name);
         self
     }
+}
+
+/// A document the API would refuse today, stored before the rules: its replicas get the
+/// platform's variables whatever its `extraEnv` says (`src/domain/reserved/tests.rs`), and a
+/// destination that is another belt's dead-letter or input topic is never deployed.
+async fn a_belt_stored_before_the_rules_never_deploys_into_another_belt_s_topics(backend: Backend) {
+    let fake = Arc::new(crate::reconciler::fakes::FakeRuntime::default());
+    let app = TestApp::spawn_with(
+        backend,
+        Options {
+            runtime: Some(fake.clone()),
+            args: vec![("--reconcile-interval-ms".into(), "200".into())],
+            ..Default::default()
+        },
+    )
+    .await;
+    let token = app.editor();
+    let victim = app.create_belt("global", &minimal_belt("victim")).await;
+    let victim_id = victim["id"].as_str().unwrap().to_string();
+    for (name, destination) in [
+        ("dlq", format!("grnry_belt_dlq_{victim_id}")),
+        ("input", "grnry_data_in_test-a".to_string()),
+    ] {
+        let belt = app.create_belt("global", &minimal_belt(name)).await;
+        let id = belt["id"].as_str().unwrap();
+        let mut spec = belt.clone();
+        spec["kafkaDestinationTopic"] = json!(destination);
+        let text = spec.to_string().replace('\'', "''");
+        app.execute_sql(&format!("UPDATE belts SET spec = '{text}' WHERE id = {id}"))
+            .await;
+        let state = format!("/projects/global/belts/{id}/state");
+        let response = app.post(&state, &token, &json!({"action": "START"})).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    // The victim runs, so the reconciler is at work; the two others never reach the runtime.
+    let state = format!("/projects/global/belts/{victim_id}/state");
+    let response = app.post(&state, &token, &json!({"action": "START"})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !fake
+        .specs
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|spec| spec.belt_id.to_string() == victim_id)
+    {
+        assert!(std::time::Instant::now() < deadline, "the victim never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let applied: Vec<String> = fake
+        .specs
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|spec| spec.belt_id.to_string())
+        .collect();
+    assert!(
+        applied.iter().all(|id| *id == victim_id),
+        "applied {applied:?}"
+    );
+    assert!(
+        captured_logs().contains("is a belt's dead-letter topic, which no belt may write"),
+        "the refusal is not logged"
+    );
 }

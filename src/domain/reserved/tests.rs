@@ -22,7 +22,7 @@ fn replica_with(extra_env: Option<Vec<Value>>, outputs: bool) -> ReplicaSpec {
     let platform = Platform {
         kafka_bootstrap: Some("127.0.0.1:9092".into()),
         profile_store_url: Some("http://profiles".into()),
-        ..Platform::default()
+        host_idle_seconds: Some(3600),
     };
     let spec = belt.spec.clone();
     ReplicaSpec::build(&belt, &spec, 1, 1, true, &platform)
@@ -32,7 +32,11 @@ fn replica_with(extra_env: Option<Vec<Value>>, outputs: bool) -> ReplicaSpec {
 fn every_variable_the_platform_sets_is_reserved() {
     for outputs in [false, true] {
         let replica = replica_with(None, outputs);
-        assert!(replica.env.len() >= 17, "{:?}", replica.env);
+        assert!(replica.env.len() >= 18, "{:?}", replica.env);
+        assert_eq!(
+            replica.env_value("BELT_HOST_IDLE_SECONDS"),
+            Some(&EnvValue::Plain("3600".into()))
+        );
         for entry in &replica.env {
             assert!(is_reserved(&entry.name), "{} is not reserved", entry.name);
         }
