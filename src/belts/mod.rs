@@ -53,6 +53,8 @@ pub struct Belts {
     data_plane: Option<OffsetsBackend>,
     watch: WatchSettings,
     hubs: Arc<watch_hub::WatchHubs>,
+    /// Told when a belt is deleted, so that test-invoke drops what it kept for it alone.
+    invoker: Option<Arc<dyn crate::invoke::Invoke>>,
 }
 
 /// A belt with the status the runtime's in-memory view gives it.
@@ -79,7 +81,14 @@ impl Belts {
             defaults,
             data_plane: None,
             watch: WatchSettings::default(),
+            invoker: None,
         }
+    }
+
+    /// The test-invoker whose virtualenvs a delete prunes.
+    pub fn with_invoker(mut self, invoker: Arc<dyn crate::invoke::Invoke>) -> Self {
+        self.invoker = Some(invoker);
+        self
     }
 
     /// How watch streams pace themselves against their readers.

@@ -50,7 +50,7 @@ impl AppState {
     pub fn new(services: Services) -> Self {
         let invocations = Invocations::new(
             services.store.clone(),
-            services.invoker,
+            services.invoker.clone(),
             services.defaults.clone(),
         );
         let mut belts = Belts::new(
@@ -60,7 +60,8 @@ impl AppState {
             services.reconciler,
             services.defaults,
         )
-        .with_watch(services.watch);
+        .with_watch(services.watch)
+        .with_invoker(services.invoker);
         if let Some(plane) = services.offsets {
             belts = belts.with_offsets(plane);
         }

@@ -88,6 +88,8 @@ pub struct Cell {
     pub sandbox: Arc<Sandbox>,
     pub shared: Vec<Shared>,
     pub tenant: u64,
+    /// The size of the cell's private `/tmp` and `/dev/shm` (bwrap's default: half the RAM).
+    pub tmpfs_bytes: Option<u64>,
 }
 
 impl Cell {
@@ -207,6 +209,7 @@ impl Sandbox {
             sandbox: self.clone(),
             shared,
             tenant,
+            tmpfs_bytes: None,
         }
     }
 

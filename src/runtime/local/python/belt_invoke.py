@@ -84,7 +84,8 @@ def limit_resources():
     """The limits belt-api also sets from outside (prlimit); set here again so that they hold
     where prlimit is missing. Lowering a limit is always allowed."""
     for name, which in (("BELT_INVOKE_MEMORY_BYTES", resource.RLIMIT_AS),
-                        ("BELT_INVOKE_CPU_SECONDS", resource.RLIMIT_CPU)):
+                        ("BELT_INVOKE_CPU_SECONDS", resource.RLIMIT_CPU),
+                        ("BELT_INVOKE_NPROC", resource.RLIMIT_NPROC)):
         wanted = int(os.environ.get(name) or 0)
         if wanted <= 0:
             continue
@@ -193,16 +194,27 @@ def invoke():
         emit(run_event(index, sample, execute, path, takes_profile(execute, fetch_profile, sample)))
 
 
+def host_pip():
+    """Whether this interpreter has pip: it then installs into a virtualenv without pip of its
+    own (`pip --python`), which is smaller and builds in a fraction of the time."""
+    return subprocess.call([sys.executable, "-m", "pip", "--version"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL) == 0
+
+
 def build_venv(venv_dir):
-    """Creates the virtualenv and installs requirements.txt into it; marks it complete last, so
-    that an interrupted build is started again rather than used."""
+    """Creates the virtualenv and installs requirements.txt into it, from wheels only (a wheel
+    runs no code at install; a source distribution would run its setup.py here); marks it
+    complete last, so that an interrupted build is started again rather than used."""
     import venv
 
     print(f"belt-invoke: creating virtualenv {venv_dir}", flush=True)
-    venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
+    outside = host_pip()
+    venv.EnvBuilder(with_pip=not outside, clear=True).create(venv_dir)
     python = os.path.join(venv_dir, "bin", "python")
-    code = subprocess.call([python, "-m", "pip", "install", "--disable-pip-version-check",
-                            "--no-input", "-r", "requirements.txt"], stderr=subprocess.STDOUT)
+    pip = [sys.executable, "-m", "pip", "--python", python] if outside else [python, "-m", "pip"]
+    code = subprocess.call(pip + ["install", "--disable-pip-version-check", "--no-input",
+                                  "--only-binary=:all:", "-r", "requirements.txt"],
+                           stderr=subprocess.STDOUT)
     if code != 0:
         print(f"belt-invoke: pip install failed with exit code {code}", flush=True)
         sys.exit(code)
