@@ -160,6 +160,13 @@ def run_event(index, sample, execute, path, wants_profile):
     return entry
 
 
+def venv_site_packages(venv_dir):
+    """Where a virtualenv keeps its packages: the `venv` scheme's, not this interpreter's default
+    (Debian's python3 defaults to `local/lib/python3.X/dist-packages`)."""
+    scheme = "venv" if "venv" in sysconfig.get_scheme_names() else "posix_prefix"
+    return sysconfig.get_path("purelib", scheme, vars={"base": venv_dir, "platbase": venv_dir})
+
+
 def invoke():
     limit_resources()
     with open(REQUEST, encoding="utf-8") as file:
@@ -172,7 +179,7 @@ def invoke():
 
     venv_dir = os.environ.get("BELT_INVOKE_VENV")
     if venv_dir:
-        site.addsitedir(sysconfig.get_path("purelib", vars={"base": venv_dir, "platbase": venv_dir}))
+        site.addsitedir(venv_site_packages(venv_dir))
     sys.meta_path.append(BeltLibraryStandIn())
     path = os.path.join(os.getcwd(), "callback.py")
     fetch_profile = os.environ.get("FETCH_PROFILE", "FALSE").upper()
