@@ -175,8 +175,17 @@ impl Invoker {
         self.host.join(RUNNER).to_string_lossy().into_owned()
     }
 
-    fn cell(&self, tenant: u64, venv: Option<&Path>) -> Cell {
-        let shared = venv.map(|dir| vec![Shared::Dir(dir.to_path_buf())]);
+    /// A cell with `venv`, read-write to build it, read-only to run with it: a run cannot
+    /// change what the project's next runs import.
+    fn cell(&self, tenant: u64, venv: Option<&Path>, building: bool) -> Cell {
+        let shared = venv.map(|dir| {
+            let dir = dir.to_path_buf();
+            vec![if building {
+                Shared::Dir(dir)
+            } else {
+                Shared::ReadOnlyDir(dir)
+            }]
+        });
         self.sandbox.cell(tenant, shared.unwrap_or_default())
     }
 
@@ -233,7 +242,7 @@ impl Invoker {
             cpu_seconds: Some(self.settings.cpu_seconds),
             nproc: bound.nproc,
         };
-        let mut cell = self.cell(request.tenant, venv);
+        let mut cell = self.cell(request.tenant, venv, false);
         cell.tmpfs_bytes = Some(self.settings.memory_bytes);
         let wrappers = process::Wrappers {
             prlimit: self.prlimit.as_deref(),

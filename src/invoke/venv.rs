@@ -153,7 +153,7 @@ impl Prepare<'_> {
             nproc: None,
         };
         let finished = process::run(
-            &invoker.cell(self.tenant, Some(dir)),
+            &invoker.cell(self.tenant, Some(dir), true),
             process::Wrappers {
                 prlimit: invoker.prlimit.as_deref(),
                 cgroup: Vec::new(),

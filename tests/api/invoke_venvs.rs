@@ -190,6 +190,29 @@ async fn fifty_requirement_variants_leave_at_most_the_configured_disk() {
     std::fs::remove_dir_all(&wheels).unwrap();
 }
 
+/// A run gets its virtualenv read-only: it cannot plant code for the project's next runs.
+async fn a_run_cannot_change_its_virtualenv(app: &TestApp, id: &str, wheels: &Path) {
+    let draft = "import os\ndef execute(headers, event):\n    path = os.path.join(os.environ['BELT_INVOKE_VENV'], 'planted.py')\n    try:\n        open(path, 'w').write('x = 1')\n        return {'keys': ['written']}\n    except OSError as error:\n        return {'keys': [str(error.errno)]}\n";
+    let body = json!({
+        "events": [{"event": {}}],
+        "extractorFn": draft,
+        "requirementsPy": requirement(wheels, 0),
+    });
+    let path = format!("/projects/team-a/belts/{id}/invoke");
+    let (status, answer) = json_of(
+        app.post(&path, &app.token("team-a", &["editor"]), &body)
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["requirements"]["virtualenv"], "reused", "{answer}");
+    // EROFS: a read-only file system.
+    assert_eq!(answer["results"][0]["updates"][0]["key"], "30", "{answer}");
+    for dir in venv_dirs(app, "team-a") {
+        assert!(!dir.join("planted.py").exists());
+    }
+}
+
 async fn delete(app: &TestApp, project: &str, id: &str) {
     let path = format!("/projects/{project}/belts/{id}");
     let response = app.delete(&path, &app.token(project, &["editor"])).await;
@@ -215,6 +238,7 @@ async fn a_deleted_belts_virtualenvs_are_gone_and_projects_never_share_one(backe
     let left = venv_dirs(&app, "team-a");
     assert_eq!(left.len(), 1, "y still uses the first: {left:?}");
     assert_eq!(run_variant(&app, "team-a", &y, &wheels, 0).await, "reused");
+    a_run_cannot_change_its_virtualenv(&app, &y, &wheels).await;
     delete(&app, "team-a", &y).await;
     assert!(
         venv_dirs(&app, "team-a").is_empty(),

@@ -65,18 +65,24 @@ const INSTALL_HINT: &str = "install bubblewrap (Debian/Ubuntu: `apt-get install 
     Fedora: `dnf install bubblewrap`), or set BELT_LOCAL_SANDBOX=none to run belts without \
     isolation (they can then read belt-api's data dir, its signing key and its environment)";
 
-/// A path bound read-write into a cell besides its work dir; created when missing.
+/// A path bound into a cell besides its work dir; created when missing. `Dir` and `File` are
+/// read-write (and handed to the tenant's uid), `ReadOnlyDir` read-only (and left as it is).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Shared {
     Dir(PathBuf),
     File(PathBuf),
+    ReadOnlyDir(PathBuf),
 }
 
 impl Shared {
     fn path(&self) -> &Path {
         match self {
-            Shared::Dir(path) | Shared::File(path) => path,
+            Shared::Dir(path) | Shared::File(path) | Shared::ReadOnlyDir(path) => path,
         }
+    }
+
+    fn writable(&self) -> bool {
+        !matches!(self, Shared::ReadOnlyDir(_))
     }
 }
 

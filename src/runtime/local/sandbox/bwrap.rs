@@ -146,7 +146,14 @@ impl Bwrap {
                 .iter()
                 .map(|path| ("--ro-bind", path.as_path())),
         );
-        bound.extend(cell.shared.iter().map(|shared| ("--bind", shared.path())));
+        bound.extend(cell.shared.iter().map(|shared| {
+            let how = if shared.writable() {
+                "--bind"
+            } else {
+                "--ro-bind"
+            };
+            (how, shared.path())
+        }));
         bound.push(("--bind", work_dir));
         for parent in self.hidden_parents(&bound) {
             argv.extend([
