@@ -14,6 +14,7 @@ backend_tests!(
     another_project_finds_a_slot_while_one_holds_its_share,
     memory_held_in_tmpfs_or_children_ends_memory_exceeded,
     without_a_cgroup_each_tmpfs_is_sized_to_the_limit,
+    a_run_forks_no_more_than_its_processes,
 );
 
 async fn app_with(backend: Backend, args: &[(&str, &str)]) -> TestApp {
@@ -158,5 +159,22 @@ async fn without_a_cgroup_each_tmpfs_is_sized_to_the_limit(backend: Backend) {
         );
         assert_eq!(update["value"]["errno"], 28, "ENOSPC in {dir}: {answer}");
     }
+    healthy(&app).await;
+}
+
+/// Forks up to 40 sleeping children, stopping at the first refusal; answers how many ran.
+const FORKING: &str = "import os, time\ndef execute(headers, event):\n    pids = []\n    try:\n        for _ in range(40):\n            pid = os.fork()\n            if pid == 0:\n                time.sleep(2)\n                os._exit(0)\n            pids.append(pid)\n    except OSError:\n        pass\n    for pid in pids:\n        os.waitpid(pid, 0)\n    return {'keys': [str(len(pids))]}\n";
+
+async fn a_run_forks_no_more_than_its_processes(backend: Backend) {
+    let app = app_with(backend, &[("--invoke-pids", "16")]).await;
+    let id = belt_in(&app, "global").await;
+    let body = json!({"events": one_event(), "extractorFn": FORKING});
+    let answer = invoked(&app, "global", &id, &body).await;
+    let forked: u64 = answer["results"][0]["updates"][0]["key"]
+        .as_str()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{answer}"));
+    // The runner, bwrap and the shell count too.
+    assert!((1..16).contains(&forked), "{forked} children: {answer}");
     healthy(&app).await;
 }
