@@ -44,6 +44,8 @@ pub(super) struct RunGroup {
 /// before `--` gets the shell's own pid (`0`: the writer), then the rest is exec'ed.
 const ENTER: &str =
     r#"while [ "$1" != -- ]; do echo 0 > "$1" || exit 125; shift; done; shift; exec "$@""#;
+/// Its exit code when a group could not be entered (nothing was run).
+pub(super) const ENTER_FAILED: i32 = 125;
 
 impl Cgroups {
     fn new(version: Version, memory: PathBuf, pids: Option<PathBuf>) -> Cgroups {
@@ -256,7 +258,7 @@ mod tests {
             .args(&argv[1..])
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(125));
+        assert_eq!(out.status.code(), Some(ENTER_FAILED));
         assert!(out.stdout.is_empty());
         std::mem::forget(group);
     }

@@ -21,12 +21,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::runtime::local::sandbox::{Cell, Sandbox, SandboxConfig, Shared};
 use anyhow::Context;
 use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::runtime::local::sandbox::{Cell, Sandbox, SandboxConfig, Shared};
 pub use cgroup::CgroupSetting;
 pub use report::{EventResult, InvokeReport, Outcome, RequirementsReport, UserError};
-use serde_json::Value;
 pub use slots::Full;
 
 /// The runner, written next to the belt host by the local runtime.
@@ -254,11 +255,20 @@ impl Invoker {
         };
         let args = [self.runner()];
         let mut finished = process::run(&cell, wrappers, dir.path(), &args, env, limits).await?;
+        let lines = report::read_results(&dir.path().join(RESULTS_FILE));
         if let Some(group) = bound.group {
             finished.memory_exceeded = group.memory_exceeded();
             group.remove().await;
+            // The shell that enters the group answers 125 before anything else runs: the run
+            // was never bounded, which is belt-api's failure, not the user's code's.
+            let code = finished.status.and_then(|status| status.code());
+            if code == Some(cgroup::ENTER_FAILED) && lines.is_empty() {
+                anyhow::bail!(
+                    "could not enter a test-invoke run's cgroup: {}",
+                    finished.stderr.text.trim()
+                );
+            }
         }
-        let lines = report::read_results(&dir.path().join(RESULTS_FILE));
         Ok((finished, lines))
     }
 }
