@@ -317,8 +317,13 @@ fn invoker(config: &ServeConfig) -> anyhow::Result<Arc<dyn Invoke>> {
         timeout: config.invoke.timeout(),
         memory_bytes: config.invoke.memory_bytes(),
         cpu_seconds: config.invoke.invoke_cpu_seconds.max(1),
-        concurrency: config.invoke.invoke_concurrency.max(1),
+        pids: config.invoke.invoke_pids.max(1),
+        concurrency: config.invoke.concurrency(),
+        project_concurrency: config.invoke.project_concurrency(),
+        cgroup: config.invoke.invoke_cgroup.clone(),
         requirements_timeout: config.invoke.requirements_timeout(),
+        venv_disk_bytes: config.invoke.venv_disk_bytes(),
+        venv_max_age: config.invoke.venv_max_age(),
     };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;

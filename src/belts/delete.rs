@@ -37,7 +37,14 @@ impl Belts {
         }
         tracing::info!(belt = %id, project = %project, "deletion wished");
         match self.reconciler.await_deletion(deletions, id).await {
-            Some(Deletion::Done) => Ok(()),
+            Some(Deletion::Done) => {
+                if let Some(invoker) = &self.invoker {
+                    invoker
+                        .forget(project.as_str(), id.get().unsigned_abs())
+                        .await;
+                }
+                Ok(())
+            }
             Some(Deletion::Refused(reason)) => Err(BeltError::InUse(reason)),
             Some(Deletion::Retrying(reason)) => {
                 Err(BeltError::Unavailable(Dependency::Deletion(reason)))

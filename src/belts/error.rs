@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::domain::{BeltId, Invalid, Refusal};
-use crate::invoke::InvokeError;
+use crate::invoke::{Full, InvokeError};
 use crate::registry::RegistryError;
 use crate::runtime::RuntimeError;
 use crate::store::StoreError;
@@ -37,9 +37,10 @@ pub enum BeltError {
     /// Runtime objects of the belt's name are held by something belt-api does not manage.
     #[error("runtime objects in use: {0}")]
     InUse(String),
-    /// Every test-invoke slot is taken; one frees within about `retry_after`.
-    #[error("all {slots} test-invoke slots are busy")]
-    Busy { slots: usize, retry_after: Duration },
+    /// Every test-invoke slot (of the server, or the project's share) is taken; one frees
+    /// within about `retry_after`.
+    #[error("test-invoke slots are busy: {full:?}")]
+    Busy { full: Full, retry_after: Duration },
     /// The caller's or the server's share of open streams is taken; one frees when a stream
     /// closes.
     #[error("{cap} streams open ({share:?})")]
@@ -136,7 +137,7 @@ impl From<RegistryError> for BeltError {
 impl From<InvokeError> for BeltError {
     fn from(err: InvokeError) -> Self {
         match err {
-            InvokeError::Busy { slots, retry_after } => BeltError::Busy { slots, retry_after },
+            InvokeError::Busy { full, retry_after } => BeltError::Busy { full, retry_after },
             InvokeError::Unavailable(reason) => BeltError::Unavailable(Dependency::Runtime(reason)),
             InvokeError::Failed(err) => BeltError::Unexpected(err),
         }

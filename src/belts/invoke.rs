@@ -150,6 +150,7 @@ impl Invocations {
             ReplicaSpec::build(&belt, &spec, belt.version, 0, false, &Platform::default());
         let file = |name: &str| replica.files.get(name).cloned().unwrap_or_default();
         let request = InvokeRequest {
+            project: asked.project.as_str().to_string(),
             tenant: belt.id.get().unsigned_abs(),
             callback: file(CALLBACK_FILE),
             requirements: file(REQUIREMENTS_FILE),

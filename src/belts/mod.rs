@@ -56,6 +56,8 @@ pub struct Belts {
     watch: WatchSettings,
     hubs: Arc<watch_hub::WatchHubs>,
     streams: Arc<StreamSlots>,
+    /// Told when a belt is deleted, so that test-invoke drops what it kept for it alone.
+    invoker: Option<Arc<dyn crate::invoke::Invoke>>,
 }
 
 /// A belt with the status the runtime's in-memory view gives it.
@@ -83,12 +85,19 @@ impl Belts {
             data_plane: None,
             watch: WatchSettings::default(),
             streams: StreamSlots::new(StreamLimits::default()),
+            invoker: None,
         }
     }
 
     /// How many watches and log follows may be open at once, per caller and in all.
     pub fn with_stream_limits(mut self, limits: StreamLimits) -> Self {
         self.streams = StreamSlots::new(limits);
+        self
+    }
+
+    /// The test-invoker whose virtualenvs a delete prunes.
+    pub fn with_invoker(mut self, invoker: Arc<dyn crate::invoke::Invoke>) -> Self {
+        self.invoker = Some(invoker);
         self
     }
 

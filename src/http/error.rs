@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::belts::{BeltError, Dependency, StreamShare};
+use crate::invoke::Full;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -212,10 +213,16 @@ impl From<BeltError> for ApiError {
             BeltError::InUse(reason) => ApiError::InUse(format!(
                 "The belt's runtime objects are in use by something belt-api does not manage: {reason}"
             )),
-            BeltError::Busy { slots, retry_after } => ApiError::TooManyRequests {
-                message: format!(
-                    "All {slots} test-invoke slots are busy; try again in a few seconds."
-                ),
+            BeltError::Busy { full, retry_after } => ApiError::TooManyRequests {
+                message: match full {
+                    Full::Server(slots) => format!(
+                        "All {slots} test-invoke slots are busy; try again in a few seconds."
+                    ),
+                    Full::Project(slots) => format!(
+                        "All {slots} test-invoke slots this project may hold at once are busy \
+                         (its share of the server's); try again in a few seconds."
+                    ),
+                },
                 retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
             },
             BeltError::TooManyStreams {

@@ -35,7 +35,7 @@ use crate::invoke::InvokeReport;
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
         (status = 403, description = "Missing roles (test-invoke needs `editor`).", body = ErrorBody),
         (status = 404, description = "No such belt.", body = ErrorBody),
-        (status = 429, description = "Every test-invoke slot is busy; see `Retry-After`.", body = ErrorBody,
+        (status = 429, description = "Every test-invoke slot is busy, or the project holds its share of them; see `Retry-After`.", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds after which a slot is likely free."))),
         (status = 503, description = "Test-invoke is not available on this machine.", body = ErrorBody),
     ),

@@ -52,7 +52,7 @@ impl AppState {
     pub fn new(services: Services) -> Self {
         let invocations = Invocations::new(
             services.store.clone(),
-            services.invoker,
+            services.invoker.clone(),
             services.defaults.clone(),
         );
         let mut belts = Belts::new(
@@ -63,7 +63,8 @@ impl AppState {
             services.defaults,
         )
         .with_watch(services.watch)
-        .with_stream_limits(services.streams);
+        .with_stream_limits(services.streams)
+        .with_invoker(services.invoker);
         if let Some(plane) = services.offsets {
             belts = belts.with_offsets(plane);
         }

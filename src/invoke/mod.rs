@@ -3,11 +3,16 @@
 //! docs/local-sandbox.md#test-invoke). The callback runs in the bundled `belt_invoke.py`, which
 //! turns what `execute` returns into records the way a replica does (`belt_lib.py`).
 //!
-//! At most `concurrency` invocations run at once; one more is refused at once (`Busy`), so that
-//! sample runs never starve the API of CPU and memory.
+//! At most `concurrency` invocations run at once, and `project_concurrency` of one project; one
+//! more is refused at once (`Busy`), so that sample runs never starve the API of CPU and memory,
+//! nor one project the others of their runs. A run's memory is bounded as a whole (its processes
+//! and its tmpfs) by a cgroup of its own where the machine allows ([`bound`]).
 
+mod bound;
+mod cgroup;
 mod process;
 mod report;
+mod slots;
 mod venv;
 
 use std::collections::BTreeMap;
@@ -19,10 +24,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_trait::async_trait;
 use serde_json::Value;
-use tokio::sync::Semaphore;
 
 use crate::runtime::local::sandbox::{Cell, Sandbox, SandboxConfig, Shared};
+pub use cgroup::CgroupSetting;
 pub use report::{EventResult, InvokeReport, Outcome, RequirementsReport, UserError};
+pub use slots::Full;
 
 /// The runner, written next to the belt host by the local runtime.
 const RUNNER: &str = "belt_invoke.py";
@@ -36,11 +42,20 @@ pub struct InvokeSettings {
     pub sandbox: SandboxConfig,
     /// Wall-clock bound of running the events (a virtualenv build has its own).
     pub timeout: Duration,
+    /// Memory of a run as a whole (cgroup), and of each process (RLIMIT_AS).
     pub memory_bytes: u64,
     pub cpu_seconds: u64,
+    /// Processes and threads of a run at once.
+    pub pids: u64,
     pub concurrency: usize,
+    pub project_concurrency: usize,
+    /// Where runs' cgroups are made.
+    pub cgroup: CgroupSetting,
     /// Wall-clock bound of building a virtualenv from requirements.txt.
     pub requirements_timeout: Duration,
+    /// Disk all virtualenvs may keep, and how long an unused one is kept.
+    pub venv_disk_bytes: u64,
+    pub venv_max_age: Duration,
 }
 
 /// One sample event, as a replica would read it from a topic.
@@ -53,9 +68,11 @@ pub struct SampleEvent {
 }
 
 /// What to run: the callback, its requirements, the replica's environment, the events. `tenant`
-/// is the belt id: as root, the run gets the belt's own uid.
+/// is the belt id: as root, the run gets the belt's own uid. `project` shares the slots and the
+/// virtualenvs.
 #[derive(Debug, Clone)]
 pub struct InvokeRequest {
+    pub project: String,
     pub tenant: u64,
     pub callback: String,
     pub requirements: String,
@@ -65,9 +82,10 @@ pub struct InvokeRequest {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
-    /// Every slot is taken; a slot frees within about `retry_after`.
-    #[error("all {slots} test-invoke slots are busy")]
-    Busy { slots: usize, retry_after: Duration },
+    /// Every slot (of the server, or the project's share) is taken; a slot frees within about
+    /// `retry_after`.
+    #[error("test-invoke slots are busy: {full:?}")]
+    Busy { full: Full, retry_after: Duration },
     /// Test-invoke cannot run here (no sandbox on this machine).
     #[error("test-invoke is not available: {0}")]
     Unavailable(String),
@@ -80,6 +98,9 @@ pub enum InvokeError {
 #[async_trait]
 pub trait Invoke: Send + Sync {
     async fn invoke(&self, request: InvokeRequest) -> Result<InvokeReport, InvokeError>;
+
+    /// Belt `belt` of `project` is deleted: what was kept for it alone goes.
+    async fn forget(&self, _project: &str, _belt: u64) {}
 }
 
 /// Where test-invoke is not available (the sandbox could not be set up): says why.
@@ -98,7 +119,8 @@ pub struct Invoker {
     sandbox: Arc<Sandbox>,
     host: PathBuf,
     prlimit: Option<PathBuf>,
-    slots: Arc<Semaphore>,
+    slots: Arc<slots::Slots>,
+    bound: bound::Bound,
     venvs: venv::Venvs,
     runs: AtomicU64,
 }
@@ -120,9 +142,16 @@ impl Invoker {
                 "`prlimit` (util-linux) not found: test-invoke limits are set by the runner itself"
             );
         }
+        let own_uid = sandbox.uid(1).ok().flatten().is_some();
+        let venvs = venv::Venvs::new(
+            data_dir.join("invoke").join("venvs"),
+            settings.venv_disk_bytes,
+            settings.venv_max_age,
+        );
         Ok(Invoker {
-            slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),
-            venvs: venv::Venvs::new(data_dir.join("invoke").join("venvs")),
+            slots: slots::Slots::new(settings.concurrency, settings.project_concurrency),
+            bound: bound::Bound::detect(&settings.cgroup, own_uid),
+            venvs,
             settings: InvokeSettings {
                 data_dir,
                 ..settings
@@ -147,19 +176,54 @@ impl Invoker {
         self.host.join(RUNNER).to_string_lossy().into_owned()
     }
 
-    fn cell(&self, tenant: u64, venv: Option<&Path>) -> Cell {
-        let shared = venv.map(|dir| vec![Shared::Dir(dir.to_path_buf())]);
+    /// A cell with `venv`, read-write to build it, read-only to run with it: a run cannot
+    /// change what the project's next runs import.
+    fn cell(&self, tenant: u64, venv: Option<&Path>, building: bool) -> Cell {
+        let shared = venv.map(|dir| {
+            let dir = dir.to_path_buf();
+            vec![if building {
+                Shared::Dir(dir)
+            } else {
+                Shared::ReadOnlyDir(dir)
+            }]
+        });
         self.sandbox.cell(tenant, shared.unwrap_or_default())
     }
 
-    fn busy(&self) -> InvokeError {
-        InvokeError::Busy {
-            slots: self.settings.concurrency.max(1),
-            retry_after: self.settings.timeout,
-        }
+    /// Whether runs get a uid of their own (belt-api is root), so RLIMIT_NPROC counts theirs.
+    fn own_uid(&self, tenant: u64) -> bool {
+        self.sandbox.uid(tenant).ok().flatten().is_some()
     }
 
-    /// Runs the events in a fresh work dir (removed afterwards) and reads what the runner wrote.
+    /// The environment of a run: the replica's, the base, and the limits the runner sets again
+    /// itself where prlimit is missing.
+    fn env_of(
+        &self,
+        request: &InvokeRequest,
+        work_dir: &Path,
+        venv: Option<&Path>,
+        nproc: Option<u64>,
+    ) -> Vec<(String, String)> {
+        let mut env = request.env.clone();
+        env.extend(process::base_env(work_dir));
+        let limits = [
+            ("BELT_INVOKE_MEMORY_BYTES", Some(self.settings.memory_bytes)),
+            ("BELT_INVOKE_CPU_SECONDS", Some(self.settings.cpu_seconds)),
+            ("BELT_INVOKE_NPROC", nproc),
+        ];
+        for (name, value) in limits {
+            if let Some(value) = value {
+                env.push((name.into(), value.to_string()));
+            }
+        }
+        if let Some(venv) = venv {
+            env.push(("BELT_INVOKE_VENV".into(), venv.to_string_lossy().into()));
+        }
+        env
+    }
+
+    /// Runs the events in a fresh work dir (removed afterwards), bounded as a whole, and reads
+    /// what the runner wrote.
     async fn run_events(
         &self,
         request: &InvokeRequest,
@@ -169,35 +233,42 @@ impl Invoker {
         let events = serde_json::json!({ "events": request.events });
         std::fs::write(dir.path().join(REQUEST_FILE), serde_json::to_vec(&events)?)?;
         std::fs::write(dir.path().join("callback.py"), &request.callback)?;
-        let mut env = request.env.clone();
-        env.extend(process::base_env(dir.path()));
-        env.push((
-            "BELT_INVOKE_MEMORY_BYTES".into(),
-            self.settings.memory_bytes.to_string(),
-        ));
-        env.push((
-            "BELT_INVOKE_CPU_SECONDS".into(),
-            self.settings.cpu_seconds.to_string(),
-        ));
-        if let Some(venv) = venv {
-            env.push(("BELT_INVOKE_VENV".into(), venv.to_string_lossy().into()));
-        }
+        let own_uid = self.own_uid(request.tenant);
+        let bound =
+            (self.bound).for_run(self.settings.memory_bytes, self.settings.pids, own_uid)?;
+        let env = self.env_of(request, dir.path(), venv, bound.nproc);
         let limits = process::Limits {
             timeout: self.settings.timeout,
             memory_bytes: Some(self.settings.memory_bytes),
             cpu_seconds: Some(self.settings.cpu_seconds),
+            nproc: bound.nproc,
         };
-        let cell = self.cell(request.tenant, venv);
-        let finished = process::run(
-            &cell,
-            self.prlimit.as_deref(),
-            dir.path(),
-            &[self.runner()],
-            env,
-            limits,
-        )
-        .await?;
+        let mut cell = self.cell(request.tenant, venv, false);
+        cell.tmpfs_bytes = Some(self.settings.memory_bytes);
+        let wrappers = process::Wrappers {
+            prlimit: self.prlimit.as_deref(),
+            cgroup: bound
+                .group
+                .as_ref()
+                .map(|g| g.entering())
+                .unwrap_or_default(),
+        };
+        let args = [self.runner()];
+        let mut finished = process::run(&cell, wrappers, dir.path(), &args, env, limits).await?;
         let lines = report::read_results(&dir.path().join(RESULTS_FILE));
+        if let Some(group) = bound.group {
+            finished.memory_exceeded = group.memory_exceeded();
+            group.remove().await;
+            // The shell that enters the group answers 125 before anything else runs: the run
+            // was never bounded, which is belt-api's failure, not the user's code's.
+            let code = finished.status.and_then(|status| status.code());
+            if code == Some(cgroup::ENTER_FAILED) && lines.is_empty() {
+                anyhow::bail!(
+                    "could not enter a test-invoke run's cgroup: {}",
+                    finished.stderr.text.trim()
+                );
+            }
+        }
         Ok((finished, lines))
     }
 }
@@ -207,34 +278,41 @@ impl Invoke for Invoker {
     async fn invoke(&self, request: InvokeRequest) -> Result<InvokeReport, InvokeError> {
         let _slot = self
             .slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| self.busy())?;
+            .try_take(&request.project)
+            .map_err(|full| InvokeError::Busy {
+                full,
+                retry_after: self.settings.timeout,
+            })?;
         let started = Instant::now();
         let prepared = venv::Prepare {
             venvs: &self.venvs,
             invoker: self,
+            project: &request.project,
             tenant: request.tenant,
             requirements: &request.requirements,
         };
-        let (venv, requirements) = prepared.run().await?;
-        if requirements.failed() {
+        let venv = prepared.run().await?;
+        if venv.report.failed() {
             return Ok(InvokeReport::requirements_failed(
-                requirements,
+                venv.report,
                 request.events.len(),
                 started.elapsed(),
             ));
         }
-        let (finished, lines) = self.run_events(&request, venv.as_deref()).await?;
+        let (finished, lines) = self.run_events(&request, venv.dir.as_deref()).await?;
         Ok(report::build(
             report::Run {
                 finished,
                 lines,
                 events: request.events.len(),
                 timeout: self.settings.timeout,
-                requirements,
+                requirements: venv.report,
             },
             started.elapsed(),
         ))
+    }
+
+    async fn forget(&self, project: &str, belt: u64) {
+        self.venvs.forget(project, belt).await;
     }
 }

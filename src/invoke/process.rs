@@ -22,6 +22,15 @@ pub(super) struct Limits {
     pub timeout: Duration,
     pub memory_bytes: Option<u64>,
     pub cpu_seconds: Option<u64>,
+    /// RLIMIT_NPROC, where no cgroup bounds the run's processes.
+    pub nproc: Option<u64>,
+}
+
+/// What the sandboxed command is started through, outermost first: the arguments that enter
+/// the run's cgroup (empty: none), then `prlimit`.
+pub(super) struct Wrappers<'a> {
+    pub prlimit: Option<&'a Path>,
+    pub cgroup: Vec<String>,
 }
 
 /// Output of a stream, the first `OUTPUT_CAP` bytes of it.
@@ -36,6 +45,8 @@ pub(super) struct Finished {
     pub status: Option<ExitStatus>,
     pub stdout: Captured,
     pub stderr: Captured,
+    /// The run's cgroup saw its OOM killer act.
+    pub memory_exceeded: bool,
 }
 
 /// A run's work dir, removed when dropped (also when the request is abandoned midway).
@@ -98,7 +109,7 @@ pub(super) fn find_on_path(program: &str) -> Option<PathBuf> {
 /// `python3 args` in `cell` with exactly `env`, under `limits`.
 pub(super) async fn run(
     cell: &Cell,
-    prlimit: Option<&Path>,
+    wrappers: Wrappers<'_>,
     work_dir: &Path,
     args: &[String],
     env: Vec<(String, String)>,
@@ -107,7 +118,11 @@ pub(super) async fn run(
     let sandboxed = cell
         .command(work_dir, "python3", args, env)
         .context("preparing the sandbox")?;
-    let mut command = limited(sandboxed, prlimit, &limits);
+    let limited = limited(sandboxed, wrappers.prlimit, &limits);
+    let mut command = match wrappers.cgroup.split_first() {
+        Some((program, args)) => wrapped(limited, program.as_ref(), args),
+        None => limited,
+    };
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -128,6 +143,7 @@ pub(super) async fn run(
         status,
         stdout: drained(stdout).await,
         stderr: drained(stderr).await,
+        memory_exceeded: false,
     })
 }
 
@@ -141,16 +157,31 @@ fn limited(
     let Some(prlimit) = prlimit else {
         return sandboxed;
     };
-    let inner = sandboxed.as_std();
-    let mut command = tokio::process::Command::new(prlimit);
+    let mut args = Vec::new();
     if let Some(bytes) = limits.memory_bytes {
-        command.arg(format!("--as={bytes}"));
+        args.push(format!("--as={bytes}"));
     }
     if let Some(seconds) = limits.cpu_seconds {
-        command.arg(format!("--cpu={seconds}"));
+        args.push(format!("--cpu={seconds}"));
     }
+    if let Some(processes) = limits.nproc {
+        args.push(format!("--nproc={processes}"));
+    }
+    args.push("--".to_string());
+    wrapped(sandboxed, prlimit.as_os_str(), &args)
+}
+
+/// `program args` followed by `inner`'s own program and arguments, with its environment and
+/// working directory: a wrapper that sets something up and then execs `inner`.
+fn wrapped(
+    inner: tokio::process::Command,
+    program: &std::ffi::OsStr,
+    args: &[String],
+) -> tokio::process::Command {
+    let inner = inner.as_std();
+    let mut command = tokio::process::Command::new(program);
     command
-        .arg("--")
+        .args(args)
         .arg(inner.get_program())
         .args(inner.get_args());
     if let Some(dir) = inner.get_current_dir() {

@@ -213,12 +213,18 @@ fn event_of(value: &Value) -> EventResult {
 /// How the process ended, when it ended before every event ran, or ran out of memory.
 fn early_end(run: &Run, results: &[EventResult]) -> Option<(Outcome, UserError)> {
     let failed = run.finished.status.is_none_or(|status| !status.success());
-    let memory_error = results
-        .iter()
-        .any(|r| r.error.as_ref().is_some_and(|e| e.kind == "MemoryError"))
+    let memory_error = run.finished.memory_exceeded
+        || results
+            .iter()
+            .any(|r| r.error.as_ref().is_some_and(|e| e.kind == "MemoryError"))
         || (failed && run.finished.stderr.text.contains("MemoryError"));
     let timeout = format!("the run exceeded its {} ms", millis(run.timeout));
     match (run.finished.status, signal_of(&run.finished)) {
+        // The cgroup's OOM killer may end a run just as the timeout does: it was memory.
+        _ if run.finished.memory_exceeded => Some((
+            Outcome::MemoryExceeded,
+            ended("MemoryExceeded", "the run exceeded its memory limit"),
+        )),
         (None, _) => Some((Outcome::TimedOut, ended("TimedOut", timeout))),
         (_, Some(signal)) if signal == libc::SIGXCPU => Some((
             Outcome::TimedOut,

@@ -17,6 +17,8 @@ mod errors;
 mod history;
 mod hostile_input;
 mod invoke;
+mod invoke_limits;
+mod invoke_venvs;
 mod kill_points;
 mod logs_follow;
 mod outage;

@@ -65,18 +65,24 @@ const INSTALL_HINT: &str = "install bubblewrap (Debian/Ubuntu: `apt-get install 
     Fedora: `dnf install bubblewrap`), or set BELT_LOCAL_SANDBOX=none to run belts without \
     isolation (they can then read belt-api's data dir, its signing key and its environment)";
 
-/// A path bound read-write into a cell besides its work dir; created when missing.
+/// A path bound into a cell besides its work dir; created when missing. `Dir` and `File` are
+/// read-write (and handed to the tenant's uid), `ReadOnlyDir` read-only (and left as it is).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Shared {
     Dir(PathBuf),
     File(PathBuf),
+    ReadOnlyDir(PathBuf),
 }
 
 impl Shared {
     fn path(&self) -> &Path {
         match self {
-            Shared::Dir(path) | Shared::File(path) => path,
+            Shared::Dir(path) | Shared::File(path) | Shared::ReadOnlyDir(path) => path,
         }
+    }
+
+    fn writable(&self) -> bool {
+        !matches!(self, Shared::ReadOnlyDir(_))
     }
 }
 
@@ -88,6 +94,8 @@ pub struct Cell {
     pub sandbox: Arc<Sandbox>,
     pub shared: Vec<Shared>,
     pub tenant: u64,
+    /// The size of the cell's private `/tmp` and `/dev/shm` (bwrap's default: half the RAM).
+    pub tmpfs_bytes: Option<u64>,
 }
 
 impl Cell {
@@ -207,6 +215,7 @@ impl Sandbox {
             sandbox: self.clone(),
             shared,
             tenant,
+            tmpfs_bytes: None,
         }
     }
 

@@ -99,8 +99,8 @@ impl Bwrap {
         args: &[String],
         uid: Option<u32>,
     ) -> (PathBuf, Vec<OsString>) {
-        let mut argv = namespaces(&self.program);
-        self.hide(&mut argv);
+        let mut argv = namespaces(&self.program, cell.tmpfs_bytes);
+        self.hide(&mut argv, cell.tmpfs_bytes);
         self.bind(&mut argv, cell, work_dir);
         argv.extend(["--chdir".into(), work_dir.into(), "--".into()]);
         if let (Some(setpriv), Some(uid)) = (&self.setpriv, uid) {
@@ -116,10 +116,11 @@ impl Bwrap {
         (self.env.clone(), argv)
     }
 
-    /// An empty tmpfs over each hidden path.
-    fn hide(&self, argv: &mut Vec<OsString>) {
+    /// An empty tmpfs over each hidden path; `/tmp` of `tmpfs_bytes` when given.
+    fn hide(&self, argv: &mut Vec<OsString>, tmpfs_bytes: Option<u64>) {
         for hidden in &self.hidden {
             let perms = if hidden == Path::new("/tmp") {
+                argv.extend(sized(tmpfs_bytes));
                 "1777"
             } else {
                 "0755"
@@ -145,7 +146,14 @@ impl Bwrap {
                 .iter()
                 .map(|path| ("--ro-bind", path.as_path())),
         );
-        bound.extend(cell.shared.iter().map(|shared| ("--bind", shared.path())));
+        bound.extend(cell.shared.iter().map(|shared| {
+            let how = if shared.writable() {
+                "--bind"
+            } else {
+                "--ro-bind"
+            };
+            (how, shared.path())
+        }));
         bound.push(("--bind", work_dir));
         for parent in self.hidden_parents(&bound) {
             argv.extend([
@@ -183,9 +191,17 @@ impl Bwrap {
     }
 }
 
-/// `env` ignoring SIGTERM around bwrap, and bwrap's namespaces and fresh `/dev`, `/proc`.
-fn namespaces(bwrap: &Path) -> Vec<OsString> {
-    [
+/// `--size` for the next `--tmpfs` (bwrap 0.8 and later), when a size is asked for.
+fn sized(tmpfs_bytes: Option<u64>) -> Vec<OsString> {
+    tmpfs_bytes
+        .map(|bytes| vec!["--size".into(), bytes.to_string().into()])
+        .unwrap_or_default()
+}
+
+/// `env` ignoring SIGTERM around bwrap, and bwrap's namespaces and fresh `/dev`, `/proc`, with
+/// `/dev/shm` of `tmpfs_bytes` when given.
+fn namespaces(bwrap: &Path, tmpfs_bytes: Option<u64>) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = [
         "--ignore-signal=TERM".into(),
         bwrap.into(),
         "--die-with-parent".into(),
@@ -202,6 +218,10 @@ fn namespaces(bwrap: &Path) -> Vec<OsString> {
         "/proc".into(),
         "--perms".into(),
         "1777".into(),
+    ]
+    .into();
+    argv.extend(sized(tmpfs_bytes));
+    argv.extend([
         "--tmpfs".into(),
         "/dev/shm".into(),
         // The sandbox stays in belt-api's session (so that stopping its process group reaches
@@ -210,8 +230,8 @@ fn namespaces(bwrap: &Path) -> Vec<OsString> {
         "--ro-bind".into(),
         "/dev/null".into(),
         "/dev/tty".into(),
-    ]
-    .into()
+    ]);
+    argv
 }
 
 /// `setpriv` to the tenant's uid and gid, without groups or capabilities.
