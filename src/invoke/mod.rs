@@ -187,7 +187,7 @@ impl Invoker {
             memory_bytes: Some(self.settings.memory_bytes),
             cpu_seconds: Some(self.settings.cpu_seconds),
         };
-        let cell = self.cell(request.tenant, venv);
+        let cell = self.cell(request.tenant, venv).offline();
         let finished = process::run(
             &cell,
             self.prlimit.as_deref(),

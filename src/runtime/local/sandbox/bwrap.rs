@@ -100,6 +100,10 @@ impl Bwrap {
         uid: Option<u32>,
     ) -> (PathBuf, Vec<OsString>) {
         let mut argv = namespaces(&self.program);
+        if cell.offline {
+            // bwrap brings the new namespace's loopback up; nothing else is in it.
+            argv.push("--unshare-net".into());
+        }
         self.hide(&mut argv);
         self.bind(&mut argv, cell, work_dir);
         argv.extend(["--chdir".into(), work_dir.into(), "--".into()]);
@@ -145,7 +149,14 @@ impl Bwrap {
                 .iter()
                 .map(|path| ("--ro-bind", path.as_path())),
         );
-        bound.extend(cell.shared.iter().map(|shared| ("--bind", shared.path())));
+        bound.extend(cell.shared.iter().map(|shared| {
+            let how = if shared.writable() {
+                "--bind"
+            } else {
+                "--ro-bind"
+            };
+            (how, shared.path())
+        }));
         bound.push(("--bind", work_dir));
         for parent in self.hidden_parents(&bound) {
             argv.extend([

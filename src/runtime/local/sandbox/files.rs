@@ -16,7 +16,7 @@ use super::Shared;
 pub(super) fn prepare(work_dir: &Path, shared: &[Shared], uid: Option<u32>) -> io::Result<()> {
     for shared in shared {
         match shared {
-            Shared::Dir(path) => std::fs::create_dir_all(path)?,
+            Shared::Dir(path) | Shared::ReadOnlyDir(path) => std::fs::create_dir_all(path)?,
             Shared::File(path) => {
                 std::fs::OpenOptions::new()
                     .create(true)
@@ -29,7 +29,7 @@ pub(super) fn prepare(work_dir: &Path, shared: &[Shared], uid: Option<u32>) -> i
         return Ok(());
     };
     std::os::unix::fs::chown(work_dir, Some(uid), Some(uid))?;
-    for shared in shared {
+    for shared in shared.iter().filter(|shared| shared.writable()) {
         let path = shared.path();
         if std::fs::symlink_metadata(path)?.uid() != uid {
             chown_tree(path, uid)?;
