@@ -79,6 +79,11 @@ fn assert_all_failed(found: &BTreeMap<String, String>, prefix: &str, context: &s
             outcome.starts_with("FAILED"),
             "{name} got through: {outcome}\n{context}"
         );
+        // Stopped by the network, not by a missing client library.
+        assert!(
+            !outcome.contains("ImportError") && !outcome.contains("ModuleNotFound"),
+            "{name}: {outcome}"
+        );
     }
 }
 
@@ -172,8 +177,11 @@ async fn project_a_code_reaches_neither_the_broker_nor_belt_api_nor_postgres_and
     assert_all_failed(&attempts(&logs), "", &logs);
 
     // A's test-invoke, with a Kafka client of its own from requirements.
+    // The attacker puts its virtualenv's packages on its path itself, whatever the runner does.
     let draft = format!(
-        "{ATTACKER}\n\ndef execute(headers, event):\n    run_all('invoke-')\n    return []\n"
+        "import glob, os, sys\n\
+         sys.path[:0] = glob.glob(os.environ['BELT_INVOKE_VENV'] + '/lib/python3*/site-packages')\n\
+         {ATTACKER}\n\ndef execute(headers, event):\n    run_all('invoke-')\n    return []\n"
     );
     let body = json!({"events": [{"event": {"n": 1}}], "extractorFn": draft,
                       "requirementsPy": "confluent-kafka==2.16.1"});

@@ -65,11 +65,13 @@ def kafka_consume():
 def kafka_produce():
     from confluent_kafka import Producer
 
+    outcomes = []
     producer = Producer(dict(CONFIG, **{"message.timeout.ms": 4000}))
-    producer.produce(TOPIC, b'{"n": 999999}', headers=[("grnry-correlation-id", "stolen")])
-    left = producer.flush(6)
-    if left:
-        raise RuntimeError(f"{left} record(s) not delivered")
+    producer.produce(TOPIC, b'{"n": 999999}', headers=[("grnry-correlation-id", "stolen")],
+                     on_delivery=lambda error, _message: outcomes.append(error))
+    producer.flush(8)
+    if outcomes != [None]:
+        raise RuntimeError(f"not delivered: {outcomes}")
     return "delivered"
 
 

@@ -219,7 +219,8 @@ impl Api {
                     .call(token, reqwest::Method::GET, &format!("{belt}/logs"), None)
                     .await;
                 panic!(
-                    "{belt}: {what} never came: {state:#}\nlogs: {logs:#}\n{}",
+                    "{belt}: {what} never came: {state:#}\nlogs: {:#}\n{}",
+                    logs.1,
                     self.log()
                 );
             }
