@@ -85,10 +85,7 @@ async fn run_once(
     // `process_group(0)`: the replica leads its own group.
     let pgid = pid as i32;
     lock(&replica.status).started(pid, now());
-    let mut output = capture_output(&mut child, log, &replica.status);
-    if let Some(stderr) = worker.as_mut().and_then(|worker| worker.stderr.take()) {
-        output.spawn(pump(stderr, log.clone(), replica.status.clone()));
-    }
+    let mut output = capture_output(&mut child, worker.as_mut(), log, &replica.status);
 
     // Without a state file a crash of the API would leave this process unfindable: better not
     // to run it at all.
@@ -112,15 +109,7 @@ async fn run_once(
     if let Ok(state) = &recorded {
         recover::kill_remains(state).await;
     }
-    if let Some(worker) = &mut worker {
-        // Killed with the group by now (or gone with the host's pipe); reaped here.
-        if tokio::time::timeout(OUTPUT_DRAIN, worker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(replica = %replica.launch.name, "a replica's worker outlived its host");
-        }
-    }
+    reap_worker(replica, worker).await;
 
     // Read what is still in the pipes, so the last lines (a traceback) reach the status.
     let _ = tokio::time::timeout(OUTPUT_DRAIN, async {
@@ -171,13 +160,30 @@ async fn start(replica: &Replica) -> Option<(Child, Option<Child>, u32)> {
     None
 }
 
-/// Copies the child's stdout and stderr into the log file and the status.
+/// The worker is killed with the group by now (or gone with the host's pipe); reaped here.
+async fn reap_worker(replica: &Replica, worker: Option<Child>) {
+    if let Some(mut worker) = worker {
+        if tokio::time::timeout(OUTPUT_DRAIN, worker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(replica = %replica.launch.name, "a replica's worker outlived its host");
+        }
+    }
+}
+
+/// Copies the child's stdout and stderr, and its worker's stderr, into the log file and the
+/// status.
 fn capture_output(
     child: &mut Child,
+    worker: Option<&mut Child>,
     log: &Arc<Mutex<LogFile>>,
     status: &Arc<Mutex<ReplicaStatus>>,
 ) -> JoinSet<()> {
     let mut output = JoinSet::new();
+    if let Some(stderr) = worker.and_then(|worker| worker.stderr.take()) {
+        output.spawn(pump(stderr, log.clone(), status.clone()));
+    }
     if let Some(stdout) = child.stdout.take() {
         output.spawn(pump(stdout, log.clone(), status.clone()));
     }
