@@ -1,10 +1,12 @@
 //! A replica of the bundled belt host is two processes (docs/local-sandbox.md#two-processes): the
 //! trusted host, which alone holds the Kafka connection, and the worker, which imports the user's
-//! callback.py in a cell without network. belt-api connects them with two pipes (the worker's
-//! stdout is the host's stdin and the other way round) and puts both in the host's process group,
+//! callback.py in a cell without network. belt-api connects them with a socket pair (one end is
+//! the host's stdin and stdout, the other the worker's) and puts both in the host's process group,
 //! so that stopping, killing and recovering a replica reach both exactly as they reached one.
 
 use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::process::Stdio;
 
 use tokio::process::Child;
@@ -88,11 +90,11 @@ impl Launch {
     /// Starts the host, then the worker in the host's process group. Should the worker not
     /// start, the host is killed and reaped before the error is returned.
     pub(super) fn spawn_pair(&self, worker: &[String]) -> io::Result<Pair> {
-        let (host_reads, worker_writes) = io::pipe()?;
-        let (worker_reads, host_writes) = io::pipe()?;
+        // Both ends are close-on-exec: each process gets only its own, as stdin and stdout.
+        let (host_end, worker_end) = UnixStream::pair()?;
         let mut host = self.command_of(&self.cell, &self.command, host_sees)?;
-        host.stdin(Stdio::from(host_reads))
-            .stdout(Stdio::from(host_writes))
+        host.stdin(Stdio::from(OwnedFd::from(host_end.try_clone()?)))
+            .stdout(Stdio::from(OwnedFd::from(host_end)))
             .process_group(0);
         let mut host = host.spawn()?;
         let group = host
@@ -103,13 +105,13 @@ impl Launch {
             .command_of(&worker_cell(&self.cell), worker, worker_sees)
             .and_then(|mut command| {
                 command
-                    .stdin(Stdio::from(worker_reads))
-                    .stdout(Stdio::from(worker_writes))
+                    .stdin(Stdio::from(OwnedFd::from(worker_end.try_clone()?)))
+                    .stdout(Stdio::from(OwnedFd::from(worker_end)))
                     .process_group(group)
                     .spawn()
             });
-        // Both commands (and with them belt-api's ends of the pipes) are dropped by now, so each
-        // process sees the end of its input when the other one exits.
+        // Both commands (and with them belt-api's copies of the sockets) are dropped by now, so
+        // each process sees the end of its input when the other one exits.
         match spawned {
             Ok(worker) => Ok(Pair { host, worker }),
             Err(err) => {

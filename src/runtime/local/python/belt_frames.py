@@ -1,4 +1,5 @@
-"""The channel between a replica's trusted host and its worker (docs/local-sandbox.md#two-processes).
+"""The channel between a replica's trusted host and its worker (docs/local-sandbox.md#two-processes),
+over the process's stdin and stdout (a socket pair belt-api made, or two pipes).
 
 A frame is a 4-byte big-endian length and that many bytes of UTF-8 JSON (an object). JSON only:
 the host never unpickles or executes anything the worker sends, and it reads a frame's length
@@ -8,6 +9,7 @@ before its body, so a worker cannot make it hold more than MAX_FRAME bytes.
 import json
 import os
 import select
+import socket
 import struct
 import time
 
@@ -45,6 +47,13 @@ class Channel:
         """Closes the write end and waits up to `wait` seconds for the other side to close its
         own (it exits): a worker told to end gets to run its atexit handlers before belt-api
         kills what is left of the replica's process group."""
+        try:
+            # A socket (belt-api joins the two with a socket pair) ends only when every fd of it is
+            # closed, and the read end is one of them: shut down its sending side explicitly.
+            with socket.socket(fileno=os.dup(self.write_fd)) as end:
+                end.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # a pipe (the bench joins them so), or already gone
         try:
             os.close(self.write_fd)
         except OSError:

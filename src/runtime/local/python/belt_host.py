@@ -6,7 +6,7 @@ checked, and, when the replica gets a Kafka (KAFKA_BOOTSTRAP_SERVERS), consumes 
 has `execute` run on every record and produces the updates (belt_kafka.py); without one it idles.
 
 The user's code never runs here: belt-api starts a worker (belt_worker.py) next to this process,
-without network, and connects the two with pipes: this process's stdin and stdout carry frames
+without network, and connects the two with a socket pair: this process's stdin and stdout carry frames
 (belt_frames.py) to and from the worker, and its log goes to stderr. Only this process holds the
 Kafka connection and its credentials. belt-api runs it in Python's isolated mode (`-I`) from
 <data_dir>/host/ with the replica's work dir as cwd, and marks the replica ready when it sees the
@@ -138,7 +138,7 @@ def main():
     os.dup2(null, 0)
     os.close(null)
     os.dup2(2, 1)
-    # Output reaches belt-api through pipes: flush per line so logs and the ready line are live.
+    # Output reaches belt-api through a pipe: flush per line so logs and the ready line are live.
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
     signal.signal(signal.SIGTERM, on_sigterm)
