@@ -142,7 +142,7 @@ class Settings:
             "heartbeat.interval.ms": 1000,
             # An idle partition's fetch waits this long for data before answering; librdkafka's
             # 500 ms default put up to half a second on every event of a quiet belt.
-            "fetch.wait.max.ms": 100,
+            "fetch.wait.max.ms": 10,
         }
 
     def producer_config(self):
