@@ -196,15 +196,30 @@ async fn replicas_run_with_the_spec_files_and_env_and_log_timestamped_lines() {
             .starts_with("grnry_data_in_clicks,grnry_data_in_views"));
 
         let env: BTreeMap<String, String> = serde_json::from_str(&text("ENV ")).unwrap();
+        // The callback runs in the replica's worker, which gets no Kafka setting and nothing
+        // the trusted host uses for it (docs/local-sandbox.md#two-processes).
+        let withheld = |name: &str| {
+            name.starts_with("KAFKA_")
+                || [
+                    "PROFILE_STORE_URL",
+                    "KEYCLOAK_USER",
+                    "KEYCLOAK_PASS",
+                    "PARTITION_OFFSETS",
+                ]
+                .contains(&name)
+        };
         for entry in spec.env.iter().filter(|e| e.name != "BELT_REPLICA_OF") {
-            if let EnvValue::Plain(value) = &entry.value {
+            if withheld(&entry.name) {
+                assert!(
+                    !env.contains_key(&entry.name),
+                    "{} reached the callback",
+                    entry.name
+                );
+            } else if let EnvValue::Plain(value) = &entry.value {
                 assert_eq!(env.get(&entry.name), Some(value), "{}", entry.name);
             }
         }
-        assert_eq!(
-            env["KEYCLOAK_USER"], "username",
-            "a secret is passed as its key name"
-        );
+        assert!(!env.contains_key("KEYCLOAK_USER"));
         assert_eq!(env["EXTRA"], "from extraEnv");
         assert_eq!(env["FROM_REF"], "", "valueFrom cannot be resolved locally");
         assert_eq!(env["BELT_REPLICA_NAME"], name);

@@ -261,19 +261,27 @@ async fn a_stopped_replica_gets_sigterm_and_shuts_down_cleanly_inside_the_sandbo
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().canonicalize().unwrap();
     let runtime = LocalRuntime::new(LocalConfig::for_tests(&data)).unwrap();
-    // The belt's venv outlives a generation; the callback leaves a mark there on a clean exit.
-    let callback = "import atexit, os\n\
-        venv = os.path.join(os.getcwd(), os.pardir, 'venv')\n\
-        atexit.register(lambda: open(os.path.join(venv, 'clean-exit'), 'w').close())\n\
+    // The callback's code runs in the replica's worker, which can write nothing that outlives
+    // its work dir: it prints a mark on a clean exit, into the log kept by a hard link.
+    let callback = "import atexit, sys\n\
+        atexit.register(lambda: print('clean-exit', file=sys.stderr, flush=True))\n\
         def execute(headers, event, profile=None):\n    return []\n";
     runtime.apply(&spec(5, callback, &[])).await.unwrap();
     wait_for_phase(&runtime, 5, Phase::Running).await;
+    let work_dir = std::fs::read_dir(data.join("belts/5"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.join("belt.log").is_file())
+        .expect("the replica's work dir");
+    let kept = data.join("kept.log");
+    std::fs::hard_link(work_dir.join("belt.log"), &kept).unwrap();
     let mut next = spec(5, IDLE, &[]);
     next.generation = 2;
     runtime.apply(&next).await.unwrap();
+    let log = std::fs::read_to_string(&kept).unwrap();
     assert!(
-        data.join("belts/5/venv/clean-exit").exists(),
-        "the replica was killed instead of stopped"
+        log.contains("clean-exit"),
+        "the replica was killed instead of stopped:\n{log}"
     );
     runtime.shutdown().await;
 }
@@ -300,6 +308,45 @@ if not os.path.exists("second-run"):
 def execute(headers, event, profile=None):
     return []
 "#;
+
+/// Writes a frame header of 4 GiB into every fd it has: one of them is the worker's channel to the
+/// trusted host (docs/local-sandbox.md#two-processes).
+const CHANNEL_FORGER: &str = r#"
+import os
+for fd in range(3, 64):
+    try:
+        os.write(fd, b"\xff\xff\xff\xffgarbage")
+    except OSError:
+        pass
+
+def execute(headers, event, profile=None):
+    return []
+"#;
+
+#[tokio::test]
+async fn a_worker_that_writes_garbage_into_its_channel_fails_its_replica_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().canonicalize().unwrap();
+    let runtime = LocalRuntime::new(LocalConfig::for_tests(&data)).unwrap();
+    runtime.apply(&spec(6, CHANNEL_FORGER, &[])).await.unwrap();
+    let runtime = &runtime;
+    let terminated = wait_until("the replica's failure", || async move {
+        let details = runtime.details(belt(6)).await.unwrap()?;
+        let terminated =
+            details.pod_status[0]["containerStatus"][0]["lastState"]["terminated"].clone();
+        terminated.is_object().then_some(terminated)
+    })
+    .await;
+    assert_eq!(terminated["exitCode"], 1, "{terminated:#}");
+    let message = terminated["message"].as_str().unwrap();
+    assert!(
+        message.contains("the worker sent a frame of 4294967295 bytes")
+            && message.contains("stopping the replica"),
+        "{message}"
+    );
+    assert_ne!(runtime.observe(belt(6)).unwrap().phase, Phase::Running);
+    runtime.shutdown().await;
+}
 
 #[tokio::test]
 async fn belt_api_never_follows_a_symlink_a_replica_planted_in_its_work_dir() {

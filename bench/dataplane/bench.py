@@ -120,9 +120,20 @@ def host_process(args, work, bootstrap, topic_in, topic_out):
            "FETCH_PROFILE": "FALSE", "BELT_ID": "1", "BELT_VERSION": "1", "PROJECT_NAME": "bench",
            "BELT_REPLICA_NAME": "bench-1", "DEBUG": "false", "PARAMETER": ""}
     log = open(os.path.join(work, "host.log"), "w")
-    host = os.path.join(os.path.abspath(args.host_dir), "belt_host.py")
-    return subprocess.Popen([sys.executable, host],
-                            cwd=belt_dir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    here = os.path.abspath(args.host_dir)
+    # As belt-api starts a replica: the trusted host and the worker that runs the callback, joined
+    # by two pipes (docs/local-sandbox.md#two-processes), without the sandbox.
+    host_reads, worker_writes = os.pipe()
+    worker_reads, host_writes = os.pipe()
+    host = subprocess.Popen([sys.executable, "-I", os.path.join(here, "belt_host.py")],
+                            cwd=belt_dir, env=env, stdin=host_reads, stdout=host_writes,
+                            stderr=log)
+    worker_env = {name: value for name, value in env.items() if not name.startswith("KAFKA_")}
+    subprocess.Popen([sys.executable, os.path.join(here, "belt_worker.py")], cwd=belt_dir,
+                     env=worker_env, stdin=worker_reads, stdout=worker_writes, stderr=log)
+    for fd in (host_reads, worker_writes, worker_reads, host_writes):
+        os.close(fd)
+    return host
 
 
 def latency(bootstrap, topic_in, topic_out, offered, seconds):

@@ -243,7 +243,7 @@ impl Invoker {
             cpu_seconds: Some(self.settings.cpu_seconds),
             nproc: bound.nproc,
         };
-        let mut cell = self.cell(request.tenant, venv, false);
+        let mut cell = self.cell(request.tenant, venv, false).offline();
         cell.tmpfs_bytes = Some(self.settings.memory_bytes);
         let wrappers = process::Wrappers {
             prlimit: self.prlimit.as_deref(),

@@ -44,7 +44,7 @@ use crate::domain::BeltId;
 pub use config::LocalConfig;
 use deployment::{write_work_dir, Deployment};
 use log_bells::LogBells;
-use process::{render_env, REPLICA_MARKER};
+use process::{render_env, Programs, REPLICA_MARKER};
 use recover::Marker;
 pub use sandbox::SandboxConfig;
 use sandbox::{Sandbox, Shared};
@@ -53,7 +53,7 @@ use supervisor::{supervise, Supervision};
 pub struct LocalRuntime {
     /// Absolute, since replicas run with their work dir as cwd.
     data_dir: PathBuf,
-    command: Vec<String>,
+    programs: Programs,
     settings: Supervision,
     failure_threshold: u32,
     belts: Mutex<HashMap<BeltId, Deployment>>,
@@ -96,10 +96,9 @@ impl LocalRuntime {
         if let Some(env_dir) = &host.env_dir {
             host_env::prepare(env_dir, &sandbox, &data_dir.join("host-env-build"))?;
         }
-        let command = host.command;
         Ok(LocalRuntime {
             data_dir,
-            command,
+            programs: host.programs,
             settings: Supervision {
                 backoff_initial: config.backoff_initial,
                 backoff_max: config.backoff_max,
@@ -160,7 +159,7 @@ impl LocalRuntime {
             .get(&spec.belt_id)
             .context("the deployment vanished while starting")?
             .replicas(
-                &self.command,
+                &self.programs,
                 &env,
                 self.settings,
                 &self.cell(spec.belt_id),
@@ -341,7 +340,7 @@ impl Runtime for LocalRuntime {
         Ok(Some(details::render(&details::View {
             container: &deployment.container,
             replica_set: format!("{}-{}", deployment.container, deployment.generation),
-            image: self.command.join(" "),
+            image: self.programs.host.join(" "),
             created_at: deployment.created_at,
             replicas: &replicas,
         })))

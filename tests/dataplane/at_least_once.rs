@@ -24,9 +24,9 @@ fn host_pid(data_dir: &Path) -> Option<i32> {
             let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
             let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let runs_host = args.len() > 1
-                && args[0].ends_with(b"/bin/python")
-                && args[1].ends_with(b"/belt_host.py");
+            // `python -I belt_host.py`: the trusted host, not the worker next to it.
+            let runs_host = args[0].ends_with(b"/bin/python")
+                && args.iter().any(|arg| arg.ends_with(b"/belt_host.py"));
             let environ = std::fs::read(entry.path().join("environ")).ok()?;
             let marked = environ.split(|b| *b == 0).any(|v| v == marker.as_bytes());
             (runs_host && marked).then_some(pid)

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::lock;
-use super::process::Launch;
+use super::process::{Launch, Programs};
 use super::sandbox::Cell;
 use super::status::ReplicaStatus;
 use super::supervisor::{Replica, Supervision};
@@ -78,7 +78,7 @@ impl Deployment {
     /// What each replica's supervisor needs, with the receiver of its stop signal.
     pub(super) fn replicas(
         &self,
-        command: &[String],
+        programs: &Programs,
         env: &[(String, String)],
         settings: Supervision,
         cell: &Cell,
@@ -90,7 +90,8 @@ impl Deployment {
                 let launch = Launch {
                     name: member.name.clone(),
                     dir: member.dir.clone(),
-                    command: command.to_vec(),
+                    command: programs.host.clone(),
+                    worker: programs.worker.clone(),
                     env: env.to_vec(),
                     cell: cell.clone(),
                 };

@@ -16,14 +16,27 @@ use std::time::Instant;
 use anyhow::Context;
 
 use super::config::LocalConfig;
+use super::process::Programs;
 use super::sandbox::{Sandbox, Shared};
 
 const HOST_DIR: &str = "host";
 const HOST_MAIN: &str = "belt_host.py";
+const WORKER_MAIN: &str = "belt_worker.py";
 const HOST_FILES: &[(&str, &str)] = &[
     (HOST_MAIN, include_str!("python/belt_host.py")),
+    (WORKER_MAIN, include_str!("python/belt_worker.py")),
     ("belt_lib.py", include_str!("python/belt_lib.py")),
+    ("belt_frames.py", include_str!("python/belt_frames.py")),
+    ("belt_profiles.py", include_str!("python/belt_profiles.py")),
+    (
+        "belt_requirements.py",
+        include_str!("python/belt_requirements.py"),
+    ),
     ("belt_kafka.py", include_str!("python/belt_kafka.py")),
+    (
+        "belt_worker_link.py",
+        include_str!("python/belt_worker_link.py"),
+    ),
     ("belt_invoke.py", include_str!("python/belt_invoke.py")),
 ];
 
@@ -37,35 +50,49 @@ const KEPT_LINES: usize = 30;
 /// The sandbox tenant the build runs as (belt ids start at 1, so no belt shares its uid).
 const BUILD_TENANT: u64 = 0;
 
-/// How each replica is started: the command, and the paths under hidden places (the data dir)
-/// the sandbox must bind back read-only for it.
+/// How each replica is started: the programs, and the paths under hidden places (the data dir)
+/// the sandbox must bind back read-only for them.
 pub(super) struct HostCommand {
-    pub command: Vec<String>,
+    pub programs: Programs,
     pub readable: Vec<PathBuf>,
     /// The environment to [`prepare`] before a replica starts, when the command runs in one.
     pub env_dir: Option<PathBuf>,
 }
 
-/// Writes the host's files and answers the command replicas run. A configured command runs as
-/// given; only its absolute paths are made readable.
+/// Writes the host's files and answers the programs replicas run: the bundled host is a trusted
+/// host (isolated mode, `-I`: no variable and no file of the work dir shapes its Python) and a
+/// worker with the same Python. A configured command runs as given, alone; only its absolute
+/// paths are made readable.
 pub(super) fn host_command(config: &LocalConfig, data_dir: &Path) -> anyhow::Result<HostCommand> {
     let host = write_host(data_dir)?;
-    let main = host.join(HOST_MAIN).to_string_lossy().into_owned();
-    let (command, env_dir) = match (&config.command, &config.host_env) {
-        (Some(command), _) => (command.clone(), None),
+    let script = |name: &str| host.join(name).to_string_lossy().into_owned();
+    let (python, env_dir) = match (&config.command, &config.host_env) {
+        (Some(command), _) => {
+            let programs = Programs {
+                host: command.clone(),
+                worker: None,
+            };
+            return Ok(readable_for(programs, host, None));
+        }
         (None, Some(env_dir)) => {
             let env_dir = absolute(env_dir)?;
             // It must exist to be bound into the sandbox; `prepare` fills it.
             std::fs::create_dir_all(&env_dir)
                 .with_context(|| format!("creating {}", env_dir.display()))?;
             let python = env_dir.join("bin").join("python");
-            (
-                vec![python.to_string_lossy().into_owned(), main],
-                Some(env_dir),
-            )
+            (python.to_string_lossy().into_owned(), Some(env_dir))
         }
-        (None, None) => (vec!["python3".to_string(), main], None),
+        (None, None) => ("python3".to_string(), None),
     };
+    let programs = Programs {
+        host: vec![python.clone(), "-I".to_string(), script(HOST_MAIN)],
+        worker: Some(vec![python, script(WORKER_MAIN)]),
+    };
+    Ok(readable_for(programs, host, env_dir))
+}
+
+fn readable_for(programs: Programs, host: PathBuf, env_dir: Option<PathBuf>) -> HostCommand {
+    let command = &programs.host;
     // The command's own files may lie where the sandbox hides (the data dir, /tmp); the bundled
     // host imports its neighbour and the environment is a whole tree, so both are directories.
     let mut readable: Vec<PathBuf> = command
@@ -76,11 +103,11 @@ pub(super) fn host_command(config: &LocalConfig, data_dir: &Path) -> anyhow::Res
         .collect();
     readable.push(host);
     readable.extend(env_dir.clone());
-    Ok(HostCommand {
-        command,
+    HostCommand {
+        programs,
         readable,
         env_dir,
-    })
+    }
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
@@ -236,7 +263,8 @@ mod tests {
             ..LocalConfig::for_tests(dir.path())
         };
         let host = host_command(&config, dir.path()).unwrap();
-        assert_eq!(host.command, ["/opt/belt/run", "--fast"]);
+        assert_eq!(host.programs.host, ["/opt/belt/run", "--fast"]);
+        assert_eq!(host.programs.worker, None);
         assert!(!env_dir.exists());
         assert!(host.readable.contains(&PathBuf::from("/opt/belt/run")));
         assert!(dir.path().join("host/belt_lib.py").is_file());

@@ -14,6 +14,9 @@ use super::sandbox::{open_private, read_private_tail, Cell};
 
 use crate::domain::replica::ReplicaSpec;
 
+mod pair;
+use pair::Pair;
+
 /// Set in every replica's environment to the data dir, so that a later API finds the replicas of
 /// its data dir in `/proc` even when nothing else about them was recorded.
 pub(super) const REPLICA_MARKER: &str = "BELT_REPLICA_OF";
@@ -32,14 +35,29 @@ pub(super) fn render_env(spec: &ReplicaSpec) -> Vec<(String, String)> {
     spec.plain_env()
 }
 
+/// What a replica runs: one program, or (the bundled belt host) a trusted host and a worker that
+/// runs the user's code without network (`pair.rs`).
+#[derive(Debug, Clone)]
+pub(super) struct Programs {
+    pub host: Vec<String>,
+    pub worker: Option<Vec<String>>,
+}
+
 /// Everything needed to start one run of a replica.
 #[derive(Debug, Clone)]
 pub(super) struct Launch {
     pub name: String,
     pub dir: PathBuf,
     pub command: Vec<String>,
+    pub worker: Option<Vec<String>>,
     pub env: Vec<(String, String)>,
     pub cell: Cell,
+}
+
+/// A started replica: its leader, and its worker when it has one.
+pub(super) struct Started {
+    pub leader: Child,
+    pub worker: Option<Child>,
 }
 
 fn no_env() -> std::iter::Empty<(String, String)> {
@@ -48,8 +66,15 @@ fn no_env() -> std::iter::Empty<(String, String)> {
 
 impl Launch {
     /// Starts the replica in its own process group, so stopping it reaches whatever it started
-    /// (pip, subprocesses of the callback) and nothing else.
-    pub(super) fn spawn(&self) -> std::io::Result<Child> {
+    /// (its worker, pip, subprocesses of the callback) and nothing else.
+    pub(super) fn spawn(&self) -> std::io::Result<Started> {
+        if let Some(worker) = &self.worker {
+            let Pair { host, worker } = self.spawn_pair(worker)?;
+            return Ok(Started {
+                leader: host,
+                worker: Some(worker),
+            });
+        }
         let (program, args) = self.command.split_first().ok_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -68,7 +93,10 @@ impl Launch {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        command.spawn()
+        Ok(Started {
+            leader: command.spawn()?,
+            worker: None,
+        })
     }
 }
 

@@ -5,9 +5,12 @@
 //! and a mount namespace in which the host's filesystem is read-only, `/tmp`, `/dev/shm` and `/run`
 //! are private, and belt-api's data dir is replaced by an empty tmpfs: only the program's own work
 //! dir and the paths its cell shares (the belt's virtualenv) are bound back, read-write, and the
-//! files the command needs (the bundled belt host) read-only. The network stays shared: replicas
-//! talk to Kafka and pip to PyPI. When belt-api runs as root, the program also runs as an
-//! unprivileged uid and gid of its own (`uid_base + tenant`), without capabilities.
+//! files the command needs (the bundled belt host) read-only. An offline cell (the one that runs
+//! user code: a replica's worker, test-invoke) also gets a network namespace of its own, with
+//! only its own loopback: no route to the host's 127.0.0.1, where the broker, belt-api and
+//! PostgreSQL listen. Other cells (the trusted belt host, pip) share the host's network. When
+//! belt-api runs as root, the program also runs as an unprivileged uid and gid of its own
+//! (`uid_base + tenant`), without capabilities.
 //!
 //! bwrap ignores SIGTERM (it is started through `env --ignore-signal=TERM`), so that stopping a
 //! replica's process group reaches the program, which may shut down cleanly, while bwrap stays
@@ -66,7 +69,8 @@ const INSTALL_HINT: &str = "install bubblewrap (Debian/Ubuntu: `apt-get install 
     isolation (they can then read belt-api's data dir, its signing key and its environment)";
 
 /// A path bound into a cell besides its work dir; created when missing. `Dir` and `File` are
-/// read-write (and handed to the tenant's uid), `ReadOnlyDir` read-only (and left as it is).
+/// bound read-write (and handed to the tenant's uid), `ReadOnlyDir` read-only: what a trusted
+/// program of the same tenant wrote for it (the belt's virtualenv, for its worker).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Shared {
     Dir(PathBuf),
@@ -96,9 +100,19 @@ pub struct Cell {
     pub tenant: u64,
     /// The size of the cell's private `/tmp` and `/dev/shm` (bwrap's default: half the RAM).
     pub tmpfs_bytes: Option<u64>,
+    /// A network namespace of its own (bwrap `--unshare-net`): only the cell's own loopback.
+    pub offline: bool,
 }
 
 impl Cell {
+    /// The same cell without network: for the processes that run user code.
+    pub fn offline(self) -> Cell {
+        Cell {
+            offline: true,
+            ..self
+        }
+    }
+
     /// `program args` with `work_dir` as its cwd (readable and writable) and exactly `env` as its
     /// environment. The caller chooses stdio and the process group; the returned command is the
     /// one to wait for and to signal. Creates what the cell shares and, under another uid, hands
@@ -216,6 +230,7 @@ impl Sandbox {
             shared,
             tenant,
             tmpfs_bytes: None,
+            offline: false,
         }
     }
 

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use super::lock;
 use super::output::{next_line, stamp, LogFile};
-use super::process::{remove_state, signal_group, terminate, Launch, ReplicaState};
+use super::process::{remove_state, signal_group, terminate, Launch, ReplicaState, Started};
 use super::recover;
 use super::status::{Exit, ReplicaStatus};
 
@@ -79,13 +79,13 @@ async fn run_once(
     if let Err(err) = lock(log).start_run(now()) {
         tracing::warn!(replica = %replica.launch.name, %err, "could not record the start of a run in the log");
     }
-    let Some((mut child, pid)) = start(replica).await else {
+    let Some((mut child, mut worker, pid)) = start(replica).await else {
         return Outcome::Exited;
     };
     // `process_group(0)`: the replica leads its own group.
     let pgid = pid as i32;
     lock(&replica.status).started(pid, now());
-    let mut output = capture_output(&mut child, log, &replica.status);
+    let mut output = capture_output(&mut child, worker.as_mut(), log, &replica.status);
 
     // Without a state file a crash of the API would leave this process unfindable: better not
     // to run it at all.
@@ -109,6 +109,7 @@ async fn run_once(
     if let Ok(state) = &recorded {
         recover::kill_remains(state).await;
     }
+    reap_worker(replica, worker).await;
 
     // Read what is still in the pipes, so the last lines (a traceback) reach the status.
     let _ = tokio::time::timeout(OUTPUT_DRAIN, async {
@@ -125,11 +126,15 @@ async fn run_once(
     }
 }
 
-/// Starts the replica's process; `None` (with the exit recorded) when there is none to supervise.
-async fn start(replica: &Replica) -> Option<(Child, u32)> {
+/// Starts the replica's process (and its worker); `None` (with the exit recorded) when there is
+/// none to supervise.
+async fn start(replica: &Replica) -> Option<(Child, Option<Child>, u32)> {
     let launch = &replica.launch;
-    let mut child = match launch.spawn() {
-        Ok(child) => child,
+    let Started {
+        leader: mut child,
+        worker,
+    } = match launch.spawn() {
+        Ok(started) => started,
         Err(err) => {
             tracing::warn!(replica = %launch.name, command = ?launch.command, %err, "could not start a replica");
             let message = format!("could not start {:?}: {err}", launch.command.join(" "));
@@ -144,7 +149,7 @@ async fn start(replica: &Replica) -> Option<(Child, u32)> {
         .id()
         .filter(|&pid| pid > 0 && i32::try_from(pid).is_ok())
     {
-        return Some((child, pid));
+        return Some((child, worker, pid));
     }
     tracing::error!(replica = %launch.name, "a started replica has no process id; treating it as exited");
     let _ = child.start_kill();
@@ -155,13 +160,30 @@ async fn start(replica: &Replica) -> Option<(Child, u32)> {
     None
 }
 
-/// Copies the child's stdout and stderr into the log file and the status.
+/// The worker is killed with the group by now (or gone with the host's pipe); reaped here.
+async fn reap_worker(replica: &Replica, worker: Option<Child>) {
+    if let Some(mut worker) = worker {
+        if tokio::time::timeout(OUTPUT_DRAIN, worker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(replica = %replica.launch.name, "a replica's worker outlived its host");
+        }
+    }
+}
+
+/// Copies the child's stdout and stderr, and its worker's stderr, into the log file and the
+/// status.
 fn capture_output(
     child: &mut Child,
+    worker: Option<&mut Child>,
     log: &Arc<Mutex<LogFile>>,
     status: &Arc<Mutex<ReplicaStatus>>,
 ) -> JoinSet<()> {
     let mut output = JoinSet::new();
+    if let Some(stderr) = worker.and_then(|worker| worker.stderr.take()) {
+        output.spawn(pump(stderr, log.clone(), status.clone()));
+    }
     if let Some(stdout) = child.stdout.take() {
         output.spawn(pump(stdout, log.clone(), status.clone()));
     }

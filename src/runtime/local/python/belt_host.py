@@ -1,36 +1,37 @@
-"""belt-host: one replica of a belt on belt-api's local runtime.
+"""belt-host: one replica of a belt on belt-api's local runtime, the trusted half.
 
 Behaves like the real belt runtime, so a belt that fails here would fail in the cluster too: it
-reads the same environment, installs requirements.txt, imports callback.py, checks `execute`, and,
-when the replica gets a Kafka (KAFKA_BOOTSTRAP_SERVERS), consumes its input topics, runs `execute`
-on every record and produces the updates (belt_kafka.py); without one it idles. belt-api writes
-this file to <data_dir>/host/ and starts it with the replica's work dir (holding callback.py and
-requirements.txt) as cwd. belt-api marks the replica ready when it sees the READY_LINE on stdout,
-so every line is flushed at once.
+reads the same environment, installs requirements.txt, has the callback imported and `execute`
+checked, and, when the replica gets a Kafka (KAFKA_BOOTSTRAP_SERVERS), consumes its input topics,
+has `execute` run on every record and produces the updates (belt_kafka.py); without one it idles.
+
+The user's code never runs here: belt-api starts a worker (belt_worker.py) next to this process,
+without network, and connects the two with a socket pair: this process's stdin and stdout carry frames
+(belt_frames.py) to and from the worker, and its log goes to stderr. Only this process holds the
+Kafka connection and its credentials. belt-api runs it in Python's isolated mode (`-I`) from
+<data_dir>/host/ with the replica's work dir as cwd, and marks the replica ready when it sees the
+READY_LINE, so every line is flushed at once.
 """
 
-import fcntl
-import importlib.util
-import inspect
 import os
-import re
 import signal
-import subprocess
 import sys
-import sysconfig
-import time
 
-from belt_lib import BeltLibraryStandIn, print_user_traceback, signature_problem
+# Isolated mode leaves the script's own directory off the path; its neighbours are the host.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from belt_frames import BadFrame, Channel, ChannelClosed  # noqa: E402
+from belt_requirements import install, requirements  # noqa: E402
 
 READY_LINE = "belt-host: ready"
 # Exit codes belt-api shows in podStatus: 1 = the callback broke, 2 = execute has the wrong shape.
 EXIT_BROKEN = 1
-EXIT_BAD_SIGNATURE = 2
+# How long the host waits, when it ends, for the worker to end (within belt-api's stop grace).
+WORKER_EXIT_SECONDS = 2
 
 
 class Stop(BaseException):
-    """Raised by the SIGTERM handler. A BaseException, so a callback's `except Exception` cannot
-    swallow the shutdown."""
+    """Raised by the SIGTERM handler until the data plane installs its own."""
 
 
 def on_sigterm(_signum, _frame):
@@ -45,77 +46,57 @@ def env(name, default=""):
     return os.environ.get(name, default)
 
 
-def requirements(path="requirements.txt"):
-    """The requirement lines of requirements.txt; comments are cut as pip cuts them (a `#` at the
-    start or after whitespace, so URL fragments survive)."""
+def worker_failed(why):
+    """The worker broke the protocol or ended: the replica fails (belt-api then kills what is left
+    of its process group, the worker included)."""
+    log(f"the worker {why}: stopping the replica")
+    sys.exit(EXIT_BROKEN)
+
+
+def await_ready(channel):
+    """The worker's answer to `start`: the arity of execute, or the exit code it ended with."""
     try:
-        with open(path, encoding="utf-8") as file:
-            lines = file.read().splitlines()
-    except FileNotFoundError:
-        return []
-    stripped = (re.sub(r"(^|\s)#.*$", "", line).strip() for line in lines)
-    return [line for line in stripped if line]
+        answer = channel.receive()
+    except ChannelClosed:
+        worker_failed("exited before it imported callback.py")
+    except BadFrame as error:
+        worker_failed(f"sent {error}")
+    kind, value = answer.get("t"), answer.get("code", answer.get("arity"))
+    if kind == "exit" and isinstance(value, int) and 0 <= value < 256:
+        sys.exit(value)
+    if kind == "ready" and value in (0, 1, 2, 3):
+        return value
+    return worker_failed(f"answered the start with {str(answer)[:200]}")
 
 
-def install_requirements(wanted):
-    """Installs into <work dir>/../venv, shared by the belt's replicas and kept across restarts, so
-    only the first replica of a belt pays for pip. A lock file keeps two replicas from building it
-    at the same time."""
-    venv_dir = os.path.abspath(os.path.join(os.getcwd(), os.pardir, "venv"))
-    python = os.path.join(venv_dir, "bin", "python")
-    # Written only after a complete build: a venv interrupted half-way is rebuilt, not reused.
-    complete = os.path.join(venv_dir, ".belt-host-complete")
-    with open(venv_dir + ".lock", "w", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.exists(complete):
-            log(f"reusing virtualenv {venv_dir}")
-        else:
-            import venv
-
-            log(f"creating virtualenv {venv_dir}")
-            venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
-            open(complete, "w", encoding="utf-8").close()
-        log(f"installing {len(wanted)} requirement(s): {', '.join(wanted)}")
-        pip = subprocess.Popen(
-            [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-             "-r", "requirements.txt"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-        )
-        for line in pip.stdout:
-            print(f"pip: {line.rstrip()}", flush=True)
-        if pip.wait() != 0:
-            log(f"pip install failed with exit code {pip.returncode}")
-            sys.exit(EXIT_BROKEN)
-        log("requirements installed")
-    # The venv was built by this same interpreter, so its site-packages fit this process.
-    import site
-
-    site.addsitedir(sysconfig.get_path("purelib", vars={"base": venv_dir, "platbase": venv_dir}))
-
-
-def import_callback():
-    path = os.path.join(os.getcwd(), "callback.py")
-    sys.path.insert(0, os.getcwd())
-    spec = importlib.util.spec_from_file_location("callback", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["callback"] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as error:  # the user's code: any failure at import is theirs to read
-        print_user_traceback(error, path)
-        log("importing callback.py failed")
-        sys.exit(EXIT_BROKEN)
-    return module
-
-
-def idle(interval):
+def idle(channel, interval):
     # No Kafka: report what the real runtime reports when its topics are empty.
     while True:
         print(f"No new messages, waiting for: {interval:g}s", flush=True)
-        time.sleep(interval)
+        if channel.readable(interval):
+            try:
+                channel.receive()
+            except ChannelClosed:
+                worker_failed("exited")
+            except BadFrame as error:
+                worker_failed(f"sent {error}")
+            worker_failed("spoke unasked")
 
 
-def run():
+def start_message(fetch_profile, debug, site_dir):
+    return {
+        "t": "start",
+        "site": site_dir,
+        "callback": os.path.join(os.getcwd(), "callback.py"),
+        "fetchProfile": fetch_profile,
+        "debug": debug,
+        "outputTypes": None,
+        "destination": None,
+        "belt": [env("BELT_ID"), env("BELT_VERSION")],
+    }
+
+
+def run(channel):
     fetch_profile = env("FETCH_PROFILE", "FALSE").upper()
     debug = env("DEBUG", "false").lower() == "true"
     log(f"starting belt {env('BELT_ID', '?')} version {env('BELT_VERSION', '?')} "
@@ -132,48 +113,45 @@ def run():
         log("continuing from the consumer group's committed offsets")
 
     wanted = requirements()
-    if wanted:
-        install_requirements(wanted)
-    sys.meta_path.append(BeltLibraryStandIn())
-    module = import_callback()
-    problem = signature_problem(getattr(module, "execute", None), fetch_profile)
-    if problem:
-        log(problem)
-        sys.exit(EXIT_BAD_SIGNATURE)
-    if debug:
-        log(f"execute{inspect.signature(module.execute)} loaded from callback.py")
+    site_dir = install(wanted) if wanted else None
+    start = start_message(fetch_profile, debug, site_dir)
     if env("KAFKA_BOOTSTRAP_SERVERS"):
         import belt_kafka
 
-        callback_path = os.path.join(os.getcwd(), "callback.py")
-        belt_kafka.serve(module.execute, fetch_profile, positional_arity(module.execute),
-                         callback_path, lambda: print(READY_LINE, flush=True))
+        settings = belt_kafka.Settings(os.environ)
+        start["outputTypes"], start["destination"] = settings.output_types, settings.destination
+        channel.send(start)
+        arity = await_ready(channel)
+        belt_kafka.serve(channel, settings, fetch_profile, arity,
+                         lambda: print(READY_LINE, flush=True), worker_failed)
         return
+    channel.send(start)
+    await_ready(channel)
     print(READY_LINE, flush=True)
-    idle(float(env("BELT_HOST_IDLE_SECONDS", "5")))
-
-
-def positional_arity(execute):
-    """How many positional arguments execute accepts (3 when it cannot be told)."""
-    try:
-        parameters = inspect.signature(execute).parameters.values()
-    except (TypeError, ValueError):
-        return 3
-    if any(p.kind == p.VAR_POSITIONAL for p in parameters):
-        return 3
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
+    idle(channel, float(env("BELT_HOST_IDLE_SECONDS", "5")))
 
 
 def main():
-    # Output reaches belt-api through pipes: flush per line so logs and the ready line are live.
+    # stdin and stdout are the worker's channel; nothing else may write to fd 1.
+    channel = Channel(os.dup(0), os.dup(1))
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    # Output reaches belt-api through a pipe: flush per line so logs and the ready line are live.
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        run()
+        run(channel)
+    except ChannelClosed:
+        worker_failed("closed the channel")
     except Stop:
         log("stopping")
         sys.exit(0)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        channel.close(WORKER_EXIT_SECONDS)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""The belt host's data plane: consume the belt's input topics, run `execute` on each record,
-produce its updates, commit (docs/api.md#records).
+"""The belt host's data plane: consume the belt's input topics, have the worker run `execute` on
+each record, produce its updates, commit (docs/api.md#records).
 
-Work goes in batches: consume up to BATCH records, run them, produce every output, wait until the
-broker has acknowledged all of them (acks=all), and only then commit the next offsets. So a crash
-at any point loses nothing (the batch is consumed again: at least once), while the broker round
-trips are paid per batch, not per record.
+Work goes in batches: consume up to BATCH records, send them to the worker in one frame, check and
+produce every output it answers, wait until the broker has acknowledged all of them (acks=all),
+and only then commit the next offsets. So a crash at any point loses nothing (the batch is
+consumed again: at least once), while the broker round trips and the worker's are paid per batch,
+not per record. What the worker answers is data, checked here: an update may only go to the
+belt's own outputs.
 """
 
 import json
@@ -12,11 +14,11 @@ import os
 import signal
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
-from belt_lib import CORRELATION_HEADER, records_of, traceback_of
+from belt_frames import BadFrame, ChannelClosed
+from belt_lib import INPUT_TOPIC_PREFIX
+from belt_profiles import Profiles
+from belt_worker_link import WorkerLink
 
 BATCH = 1000
 POLL_SECONDS = 0.5
@@ -30,7 +32,8 @@ DLQ_LINES_PER_REPORT = 5
 EAGER_PROFILE_MODES = {"TRUE", "PREFETCH", "PREFETCH_WITH_HISTORY"}
 # Which profile an event is about: this header, else the record's key.
 PROFILE_KEY_HEADER = "grnry-profile-key"
-PROFILE_TIMEOUT_SECONDS = 5
+# What of a worker's dead-letter reason, error and traceback reaches the record.
+MAX_REPORT_CHARS = 64 * 1024
 EXIT_BROKEN = 1
 EXIT_BAD_SETUP = 2
 
@@ -71,70 +74,13 @@ def source_of(message):
     return f"{message.topic()}/{message.partition()}/{message.offset()}"
 
 
-class Profiles:
-    """Fetches a profile from the profile store: GET {url}/profiles/{type}/{key}, answered with
-    JSON (404: no profile yet, None)."""
-
-    def __init__(self, url, profile_type):
-        self.url = url.rstrip("/")
-        self.profile_type = profile_type
-
-    def fetch(self, key):
-        if key is None:
-            return None
-        quote = urllib.parse.quote
-        url = f"{self.url}/profiles/{quote(self.profile_type, safe='')}/{quote(key, safe='')}"
-        request = urllib.request.Request(url, headers={"Accept": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=PROFILE_TIMEOUT_SECONDS) as answer:
-                return json.loads(answer.read())
-        except urllib.error.HTTPError as error:
-            if error.code == 404:
-                return None
-            raise
-
-
-class LazyProfile:
-    """A profile fetched on first use: `profile.get(…)`, `profile[…]`, `in`, iteration, or
-    `profile.value` for the whole (None when the store has none)."""
-
-    def __init__(self, profiles, key):
-        self._profiles = profiles
-        self._key = key
-        self._fetched = False
-        self._value = None
-
-    @property
-    def value(self):
-        if not self._fetched:
-            self._value = self._profiles.fetch(self._key)
-            self._fetched = True
-        return self._value
-
-    def __getitem__(self, name):
-        return (self.value or {})[name]
-
-    def get(self, name, default=None):
-        return (self.value or {}).get(name, default)
-
-    def __contains__(self, name):
-        return name in (self.value or {})
-
-    def __iter__(self):
-        return iter(self.value or {})
-
-    def __bool__(self):
-        return bool(self.value)
-
-    def __repr__(self):
-        return f"LazyProfile({self._key!r})"
-
-
 def profile_argument(mode, execute_arity):
-    """How the third argument of execute is made, or None when execute gets two. Exits with a
-    clear message when a profile is required and no profile store is configured."""
+    """How the worker gets the third argument of execute: a function of (headers, message) that
+    answers {"v": profile} (fetched here) or, LAZY, {"k": key} (fetched when the worker asks), and
+    the Profiles it fetches from; (None, None) when execute gets two. Exits with a clear message
+    when a profile is required and no profile store is configured."""
     if mode == "FALSE" or (mode not in EAGER_PROFILE_MODES and execute_arity < 3):
-        return None
+        return None, None
     url = os.environ.get("PROFILE_STORE_URL", "")
     if not url:
         log(f"FETCH_PROFILE is {mode}, but no profile store is configured: belt-api passes "
@@ -147,8 +93,18 @@ def profile_argument(mode, execute_arity):
         return key if key is not None else text_of(message.key())
 
     if mode in EAGER_PROFILE_MODES:
-        return lambda headers, message: profiles.fetch(key_of(headers, message))
-    return lambda headers, message: LazyProfile(profiles, key_of(headers, message))
+        return (lambda headers, message: {"v": profiles.fetch(key_of(headers, message))}), profiles
+    return (lambda headers, message: {"k": key_of(headers, message)}), profiles
+
+
+def security_config(environ):
+    """The client's credentials, when the cluster wants them (KAFKA_SECURITY_PROTOCOL,
+    KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD). Only this process has them."""
+    names = {"KAFKA_SECURITY_PROTOCOL": "security.protocol",
+             "KAFKA_SASL_MECHANISM": "sasl.mechanism",
+             "KAFKA_SASL_USERNAME": "sasl.username",
+             "KAFKA_SASL_PASSWORD": "sasl.password"}
+    return {option: environ[name] for name, option in names.items() if environ.get(name)}
 
 
 class Settings:
@@ -164,9 +120,18 @@ class Settings:
         self.partition_offsets = json.loads(environ.get("PARTITION_OFFSETS") or "{}")
         self.belt = (environ.get("BELT_ID", ""), environ.get("BELT_VERSION", ""))
         self.client_id = environ.get("BELT_REPLICA_NAME") or f"belt-{self.belt[0]}"
+        self.security = security_config(environ)
+
+    def allowed_topics(self):
+        """Where the worker's updates may go: the belt's output types' topics, else its
+        destination topic."""
+        if self.output_types:
+            return {INPUT_TOPIC_PREFIX + output["name"] for output in self.output_types}
+        return {self.destination}
 
     def consumer_config(self):
         return {
+            **self.security,
             "bootstrap.servers": self.bootstrap,
             "group.id": self.group,
             "client.id": self.client_id,
@@ -177,11 +142,12 @@ class Settings:
             "heartbeat.interval.ms": 1000,
             # An idle partition's fetch waits this long for data before answering; librdkafka's
             # 500 ms default put up to half a second on every event of a quiet belt.
-            "fetch.wait.max.ms": 100,
+            "fetch.wait.max.ms": 10,
         }
 
     def producer_config(self):
         return {
+            **self.security,
             "bootstrap.servers": self.bootstrap,
             "client.id": self.client_id,
             "acks": "all",
@@ -192,12 +158,14 @@ class Settings:
         }
 
 
-def dead_letter_value(message, headers, error, reason, callback_path, belt):
-    """The JSON value of a dead-lettered record (docs/api.md#the-error-topic)."""
+def dead_letter_value(message, headers, report, belt):
+    """The JSON value of a dead-lettered record (docs/api.md#the-error-topic); `report` is
+    (reason, error, traceback) as text."""
+    reason, error, traceback = (str(part)[:MAX_REPORT_CHARS] for part in report)
     return {
         "reason": reason,
-        "error": f"{type(error).__name__}: {error}",
-        "traceback": traceback_of(error, callback_path),
+        "error": error,
+        "traceback": traceback,
         "topic": message.topic(),
         "partition": message.partition(),
         "offset": message.offset(),
@@ -213,12 +181,11 @@ def dead_letter_value(message, headers, error, reason, callback_path, belt):
 class Pipeline:
     """One replica's consumer and producer, and the counts it reports."""
 
-    def __init__(self, kafka, settings, execute, profile_for, callback_path):
+    def __init__(self, kafka, settings, worker, profile_for):
         self.kafka = kafka
         self.settings = settings
-        self.execute = execute
+        self.worker = worker
         self.profile_for = profile_for
-        self.callback_path = callback_path
         self.consumer = kafka.Consumer(settings.consumer_config())
         self.producer = kafka.Producer(dict(settings.producer_config(),
                                             on_delivery=self.delivered))
@@ -264,47 +231,46 @@ class Pipeline:
             except BufferError:  # the local queue is full: let deliveries drain it
                 self.producer.poll(0.1)
 
-    def dead_letter(self, message, headers, error, reason):
-        value = dead_letter_value(message, headers, error, reason, self.callback_path,
-                                  self.settings.belt)
+    def dead_letter(self, message, headers, report):
+        """Produces the record to the belt's error topic; `report` is (reason, error, traceback)."""
+        value = dead_letter_value(message, headers, report, self.settings.belt)
         self.produce(self.settings.error_topic, json.dumps(value, default=str).encode(),
-                     message.key(), (message.headers() or []) + [("grnry-error", reason)])
+                     message.key(), (message.headers() or []) + [("grnry-error", value["reason"])])
         self.counts["dead-lettered"] += 1
         if self.dlq_lines < DLQ_LINES_PER_REPORT:
             self.dlq_lines += 1
             log(f"record {source_of(message)} went to {self.settings.error_topic}: "
-                f"{reason}: {value['error']}")
+                f"{value['reason']}: {value['error']}")
 
     # -- one record ---------------------------------------------------------------------------
 
-    def handle(self, message):
-        """Runs execute on one record and produces its updates, or dead-letters it."""
-        self.counts["records"] += 1
-        headers = headers_of(message)
+    def prepare(self, message, headers):
+        """The record as the worker gets it ([headers, value, source, profile]), or None when it
+        is dead-lettered here already."""
+        raw = message.value()
         try:
-            event = json.loads(message.value())
-        except (TypeError, ValueError) as error:
-            self.dead_letter(message, headers, error, "the value is not JSON")
+            value = None if raw is None else raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            self.dead_letter(message, headers, ("the value is not JSON", describe(error), ""))
+            return None
+        profile = None
+        if self.profile_for is not None:
+            try:
+                profile = self.profile_for(headers, message)
+            except Exception as error:  # the store failed: as when the callback fetched it
+                self.dead_letter(message, headers, ("execute raised", describe(error), ""))
+                return None
+        return [headers, value, source_of(message), profile]
+
+    def apply(self, message, headers, result):
+        """Produces a record's checked result: its updates, or its dead letter."""
+        kind, body = result
+        if kind == "d":
+            self.dead_letter(message, headers, body)
             return
-        try:
-            args = [headers, event]
-            if self.profile_for is not None:
-                args.append(self.profile_for(headers, message))
-            result = self.execute(*args)
-        except Exception as error:  # the user's code: whatever it raises is the record's fault
-            self.dead_letter(message, headers, error, "execute raised")
-            return
-        try:
-            records = records_of(result, headers.get(CORRELATION_HEADER), source_of(message),
-                                 self.settings.output_types, self.settings.destination,
-                                 self.settings.belt)
-        except Exception as error:  # NotAnUpdate, or an update whose to_dict() raised
-            self.dead_letter(message, headers, error, "execute returned no update")
-            return
-        for record in records:
-            key = record["key"].encode() if record["key"] is not None else None
-            self.produce(record["topic"], record["payload"], key, record["headers"])
-        self.counts["updates"] += len(records)
+        for topic, key, record_headers, payload in body:
+            self.produce(topic, payload, key, record_headers)
+        self.counts["updates"] += len(body)
 
     def consumer_error(self, error):
         if error.fatal():
@@ -358,14 +324,23 @@ class Pipeline:
 
     def batch(self, shutdown):
         offsets = {}
+        sent = []
         for message in self.fetch():
             if message.error() is not None:
                 self.consumer_error(message.error())
                 continue
-            self.handle(message)
+            self.counts["records"] += 1
             offsets[(message.topic(), message.partition())] = message.offset() + 1
-            if shutdown.requested:
-                break
+            headers = headers_of(message)
+            record = self.prepare(message, headers)
+            if record is not None:
+                sent.append((message, headers, record))
+        if sent:
+            results = self.worker.run([record for _, _, record in sent])
+            for (message, headers, _), result in zip(sent, results):
+                self.apply(message, headers, result)
+        else:
+            self.worker.check_quiet()
         self.producer.poll(0)
         self.settle(shutdown)
         self.commit(offsets, wait=shutdown.requested)
@@ -398,18 +373,23 @@ class Pipeline:
         log("stopped: outputs acknowledged, offsets committed, left the group")
 
 
-def serve(execute, fetch_profile, execute_arity, callback_path, ready):
-    """Runs the data plane until SIGTERM."""
+def describe(error):
+    return f"{type(error).__name__}: {error}"
+
+
+def serve(channel, settings, fetch_profile, execute_arity, ready, failed):
+    """Runs the data plane until SIGTERM; `failed(why)` ends the replica when the worker breaks."""
     try:
         import confluent_kafka as kafka
     except ImportError as error:
         log(f"cannot talk to Kafka: {error}; the belt host runs in the Python environment "
             f"belt-api prepares for it (BELT_LOCAL_HOST_ENV)")
         sys.exit(EXIT_BAD_SETUP)
-    settings = Settings(os.environ)
-    profile_for = profile_argument(fetch_profile, execute_arity)
+    profile_for, profiles = profile_argument(fetch_profile, execute_arity)
     shutdown = Shutdown()
     shutdown.install()
     log(f"consuming {', '.join(settings.inputs)} from {settings.bootstrap} in group "
-        f"{settings.group} (confluent-kafka {getattr(kafka, '__version__', '?')}, librdkafka {kafka.libversion()[0]})")
-    Pipeline(kafka, settings, execute, profile_for, callback_path).run(shutdown, ready)
+        f"{settings.group} (confluent-kafka {getattr(kafka, '__version__', '?')}, "
+        f"librdkafka {kafka.libversion()[0]})")
+    worker = WorkerLink(channel, profiles, settings.allowed_topics(), failed)
+    Pipeline(kafka, settings, worker, profile_for).run(shutdown, ready)

@@ -100,6 +100,10 @@ impl Bwrap {
         uid: Option<u32>,
     ) -> (PathBuf, Vec<OsString>) {
         let mut argv = namespaces(&self.program, cell.tmpfs_bytes);
+        if cell.offline {
+            // bwrap brings the new namespace's loopback up; nothing else is in it.
+            argv.push("--unshare-net".into());
+        }
         self.hide(&mut argv, cell.tmpfs_bytes);
         self.bind(&mut argv, cell, work_dir);
         argv.extend(["--chdir".into(), work_dir.into(), "--".into()]);

@@ -1,0 +1,253 @@
+//! The real `belt-api serve` on the embedded default (its own Kafka-protocol broker, SQLite, the
+//! local runtime in its bubblewrap sandbox), an event-type registry stub, and one dev token per
+//! project.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
+const CLIENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/dataplane/kafka_client.py"
+);
+/// A first run builds the belt host's environment (downloads from PyPI).
+const SERVE_PATIENCE: Duration = Duration::from_secs(240);
+
+/// The belt host's environment, shared with tests/dataplane.rs.
+pub fn host_env() -> PathBuf {
+    match std::env::var_os("BELT_LOCAL_HOST_ENV") {
+        Some(path) => PathBuf::from(path),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("belt-host-env"),
+    }
+}
+
+/// The registry: A's event type is open to every project member, B's needs the consumer role
+/// `data_owner`, which only B's token holds.
+pub async fn registry() -> MockServer {
+    let server = MockServer::start().await;
+    let types = [
+        ("/projects/proj-a/event-types/a-events", Value::Null),
+        ("/projects/proj-b/event-types/b-events", json!("data_owner")),
+    ];
+    for (at, consumer) in types {
+        let name = at.rsplit('/').next().unwrap();
+        Mock::given(method("GET"))
+            .and(path(at))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"name": name, "consumer": consumer, "editor": null})),
+            )
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    server
+}
+
+pub struct Api {
+    child: Child,
+    pub address: String,
+    pub broker: String,
+    data_dir: PathBuf,
+    client: reqwest::Client,
+    stderr: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Api {
+    pub fn start(registry: &str, broker_program: &str) -> Api {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("belt-data");
+        let broker = format!("127.0.0.1:{}", free_port());
+        let mut child = Command::new(BINARY)
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("BELT_LISTEN", "127.0.0.1:0")
+            .env("BELT_DATA_DIR", &data_dir)
+            .env("BELT_KAFKA_LISTEN", &broker)
+            .env("BELT_KAFKA_BROKER_COMMAND", broker_program)
+            .env("BELT_LOCAL_HOST_ENV", host_env())
+            .env("BELT_HARVESTER_URL", registry)
+            .env("BELT_LOCAL_RESTART_BACKOFF_MS", "100")
+            .env("BELT_RECONCILE_INTERVAL_MS", "500")
+            .env("BELT_KAFKA_LAG_INTERVAL_MS", "500")
+            .env("BELT_INVOKE_TIMEOUT_MS", "90000")
+            .env("BELT_INVOKE_MEMORY_MB", "4096")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting belt-api serve");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = BufReader::new(child.stderr.take().unwrap());
+        let kept = stderr.clone();
+        std::thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                if let Some(at) = line.find("address=") {
+                    let rest = &line[at + "address=".len()..];
+                    let _ = tx.send(rest.split_whitespace().next().unwrap().to_string());
+                }
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let address = rx.recv_timeout(SERVE_PATIENCE).unwrap_or_else(|_| {
+            panic!(
+                "belt-api did not listen:\n{}",
+                stderr.lock().unwrap().join("\n")
+            )
+        });
+        Api {
+            child,
+            address,
+            broker,
+            data_dir,
+            client: reqwest::Client::new(),
+            stderr,
+            _dir: dir,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// A dev token of `project` with `roles`.
+    pub fn token(&self, project: &str, roles: &[&str]) -> String {
+        let mut command = Command::new(BINARY);
+        command.args(["token", "--project", project]);
+        for role in roles {
+            command.args(["--role", role]);
+        }
+        let output = command
+            .env("BELT_DATA_DIR", &self.data_dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    }
+
+    /// `method path` as `token`; answers (status, body).
+    pub async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer = request.send().await.unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap_or(Value::Null))
+    }
+
+    /// As [`Api::call`], which must succeed.
+    pub async fn ok(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let (status, answer) = self.call(token, method, path, body).await;
+        assert!((200..300).contains(&status), "{path}: {status} {answer}");
+        answer
+    }
+
+    /// Waits until `check` holds for the belt's state.
+    pub async fn wait_state(
+        &self,
+        token: &str,
+        belt: &str,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let state = self
+                .ok(token, reqwest::Method::GET, &format!("{belt}/state"), None)
+                .await;
+            if check(&state) {
+                return state;
+            }
+            if Instant::now() > deadline {
+                let logs = self
+                    .call(token, reqwest::Method::GET, &format!("{belt}/logs"), None)
+                    .await;
+                panic!(
+                    "{belt}: {what} never came: {state:#}\nlogs: {:#}\n{}",
+                    logs.1,
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Runs `kafka_client.py` with the host environment's Python against `broker`.
+pub async fn kafka(command: &str, broker: &str, args: &[&str]) -> Vec<Value> {
+    let python = host_env().join("bin/python");
+    let output = tokio::process::Command::new(&python)
+        .arg(CLIENT)
+        .arg(command)
+        .arg(broker)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "kafka_client.py {command} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
