@@ -47,12 +47,76 @@ struct Target {
     api_port: u16,
 }
 
-/// Belt documents project A may write (every field an editor can set) aimed at B. The API refuses
-/// or defuses them (issue 18, "Reserved names"); each one accepted here is started as well, and B
-/// must still come out untouched. Add `(what, document)` pairs; ids 810 and up are free.
-fn hostile_documents(target: &Target) -> Vec<(&'static str, Value)> {
-    let _ = (&target.input, &target.group, &target.dlq);
-    Vec::new()
+/// Belt documents project A may write (every field an editor can set) aimed at B's input, group
+/// and dead-letter topic, each with how the API's refusal begins: it names the field, or for an
+/// event type the project may not see, says so in the contract's words (issue 18,
+/// "Reserved names"; docs/api.md#reserved-names). Each one accepted would be started as well.
+fn hostile_documents(target: &Target) -> Vec<(&'static str, &'static str, Value)> {
+    let belt_of = |extra: Value| {
+        let mut document = belt(
+            "0",
+            "a-events",
+            "def execute(headers, event):\n    return []\n".into(),
+            json!([]),
+        );
+        for (field, value) in extra.as_object().unwrap() {
+            document[field] = value.clone();
+        }
+        document
+    };
+    let env = |name: &str, value: &str| json!({"extraEnv": [{"name": name, "value": value}]});
+    vec![
+        (
+            "B's input topic as A's input",
+            "Parameter 'extraEnv[0].name' ",
+            belt_of(env("KAFKA_INPUT_TOPICS", &target.input)),
+        ),
+        (
+            "B's consumer group",
+            "Parameter 'extraEnv[0].name' ",
+            belt_of(env("KAFKA_CONSUMER_GROUP", &target.group)),
+        ),
+        (
+            "B's group, in lower case",
+            "Parameter 'extraEnv[0].name' ",
+            belt_of(env("kafka_consumer_group", &target.group)),
+        ),
+        (
+            "B's dead-letter topic as A's error topic",
+            "Parameter 'extraEnv[0].name' ",
+            belt_of(env("KAFKA_ERROR_TOPIC", &target.dlq)),
+        ),
+        (
+            "another bootstrap",
+            "Parameter 'extraEnv[0].name' ",
+            belt_of(env("KAFKA_BOOTSTRAP_SERVERS", &target.broker)),
+        ),
+        (
+            "code loaded into the trusted host",
+            "Parameter 'extraEnv[0].name' ",
+            belt_of(env("PYTHONPATH", "/tmp")),
+        ),
+        (
+            "B's dead-letter topic as destination",
+            "Parameter 'kafkaDestinationTopic' ",
+            belt_of(json!({"kafkaDestinationTopic": target.dlq})),
+        ),
+        (
+            "B's input topic as destination",
+            "Parameter 'kafkaDestinationTopic' ",
+            belt_of(json!({"kafkaDestinationTopic": target.input})),
+        ),
+        (
+            "B's event type as an output",
+            "Parameter 'outputTypes' ",
+            belt_of(json!({"outputTypes": [{"name": "b-events", "version": "1"}]})),
+        ),
+        (
+            "B's event type as an input",
+            "Invalid event type: b-events",
+            belt_of(json!({"eventTypes": ["b-events"]})),
+        ),
+    ]
 }
 
 /// `ATTEMPT <name> OK|FAILED …` lines of `text`, by name.
@@ -159,19 +223,30 @@ async fn project_a_code_reaches_neither_the_broker_nor_belt_api_nor_postgres_and
         Some(json!({"action": "START"})),
     )
     .await;
-    for (n, (what, document)) in hostile_documents(&target).into_iter().enumerate() {
+    for (n, (what, refusal, document)) in hostile_documents(&target).into_iter().enumerate() {
         let id = format!("{}", 810 + n);
         let mut document = document;
         document["id"] = json!(id);
         let (status, answer) = api
             .call(&a, Method::POST, "/projects/proj-a/belts", Some(document))
             .await;
-        if (200..300).contains(&status) {
-            let path = format!("/projects/proj-a/belts/{id}/state");
-            api.call(&a, Method::POST, &path, Some(json!({"action": "START"})))
-                .await;
-        }
-        eprintln!("hostile document {what}: {status} {answer}");
+        assert_eq!(status, 400, "hostile document {what}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(refusal),
+            "hostile document {what} is not refused with {refusal:?}: {answer}"
+        );
+        let (status, _) = api
+            .call(
+                &a,
+                Method::GET,
+                &format!("/projects/proj-a/belts/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 404, "hostile document {what} was stored");
     }
     let logs = wait_for_attempts(&api, &a).await;
     assert_all_failed(&attempts(&logs), "", &logs);

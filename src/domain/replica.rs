@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::belt::{Belt, BeltSpec};
 use super::ids::{BeltId, ProjectName};
-use super::reserved::is_reserved;
 use super::kafka_access::KafkaAccess;
+use super::reserved::is_reserved;
 
 /// The value of one environment variable.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,21 +28,21 @@ pub fn host_env() -> PathBuf {
     }
 }
 
-/// The registry: A's event type is open to every project member, B's needs the consumer role
-/// `data_owner`, which only B's token holds.
+/// The registry: A's event type is open to every project member, B's needs the role
+/// `data_owner` to consume or to produce (its `consumer` and `editor`), which only B's token holds.
 pub async fn registry() -> MockServer {
     let server = MockServer::start().await;
     let types = [
         ("/projects/proj-a/event-types/a-events", Value::Null),
         ("/projects/proj-b/event-types/b-events", json!("data_owner")),
     ];
-    for (at, consumer) in types {
+    for (at, role) in types {
         let name = at.rsplit('/').next().unwrap();
         Mock::given(method("GET"))
             .and(path(at))
             .respond_with(
                 ResponseTemplate::new(200)
-                    .set_body_json(json!({"name": name, "consumer": consumer, "editor": null})),
+                    .set_body_json(json!({"name": name, "consumer": role, "editor": role})),
             )
             .mount(&server)
             .await;
