@@ -50,7 +50,13 @@ fn defaults() -> BeltDefaults {
         #[command(flatten)]
         defaults: BeltDefaultsConfig,
     }
-    BeltDefaults::from_config(&Defaults::parse_from(["belt-api"]).defaults).unwrap()
+    // The operator allows a second destination, which a test moves a belt to.
+    let config = Defaults::parse_from([
+        "belt-api",
+        "--kafka-destination-topics",
+        "profile-update,profile-update-v2",
+    ]);
+    BeltDefaults::from_config(&config.defaults).unwrap()
 }
 
 pub fn policy() -> belt_api::domain::policy::WorkloadPolicy {
