@@ -254,6 +254,20 @@ impl TestApp {
         Self::spawn_with(backend, Options::default()).await
     }
 
+    /// In dev mode (local tokens), with extra `--flag value` pairs for `belt-api serve`.
+    pub async fn spawn_dev_with_args(backend: Backend, args: &[(&str, &str)]) -> TestApp {
+        let args = args
+            .iter()
+            .map(|(flag, value)| (flag.to_string(), value.to_string()))
+            .collect();
+        let options = Options {
+            args,
+            dev_mode: true,
+            ..Default::default()
+        };
+        Self::spawn_with(backend, options).await
+    }
+
     pub async fn spawn_with(backend: Backend, options: Options) -> TestApp {
         log_buffer();
         let data_dir = tempfile::tempdir().unwrap();

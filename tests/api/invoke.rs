@@ -30,18 +30,7 @@ def execute(headers, event):
 "#;
 
 async fn app_with(backend: Backend, args: &[(&str, &str)]) -> TestApp {
-    TestApp::spawn_with(
-        backend,
-        Options {
-            args: args
-                .iter()
-                .map(|(flag, value)| (flag.to_string(), value.to_string()))
-                .collect(),
-            dev_mode: true,
-            ..Default::default()
-        },
-    )
-    .await
+    TestApp::spawn_dev_with_args(backend, args).await
 }
 
 async fn belt(app: &TestApp) -> String {

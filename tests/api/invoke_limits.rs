@@ -18,18 +18,7 @@ backend_tests!(
 );
 
 async fn app_with(backend: Backend, args: &[(&str, &str)]) -> TestApp {
-    TestApp::spawn_with(
-        backend,
-        Options {
-            args: args
-                .iter()
-                .map(|(flag, value)| (flag.to_string(), value.to_string()))
-                .collect(),
-            dev_mode: true,
-            ..Default::default()
-        },
-    )
-    .await
+    TestApp::spawn_dev_with_args(backend, args).await
 }
 
 const CALLBACK: &str = "def execute(headers, event):\n    return {'keys': ['k']}\n";

@@ -67,18 +67,7 @@ async fn app_with(backend: Backend, wheels: &Path, disk_mb: &str) -> TestApp {
         ("--invoke-concurrency", "4"),
         ("--invoke-project-concurrency", "4"),
     ];
-    TestApp::spawn_with(
-        backend,
-        Options {
-            args: args
-                .iter()
-                .map(|(flag, value)| (flag.to_string(), value.to_string()))
-                .collect(),
-            dev_mode: true,
-            ..Default::default()
-        },
-    )
-    .await
+    TestApp::spawn_dev_with_args(backend, &args).await
 }
 
 async fn belt_in(app: &TestApp, project: &str) -> String {
