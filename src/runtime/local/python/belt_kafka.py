@@ -5,8 +5,9 @@ Work goes in batches: consume up to BATCH records, send them to the worker in on
 produce every output it answers, wait until the broker has acknowledged all of them (acks=all),
 and only then commit the next offsets. So a crash at any point loses nothing (the batch is
 consumed again: at least once), while the broker round trips and the worker's are paid per batch,
-not per record. What the worker answers is data, checked here: an update may only go to the
-belt's own outputs.
+not per record. Batches are pipelined: while the worker runs batch N, the host waits for the acks
+of batch N-1's outputs and commits N-1 (Pipeline.batch). What the worker answers is data, checked
+here: an update may only go to the belt's own outputs.
 """
 
 import json
@@ -195,6 +196,9 @@ class Pipeline:
         self.dlq_lines = 0
         self.reported_at = time.monotonic()
         self.reported_errors = set()
+        # The next offsets of the batch whose outputs are produced but not yet acknowledged: it
+        # is settled and committed while the worker runs the batch after it.
+        self.unsettled = {}
 
     # -- assignment ---------------------------------------------------------------------------
 
@@ -214,7 +218,9 @@ class Pipeline:
         log(f"assigned {len(partitions)} partition(s): {shown or '-'}")
 
     def on_revoke(self, _consumer, partitions):
-        # Every batch is committed before the next poll, so nothing is pending here.
+        # The batch before the poll has its outputs produced: they are acknowledged and its
+        # offsets committed before the partitions move on.
+        self.settle_unsettled(self.shutdown, wait=True)
         log(f"revoked {len(partitions)} partition(s)")
 
     # -- producing ----------------------------------------------------------------------------
@@ -308,12 +314,24 @@ class Pipeline:
             # A rebalance took the partitions: their new owner consumes the batch again.
             log(f"committing offsets failed: {error}")
 
-    def fetch(self):
+    def settle_unsettled(self, shutdown, wait):
+        """Settles and commits the batch whose outputs are produced but not acknowledged."""
+        if self.unsettled:
+            offsets, self.unsettled = self.unsettled, {}
+            self.producer.poll(0)
+            self.settle(shutdown)
+            self.commit(offsets, wait=wait)
+
+    def fetch(self, shutdown):
         """Up to BATCH records: the first to arrive, and what the client already holds after it."""
         # consume(n, timeout) waits until n records or the timeout: wait only for the first one,
         # then take what the client has already fetched, so a quiet belt answers each event at once
         # and a busy one still gets full batches.
-        messages = self.consumer.consume(1, POLL_SECONDS)
+        messages = self.consumer.consume(1, 0) if self.unsettled else None
+        if not messages:
+            # Nothing waits: the batch before is settled now, not after the wait.
+            self.settle_unsettled(shutdown, wait=shutdown.requested)
+            messages = self.consumer.consume(1, POLL_SECONDS)
         deadline = time.monotonic() + BATCH_SECONDS
         while messages and len(messages) < BATCH and time.monotonic() < deadline:
             more = self.consumer.consume(BATCH - len(messages), 0)
@@ -323,9 +341,13 @@ class Pipeline:
         return messages
 
     def batch(self, shutdown):
+        """One batch, pipelined with the one before: its records go to the worker, then, while
+        the worker runs them, the outputs of the batch before are acknowledged and its offsets
+        committed; then this batch's results are produced, to be settled during the next. An
+        offset is still committed only once the broker acknowledged every output of its batch."""
         offsets = {}
         sent = []
-        for message in self.fetch():
+        for message in self.fetch(shutdown):
             if message.error() is not None:
                 self.consumer_error(message.error())
                 continue
@@ -336,14 +358,16 @@ class Pipeline:
             if record is not None:
                 sent.append((message, headers, record))
         if sent:
-            results = self.worker.run([record for _, _, record in sent])
+            self.worker.send([record for _, _, record in sent])
+        self.settle_unsettled(shutdown, wait=shutdown.requested)
+        if sent:
+            results = self.worker.results(len(sent))
             for (message, headers, _), result in zip(sent, results):
                 self.apply(message, headers, result)
         else:
             self.worker.check_quiet()
         self.producer.poll(0)
-        self.settle(shutdown)
-        self.commit(offsets, wait=shutdown.requested)
+        self.unsettled = offsets
 
     def report(self, force=False):
         now = time.monotonic()
@@ -364,10 +388,12 @@ class Pipeline:
     def run(self, shutdown, ready):
         self.consumer.subscribe(self.settings.inputs, on_assign=self.on_assign,
                                 on_revoke=self.on_revoke)
+        self.shutdown = shutdown
         ready()
         while not shutdown.requested:
             self.batch(shutdown)
             self.report()
+        self.settle_unsettled(shutdown, wait=True)
         self.report(force=True)
         self.consumer.close()  # leaves the group: the partitions move on at once
         log("stopped: outputs acknowledged, offsets committed, left the group")

@@ -70,15 +70,28 @@ class WorkerLink:
 
     def run(self, records):
         """Has the worker run `records` ([headers, value, source, profile]); their results."""
+        self.send(records)
+        return self.results(len(records))
+
+    def send(self, records):
+        """Hands the worker a batch; its results are read with results(len(records)). The worker
+        is idle when a batch goes out (it answered the one before in full), so a large frame
+        cannot deadlock: the worker reads it whole before it writes anything."""
         try:
             self.channel.send({"t": "batch", "records": records})
-            budget = PROFILE_REQUESTS_PER_RECORD * len(records)
+        except ChannelClosed:
+            self.failed("exited while running a batch")
+
+    def results(self, count):
+        """The checked results of the batch of `count` records sent last, answering the LAZY
+        profiles the worker asks for on the way."""
+        try:
+            budget = PROFILE_REQUESTS_PER_RECORD * count
             while True:
                 answer = self.channel.receive()
                 kind = answer.get("t")
                 if kind == "results":
-                    return checked_results(answer.get("results"), len(records),
-                                           self.allowed_topics)
+                    return checked_results(answer.get("results"), count, self.allowed_topics)
                 if kind != "profile" or self.profiles is None or budget <= 0:
                     raise Violation(f"an unexpected frame {str(answer)[:200]}")
                 budget -= 1
