@@ -16,10 +16,14 @@ backend_tests!(a_deleted_belts_virtualenvs_are_gone_and_projects_never_share_one
 const VARIANTS: usize = 50;
 
 /// Writes `count` wheels `tiny_invoke_<i>-1.0-py3-none-any.whl` (a module answering its `i`)
-/// into a fresh directory the sandbox can read (not under /tmp, which it hides).
+/// into a fresh directory the sandbox can read: under `/var/tmp`, world-readable. Not the target
+/// dir: a checkout under `/tmp` (which the sandbox hides) or under `/root` (which a run's own uid
+/// cannot enter) would keep the wheels from pip.
 fn wheels(count: usize) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("wheels-{}", unique_suffix()));
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Path::new("/var/tmp").join(format!("belt-test-wheels-{}", unique_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let script = r#"
 import base64, hashlib, sys, zipfile
 out, count = sys.argv[1], int(sys.argv[2])
