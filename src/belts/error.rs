@@ -139,6 +139,7 @@ impl From<InvokeError> for BeltError {
         match err {
             InvokeError::Busy { full, retry_after } => BeltError::Busy { full, retry_after },
             InvokeError::Unavailable(reason) => BeltError::Unavailable(Dependency::Runtime(reason)),
+            InvokeError::Refused(invalid) => BeltError::Invalid(invalid),
             InvokeError::Failed(err) => BeltError::Unexpected(err),
         }
     }

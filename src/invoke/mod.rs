@@ -25,6 +25,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::domain::Invalid;
 use crate::runtime::local::sandbox::{Cell, Sandbox, SandboxConfig, Shared};
 pub use cgroup::CgroupSetting;
 pub use report::{EventResult, InvokeReport, Outcome, RequirementsReport, UserError};
@@ -89,6 +90,9 @@ pub enum InvokeError {
     /// Test-invoke cannot run here (no sandbox on this machine).
     #[error("test-invoke is not available: {0}")]
     Unavailable(String),
+    /// This belt cannot be run in the sandbox at all (its id has no uid of its own).
+    #[error(transparent)]
+    Refused(#[from] Invalid),
     /// belt-api could not start or read the run; nothing about the user's code.
     #[error(transparent)]
     Failed(#[from] anyhow::Error),
@@ -276,6 +280,15 @@ impl Invoker {
 #[async_trait]
 impl Invoke for Invoker {
     async fn invoke(&self, request: InvokeRequest) -> Result<InvokeReport, InvokeError> {
+        // As root a run gets the belt's own uid; an id past the last one is refused before
+        // anything is built, never run as another uid (docs/local-sandbox.md).
+        if let Err(error) = self.sandbox.uid(request.tenant) {
+            let reason = format!(
+                "is {}, which has no sandbox uid of its own ({error})",
+                request.tenant
+            );
+            return Err(Invalid::field("beltId", reason).into());
+        }
         let _slot = self
             .slots
             .try_take(&request.project)

@@ -21,6 +21,7 @@ backend_tests!(
     bad_bodies_roles_and_unknown_belts_are_refused,
     a_full_set_of_slots_answers_429_with_retry_after,
     without_the_sandbox_invocations_still_run,
+    an_id_without_a_sandbox_uid_is_refused_by_name,
 );
 
 const STORED: &str = r#"
@@ -387,4 +388,37 @@ async fn requirements_are_built_once_and_reused() {
     let again = invoked(&app, &id, &body).await;
     assert_eq!(again["requirements"]["virtualenv"], "reused", "{again}");
     assert_eq!(again["results"][0]["updates"][0]["key"], "six", "{again}");
+}
+
+/// As root a run gets its belt's own uid (base + id); an id with no such uid is refused with the
+/// id named, never run as another uid and never a 500 (the OpenAPI fuzzer found the 500).
+async fn an_id_without_a_sandbox_uid_is_refused_by_name(backend: Backend) {
+    let app = app_with(backend, &[]).await;
+    let mut body = minimal_belt(&format!("invoke-{}", unique_suffix()));
+    body["extractorFn"] = json!(STORED);
+    let id = "475257405417172608";
+    let created = app
+        .post(
+            &format!("/belts/{id}"),
+            &app.token("global", &["editor"]),
+            &body,
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::OK);
+    let response = app
+        .post(
+            &format!("/belts/{id}/invoke"),
+            &app.token("global", &["editor"]),
+            &json!({"events": [{"event": {"id": "7"}}]}),
+        )
+        .await;
+    // Root: what this test process creates is owned by uid 0 (belt-api runs as the same user).
+    let probe = tempfile::tempfile().unwrap();
+    let root = std::os::unix::fs::MetadataExt::uid(&probe.metadata().unwrap()) == 0;
+    if root {
+        let message = assert_error(response, StatusCode::BAD_REQUEST, "bad_parameter_value").await;
+        assert!(message.starts_with("Parameter 'beltId' "), "{message}");
+    } else {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
 }
