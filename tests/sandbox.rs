@@ -24,6 +24,9 @@ const PATIENCE: Duration = Duration::from_secs(30);
 const NEIGHBOUR_SECRET: &str = "neighbour-secret-5f2d";
 const DATABASE_SECRET: &str = "database-secret-91ac";
 const ENV_SECRET: &str = "environment-secret-7c3e";
+/// What a user keeps in a home directory (a CLI config with a token, a kubeconfig), readable by
+/// everyone on the host.
+const HOME_SECRET: &str = "home-secret-d41b";
 
 /// Tries each attack at import and prints one `ATTEMPT <name> <outcome>` line per attack:
 /// `OK <what it got>` when it worked, else the exception's class and errno.
@@ -59,6 +62,7 @@ attempt("write-neighbour", lambda: write(os.environ["TARGET_NEIGHBOUR"]))
 attempt("write-host-script", lambda: write(os.path.join(data, "host", "belt_host.py")))
 attempt("write-etc", lambda: write("/etc/belt-pwned"))
 attempt("terminal", lambda: open("/dev/tty", "rb"))
+attempt("home", lambda: read(os.environ["TARGET_HOME_FILE"]))
 attempt("own-work-dir", lambda: write("mine.txt"))
 
 def execute(headers, event, profile=None):
@@ -125,7 +129,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Log lines that show any secret, as text or as the hex the attacker prints bytes in.
 fn leaks(lines: &[String], key: &[u8]) -> Vec<String> {
     let mut needles = vec![hex(&key[key.len() - 16..])];
-    for secret in [DATABASE_SECRET, NEIGHBOUR_SECRET, ENV_SECRET] {
+    for secret in [DATABASE_SECRET, NEIGHBOUR_SECRET, ENV_SECRET, HOME_SECRET] {
         needles.extend([secret.to_string(), hex(secret.as_bytes())]);
     }
     lines
@@ -149,6 +153,8 @@ async fn attack(runtime: &LocalRuntime, data: &Path) -> (BTreeMap<String, String
     assert!(neighbour.exists());
 
     let pid = std::process::id().to_string();
+    let home = home_with_secret();
+    let home_file = home.path().join(".config/belt/config.yaml");
     let attacker = spec(
         1,
         ATTACKER,
@@ -156,11 +162,33 @@ async fn attack(runtime: &LocalRuntime, data: &Path) -> (BTreeMap<String, String
             ("TARGET_DATA_DIR", data.to_str().unwrap()),
             ("TARGET_NEIGHBOUR", neighbour.to_str().unwrap()),
             ("TARGET_PID", &pid),
+            ("TARGET_HOME_FILE", home_file.to_str().unwrap()),
         ],
     );
     runtime.apply(&attacker).await.unwrap();
     wait_for_phase(runtime, 1, Phase::Running).await;
     attempts(runtime, 1).await
+}
+
+/// A home directory under `/home` whose files everyone may read, as a user's usually are (finding
+/// 9 of issue 18): without the sandbox hiding homes, a replica under any uid reads it.
+fn home_with_secret() -> tempfile::TempDir {
+    std::fs::create_dir_all("/home").unwrap();
+    let home = tempfile::Builder::new()
+        .prefix("belt-sandbox-test-")
+        .tempdir_in("/home")
+        .unwrap();
+    let config = home.path().join(".config/belt");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.yaml"),
+        format!("token: {HOME_SECRET}\n"),
+    )
+    .unwrap();
+    for dir in [home.path(), &home.path().join(".config"), &config] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    home
 }
 
 fn denied(outcome: &str) -> bool {
@@ -171,6 +199,8 @@ fn denied(outcome: &str) -> bool {
 async fn a_callback_can_reach_neither_secrets_nor_other_belts_nor_anything_outside_its_work_dir() {
     // A secret in belt-api's own environment, as a database password would be.
     std::env::set_var("BELT_API_SANDBOX_TEST_SECRET", ENV_SECRET);
+    // Homes are hidden when the sandbox is set up: `/home` must exist by then.
+    std::fs::create_dir_all("/home").unwrap();
     let (_dir, data, key) = data_dir_with_secrets();
     let runtime = LocalRuntime::new(LocalConfig::for_tests(&data)).unwrap();
 
@@ -192,6 +222,7 @@ async fn a_callback_can_reach_neither_secrets_nor_other_belts_nor_anything_outsi
         "write-neighbour",
         "write-host-script",
         "write-etc",
+        "home",
     ] {
         let outcome = &outcomes[name];
         // Outside its work dir everything is mounted read-only: a write may also say so.

@@ -11,6 +11,8 @@
 
 #[path = "common/broker_program.rs"]
 mod broker_program;
+#[path = "tenancy_dataplane/redirect.rs"]
+mod redirect;
 #[path = "tenancy_dataplane/serve.rs"]
 mod serve;
 
@@ -279,6 +281,9 @@ async fn project_a_code_reaches_neither_the_broker_nor_belt_api_nor_postgres_and
     ] {
         assert!(control[name].starts_with("OK"), "{name}: {control:#?}");
     }
+
+    // A's code makes its worker name B's input as the topic of its updates.
+    redirect::a_worker_that_claims_another_topic_is_stopped(&api, &a, &target).await;
 
     b_processed_everything_exactly_once(&api, &b, &target).await;
 }

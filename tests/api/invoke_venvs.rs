@@ -11,7 +11,10 @@ use serde_json::json;
 use crate::backend_tests;
 use crate::helpers::*;
 
-backend_tests!(a_deleted_belts_virtualenvs_are_gone_and_projects_never_share_one);
+backend_tests!(
+    a_deleted_belts_virtualenvs_are_gone_and_projects_never_share_one,
+    a_source_distribution_named_by_its_url_is_refused_before_pip
+);
 
 const VARIANTS: usize = 50;
 
@@ -248,5 +251,43 @@ async fn a_deleted_belts_virtualenvs_are_gone_and_projects_never_share_one(backe
         1,
         "another project's stays"
     );
+    std::fs::remove_dir_all(&wheels).unwrap();
+}
+
+/// pip's `--only-binary=:all:` does not cover a direct URL: it would build this sdist and run its
+/// `setup.py` (with the network of the build). The policy refuses any URL that is not a `.whl`,
+/// for test-invoke and for a stored belt alike, even under an allowed prefix.
+async fn a_source_distribution_named_by_its_url_is_refused_before_pip(backend: Backend) {
+    let wheels = wheels(0);
+    let app = app_with(backend, &wheels, "512").await;
+    let id = belt_in(&app, "team-a").await;
+    let sdist = format!(
+        "tiny_sdist @ file://{}/tiny_sdist-1.0.tar.gz\n",
+        wheels.display()
+    );
+    let token = app.token("team-a", &["editor"]);
+    let body = json!({"events": [{"event": {}}], "extractorFn": importing(0),
+                      "requirementsPy": sdist});
+    let invoke = format!("/projects/team-a/belts/{id}/invoke");
+    let (status, answer) = json_of(app.post(&invoke, &token, &body).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("requirementsPy") && message.contains("not a wheel (.whl)"),
+        "{answer}"
+    );
+    let mut document = minimal_belt(&format!("sdist-{}", unique_suffix()));
+    document["requirementsPy"] = json!(sdist);
+    let (status, answer) =
+        json_of(app.post("/projects/team-a/belts", &token, &document).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not a wheel (.whl)"),
+        "{answer}"
+    );
+    assert!(venv_dirs(&app, "team-a").is_empty(), "no build was started");
     std::fs::remove_dir_all(&wheels).unwrap();
 }

@@ -209,6 +209,16 @@ impl WorkloadPolicy {
                         }
                     ));
                 }
+                // pip's `--only-binary=:all:` does not apply to a direct URL: an sdist named by
+                // its URL is built, running its setup code where the build runs.
+                if !url.raw().path().ends_with(".whl") {
+                    return Err(format!(
+                        "line {} installs '{}' from a URL that is not a wheel (.whl); only wheels \
+                         are installed, since a source distribution runs its own code to build",
+                        index + 1,
+                        parsed.name,
+                    ));
+                }
             }
         }
         Ok(())

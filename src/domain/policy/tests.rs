@@ -154,6 +154,20 @@ fn url_and_file_requirements_are_refused_unless_configured() {
             .check_requirements("pkg @ https://pypi.internal/wheels/pkg-1.0-py3-none-any.whl"),
         Ok(())
     );
+    assert_eq!(
+        configured.check_requirements("pkg @ https://pypi.internal/wheels/pkg.whl#sha256=0a1b"),
+        Ok(())
+    );
+    // pip builds a source distribution named by its URL even with `--only-binary=:all:`.
+    for line in [
+        "pkg @ https://pypi.internal/wheels/pkg-1.0.tar.gz",
+        "pkg @ https://pypi.internal/wheels/pkg-1.0.zip",
+        "pkg @ https://pypi.internal/wheels/pkg-1.0.tar.gz?f=pkg.whl",
+        "pkg @ https://pypi.internal/wheels/pkg-1.0.tar.gz#egg=pkg.whl",
+    ] {
+        let err = configured.check_requirements(line).unwrap_err();
+        assert!(err.contains("not a wheel (.whl)"), "{line}: {err}");
+    }
     for line in [
         "pkg @ https://pypi.internal/wheels/../secret/pkg.whl",
         "pkg @ https://pypi.internal.evil.com/wheels/pkg.whl",

@@ -63,6 +63,9 @@ impl Bwrap {
         } else {
             data_dir.to_path_buf()
         });
+        hidden.extend(homes(std::env::var_os("HOME").map(PathBuf::from)));
+        hidden.sort_by_key(|path| path.components().count());
+        hidden.dedup();
         let resolver = std::fs::canonicalize("/etc/resolv.conf")
             .ok()
             .filter(|path| path.starts_with("/run"));
@@ -193,6 +196,24 @@ impl Bwrap {
             })
             .collect()
     }
+}
+
+/// Home directories, covered like the data dir: belt-api's user keeps its CLI config (with a
+/// token) and `~/.kube/config` there, and an unprivileged belt-api's replicas share its uid, so
+/// file permissions would not keep them out. `/home`, `/root` and belt-api's own `$HOME`, unless
+/// that home is a system directory a program needs (`/` or an ancestor of `/usr` or `/etc`).
+/// Ancestors sort first, so a data dir inside a home is mounted after the home's tmpfs.
+fn homes(own: Option<PathBuf>) -> Vec<PathBuf> {
+    let own = own
+        .and_then(|home| std::fs::canonicalize(home).ok())
+        .filter(|home| {
+            !Path::new("/usr").starts_with(home) && !Path::new("/etc").starts_with(home)
+        });
+    [PathBuf::from("/home"), PathBuf::from("/root")]
+        .into_iter()
+        .chain(own)
+        .filter(|home| home.is_dir())
+        .collect()
 }
 
 /// `--size` for the next `--tmpfs` (bwrap 0.8 and later), when a size is asked for.
