@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use super::{Belt, EventDraft, Person, Precondition};
 
 pub use spec::{create, replace, rollback, NewBelt};
-pub use wish::{change_state, delete, start, status_after, stop};
+pub use wish::{change_state, delete, deleted, deletion_refused, start, status_after, stop};
 
 /// A belt's next state and the event its write records, in the same transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
