@@ -55,6 +55,10 @@ fn prune_statement() -> String {
     format!("DELETE FROM belt_events WHERE id IN (SELECT id FROM {RANKED})")
 }
 
+/// An insert into the event log that answers the new id.
+type EventInsert<'q, DB> =
+    sqlx::query::QueryAs<'q, DB, (i64,), <DB as sqlx::Database>::Arguments<'q>>;
+
 #[derive(Debug, sqlx::FromRow)]
 pub struct EventRow {
     id: i64,
@@ -122,7 +126,22 @@ impl {
             .execute(&mut *conn)
             .await
             .map_err(classify)?;
-        let (event,): (i64,) = sqlx::query_as(INSERT_EVENT)
+        let (event,) = Self::bind_event(sqlx::query_as(INSERT_EVENT), project, id, version, draft)
+            .fetch_one(conn)
+            .await
+            .map_err(classify)?;
+        Ok(event)
+    }
+
+    /// Binds `$1`…`$10` of an event's insert.
+    fn bind_event<'q>(
+        insert: EventInsert<'q, DB>,
+        project: &'q str,
+        id: i64,
+        version: Option<i64>,
+        draft: &'q EventDraft,
+    ) -> EventInsert<'q, DB> {
+        insert
             .bind(project)
             .bind(id)
             .bind(epoch_millis(draft.at))
@@ -133,10 +152,6 @@ impl {
             .bind(draft.to.map(|s| s.as_str().to_owned()))
             .bind(draft.reason.clone())
             .bind(draft.output.clone())
-            .fetch_one(conn)
-            .await
-            .map_err(classify)?;
-        Ok(event)
     }
 
     /// The event of a write to `belt`, at the version it wrote.
@@ -173,17 +188,8 @@ impl {
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
-        let event: Option<(i64,)> = sqlx::query_as(INSERT_IF_NEWEST)
-            .bind(project.as_str())
-            .bind(id.get())
-            .bind(epoch_millis(draft.at))
-            .bind(draft.actor.as_str())
-            .bind(draft.action.as_str())
-            .bind(version)
-            .bind(draft.from.map(|s| s.as_str().to_owned()))
-            .bind(draft.to.map(|s| s.as_str().to_owned()))
-            .bind(draft.reason.clone())
-            .bind(draft.output.clone())
+        let insert = sqlx::query_as(INSERT_IF_NEWEST);
+        let event = Self::bind_event(insert, project.as_str(), id.get(), version, &draft)
             .bind(after)
             .fetch_optional(&mut *tx)
             .await

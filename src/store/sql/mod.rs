@@ -204,7 +204,8 @@ impl ReconcilerView {
             .map_err(classify)?;
         if let Some((project,)) = &project {
             Self::bump_roster(&mut tx, project).await?;
-            Self::record_in(&mut tx, project, id.get(), None, &transition::deletion_refused(now_millis())).await?;
+            let refused = transition::deletion_refused(now_millis());
+            Self::record_in(&mut tx, project, id.get(), None, &refused).await?;
         }
         tx.commit().await.map_err(classify)?;
         self.announce();
