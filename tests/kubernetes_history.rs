@@ -12,17 +12,16 @@ use std::time::Duration;
 use belt_api::config::BeltDefaultsConfig;
 use belt_api::domain::belt::now_millis;
 use belt_api::domain::input::{parse_body, parse_spec};
+use belt_api::domain::transition;
 use belt_api::domain::BeltStatus::{Deploying, Failed, Running, Stopped};
 use belt_api::domain::{
-    Belt, BeltDefaults, BeltEvent, BeltId, BeltSpec, BeltStatus, Commit, EventAction, EventDraft,
-    Person, ProjectName,
+    Belt, BeltDefaults, BeltEvent, BeltId, BeltSpec, BeltStatus, Commit, EventAction, Person,
+    Precondition, ProjectName,
 };
 use belt_api::reconcile::StatusEvents;
 use belt_api::runtime::kubernetes::KubernetesRuntime;
 use belt_api::runtime::Runtime;
-use belt_api::store::{
-    BeltStore, Decided, LockedOutcome, LockedWrite, NewBelt, StoreOptions, WishChange,
-};
+use belt_api::store::{BeltStore, LockedOutcome, NewBelt, StoreOptions};
 use clap::Parser;
 use http::{Method, Request, Response};
 use kube::client::Body;
@@ -281,22 +280,18 @@ async fn create_and_start(store: &dyn BeltStore) -> Belt {
     };
     store.create(new, Commit::Yes).await.unwrap();
     // As `POST …/state {"action": "START"}` stores it: the wish and its event, under the lock.
-    let start = move |belt: &Belt| {
-        let spec = Box::new(belt.spec.clone());
-        let write = LockedWrite::Wish(WishChange::Start { version: 1, spec });
-        let (at, started) = (now_millis(), EventAction::Started);
-        let event = EventDraft::by(&author, started, at, Some(Stopped), Some(Deploying));
-        Ok(Decided {
-            write,
-            event: Some(event),
-        })
+    let ask = transition::Request {
+        expect: Precondition::Any,
+        by: author,
+        at: now_millis(),
     };
+    let start = move |belt: &Belt| transition::start(belt, &ask, None).map(Some);
     let global = ProjectName::global();
     match store
         .write_locked(&global, id(), Box::new(start), Commit::Yes)
         .await
     {
-        Ok(LockedOutcome::Written(belt)) => *belt,
+        Ok(LockedOutcome::Written(started)) => started.next,
         other => panic!("START not stored: {other:?}"),
     }
 }

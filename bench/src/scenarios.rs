@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use belt_api::domain::belt::now_millis;
-use belt_api::domain::{BeltId, BeltSpec, ProjectName};
-use belt_api::store::{BeltStore, Change, Commit, ListQuery, NewBelt, UpdateOutcome};
+use belt_api::domain::transition::{self, Request as Asked};
+use belt_api::domain::{BeltId, BeltSpec, Precondition, ProjectName};
+use belt_api::store::{BeltStore, Commit, ListQuery, LockedOutcome, NewBelt};
 use bytes::Bytes;
 use http::{header, Method, Request};
 use http_body_util::Full;
@@ -226,26 +227,26 @@ impl DbWorker {
                     .await?;
             }
             Operation::Update => {
-                // As the handler: read the current version, then compare-and-set on it.
+                // As the handler (`Belts::replace`): the replace decided on the belt under its
+                // row lock, and stored with its revision and its event in one transaction.
                 let id = belt_id(updated_id(self.index))?;
-                let current = self
-                    .store
-                    .get(&self.project, id)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("belt {id} not found"))?;
                 let spec = BeltSpec {
                     name: seeded_name(id.get() as u64),
                     description: format!("{} dbupdate {seq}", self.tag),
                     ..(*self.template).clone()
                 };
-                let change = Change {
-                    spec,
+                let ask = Asked {
+                    expect: Precondition::Any,
                     by: bench_author(),
                     at: now_millis(),
-                    expected_version: current.version,
                 };
-                match self.store.update(&self.project, id, change).await? {
-                    UpdateOutcome::Updated(_) => {}
+                let decide =
+                    Box::new(move |current: &_| transition::replace(current, &ask, spec, None));
+                match (self.store)
+                    .write_locked(&self.project, id, decide, Commit::Yes)
+                    .await?
+                {
+                    LockedOutcome::Written(_) => {}
                     other => anyhow::bail!("update of belt {id}: {other:?}"),
                 }
             }

@@ -7,10 +7,9 @@
 use super::locked::write_locked;
 use super::{Asked, BeltError, Belts, Dependency, Edit};
 use crate::domain::belt::now_millis;
-use crate::domain::lifecycle::status_of;
-use crate::domain::{Belt, Commit, EventAction, EventDraft};
+use crate::domain::transition::{self, Request};
+use crate::domain::{Belt, Commit};
 use crate::reconcile::Deletion;
-use crate::store::{Decided, LockedWrite, WishChange};
 
 impl Belts {
     pub async fn delete(&self, edit: Edit<'_>) -> Result<(), BeltError> {
@@ -20,17 +19,16 @@ impl Belts {
             project,
             id,
         } = edit.asked;
-        let (by, runtime) = (caller.person(), self.runtime.clone());
+        let runtime = self.runtime.clone();
+        let ask = Request {
+            expect,
+            by: caller.person(),
+            at: now_millis(),
+        };
         // Before the wish is stored, so the reconciler's answer cannot pass unseen.
         let deletions = self.reconciler.deletions();
-        let decide = move |belt: &Belt| {
-            expect.check(id, belt.version)?;
-            let from = status_of(belt, runtime.observe(id));
-            let action = EventAction::DeleteRequested;
-            let event = Some(EventDraft::by(&by, action, now_millis(), Some(from), None));
-            let write = LockedWrite::Wish(WishChange::Delete);
-            Ok((Decided { write, event }, ()))
-        };
+        let decide =
+            move |belt: &Belt| transition::delete(belt, &ask, runtime.observe(id)).map(Some);
         write_locked(self.store.as_ref(), project, id, decide, commit).await?;
         if commit == Commit::DryRun {
             return Ok(());

@@ -19,7 +19,6 @@ mod replace;
 mod revisions;
 mod rollback;
 mod state;
-mod status;
 mod streams;
 mod watch;
 mod watch_hub;

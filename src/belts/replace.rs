@@ -4,9 +4,8 @@
 use super::locked::{write_locked, Written};
 use super::{Asked, BeltError, Belts, Edit, Shown};
 use crate::domain::belt::now_millis;
-use crate::domain::lifecycle::status_of;
-use crate::domain::{BeltSpec, Commit, EventAction, EventDraft, Person, Precondition};
-use crate::store::{Decided, LockedWrite};
+use crate::domain::transition::{self, Request};
+use crate::domain::{Belt, BeltSpec, Commit, Person, Precondition};
 
 /// A spec to store as the next version, and who asks for it.
 pub(super) struct NewSpec {
@@ -61,39 +60,22 @@ impl Belts {
             at,
             rollback_of,
         } = new;
+        let ask = Request { expect, by, at };
         // Without `If-Match` the last writer wins and every writer gets its own version; with it,
         // exactly one writer sees the version it names.
-        let decide = move |current: &crate::domain::Belt| {
-            expect.check(id, current.version)?;
-            if current.spec == spec {
-                return Ok((LockedWrite::Nothing.into(), ()));
-            }
+        let decide = move |current: &Belt| {
             let observed = runtime.observe(id);
-            let mut after = current.clone();
-            after.version += 1;
-            let (from, to) = (status_of(current, observed), status_of(&after, observed));
-            let mut event = EventDraft::by(&by, EventAction::Replaced, at, Some(from), Some(to));
-            if let Some(version) = rollback_of {
-                event = event.with_reason(format!("rollback to version {version}"));
+            match rollback_of {
+                Some(restores) => transition::rollback(current, &ask, spec, restores, observed),
+                None => transition::replace(current, &ask, spec, observed),
             }
-            let write = LockedWrite::Replace {
-                spec: Box::new(spec),
-                by,
-                at,
-                rollback_of,
-            };
-            let event = Some(event);
-            Ok((Decided { write, event }, ()))
         };
-        match write_locked(self.store.as_ref(), project, id, decide, commit)
-            .await?
-            .0
-        {
-            Written::Changed(belt) => {
+        match write_locked(self.store.as_ref(), project, id, decide, commit).await? {
+            Written::Changed(transition) => {
                 if commit == Commit::Yes {
-                    log_written(&belt, rollback_of);
+                    log_written(&transition.next, rollback_of);
                 }
-                Ok(Replaced::Changed(Box::new(self.show(belt))))
+                Ok(Replaced::Changed(Box::new(self.show(transition.next))))
             }
             Written::Unchanged(belt) => Ok(Replaced::Unchanged {
                 version: belt.version,
@@ -102,7 +84,7 @@ impl Belts {
     }
 }
 
-fn log_written(belt: &crate::domain::Belt, rollback_of: Option<i64>) {
+fn log_written(belt: &Belt, rollback_of: Option<i64>) {
     match rollback_of {
         Some(restored) => {
             tracing::info!(belt = %belt.id, version = belt.version, restored, "belt rolled back")

@@ -17,7 +17,7 @@ use super::streams::{bounded, BoundedStream};
 use super::watch_hub::{Found, Hub, BATCH};
 use super::{Access, BeltError, Belts, Caller};
 use crate::domain::{BeltEvent, BeltId, Invalid, ProjectName};
-use crate::store::BeltStore;
+use crate::store::EventLog;
 
 /// How one watch stream paces itself against its reader.
 #[derive(Debug, Clone)]
@@ -157,7 +157,7 @@ fn reader(
 
 /// The store's side of one stream.
 struct Feed {
-    store: Arc<dyn BeltStore>,
+    store: Arc<dyn EventLog>,
     hub: Arc<Hub>,
     project: ProjectName,
     belt: Option<BeltId>,

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use tokio::sync::{oneshot, watch};
 
 use crate::domain::{BeltEvent, BeltId, ProjectName};
-use crate::store::BeltStore;
+use crate::store::EventLog;
 
 /// Events read from the store at once.
 pub(super) const BATCH: u64 = 500;
@@ -26,7 +26,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The hubs of the projects being watched, each alive while a stream holds it.
 pub(super) struct WatchHubs {
-    store: Arc<dyn BeltStore>,
+    store: Arc<dyn EventLog>,
     hubs: Mutex<HashMap<ProjectName, Weak<Hub>>>,
 }
 
@@ -57,7 +57,7 @@ pub(super) enum Found {
 }
 
 impl WatchHubs {
-    pub(super) fn new(store: Arc<dyn BeltStore>) -> Self {
+    pub(super) fn new(store: Arc<dyn EventLog>) -> Self {
         WatchHubs {
             store,
             hubs: Mutex::new(HashMap::new()),
@@ -177,7 +177,7 @@ impl Hub {
 
 /// The hub's side facing the store.
 struct Reader {
-    store: Arc<dyn BeltStore>,
+    store: Arc<dyn EventLog>,
     project: ProjectName,
     hub: Weak<Hub>,
 }

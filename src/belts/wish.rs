@@ -2,15 +2,13 @@
 //! reconciler is woken to carry it out. Nothing runs yet when the answer leaves. A dry run checks
 //! the transition and stores the wish under the same lock, then rolls it back and wakes no one.
 
-use super::locked::write_locked;
-use super::status::transition;
+use super::locked::{write_locked, Written};
 use super::{BeltError, Belts, Edit};
 use crate::domain::belt::now_millis;
 use crate::domain::fields::refuse_nul_in_body;
 use crate::domain::input::parse_body;
-use crate::domain::lifecycle::status_of;
-use crate::domain::{Action, Belt, BeltStatus, Commit, EventAction, EventDraft, Invalid};
-use crate::store::{Decided, LockedWrite};
+use crate::domain::transition::{self, Request};
+use crate::domain::{Action, Belt, BeltStatus, Commit, Invalid};
 
 impl Belts {
     /// `body` is `{"action": "START"|"STOP"}`; answers the status the action leads to.
@@ -22,26 +20,29 @@ impl Belts {
         // Validated against the belt as it stands under its lock: a START or STOP without
         // `If-Match` never fails because another got in first; it queues, then sees that status.
         let runtime = self.runtime.clone();
-        let by = asked.caller.person();
+        let ask = Request {
+            expect,
+            by: asked.caller.person(),
+            at: now_millis(),
+        };
         let decide = move |belt: &Belt| {
-            expect.check(id, belt.version)?;
-            let current = status_of(belt, runtime.observe(belt.id));
-            let (change, status) = transition(belt, current, action)?;
-            let kind = match action {
-                Action::Start => EventAction::Started,
-                Action::Stop => EventAction::Stopped,
-            };
-            let event = EventDraft::by(&by, kind, now_millis(), Some(current), Some(status));
-            let write = LockedWrite::Wish(change);
-            let event = Some(event);
-            Ok((Decided { write, event }, status))
+            let observed = runtime.observe(belt.id);
+            transition::change_state(belt, &ask, action, observed).map(Some)
         };
         let store = self.store.as_ref();
-        let (written, status) = write_locked(store, asked.project, id, decide, commit).await?;
+        let Written::Changed(written) =
+            write_locked(store, asked.project, id, decide, commit).await?
+        else {
+            return Err(anyhow::anyhow!("a START or STOP of belt {id} wrote nothing").into());
+        };
+        // The status the action leads to is the one its event states.
+        let status = (written.event.to).ok_or_else(|| {
+            anyhow::anyhow!("the {} event of belt {id} names no status", action.as_str())
+        })?;
         if commit == Commit::DryRun {
             return Ok(status);
         }
-        let stored = written.belt();
+        let stored = &written.next;
         tracing::info!(
             belt = %stored.id,
             action = action.as_str(),

@@ -26,6 +26,7 @@ pub mod settings;
 pub mod status;
 pub mod timestamp;
 pub mod topics;
+pub mod transition;
 
 pub use belt::{Belt, BeltSpec, Deployed, DesiredState, FetchProfile, OutputType, Person, Wish};
 pub use defaults::BeltDefaults;

@@ -13,12 +13,12 @@ use crate::broker::GroupOffsets;
 use crate::domain::offsets::{read_topics, total_lag};
 use crate::domain::{BeltId, DesiredState};
 use crate::metrics::Metrics;
-use crate::store::{BeltStore, StoreError};
+use crate::store::{ReconcilerView, StoreError};
 
 const MEASURED_AT_ONCE: usize = 8;
 
 pub struct LagWatch {
-    store: Arc<dyn BeltStore>,
+    store: Arc<dyn ReconcilerView>,
     offsets: Arc<dyn GroupOffsets>,
     metrics: Arc<Metrics>,
     interval: Duration,
@@ -26,7 +26,7 @@ pub struct LagWatch {
 
 impl LagWatch {
     pub fn new(
-        store: Arc<dyn BeltStore>,
+        store: Arc<dyn ReconcilerView>,
         offsets: Arc<dyn GroupOffsets>,
         metrics: Arc<Metrics>,
         interval: Duration,

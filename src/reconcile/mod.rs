@@ -25,7 +25,7 @@ use crate::domain::replica::{Platform, ReplicaSpec};
 use crate::domain::{Belt, BeltId};
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
-use crate::store::BeltStore;
+use crate::store::ReconcilerView;
 pub use backoff::Backoff;
 pub use belt::{Outcome, ReconcileError};
 pub use lag::LagWatch;
@@ -81,7 +81,7 @@ pub enum Deletion {
 }
 
 pub struct Reconciler {
-    store: Arc<dyn BeltStore>,
+    store: Arc<dyn ReconcilerView>,
     runtime: Arc<dyn Runtime>,
     metrics: Arc<Metrics>,
     settings: Settings,
@@ -105,7 +105,7 @@ pub struct Report {
 
 impl Reconciler {
     pub fn new(
-        store: Arc<dyn BeltStore>,
+        store: Arc<dyn ReconcilerView>,
         runtime: Arc<dyn Runtime>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -113,7 +113,7 @@ impl Reconciler {
     }
 
     pub fn with_settings(
-        store: Arc<dyn BeltStore>,
+        store: Arc<dyn ReconcilerView>,
         runtime: Arc<dyn Runtime>,
         metrics: Arc<Metrics>,
         settings: Settings,

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 
 use super::pool::note_outage;
 use super::{
-    BeltStore, Change, Commit, Decide, DeleteOutcome, EventBatch, EventPage, ListQuery,
-    LockedOutcome, NewBelt, Page, Revision, RevisionPage, StoreError, UpdateOutcome, WishChange,
-    WishGuard, WishOutcome, Wishes,
+    BeltRecords, BeltStore, Commit, Decide, EventBatch, EventLog, EventPage, ListQuery,
+    LockedOutcome, NewBelt, Page, ReconcilerView, Revision, RevisionLog, RevisionPage, StoreError,
+    Wishes,
 };
 use crate::domain::{Belt, BeltId, EventDraft, EventRetention, ProjectName};
 
@@ -45,7 +45,7 @@ impl Bounded {
 }
 
 #[async_trait]
-impl BeltStore for Bounded {
+impl BeltRecords for Bounded {
     async fn ping(&self) -> Result<(), StoreError> {
         self.bound(self.inner.ping()).await
     }
@@ -58,33 +58,6 @@ impl BeltStore for Bounded {
     async fn list(&self, project: &ProjectName, query: &ListQuery) -> Result<Page, StoreError> {
         self.bound(self.inner.list(project, query)).await
     }
-    async fn update(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        change: Change,
-    ) -> Result<UpdateOutcome, StoreError> {
-        self.bound(self.inner.update(project, id, change)).await
-    }
-    async fn delete(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        expected_version: Option<i64>,
-    ) -> Result<DeleteOutcome, StoreError> {
-        self.bound(self.inner.delete(project, id, expected_version))
-            .await
-    }
-    async fn set_wish(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        guard: WishGuard,
-        change: WishChange,
-    ) -> Result<WishOutcome, StoreError> {
-        self.bound(self.inner.set_wish(project, id, guard, change))
-            .await
-    }
     async fn write_locked(
         &self,
         project: &ProjectName,
@@ -95,6 +68,14 @@ impl BeltStore for Bounded {
         self.bound(self.inner.write_locked(project, id, decide, commit))
             .await
     }
+    async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
+        // Bulk seeding may legitimately take long; it is not on a request's path.
+        self.inner.insert_many(belts).await
+    }
+}
+
+#[async_trait]
+impl ReconcilerView for Bounded {
     async fn wish_summaries(&self) -> Result<Wishes, StoreError> {
         self.bound(self.inner.wish_summaries()).await
     }
@@ -107,10 +88,10 @@ impl BeltStore for Bounded {
     async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError> {
         self.bound(self.inner.undo_delete(id)).await
     }
-    async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
-        // Bulk seeding may legitimately take long; it is not on a request's path.
-        self.inner.insert_many(belts).await
-    }
+}
+
+#[async_trait]
+impl RevisionLog for Bounded {
     async fn revisions(
         &self,
         project: &ProjectName,
@@ -129,7 +110,10 @@ impl BeltStore for Bounded {
     ) -> Result<Option<Revision>, StoreError> {
         self.bound(self.inner.revision(project, id, version)).await
     }
+}
 
+#[async_trait]
+impl EventLog for Bounded {
     async fn record_status_change(
         &self,
         project: &ProjectName,

@@ -16,12 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
 
-use crate::domain::{
-    Belt, BeltEvent, BeltId, BeltSpec, DesiredState, EventDraft, EventRetention, Person,
-    ProjectName, Refusal,
-};
+use crate::domain::{Belt, BeltEvent, BeltId, EventDraft, EventRetention, ProjectName, Refusal};
 
 pub use crate::domain::{Revision, RevisionPage, RevisionSummary};
 use bounded::Bounded;
@@ -30,24 +26,7 @@ pub use postgres::PostgresStore;
 pub use sql::{Dialect, SqlStore};
 pub use sqlite::SqliteStore;
 
-#[derive(Debug, Clone)]
-pub struct NewBelt {
-    /// `None`: the store picks the next free id.
-    pub id: Option<BeltId>,
-    pub project: ProjectName,
-    pub spec: BeltSpec,
-    pub author: Person,
-    pub at: OffsetDateTime,
-}
-
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub spec: BeltSpec,
-    pub by: Person,
-    pub at: OffsetDateTime,
-    /// The version the change was computed from; the update only applies on top of it.
-    pub expected_version: i64,
-}
+pub use crate::domain::transition::{NewBelt, Transition};
 
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -64,48 +43,6 @@ pub struct Page {
     pub total: u64,
 }
 
-#[derive(Debug)]
-pub enum UpdateOutcome {
-    Updated(Box<Belt>),
-    VersionMismatch { current: i64 },
-    NotFound,
-}
-
-#[derive(Debug)]
-pub enum DeleteOutcome {
-    Deleted,
-    VersionMismatch { current: i64 },
-    NotFound,
-}
-
-/// A START or STOP, as stored.
-#[derive(Debug, Clone)]
-pub enum WishChange {
-    /// Deploy this version of the belt: desired RUNNING, generation + 1.
-    Start { version: i64, spec: Box<BeltSpec> },
-    /// Desired STOPPED; what was deployed stays recorded.
-    Stop,
-    /// Desired DELETING: the belt is gone for every reader and writer; the reconciler removes
-    /// what runs, then the document (docs/api.md#delete).
-    Delete,
-}
-
-/// The wish as the caller read it; the change only applies on top of exactly that.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WishGuard {
-    pub desired: DesiredState,
-    pub generation: i64,
-}
-
-impl WishGuard {
-    pub fn of(belt: &Belt) -> Self {
-        WishGuard {
-            desired: belt.wish.desired,
-            generation: belt.wish.generation,
-        }
-    }
-}
-
 pub use crate::domain::lifecycle::WishSummary;
 /// A [`Commit::DryRun`] makes the whole write in its transaction (the id taken from the sequence,
 /// the unique id and name, the row lock, the version and wish checks) and then rolls it back.
@@ -120,47 +57,10 @@ pub struct Wishes {
     pub stopped: u64,
 }
 
-#[derive(Debug)]
-pub enum WishOutcome {
-    Stored(Box<Belt>),
-    /// Someone else changed the wish since it was read.
-    Changed,
-    NotFound,
-}
-
-/// What a locked write does with the belt it found (see [`BeltStore::write_locked`]).
-#[derive(Debug)]
-pub enum LockedWrite {
-    /// Replace the spec: version + 1, modified by/at.
-    Replace {
-        spec: Box<BeltSpec>,
-        by: Person,
-        at: OffsetDateTime,
-        /// The version whose content a rollback restores; kept with the new revision.
-        rollback_of: Option<i64>,
-    },
-    /// Store a START or STOP.
-    Wish(WishChange),
-    /// Nothing to write (an unchanged PUT, a STOP of a belt that does not want to run).
-    Nothing,
-}
-
-/// A locked write and the event it records in its transaction (docs/api.md#history).
-#[derive(Debug)]
-pub struct Decided {
-    pub write: LockedWrite,
-    pub event: Option<EventDraft>,
-}
-
-impl From<LockedWrite> for Decided {
-    fn from(write: LockedWrite) -> Self {
-        Decided { write, event: None }
-    }
-}
-
-/// Chooses the write from the belt as it stands under the lock; an error refuses the request
-/// (a stale `If-Match`, a START of a belt that is deploying) and nothing is written.
-pub type Decide = Box<dyn FnOnce(&Belt) -> Result<Decided, Refusal> + Send>;
+/// Chooses the write from the belt as it stands under the lock: the domain's transition
+/// (`crate::domain::transition`), `None` for nothing to write (an unchanged PUT), or a refusal (a
+/// stale `If-Match`, a START of a belt that is deploying), and then nothing is written.
+pub type Decide = Box<dyn FnOnce(&Belt) -> Result<Option<Transition>, Refusal> + Send>;
 
 /// One page of a belt's events, newest first, and how many it has in all.
 #[derive(Debug, Clone, Default)]
@@ -179,8 +79,9 @@ pub struct EventBatch {
 
 #[derive(Debug)]
 pub enum LockedOutcome {
-    Written(Box<Belt>),
-    /// `decide` chose [`LockedWrite::Nothing`]; the belt as it stands.
+    /// The transition as stored: its next belt and its event.
+    Written(Box<Transition>),
+    /// `decide` chose to write nothing; the belt as it stands.
     Unchanged(Box<Belt>),
     /// `decide` refused; nothing was written.
     Refused(Refusal),
@@ -199,38 +100,21 @@ pub enum StoreError {
     Other(#[from] anyhow::Error),
 }
 
+/// The belts themselves: what the use cases read and write. Every write records its event in
+/// its own transaction; none writes a belt without one.
 #[async_trait]
-pub trait BeltStore: Send + Sync + 'static {
+pub trait BeltRecords: Send + Sync + 'static {
     /// Answers when the database does (readiness): a real round trip that reads a table.
     async fn ping(&self) -> Result<(), StoreError>;
-    /// With [`Commit::DryRun`] the belt answered is the one that would have been stored.
+    /// Stores the belt `transition::create` makes, with its `created` event. With
+    /// [`Commit::DryRun`] the belt answered is the one that would have been stored.
     async fn create(&self, belt: NewBelt, commit: Commit) -> Result<Belt, StoreError>;
     async fn get(&self, project: &ProjectName, id: BeltId) -> Result<Option<Belt>, StoreError>;
     async fn list(&self, project: &ProjectName, query: &ListQuery) -> Result<Page, StoreError>;
-    async fn update(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        change: Change,
-    ) -> Result<UpdateOutcome, StoreError>;
-    /// `expected_version`: delete only that version (`If-Match`).
-    async fn delete(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        expected_version: Option<i64>,
-    ) -> Result<DeleteOutcome, StoreError>;
-    /// Stores a START or STOP, compare-and-set on the wish the caller validated it against.
-    async fn set_wish(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        guard: WishGuard,
-        change: WishChange,
-    ) -> Result<WishOutcome, StoreError>;
     /// Reads the belt with its row locked for writing (`SELECT … FOR UPDATE` on PostgreSQL, a
-    /// write transaction on SQLite), lets `decide` choose the write from what it sees, and applies
-    /// it in the same transaction. Concurrent writers queue on the lock instead of losing a
+    /// write transaction on SQLite), lets `decide` choose the transition from what it sees, and
+    /// stores its next belt (one statement, guarded on the version and generation read) and its
+    /// event in the same transaction. Concurrent writers queue on the lock instead of losing a
     /// compare-and-set, so a write without a precondition never fails for contention, and of
     /// writers that name the same version exactly one sees it. With [`Commit::DryRun`] the write
     /// is made and rolled back.
@@ -241,22 +125,32 @@ pub trait BeltStore: Send + Sync + 'static {
         decide: Decide,
         commit: Commit,
     ) -> Result<LockedOutcome, StoreError>;
-    /// Many belts in one transaction; for seeding benchmarks and imports.
+    /// Many belts in one transaction, each with its `created` event; for seeding benchmarks and
+    /// imports.
     async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError>;
+}
 
-    // The reconciler's (docs/architecture.md#the-reconciler). `get`, `list` and `write_locked`
-    // see no belt whose desired state is DELETING; these do.
-
+/// The reconciler's view (docs/architecture.md#the-reconciler). [`BeltRecords`] sees no belt
+/// whose desired state is DELETING; this does.
+#[async_trait]
+pub trait ReconcilerView: Send + Sync + 'static {
     /// The wish of every belt that is not STOPPED, without spec or document, and how many are.
     async fn wish_summaries(&self) -> Result<Wishes, StoreError>;
     /// One belt by id, of any project and in any desired state, DELETING included.
     async fn get_any(&self, id: BeltId) -> Result<Option<Belt>, StoreError>;
-    /// Deletes the document if its desired state is DELETING; `false` when it is not (or gone).
+    /// Deletes the document if its desired state is DELETING, with its `deleted` event; `false`
+    /// when it is not (or gone).
     async fn delete_if_deleting(&self, id: BeltId) -> Result<bool, StoreError>;
-    /// A deletion the runtime refused: DELETING back to STOPPED; `false` when not DELETING.
+    /// A deletion the runtime refused: DELETING back to STOPPED, with its event; `false` when
+    /// not DELETING.
     async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError>;
+}
 
-    /// The kept revisions of a belt, newest first (docs/api.md#revisions-and-rollback).
+/// A belt's kept versions (docs/api.md#revisions-and-rollback); each write of a new version keeps
+/// its own.
+#[async_trait]
+pub trait RevisionLog: Send + Sync + 'static {
+    /// The kept revisions of a belt, newest first.
     async fn revisions(
         &self,
         project: &ProjectName,
@@ -271,10 +165,12 @@ pub trait BeltStore: Send + Sync + 'static {
         id: BeltId,
         version: i64,
     ) -> Result<Option<Revision>, StoreError>;
+}
 
-    // The event log (docs/api.md#history). Writes record their own events; these are for what
-    // belt-api observes, and for the readers.
-
+/// The event log (docs/api.md#history). Writes record their own events; these are for what
+/// belt-api observes, and for the readers.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
     /// Records a status change the runtime reported, only if the belt's newest event is still
     /// `after` (0: none); answers the new event's id, `None` when another event came first.
     async fn record_status_change(
@@ -307,6 +203,13 @@ pub trait BeltStore: Send + Sync + 'static {
     /// Changes after every commit that recorded events: what a watch waits on instead of polling.
     fn event_announcements(&self) -> tokio::sync::watch::Receiver<()>;
 }
+
+/// The whole store, as one database implements it: what the composition root opens and hands
+/// on. A part that needs less takes the capability it needs (the reconciler a
+/// [`ReconcilerView`]), and a test fake implements only that.
+pub trait BeltStore: BeltRecords + ReconcilerView + RevisionLog + EventLog {}
+
+impl<T: BeltRecords + ReconcilerView + RevisionLog + EventLog + ?Sized> BeltStore for T {}
 
 pub struct StoreOptions {
     pub max_connections: u32,

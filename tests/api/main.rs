@@ -31,6 +31,7 @@ mod retention;
 mod revisions;
 mod running;
 mod service;
+mod store_writes;
 mod streams;
 mod tenancy_documents;
 mod watch;

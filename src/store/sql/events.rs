@@ -1,14 +1,13 @@
-//! The event log of [`SqlStore`] (docs/api.md#history): each write records its event in its own
-//! transaction, in the order the writes commit, and the watch reads what came after an id.
+//! The event log of [`super::SqlStore`] (docs/api.md#history): each write records its event in
+//! its own transaction, in the order the writes commit, and the watch reads what came after an id.
 
 use anyhow::Context;
 
-use super::{Dialect, SqlStore};
 use crate::domain::belt::{epoch_millis, from_epoch_millis};
 use crate::domain::{
     Belt, BeltEvent, BeltId, EventAction, EventDraft, EventRetention, ProjectName,
 };
-use crate::store::{classify, EventBatch, EventPage, StoreError};
+use crate::store::{classify, EventBatch, EventLog, EventPage, StoreError};
 
 const EVENT_COLUMNS: &str =
     "id, project, belt_id, at_ms, actor, action, version, from_status, to_status, reason, output";
@@ -55,6 +54,10 @@ fn move_horizons_statement() -> String {
 fn prune_statement() -> String {
     format!("DELETE FROM belt_events WHERE id IN (SELECT id FROM {RANKED})")
 }
+
+/// An insert into the event log that answers the new id.
+type EventInsert<'q, DB> =
+    sqlx::query::QueryAs<'q, DB, (i64,), <DB as sqlx::Database>::Arguments<'q>>;
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct EventRow {
@@ -107,19 +110,9 @@ fn events_of(rows: Vec<EventRow>) -> Result<Vec<BeltEvent>, StoreError> {
         .collect()
 }
 
-impl<DB> SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-    for<'r> EventRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    /// Appends one event in the caller's transaction. [`Dialect::LOCK_EVENTS`] holds the log
+sql_impl! {
+impl {
+    /// Appends one event in the caller's transaction. [`super::Dialect::LOCK_EVENTS`] holds the log
     /// until the commit, so ids become visible in increasing order: a reader that has seen id
     /// `n` never later finds a smaller one appear.
     pub(super) async fn record_in(
@@ -133,7 +126,22 @@ where
             .execute(&mut *conn)
             .await
             .map_err(classify)?;
-        let (event,): (i64,) = sqlx::query_as(INSERT_EVENT)
+        let (event,) = Self::bind_event(sqlx::query_as(INSERT_EVENT), project, id, version, draft)
+            .fetch_one(conn)
+            .await
+            .map_err(classify)?;
+        Ok(event)
+    }
+
+    /// Binds `$1`…`$10` of an event's insert.
+    fn bind_event<'q>(
+        insert: EventInsert<'q, DB>,
+        project: &'q str,
+        id: i64,
+        version: Option<i64>,
+        draft: &'q EventDraft,
+    ) -> EventInsert<'q, DB> {
+        insert
             .bind(project)
             .bind(id)
             .bind(epoch_millis(draft.at))
@@ -144,22 +152,16 @@ where
             .bind(draft.to.map(|s| s.as_str().to_owned()))
             .bind(draft.reason.clone())
             .bind(draft.output.clone())
-            .fetch_one(conn)
-            .await
-            .map_err(classify)?;
-        Ok(event)
     }
 
-    /// The event of a write to `belt`, if its use case stated one.
+    /// The event of a write to `belt`, at the version it wrote.
     pub(super) async fn record_written(
         conn: &mut DB::Connection,
         belt: &Belt,
-        event: Option<EventDraft>,
+        event: &EventDraft,
     ) -> Result<(), StoreError> {
-        if let Some(draft) = event {
-            let project = belt.project.as_str();
-            Self::record_in(conn, project, belt.id.get(), Some(belt.version), &draft).await?;
-        }
+        let project = belt.project.as_str();
+        Self::record_in(conn, project, belt.id.get(), Some(belt.version), event).await?;
         Ok(())
     }
 
@@ -186,17 +188,8 @@ where
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
-        let event: Option<(i64,)> = sqlx::query_as(INSERT_IF_NEWEST)
-            .bind(project.as_str())
-            .bind(id.get())
-            .bind(epoch_millis(draft.at))
-            .bind(draft.actor.as_str())
-            .bind(draft.action.as_str())
-            .bind(version)
-            .bind(draft.from.map(|s| s.as_str().to_owned()))
-            .bind(draft.to.map(|s| s.as_str().to_owned()))
-            .bind(draft.reason.clone())
-            .bind(draft.output.clone())
+        let insert = sqlx::query_as(INSERT_IF_NEWEST);
+        let event = Self::bind_event(insert, project.as_str(), id.get(), version, &draft)
             .bind(after)
             .fetch_optional(&mut *tx)
             .await
@@ -286,8 +279,8 @@ where
     }
 
     /// Prunes what `retention` does not keep and moves the pruned belts' horizons past it, both
-    /// from one snapshot ([`Dialect::BEGIN_PRUNE`]) and committed together: a reader sees the
-    /// events gone only with their horizon moved.
+    /// from one snapshot ([`super::Dialect::BEGIN_PRUNE`]) and committed together: a reader sees
+    /// the events gone only with their horizon moved.
     pub(super) async fn prune(&self, retention: EventRetention) -> Result<u64, StoreError> {
         let per_project = i64::try_from(retention.per_project()).unwrap_or(i64::MAX);
         let per_belt = i64::try_from(retention.per_belt()).unwrap_or(i64::MAX);
@@ -312,28 +305,52 @@ where
         Ok(DB::rows_affected(&pruned))
     }
 }
-
-/// The reconciler removed the document of a deleted belt.
-pub(super) fn deleted() -> EventDraft {
-    EventDraft::observed(EventAction::Deleted, crate::domain::belt::now_millis())
 }
 
-/// The runtime refused a deletion: the belt is back, stopped.
-pub(super) fn undeleted() -> EventDraft {
-    let stopped = Some(crate::domain::BeltStatus::Stopped);
-    EventDraft {
-        from: stopped,
-        to: stopped,
-        ..EventDraft::observed(
-            EventAction::StatusChanged,
-            crate::domain::belt::now_millis(),
-        )
-        .with_reason("the runtime refused the deletion: objects in use")
+sql_impl! {
+#[async_trait::async_trait]
+impl EventLog {
+    async fn record_status_change(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        version: Option<i64>,
+        draft: EventDraft,
+        after: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.record_alone(project, id, version, draft, after).await
+    }
+
+    async fn history(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<EventPage, StoreError> {
+        self.history_page(project, id, offset, limit).await
+    }
+
+    async fn events_after(
+        &self,
+        project: &ProjectName,
+        after: i64,
+        belt: Option<BeltId>,
+        limit: u64,
+    ) -> Result<EventBatch, StoreError> {
+        self.events_after_id(project, after, belt, limit).await
+    }
+
+    async fn newest_event_id(&self) -> Result<i64, StoreError> {
+        self.newest_id().await
+    }
+
+    async fn prune_events(&self, retention: EventRetention) -> Result<u64, StoreError> {
+        self.prune(retention).await
+    }
+
+    fn event_announcements(&self) -> tokio::sync::watch::Receiver<()> {
+        self.announcer.subscribe()
     }
 }
-
-/// What a create records: the author, the new belt stopped.
-pub(super) fn created(author: &crate::domain::Person, at: time::OffsetDateTime) -> EventDraft {
-    let stopped = Some(crate::domain::BeltStatus::Stopped);
-    EventDraft::by(author, EventAction::Created, at, None, stopped)
 }

@@ -1,25 +1,56 @@
-//! The one implementation of [`BeltStore`] over SQL, generic over the database. Each statement is
-//! written once (SQLite accepts PostgreSQL's `$n` placeholders); what differs between the
-//! databases is the small table of [`Dialect`] constants that `sqlite.rs` and `postgres.rs` fill.
+//! The one implementation of the store's capabilities ([`super::BeltStore`]) over SQL, generic
+//! over the database. Each statement is written once (SQLite accepts PostgreSQL's `$n`
+//! placeholders); what differs between the databases is the small table of [`Dialect`] constants
+//! that `sqlite.rs` and `postgres.rs` fill. The capabilities are implemented where their
+//! statements are: belts and the reconciler's view here, `events.rs`, `revisions.rs`.
+
+/// Writes a generic `impl` block of [`SqlStore`] (inherent, or of the trait named) with what the
+/// SQL code needs of a database driver, stated here once: Rust does not carry an impl's where
+/// clauses over to another impl, so without this every block would repeat them.
+macro_rules! sql_impl {
+    ($(#[$attr:meta])* impl $($capability:path)? { $($body:tt)* }) => {
+        $(#[$attr])*
+        impl<DB> $($capability for)? $crate::store::sql::SqlStore<DB>
+        where
+            DB: $crate::store::sql::Dialect,
+            for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+            for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+            for<'r> $crate::store::row::BeltRow: sqlx::FromRow<'r, DB::Row>,
+            for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
+            for<'r> (String,): sqlx::FromRow<'r, DB::Row>,
+            for<'r> $crate::store::row::SummaryRow: sqlx::FromRow<'r, DB::Row>,
+            for<'r> $crate::store::revisions::RevisionRow: sqlx::FromRow<'r, DB::Row>,
+            for<'r> $crate::store::revisions::RevisionSummaryRow: sqlx::FromRow<'r, DB::Row>,
+            for<'r> $crate::store::sql::events::EventRow: sqlx::FromRow<'r, DB::Row>,
+            for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+            for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+            for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+            for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+            for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        {
+            $($body)*
+        }
+    };
+}
 
 mod events;
 mod queries;
 mod revisions;
 mod statements;
+mod writes;
 
 use async_trait::async_trait;
 use sqlx::Pool;
 
-use super::revisions::{RevisionRow, RevisionSummaryRow};
 use super::row::{summary, BeltRow, SummaryRow};
 use super::searches::SearchCache;
 use super::{
-    classify, BeltStore, Change, Commit, Decide, DeleteOutcome, EventBatch, EventPage, ListQuery,
-    LockedOutcome, NewBelt, Page, Revision, RevisionPage, StoreError, UpdateOutcome, WishChange,
-    WishGuard, WishOutcome, Wishes,
+    classify, BeltRecords, Commit, Decide, ListQuery, LockedOutcome, NewBelt, Page, ReconcilerView,
+    StoreError, Wishes,
 };
-use crate::domain::{Belt, BeltId, EventDraft, EventRetention, ProjectName};
-use events::EventRow;
+use crate::domain::belt::now_millis;
+use crate::domain::transition;
+use crate::domain::{Belt, BeltId, ProjectName};
 
 /// The statements that differ from one database to the other.
 pub trait Dialect: sqlx::Database {
@@ -27,7 +58,7 @@ pub trait Dialect: sqlx::Database {
     const BEGIN_SNAPSHOT: &'static str;
     /// Opens a transaction that may write; on SQLite it takes the write lock up front.
     const BEGIN_WRITE: &'static str;
-    /// Appended to the read of [`BeltStore::write_locked`] to lock the row until the commit.
+    /// Appended to the read of [`BeltRecords::write_locked`] to lock the row until the commit.
     const LOCK_ROW: &'static str;
     /// Takes the next id from the database's sequence; answers one `BIGINT`.
     const NEXT_ID: &'static str;
@@ -47,7 +78,7 @@ pub struct SqlStore<DB: Dialect> {
     searches: SearchCache,
     /// Revisions kept per belt (docs/api.md#revisions-and-rollback).
     revision_retention: i64,
-    /// Sent after each commit that recorded events (see [`BeltStore::event_announcements`]).
+    /// Sent after each commit that recorded events (see [`super::EventLog::event_announcements`]).
     announcer: tokio::sync::watch::Sender<()>,
 }
 
@@ -71,25 +102,9 @@ fn belts_of(rows: Vec<BeltRow>) -> Result<Vec<Belt>, StoreError> {
     rows.into_iter().map(belt_of).collect()
 }
 
+sql_impl! {
 #[async_trait]
-impl<DB> BeltStore for SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-    for<'r> BeltRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (String,): sqlx::FromRow<'r, DB::Row>,
-    for<'r> SummaryRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> RevisionRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> RevisionSummaryRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> EventRow: sqlx::FromRow<'r, DB::Row>,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+impl BeltRecords {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query(statements::PING)
             .execute(&self.pool)
@@ -120,42 +135,6 @@ where
         self.list_page(project, query).await
     }
 
-    async fn update(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        change: Change,
-    ) -> Result<UpdateOutcome, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(classify)?;
-        if let Some(row) = Self::update_row(&mut tx, project, id, &change).await? {
-            self.keep_revision(&mut tx, id.get(), None).await?;
-            tx.commit().await.map_err(classify)?;
-            return Ok(UpdateOutcome::Updated(Box::new(belt_of(row)?)));
-        }
-        drop(tx);
-        Ok(match self.current_version(project, id).await? {
-            Some(current) => UpdateOutcome::VersionMismatch { current },
-            None => UpdateOutcome::NotFound,
-        })
-    }
-
-    async fn set_wish(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        guard: WishGuard,
-        change: WishChange,
-    ) -> Result<WishOutcome, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(classify)?;
-        if let Some(row) = Self::wish_row(&mut conn, project, id, guard, change).await? {
-            return Ok(WishOutcome::Stored(Box::new(belt_of(row)?)));
-        }
-        Ok(match self.current_version(project, id).await? {
-            Some(_) => WishOutcome::Changed,
-            None => WishOutcome::NotFound,
-        })
-    }
-
     async fn write_locked(
         &self,
         project: &ProjectName,
@@ -165,7 +144,12 @@ where
     ) -> Result<LockedOutcome, StoreError> {
         self.write_under_lock(project, id, decide, commit).await
     }
+}
+}
 
+sql_impl! {
+#[async_trait]
+impl ReconcilerView {
     async fn wish_summaries(&self) -> Result<Wishes, StoreError> {
         let rows: Vec<SummaryRow> = sqlx::query_as(statements::WISH_SUMMARIES)
             .fetch_all(&self.pool)
@@ -204,7 +188,7 @@ where
             .map_err(classify)?;
         let deleted = deleted.map(belt_of).transpose()?;
         if let Some(belt) = &deleted {
-            Self::record_written(&mut tx, belt, Some(events::deleted())).await?;
+            Self::record_written(&mut tx, belt, &transition::deleted(now_millis())).await?;
         }
         tx.commit().await.map_err(classify)?;
         self.announce();
@@ -220,94 +204,12 @@ where
             .map_err(classify)?;
         if let Some((project,)) = &project {
             Self::bump_roster(&mut tx, project).await?;
-            Self::record_in(&mut tx, project, id.get(), None, &events::undeleted()).await?;
+            let refused = transition::deletion_refused(now_millis());
+            Self::record_in(&mut tx, project, id.get(), None, &refused).await?;
         }
         tx.commit().await.map_err(classify)?;
         self.announce();
         Ok(project.is_some())
     }
-
-    async fn delete(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        expected_version: Option<i64>,
-    ) -> Result<DeleteOutcome, StoreError> {
-        let deleted = sqlx::query(statements::DELETE)
-            .bind(project.as_str())
-            .bind(id.get())
-            .bind(expected_version)
-            .execute(&self.pool)
-            .await
-            .map_err(classify)?;
-        if DB::rows_affected(&deleted) > 0 {
-            return Ok(DeleteOutcome::Deleted);
-        }
-        Ok(match self.current_version(project, id).await? {
-            Some(current) => DeleteOutcome::VersionMismatch { current },
-            None => DeleteOutcome::NotFound,
-        })
-    }
-
-    async fn revisions(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        offset: u64,
-        limit: u64,
-    ) -> Result<RevisionPage, StoreError> {
-        self.revision_page(project, id, offset, limit).await
-    }
-
-    async fn revision(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        version: i64,
-    ) -> Result<Option<Revision>, StoreError> {
-        self.revision_of(project, id, version).await
-    }
-
-    async fn record_status_change(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        version: Option<i64>,
-        draft: EventDraft,
-        after: i64,
-    ) -> Result<Option<i64>, StoreError> {
-        self.record_alone(project, id, version, draft, after).await
-    }
-
-    async fn history(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        offset: u64,
-        limit: u64,
-    ) -> Result<EventPage, StoreError> {
-        self.history_page(project, id, offset, limit).await
-    }
-
-    async fn events_after(
-        &self,
-        project: &ProjectName,
-        after: i64,
-        belt: Option<BeltId>,
-        limit: u64,
-    ) -> Result<EventBatch, StoreError> {
-        self.events_after_id(project, after, belt, limit).await
-    }
-
-    async fn newest_event_id(&self) -> Result<i64, StoreError> {
-        self.newest_id().await
-    }
-
-    async fn prune_events(&self, retention: EventRetention) -> Result<u64, StoreError> {
-        self.prune(retention).await
-    }
-
-    fn event_announcements(&self) -> tokio::sync::watch::Receiver<()> {
-        self.announcer.subscribe()
-    }
+}
 }

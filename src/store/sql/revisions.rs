@@ -2,11 +2,10 @@
 //! the belt's row as it now stands in its own transaction, and prunes the belt's revisions to the
 //! newest `revision_retention` there. Deleting the belt deletes them (a cascading foreign key).
 
-use super::{Dialect, SqlStore};
 use crate::domain::{BeltId, ProjectName};
 use crate::domain::{Revision, RevisionPage, RevisionSummary};
 use crate::store::revisions::{RevisionRow, RevisionSummaryRow};
-use crate::store::{classify, StoreError};
+use crate::store::{classify, RevisionLog, StoreError};
 
 const RECORD: &str = "INSERT INTO belt_revisions (belt_id, version, project, spec, \
      created_by_name, created_by_email, created_at_ms, modified_by_name, modified_by_email, \
@@ -29,18 +28,8 @@ const ONE: &str = "SELECT belt_id, project, version, spec, created_by_name, crea
      created_at_ms, modified_by_name, modified_by_email, modified_at_ms, rollback_of \
      FROM belt_revisions WHERE belt_id = $1 AND project = $2 AND version = $3";
 
-impl<DB> SqlStore<DB>
-where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
-    for<'r> RevisionRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> RevisionSummaryRow: sqlx::FromRow<'r, DB::Row>,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+sql_impl! {
+impl {
     /// Stores belt `id` as it stands in this transaction as a revision, then prunes.
     pub(super) async fn keep_revision(
         &self,
@@ -108,4 +97,29 @@ where
             .transpose()
             .map_err(StoreError::Other)
     }
+}
+}
+
+sql_impl! {
+#[async_trait::async_trait]
+impl RevisionLog {
+    async fn revisions(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        offset: u64,
+        limit: u64,
+    ) -> Result<RevisionPage, StoreError> {
+        self.revision_page(project, id, offset, limit).await
+    }
+
+    async fn revision(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        version: i64,
+    ) -> Result<Option<Revision>, StoreError> {
+        self.revision_of(project, id, version).await
+    }
+}
 }

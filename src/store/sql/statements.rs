@@ -61,37 +61,45 @@ pub(super) const ROSTER_REVISION: &str =
 pub(super) const SEARCH_IDS: &str = "SELECT id FROM belts WHERE project = $1 \
      AND name_folded LIKE $2 ESCAPE '\\' AND desired_state <> 'DELETING' ORDER BY id";
 
-pub(super) const DELETE: &str = "DELETE FROM belts WHERE project = $1 AND id = $2 \
-     AND ($3 IS NULL OR version = $3)";
+/// The columns a write stores from the belt it was handed, in the order [`super::written`]
+/// binds them: an insert and an update store a belt the same way.
+const WRITTEN_COLUMNS: [&str; 14] = [
+    "name",
+    "name_folded",
+    "version",
+    "spec",
+    "created_by_name",
+    "created_by_email",
+    "created_at_ms",
+    "modified_by_name",
+    "modified_by_email",
+    "modified_at_ms",
+    "desired_state",
+    "deployed_version",
+    "deployed_spec",
+    "generation",
+];
 
-pub(super) const CURRENT_VERSION: &str = "SELECT version FROM belts WHERE project = $1 AND id = $2";
-
-pub(super) const INSERT: &str = "INSERT INTO belts (id, project, name, name_folded, version, \
-     spec, created_by_name, created_by_email, created_at_ms, \
-     modified_by_name, modified_by_email, modified_at_ms) \
-     VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $6, $7, $8) \
-     ON CONFLICT (id) DO NOTHING";
-
-/// Compare-and-set on the version: of two writers that read the same version, one wins and the
-/// other sees a mismatch.
-pub(super) static UPDATE_SPEC: LazyLock<String> = LazyLock::new(|| {
+/// A created belt, under its project (`$15`) and id (`$16`); nothing when the id is taken.
+pub(super) static INSERT: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE belts SET name = $1, name_folded = $2, spec = $3, version = version + 1, \
-         modified_by_name = $4, modified_by_email = $5, modified_at_ms = $6 \
-         WHERE project = $7 AND id = $8 AND version = $9 RETURNING {BELT_COLUMNS}"
+        "INSERT INTO belts ({}, project, id) VALUES ({}) ON CONFLICT (id) DO NOTHING",
+        WRITTEN_COLUMNS.join(", "),
+        placeholders(1, WRITTEN_COLUMNS.len() + 2)
     )
 });
 
-/// START records what to deploy and counts the start; STOP and DELETE only flip the wish ($7).
-pub(super) static UPDATE_WISH: LazyLock<String> = LazyLock::new(|| {
+/// A belt's next state, guarded on the version (`$17`) and generation (`$18`) it was decided
+/// from: under the row lock the guard always holds, and a write that would miss it changes nothing
+/// rather than overwrite another.
+pub(super) static UPDATE: LazyLock<String> = LazyLock::new(|| {
+    let set: Vec<String> = (WRITTEN_COLUMNS.iter().enumerate())
+        .map(|(n, column)| format!("{column} = ${}", n + 1))
+        .collect();
     format!(
-        "UPDATE belts SET \
-         desired_state = $7, \
-         deployed_version = COALESCE($1, deployed_version), \
-         deployed_spec = COALESCE($2, deployed_spec), \
-         generation = CASE WHEN $1 IS NULL THEN generation ELSE generation + 1 END \
-         WHERE project = $3 AND id = $4 AND desired_state = $5 AND generation = $6 \
-         RETURNING {BELT_COLUMNS}"
+        "UPDATE belts SET {} WHERE project = $15 AND id = $16 AND version = $17 \
+         AND generation = $18",
+        set.join(", ")
     )
 });
 

@@ -7,13 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use belt_api::domain::replica::ReplicaSpec;
-use belt_api::domain::{Belt, BeltId, EventDraft, EventRetention, ProjectName};
+use belt_api::domain::{Belt, BeltId};
 use belt_api::runtime::{Observed, Phase, Runtime, RuntimeError, StateDetails};
-use belt_api::store::{
-    BeltStore, Change, Commit, Decide, DeleteOutcome, EventBatch, EventPage, ListQuery,
-    LockedOutcome, NewBelt, Page, Revision, RevisionPage, StoreError, UpdateOutcome, WishChange,
-    WishGuard, WishOutcome, Wishes,
-};
+use belt_api::store::{ReconcilerView, StoreError, Wishes};
 
 #[derive(Default)]
 pub struct FakeRuntime {
@@ -113,15 +109,16 @@ impl Runtime for FakeRuntime {
     async fn shutdown(&self) {}
 }
 
-/// Counts every call that reads belt documents (specs); summaries are counted apart.
+/// The reconciler's view of a store, counting every call that reads belt documents (specs);
+/// summaries are counted apart.
 pub struct CountingStore {
-    pub inner: Arc<dyn BeltStore>,
+    pub inner: Arc<dyn ReconcilerView>,
     pub documents: AtomicUsize,
     pub summaries: AtomicUsize,
 }
 
 impl CountingStore {
-    pub fn new(inner: Arc<dyn BeltStore>) -> Arc<CountingStore> {
+    pub fn new(inner: Arc<dyn ReconcilerView>) -> Arc<CountingStore> {
         Arc::new(CountingStore {
             inner,
             documents: AtomicUsize::new(0),
@@ -135,61 +132,7 @@ impl CountingStore {
 }
 
 #[async_trait::async_trait]
-impl BeltStore for CountingStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
-    }
-    async fn create(&self, belt: NewBelt, commit: Commit) -> Result<Belt, StoreError> {
-        self.inner.create(belt, commit).await
-    }
-    async fn get(&self, project: &ProjectName, id: BeltId) -> Result<Option<Belt>, StoreError> {
-        self.read();
-        self.inner.get(project, id).await
-    }
-    async fn list(&self, project: &ProjectName, query: &ListQuery) -> Result<Page, StoreError> {
-        self.read();
-        self.inner.list(project, query).await
-    }
-    async fn update(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        change: Change,
-    ) -> Result<UpdateOutcome, StoreError> {
-        self.read();
-        self.inner.update(project, id, change).await
-    }
-    async fn delete(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        expected_version: Option<i64>,
-    ) -> Result<DeleteOutcome, StoreError> {
-        self.inner.delete(project, id, expected_version).await
-    }
-    async fn set_wish(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        guard: WishGuard,
-        change: WishChange,
-    ) -> Result<WishOutcome, StoreError> {
-        self.read();
-        self.inner.set_wish(project, id, guard, change).await
-    }
-    async fn write_locked(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        decide: Decide,
-        commit: Commit,
-    ) -> Result<LockedOutcome, StoreError> {
-        self.read();
-        self.inner.write_locked(project, id, decide, commit).await
-    }
-    async fn insert_many(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
-        self.inner.insert_many(belts).await
-    }
+impl ReconcilerView for CountingStore {
     async fn wish_summaries(&self) -> Result<Wishes, StoreError> {
         self.summaries.fetch_add(1, Ordering::SeqCst);
         self.inner.wish_summaries().await
@@ -203,61 +146,5 @@ impl BeltStore for CountingStore {
     }
     async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError> {
         self.inner.undo_delete(id).await
-    }
-    async fn revisions(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        offset: u64,
-        limit: u64,
-    ) -> Result<RevisionPage, StoreError> {
-        self.inner.revisions(project, id, offset, limit).await
-    }
-    async fn revision(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        version: i64,
-    ) -> Result<Option<Revision>, StoreError> {
-        self.inner.revision(project, id, version).await
-    }
-    async fn record_status_change(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        version: Option<i64>,
-        draft: EventDraft,
-        after: i64,
-    ) -> Result<Option<i64>, StoreError> {
-        self.inner
-            .record_status_change(project, id, version, draft, after)
-            .await
-    }
-    async fn history(
-        &self,
-        project: &ProjectName,
-        id: BeltId,
-        offset: u64,
-        limit: u64,
-    ) -> Result<EventPage, StoreError> {
-        self.inner.history(project, id, offset, limit).await
-    }
-    async fn events_after(
-        &self,
-        project: &ProjectName,
-        after: i64,
-        belt: Option<BeltId>,
-        limit: u64,
-    ) -> Result<EventBatch, StoreError> {
-        self.inner.events_after(project, after, belt, limit).await
-    }
-    async fn newest_event_id(&self) -> Result<i64, StoreError> {
-        self.inner.newest_event_id().await
-    }
-    async fn prune_events(&self, retention: EventRetention) -> Result<u64, StoreError> {
-        self.inner.prune_events(retention).await
-    }
-    fn event_announcements(&self) -> tokio::sync::watch::Receiver<()> {
-        self.inner.event_announcements()
     }
 }

@@ -1,0 +1,251 @@
+//! The writes of [`SqlStore`]: each stores what a domain transition decided
+//! (`crate::domain::transition`) with one statement, its revision when it is a new version, and
+//! its event, in one transaction. Nothing here decides a version, a generation or a status.
+
+use super::statements;
+use super::{belt_of, Dialect};
+use crate::domain::belt::epoch_millis;
+use crate::domain::transition::{self, NewBelt, Transition};
+use crate::domain::{Belt, BeltId, DesiredState, ProjectName};
+use crate::store::row::{spec_json, BeltRow};
+use crate::store::{classify, is_unique_violation, Commit, Decide, LockedOutcome, StoreError};
+
+/// A belt as the written columns hold it (`statements::INSERT`, `statements::UPDATE`).
+struct Columns<'a> {
+    belt: &'a Belt,
+    name_folded: String,
+    spec: String,
+    deployed_spec: Option<String>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(belt: &'a Belt) -> Result<Self, StoreError> {
+        let deployed = belt.wish.deployed.as_ref();
+        Ok(Columns {
+            belt,
+            name_folded: belt.spec.name.to_lowercase(),
+            spec: spec_json(&belt.spec)?,
+            deployed_spec: deployed.map(|d| spec_json(&d.spec)).transpose()?,
+        })
+    }
+}
+
+type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
+
+sql_impl! {
+impl {
+    /// Binds `$1`…`$16`: the written columns, then the project and the id.
+    fn bind_columns<'q>(query: Query<'q, DB>, c: &'q Columns<'q>) -> Query<'q, DB> {
+        let belt = c.belt;
+        let deployed_version = belt.wish.deployed.as_ref().map(|d| d.version);
+        query
+            .bind(belt.spec.name.as_str())
+            .bind(c.name_folded.as_str())
+            .bind(belt.version)
+            .bind(c.spec.as_str())
+            .bind(belt.created_by.name.as_str())
+            .bind(belt.created_by.email.as_str())
+            .bind(epoch_millis(belt.created_at))
+            .bind(belt.modified_by.name.as_str())
+            .bind(belt.modified_by.email.as_str())
+            .bind(epoch_millis(belt.modified_at))
+            .bind(belt.wish.desired.as_str())
+            .bind(deployed_version)
+            .bind(c.deployed_spec.clone())
+            .bind(belt.wish.generation)
+            .bind(belt.project.as_str())
+            .bind(belt.id.get())
+    }
+
+    /// Stores `next` over `read`, guarded on the version and generation of `read`.
+    async fn update_row(
+        conn: &mut DB::Connection,
+        read: &Belt,
+        next: &Belt,
+    ) -> Result<(), StoreError> {
+        let columns = Columns::of(next)?;
+        let updated = Self::bind_columns(sqlx::query(&statements::UPDATE), &columns)
+            .bind(read.version)
+            .bind(read.wish.generation)
+            .execute(conn)
+            .await
+            .map_err(|err| name_taken_or_classified(err, &next.spec.name))?;
+        if DB::rows_affected(&updated) != 1 {
+            let id = read.id;
+            return Err(anyhow::anyhow!("belt {id} changed under its row lock").into());
+        }
+        Ok(())
+    }
+
+    /// Inserts the created belt; `false` when its id is taken (nothing written).
+    async fn insert_row(conn: &mut DB::Connection, belt: &Belt) -> Result<bool, StoreError> {
+        let columns = Columns::of(belt)?;
+        let inserted = Self::bind_columns(sqlx::query(&statements::INSERT), &columns)
+            .execute(conn)
+            .await
+            .map_err(|err| name_taken_or_classified(err, &belt.spec.name))?;
+        Ok(DB::rows_affected(&inserted) > 0)
+    }
+
+    /// Stores a transition of the belt `read` in this transaction: the next belt, a revision when
+    /// it is a new version, the roster moved when it leaves every list (DELETING), and its event.
+    async fn store_transition(
+        &self,
+        conn: &mut DB::Connection,
+        read: &Belt,
+        transition: &Transition,
+    ) -> Result<(), StoreError> {
+        let next = &transition.next;
+        Self::update_row(&mut *conn, read, next).await?;
+        if next.version != read.version {
+            self.keep_revision(&mut *conn, next.id.get(), transition.restores)
+                .await?;
+        }
+        if next.wish.desired == DesiredState::Deleting && read.wish.desired != next.wish.desired {
+            Self::bump_roster(&mut *conn, next.project.as_str()).await?;
+        }
+        Self::record_written(conn, next, &transition.event).await
+    }
+
+    /// Reads the belt with its row locked (see [`Dialect::BEGIN_WRITE`], [`Dialect::LOCK_ROW`]),
+    /// lets `decide` choose the transition and stores it in the same transaction.
+    pub(super) async fn write_under_lock(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        decide: Decide,
+        commit: Commit,
+    ) -> Result<LockedOutcome, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(classify)?;
+        let select = format!("{}{}", *statements::SELECT_ONE, DB::LOCK_ROW);
+        let row: Option<BeltRow> = sqlx::query_as(&select)
+            .bind(project.as_str())
+            .bind(id.get())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(classify)?;
+        let Some(row) = row else {
+            return Ok(LockedOutcome::NotFound);
+        };
+        let read = belt_of(row)?;
+        let transition = match decide(&read) {
+            Err(refusal) => return Ok(LockedOutcome::Refused(refusal)),
+            Ok(None) => return Ok(LockedOutcome::Unchanged(Box::new(read))),
+            Ok(Some(transition)) => transition,
+        };
+        self.store_transition(&mut tx, &read, &transition).await?;
+        finish(tx, commit).await?;
+        self.announce();
+        Ok(LockedOutcome::Written(Box::new(transition)))
+    }
+
+    async fn next_id(conn: &mut DB::Connection) -> Result<BeltId, StoreError> {
+        let (id,): (i64,) = sqlx::query_as(DB::NEXT_ID)
+            .fetch_one(conn)
+            .await
+            .map_err(classify)?;
+        BeltId::new(id).ok_or_else(|| anyhow::anyhow!("allocated id {id} is not positive").into())
+    }
+
+    /// Inserts the belt `new` asks for, under its id or the next free one (skipping ids that
+    /// explicit creates took); `None` when its own id is taken. Its revision and its event too.
+    async fn insert_new(
+        &self,
+        conn: &mut DB::Connection,
+        new: &NewBelt,
+    ) -> Result<Option<Transition>, StoreError> {
+        loop {
+            let id = match new.id {
+                Some(id) => id,
+                None => Self::next_id(&mut *conn).await?,
+            };
+            let created = transition::create(id, new);
+            if Self::insert_row(&mut *conn, &created.next).await? {
+                self.keep_revision(&mut *conn, id.get(), None).await?;
+                Self::record_written(&mut *conn, &created.next, &created.event).await?;
+                return Ok(Some(created));
+            }
+            if new.id.is_some() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Creates a belt in one transaction (a dry run rolls it back).
+    pub(super) async fn create_belt(
+        &self,
+        new: NewBelt,
+        commit: Commit,
+    ) -> Result<Belt, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let Some(created) = self.insert_new(&mut tx, &new).await? else {
+            let id = new
+                .id
+                .ok_or_else(|| anyhow::anyhow!("an allocated id was taken"))?;
+            return Err(StoreError::IdTaken(id));
+        };
+        finish(tx, commit).await?;
+        self.announce();
+        Ok(created.next)
+    }
+
+    /// Many belts in one transaction; an id already taken is skipped, not an error.
+    pub(super) async fn insert_belts(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut inserted = 0;
+        for new in &belts {
+            if self.insert_new(&mut tx, new).await?.is_some() {
+                inserted += 1;
+            }
+        }
+        tx.commit().await.map_err(classify)?;
+        self.announce();
+        Ok(inserted)
+    }
+}
+}
+
+/// Commits the transaction, or rolls a dry run back. On PostgreSQL an id a rolled-back create took
+/// from the sequence stays taken (sequences are not transactional): a gap, never a reuse.
+async fn finish<DB: Dialect>(
+    tx: sqlx::Transaction<'_, DB>,
+    commit: Commit,
+) -> Result<(), StoreError> {
+    match commit {
+        Commit::Yes => tx.commit().await,
+        Commit::DryRun => tx.rollback().await,
+    }
+    .map_err(classify)
+}
+
+/// A write that breaks the unique name of a project names that name; anything else is classified.
+fn name_taken_or_classified(err: sqlx::Error, name: &str) -> StoreError {
+    if is_unique_violation(&err) {
+        StoreError::NameTaken(name.to_owned())
+    } else {
+        classify(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_columns_are_bound_in_the_order_the_statements_name_them() {
+        let insert = super::statements::INSERT.as_str();
+        assert!(
+            insert.contains("generation, project, id) VALUES ($1, "),
+            "{insert}"
+        );
+        assert!(insert.contains("$16)"), "{insert}");
+        let update = super::statements::UPDATE.as_str();
+        assert!(update.contains("name = $1, name_folded = $2"), "{update}");
+        assert!(
+            update.contains("generation = $14 WHERE project = $15"),
+            "{update}"
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! The store persists what a domain transition decided, exactly, on both databases: the next belt
+//! as read back, its event, the revision of a new version. What each transition decides is tested
+//! on the domain alone (`src/domain/transition/tests.rs`); here only that it is kept.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use belt_api::config::BeltDefaultsConfig;
+use belt_api::domain::belt::now_millis;
+use belt_api::domain::input::parse_spec;
+use belt_api::domain::transition::{self, Request, Transition};
+use belt_api::domain::{
+    Belt, BeltDefaults, BeltId, Commit, DesiredState, Person, Precondition, ProjectName,
+};
+use belt_api::store::{connect, BeltStore, LockedOutcome, NewBelt, StoreOptions};
+
+use crate::backend_tests;
+use crate::helpers::{fresh_postgres_database, Backend};
+
+backend_tests!(each_transition_is_stored_as_decided_with_its_event_and_revision);
+
+async fn store_on(backend: Backend, dir: &tempfile::TempDir) -> Arc<dyn BeltStore> {
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}/belts.db", dir.path().display()),
+        Backend::Postgres => fresh_postgres_database().await,
+    };
+    let options = StoreOptions {
+        max_connections: 2,
+        timeout: Duration::from_secs(10),
+        revision_retention: 50,
+    };
+    connect(&url, options).await.unwrap()
+}
+
+/// The server defaults of a default configuration.
+fn server_defaults() -> BeltDefaults {
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        defaults: BeltDefaultsConfig,
+    }
+    let parsed = <Defaults as clap::Parser>::parse_from(["belt-api"]);
+    BeltDefaults::from_config(&parsed.defaults).unwrap()
+}
+
+fn ask() -> Request {
+    Request {
+        expect: Precondition::Any,
+        by: Person {
+            name: "ada".into(),
+            email: "ada@example.com".into(),
+        },
+        at: now_millis(),
+    }
+}
+
+/// Stores what `decide` answers on belt `id` (with `commit`); the transition as stored.
+async fn write(
+    store: &dyn BeltStore,
+    id: BeltId,
+    commit: Commit,
+    decide: impl FnOnce(&Belt) -> Option<Transition> + Send + 'static,
+) -> Transition {
+    let decide = Box::new(move |belt: &Belt| Ok(decide(belt)));
+    match store
+        .write_locked(&ProjectName::global(), id, decide, commit)
+        .await
+    {
+        Ok(LockedOutcome::Written(transition)) => *transition,
+        other => panic!("not written: {other:?}"),
+    }
+}
+
+/// The stored belt is the transition's next belt, and its newest event the transition's.
+async fn assert_kept(store: &dyn BeltStore, t: &Transition) {
+    let global = ProjectName::global();
+    let stored = store.get_any(t.next.id).await.unwrap().unwrap();
+    assert_eq!(stored, t.next);
+    let newest = store
+        .history(&global, t.next.id, 0, 1)
+        .await
+        .unwrap()
+        .events;
+    let newest = &newest[0];
+    assert_eq!(
+        (newest.action, &newest.actor),
+        (t.event.action, &t.event.actor)
+    );
+    assert_eq!(
+        (newest.from, newest.to, &newest.reason),
+        (t.event.from, t.event.to, &t.event.reason)
+    );
+    assert_eq!(
+        (newest.at, newest.version),
+        (t.event.at, Some(t.next.version))
+    );
+}
+
+async fn each_transition_is_stored_as_decided_with_its_event_and_revision(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_on(backend, &dir).await;
+    let body = serde_json::json!({"name": "kept", "eventTypes": ["a"]});
+    let spec = parse_spec(body.as_object().unwrap(), &server_defaults())
+        .unwrap()
+        .spec;
+    let new = NewBelt {
+        id: None,
+        project: ProjectName::global(),
+        spec: spec.clone(),
+        author: ask().by,
+        at: now_millis(),
+    };
+    let created = store.create(new.clone(), Commit::Yes).await.unwrap();
+    let id = created.id;
+    assert_kept(store.as_ref(), &transition::create(id, &new)).await;
+
+    let started = write(store.as_ref(), id, Commit::Yes, |b| {
+        transition::start(b, &ask(), None).ok()
+    })
+    .await;
+    assert_kept(store.as_ref(), &started).await;
+    assert_eq!(started.next.wish.generation, 1);
+
+    let mut changed = spec.clone();
+    changed.description = "second".into();
+    let replaced = write(store.as_ref(), id, Commit::Yes, move |b| {
+        transition::replace(b, &ask(), changed, None).unwrap()
+    })
+    .await;
+    assert_kept(store.as_ref(), &replaced).await;
+    let rolled = write(store.as_ref(), id, Commit::Yes, move |b| {
+        transition::rollback(b, &ask(), spec, 1, None).unwrap()
+    })
+    .await;
+    assert_kept(store.as_ref(), &rolled).await;
+    let revisions = store
+        .revisions(&ProjectName::global(), id, 0, 10)
+        .await
+        .unwrap();
+    let kept: Vec<_> = revisions
+        .items
+        .iter()
+        .map(|r| (r.version, r.rollback_of))
+        .collect();
+    assert_eq!(
+        kept,
+        [(3, Some(1)), (2, None), (1, None)],
+        "a revision per version"
+    );
+
+    let tried = write(store.as_ref(), id, Commit::DryRun, |b| {
+        transition::stop(b, &ask(), None).ok()
+    })
+    .await;
+    assert_eq!(tried.next.wish.desired, DesiredState::Stopped);
+    assert_kept(store.as_ref(), &rolled).await;
+
+    let stopped = write(store.as_ref(), id, Commit::Yes, |b| {
+        transition::stop(b, &ask(), None).ok()
+    })
+    .await;
+    assert_kept(store.as_ref(), &stopped).await;
+    let deleting = write(store.as_ref(), id, Commit::Yes, |b| {
+        transition::delete(b, &ask(), None).ok()
+    })
+    .await;
+    assert_kept(store.as_ref(), &deleting).await;
+    let global = ProjectName::global();
+    assert_eq!(
+        store.get(&global, id).await.unwrap(),
+        None,
+        "gone for every reader"
+    );
+    assert!(store.delete_if_deleting(id).await.unwrap());
+    assert_eq!(store.get_any(id).await.unwrap(), None);
+}
