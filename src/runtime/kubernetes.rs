@@ -8,6 +8,9 @@ pub use details::EVENTS_FIELD;
 mod errors;
 mod guard;
 mod identity;
+mod invoke_outcome;
+mod invoke_pod;
+mod invoke_render;
 mod kafka_user;
 mod kafka_users;
 mod logs;
@@ -37,6 +40,8 @@ use refusals::Refusals;
 use view::View;
 
 pub use identity::{MISSING, NOT_READY, NOT_UNDERSTOOD, PENDING};
+pub use invoke_pod::{PodInvokeSettings, PodInvoker};
+pub use invoke_render::{INVOKE_SELECTOR, LABEL_EXPIRES, LABEL_INVOKE_OF, REPORT_MARKER};
 pub use kafka_user::{KafkaIdentities, StrimziUsers, IDENTITY_VARIABLES, SASL_MECHANISM};
 pub use refusals::REFUSED_REASON;
 pub use render::{render, render_for, RenderError, Rendered, FIELD_MANAGER};

@@ -220,11 +220,7 @@ fn pod_spec(spec: &ReplicaSpec, users: Option<&StrimziUsers>) -> anyhow::Result<
     Ok(PodSpec {
         // The restricted Pod Security Standard; docs/workload-policy.md says what each buys.
         automount_service_account_token: Some(false),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            seccomp_profile: Some(runtime_default_seccomp()),
-            ..PodSecurityContext::default()
-        }),
+        security_context: Some(pod_security()),
         containers: vec![container],
         image_pull_secrets: spec
             .image_pull_secret
@@ -235,6 +231,15 @@ fn pod_spec(spec: &ReplicaSpec, users: Option<&StrimziUsers>) -> anyhow::Result<
     })
 }
 
+/// The pod-level half of the restricted Pod Security Standard, for every pod belt-api makes.
+pub(super) fn pod_security() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(runtime_default_seccomp()),
+        ..PodSecurityContext::default()
+    }
+}
+
 fn runtime_default_seccomp() -> SeccompProfile {
     SeccompProfile {
         type_: "RuntimeDefault".to_string(),
@@ -242,7 +247,7 @@ fn runtime_default_seccomp() -> SeccompProfile {
     }
 }
 
-fn container_security() -> SecurityContext {
+pub(super) fn container_security() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
         capabilities: Some(Capabilities {
@@ -256,7 +261,7 @@ fn container_security() -> SecurityContext {
     }
 }
 
-fn resources(millicpu: u32, memory_mi: u32) -> BTreeMap<String, Quantity> {
+pub(super) fn resources(millicpu: u32, memory_mi: u32) -> BTreeMap<String, Quantity> {
     BTreeMap::from([
         ("cpu".to_string(), Quantity(format!("{millicpu}m"))),
         ("memory".to_string(), Quantity(format!("{memory_mi}Mi"))),
