@@ -4,6 +4,7 @@
 //! back from RUNNING until its KafkaUser is ready, failing when its status is not understood.
 
 mod harness;
+mod invoke;
 mod status;
 
 use belt_api::domain::replica::{EnvEntry, EnvValue};

@@ -28,6 +28,8 @@ REQUEST_FILES = ("callback.py", "invoke-request.json", "requirements.txt")
 RESULTS = "invoke-results.jsonl"
 OUTPUT_CAP = 64 * 1024
 RESULTS_CAP = 16 * 1024 * 1024
+# Python cannot name itself without a PATH to find it on; the kernel still can.
+PYTHON = sys.executable or os.path.realpath("/proc/self/exe")
 
 
 def head(path, cap):
@@ -67,7 +69,7 @@ def build(runner, work, env):
     venv = os.path.join(work, "venv")
     log = os.path.join(work, "build.log")
     started = time.monotonic()
-    end = run([sys.executable, runner, "--build-venv", venv], work, timeout, log, log, env)
+    end = run([PYTHON, runner, "--build-venv", venv], work, timeout, log, log, env)
     report = {"durationMs": round((time.monotonic() - started) * 1000),
               "output": head(log, OUTPUT_CAP)}
     if end != {"exit": 0}:
@@ -105,7 +107,7 @@ def main():
         env["BELT_INVOKE_VENV"] = venv
     timeout = float(os.environ["BELT_INVOKE_TIMEOUT_SECONDS"])
     out, err = os.path.join(work, "runner.out"), os.path.join(work, "runner.err")
-    report["end"] = run([sys.executable, runner], work, timeout, out, err, env)
+    report["end"] = run([PYTHON, runner], work, timeout, out, err, env)
     report["stdout"] = head(out, OUTPUT_CAP + 4)
     report["stderr"] = head(err, OUTPUT_CAP + 4)
     report["lines"] = results(os.path.join(work, RESULTS))

@@ -121,8 +121,19 @@ fn plain(name: &str, value: impl ToString) -> EnvVar {
     }
 }
 
-/// The replica's plain environment (no data plane: it was built without Kafka's address, and no
-/// identity is added), then what the bootstrap and the runner read; those names are reserved, so
+/// Where a replica would find the data plane and its identity: never given to an invoke pod, even
+/// when the request was built with them (the use case builds it without Kafka's address).
+const DATA_PLANE: [&str; 7] = [
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SSL_CA_LOCATION",
+    "PROFILE_STORE_URL",
+];
+
+/// The replica's plain environment without the data plane (no identity is added either), then what the bootstrap and the runner read; those names are reserved, so
 /// no `extraEnv` entry can be among them, and any that were are dropped.
 fn env(request: &InvokeRequest, limits: &PodLimits) -> Vec<EnvVar> {
     let ours = [
@@ -144,6 +155,7 @@ fn env(request: &InvokeRequest, limits: &PodLimits) -> Vec<EnvVar> {
     ];
     let mut env: Vec<EnvVar> = (request.env.iter())
         .filter(|(name, _)| !ours.iter().any(|var| &var.name == name))
+        .filter(|(name, _)| !DATA_PLANE.contains(&name.as_str()))
         .map(|(name, value)| plain(name, value))
         .collect();
     env.extend(ours);
