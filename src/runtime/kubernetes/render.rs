@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::guard;
+use super::kafka_ca;
 use super::kafka_user::{self, KafkaIdentities, StrimziUsers};
 use crate::domain::policy::WorkloadPolicy;
 use crate::domain::replica::{EnvValue, ReplicaSpec};
@@ -194,6 +195,7 @@ fn pod_spec(spec: &ReplicaSpec, users: Option<&StrimziUsers>) -> anyhow::Result<
         ..Volume::default()
     }];
     volumes.extend(decode_all::<Volume>(&spec.volumes, "volumes")?);
+    let ca = users.and_then(kafka_ca::ca_of);
     let mut volume_mounts = vec![VolumeMount {
         name: CODE_VOLUME.to_string(),
         mount_path: CODE_MOUNT_PATH.to_string(),
@@ -204,10 +206,17 @@ fn pod_spec(spec: &ReplicaSpec, users: Option<&StrimziUsers>) -> anyhow::Result<
         &spec.volume_mounts,
         "volumeMounts",
     )?);
+    let mut env = env(spec, users)?;
+    if let Some((volume, mount, var)) = ca {
+        volumes.push(volume);
+        volume_mounts.push(mount);
+        env.retain(|entry| entry.name != kafka_ca::CA_VARIABLE);
+        env.push(var);
+    }
     let container = Container {
         name: spec.name.clone(),
         image: Some(spec.image.clone()),
-        env: Some(env(spec, users)?),
+        env: Some(env),
         resources: Some(ResourceRequirements {
             limits: Some(resources(spec.millicpu, spec.memory_mi)),
             requests: Some(resources(spec.millicpu_requests, spec.memory_requests_mi)),
