@@ -1,4 +1,4 @@
-"""belt-invoke-pod: test-invoke in a short-lived Kubernetes pod (docs/kubernetes.md#test-invoke).
+"""belt-invoke-pod: test-invoke in a short-lived Kubernetes pod (docs/workload-policy.md#test-invoke-pods).
 
 belt-api mounts one Secret read-only at BELT_INVOKE_REQUEST_DIR holding this file, the bundled
 runner (belt_invoke.py, belt_lib.py: the same files the local runtime runs) and the request
