@@ -5,15 +5,15 @@
 //! the run failed or the request was abandoned; what a crash leaves carries its expiry in a label,
 //! after which any belt-api removes it ([`PodInvoker::sweep`]).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
+use kube::api::{LogParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 
-use super::errors::{is_not_found, runtime_error, within};
+use super::errors::{runtime_error, within};
 use super::invoke_outcome::{self, PodState};
 use super::invoke_render::{self as objects, PodLimits};
 use super::{guard, KubernetesRuntime};
@@ -25,6 +25,7 @@ use crate::invoke::{
 use crate::runtime::RuntimeError;
 
 mod leftover;
+mod sweep;
 use leftover::Leftover;
 
 /// After its deadline, how long a pod may still be around before a sweep takes it as left over.
@@ -128,72 +129,6 @@ impl PodInvoker {
         self
     }
 
-    /// Deletes every invoke pod and Secret past its expiry label (or with none that parses),
-    /// whichever belt-api made it: what a crashed or restarted API left. Pods of runs still
-    /// under way here or in another replica of belt-api are not yet expired. The number removed.
-    pub async fn sweep(&self) -> Result<usize, RuntimeError> {
-        let now = unix_now();
-        let params = ListParams::default().labels(objects::INVOKE_SELECTOR);
-        let expired = |labels: &std::collections::BTreeMap<String, String>| {
-            let expiry = labels.get(objects::LABEL_EXPIRES);
-            expiry
-                .and_then(|at| at.parse::<u64>().ok())
-                .is_none_or(|at| at < now)
-        };
-        let pods = within(self.call_timeout, self.pods.list(&params)).await;
-        let pods = pods.map_err(runtime_error)?;
-        let secrets = within(self.call_timeout, self.secrets.list(&params)).await;
-        let secrets = secrets.map_err(runtime_error)?;
-        let mut removed = 0;
-        for name in (pods.items.iter().filter(|pod| expired(pod.labels()))).map(|p| p.name_any()) {
-            tracing::info!(pod = %name, "removing a test-invoke pod left over by an earlier run");
-            self.delete(&self.pods, &name).await?;
-            removed += 1;
-        }
-        for secret in secrets
-            .items
-            .iter()
-            .filter(|secret| expired(secret.labels()))
-        {
-            self.delete(&self.secrets, &secret.name_any()).await?;
-            removed += 1;
-        }
-        Ok(removed)
-    }
-
-    async fn delete<K>(&self, api: &Api<K>, name: &str) -> Result<(), RuntimeError>
-    where
-        K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    {
-        let params = DeleteParams::default().grace_period(0);
-        match within(self.call_timeout, api.delete(name, &params)).await {
-            Err(err) if !is_not_found(&err) => Err(runtime_error(err)),
-            _ => Ok(()),
-        }
-    }
-
-    /// A sweep with the first invocation, then at most once per `SWEEP_INTERVAL`; a failed sweep
-    /// costs no invocation (the next one tries again).
-    async fn sweep_now_and_then(&self) {
-        {
-            let mut last = self
-                .last_sweep
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if last.is_some_and(|at| at.elapsed() < SWEEP_INTERVAL) {
-                return;
-            }
-            *last = Some(Instant::now());
-        }
-        if let Err(err) = self.sweep().await {
-            tracing::warn!(error = %err, "sweeping test-invoke pods failed; the next invocation tries again");
-            *self
-                .last_sweep
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = None;
-        }
-    }
-
     fn limits(&self, request: &InvokeRequest) -> PodLimits {
         PodLimits {
             timeout: self.settings.timeout,
@@ -285,14 +220,9 @@ impl PodInvoker {
     }
 
     /// The answer from how the pod ended: its report, read strictly; refused when not understood.
-    async fn answer(
-        &self,
-        name: &str,
-        state: PodState,
-        request: &InvokeRequest,
-        started: Instant,
-    ) -> Result<InvokeReport, InvokeError> {
-        let run = |end, memory_exceeded| RemoteRun {
+    /// A run that left no output of its own: how it ended is all there is to say.
+    fn bare(&self, request: &InvokeRequest, end: RemoteEnd, memory_exceeded: bool) -> RemoteRun {
+        RemoteRun {
             end,
             memory_exceeded,
             stdout: String::new(),
@@ -305,32 +235,50 @@ impl PodInvoker {
                 duration_ms: None,
                 output: None,
             },
-        };
-        let (exit_code, oom_killed) = match state {
+        }
+    }
+
+    /// The answer from how the pod ended; refused when not understood.
+    async fn answer(
+        &self,
+        name: &str,
+        state: PodState,
+        request: &InvokeRequest,
+        started: Instant,
+    ) -> Result<InvokeReport, InvokeError> {
+        match state {
             PodState::Ended {
                 exit_code,
                 oom_killed,
-            } => (exit_code, oom_killed),
-            PodState::DeadlineExceeded => {
-                return Ok(run(RemoteEnd::TimedOut, false).report(started.elapsed()))
+            } => {
+                self.ended(name, (exit_code, oom_killed), request, started)
+                    .await
             }
-            PodState::CannotStart(why) => {
-                return Err(InvokeError::Unavailable(format!(
-                    "the test-invoke pod of image '{}' cannot run: {why}",
-                    request.replica.image
-                )))
-            }
+            PodState::DeadlineExceeded => Ok(self
+                .bare(request, RemoteEnd::TimedOut, false)
+                .report(started.elapsed())),
+            PodState::CannotStart(why) => Err(InvokeError::Unavailable(format!(
+                "the test-invoke pod of image '{}' cannot run: {why}",
+                request.replica.image
+            ))),
             PodState::NotUnderstood(why) => {
-                return Err(anyhow::anyhow!(
-                    "the test-invoke pod's status is not understood: {why}"
-                )
-                .into())
+                Err(anyhow::anyhow!("the test-invoke pod's status is not understood: {why}").into())
             }
             // `wait` answers neither.
             PodState::Starting | PodState::Running => {
-                return Err(anyhow::anyhow!("the test-invoke pod did not end").into())
+                Err(anyhow::anyhow!("the test-invoke pod did not end").into())
             }
-        };
+        }
+    }
+
+    /// The answer of a pod whose container ended: its report line, read strictly.
+    async fn ended(
+        &self,
+        name: &str,
+        (exit_code, oom_killed): (i32, bool),
+        request: &InvokeRequest,
+        started: Instant,
+    ) -> Result<InvokeReport, InvokeError> {
         let log = self.log(name).await;
         let report = log
             .map_err(|err| err.to_string())
@@ -338,7 +286,10 @@ impl PodInvoker {
         let report = match report {
             Ok(report) => report,
             // The kernel killed the bootstrap itself for memory: no report, and none is needed.
-            Err(_) if oom_killed => return Ok(run(RemoteEnd::Signalled(9), true).report(started.elapsed())),
+            Err(_) if oom_killed => {
+                let killed = self.bare(request, RemoteEnd::Signalled(9), true);
+                return Ok(killed.report(started.elapsed()));
+            }
             Err(why) => return Err(anyhow::anyhow!("the test-invoke pod ended (exit code {exit_code}) without a report that can be read: {why}").into()),
         };
         let Some(end) = report.end else {
@@ -353,7 +304,7 @@ impl PodInvoker {
             stderr: report.stderr,
             lines: report.lines,
             requirements: report.requirements,
-            ..run(end, oom_killed)
+            ..self.bare(request, end, oom_killed)
         };
         Ok(remote.report(started.elapsed()))
     }
