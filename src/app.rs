@@ -4,6 +4,7 @@
 
 mod controllers;
 mod data_plane;
+mod invoke;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,14 +17,14 @@ use tokio::net::TcpListener;
 use crate::auth::{AuthConfig, AuthMode, Verifier};
 use crate::belts::OffsetsBackend;
 use crate::broker::{GroupOffsets, KafkaGroupOffsets};
-use crate::config::{LocalSandbox, RuntimeKind, ServeConfig};
+use crate::config::{RuntimeKind, ServeConfig};
 use crate::domain::BeltDefaults;
 use crate::http::{self, AppState, Services};
-use crate::invoke::{Invoke, InvokeSettings, Invoker, NoInvoker};
+use crate::invoke::Invoke;
 use crate::reconcile::{LagWatch, Reconciler, StatusEvents};
 use crate::registry::Registry;
 use crate::runtime::kubernetes::{KubernetesConfig, KubernetesRuntime};
-use crate::runtime::local::{LocalConfig, LocalRuntime, SandboxConfig};
+use crate::runtime::local::{LocalConfig, LocalRuntime};
 use crate::runtime::Runtime;
 use crate::store::{self, StoreOptions};
 use crate::telemetry::redact_url;
@@ -47,14 +48,14 @@ impl App {
     pub async fn build(config: ServeConfig) -> anyhow::Result<App> {
         // The broker first: the runtime's recovery may find replicas that expect it.
         let data_plane = DataPlane::start(&config).await?;
-        let runtime = match connect_runtime(&config).await {
-            Ok(runtime) => runtime,
+        let (runtime, invoker) = match connect_runtime(&config).await {
+            Ok(connected) => connected,
             Err(err) => {
                 data_plane.stop().await;
                 return Err(err);
             }
         };
-        Self::assemble(config, runtime, data_plane).await
+        Self::assemble(config, runtime, invoker, data_plane).await
     }
 
     /// As `build`, with a runtime chosen by the caller (tests hand in one on a fake API).
@@ -62,13 +63,24 @@ impl App {
         config: ServeConfig,
         runtime: Arc<dyn Runtime>,
     ) -> anyhow::Result<App> {
+        Self::build_with(config, runtime, None).await
+    }
+
+    /// As `build_with_runtime`, with test-invoke chosen by the caller too (tests hand in a pod
+    /// invoker on the same fake API); `None` is the configuration's.
+    pub async fn build_with(
+        config: ServeConfig,
+        runtime: Arc<dyn Runtime>,
+        invoker: Option<Arc<dyn Invoke>>,
+    ) -> anyhow::Result<App> {
         let data_plane = DataPlane::start(&config).await?;
-        Self::assemble(config, runtime, data_plane).await
+        Self::assemble(config, runtime, invoker, data_plane).await
     }
 
     async fn assemble(
         config: ServeConfig,
         runtime: Arc<dyn Runtime>,
+        invoker: Option<Arc<dyn Invoke>>,
         data_plane: DataPlane,
     ) -> anyhow::Result<App> {
         let defaults = BeltDefaults::from_config(&config.defaults)
@@ -92,7 +104,10 @@ impl App {
             .with_context(|| format!("binding {}", config.listen))?;
         let address = listener.local_addr()?;
 
-        let invoker = invoker(&config)?;
+        let invoker = match invoker {
+            Some(invoker) => invoker,
+            None => invoke::configured(&config)?,
+        };
         let (offsets, lag_watch) = offsets_backend(&config, &data_plane, &store, &metrics);
         log_startup(&config, address, &database_url, &verifier);
         let (status_events, closing) = observers(&config, &store, &runtime);
@@ -297,53 +312,16 @@ pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     })
 }
 
-fn sandbox_config(config: &ServeConfig) -> SandboxConfig {
-    match config.local_sandbox {
-        LocalSandbox::Bwrap => SandboxConfig::Bwrap {
-            program: config.local_sandbox_bwrap.clone(),
-            uid_base: config.local_sandbox_uid_base,
-        },
-        LocalSandbox::None => SandboxConfig::None,
-    }
-}
-
-/// Test-invoke runs in the local sandbox. The local runtime already needs that sandbox, so there
-/// a failure stops the start; on Kubernetes, where the API's own machine may have no bubblewrap
-/// or Python, test-invoke then answers 503 and says why.
-fn invoker(config: &ServeConfig) -> anyhow::Result<Arc<dyn Invoke>> {
-    let settings = InvokeSettings {
-        data_dir: config.data_dir.clone(),
-        sandbox: sandbox_config(config),
-        timeout: config.invoke.timeout(),
-        memory_bytes: config.invoke.memory_bytes(),
-        cpu_seconds: config.invoke.invoke_cpu_seconds.max(1),
-        pids: config.invoke.invoke_pids.max(1),
-        concurrency: config.invoke.concurrency(),
-        project_concurrency: config.invoke.project_concurrency(),
-        cgroup: config.invoke.invoke_cgroup.clone(),
-        requirements_timeout: config.invoke.requirements_timeout(),
-        venv_disk_bytes: config.invoke.venv_disk_bytes(),
-        venv_max_age: config.invoke.venv_max_age(),
-    };
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    match (Invoker::new(settings), config.runtime) {
-        (Ok(invoker), _) => Ok(Arc::new(invoker)),
-        (Err(err), RuntimeKind::Local) => Err(err.context("setting up test-invoke")),
-        (Err(err), RuntimeKind::Kubernetes) => {
-            tracing::warn!(error = %format!("{err:#}"), "test-invoke is not available");
-            Ok(Arc::new(NoInvoker(format!("{err:#}"))))
-        }
-    }
-}
-
 /// On Kubernetes the only data plane is an existing Kafka (`DataPlane::start` refuses the rest).
 fn has_external_kafka(config: &ServeConfig) -> bool {
     let bootstrap = config.kafka.kafka_bootstrap.as_deref().map(str::trim);
     bootstrap.is_some_and(|servers| !servers.is_empty())
 }
 
-async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime>> {
+/// The runtime, and on Kubernetes the test-invoke that runs in its pods.
+async fn connect_runtime(
+    config: &ServeConfig,
+) -> anyhow::Result<(Arc<dyn Runtime>, Option<Arc<dyn Invoke>>)> {
     Ok(match config.runtime {
         RuntimeKind::Local => {
             let command = config
@@ -355,11 +333,11 @@ async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime
             local.failure_threshold = config.local_failure_threshold.max(1);
             local.stop_grace = Duration::from_millis(config.local_stop_grace_ms);
             local.host_env = config.local_host_env();
-            local.sandbox = sandbox_config(config);
-            Arc::new(LocalRuntime::new(local)?)
+            local.sandbox = invoke::sandbox_config(config);
+            (Arc::new(LocalRuntime::new(local)?), None)
         }
-        RuntimeKind::Kubernetes => Arc::new(
-            KubernetesRuntime::connect(KubernetesConfig {
+        RuntimeKind::Kubernetes => {
+            let runtime = KubernetesRuntime::connect(KubernetesConfig {
                 namespace: config.k8s_namespace.clone(),
             })
             .await
@@ -369,7 +347,9 @@ async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime
             .with_policy(
                 crate::domain::policy::WorkloadPolicy::from_config(&config.defaults)
                     .map_err(|reason| anyhow::anyhow!("invalid workload policy: {reason}"))?,
-            ),
-        ),
+            );
+            let invoker = invoke::in_pods(config, &runtime);
+            (Arc::new(runtime), Some(invoker))
+        }
     })
 }

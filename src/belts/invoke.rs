@@ -156,6 +156,7 @@ impl Invocations {
             requirements: file(REQUIREMENTS_FILE),
             env: ReplicaSpec::plain_env(&replica),
             events: asking.events,
+            replica,
         };
         Ok(self.invoker.invoke(request).await?)
     }

@@ -22,6 +22,12 @@ pub struct KubernetesKafkaConfig {
     #[arg(long, env = "BELT_K8S_KAFKA_SECURITY_PROTOCOL", default_value = "SASL_SSL",
         value_parser = ["SASL_SSL", "SASL_PLAINTEXT"])]
     pub k8s_kafka_security_protocol: String,
+
+    /// A Secret in the belts' namespace whose `ca.crt` signs the brokers' certificates (with
+    /// Strimzi: `<cluster>-cluster-ca-cert`), mounted read-only into every replica with
+    /// `strimzi`, which `KAFKA_SSL_CA_LOCATION` names; unset: the image's system CAs.
+    #[arg(long, env = "BELT_K8S_KAFKA_CA_SECRET")]
+    pub k8s_kafka_ca_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -31,6 +37,16 @@ pub enum KafkaUsers {
 }
 
 impl KubernetesKafkaConfig {
+    /// The CA Secret's name, refused at startup when it cannot be a Secret's.
+    fn ca_secret(&self) -> anyhow::Result<Option<String>> {
+        let name = self.k8s_kafka_ca_secret.as_deref().map(str::trim);
+        match name.filter(|name| !name.is_empty()) {
+            None => Ok(None),
+            Some(name) if crate::domain::policy::is_object_name(name) => Ok(Some(name.into())),
+            Some(name) => anyhow::bail!("BELT_K8S_KAFKA_CA_SECRET '{name}' is not a Secret name"),
+        }
+    }
+
     /// The identities to provision; none without a data plane, where there is nothing to guard.
     pub fn identities(&self, data_plane: bool) -> anyhow::Result<KafkaIdentities> {
         if !data_plane {
@@ -62,6 +78,7 @@ impl KubernetesKafkaConfig {
                 Ok(KafkaIdentities::Strimzi(StrimziUsers {
                     cluster: cluster.to_string(),
                     security_protocol: self.k8s_kafka_security_protocol.clone(),
+                    ca_secret: self.ca_secret()?,
                 }))
             }
         }
@@ -96,7 +113,8 @@ mod tests {
             config.identities(true).unwrap(),
             KafkaIdentities::Strimzi(StrimziUsers {
                 cluster: "events".into(),
-                security_protocol: "SASL_SSL".into()
+                security_protocol: "SASL_SSL".into(),
+                ca_secret: None,
             })
         );
         let none = parse(&["--k8s-kafka-users", "none"]);

@@ -11,6 +11,7 @@
 mod bound;
 mod cgroup;
 mod process;
+mod remote;
 mod report;
 mod slots;
 mod venv;
@@ -25,11 +26,13 @@ use anyhow::Context;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::domain::replica::ReplicaSpec;
 use crate::domain::Invalid;
 use crate::runtime::local::sandbox::{Cell, Sandbox, SandboxConfig, Shared};
 pub use cgroup::CgroupSetting;
+pub use remote::{RemoteEnd, RemoteRun};
 pub use report::{EventResult, InvokeReport, Outcome, RequirementsReport, UserError};
-pub use slots::Full;
+pub use slots::{Full, Slot, Slots};
 
 /// The runner, written next to the belt host by the local runtime.
 const RUNNER: &str = "belt_invoke.py";
@@ -79,6 +82,9 @@ pub struct InvokeRequest {
     pub requirements: String,
     pub env: Vec<(String, String)>,
     pub events: Vec<SampleEvent>,
+    /// The replica the belt would run (image, pull secret, labels, CPU): what a runtime that
+    /// runs the invocation as a workload of its own (a Kubernetes pod) builds it from.
+    pub replica: ReplicaSpec,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -70,7 +70,7 @@ pub struct EventResult {
 }
 
 /// Whether the belt's requirements were installed, and how.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RequirementsReport {
     /// `none` (no requirements), `reused` (a cached virtualenv), `built` (by this call),

@@ -15,7 +15,7 @@ pub enum Full {
 }
 
 #[derive(Debug)]
-pub(super) struct Slots {
+pub struct Slots {
     global: usize,
     per_project: usize,
     taken: Mutex<Taken>,
@@ -28,13 +28,13 @@ struct Taken {
 }
 
 /// A taken slot, given back when dropped (also when the request is abandoned midway).
-pub(super) struct Slot {
+pub struct Slot {
     slots: Arc<Slots>,
     project: String,
 }
 
 impl Slots {
-    pub(super) fn new(global: usize, per_project: usize) -> Arc<Slots> {
+    pub fn new(global: usize, per_project: usize) -> Arc<Slots> {
         let global = global.max(1);
         Arc::new(Slots {
             global,
@@ -43,7 +43,7 @@ impl Slots {
         })
     }
 
-    pub(super) fn try_take(self: &Arc<Self>, project: &str) -> Result<Slot, Full> {
+    pub fn try_take(self: &Arc<Self>, project: &str) -> Result<Slot, Full> {
         let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
         let mine = taken.by_project.get(project).copied().unwrap_or_default();
         if mine >= self.per_project {

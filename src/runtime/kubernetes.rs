@@ -8,6 +8,10 @@ pub use details::EVENTS_FIELD;
 mod errors;
 mod guard;
 mod identity;
+mod invoke_outcome;
+mod invoke_pod;
+mod invoke_render;
+mod kafka_ca;
 mod kafka_user;
 mod kafka_users;
 mod logs;
@@ -37,6 +41,9 @@ use refusals::Refusals;
 use view::View;
 
 pub use identity::{MISSING, NOT_READY, NOT_UNDERSTOOD, PENDING};
+pub use invoke_pod::{PodInvokeSettings, PodInvoker};
+pub use invoke_render::{INVOKE_SELECTOR, LABEL_EXPIRES, LABEL_INVOKE_OF, REPORT_MARKER};
+pub use kafka_ca::{CA_KEY, CA_VARIABLE};
 pub use kafka_user::{KafkaIdentities, StrimziUsers, IDENTITY_VARIABLES, SASL_MECHANISM};
 pub use refusals::REFUSED_REASON;
 pub use render::{render, render_for, RenderError, Rendered, FIELD_MANAGER};
@@ -266,7 +273,13 @@ impl Runtime for KubernetesRuntime {
             .as_ref()
             .map(|_| kafka_user::user_name(spec));
         let secrets = self.api();
-        let pod = (pod, user.as_deref());
+        // The Secrets belt-api itself gives the pod: its Kafka credentials and the cluster's CA.
+        let ca = self
+            .identities
+            .strimzi()
+            .and_then(|u| u.ca_secret.as_deref());
+        let platform: Vec<&str> = user.as_deref().into_iter().chain(ca).collect();
+        let pod = (pod, platform.as_slice());
         let refused = secrets::refused(&secrets, self.call_timeout, &self.namespace, spec, pod);
         if let Some(reason) = refused.await? {
             return Err(self.refusals.refuse(spec, reason));

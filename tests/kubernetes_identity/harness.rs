@@ -33,6 +33,7 @@ pub fn strimzi() -> KafkaIdentities {
     KafkaIdentities::Strimzi(StrimziUsers {
         cluster: "events".into(),
         security_protocol: "SASL_SSL".into(),
+        ca_secret: None,
     })
 }
 

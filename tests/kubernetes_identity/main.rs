@@ -4,6 +4,7 @@
 //! back from RUNNING until its KafkaUser is ready, failing when its status is not understood.
 
 mod harness;
+mod invoke;
 mod status;
 
 use belt_api::domain::replica::{EnvEntry, EnvValue};
@@ -236,4 +237,56 @@ async fn new_topics_replace_the_old_acls_on_the_next_apply() {
         writes("grnry_belt_dlq_161"),
     ]);
     assert_eq!(checked_user(&second[&path]), expected);
+}
+
+/// With `BELT_K8S_KAFKA_CA_SECRET`, the cluster's CA is mounted read-only and named to the belt
+/// host's client; an entry of the same name in the stored env never replaces it, and the CA
+/// Secret, the platform's own, is applied without a project-label check (no GET of it).
+#[tokio::test]
+async fn a_configured_cluster_ca_is_mounted_read_only_into_the_replicas() {
+    let mut identities = strimzi();
+    if let KafkaIdentities::Strimzi(users) = &mut identities {
+        users.ca_secret = Some("events-cluster-ca-cert".into());
+    }
+    let mut spec = spec_of(&v2_example_body());
+    spec.env.push(EnvEntry {
+        name: "KAFKA_SSL_CA_LOCATION".into(),
+        value: EnvValue::Plain("/tmp/mine.pem".into()),
+    });
+    let (runtime, mut fake) = runtime(identities);
+    let applied = applied(&runtime, &mut fake, &spec, true).await;
+    let deployment = &applied[&format!("{DEPLOYMENTS}/grnry-belt-161")];
+    assert_credentials_by_reference(deployment);
+    assert_eq!(
+        env_var(deployment, "KAFKA_SSL_CA_LOCATION"),
+        json!({"name": "KAFKA_SSL_CA_LOCATION", "value": "/etc/belt/kafka-ca/ca.crt"})
+    );
+    let pod = &deployment["spec"]["template"]["spec"];
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|volume| volume["name"] == "belt-kafka-ca")
+        .expect("the CA's volume");
+    assert_eq!(
+        volume["secret"],
+        json!({"secretName": "events-cluster-ca-cert", "defaultMode": 292,
+            "items": [{"key": "ca.crt", "path": "ca.crt"}]})
+    );
+    let mounts = &pod["containers"][0]["volumeMounts"];
+    let mount = mounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|mount| mount["name"] == "belt-kafka-ca")
+        .expect("the CA's mount");
+    assert_eq!(
+        mount,
+        &json!({"name": "belt-kafka-ca", "mountPath": "/etc/belt/kafka-ca", "readOnly": true})
+    );
+    // Without the setting, nothing of it.
+    let rendered = render_for(&spec_of(&v2_example_body()), &policy(), &strimzi()).unwrap();
+    let plain = serde_json::to_value(&rendered.deployment).unwrap();
+    assert_eq!(env_var(&plain, "KAFKA_SSL_CA_LOCATION"), Value::Null);
+    assert!(!plain.to_string().contains("belt-kafka-ca"));
 }

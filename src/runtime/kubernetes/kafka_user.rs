@@ -52,6 +52,9 @@ pub struct StrimziUsers {
     /// What replicas set as `security.protocol` (`BELT_K8S_KAFKA_SECURITY_PROTOCOL`):
     /// `SASL_SSL` or `SASL_PLAINTEXT`.
     pub security_protocol: String,
+    /// The Secret holding the cluster's CA (`ca.crt`), mounted into the replicas
+    /// (`BELT_K8S_KAFKA_CA_SECRET`); `None`: the image's system CAs.
+    pub ca_secret: Option<String>,
 }
 
 impl KafkaIdentities {

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::guard;
+use super::kafka_ca;
 use super::kafka_user::{self, KafkaIdentities, StrimziUsers};
 use crate::domain::policy::WorkloadPolicy;
 use crate::domain::replica::{EnvValue, ReplicaSpec};
@@ -194,6 +195,7 @@ fn pod_spec(spec: &ReplicaSpec, users: Option<&StrimziUsers>) -> anyhow::Result<
         ..Volume::default()
     }];
     volumes.extend(decode_all::<Volume>(&spec.volumes, "volumes")?);
+    let ca = users.and_then(kafka_ca::ca_of);
     let mut volume_mounts = vec![VolumeMount {
         name: CODE_VOLUME.to_string(),
         mount_path: CODE_MOUNT_PATH.to_string(),
@@ -204,10 +206,17 @@ fn pod_spec(spec: &ReplicaSpec, users: Option<&StrimziUsers>) -> anyhow::Result<
         &spec.volume_mounts,
         "volumeMounts",
     )?);
+    let mut env = env(spec, users)?;
+    if let Some((volume, mount, var)) = ca {
+        volumes.push(volume);
+        volume_mounts.push(mount);
+        env.retain(|entry| entry.name != kafka_ca::CA_VARIABLE);
+        env.push(var);
+    }
     let container = Container {
         name: spec.name.clone(),
         image: Some(spec.image.clone()),
-        env: Some(env(spec, users)?),
+        env: Some(env),
         resources: Some(ResourceRequirements {
             limits: Some(resources(spec.millicpu, spec.memory_mi)),
             requests: Some(resources(spec.millicpu_requests, spec.memory_requests_mi)),
@@ -220,11 +229,7 @@ fn pod_spec(spec: &ReplicaSpec, users: Option<&StrimziUsers>) -> anyhow::Result<
     Ok(PodSpec {
         // The restricted Pod Security Standard; docs/workload-policy.md says what each buys.
         automount_service_account_token: Some(false),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            seccomp_profile: Some(runtime_default_seccomp()),
-            ..PodSecurityContext::default()
-        }),
+        security_context: Some(pod_security()),
         containers: vec![container],
         image_pull_secrets: spec
             .image_pull_secret
@@ -235,6 +240,15 @@ fn pod_spec(spec: &ReplicaSpec, users: Option<&StrimziUsers>) -> anyhow::Result<
     })
 }
 
+/// The pod-level half of the restricted Pod Security Standard, for every pod belt-api makes.
+pub(super) fn pod_security() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(runtime_default_seccomp()),
+        ..PodSecurityContext::default()
+    }
+}
+
 fn runtime_default_seccomp() -> SeccompProfile {
     SeccompProfile {
         type_: "RuntimeDefault".to_string(),
@@ -242,7 +256,7 @@ fn runtime_default_seccomp() -> SeccompProfile {
     }
 }
 
-fn container_security() -> SecurityContext {
+pub(super) fn container_security() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
         capabilities: Some(Capabilities {
@@ -256,7 +270,7 @@ fn container_security() -> SecurityContext {
     }
 }
 
-fn resources(millicpu: u32, memory_mi: u32) -> BTreeMap<String, Quantity> {
+pub(super) fn resources(millicpu: u32, memory_mi: u32) -> BTreeMap<String, Quantity> {
     BTreeMap::from([
         ("cpu".to_string(), Quantity(format!("{millicpu}m"))),
         ("memory".to_string(), Quantity(format!("{memory_mi}Mi"))),

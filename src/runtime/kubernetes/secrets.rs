@@ -14,18 +14,18 @@ use super::{guard, render};
 use crate::domain::replica::ReplicaSpec;
 use crate::runtime::RuntimeError;
 
-/// `Ok(Some(reason))`: the pod names a Secret the belt's project may not use. `platform` is the
-/// Secret belt-api itself gives the pod (its Kafka credentials, which Strimzi creates later and
-/// labels for no project, so no other belt can name it).
+/// `Ok(Some(reason))`: the pod names a Secret the belt's project may not use. `platform` are the
+/// Secrets belt-api itself gives the pod: its Kafka credentials, which Strimzi creates later and
+/// labels for no project, so no other belt can name them; and the cluster's CA, which is public.
 pub(super) async fn refused(
     api: &Api<Secret>,
     call_timeout: Duration,
     namespace: &str,
     spec: &ReplicaSpec,
-    (pod, platform): (&PodSpec, Option<&str>),
+    (pod, platform): (&PodSpec, &[&str]),
 ) -> Result<Option<String>, RuntimeError> {
     let mut names: Vec<String> = guard::secrets_of(pod).into_iter().collect();
-    names.retain(|name| Some(name.as_str()) != platform);
+    names.retain(|name| !platform.contains(&name.as_str()));
     if names.is_empty() {
         return Ok(None);
     }

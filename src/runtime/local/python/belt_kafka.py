@@ -100,8 +100,10 @@ def profile_argument(mode, execute_arity):
 
 def security_config(environ):
     """The client's credentials, when the cluster wants them (KAFKA_SECURITY_PROTOCOL,
-    KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD). Only this process has them."""
+    KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD), and the file of the CAs that
+    sign the brokers' certificates (KAFKA_SSL_CA_LOCATION). Only this process has them."""
     names = {"KAFKA_SECURITY_PROTOCOL": "security.protocol",
+             "KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
              "KAFKA_SASL_MECHANISM": "sasl.mechanism",
              "KAFKA_SASL_USERNAME": "sasl.username",
              "KAFKA_SASL_PASSWORD": "sasl.password"}
