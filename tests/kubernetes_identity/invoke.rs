@@ -314,12 +314,12 @@ async fn a_pod_ended_at_its_deadline_timed_out() {
 async fn a_status_or_a_log_not_understood_is_refused_and_the_pod_is_still_deleted() {
     let unknown = run_once(json!({"phase": "Unknown"}), None).await.0;
     assert!(
-        matches!(unknown, Err(InvokeError::Failed(_))),
+        matches!(unknown, Err(InvokeError::Unavailable(_))),
         "{unknown:?}"
     );
     let no_container = run_once(json!({"phase": "Succeeded"}), None).await.0;
     assert!(
-        matches!(no_container, Err(InvokeError::Failed(_))),
+        matches!(no_container, Err(InvokeError::Unavailable(_))),
         "{no_container:?}"
     );
     for log in [
@@ -330,7 +330,7 @@ async fn a_status_or_a_log_not_understood_is_refused_and_the_pod_is_still_delete
     ] {
         let garbled = run_once(terminated("Completed", 0), Some(log)).await.0;
         assert!(
-            matches!(garbled, Err(InvokeError::Failed(_))),
+            matches!(garbled, Err(InvokeError::Unavailable(_))),
             "{log}: {garbled:?}"
         );
     }

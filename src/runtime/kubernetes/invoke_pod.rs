@@ -88,6 +88,16 @@ fn pod_name(request: &InvokeRequest) -> Result<String, InvokeError> {
     ))
 }
 
+/// An answer of the cluster that is not understood: refused as the runtime being unavailable
+/// (503, like a registry answer not understood), never a success and never a 500 of ours.
+fn not_understood(why: &str) -> InvokeError {
+    tracing::warn!(
+        reason = why,
+        "refusing a test-invoke answer that is not understood"
+    );
+    InvokeError::Unavailable(why.to_string())
+}
+
 fn invoke_error(err: RuntimeError) -> InvokeError {
     match err {
         RuntimeError::Unavailable(reason) => InvokeError::Unavailable(reason),
@@ -172,10 +182,9 @@ impl PodInvoker {
         let leftover = Leftover::new(&self.pods, &self.secrets, pod.name_any(), self.call_timeout);
         let Some(uid) = created.metadata.uid.as_deref() else {
             leftover.remove().await;
-            return Err(anyhow::anyhow!(
-                "the API server answered the test-invoke pod without a uid"
-            )
-            .into());
+            return Err(not_understood(
+                "the API server answered the test-invoke pod without a uid",
+            ));
         };
         let secret = objects::secret(&pod, uid, files);
         let made = within(self.call_timeout, self.secrets.create(&post, &secret));
@@ -261,12 +270,12 @@ impl PodInvoker {
                 "the test-invoke pod of image '{}' cannot run: {why}",
                 request.replica.image
             ))),
-            PodState::NotUnderstood(why) => {
-                Err(anyhow::anyhow!("the test-invoke pod's status is not understood: {why}").into())
-            }
+            PodState::NotUnderstood(why) => Err(not_understood(&format!(
+                "the test-invoke pod's status is not understood: {why}"
+            ))),
             // `wait` answers neither.
             PodState::Starting | PodState::Running => {
-                Err(anyhow::anyhow!("the test-invoke pod did not end").into())
+                Err(not_understood("the test-invoke pod did not end"))
             }
         }
     }
@@ -290,7 +299,12 @@ impl PodInvoker {
                 let killed = self.bare(request, RemoteEnd::Signalled(9), true);
                 return Ok(killed.report(started.elapsed()));
             }
-            Err(why) => return Err(anyhow::anyhow!("the test-invoke pod ended (exit code {exit_code}) without a report that can be read: {why}").into()),
+            Err(why) => {
+                return Err(not_understood(&format!(
+                    "the test-invoke pod ended (exit code {exit_code}) without a report that \
+                     can be read: {why}"
+                )))
+            }
         };
         let Some(end) = report.end else {
             return Ok(RemoteRun::requirements_failed(
