@@ -356,7 +356,13 @@ async fn connect_runtime(config: &ServeConfig) -> anyhow::Result<Arc<dyn Runtime
             local.stop_grace = Duration::from_millis(config.local_stop_grace_ms);
             local.host_env = config.local_host_env();
             local.sandbox = sandbox_config(config);
-            Arc::new(LocalRuntime::new(local)?)
+            // Preparing the belt host's environment runs a pip build (up to a minute on a first
+            // start) and the sandbox check starts processes: on the blocking pool, not on a
+            // thread that drives the other start-up tasks.
+            let runtime = tokio::task::spawn_blocking(move || LocalRuntime::new(local))
+                .await
+                .context("setting up the local runtime")??;
+            Arc::new(runtime)
         }
         RuntimeKind::Kubernetes => Arc::new(
             KubernetesRuntime::connect(KubernetesConfig {
