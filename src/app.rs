@@ -4,6 +4,7 @@
 
 mod controllers;
 mod data_plane;
+mod state;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use crate::belts::OffsetsBackend;
 use crate::broker::{GroupOffsets, KafkaGroupOffsets};
 use crate::config::{LocalSandbox, RuntimeKind, ServeConfig};
 use crate::domain::BeltDefaults;
-use crate::http::{self, AppState, Services};
+use crate::http;
 use crate::invoke::{Invoke, InvokeSettings, Invoker, NoInvoker};
 use crate::reconcile::{LagWatch, Reconciler, StatusEvents};
 use crate::registry::Registry;
@@ -29,6 +30,7 @@ use crate::store::{self, StoreOptions};
 use crate::telemetry::redact_url;
 use controllers::{observers, reconciler};
 pub use data_plane::DataPlane;
+use state::{app_state, stream_limits, watch_settings, Services};
 
 pub struct App {
     listener: TcpListener,
@@ -96,7 +98,7 @@ impl App {
         let (offsets, lag_watch) = offsets_backend(&config, &data_plane, &store, &metrics);
         log_startup(&config, address, &database_url, &verifier);
         let (status_events, closing) = observers(&config, &store, &runtime);
-        let state = AppState::new(Services {
+        let state = app_state(Services {
             store,
             verifier: Arc::new(verifier),
             defaults: Arc::new(defaults),
@@ -107,8 +109,8 @@ impl App {
             reconciler: reconciler.clone(),
             invoker,
             offsets,
-            watch: config.events.watch(closing.subscribe()),
-            streams: config.events.stream_limits(),
+            watch: watch_settings(&config.events, closing.subscribe()),
+            streams: stream_limits(&config.events),
         });
         Ok(App {
             listener,
