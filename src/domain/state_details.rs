@@ -106,8 +106,9 @@ pub struct ProcessCondition {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum ContainerDetails {
+    // Boxed: both are large, and a pod has few containers.
     Pod(Box<ContainerStatus>),
-    Process(ProcessContainer),
+    Process(Box<ProcessContainer>),
 }
 
 /// A replica process shown as a container, without the `imageID` it does not have.
@@ -246,7 +247,7 @@ mod tests {
             last_state: Some(terminated("secret before")),
             ..ContainerStatus::default()
         }));
-        let process = ContainerDetails::Process(ProcessContainer {
+        let process = ContainerDetails::Process(Box::new(ProcessContainer {
             name: "c".into(),
             image: "python3".into(),
             container_id: None,
@@ -255,7 +256,7 @@ mod tests {
             started: false,
             state: terminated("secret now"),
             last_state: terminated("secret before"),
-        });
+        }));
         for container in [pod, process] {
             let shown = details(container.clone()).seen(OutputSight::Shown);
             assert_eq!(shown, details(container.clone()));

@@ -195,7 +195,7 @@ fn container_status(view: &View, replica: &ReplicaStatus) -> ContainerDetails {
         ContainerState::Running { pid, .. } => Some(pid),
         _ => None,
     };
-    ContainerDetails::Process(ProcessContainer {
+    ContainerDetails::Process(Box::new(ProcessContainer {
         name: view.container.into(),
         image: view.image.clone(),
         container_id: running.map(|pid| format!("process://{pid}")),
@@ -207,7 +207,7 @@ fn container_status(view: &View, replica: &ReplicaStatus) -> ContainerDetails {
             terminated: replica.last_terminated.as_ref().map(terminated),
             ..K8sState::default()
         },
-    })
+    }))
 }
 
 fn state(view: &View, replica: &ReplicaStatus) -> K8sState {
