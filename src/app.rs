@@ -5,6 +5,7 @@
 mod controllers;
 mod data_plane;
 mod invoke;
+mod state;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,7 +20,7 @@ use crate::belts::OffsetsBackend;
 use crate::broker::{GroupOffsets, KafkaGroupOffsets};
 use crate::config::{RuntimeKind, ServeConfig};
 use crate::domain::BeltDefaults;
-use crate::http::{self, AppState, Services};
+use crate::http;
 use crate::invoke::Invoke;
 use crate::reconcile::{LagWatch, Reconciler, StatusEvents};
 use crate::registry::Registry;
@@ -30,6 +31,7 @@ use crate::store::{self, StoreOptions};
 use crate::telemetry::redact_url;
 use controllers::{observers, reconciler};
 pub use data_plane::DataPlane;
+use state::{app_state, stream_limits, watch_settings, Services};
 
 pub struct App {
     listener: TcpListener,
@@ -111,7 +113,7 @@ impl App {
         let (offsets, lag_watch) = offsets_backend(&config, &data_plane, &store, &metrics);
         log_startup(&config, address, &database_url, &verifier);
         let (status_events, closing) = observers(&config, &store, &runtime);
-        let state = AppState::new(Services {
+        let state = app_state(Services {
             store,
             verifier: Arc::new(verifier),
             defaults: Arc::new(defaults),
@@ -122,8 +124,8 @@ impl App {
             reconciler: reconciler.clone(),
             invoker,
             offsets,
-            watch: config.events.watch(closing.subscribe()),
-            streams: config.events.stream_limits(),
+            watch: watch_settings(&config.events, closing.subscribe()),
+            streams: stream_limits(&config.events),
         });
         Ok(App {
             listener,
@@ -334,7 +336,13 @@ async fn connect_runtime(
             local.stop_grace = Duration::from_millis(config.local_stop_grace_ms);
             local.host_env = config.local_host_env();
             local.sandbox = invoke::sandbox_config(config);
-            (Arc::new(LocalRuntime::new(local)?), None)
+            // Preparing the belt host's environment runs a pip build (up to a minute on a first
+            // start) and the sandbox check starts processes: on the blocking pool, not on a
+            // thread that drives the other start-up tasks.
+            let runtime = tokio::task::spawn_blocking(move || LocalRuntime::new(local))
+                .await
+                .context("setting up the local runtime")??;
+            (Arc::new(runtime), None)
         }
         RuntimeKind::Kubernetes => {
             let runtime = KubernetesRuntime::connect(KubernetesConfig {

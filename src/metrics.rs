@@ -5,11 +5,8 @@
 //! kube-state-metrics gates its label allowlists.
 
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -247,6 +244,12 @@ impl Metrics {
         self.reconciler.failing_belts.set(count);
     }
 
+    /// One answered request; its middleware is the HTTP edge's (`http/request_metrics.rs`).
+    pub fn observe_request(&self, labels: RequestLabels, took: Duration) {
+        self.requests.get_or_create(&labels).inc();
+        (self.latency.get_or_create(&labels)).observe(took.as_secs_f64());
+    }
+
     /// The lag of `belt` in `project`, as just measured.
     pub fn set_consumer_lag(&self, belt: crate::domain::BeltId, project: &str, lag: i64) {
         let mut exported = self.lag_belts.lock().unwrap_or_else(|e| e.into_inner());
@@ -286,28 +289,8 @@ impl Metrics {
     }
 }
 
-pub async fn record(
-    State(metrics): State<std::sync::Arc<Metrics>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let response = next.run(request).await;
-    let labels = RequestLabels {
-        method,
-        route,
-        status: response.status().as_u16(),
-    };
-    metrics.requests.get_or_create(&labels).inc();
-    metrics
-        .latency
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
-    response
+impl crate::domain::offsets::LagGauge for Metrics {
+    fn set_consumer_lag(&self, belt: crate::domain::BeltId, project: &str, lag: i64) {
+        Metrics::set_consumer_lag(self, belt, project, lag);
+    }
 }

@@ -513,10 +513,10 @@ async fn details_add_the_pod_events_that_say_why() {
         runtime.details(id(161)),
         fake.serve_events(1, Some((POD_161, &events)))
     );
-    let details = details.unwrap().unwrap();
-    assert_eq!(details.deployment_replicas, "1");
-    assert_eq!(details.pod_status.len(), 1);
-    let pod = &details.pod_status[0];
+    let details = serde_json::to_value(details.unwrap().unwrap()).unwrap();
+    assert_eq!(details["deploymentReplicas"], "1");
+    assert_eq!(details["podStatus"].as_array().unwrap().len(), 1);
+    let pod = &details["podStatus"][0];
     assert_eq!(pod["name"], POD_161);
     assert_eq!(
         pod["containerStatus"][0]["state"]["waiting"]["reason"],
@@ -684,8 +684,8 @@ async fn a_real_cluster_runs_and_removes_the_v2_example() {
     assert_eq!(labels["app.kubernetes.io/managed-by"], "belt-api");
     let observed = runtime.observe(id(161)).unwrap();
     assert_eq!((observed.version, observed.generation), (1, 1));
-    let details = runtime.details(id(161)).await.unwrap().unwrap();
-    assert_eq!(details.deployment_replicas, "1");
+    let details = serde_json::to_value(runtime.details(id(161)).await.unwrap().unwrap()).unwrap();
+    assert_eq!(details["deploymentReplicas"], "1");
 
     runtime.remove(id(161)).await.unwrap();
     eventually("the Deployment and ConfigMap are gone", || {
@@ -821,9 +821,10 @@ async fn apply_of_a_spec_that_breaks_the_policy_calls_nothing_and_fails_the_belt
             }),
             "{what}"
         );
-        let details = runtime.details(id(161)).await.unwrap().unwrap();
+        let details =
+            serde_json::to_value(runtime.details(id(161)).await.unwrap().unwrap()).unwrap();
         assert_eq!(
-            details.deployment_events[0]["reason"], "RefusedByWorkloadPolicy",
+            details["deploymentEvents"][0]["reason"], "RefusedByWorkloadPolicy",
             "{what}"
         );
     }
@@ -936,8 +937,8 @@ async fn an_unlabelled_foreign_or_missing_secret_refuses_the_deploy_and_applies_
     // Nothing applied.
     fake.assert_no_call().await;
     assert_eq!(runtime.observe(id(161)).unwrap().phase, Phase::Failed);
-    let details = runtime.details(id(161)).await.unwrap().unwrap();
-    let refusal = &details.deployment_events[0];
+    let details = serde_json::to_value(runtime.details(id(161)).await.unwrap().unwrap()).unwrap();
+    let refusal = &details["deploymentEvents"][0];
     assert_eq!(refusal["reason"], "RefusedByWorkloadPolicy");
     let reason = refusal["message"].as_str().unwrap();
     for expected in [
@@ -947,7 +948,7 @@ async fn an_unlabelled_foreign_or_missing_secret_refuses_the_deploy_and_applies_
     ] {
         assert!(reason.contains(expected), "{reason}");
     }
-    assert!(details.pod_status.is_empty());
+    assert!(details["podStatus"].as_array().unwrap().is_empty());
 
     // Once labelled, the next START (a new generation) deploys and the refusal is gone.
     let spec = spec_reading_secrets("alpha", 2);
@@ -987,8 +988,8 @@ async fn a_project_that_cannot_be_a_label_value_uses_no_secrets() {
     );
     assert!(result.is_err());
     fake.assert_no_call().await;
-    let details = runtime.details(id(161)).await.unwrap().unwrap();
-    let reason = details.deployment_events[0]["message"].as_str().unwrap();
+    let details = serde_json::to_value(runtime.details(id(161)).await.unwrap().unwrap()).unwrap();
+    let reason = details["deploymentEvents"][0]["message"].as_str().unwrap();
     assert!(reason.contains("cannot be a label value"), "{reason}");
 }
 
@@ -1007,8 +1008,8 @@ async fn without_rbac_to_read_secrets_the_deploy_is_refused_naming_the_permissio
     });
     assert!(result.is_err());
     fake.assert_no_call().await;
-    let details = runtime.details(id(161)).await.unwrap().unwrap();
-    let reason = details.deployment_events[0]["message"].as_str().unwrap();
+    let details = serde_json::to_value(runtime.details(id(161)).await.unwrap().unwrap()).unwrap();
+    let reason = details["deploymentEvents"][0]["message"].as_str().unwrap();
     assert!(
         reason.contains("belt-api may not read Secret 'certs' (it needs 'get' on secrets"),
         "{reason}"

@@ -87,9 +87,10 @@ where
 
 /// The running replicas' pids, from `containerID: process://<pid>` in the details.
 async fn pids(runtime: &LocalRuntime, id: i64) -> Vec<i32> {
-    let details = runtime.details(belt(id)).await.unwrap().unwrap();
-    details
-        .pod_status
+    let details = serde_json::to_value(runtime.details(belt(id)).await.unwrap().unwrap()).unwrap();
+    details["podStatus"]
+        .as_array()
+        .unwrap()
         .iter()
         .map(|pod| {
             let id = pod["containerStatus"][0]["containerID"].as_str().unwrap();
@@ -335,9 +336,10 @@ async fn a_callback_that_raises_at_import_ends_failed_with_the_exception_in_deta
         .unwrap();
     harness.wait_for_phase(9, Phase::Failed).await;
 
-    let details = harness.runtime.details(belt(9)).await.unwrap().unwrap();
-    assert_eq!(details.deployment_replicas, "1");
-    let available = &details.deployment_events[0];
+    let details =
+        serde_json::to_value(harness.runtime.details(belt(9)).await.unwrap().unwrap()).unwrap();
+    assert_eq!(details["deploymentReplicas"], "1");
+    let available = &details["deploymentEvents"][0];
     assert_eq!(
         (
             &available["type"],
@@ -350,7 +352,7 @@ async fn a_callback_that_raises_at_import_ends_failed_with_the_exception_in_deta
             &json!("MinimumReplicasUnavailable")
         )
     );
-    let pod = &details.pod_status[0];
+    let pod = &details["podStatus"][0];
     assert_eq!(pod["name"], "grnry-belt-9-1-0");
     let container = &pod["containerStatus"][0];
     assert_eq!(container["ready"], false);
@@ -368,8 +370,9 @@ async fn a_callback_that_raises_at_import_ends_failed_with_the_exception_in_deta
     let restarts = container["restartCount"].as_u64().unwrap();
     let runtime = &harness.runtime;
     wait_until("another restart", || async move {
-        let details = runtime.details(belt(9)).await.unwrap().unwrap();
-        let now = details.pod_status[0]["containerStatus"][0]["restartCount"]
+        let details =
+            serde_json::to_value(runtime.details(belt(9)).await.unwrap().unwrap()).unwrap();
+        let now = details["podStatus"][0]["containerStatus"][0]["restartCount"]
             .as_u64()
             .unwrap();
         (now > restarts).then_some(())
@@ -387,8 +390,9 @@ async fn an_execute_without_a_profile_parameter_fails_when_profiles_are_fetched(
     harness.runtime.apply(&spec).await.unwrap();
     harness.wait_for_phase(10, Phase::Failed).await;
 
-    let details = harness.runtime.details(belt(10)).await.unwrap().unwrap();
-    let terminated = &details.pod_status[0]["containerStatus"][0]["lastState"]["terminated"];
+    let details =
+        serde_json::to_value(harness.runtime.details(belt(10)).await.unwrap().unwrap()).unwrap();
+    let terminated = &details["podStatus"][0]["containerStatus"][0]["lastState"]["terminated"];
     assert_eq!(terminated["exitCode"], 2);
     let message = terminated["message"].as_str().unwrap();
     assert!(
@@ -417,8 +421,8 @@ async fn a_killed_replica_is_restarted_and_shows_the_signal() {
 
     let runtime = &harness.runtime;
     let container = wait_until("a restarted, ready replica", || async move {
-        let details = runtime.details(belt(11)).await.unwrap()?;
-        let container = details.pod_status[0]["containerStatus"][0].clone();
+        let details = serde_json::to_value(runtime.details(belt(11)).await.unwrap()?).unwrap();
+        let container = details["podStatus"][0]["containerStatus"][0].clone();
         (container["restartCount"] == 1 && container["ready"] == true).then_some(container)
     })
     .await;
@@ -624,8 +628,8 @@ async fn a_command_that_cannot_start_ends_failed_with_a_start_error() {
         (runtime_ref.observe(belt(19))?.phase == Phase::Failed).then_some(())
     })
     .await;
-    let details = runtime.details(belt(19)).await.unwrap().unwrap();
-    let container = &details.pod_status[0]["containerStatus"][0];
+    let details = serde_json::to_value(runtime.details(belt(19)).await.unwrap().unwrap()).unwrap();
+    let container = &details["podStatus"][0]["containerStatus"][0];
     assert_eq!(container["image"], "/nonexistent/belt-host");
     let terminated = &container["lastState"]["terminated"];
     assert_eq!(terminated["reason"], "StartError");

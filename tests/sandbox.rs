@@ -362,9 +362,9 @@ async fn a_worker_that_writes_garbage_into_its_channel_fails_its_replica_with_th
     runtime.apply(&spec(6, CHANNEL_FORGER, &[])).await.unwrap();
     let runtime = &runtime;
     let terminated = wait_until("the replica's failure", || async move {
-        let details = runtime.details(belt(6)).await.unwrap()?;
+        let details = serde_json::to_value(runtime.details(belt(6)).await.unwrap()?).unwrap();
         let terminated =
-            details.pod_status[0]["containerStatus"][0]["lastState"]["terminated"].clone();
+            details["podStatus"][0]["containerStatus"][0]["lastState"]["terminated"].clone();
         terminated.is_object().then_some(terminated)
     })
     .await;
@@ -396,8 +396,8 @@ async fn belt_api_never_follows_a_symlink_a_replica_planted_in_its_work_dir() {
     let victim = &victim;
     let message = wait_until("the refused state file", || async move {
         let written = std::fs::read_to_string(victim).unwrap() != "victim-intact";
-        let details = runtime.details(belt(7)).await.unwrap()?;
-        let terminated = &details.pod_status[0]["containerStatus"][0]["lastState"]["terminated"];
+        let details = serde_json::to_value(runtime.details(belt(7)).await.unwrap()?).unwrap();
+        let terminated = &details["podStatus"][0]["containerStatus"][0]["lastState"]["terminated"];
         let message = terminated["message"]
             .as_str()
             .unwrap_or_default()

@@ -32,6 +32,9 @@ pub(super) fn reconcile_settings(
             host_idle_seconds: config.host.local_host_idle_seconds,
         },
         broker_health: data_plane.health(),
+        pause_before_teardown: config
+            .test_pause_before_teardown_ms
+            .map(Duration::from_millis),
     }
 }
 

@@ -8,10 +8,9 @@ use std::time::Duration;
 use super::{Access, Asked, BeltError, Belts};
 use crate::broker::{GroupOffsets, OffsetsError};
 use crate::domain::offsets::{
-    input_topics, read_topics, total_lag, OffsetsWrite, PartitionPosition,
+    input_topics, read_topics, total_lag, LagGauge, OffsetsWrite, PartitionPosition,
 };
 use crate::domain::{Belt, BeltStatus, Invalid};
-use crate::metrics::Metrics;
 
 /// How long `GET …/state` waits for the lag before answering without it.
 const LAG_IN_STATE_WITHIN: Duration = Duration::from_secs(1);
@@ -19,7 +18,7 @@ const LAG_IN_STATE_WITHIN: Duration = Duration::from_secs(1);
 /// What the offsets need: the broker, and the gauge every measurement refreshes.
 pub struct OffsetsBackend {
     pub offsets: Arc<dyn GroupOffsets>,
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<dyn LagGauge>,
 }
 
 /// Where the belt's consumer group stands in every partition of its input topics.

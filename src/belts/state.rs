@@ -2,7 +2,6 @@
 //! printed only for editors.
 
 use super::{Access, Asked, BeltError, Belts};
-use crate::domain::output::withhold_in_pods;
 use crate::domain::BeltStatus;
 use crate::runtime::StateDetails;
 
@@ -22,11 +21,8 @@ impl Belts {
         let status = self.status_of(&belt);
         let (details, total_lag) =
             tokio::join!(self.runtime.details(belt.id), self.total_lag_of(&belt));
-        let mut details = details?;
-        if let Some(details) = &mut details {
-            let sight = asked.caller.output_sight(asked.project);
-            withhold_in_pods(&mut details.pod_status, sight);
-        }
+        let sight = asked.caller.output_sight(asked.project);
+        let details = details?.map(|details| details.seen(sight));
         Ok(StateReport {
             status,
             details,

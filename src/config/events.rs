@@ -1,10 +1,7 @@
 //! The event log and the watch streams (docs/api.md#history, docs/api.md#watch).
 
-use std::time::Duration;
-
 use clap::Args;
 
-use crate::belts::{StreamLimits, WatchSettings};
 use crate::domain::EventRetention;
 
 #[derive(Debug, Clone, Args)]
@@ -50,22 +47,5 @@ pub struct EventsConfig {
 impl EventsConfig {
     pub fn retention(&self) -> EventRetention {
         EventRetention::new(self.event_retention_per_project, self.event_floor_per_belt)
-    }
-
-    /// `closing` turns `true` when the service stops.
-    pub fn watch(&self, closing: tokio::sync::watch::Receiver<bool>) -> WatchSettings {
-        WatchSettings {
-            buffer: self.watch_buffer.max(1),
-            stall: Duration::from_millis(self.watch_stall_ms),
-            closing,
-        }
-    }
-
-    pub fn stream_limits(&self) -> StreamLimits {
-        StreamLimits {
-            per_caller: self.streams_per_caller,
-            per_server: self.streams_per_server,
-            ..StreamLimits::default()
-        }
     }
 }

@@ -153,6 +153,12 @@ pub struct ServeConfig {
     #[arg(long, env = "BELT_RECONCILE_BACKOFF_MAX_MS", default_value_t = 300_000)]
     pub reconcile_backoff_max_ms: u64,
 
+    /// Test-only: the reconciler waits this long before each teardown of a deleted belt, with
+    /// the DELETING wish stored and nothing removed yet, so a crash test can kill the API at
+    /// exactly that point (`tests/api/reconciler/kill.rs`). Hidden; never set in production.
+    #[arg(long, env = "BELT_TEST_PAUSE_BEFORE_TEARDOWN_MS", hide = true)]
+    pub test_pause_before_teardown_ms: Option<u64>,
+
     /// Namespace that belts are deployed to on Kubernetes.
     #[arg(long, env = "BELT_K8S_NAMESPACE")]
     pub k8s_namespace: Option<String>,

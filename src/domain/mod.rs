@@ -23,6 +23,7 @@ pub mod reserved;
 pub mod retention;
 pub mod revision;
 pub mod settings;
+pub mod state_details;
 pub mod status;
 pub mod timestamp;
 pub mod topics;

@@ -8,6 +8,13 @@ use super::fields::refuse_nul_in_body;
 use super::input::{parse_body, INPUT_TOPIC_PREFIX};
 use super::{Belt, BeltSpec, DesiredState, Invalid};
 
+/// Where a measured lag goes (the metrics): what a use case that measures one needs to know of
+/// them, and no more.
+pub trait LagGauge: Send + Sync {
+    /// The lag of `belt` in `project`, as just measured.
+    fn set_consumer_lag(&self, belt: super::BeltId, project: &str, lag: i64);
+}
+
 /// One partition of an input topic, as the broker reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionPosition {

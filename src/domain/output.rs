@@ -3,8 +3,6 @@
 //! `GET …/state`, the last line quoted in a `statusChanged` reason), so each of those answers
 //! passes through this one rule instead of each deciding for itself.
 
-use serde_json::Value;
-
 use super::BeltEvent;
 
 /// Whether an answer may quote what a belt's replicas printed.
@@ -49,59 +47,9 @@ impl BeltEvent {
     }
 }
 
-/// Removes what replicas printed from pod statuses in the Kubernetes shape: the `message` of a
-/// container's `terminated` state (its output's tail on the local runtime, the termination
-/// message on Kubernetes), now and last.
-pub fn withhold_in_pods(pods: &mut [Value], sight: OutputSight) {
-    if sight == OutputSight::Shown {
-        return;
-    }
-    for pod in pods {
-        for key in ["containerStatus", "containerStatuses"] {
-            match pod.get_mut(key) {
-                Some(Value::Array(containers)) => containers.iter_mut().for_each(withhold_in),
-                Some(container @ Value::Object(_)) => withhold_in(container),
-                _ => {}
-            }
-        }
-    }
-}
-
-fn withhold_in(container: &mut Value) {
-    for key in ["state", "lastState"] {
-        let terminated = container.get_mut(key).and_then(|s| s.get_mut("terminated"));
-        if let Some(Value::Object(terminated)) = terminated {
-            terminated.remove("message");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
-
-    #[test]
-    fn a_viewer_sees_no_terminated_message_now_or_last() {
-        let pod = json!({"name": "p", "containerStatus": [{
-            "state": {"terminated": {"exitCode": 1, "message": "secret now"}},
-            "lastState": {"terminated": {"exitCode": 1, "message": "secret before"}}}]});
-        let mut shown = vec![pod.clone()];
-        withhold_in_pods(&mut shown, OutputSight::Shown);
-        assert_eq!(shown[0], pod);
-        let mut withheld = vec![pod];
-        withhold_in_pods(&mut withheld, OutputSight::Withheld);
-        assert!(
-            !withheld[0].to_string().contains("secret"),
-            "{}",
-            withheld[0]
-        );
-        assert_eq!(
-            withheld[0]["containerStatus"][0]["lastState"]["terminated"]["exitCode"],
-            1
-        );
-    }
 
     #[test]
     fn the_reason_quotes_the_output_after_belt_apis_words() {

@@ -15,10 +15,10 @@ pub mod links;
 pub mod list;
 pub mod logs;
 pub mod offsets;
-pub mod paging;
-use crate::metrics;
 pub mod openapi;
+pub mod paging;
 pub mod render;
+pub mod request_metrics;
 pub mod revisions;
 pub mod running;
 pub mod scope;
@@ -33,7 +33,7 @@ use axum::Router;
 use tower_http::trace::TraceLayer;
 
 pub use errors::MAX_BODY_BYTES;
-pub use state::{AppState, Services};
+pub use state::{AppState, Shared};
 
 /// Every belt route, mounted under `/projects/{project}` and, for the legacy API, at the root
 /// (project `global`).
@@ -94,7 +94,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(errors::render_errors))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
-            metrics::record,
+            request_metrics::record,
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::caller::Caller;
 use super::dry_run::{DryRun, DryRunParam};
@@ -15,6 +14,7 @@ use super::errors::ErrorBody;
 use super::if_match::precondition;
 use super::scope::BeltScope;
 use super::state::AppState;
+use crate::domain::state_details::{DeploymentEvent, PodDetails};
 use crate::domain::BeltStatus;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -27,11 +27,11 @@ pub struct StateBody {
     /// Deployment conditions (`type`, `status`, `reason`, `message`, times).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
-    pub deployment_events: Option<Vec<Value>>,
+    pub deployment_events: Option<Vec<DeploymentEvent>>,
     /// Per pod or process: `name`, `podEvents`, `containerStatus`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
-    pub pod_status: Option<Vec<Value>>,
+    pub pod_status: Option<Vec<PodDetails>>,
     /// Records waiting in the belt's input topics (docs/api.md#offsets); present when belt-api
     /// has a data plane and its broker answered.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -142,8 +142,13 @@ impl Invoker {
             .with_context(|| format!("resolving {}", settings.data_dir.display()))?;
         let host = crate::runtime::local::write_host(&data_dir)?;
         let runs = data_dir.join("invoke").join("runs");
-        // What a crash left behind: runs are never resumed.
-        let _ = std::fs::remove_dir_all(&runs);
+        // What a crash left behind: runs are never resumed. What cannot be removed stays, said.
+        match std::fs::remove_dir_all(&runs) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(dir = %runs.display(), error = %err, "could not clear earlier test-invoke runs");
+            }
+            _ => {}
+        }
         std::fs::create_dir_all(&runs).with_context(|| format!("creating {}", runs.display()))?;
         let sandbox = Sandbox::new(&settings.sandbox, &data_dir, vec![host.clone()])?;
         let prlimit = process::find_on_path("prlimit");

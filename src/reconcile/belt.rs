@@ -108,7 +108,10 @@ impl Reconciler {
         let (id, tell) = (belt.id, |deletion| {
             let _ = self.deletions.send((belt.id, deletion));
         });
-        super::delete::pause_for_tests().await;
+        if let Some(pause) = self.settings().pause_before_teardown {
+            tracing::warn!(belt = %id, ?pause, "pausing before a teardown, as a test asked");
+            tokio::time::sleep(pause).await;
+        }
         match self.bounded(self.runtime.remove(id)).await {
             Ok(()) => {
                 self.store.delete_if_deleting(id).await?;

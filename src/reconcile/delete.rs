@@ -2,12 +2,10 @@
 //! wakes the reconciler, which removes the runtime objects and then the document; here the use
 //! case waits, bounded, for the reconciler to say how it went.
 
-use std::time::Duration;
-
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::{Deletion, Reconciler};
-use crate::domain::BeltId;
+use crate::domain::{BeltId, DesiredState};
 
 impl Reconciler {
     /// What the reconciler did with the deletion of `id`, heard on `deletions` (subscribed with
@@ -24,7 +22,15 @@ impl Reconciler {
             loop {
                 match deletions.recv().await {
                     Ok((deleted, outcome)) if deleted == id => return Some(outcome),
-                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Ok(_) => continue,
+                    // Outcomes went by unheard, this belt's perhaps among them: the store says
+                    // whether it ended; still DELETING, its outcome is still to come.
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::debug!(belt = %id, missed, "deletion outcomes missed; asking the store");
+                        if let Some(outcome) = self.deletion_in_store(id).await {
+                            return Some(outcome);
+                        }
+                    }
                     Err(RecvError::Closed) => return None,
                 }
             }
@@ -34,16 +40,25 @@ impl Reconciler {
             .ok()
             .flatten()
     }
-}
 
-/// `BELT_TEST_PAUSE_BEFORE_TEARDOWN_MS`: a crash test holds the reconciler here, the DELETING
-/// wish stored and nothing removed yet, to kill the API at exactly that point.
-pub(super) async fn pause_for_tests() {
-    if let Some(ms) = std::env::var("BELT_TEST_PAUSE_BEFORE_TEARDOWN_MS")
-        .ok()
-        .and_then(|ms| ms.parse::<u64>().ok())
-    {
-        tracing::warn!(pause_ms = ms, "pausing before a teardown, as a test asked");
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+    /// How the deletion of `id` ended, as the store shows it: the belt gone is a deletion done,
+    /// its wish no longer DELETING is one the reconciler refused (and put back to STOPPED).
+    /// `None` while it is still being deleted, or when the store does not answer.
+    async fn deletion_in_store(&self, id: BeltId) -> Option<Deletion> {
+        match self.store.get_any(id).await {
+            Ok(None) => Some(Deletion::Done),
+            Ok(Some(belt)) if belt.wish.desired != DesiredState::Deleting => {
+                Some(Deletion::Refused(REFUSED_UNHEARD.into()))
+            }
+            Ok(Some(_)) => None,
+            Err(err) => {
+                tracing::warn!(belt = %id, error = %err, "reading a deletion's outcome failed");
+                None
+            }
+        }
     }
 }
+
+/// A refusal whose own words went by unheard.
+const REFUSED_UNHEARD: &str =
+    "the runtime holds objects belt-api does not manage; the belt is STOPPED again";

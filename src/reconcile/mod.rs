@@ -52,6 +52,9 @@ pub struct Settings {
     pub platform: Platform,
     /// The embedded broker's health, when belt-api runs one (readiness reports it).
     pub broker_health: Option<Health>,
+    /// Test-only: a wait before each teardown of a deleted belt, the DELETING wish stored and
+    /// nothing removed yet, where a crash test kills the API. `None` outside such tests.
+    pub pause_before_teardown: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -65,6 +68,7 @@ impl Default for Settings {
             delete_wait: Duration::from_secs(40),
             platform: Platform::default(),
             broker_health: None,
+            pause_before_teardown: None,
         }
     }
 }

@@ -10,14 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::domain::belt::now_millis;
 use crate::domain::lifecycle::status_of;
+use crate::domain::state_details::{ContainerDetails, PodDetails, StateDetails};
 use crate::domain::{BeltId, BeltStatus, DesiredState, EventAction, EventDraft, EventRetention};
-use crate::runtime::kubernetes::EVENTS_FIELD;
-use crate::runtime::{Runtime, StateDetails};
+use crate::runtime::Runtime;
 use crate::store::{BeltStore, StoreError};
 
 /// The longest reason kept: a stderr line can be anything.
@@ -143,16 +142,12 @@ impl StatusEvents {
 /// the Deployment's conditions only say "does not have minimum availability".
 pub fn reason_of(details: &StateDetails) -> Option<Explanation> {
     let from_pods = details.pod_status.iter().find_map(|pod| {
-        let name = pod.get("name").and_then(Value::as_str).unwrap_or("?");
-        containers(pod).find_map(|container| container_reason(name, container))
+        (pod.container_status.iter()).find_map(|container| container_reason(&pod.name, container))
     });
     let from_events = || details.pod_status.iter().find_map(event_reason);
     let from_conditions = || {
-        details.deployment_events.iter().find_map(|condition| {
-            let failing = condition.get("status").and_then(Value::as_str) != Some("True");
-            let message = condition.get("message").and_then(Value::as_str)?;
-            failing.then(|| message.to_owned())
-        })
+        (details.deployment_events.iter())
+            .find_map(|condition| condition.failing_message().map(str::to_owned))
     };
     let words = |reason: String| Explanation {
         reason,
@@ -173,36 +168,19 @@ pub struct Explanation {
     pub output: Option<String>,
 }
 
-fn containers(pod: &Value) -> impl Iterator<Item = &Value> {
-    let statuses = pod
-        .get("containerStatus")
-        .or_else(|| pod.get("containerStatuses"));
-    match statuses {
-        Some(Value::Array(items)) => items.iter().collect::<Vec<_>>(),
-        Some(item @ Value::Object(_)) => vec![item],
-        _ => Vec::new(),
-    }
-    .into_iter()
-}
-
 /// A terminated container's message is what the replica printed (its output's tail locally, its
 /// termination message on Kubernetes): the output. Its `reason` (`Error`, `OOMKilled`) and a
 /// waiting reason and message are the runtime's words.
-fn container_reason(pod: &str, container: &Value) -> Option<Explanation> {
-    let terminated = ["state", "lastState"]
-        .iter()
-        .find_map(|key| container.get(key)?.get("terminated"));
-    if let Some(terminated) = terminated {
-        let code = terminated.get("exitCode").and_then(Value::as_i64);
-        let code = code.map_or_else(|| "?".to_owned(), |code| code.to_string());
-        let exited = format!("replica {pod} exited {code}");
-        return Some(match last_line(terminated.get("message")) {
+fn container_reason(pod: &str, container: &ContainerDetails) -> Option<Explanation> {
+    if let Some(terminated) = container.terminated() {
+        let exited = format!("replica {pod} exited {}", terminated.exit_code);
+        return Some(match last_line(terminated.message.as_deref()) {
             Some(line) => Explanation {
                 reason: exited,
                 output: Some(line),
             },
             None => Explanation {
-                reason: match last_line(terminated.get("reason")) {
+                reason: match last_line(terminated.reason.as_deref()) {
                     Some(reason) => format!("{exited}: {reason}"),
                     None => exited,
                 },
@@ -210,9 +188,9 @@ fn container_reason(pod: &str, container: &Value) -> Option<Explanation> {
             },
         });
     }
-    let waiting = container.get("state")?.get("waiting")?;
-    let reason = waiting.get("reason").and_then(Value::as_str)?;
-    let message = last_line(waiting.get("message"));
+    let waiting = container.waiting()?;
+    let reason = waiting.reason.as_deref()?;
+    let message = last_line(waiting.message.as_deref());
     let reason = match message {
         Some(message) => format!("replica {pod} waiting ({reason}): {message}"),
         None => format!("replica {pod} waiting ({reason})"),
@@ -223,38 +201,32 @@ fn container_reason(pod: &str, container: &Value) -> Option<Explanation> {
     })
 }
 
-/// `replica NAME (REASON): MESSAGE` from the pod's newest Warning Event. Normal Events
-/// (`Scheduled`, `Pulling`, an autoscaler's `NotTriggerScaleUp`) do not say what is wrong. The
-/// Kubernetes runtime puts a pod's Events, oldest first, under `events` (its `EVENTS_FIELD`).
-fn event_reason(pod: &Value) -> Option<String> {
-    let name = pod.get("name").and_then(Value::as_str).unwrap_or("?");
-    let events = pod.get(EVENTS_FIELD)?.as_array()?;
-    let warning = events
-        .iter()
-        .rev()
-        .find(|event| event.get("type").and_then(Value::as_str) == Some("Warning"))?;
-    let reason = warning
-        .get("reason")
-        .and_then(Value::as_str)
-        .unwrap_or("Warning");
-    Some(match last_line(warning.get("message")) {
+/// `replica NAME (REASON): MESSAGE` from the pod's newest Warning Event (its Events are oldest
+/// first). Normal Events (`Scheduled`, `Pulling`, an autoscaler's `NotTriggerScaleUp`) do not
+/// say what is wrong.
+fn event_reason(pod: &PodDetails) -> Option<String> {
+    let warning = pod.events.iter().rev().find(|event| event.is_warning())?;
+    let reason = warning.reason.as_deref().unwrap_or("Warning");
+    let name = &pod.name;
+    Some(match last_line(warning.message.as_deref()) {
         Some(message) => format!("replica {name} ({reason}): {message}"),
         None => format!("replica {name} ({reason})"),
     })
 }
 
 /// The last non-empty line of a text: a traceback ends with the exception.
-fn last_line(text: Option<&Value>) -> Option<String> {
-    let text = text?.as_str()?;
-    let line = text.lines().rev().map(str::trim).find(|l| !l.is_empty())?;
+fn last_line(text: Option<&str>) -> Option<String> {
+    let line = text?.lines().rev().map(str::trim).find(|l| !l.is_empty())?;
     Some(line.to_owned())
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use k8s_openapi::api::apps::v1::DeploymentCondition;
+    use serde_json::{json, Value};
 
     use super::*;
+    use crate::domain::state_details::{DeploymentEvent, PodEvent};
 
     impl Explanation {
         /// As an editor reads it.
@@ -264,17 +236,32 @@ mod tests {
         }
     }
 
+    /// A pod whose containers report `statuses`, as the Kubernetes API words them.
+    fn pod(name: &str, statuses: Value) -> PodDetails {
+        let statuses: Vec<_> = serde_json::from_value(statuses).unwrap();
+        PodDetails {
+            name: name.into(),
+            pod_events: Vec::new(),
+            container_status: statuses.into_iter().map(ContainerDetails::Pod).collect(),
+            events: Vec::new(),
+        }
+    }
+
+    fn condition(condition: Value) -> DeploymentEvent {
+        DeploymentEvent::Condition(serde_json::from_value(condition).unwrap())
+    }
+
     #[test]
     fn a_replica_that_exited_is_named_with_its_code_and_last_line() {
         let details = StateDetails {
-            pod_status: vec![json!({
-                "name": "grnry-belt-4-1-0",
-                "containerStatus": [{
+            pod_status: vec![pod(
+                "grnry-belt-4-1-0",
+                json!([{
                     "state": {"waiting": {"reason": "CrashLoopBackOff"}},
                     "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
                         "message": "Traceback (most recent call last):\n  x\nImportError: no numpy\n"}}
-                }]
-            })],
+                }]),
+            )],
             ..StateDetails::default()
         };
         assert_eq!(
@@ -290,60 +277,76 @@ mod tests {
     #[test]
     fn without_an_exit_the_waiting_reason_or_a_condition_explains() {
         let waiting = StateDetails {
-            pod_status: vec![json!({"name": "p", "containerStatus": {
-                "state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}}})],
+            pod_status: vec![pod(
+                "p",
+                json!([{"state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}}]),
+            )],
             ..StateDetails::default()
         };
         assert_eq!(
             reason_of(&waiting).unwrap().told(),
             "replica p waiting (ImagePullBackOff): not found"
         );
-        let condition = StateDetails {
-            deployment_events: vec![json!({"type": "Progressing", "status": "False",
-                "message": "ReplicaSet cannot progress"})],
+        let failing = StateDetails {
+            deployment_events: vec![condition(json!({"type": "Progressing", "status": "False",
+                "message": "ReplicaSet cannot progress"}))],
             ..StateDetails::default()
         };
         assert_eq!(
-            reason_of(&condition).unwrap().told(),
+            reason_of(&failing).unwrap().told(),
             "ReplicaSet cannot progress"
         );
         assert_eq!(reason_of(&StateDetails::default()), None);
     }
 
-    fn event(type_: &str, reason: &str, message: &str) -> Value {
-        json!({"type": type_, "reason": reason, "message": message})
+    fn event(type_: &str, reason: &str, message: &str) -> PodEvent {
+        PodEvent {
+            type_: Some(type_.into()),
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            count: None,
+            first_timestamp: None,
+            last_timestamp: None,
+        }
     }
 
     /// A pod the scheduler cannot place has no container state; its newest Warning Event says
     /// why, ahead of the Deployment's generic condition, and a Normal Event never does.
     #[test]
     fn a_pod_without_a_container_is_explained_by_its_newest_warning_event() {
+        let mut pending = pod("pending", json!([]));
+        pending.events = vec![
+            event("Warning", "FailedScheduling", "0/3 nodes: taint"),
+            event(
+                "Warning",
+                "FailedScheduling",
+                "0/3 nodes: Insufficient memory",
+            ),
+            event("Normal", "NotTriggerScaleUp", "max node group size reached"),
+        ];
+        let unavailable: DeploymentCondition = serde_json::from_value(json!({"type": "Available",
+            "status": "False", "message": "Deployment does not have minimum availability."}))
+        .unwrap();
         let mut details = StateDetails {
-            deployment_events: vec![json!({"type": "Available", "status": "False",
-                "message": "Deployment does not have minimum availability."})],
-            pod_status: vec![
-                json!({"name": "up", "containerStatus": [{"state": {"running": {}}}]}),
-                json!({"name": "pending", "containerStatus": [], "events": [
-                    event("Warning", "FailedScheduling", "0/3 nodes: taint"),
-                    event("Warning", "FailedScheduling", "0/3 nodes: Insufficient memory"),
-                    event("Normal", "NotTriggerScaleUp", "max node group size reached"),
-                ]}),
-            ],
+            deployment_events: vec![DeploymentEvent::Condition(unavailable)],
+            pod_status: vec![pod("up", json!([{"state": {"running": {}}}])), pending],
             ..StateDetails::default()
         };
         assert_eq!(
             reason_of(&details).unwrap().told(),
             "replica pending (FailedScheduling): 0/3 nodes: Insufficient memory"
         );
-        details.pod_status[1]["events"] = json!([event("Normal", "Scheduled", "on worker-1")]);
+        details.pod_status[1].events = vec![event("Normal", "Scheduled", "on worker-1")];
         assert_eq!(
             reason_of(&details).unwrap().told(),
             "Deployment does not have minimum availability."
         );
         // A container's own state stays first: it is what the replica does now.
-        details.pod_status[1]["events"] = json!([event("Warning", "BackOff", "restarting")]);
-        details.pod_status[0]["containerStatus"][0]["state"] =
-            json!({"waiting": {"reason": "CrashLoopBackOff"}});
+        details.pod_status[1].events = vec![event("Warning", "BackOff", "restarting")];
+        details.pod_status[0] = pod(
+            "up",
+            json!([{"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]),
+        );
         assert_eq!(
             reason_of(&details).unwrap().told(),
             "replica up waiting (CrashLoopBackOff)"

@@ -4,7 +4,6 @@
 //! starts, so reading it never calls the API.
 
 mod details;
-pub use details::EVENTS_FIELD;
 mod errors;
 mod guard;
 mod identity;
@@ -35,6 +34,7 @@ use kube::{Api, Client, ResourceExt};
 use super::{LogQuery, LogStream, Observed, Runtime, RuntimeError, StateDetails};
 use crate::domain::policy::WorkloadPolicy;
 use crate::domain::replica::ReplicaSpec;
+use crate::domain::state_details::PodEvent;
 use crate::domain::BeltId;
 use errors::{is_not_found, runtime_error, within};
 use refusals::Refusals;
@@ -219,7 +219,7 @@ impl KubernetesRuntime {
 
     /// The pod's Events, newest last. Details are for a human reading why a belt failed, so a
     /// cluster that refuses or does not answer costs the Events, not the whole answer.
-    async fn pod_events(&self, pod: String) -> Vec<serde_json::Value> {
+    async fn pod_events(&self, pod: String) -> Vec<PodEvent> {
         let params = ListParams::default().fields(&format!(
             "involvedObject.kind=Pod,involvedObject.name={pod}"
         ));
@@ -351,9 +351,7 @@ impl Runtime for KubernetesRuntime {
         }
         let events = join_all(pods.iter().map(|pod| self.pod_events(pod.name_any()))).await;
         for (status, events) in details.pod_status.iter_mut().zip(events) {
-            if let (Some(status), false) = (status.as_object_mut(), events.is_empty()) {
-                status.insert(details::EVENTS_FIELD.to_string(), events.into());
-            }
+            status.events = events;
         }
         if let Some(refusal) = refusal {
             details.deployment_events.insert(0, refusal.condition());

@@ -8,29 +8,16 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use serde::Serialize;
-use serde_json::Value;
 
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
 
 pub use crate::domain::lifecycle::{Observed, Phase};
 pub use crate::domain::log_lines::{LogLine, LogQuery};
+pub use crate::domain::state_details::StateDetails;
 
 /// New lines until dropped; an error ends it.
 pub type LogStream = futures::stream::BoxStream<'static, Result<LogLine, RuntimeError>>;
-
-/// `GET …/state` details, in the v2 document's shapes.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct StateDetails {
-    /// Replicas asked for, as a string (`"1"`).
-    pub deployment_replicas: String,
-    /// Deployment conditions: `type`, `status`, `reason`, `message`, `lastUpdateTime`, `lastTransitionTime`.
-    pub deployment_events: Vec<Value>,
-    /// Per pod/process: `name`, `podEvents` (conditions), `containerStatus`.
-    pub pod_status: Vec<Value>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {

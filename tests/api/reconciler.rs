@@ -6,6 +6,7 @@
 mod data_plane;
 pub mod fakes;
 mod kill;
+mod lagged;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -164,8 +164,9 @@ async fn a_belt_naming_another_belts_kafka_secret_is_refused_and_nothing_is_appl
     fake.assert_no_call().await;
     let observed = runtime.observe(spec.belt_id).unwrap();
     assert_eq!(observed.phase, Phase::Failed);
-    let details = runtime.details(spec.belt_id).await.unwrap().unwrap();
-    let message = details.deployment_events[0]["message"].as_str().unwrap();
+    let details =
+        serde_json::to_value(runtime.details(spec.belt_id).await.unwrap().unwrap()).unwrap();
+    let message = details["deploymentEvents"][0]["message"].as_str().unwrap();
     assert!(message.contains(other), "{message}");
 }
 

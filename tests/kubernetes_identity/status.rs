@@ -52,7 +52,8 @@ async fn seen_with(users: Vec<Value>, annotated: bool) -> (Observed, Option<Stri
     let id = BeltId::new(161).unwrap();
     let observed = runtime.observe(id).unwrap();
     let (details, ()) = tokio::join!(runtime.details(id), fake.serve_events(pod_count));
-    let first = details.unwrap().unwrap().deployment_events[0].clone();
+    let details = serde_json::to_value(details.unwrap().unwrap()).unwrap();
+    let first = details["deploymentEvents"][0].clone();
     fake.assert_no_call().await;
     let reason = first["reason"].as_str().map(str::to_string);
     (

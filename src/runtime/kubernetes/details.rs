@@ -5,15 +5,11 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Pod};
-use serde::Serialize;
-use serde_json::{json, Value};
 
+use crate::domain::state_details::{
+    ContainerDetails, DeploymentEvent, EventTime, PodConditionDetails, PodDetails, PodEvent,
+};
 use crate::runtime::StateDetails;
-
-/// The key under which a pod's Events sit next to `podEvents`. `podEvents` keeps the v2 meaning
-/// (pod conditions); Events have another shape, so they get their own field, present only when a
-/// pod has any.
-pub const EVENTS_FIELD: &str = "events";
 
 /// `pods` sorted by name, so the answer is stable.
 pub fn details(deployment: &Deployment, pods: &[Arc<Pod>]) -> StateDetails {
@@ -25,34 +21,35 @@ pub fn details(deployment: &Deployment, pods: &[Arc<Pod>]) -> StateDetails {
     let conditions = deployment
         .status
         .as_ref()
-        .and_then(|status| status.conditions.as_ref());
+        .and_then(|status| status.conditions.clone());
     StateDetails {
         deployment_replicas: replicas.to_string(),
-        deployment_events: to_values(conditions),
+        deployment_events: (conditions.into_iter().flatten())
+            .map(DeploymentEvent::Condition)
+            .collect(),
         pod_status: pods.iter().map(|pod| pod_status(pod)).collect(),
     }
 }
 
-fn pod_status(pod: &Pod) -> Value {
+/// The runtime adds the pod's Events afterwards.
+fn pod_status(pod: &Pod) -> PodDetails {
     let status = pod.status.as_ref();
-    json!({
-        "name": pod.metadata.name.as_deref().unwrap_or_default(),
-        "podEvents": to_values(status.and_then(|s| s.conditions.as_ref())),
-        "containerStatus": to_values(status.and_then(|s| s.container_statuses.as_ref())),
-    })
+    let conditions = status.and_then(|s| s.conditions.clone());
+    let containers = status.and_then(|s| s.container_statuses.clone());
+    PodDetails {
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        pod_events: (conditions.into_iter().flatten())
+            .map(PodConditionDetails::Pod)
+            .collect(),
+        container_status: (containers.into_iter().flatten())
+            .map(|c| ContainerDetails::Pod(Box::new(c)))
+            .collect(),
+        events: Vec::new(),
+    }
 }
 
-fn to_values<T: Serialize>(items: Option<&Vec<T>>) -> Vec<Value> {
-    items
-        .into_iter()
-        .flatten()
-        .filter_map(|item| serde_json::to_value(item).ok())
-        .collect()
-}
-
-/// What a user needs from an Event (`Failed: … pull access denied`, `OOMKilling`), without the
-/// bookkeeping fields; oldest first.
-pub fn pod_events(mut events: Vec<Event>) -> Vec<Value> {
+/// What a user needs from an Event, oldest first.
+pub fn pod_events(mut events: Vec<Event>) -> Vec<PodEvent> {
     // Events written through events.k8s.io (a current scheduler's) carry only an eventTime:
     // ordered by it, not as the oldest.
     events.sort_by_key(|event| {
@@ -61,43 +58,23 @@ pub fn pod_events(mut events: Vec<Event>) -> Vec<Value> {
     });
     events
         .into_iter()
-        .filter_map(|event| {
-            serde_json::to_value(PodEvent {
-                type_: event.type_,
-                reason: event.reason,
-                message: event.message,
-                count: event.count,
-                first_timestamp: event.first_timestamp.map(|t| json!(t)),
-                // Events written through events.k8s.io carry only an eventTime.
-                last_timestamp: event
-                    .last_timestamp
-                    .map(|t| json!(t))
-                    .or_else(|| event.event_time.map(|t| json!(t))),
-            })
-            .ok()
+        .map(|event| PodEvent {
+            type_: event.type_,
+            reason: event.reason,
+            message: event.message,
+            count: event.count,
+            first_timestamp: event.first_timestamp,
+            // Events written through events.k8s.io carry only an eventTime.
+            last_timestamp: (event.last_timestamp.map(EventTime::Last))
+                .or_else(|| event.event_time.map(EventTime::Event)),
         })
         .collect()
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PodEvent {
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    type_: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    count: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    first_timestamp: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_timestamp: Option<Value>,
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn event(message: &str, last: Option<&str>, event_time: Option<&str>) -> Event {
@@ -119,7 +96,7 @@ mod tests {
         ]);
         let messages: Vec<&str> = events
             .iter()
-            .map(|e| e["message"].as_str().unwrap())
+            .map(|e| e.message.as_deref().unwrap())
             .collect();
         assert_eq!(messages, ["oldest", "middle", "newest"]);
     }

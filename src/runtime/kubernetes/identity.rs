@@ -6,6 +6,7 @@
 use kube::core::DynamicObject;
 use serde_json::Value;
 
+use crate::domain::state_details::{DeploymentEvent, HeldBack};
 use crate::runtime::{Observed, Phase};
 
 /// The reasons `deploymentEvents` shows while the identity holds a belt back.
@@ -32,18 +33,20 @@ pub enum Identity {
 
 impl Identity {
     /// The condition `deploymentEvents` shows first while the identity is not ready.
-    pub fn condition(&self) -> Option<Value> {
+    pub fn condition(&self) -> Option<DeploymentEvent> {
         let (reason, message) = match self {
             Identity::Ready => return None,
             Identity::Missing(message) => (MISSING, message),
             Identity::Pending(message) => (PENDING, message),
             Identity::Refused { reason, message } => (*reason, message),
         };
-        Some(serde_json::json!({
-            "type": "KafkaUserReady",
-            "status": "False",
-            "reason": reason,
-            "message": message,
+        Some(DeploymentEvent::HeldBack(HeldBack {
+            type_: "KafkaUserReady".into(),
+            status: "False".into(),
+            reason: reason.into(),
+            message: message.clone(),
+            last_update_time: None,
+            last_transition_time: None,
         }))
     }
 }

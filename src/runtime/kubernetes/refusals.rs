@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::domain::replica::ReplicaSpec;
+use crate::domain::state_details::{DeploymentEvent, HeldBack};
 use crate::domain::timestamp::format_timestamp;
 use crate::domain::BeltId;
 use crate::runtime::RuntimeError;
@@ -24,14 +25,14 @@ pub(super) struct Refusal {
 
 impl Refusal {
     /// The refusal in the shape of a Deployment condition (`deploymentEvents`).
-    pub(super) fn condition(&self) -> serde_json::Value {
-        serde_json::json!({
-            "type": "Applied",
-            "status": "False",
-            "reason": REFUSED_REASON,
-            "message": self.reason,
-            "lastUpdateTime": self.at,
-            "lastTransitionTime": self.at,
+    pub(super) fn condition(&self) -> DeploymentEvent {
+        DeploymentEvent::HeldBack(HeldBack {
+            type_: "Applied".into(),
+            status: "False".into(),
+            reason: REFUSED_REASON.into(),
+            message: self.reason.clone(),
+            last_update_time: Some(self.at.clone()),
+            last_transition_time: Some(self.at.clone()),
         })
     }
 }

@@ -9,17 +9,14 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use serde::Serialize;
-use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
 use super::status::{ContainerState, ReplicaStatus, Terminated};
+use crate::domain::state_details::{
+    ContainerDetails, DeploymentEvent, PodConditionDetails, PodDetails, ProcessCondition,
+    ProcessContainer,
+};
 use crate::runtime::{Phase, StateDetails};
-
-/// A time as Kubernetes shows it (whole seconds, `Z`), or `null`.
-fn time(at: OffsetDateTime) -> Value {
-    to_value(k8s_time(at))
-}
 
 /// Failed as soon as one replica crash-loops (one broken pod makes the belt broken), Running when
 /// every replica is ready.
@@ -75,16 +72,16 @@ fn condition(
     }
 }
 
+/// A time as Kubernetes shows it (whole seconds, `Z`).
 fn k8s_time(at: OffsetDateTime) -> Option<Time> {
     Timestamp::from_second(at.unix_timestamp()).ok().map(Time)
 }
 
-fn to_value(value: impl Serialize) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
-}
-
-fn deployment_conditions(view: &View) -> Vec<Value> {
-    vec![to_value(available(view)), to_value(progressing(view))]
+fn deployment_conditions(view: &View) -> Vec<DeploymentEvent> {
+    vec![
+        DeploymentEvent::Condition(available(view)),
+        DeploymentEvent::Condition(progressing(view)),
+    ]
 }
 
 /// Unavailable since the earliest replica that is still not ready stopped being ready.
@@ -155,62 +152,62 @@ fn crash_looping(view: &View) -> DeploymentCondition {
     )
 }
 
-/// Pod conditions and the container status stay built by hand: `PodCondition` drops the
-/// `"lastProbeTime": null` clients see today, and `ContainerStatus` would add an empty `imageID`.
-fn pod_status(view: &View, replica: &ReplicaStatus) -> Value {
+/// Pod conditions and the container status are the project's own types: `PodCondition` drops
+/// the `"lastProbeTime": null` clients see today, and `ContainerStatus` would add an empty
+/// `imageID`.
+fn pod_status(view: &View, replica: &ReplicaStatus) -> PodDetails {
     let pod_condition = |kind: &str, ready: bool| {
-        let mut condition = Map::new();
-        condition.insert("type".into(), kind.into());
-        condition.insert("status".into(), if ready { "True" } else { "False" }.into());
-        condition.insert("lastProbeTime".into(), Value::Null);
-        condition.insert("lastTransitionTime".into(), time(replica.ready_changed_at));
-        if !ready {
-            condition.insert("reason".into(), "ContainersNotReady".into());
-            condition.insert(
-                "message".into(),
-                format!("containers with unready status: [{}]", view.container).into(),
-            );
-        }
-        Value::Object(condition)
-    };
-    let scheduled = |kind: &str| {
-        json!({
-            "type": kind,
-            "status": "True",
-            "lastProbeTime": null,
-            "lastTransitionTime": time(replica.created_at),
+        PodConditionDetails::Process(ProcessCondition {
+            type_: kind.into(),
+            status: if ready { "True" } else { "False" }.into(),
+            last_probe_time: None,
+            last_transition_time: k8s_time(replica.ready_changed_at),
+            reason: (!ready).then(|| "ContainersNotReady".into()),
+            message: (!ready)
+                .then(|| format!("containers with unready status: [{}]", view.container)),
         })
     };
-    json!({
-        "name": replica.name,
-        "podEvents": [
+    let scheduled = |kind: &str| {
+        PodConditionDetails::Process(ProcessCondition {
+            type_: kind.into(),
+            status: "True".into(),
+            last_probe_time: None,
+            last_transition_time: k8s_time(replica.created_at),
+            reason: None,
+            message: None,
+        })
+    };
+    PodDetails {
+        name: replica.name.clone(),
+        pod_events: vec![
             scheduled("Initialized"),
             pod_condition("Ready", replica.ready),
             pod_condition("ContainersReady", replica.ready),
             scheduled("PodScheduled"),
         ],
-        "containerStatus": [container_status(view, replica)],
-    })
+        container_status: vec![container_status(view, replica)],
+        events: Vec::new(),
+    }
 }
 
-fn container_status(view: &View, replica: &ReplicaStatus) -> Value {
-    let mut status = Map::new();
-    status.insert("name".into(), view.container.into());
-    status.insert("image".into(), view.image.clone().into());
-    if let ContainerState::Running { pid, .. } = replica.state {
-        status.insert("containerID".into(), format!("process://{pid}").into());
-    }
-    status.insert("ready".into(), replica.ready.into());
-    status.insert("restartCount".into(), replica.restart_count.into());
-    let started = matches!(replica.state, ContainerState::Running { .. });
-    status.insert("started".into(), started.into());
-    status.insert("state".into(), to_value(state(view, replica)));
-    let last_state = K8sState {
-        terminated: replica.last_terminated.as_ref().map(terminated),
-        ..K8sState::default()
+fn container_status(view: &View, replica: &ReplicaStatus) -> ContainerDetails {
+    let running = match replica.state {
+        ContainerState::Running { pid, .. } => Some(pid),
+        _ => None,
     };
-    status.insert("lastState".into(), to_value(last_state));
-    Value::Object(status)
+    ContainerDetails::Process(Box::new(ProcessContainer {
+        name: view.container.into(),
+        image: view.image.clone(),
+        container_id: running.map(|pid| format!("process://{pid}")),
+        ready: replica.ready,
+        restart_count: replica.restart_count,
+        started: running.is_some(),
+        state: state(view, replica),
+        last_state: K8sState {
+            terminated: replica.last_terminated.as_ref().map(terminated),
+            ..K8sState::default()
+        },
+    }))
 }
 
 fn state(view: &View, replica: &ReplicaStatus) -> K8sState {
