@@ -16,6 +16,7 @@ pub mod list;
 pub mod logs;
 pub mod offsets;
 pub mod paging;
+pub mod query;
 use crate::metrics;
 pub mod openapi;
 pub mod render;

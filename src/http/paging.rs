@@ -3,24 +3,17 @@
 
 use super::document::Link;
 use super::links::{query_string, BaseUrl};
-use super::list::{natural, ListLinks, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::list::{ListLinks, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::query::Query;
 use crate::belts::Paging;
 use crate::domain::Invalid;
 
 /// The page a query asks for; other parameters are ignored.
-pub fn paging_of(raw: Option<&str>) -> Result<Paging, Invalid> {
-    let mut paging = Paging {
-        offset: 0,
-        limit: DEFAULT_PAGE_SIZE,
-    };
-    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        match key.as_ref() {
-            "pagesize" => paging.limit = natural("pagesize", &value, 1, MAX_PAGE_SIZE)?,
-            "offset" => paging.offset = natural("offset", &value, 0, i64::MAX as u64)?,
-            _ => {}
-        }
-    }
-    Ok(paging)
+pub fn paging_of(query: &Query) -> Result<Paging, Invalid> {
+    Ok(Paging {
+        offset: query.natural("offset", 0..=i64::MAX as u64, 0)?,
+        limit: query.natural("pagesize", 1..=MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE)?,
+    })
 }
 
 fn page_href(base: &BaseUrl, path: &str, paging: Paging, offset: u64) -> Link {
@@ -45,6 +38,10 @@ pub fn page_links(base: &BaseUrl, path: &str, paging: Paging, shown: u64, total:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn paging_of(raw: Option<&str>) -> Result<Paging, Invalid> {
+        super::paging_of(&Query::of(raw))
+    }
 
     #[test]
     fn paging_takes_the_listing_bounds() {
