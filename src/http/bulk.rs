@@ -88,7 +88,7 @@ fn result_of(project: &crate::domain::ProjectName, outcome: BulkOutcome) -> Bulk
     params(
         ("project" = String, Path, description = "Project (Keycloak client)."),
         ("status" = Option<String>, Query, description = "Belt states, comma-separated (e.g. `FAILED,STOPPED`)."),
-        ("search" = Option<String>, Query, description = "Case-insensitive substring of the name, as in the listing (at most 1024 characters)."),
+        ("search" = Option<String>, Query, description = "Case-insensitive substring of the name, as in the listing (at most 1024 characters).", max_length = 1024),
         DryRunParam,
     ),
     request_body(content = Object, description = "`{\"action\": \"START\"}` or `{\"action\": \"STOP\"}` (any case).",

@@ -129,7 +129,7 @@ fn list_href(base: &BaseUrl, path: &str, params: &ListParams, offset: u64) -> Li
     tag = "belts",
     params(
         ("project" = String, Path, description = "Project (Keycloak client)."),
-        ("search" = Option<String>, Query, description = "Case-insensitive substring of the name; `%` and `_` are literal."),
+        ("search" = Option<String>, Query, description = "Case-insensitive substring of the name; `%` and `_` are literal; at most 1024 characters.", max_length = 1024),
         ("pagesize" = Option<u64>, Query, description = "1–250, default 20."),
         ("offset" = Option<u64>, Query, description = "Default 0."),
         ("expand" = Option<String>, Query, description = "`totalCount` and/or belt states (comma-separated or repeated); states filter the page."),

@@ -132,3 +132,21 @@ fn a_value_refused_by_its_parser_names_the_parameter() {
         "Parameter 'after' must be an event id but is 'x'."
     );
 }
+
+#[test]
+fn the_document_bounds_search_as_the_query_does() {
+    // utoipa takes only a literal for `max_length`: this holds the two declarations together.
+    let document = serde_json::to_value(crate::http::openapi::document()).unwrap();
+    let mut bounded = 0;
+    for item in document["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if parameter["name"] == "search" {
+                    assert_eq!(parameter["schema"]["maxLength"], MAX_SEARCH_CHARS);
+                    bounded += 1;
+                }
+            }
+        }
+    }
+    assert!(bounded >= 2, "the listing and the bulk call take a search");
+}
