@@ -10,7 +10,7 @@ use super::error::ApiResult;
 use super::errors::ErrorBody;
 use super::links::BaseUrl;
 use super::list::ListLinks;
-use super::paging::{page_links, paging_of};
+use super::paging::page_links;
 use super::query::Query;
 use super::scope::BeltScope;
 use super::state::AppState;
@@ -90,7 +90,7 @@ pub async fn history(
     OriginalUri(uri): OriginalUri,
     query: Query,
 ) -> ApiResult<Json<HistoryList>> {
-    let page = paging_of(&query);
+    let page = query.page();
     let events = (state.belts)
         .history(scope.asked_by(&caller), page.clone())
         .await?;

@@ -16,9 +16,6 @@ use super::state::AppState;
 use crate::belts::Listing;
 use crate::domain::{BeltStatus, Invalid};
 
-pub(super) const DEFAULT_PAGE_SIZE: u64 = 20;
-pub(super) const MAX_PAGE_SIZE: u64 = 250;
-
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BeltList {
@@ -55,11 +52,12 @@ struct ListParams {
 
 fn parse_list_query(query: &Query) -> Result<ListParams, Invalid> {
     let search = query.search()?;
+    let page = query.page()?;
     let mut params = ListParams {
         search_given: search.is_some(),
         search: search.unwrap_or_default(),
-        pagesize: query.natural("pagesize", 1..=MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE)?,
-        offset: query.natural("offset", 0..=i64::MAX as u64, 0)?,
+        pagesize: page.limit,
+        offset: page.offset,
         exclude: query.single("exclude")?.map(str::to_owned),
         ..Default::default()
     };

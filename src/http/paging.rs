@@ -1,20 +1,10 @@
-//! Paging of a belt's revisions and history, as the listing pages (docs/api.md#listing):
-//! `pagesize` 1–250 (default 20) and `offset`, answered with `_links.self`, `next` and `prev`.
+//! The links of a page of a belt's revisions and history, as the listing's (docs/api.md#listing):
+//! `_links.self`, `next` and `prev`; the page itself is read by `Query::page`.
 
 use super::document::Link;
 use super::links::{query_string, BaseUrl};
-use super::list::{ListLinks, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use super::query::Query;
+use super::list::ListLinks;
 use crate::belts::Paging;
-use crate::domain::Invalid;
-
-/// The page a query asks for; other parameters are ignored.
-pub fn paging_of(query: &Query) -> Result<Paging, Invalid> {
-    Ok(Paging {
-        offset: query.natural("offset", 0..=i64::MAX as u64, 0)?,
-        limit: query.natural("pagesize", 1..=MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE)?,
-    })
-}
 
 fn page_href(base: &BaseUrl, path: &str, paging: Paging, offset: u64) -> Link {
     let (offset, pagesize) = (offset.to_string(), paging.limit.to_string());
@@ -39,8 +29,11 @@ pub fn page_links(base: &BaseUrl, path: &str, paging: Paging, shown: u64, total:
 mod tests {
     use super::*;
 
+    use crate::domain::Invalid;
+    use crate::http::query::Query;
+
     fn paging_of(raw: Option<&str>) -> Result<Paging, Invalid> {
-        super::paging_of(&Query::of(raw))
+        Query::of(raw).page()
     }
 
     #[test]

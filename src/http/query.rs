@@ -11,7 +11,12 @@ use axum::http::request::Parts;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::belts::Paging;
 use crate::domain::{BeltStatus, Invalid};
+
+/// A page of the listing, of revisions and of history: `pagesize` 1–250, default 20.
+const DEFAULT_PAGE_SIZE: u64 = 20;
+const MAX_PAGE_SIZE: u64 = 250;
 
 /// Names have at most 255 characters, so a longer search can hardly match; the bound keeps the
 /// remembered searches small.
@@ -127,6 +132,14 @@ impl Query {
                 .filter(|n| range.contains(n))
         })?;
         Ok(parsed.unwrap_or(default))
+    }
+
+    /// The page every paged answer takes (docs/api.md#listing): `pagesize` and `offset`.
+    pub fn page(&self) -> Result<Paging, Invalid> {
+        Ok(Paging {
+            offset: self.natural("offset", 0..=i64::MAX as u64, 0)?,
+            limit: self.natural("pagesize", 1..=MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE)?,
+        })
     }
 
     /// Case-insensitive substring of a belt's name, as given (spaces included), bounded.

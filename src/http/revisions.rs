@@ -17,7 +17,7 @@ use super::errors::ErrorBody;
 use super::if_match::{etag, precondition};
 use super::links::BaseUrl;
 use super::list::ListLinks;
-use super::paging::{page_links, paging_of};
+use super::paging::page_links;
 use super::query::Query;
 use super::render::{belt_path, replaced_response};
 use super::scope::BeltScope;
@@ -96,7 +96,7 @@ pub async fn list_revisions(
     OriginalUri(uri): OriginalUri,
     query: Query,
 ) -> ApiResult<Json<RevisionList>> {
-    let paging = paging_of(&query);
+    let paging = query.page();
     let asked = scope.asked_by(&caller);
     let page = state.belts.revisions(asked, paging.clone()).await?;
     let paging = paging?;
