@@ -280,23 +280,11 @@ pub struct RollbackArgs {
     pub to: Option<u64>,
 }
 
-/// `90s`, `2m`, `1h`, or plain seconds.
+/// `90s`, `2m`, `1h`, `1d`, or plain seconds: read as the server reads a duration (the
+/// `belt-query` crate), with its overflow check.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let at = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(at);
-    let amount: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration like 30s, 2m or 1h"))?;
-    let seconds = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(format!("'{text}': unknown unit '{unit}' (s, m or h)")),
-    };
-    Ok(Duration::from_secs(amount * seconds))
+    belt_query::duration(text, belt_query::Units::ANY)
+        .map_err(|why| format!("'{}': {why}", text.trim()))
 }
 
 #[cfg(test)]
@@ -313,6 +301,10 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
-        assert!(parse_duration("2y").is_err());
+        assert_eq!(
+            parse_duration("2y"),
+            Err("'2y': unknown unit 'y' (use s, m, h or d)".into())
+        );
+        assert!(parse_duration("99999999999999999h").is_err());
     }
 }

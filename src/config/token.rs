@@ -41,31 +41,15 @@ impl DevRole {
     }
 }
 
-/// `90s`, `30m`, `1h`, `7d`, or plain seconds.
+/// `90s`, `30m`, `1h`, `7d`, or plain seconds, read as every duration is (the `belt-query`
+/// crate, which the CLI shares), and more than zero.
 pub fn parse_ttl(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let amount: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration like 30m, 1h or 7d"))?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "'{text}' has unknown unit '{unit}' (use s, m, h or d)"
-            ))
-        }
-    };
-    if amount == 0 {
+    let ttl = belt_query::duration(text, belt_query::Units::ANY)
+        .map_err(|why| format!("'{}': {why}", text.trim()))?;
+    if ttl.is_zero() {
         return Err("a token must live longer than 0s".into());
     }
-    Ok(Duration::from_secs(amount.saturating_mul(seconds)))
+    Ok(ttl)
 }
 
 #[cfg(test)]
@@ -81,5 +65,6 @@ mod tests {
         assert!(parse_ttl("1y").is_err());
         assert!(parse_ttl("0h").is_err());
         assert!(parse_ttl("h").is_err());
+        assert!(parse_ttl("99999999999999999h").is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! docs/api.md#the-belt-document). Handlers extract, call one use case, render.
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,6 +17,7 @@ use super::error::ApiResult;
 use super::errors::ErrorBody;
 use super::if_match::{etag, precondition};
 use super::links::BaseUrl;
+use super::query::Query;
 use super::render::{belt_path, belt_response, replaced_response};
 use super::scope::{BeltScope, ProjectScope};
 use super::state::AppState;
@@ -32,12 +33,12 @@ use super::state::AppState;
     params(
         ("project" = String, Path, description = "Project (Keycloak client)."),
         ("id" = i64, Path, description = "Belt id, a positive 64-bit integer."),
-        ("export" = Option<String>, Query, description = "`true` (any case): only fields that differ from the server defaults, plus `id`."),
+        ("export" = Option<bool>, Query, description = "`true` (any case): only fields that differ from the server defaults, plus `id`. `false` or absent: the whole document."),
     ),
     responses(
         (status = 200, description = "The belt; with `export=true` only the fields a POST needs to recreate it.", body = BeltDocument,
             headers(("ETag" = String, description = "\"<version>\""))),
-        (status = 400, description = "Bad id.", body = ErrorBody),
+        (status = 400, description = "Bad id, or `export` neither `true` nor `false`.", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
         (status = 403, description = "Missing roles.", body = ErrorBody),
         (status = 404, description = "No such belt in this project.", body = ErrorBody),
@@ -49,10 +50,12 @@ pub async fn get(
     caller: Caller,
     scope: BeltScope,
     base: BaseUrl,
-    RawQuery(raw): RawQuery,
+    query: Query,
 ) -> ApiResult<Response> {
     let shown = state.belts.get(scope.asked_by(&caller)).await?;
-    if export_requested(raw.as_deref()) {
+    // Read after the get, so that the role check and a missing belt answer first, as for every
+    // refused value (docs/api.md#errors).
+    if query.flag("export")? {
         let view = export(&shown.belt, state.belts.defaults());
         let mut response = Json(Value::Object(view)).into_response();
         response
@@ -61,11 +64,6 @@ pub async fn get(
         return Ok(response);
     }
     Ok(belt_response(StatusCode::OK, &shown, &base))
-}
-
-fn export_requested(raw: Option<&str>) -> bool {
-    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .any(|(key, value)| key == "export" && value.trim().eq_ignore_ascii_case("true"))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 //! `POST …/belts/{id}/state` would have answered.
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 
@@ -11,6 +11,7 @@ use super::caller::Caller;
 use super::dry_run::{DryRun, DryRunParam};
 use super::error::{ApiError, ApiResult};
 use super::errors::ErrorBody;
+use super::query::Query;
 use super::render::belt_path;
 use super::scope::ProjectScope;
 use super::state::AppState;
@@ -41,25 +42,12 @@ pub struct BulkAnswer {
     pub results: Vec<BulkResult>,
 }
 
-/// `status` (comma list, repeatable) and `search`; at least one.
-fn selector_of(raw: Option<&str>) -> Result<Selector, Invalid> {
-    let mut selector = Selector::default();
-    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        match key.as_ref() {
-            "status" => {
-                for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    let status = item.parse::<BeltStatus>().map_err(|_| {
-                        Invalid::field_message("status", format!(
-                            "Parameter 'status' must name belt states (RUNNING, FAILED, RUNNING_BUT_OUTDATED, DEPLOYING, STOPPED) but is '{item}'."
-                        ))
-                    })?;
-                    selector.states.push(status);
-                }
-            }
-            "search" => selector.search = Some(value.into_owned()),
-            _ => {}
-        }
-    }
+/// `status` (comma list, repeatable) and `search` (bounded as the listing's); at least one.
+fn selector_of(query: &Query) -> Result<Selector, Invalid> {
+    let selector = Selector {
+        states: query.statuses("status")?,
+        search: query.search()?,
+    };
     if selector.states.is_empty() && selector.search.is_none() {
         return Err(Invalid::field_message(
             "status",
@@ -100,7 +88,7 @@ fn result_of(project: &crate::domain::ProjectName, outcome: BulkOutcome) -> Bulk
     params(
         ("project" = String, Path, description = "Project (Keycloak client)."),
         ("status" = Option<String>, Query, description = "Belt states, comma-separated (e.g. `FAILED,STOPPED`)."),
-        ("search" = Option<String>, Query, description = "Case-insensitive substring of the name, as in the listing."),
+        ("search" = Option<String>, Query, description = "Case-insensitive substring of the name, as in the listing (at most 1024 characters).", max_length = 1024),
         DryRunParam,
     ),
     request_body(content = Object, description = "`{\"action\": \"START\"}` or `{\"action\": \"STOP\"}` (any case).",
@@ -115,11 +103,11 @@ pub async fn change_states(
     State(state): State<AppState>,
     caller: Caller,
     ProjectScope(project): ProjectScope,
-    RawQuery(raw): RawQuery,
+    query: Query,
     DryRun(commit): DryRun,
     body: Bytes,
 ) -> ApiResult<Json<BulkAnswer>> {
-    let selector = selector_of(raw.as_deref());
+    let selector = selector_of(&query);
     let outcomes = (state.belts)
         .change_states(&caller.0, &project, (selector, commit), &body)
         .await?;

@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
+use super::query::Query;
 use crate::domain::{Commit, Invalid};
 
 /// Whether the write is kept (`dryRun` absent or `false`) or only tried (`dryRun=true`).
@@ -17,7 +18,7 @@ impl<S: Send + Sync> FromRequestParts<S> for DryRun {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(DryRun(commit_of(parts.uri.query())))
+        Ok(DryRun(commit_of(&Query::of(parts.uri.query()))))
     }
 }
 
@@ -57,34 +58,24 @@ pub struct RefusedDryRunParam {
     dry_run: Option<bool>,
 }
 
-/// Strict, because a dry run taken for a real call (or the reverse) writes what was not meant:
-/// only `true` or `false` in any case, given at most once. The name counts in any case too, so a
-/// `dryrun=true` is a dry run rather than an unknown parameter that lets the write through.
-fn commit_of(query: Option<&str>) -> Result<Commit, Invalid> {
-    let mut values = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .filter(|(key, _)| key.eq_ignore_ascii_case("dryRun"))
-        .map(|(_, value)| value.into_owned());
-    let Some(value) = values.next() else {
-        return Ok(Commit::Yes);
-    };
-    if values.next().is_some() {
-        return Err(Invalid::field("dryRun", "must be given at most once"));
-    }
-    if value.eq_ignore_ascii_case("true") {
-        Ok(Commit::DryRun)
-    } else if value.eq_ignore_ascii_case("false") {
-        Ok(Commit::Yes)
-    } else {
-        Err(Invalid::field_message(
-            "dryRun",
-            format!("Parameter 'dryRun' must be 'true' or 'false' but is '{value}'."),
-        ))
-    }
+/// A flag as every flag is read (`http/query.rs`): a dry run taken for a real call (or the
+/// reverse) writes what was not meant, so `true` or `false` in any case, given at most once, and
+/// the name in any case too (`dryrun=true` is a dry run, not an unknown parameter that lets the
+/// write through).
+fn commit_of(query: &Query) -> Result<Commit, Invalid> {
+    Ok(match query.flag("dryRun")? {
+        true => Commit::DryRun,
+        false => Commit::Yes,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn commit_of(raw: Option<&str>) -> Result<Commit, Invalid> {
+        super::commit_of(&Query::of(raw))
+    }
 
     #[test]
     fn only_true_or_false_once() {

@@ -1,7 +1,7 @@
 //! `GET …/belts/{id}/history` (docs/api.md#history): a belt's events, newest first, paged as the
 //! listing is.
 
-use axum::extract::{OriginalUri, RawQuery, State};
+use axum::extract::{OriginalUri, State};
 use axum::Json;
 use serde::Serialize;
 
@@ -10,7 +10,8 @@ use super::error::ApiResult;
 use super::errors::ErrorBody;
 use super::links::BaseUrl;
 use super::list::ListLinks;
-use super::paging::{page_links, paging_of};
+use super::paging::page_links;
+use super::query::Query;
 use super::scope::BeltScope;
 use super::state::AppState;
 use crate::domain::timestamp::format_timestamp;
@@ -87,9 +88,9 @@ pub async fn history(
     scope: BeltScope,
     base: BaseUrl,
     OriginalUri(uri): OriginalUri,
-    RawQuery(raw): RawQuery,
+    query: Query,
 ) -> ApiResult<Json<HistoryList>> {
-    let page = paging_of(raw.as_deref());
+    let page = query.page();
     let events = (state.belts)
         .history(scope.asked_by(&caller), page.clone())
         .await?;

@@ -1,6 +1,6 @@
 //! Listing belts: search, paging, `_links`, state filter (docs/api.md#listing).
 
-use axum::extract::{OriginalUri, RawQuery, State};
+use axum::extract::{OriginalUri, State};
 use axum::Json;
 use serde::Serialize;
 
@@ -9,17 +9,12 @@ use super::document::{BeltDocument, Link};
 use super::error::ApiResult;
 use super::errors::ErrorBody;
 use super::links::{query_string, BaseUrl};
+use super::query::{status_item, Query};
 use super::render::belt_path;
 use super::scope::ProjectScope;
 use super::state::AppState;
 use crate::belts::Listing;
 use crate::domain::{BeltStatus, Invalid};
-
-pub(super) const DEFAULT_PAGE_SIZE: u64 = 20;
-pub(super) const MAX_PAGE_SIZE: u64 = 250;
-/// Names have at most 255 characters, so a longer search can hardly match; the bound keeps the
-/// remembered searches small.
-const MAX_SEARCH_CHARS: usize = 1024;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -55,64 +50,34 @@ struct ListParams {
     search_given: bool,
 }
 
-pub(super) fn natural(name: &str, value: &str, min: u64, max: u64) -> Result<u64, Invalid> {
-    match value.trim().parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(Invalid::field_message(
-            name,
-            format!("Parameter '{name}' must be a natural number but is '{value}'."),
-        )),
-    }
-}
-
-fn parse_list_query(raw: Option<&str>) -> Result<ListParams, Invalid> {
+fn parse_list_query(query: &Query) -> Result<ListParams, Invalid> {
+    let search = query.search()?;
+    let page = query.page()?;
     let mut params = ListParams {
-        pagesize: DEFAULT_PAGE_SIZE,
+        search_given: search.is_some(),
+        search: search.unwrap_or_default(),
+        pagesize: page.limit,
+        offset: page.offset,
+        exclude: query.single("exclude")?.map(str::to_owned),
         ..Default::default()
     };
-    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        match key.as_ref() {
-            "search" => {
-                let chars = value.chars().count();
-                if chars > MAX_SEARCH_CHARS {
-                    return Err(Invalid::field_message("search", format!(
-                        "Parameter 'search' must be at most {MAX_SEARCH_CHARS} characters long but has {chars}."
-                    )));
-                }
-                params.search = value.into_owned();
-                params.search_given = true;
-            }
-            "pagesize" => params.pagesize = natural("pagesize", &value, 1, MAX_PAGE_SIZE)?,
-            "offset" => params.offset = natural("offset", &value, 0, i64::MAX as u64)?,
-            "expand" => {
-                for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    if item.eq_ignore_ascii_case("totalCount") {
-                        // The count is always returned; accepted for old clients.
-                    } else if let Ok(status) = item.parse::<BeltStatus>() {
-                        params.states.push(status);
-                    } else {
-                        return Err(Invalid::field_message("expand", format!(
-                            "Parameter 'expand' must name totalCount or belt states (RUNNING, FAILED, RUNNING_BUT_OUTDATED, DEPLOYING, STOPPED) but is '{item}'."
-                        )));
-                    }
-                    params.expand.push(item.to_string());
-                }
-            }
-            "exclude" => {
-                for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    if item.eq_ignore_ascii_case("status") {
-                        params.exclude_status = true;
-                    } else {
-                        return Err(Invalid::field_message(
-                            "exclude",
-                            format!("Parameter 'exclude' may only be 'status' but is '{item}'."),
-                        ));
-                    }
-                }
-                params.exclude = Some(value.into_owned());
-            }
-            _ => {}
+    for item in query.items("expand") {
+        // The count is always returned; `totalCount` is accepted for old clients.
+        if !item.eq_ignore_ascii_case("totalCount") {
+            params
+                .states
+                .push(status_item("expand", item, "totalCount or ")?);
         }
+        params.expand.push(item.to_string());
+    }
+    for item in query.items("exclude") {
+        if !item.eq_ignore_ascii_case("status") {
+            return Err(Invalid::field_message(
+                "exclude",
+                format!("Parameter 'exclude' may only be 'status' but is '{item}'."),
+            ));
+        }
+        params.exclude_status = true;
     }
     if params.exclude_status && !params.states.is_empty() {
         return Err(Invalid::field_message(
@@ -162,7 +127,7 @@ fn list_href(base: &BaseUrl, path: &str, params: &ListParams, offset: u64) -> Li
     tag = "belts",
     params(
         ("project" = String, Path, description = "Project (Keycloak client)."),
-        ("search" = Option<String>, Query, description = "Case-insensitive substring of the name; `%` and `_` are literal."),
+        ("search" = Option<String>, Query, description = "Case-insensitive substring of the name; `%` and `_` are literal; at most 1024 characters.", max_length = 1024),
         ("pagesize" = Option<u64>, Query, description = "1–250, default 20."),
         ("offset" = Option<u64>, Query, description = "Default 0."),
         ("expand" = Option<String>, Query, description = "`totalCount` and/or belt states (comma-separated or repeated); states filter the page."),
@@ -182,9 +147,9 @@ pub async fn list(
     ProjectScope(project): ProjectScope,
     base: BaseUrl,
     OriginalUri(uri): OriginalUri,
-    RawQuery(raw): RawQuery,
+    query: Query,
 ) -> ApiResult<Json<BeltList>> {
-    let params = parse_list_query(raw.as_deref());
+    let params = parse_list_query(&query);
     let listing = params
         .as_ref()
         .map(ListParams::listing)
@@ -232,6 +197,10 @@ fn page_links(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_list_query(raw: Option<&str>) -> Result<ListParams, Invalid> {
+        super::parse_list_query(&Query::of(raw))
+    }
 
     #[test]
     fn list_query_defaults_and_limits() {

@@ -4,13 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{OriginalUri, RawQuery, State};
+use axum::extract::{OriginalUri, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use super::caller::Caller;
 use super::document::{Link, SelfLinks};
@@ -18,6 +17,7 @@ use super::dry_run::{DryRun, RefusedDryRunParam};
 use super::error::ApiResult;
 use super::errors::ErrorBody;
 use super::links::{query_string, BaseUrl};
+use super::query::Query;
 use super::scope::BeltScope;
 use super::state::AppState;
 use super::streams::{line_of, ndjson, EndLine};
@@ -36,95 +36,18 @@ pub struct LogsBody {
     pub links: Option<SelfLinks>,
 }
 
-/// The query as given: each parameter's first value.
-struct Params(Vec<(String, String)>);
-
-impl Params {
-    fn of(raw: Option<&str>) -> Self {
-        Params(
-            url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-                .into_owned()
-                .collect(),
-        )
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn lines(&self) -> Result<u32, Invalid> {
-        let Some(value) = self.get("lines") else {
-            return Ok(MAX_LOG_LINES);
-        };
-        match value.trim().parse::<u32>() {
-            Ok(n) if (1..=MAX_LOG_LINES).contains(&n) => Ok(n),
-            _ => Err(Invalid::field_message(
-                "lines",
-                format!(
-                    "Parameter 'lines' must be in between 1 and {MAX_LOG_LINES} but is '{value}'."
-                ),
-            )),
-        }
-    }
-
-    fn flag(&self, name: &str) -> Result<bool, Invalid> {
-        match self.get(name).map(str::trim) {
-            None | Some("false") => Ok(false),
-            Some("true") => Ok(true),
-            Some(other) => Err(Invalid::field_message(
-                name,
-                format!("Parameter '{name}' must be 'true' or 'false' but is '{other}'."),
-            )),
-        }
-    }
-
-    fn since(&self, now: OffsetDateTime) -> Result<Option<OffsetDateTime>, Invalid> {
-        let Some(value) = self.get("since") else {
-            return Ok(None);
-        };
-        parse_since(value.trim(), now).map(Some).ok_or_else(|| {
-            Invalid::field_message(
-                "since",
-                format!(
-                    "Parameter 'since' must be an RFC 3339 time or a duration such as 30s, 10m \
-                     or 2h but is '{value}'."
-                ),
-            )
-        })
-    }
-
-    fn query(&self) -> Result<LogQuery, Invalid> {
-        Ok(LogQuery {
-            lines: self.lines()?,
-            since: self.since(OffsetDateTime::now_utc())?,
-            previous: self.flag("previous")?,
-        })
-    }
-}
-
-/// The most a relative `since` reaches back: a year, far beyond any kept log.
-const MAX_SINCE_SECONDS: i64 = 366 * 24 * 3600;
-
-/// An RFC 3339 time (any offset, taken as the instant it names) or `<n>s|m|h` before `now`.
-fn parse_since(value: &str, now: OffsetDateTime) -> Option<OffsetDateTime> {
-    if let Ok(at) = OffsetDateTime::parse(value, &Rfc3339) {
-        return Some(at.to_offset(time::UtcOffset::UTC));
-    }
-    let unit = match value.chars().last()? {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        _ => return None,
-    };
-    let digits = &value[..value.len() - 1];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let seconds = digits.parse::<i64>().ok()?.checked_mul(unit)?;
-    (seconds <= MAX_SINCE_SECONDS).then(|| now - Duration::seconds(seconds))
+/// What a logs call asks, from its query: `lines`, `since`, `previous`.
+fn log_query(query: &Query) -> Result<LogQuery, Invalid> {
+    let lines = query.value(
+        "lines",
+        &format!("in between 1 and {MAX_LOG_LINES}"),
+        |text| (text.trim().parse::<u32>().ok()).filter(|n| (1..=MAX_LOG_LINES).contains(n)),
+    )?;
+    Ok(LogQuery {
+        lines: lines.unwrap_or(MAX_LOG_LINES),
+        since: query.since(OffsetDateTime::now_utc())?,
+        previous: query.flag("previous")?,
+    })
 }
 
 /// The last `lines` log lines of every replica (also answers POST, as a published client uses
@@ -161,14 +84,13 @@ pub async fn logs(
     scope: BeltScope,
     base: BaseUrl,
     OriginalUri(uri): OriginalUri,
-    RawQuery(raw): RawQuery,
+    params: Query,
     dry_run: DryRun,
 ) -> ApiResult<Response> {
-    let params = Params::of(raw.as_deref());
     let query = dry_run
         .refused()
         .and_then(|()| params.flag("follow"))
-        .and_then(|follow| Ok((follow, params.query()?)));
+        .and_then(|follow| Ok((follow, log_query(&params)?)));
     let follow = query.as_ref().is_ok_and(|(follow, _)| *follow);
     let query = query.map(|(_, query)| query);
     let asked = scope.asked_by(&caller);
@@ -188,7 +110,7 @@ pub async fn logs(
     let lines = lines.to_string();
     let mut pairs = vec![("lines", lines.as_str())];
     for name in ["since", "previous"] {
-        if let Some(value) = params.get(name) {
+        if let Some(value) = params.all(name).next() {
             pairs.push((name, value));
         }
     }
@@ -225,7 +147,7 @@ mod tests {
 
     #[test]
     fn lines_are_bounded() {
-        let lines = |raw| Params::of(raw).lines();
+        let lines = |raw| log_query(&Query::of(raw)).map(|query| query.lines);
         assert_eq!(lines(None).unwrap(), 500);
         assert_eq!(lines(Some("lines=5")).unwrap(), 5);
         assert_eq!(
@@ -237,45 +159,14 @@ mod tests {
     }
 
     #[test]
-    fn since_is_a_time_or_a_duration_before_now() {
-        let now = time::macros::datetime!(2026-01-01 12:00:00 UTC);
-        let at = |value| parse_since(value, now);
-        assert_eq!(
-            at("30s"),
-            Some(time::macros::datetime!(2026-01-01 11:59:30 UTC))
+    fn since_and_previous_name_themselves() {
+        let refused = |raw| log_query(&Query::of(Some(raw))).unwrap_err().to_string();
+        assert!(refused("since=soon").contains("'since'"));
+        assert!(refused("previous=1").contains("'previous'"));
+        assert!(
+            log_query(&Query::of(Some("previous=TRUE")))
+                .unwrap()
+                .previous
         );
-        assert_eq!(
-            at("10m"),
-            Some(time::macros::datetime!(2026-01-01 11:50:00 UTC))
-        );
-        assert_eq!(
-            at("2h"),
-            Some(time::macros::datetime!(2026-01-01 10:00:00 UTC))
-        );
-        assert_eq!(
-            at("2026-01-01T13:00:00+02:00"),
-            Some(time::macros::datetime!(2026-01-01 11:00:00 UTC))
-        );
-        for bad in [
-            "",
-            "s",
-            "10",
-            "-5m",
-            "1.5h",
-            "10d",
-            "99999999999999999999h",
-            "yesterday",
-        ] {
-            assert_eq!(at(bad), None, "{bad}");
-        }
-        let error = Params::of(Some("since=soon")).query().unwrap_err();
-        assert!(error.to_string().contains("'since'"), "{error}");
-    }
-
-    #[test]
-    fn flags_are_true_or_false() {
-        assert!(Params::of(Some("follow=true")).flag("follow").unwrap());
-        assert!(!Params::of(None).flag("previous").unwrap());
-        assert!(Params::of(Some("previous=1")).flag("previous").is_err());
     }
 }

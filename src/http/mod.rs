@@ -15,6 +15,7 @@ pub mod links;
 pub mod list;
 pub mod logs;
 pub mod offsets;
+pub mod query;
 pub mod openapi;
 pub mod paging;
 pub mod render;

@@ -1,27 +1,10 @@
-//! Paging of a belt's revisions and history, as the listing pages (docs/api.md#listing):
-//! `pagesize` 1–250 (default 20) and `offset`, answered with `_links.self`, `next` and `prev`.
+//! The links of a page of a belt's revisions and history, as the listing's (docs/api.md#listing):
+//! `_links.self`, `next` and `prev`; the page itself is read by `Query::page`.
 
 use super::document::Link;
 use super::links::{query_string, BaseUrl};
-use super::list::{natural, ListLinks, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::list::ListLinks;
 use crate::belts::Paging;
-use crate::domain::Invalid;
-
-/// The page a query asks for; other parameters are ignored.
-pub fn paging_of(raw: Option<&str>) -> Result<Paging, Invalid> {
-    let mut paging = Paging {
-        offset: 0,
-        limit: DEFAULT_PAGE_SIZE,
-    };
-    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        match key.as_ref() {
-            "pagesize" => paging.limit = natural("pagesize", &value, 1, MAX_PAGE_SIZE)?,
-            "offset" => paging.offset = natural("offset", &value, 0, i64::MAX as u64)?,
-            _ => {}
-        }
-    }
-    Ok(paging)
-}
 
 fn page_href(base: &BaseUrl, path: &str, paging: Paging, offset: u64) -> Link {
     let (offset, pagesize) = (offset.to_string(), paging.limit.to_string());
@@ -45,6 +28,13 @@ pub fn page_links(base: &BaseUrl, path: &str, paging: Paging, shown: u64, total:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::domain::Invalid;
+    use crate::http::query::Query;
+
+    fn paging_of(raw: Option<&str>) -> Result<Paging, Invalid> {
+        Query::of(raw).page()
+    }
 
     #[test]
     fn paging_takes_the_listing_bounds() {

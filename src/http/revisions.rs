@@ -2,7 +2,7 @@
 //! call one use case, render.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, OriginalUri, RawPathParams, RawQuery, State};
+use axum::extract::{FromRequestParts, OriginalUri, RawPathParams, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +17,8 @@ use super::errors::ErrorBody;
 use super::if_match::{etag, precondition};
 use super::links::BaseUrl;
 use super::list::ListLinks;
-use super::paging::{page_links, paging_of};
+use super::paging::page_links;
+use super::query::Query;
 use super::render::{belt_path, replaced_response};
 use super::scope::BeltScope;
 use super::state::AppState;
@@ -93,9 +94,9 @@ pub async fn list_revisions(
     scope: BeltScope,
     base: BaseUrl,
     OriginalUri(uri): OriginalUri,
-    RawQuery(raw): RawQuery,
+    query: Query,
 ) -> ApiResult<Json<RevisionList>> {
-    let paging = paging_of(raw.as_deref());
+    let paging = query.page();
     let asked = scope.asked_by(&caller);
     let page = state.belts.revisions(asked, paging.clone()).await?;
     let paging = paging?;

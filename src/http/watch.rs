@@ -2,7 +2,7 @@
 //! JSON, one object per line, resumable from the last id a client saw.
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures::StreamExt;
@@ -12,6 +12,7 @@ use super::caller::Caller;
 use super::error::ApiResult;
 use super::errors::ErrorBody;
 use super::history::HistoryItem;
+use super::query::Query;
 use super::scope::ProjectScope;
 use super::state::AppState;
 use super::streams::{line_of, ndjson, EndLine};
@@ -54,35 +55,30 @@ impl From<WatchItem> for WatchLine {
     }
 }
 
-fn event_id(name: &str, value: &str) -> Result<i64, String> {
-    match value.trim().parse::<i64>() {
-        Ok(id) if id >= 0 => Ok(id),
-        _ => Err(format!(
-            "Parameter '{name}' must be an event id (a natural number) but is '{value}'."
-        )),
-    }
+const EVENT_ID: &str = "an event id (a natural number)";
+
+fn event_id(text: &str) -> Option<i64> {
+    text.trim().parse::<i64>().ok().filter(|id| *id >= 0)
 }
 
 /// `after` wins over `Last-Event-ID`; `belt` narrows to one belt.
-fn parse_ask(raw: Option<&str>, headers: &HeaderMap) -> Result<WatchAsk, Invalid> {
+fn parse_ask(query: &Query, headers: &HeaderMap) -> Result<WatchAsk, Invalid> {
     let mut ask = WatchAsk::default();
     if let Some(value) = headers.get("last-event-id") {
         let text = value.to_str().unwrap_or("?");
-        ask.after = Some(
-            event_id("Last-Event-ID", text)
-                .map_err(|message| Invalid::header("Last-Event-ID", message))?,
-        );
+        let id = event_id(text).ok_or_else(|| {
+            Invalid::header(
+                "Last-Event-ID",
+                format!("Parameter 'Last-Event-ID' must be {EVENT_ID} but is '{text}'."),
+            )
+        })?;
+        ask.after = Some(id);
     }
-    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        match key.as_ref() {
-            "after" => {
-                let after = event_id("after", &value);
-                ask.after =
-                    Some(after.map_err(|message| Invalid::field_message("after", message))?);
-            }
-            "belt" => ask.belt = Some(BeltId::parse(&value, "belt")?),
-            _ => {}
-        }
+    if let Some(after) = query.value("after", EVENT_ID, event_id)? {
+        ask.after = Some(after);
+    }
+    if let Some(belt) = query.single("belt")? {
+        ask.belt = Some(BeltId::parse(belt, "belt")?);
     }
     Ok(ask)
 }
@@ -121,9 +117,9 @@ pub async fn watch(
     caller: Caller,
     ProjectScope(project): ProjectScope,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    query: Query,
 ) -> ApiResult<Response> {
-    let ask = parse_ask(raw.as_deref(), &headers);
+    let ask = parse_ask(&query, &headers);
     let items = state.belts.watch(&caller.0, &project, ask).await?;
     Ok(ndjson(items.map(line)))
 }
@@ -132,6 +128,10 @@ pub async fn watch(
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    fn parse_ask(raw: Option<&str>, headers: &HeaderMap) -> Result<WatchAsk, Invalid> {
+        super::parse_ask(&Query::of(raw), headers)
+    }
 
     #[test]
     fn after_wins_over_the_header_and_bad_values_name_their_source() {

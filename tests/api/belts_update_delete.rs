@@ -10,6 +10,7 @@ backend_tests!(
     put_replaces_the_document_and_counts_versions,
     put_without_changes_answers_304_and_keeps_the_version,
     if_match_guards_put_and_delete,
+    a_weak_tag_of_the_current_version_answers_412,
     concurrent_puts_with_one_if_match_cannot_both_win,
     delete_answers_content_true_and_the_belt_is_gone,
 );
@@ -118,7 +119,9 @@ async fn if_match_guards_put_and_delete(backend: Backend) {
     .await;
     assert!(message.contains("version '1'"), "{message}");
     assert_eq!(put("\"1\"", "n1").await.unwrap().status(), StatusCode::OK);
-    assert_eq!(put("W/\"2\"", "n2").await.unwrap().status(), StatusCode::OK);
+    // A weak tag in a list with the strong one: the strong one matches.
+    let mixed = put("W/\"2\", \"2\"", "n2").await.unwrap();
+    assert_eq!(mixed.status(), StatusCode::OK);
     assert_eq!(put("*", "n3").await.unwrap().status(), StatusCode::OK);
 
     let delete = |etag: &'static str| {
@@ -136,6 +139,51 @@ async fn if_match_guards_put_and_delete(backend: Backend) {
     assert_eq!(app.get(&path, &token).await.status(), StatusCode::OK);
     assert_eq!(delete("\"4\"").await.unwrap().status(), StatusCode::OK);
     assert_eq!(app.get(&path, &token).await.status(), StatusCode::NOT_FOUND);
+}
+
+/// RFC 9110 §13.1.1: `If-Match` compares strongly, so `W/"<current>"` never matches; on each
+/// write that honours it, nothing is written.
+async fn a_weak_tag_of_the_current_version_answers_412(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.editor();
+    let created = app.create_belt("global", &minimal_belt("weak")).await;
+    let id = created["id"].as_str().unwrap();
+    for prefix in ["/projects/global", ""] {
+        let path = format!("{prefix}/belts/{id}");
+        let writes = [
+            (Method::PUT, path.clone(), Some(minimal_belt("weakened"))),
+            (Method::DELETE, path.clone(), None),
+            (
+                Method::POST,
+                format!("{path}/state"),
+                Some(json!({"action": "START"})),
+            ),
+        ];
+        for (method, at, body) in writes {
+            let mut request = app
+                .request(method.clone(), &at, Some(&token))
+                .header("If-Match", "W/\"1\"");
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request.send().await.unwrap();
+            let message = assert_error(
+                response,
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+            )
+            .await;
+            assert!(message.contains("version '1'"), "{method} {at}: {message}");
+        }
+    }
+    let (_, belt) = json_of(
+        app.get(&format!("/projects/global/belts/{id}"), &token)
+            .await,
+    )
+    .await;
+    assert_eq!(belt["version"], "1");
+    assert_eq!(belt["name"], "weak");
+    assert_eq!(belt["status"], "STOPPED");
 }
 
 async fn concurrent_puts_with_one_if_match_cannot_both_win(backend: Backend) {

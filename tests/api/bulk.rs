@@ -139,6 +139,20 @@ async fn bulk_needs_an_editor_and_a_selector(backend: Backend) {
         message.starts_with("Parameter 'status'") && message.contains("ASLEEP"),
         "{message}"
     );
+    // The search is bounded as the listing's, with the listing's words.
+    let long = format!("?search={}", "x".repeat(1025));
+    let message = assert_error(
+        bulk(&app, &long, "STOP").await,
+        StatusCode::BAD_REQUEST,
+        "bad_parameter_value",
+    )
+    .await;
+    let listed = app
+        .get(&format!("/projects/global/belts{long}"), &app.viewer())
+        .await;
+    let listed = assert_error(listed, StatusCode::BAD_REQUEST, "bad_parameter_value").await;
+    assert!(message.starts_with("Parameter 'search'"), "{message}");
+    assert_eq!(message, listed);
     let message = assert_error(
         bulk(&app, "?search=one", "NAP").await,
         StatusCode::BAD_REQUEST,

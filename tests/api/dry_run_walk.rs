@@ -19,7 +19,7 @@ backend_tests!(every_write_in_the_openapi_document_dry_runs_or_refuses_dry_run);
 
 /// What a write does with `dryRun=true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
+pub(crate) enum Expect {
     /// Tried for real: the answer of the call, nothing written.
     Tries,
     /// 400 naming `dryRun`, nothing done.
@@ -27,22 +27,22 @@ enum Expect {
 }
 
 /// The belts the walk acts on.
-struct Belts {
-    running: String,
-    stopped: String,
+pub(crate) struct Belts {
+    pub running: String,
+    pub stopped: String,
 }
 
 /// One request of the walk: method, path (v2 form, `{id}` filled), body, and what to expect.
-struct Call {
-    method: Method,
-    path: String,
-    body: Option<Value>,
-    expect: Expect,
+pub(crate) struct Call {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<Value>,
+    pub expect: Expect,
 }
 
 /// Every write operation of the v2 API, as (method, path template), with the requests that
 /// exercise it. The legacy twin of each (without `/projects/{project}`) is sent the same.
-fn calls_for(method: &str, template: &str, belts: &Belts) -> Option<Vec<Call>> {
+pub(crate) fn calls_for(method: &str, template: &str, belts: &Belts) -> Option<Vec<Call>> {
     let (running, stopped) = (&belts.running, &belts.stopped);
     let at = |id: &str, rest: &str| format!("/projects/global/belts/{id}{rest}");
     let call = |method: Method, path: String, body: Option<Value>, expect| Call {
@@ -182,37 +182,66 @@ async fn snapshot(app: &TestApp) -> Value {
     json!({"list": list, "belts": belts})
 }
 
-/// The write operations of the document, as (method, path).
-async fn writes_in_the_document(app: &TestApp) -> BTreeSet<(String, String)> {
+/// One operation of the app's own OpenAPI document.
+pub(crate) struct Operation {
+    /// Lower case, as the document keys it (`get`, `post`).
+    pub method: String,
+    /// The path as the document names it, v2 or legacy.
+    pub path: String,
+    /// The operation object: its `parameters`, responses.
+    pub doc: Value,
+}
+
+/// Every operation of the document the running app serves (`GET /openapi.json`).
+pub(crate) async fn operations_in_the_document(app: &TestApp) -> Vec<Operation> {
     let response = app.request(Method::GET, "/openapi.json", None).send().await;
     let (status, doc) = json_of(response.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    let mut writes = BTreeSet::new();
+    let mut operations = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
-        for method in ["post", "put", "patch", "delete"] {
-            if item.get(method).is_some() {
-                writes.insert((method.to_string(), path.clone()));
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if let Some(operation) = item.get(method) {
+                operations.push(Operation {
+                    method: method.to_string(),
+                    path: path.clone(),
+                    doc: operation.clone(),
+                });
             }
         }
     }
-    writes
+    operations
+}
+
+/// The write operations of the document, as (method, path).
+async fn writes_in_the_document(app: &TestApp) -> BTreeSet<(String, String)> {
+    (operations_in_the_document(app).await.into_iter())
+        .filter(|operation| operation.method != "get")
+        .map(|operation| (operation.method, operation.path))
+        .collect()
 }
 
 /// The v2 template of a document path, and the prefix its requests are sent under.
-fn v2_of(path: &str) -> (String, &'static str) {
+pub(crate) fn v2_of(path: &str) -> (String, &'static str) {
     match path.strip_prefix("/projects/{project}") {
         Some(_) => (path.to_string(), "/projects/global"),
         None => (format!("/projects/{{project}}{path}"), ""),
     }
 }
 
-async fn send(app: &TestApp, call: &Call, prefix: &str) -> (StatusCode, Value) {
+/// `call` under `prefix` (`/projects/global` or the legacy root), with `parameter` (`name=value`)
+/// added to its query, by an editor.
+pub(crate) async fn send(
+    app: &TestApp,
+    call: &Call,
+    prefix: &str,
+    parameter: &str,
+) -> (StatusCode, Value) {
     let path = match call.path.strip_prefix("/projects/global") {
         Some(rest) => format!("{prefix}{rest}"),
         None => call.path.clone(),
     };
     let separator = if path.contains('?') { '&' } else { '?' };
-    let url = format!("{path}{separator}dryRun=true");
+    let url = format!("{path}{separator}{parameter}");
     let mut request = app.request(call.method.clone(), &url, Some(&app.editor()));
     if let Some(body) = &call.body {
         request = request.json(body);
@@ -272,7 +301,7 @@ async fn every_write_in_the_openapi_document_dry_runs_or_refuses_dry_run(backend
             continue;
         };
         for call in calls {
-            let (status, body) = send(&app, &call, prefix).await;
+            let (status, body) = send(&app, &call, prefix, "dryRun=true").await;
             let what = format!("{} {path} ({}): {status} {body}", call.method, call.path);
             match call.expect {
                 Expect::Refuses => {

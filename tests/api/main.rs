@@ -23,6 +23,7 @@ mod kill_points;
 mod logs_follow;
 mod outage;
 mod policy;
+mod query_flags_walk;
 mod reconciler;
 mod registry;
 mod registry_hostile;

@@ -129,6 +129,30 @@ fn http_reaches_no_store_or_runtime_and_the_domain_no_http() {
     assert!(found.is_empty(), "{found:#?}");
 }
 
+/// Every query parameter is read through `src/http/query.rs` (docs/api.md#query-parameters): no
+/// other file decodes a query string or takes axum's raw or typed query, so a flag, a number, a
+/// status list or a search means the same on every route.
+#[test]
+fn query_parameters_are_read_in_one_module() {
+    let mut found = Vec::new();
+    for file in parse(&sources()).files {
+        if file.path == "src/http/query.rs" {
+            continue;
+        }
+        for reader in [
+            "form_urlencoded::parse",
+            "RawQuery",
+            "Query<",
+            "serde_urlencoded",
+        ] {
+            if file.code.contains(reader) {
+                found.push(format!("{} reads the query with {reader}", file.path));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
+}
+
 #[test]
 fn files_and_functions_stay_small() {
     let mut found = Vec::new();
