@@ -104,8 +104,8 @@ fn wildcard(pattern: &str, name: &str) -> bool {
                 return false;
             };
             (0..=rest.len())
-                .take_while(|&at| at == 0 || !rest[..at].contains('/'))
                 .filter(|&at| rest.is_char_boundary(at))
+                .take_while(|&at| !rest[..at].contains('/'))
                 .any(|at| wildcard(tail, &rest[at..]))
         }
     }
@@ -117,8 +117,8 @@ fn repository_path_exists(files: &[String], named: &str) -> bool {
     expand_braces(named).iter().all(|path| {
         let path = path.trim_end_matches('/');
         files.iter().any(|file| {
-            let folders = file.match_indices('/').map(|(at, _)| &file[..at]);
-            wildcard(path, file) || folders.into_iter().any(|folder| wildcard(path, folder))
+            let mut folders = file.match_indices('/').map(|(at, _)| &file[..at]);
+            wildcard(path, file) || folders.any(|folder| wildcard(path, folder))
         })
     })
 }
