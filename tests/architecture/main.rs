@@ -4,6 +4,7 @@
 //! and every `crate::…` / `super::…` / `self::…` path is resolved to the file that defines it
 //! (following `pub use` re-exports).
 
+mod docs;
 mod graph;
 mod text;
 
