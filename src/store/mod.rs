@@ -1,4 +1,6 @@
-//! The Belt Store: one trait, one SQL implementation generic over the database ([`SqlStore`]).
+//! The Belt Store: four capability traits ([`BeltRecords`], [`ReconcilerView`], [`RevisionLog`],
+//! [`EventLog`]; [`BeltStore`] is all four), one SQL implementation generic over the database
+//! ([`SqlStore`]).
 //! Every write is a single statement or a single transaction, and uniqueness (id; name per
 //! project) is the database's job.
 
