@@ -6,7 +6,7 @@
 //! At most `concurrency` invocations run at once, and `project_concurrency` of one project; one
 //! more is refused at once (`Busy`), so that sample runs never starve the API of CPU and memory,
 //! nor one project the others of their runs. A run's memory is bounded as a whole (its processes
-//! and its tmpfs) by a cgroup of its own where the machine allows ([`bound`]).
+//! and its tmpfs) by a cgroup of its own where the machine allows (`bound.rs`).
 
 mod bound;
 mod cgroup;
