@@ -5,6 +5,7 @@
 
 mod harness;
 mod invoke;
+mod invoke_sweep;
 mod status;
 
 use belt_api::domain::replica::{EnvEntry, EnvValue};
