@@ -22,10 +22,11 @@ pub(super) fn sandbox_config(config: &ServeConfig) -> SandboxConfig {
     }
 }
 
-/// Test-invoke in pods of `runtime`'s namespace, bounded by the `BELT_INVOKE_*` settings.
+/// Test-invoke in pods of `runtime`'s namespace, bounded by the `BELT_INVOKE_*` settings. What
+/// a crashed predecessor left is swept as it starts, not only with the first invocation.
 pub(super) fn in_pods(config: &ServeConfig, runtime: &KubernetesRuntime) -> Arc<dyn Invoke> {
     let invoke = &config.invoke;
-    Arc::new(runtime.pod_invoker(PodInvokeSettings {
+    let invoker = Arc::new(runtime.pod_invoker(PodInvokeSettings {
         timeout: invoke.timeout(),
         requirements_timeout: invoke.requirements_timeout(),
         memory_bytes: invoke.memory_bytes(),
@@ -33,7 +34,9 @@ pub(super) fn in_pods(config: &ServeConfig, runtime: &KubernetesRuntime) -> Arc<
         disk_bytes: invoke.venv_disk_bytes().max(64 * 1024 * 1024),
         concurrency: invoke.concurrency(),
         project_concurrency: invoke.project_concurrency(),
-    }))
+    }));
+    invoker.sweep_at_start();
+    invoker
 }
 
 /// Test-invoke when the runtime brought none: the local sandbox on the local runtime (a failure

@@ -229,6 +229,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// A runtime instead of the one the configuration names.
     pub runtime: Option<std::sync::Arc<dyn belt_api::runtime::Runtime>>,
+    /// With `runtime`: test-invoke on it (a pod invoker on the same fake API server).
+    pub invoker: Option<std::sync::Arc<dyn belt_api::invoke::Invoke>>,
 }
 
 pub struct TestApp {
@@ -326,7 +328,7 @@ impl TestApp {
         };
         let config: ServeConfig = *config;
         let app = match options.runtime {
-            Some(runtime) => App::build_with_runtime(config, runtime).await,
+            Some(runtime) => App::build_with(config, runtime, options.invoker).await,
             None => App::build(config).await,
         }
         .expect("building the app");

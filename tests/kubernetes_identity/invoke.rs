@@ -33,7 +33,7 @@ pub fn settings(concurrency: usize, project_concurrency: usize) -> PodInvokeSett
     }
 }
 
-fn invoker(concurrency: usize, project_concurrency: usize) -> (PodInvoker, FakeApi) {
+pub fn invoker(concurrency: usize, project_concurrency: usize) -> (PodInvoker, FakeApi) {
     let (runtime, fake) = runtime(KafkaIdentities::None);
     let invoker = runtime
         .pod_invoker(settings(concurrency, project_concurrency))
@@ -41,7 +41,7 @@ fn invoker(concurrency: usize, project_concurrency: usize) -> (PodInvoker, FakeA
     (invoker, fake)
 }
 
-fn request(project: &str) -> InvokeRequest {
+pub fn request(project: &str) -> InvokeRequest {
     let replica = spec_of(&v2_example_body());
     InvokeRequest {
         project: project.to_string(),
@@ -68,7 +68,7 @@ pub fn completed_log() -> String {
     format!("{REPORT_MARKER}{report}\n")
 }
 
-fn terminated(reason: &str, exit_code: i32) -> Value {
+pub fn terminated(reason: &str, exit_code: i32) -> Value {
     json!({"phase": if exit_code == 0 { "Succeeded" } else { "Failed" }, "containerStatuses": [
         {"name": "invoke", "image": "grnry-belt:0.8.0", "imageID": "", "ready": false,
          "restartCount": 0, "state": {"terminated": {"exitCode": exit_code, "reason": reason}}}]})
@@ -84,7 +84,7 @@ fn reply_text(reply: Reply, text: &str) {
 }
 
 /// An invoke pod or Secret as `list` answers it, expiring at `expires`.
-fn leftover(name: &str, expires: &str) -> Value {
+pub fn leftover(name: &str, expires: &str) -> Value {
     json!({"metadata": {"name": name, "labels": {"app.kubernetes.io/name": "belt-invoke",
         "app.kubernetes.io/managed-by": "belt-api", LABEL_EXPIRES: expires}}})
 }

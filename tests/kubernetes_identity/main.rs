@@ -4,7 +4,14 @@
 //! back from RUNNING until its KafkaUser is ready, failing when its status is not understood.
 
 mod harness;
+// The HTTP tests' `TestApp` (the real app on port 0), shared rather than copied; this binary
+// uses a part of it.
+#[allow(dead_code)]
+#[path = "../api/helpers.rs"]
+mod helpers;
 mod invoke;
+mod invoke_http;
+mod invoke_sweep;
 mod status;
 
 use belt_api::domain::replica::{EnvEntry, EnvValue};

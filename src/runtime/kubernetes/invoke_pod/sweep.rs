@@ -2,7 +2,7 @@
 //! is one (`belt.grnry.io/invoke-expires`), so any belt-api, this one after a crash or another
 //! replica, removes it without knowing who made it, and never a run still under way.
 
-use std::sync::PoisonError;
+use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
 use kube::api::{DeleteParams, ListParams};
@@ -35,15 +35,21 @@ impl PodInvoker {
             self.delete(&self.pods, &name).await?;
             removed += 1;
         }
-        for secret in secrets
-            .items
-            .iter()
-            .filter(|secret| expired(secret.labels()))
-        {
-            self.delete(&self.secrets, &secret.name_any()).await?;
+        for name in (secrets.items.iter().filter(|s| expired(s.labels()))).map(|s| s.name_any()) {
+            tracing::info!(secret = %name, "removing a test-invoke Secret left over by an earlier run");
+            self.delete(&self.secrets, &name).await?;
             removed += 1;
         }
         Ok(removed)
+    }
+
+    /// The sweep of a belt-api that starts: what a crashed predecessor left is removed now, not
+    /// only with the first invocation, which may be far off. In the background, so that a slow
+    /// API server or many leftovers never hold up the start; it counts as the first invocation's
+    /// sweep, and when it fails, that invocation tries again. The handle is for tests.
+    pub fn sweep_at_start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let invoker = self.clone();
+        tokio::spawn(async move { invoker.sweep_now_and_then().await })
     }
 
     async fn delete<K>(&self, api: &Api<K>, name: &str) -> Result<(), RuntimeError>
@@ -57,8 +63,8 @@ impl PodInvoker {
         }
     }
 
-    /// A sweep with the first invocation, then at most once per `SWEEP_INTERVAL`; a failed sweep
-    /// costs no invocation (the next one tries again).
+    /// A sweep at start (or with the first invocation), then at most once per `SWEEP_INTERVAL`
+    /// with an invocation; a failed sweep costs no invocation (the next one tries again).
     pub(super) async fn sweep_now_and_then(&self) {
         {
             let mut last = self
@@ -70,12 +76,19 @@ impl PodInvoker {
             }
             *last = Some(Instant::now());
         }
-        if let Err(err) = self.sweep().await {
-            tracing::warn!(error = %err, "sweeping test-invoke pods failed; the next invocation tries again");
-            *self
-                .last_sweep
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = None;
+        match self.sweep().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(
+                removed,
+                "removed test-invoke pods and Secrets left over by earlier runs"
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "sweeping test-invoke pods failed; the next invocation tries again");
+                *self
+                    .last_sweep
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = None;
+            }
         }
     }
 }
