@@ -259,7 +259,7 @@ fn unavailable(what: Dependency) -> String {
             bound.as_millis()
         ),
         Dependency::Runtime(reason) => {
-            format!("The runtime did not answer in time ({reason}); try again.")
+            format!("The runtime did not answer as expected ({reason}); try again.")
         }
         Dependency::Deletion(reason) => format!(
             "The runtime has not confirmed the deletion ({reason}); the deletion continues."
