@@ -60,6 +60,21 @@ fn ask() -> Request {
     }
 }
 
+/// A belt named `name` to create in the global project, with the server's defaults.
+fn new_belt(name: &str) -> NewBelt {
+    let body = serde_json::json!({"name": name, "eventTypes": ["a"]});
+    let spec = parse_spec(body.as_object().unwrap(), &server_defaults())
+        .unwrap()
+        .spec;
+    NewBelt {
+        id: None,
+        project: ProjectName::global(),
+        spec,
+        author: ask().by,
+        at: now_millis(),
+    }
+}
+
 /// Stores what `decide` answers on belt `id` (with `commit`); the transition as stored.
 async fn write(
     store: &dyn BeltStore,
@@ -105,17 +120,8 @@ async fn assert_kept(store: &dyn BeltStore, t: &Transition) {
 async fn each_transition_is_stored_as_decided_with_its_event_and_revision(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = store_on(backend, &dir).await;
-    let body = serde_json::json!({"name": "kept", "eventTypes": ["a"]});
-    let spec = parse_spec(body.as_object().unwrap(), &server_defaults())
-        .unwrap()
-        .spec;
-    let new = NewBelt {
-        id: None,
-        project: ProjectName::global(),
-        spec: spec.clone(),
-        author: ask().by,
-        at: now_millis(),
-    };
+    let new = new_belt("kept");
+    let spec = new.spec.clone();
     let created = store.create(new.clone(), Commit::Yes).await.unwrap();
     let id = created.id;
     assert_kept(store.as_ref(), &transition::create(id, &new)).await;
@@ -201,18 +207,11 @@ async fn listed(store: &dyn BeltStore) -> Vec<BeltId> {
 async fn each_settlement_of_a_deletion_is_stored_as_decided_with_its_event(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = store_on(backend, &dir).await;
-    let body = serde_json::json!({"name": "settled", "eventTypes": ["a"]});
-    let spec = parse_spec(body.as_object().unwrap(), &server_defaults())
+    let id = store
+        .create(new_belt("settled"), Commit::Yes)
+        .await
         .unwrap()
-        .spec;
-    let new = NewBelt {
-        id: None,
-        project: ProjectName::global(),
-        spec,
-        author: ask().by,
-        at: now_millis(),
-    };
-    let id = store.create(new, Commit::Yes).await.unwrap().id;
+        .id;
     let store = store.as_ref();
     let delete = |b: &Belt| transition::delete(b, &ask(), None).ok();
     assert_eq!(
