@@ -13,7 +13,7 @@ pub enum Settlement {
     /// The runtime removed what ran: the document goes too, and this is its `deleted` event.
     Remove(EventDraft),
     /// The runtime refused: the belt is back, stopped, as this transition stores it.
-    Restore(Transition),
+    Restore(Box<Transition>),
 }
 
 /// The runtime removed what ran of `current`: remove its document; `None` unless it is DELETING.
@@ -45,7 +45,7 @@ pub fn deletion_refused(current: &Belt, at: OffsetDateTime) -> Option<Settlement
         ..EventDraft::observed(EventAction::StatusChanged, at)
             .with_reason("the runtime refused the deletion: objects in use")
     };
-    Some(Settlement::Restore(Transition::of(next, event)))
+    Some(Settlement::Restore(Box::new(Transition::of(next, event))))
 }
 
 fn being_deleted(current: &Belt) -> Option<()> {

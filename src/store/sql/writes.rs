@@ -3,6 +3,8 @@
 //! its event, in one transaction. Nothing here decides a version, a generation, a status or
 //! whether a deletion may end.
 
+use sqlx::query::Query as SqlStatement;
+
 use super::statements;
 use super::{belt_of, Dialect};
 use crate::domain::belt::epoch_millis;
@@ -33,12 +35,14 @@ impl<'a> Columns<'a> {
     }
 }
 
-type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
+/// An SQL statement with its arguments (named apart from the HTTP query, which only
+/// `http/query.rs` reads).
+type Statement<'q, DB> = SqlStatement<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
 
 sql_impl! {
 impl {
     /// Binds `$1`…`$16`: the written columns, then the project and the id.
-    fn bind_columns<'q>(query: Query<'q, DB>, c: &'q Columns<'q>) -> Query<'q, DB> {
+    fn bind_columns<'q>(query: Statement<'q, DB>, c: &'q Columns<'q>) -> Statement<'q, DB> {
         let belt = c.belt;
         let deployed_version = belt.wish.deployed.as_ref().map(|d| d.version);
         query
