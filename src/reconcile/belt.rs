@@ -4,8 +4,9 @@
 use std::future::Future;
 
 use super::{replica_spec, Deletion, Reconciler};
+use crate::domain::belt::now_millis;
 use crate::domain::topics::foreign_destination;
-use crate::domain::{Belt, BeltId, DesiredState};
+use crate::domain::{transition, Belt, BeltId, DesiredState};
 use crate::runtime::RuntimeError;
 use crate::store::StoreError;
 
@@ -114,13 +115,15 @@ impl Reconciler {
         }
         match self.bounded(self.runtime.remove(id)).await {
             Ok(()) => {
-                self.store.delete_if_deleting(id).await?;
+                let deleted = |belt: &Belt| transition::deleted(belt, now_millis());
+                self.store.settle_deletion(id, Box::new(deleted)).await?;
                 tracing::info!(belt = %id, project = %belt.project, "belt deleted");
                 tell(Deletion::Done);
                 Ok(Outcome::Deleted)
             }
             Err(ReconcileError::Runtime(RuntimeError::InUse(reason))) => {
-                self.store.undo_delete(id).await?;
+                let refused = |belt: &Belt| transition::deletion_refused(belt, now_millis());
+                self.store.settle_deletion(id, Box::new(refused)).await?;
                 tracing::warn!(belt = %id, %reason, "deletion refused: runtime objects in use");
                 tell(Deletion::Refused(reason));
                 Ok(Outcome::DeletionRefused)

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use super::pool::note_outage;
 use super::{
     BeltRecords, BeltStore, Commit, Decide, EventBatch, EventLog, EventPage, ListQuery,
-    LockedOutcome, NewBelt, Page, ReconcilerView, Revision, RevisionLog, RevisionPage, StoreError,
-    Wishes,
+    LockedOutcome, NewBelt, Page, ReconcilerView, Revision, RevisionLog, RevisionPage, Settle,
+    Settlement, StoreError, Wishes,
 };
 use crate::domain::{Belt, BeltId, EventDraft, EventRetention, ProjectName};
 
@@ -82,11 +82,12 @@ impl ReconcilerView for Bounded {
     async fn get_any(&self, id: BeltId) -> Result<Option<Belt>, StoreError> {
         self.bound(self.inner.get_any(id)).await
     }
-    async fn delete_if_deleting(&self, id: BeltId) -> Result<bool, StoreError> {
-        self.bound(self.inner.delete_if_deleting(id)).await
-    }
-    async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError> {
-        self.bound(self.inner.undo_delete(id)).await
+    async fn settle_deletion(
+        &self,
+        id: BeltId,
+        settle: Settle,
+    ) -> Result<Option<Settlement>, StoreError> {
+        self.bound(self.inner.settle_deletion(id, settle)).await
     }
 }
 

@@ -28,7 +28,7 @@ pub use postgres::PostgresStore;
 pub use sql::{Dialect, SqlStore};
 pub use sqlite::SqliteStore;
 
-pub use crate::domain::transition::{NewBelt, Transition};
+pub use crate::domain::transition::{NewBelt, Settlement, Transition};
 
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -63,6 +63,11 @@ pub struct Wishes {
 /// (`crate::domain::transition`), `None` for nothing to write (an unchanged PUT), or a refusal (a
 /// stale `If-Match`, a START of a belt that is deploying), and then nothing is written.
 pub type Decide = Box<dyn FnOnce(&Belt) -> Result<Option<Transition>, Refusal> + Send>;
+
+/// Chooses how a deletion ends from the belt as it stands under the lock, any desired state:
+/// the domain's settlement (`transition::deleted`, `transition::deletion_refused`), or `None` for
+/// nothing to write.
+pub type Settle = Box<dyn FnOnce(&Belt) -> Option<Settlement> + Send>;
 
 /// One page of a belt's events, newest first, and how many it has in all.
 #[derive(Debug, Clone, Default)]
@@ -140,12 +145,16 @@ pub trait ReconcilerView: Send + Sync + 'static {
     async fn wish_summaries(&self) -> Result<Wishes, StoreError>;
     /// One belt by id, of any project and in any desired state, DELETING included.
     async fn get_any(&self, id: BeltId) -> Result<Option<Belt>, StoreError>;
-    /// Deletes the document if its desired state is DELETING, with its `deleted` event; `false`
-    /// when it is not (or gone).
-    async fn delete_if_deleting(&self, id: BeltId) -> Result<bool, StoreError>;
-    /// A deletion the runtime refused: DELETING back to STOPPED, with its event; `false` when
-    /// not DELETING.
-    async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError>;
+    /// Reads the belt `id` (any project, any desired state) with its row locked, lets `settle`
+    /// choose how its deletion ends, and stores that with its event in the same transaction: the
+    /// document removed (one statement, guarded on the version and generation read), or the
+    /// settlement's transition stored as [`BeltRecords::write_locked`] stores one. `None` when the
+    /// belt is gone or `settle` chose nothing; then nothing is written.
+    async fn settle_deletion(
+        &self,
+        id: BeltId,
+        settle: Settle,
+    ) -> Result<Option<Settlement>, StoreError>;
 }
 
 /// A belt's kept versions (docs/api.md#revisions-and-rollback); each write of a new version keeps

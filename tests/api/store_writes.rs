@@ -10,14 +10,20 @@ use belt_api::domain::belt::now_millis;
 use belt_api::domain::input::parse_spec;
 use belt_api::domain::transition::{self, Request, Transition};
 use belt_api::domain::{
-    Belt, BeltDefaults, BeltId, Commit, DesiredState, Person, Precondition, ProjectName,
+    Belt, BeltDefaults, BeltId, Commit, DesiredState, EventAction, Person, Precondition,
+    ProjectName,
 };
-use belt_api::store::{connect, BeltStore, LockedOutcome, NewBelt, StoreOptions};
+use belt_api::store::{
+    connect, BeltStore, ListQuery, LockedOutcome, NewBelt, Settlement, StoreOptions,
+};
 
 use crate::backend_tests;
 use crate::helpers::{fresh_postgres_database, Backend};
 
-backend_tests!(each_transition_is_stored_as_decided_with_its_event_and_revision);
+backend_tests!(
+    each_transition_is_stored_as_decided_with_its_event_and_revision,
+    each_settlement_of_a_deletion_is_stored_as_decided_with_its_event
+);
 
 async fn store_on(backend: Backend, dir: &tempfile::TempDir) -> Arc<dyn BeltStore> {
     let url = match backend {
@@ -50,6 +56,21 @@ fn ask() -> Request {
             name: "ada".into(),
             email: "ada@example.com".into(),
         },
+        at: now_millis(),
+    }
+}
+
+/// A belt named `name` to create in the global project, with the server's defaults.
+fn new_belt(name: &str) -> NewBelt {
+    let body = serde_json::json!({"name": name, "eventTypes": ["a"]});
+    let spec = parse_spec(body.as_object().unwrap(), &server_defaults())
+        .unwrap()
+        .spec;
+    NewBelt {
+        id: None,
+        project: ProjectName::global(),
+        spec,
+        author: ask().by,
         at: now_millis(),
     }
 }
@@ -99,17 +120,8 @@ async fn assert_kept(store: &dyn BeltStore, t: &Transition) {
 async fn each_transition_is_stored_as_decided_with_its_event_and_revision(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let store = store_on(backend, &dir).await;
-    let body = serde_json::json!({"name": "kept", "eventTypes": ["a"]});
-    let spec = parse_spec(body.as_object().unwrap(), &server_defaults())
-        .unwrap()
-        .spec;
-    let new = NewBelt {
-        id: None,
-        project: ProjectName::global(),
-        spec: spec.clone(),
-        author: ask().by,
-        at: now_millis(),
-    };
+    let new = new_belt("kept");
+    let spec = new.spec.clone();
     let created = store.create(new.clone(), Commit::Yes).await.unwrap();
     let id = created.id;
     assert_kept(store.as_ref(), &transition::create(id, &new)).await;
@@ -171,6 +183,69 @@ async fn each_transition_is_stored_as_decided_with_its_event_and_revision(backen
         None,
         "gone for every reader"
     );
-    assert!(store.delete_if_deleting(id).await.unwrap());
+}
+
+/// What the reconciler settles, on belt `id`; the settlement as stored, `None` when nothing was.
+async fn settle(
+    store: &dyn BeltStore,
+    id: BeltId,
+    settle: fn(&Belt, time::OffsetDateTime) -> Option<Settlement>,
+) -> Option<Settlement> {
+    let settle = Box::new(move |belt: &Belt| settle(belt, now_millis()));
+    store.settle_deletion(id, settle).await.unwrap()
+}
+
+async fn listed(store: &dyn BeltStore) -> Vec<BeltId> {
+    let query = ListQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let page = store.list(&ProjectName::global(), &query).await.unwrap();
+    page.belts.iter().map(|b| b.id).collect()
+}
+
+async fn each_settlement_of_a_deletion_is_stored_as_decided_with_its_event(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_on(backend, &dir).await;
+    let id = store
+        .create(new_belt("settled"), Commit::Yes)
+        .await
+        .unwrap()
+        .id;
+    let store = store.as_ref();
+    let delete = |b: &Belt| transition::delete(b, &ask(), None).ok();
+    assert_eq!(
+        settle(store, id, transition::deleted).await,
+        None,
+        "a belt not being deleted is not removed"
+    );
+    assert_eq!(listed(store).await, [id], "a cached search of the list");
+
+    write(store, id, Commit::Yes, delete).await;
+    assert_eq!(listed(store).await, [], "DELETING leaves the list");
+    let Some(Settlement::Restore(restored)) = settle(store, id, transition::deletion_refused).await
+    else {
+        panic!("a refused deletion restores the belt");
+    };
+    assert_kept(store, &restored).await;
+    assert_eq!(restored.next.wish.desired, DesiredState::Stopped);
+    assert_eq!(listed(store).await, [id], "a restored belt is listed again");
+    assert_eq!(
+        settle(store, id, transition::deletion_refused).await,
+        None,
+        "a restored belt is restored once"
+    );
+
+    let deleting = write(store, id, Commit::Yes, delete).await;
+    let Some(Settlement::Remove(event)) = settle(store, id, transition::deleted).await else {
+        panic!("a deletion done removes the document");
+    };
     assert_eq!(store.get_any(id).await.unwrap(), None);
+    let global = ProjectName::global();
+    let newest = &store.history(&global, id, 0, 1).await.unwrap().events[0];
+    assert_eq!(
+        (newest.action, newest.at, newest.version),
+        (EventAction::Deleted, event.at, Some(deleting.next.version))
+    );
+    assert_eq!(settle(store, id, transition::deleted).await, None, "gone");
 }

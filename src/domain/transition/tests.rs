@@ -2,11 +2,12 @@
 
 use super::*;
 use crate::domain::belt::now_millis;
+use crate::domain::event::SERVICE_ACTOR;
 use crate::domain::lifecycle::status_of;
 use crate::domain::lifecycle::tests::belt;
 use crate::domain::{
-    Action, BeltId, BeltStatus, Deployed, DesiredState, EventAction, Observed, Phase, ProjectName,
-    Refusal, Wish,
+    Action, BeltId, BeltStatus, Deployed, DesiredState, EventAction, EventDraft, Observed, Phase,
+    ProjectName, Refusal, Wish,
 };
 
 fn ask() -> Request {
@@ -255,5 +256,66 @@ fn a_created_belt_is_version_1_never_started_and_stopped() {
     assert_eq!(
         (t.event.action, t.event.from, t.event.to),
         (EventAction::Created, None, Some(BeltStatus::Stopped))
+    );
+}
+
+#[test]
+fn the_reconciler_settles_only_a_belt_being_deleted() {
+    let at = now_millis();
+    for status in BeltStatus::ALL {
+        let (current, observed) = in_status(status);
+        assert_eq!(deleted(&current, at), None, "{status}: not being deleted");
+        assert_eq!(deletion_refused(&current, at), None, "{status}");
+        let deleting = delete(&current, &ask(), observed).unwrap().next;
+        let removed = deleted(&deleting, at);
+        let event = EventDraft::observed(EventAction::Deleted, at);
+        assert_eq!(removed, Some(Settlement::Remove(event)), "{status}");
+        assert!(
+            matches!(
+                deletion_refused(&deleting, at),
+                Some(Settlement::Restore(_))
+            ),
+            "{status}: a refusal restores it"
+        );
+    }
+}
+
+#[test]
+fn a_refused_deletion_restores_the_belt_stopped_as_it_was() {
+    let (current, observed) = in_status(BeltStatus::Running);
+    let deleting = delete(&current, &ask(), observed).unwrap().next;
+    let at = now_millis();
+    let Some(Settlement::Restore(t)) = deletion_refused(&deleting, at) else {
+        panic!("a deleting belt is restored");
+    };
+    let stopped = Belt {
+        wish: Wish {
+            desired: DesiredState::Stopped,
+            ..current.wish.clone()
+        },
+        ..current.clone()
+    };
+    assert_eq!(
+        t.next, stopped,
+        "version, generation, what was deployed and the content stay"
+    );
+    assert_eq!(t.restores, None);
+    let e = &t.event;
+    assert_eq!(
+        (e.action, e.actor.as_str(), e.at),
+        (EventAction::StatusChanged, SERVICE_ACTOR, at)
+    );
+    let stopped_status = Some(BeltStatus::Stopped);
+    assert_eq!((e.from, e.to), (stopped_status, stopped_status));
+    assert!(e
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("refused the deletion"));
+    let restarted = start(&t.next, &ask(), None).unwrap();
+    assert_eq!(
+        restarted.next.wish.generation,
+        current.wish.generation + 1,
+        "a START after it redeploys as a new generation"
     );
 }

@@ -1,8 +1,6 @@
 //! The writes of a belt's wish: START, STOP and DELETE (docs/api.md#start-and-stop,
 //! docs/api.md#delete). Which action a status allows is [`status_after`], the one table.
 
-use time::OffsetDateTime;
-
 use super::{Request, Transition};
 use crate::domain::lifecycle::status_of;
 use crate::domain::{
@@ -118,21 +116,4 @@ fn wished(
         ..current.clone()
     };
     Ok(Transition::of(next, event))
-}
-
-/// What the reconciler records once it removed what ran and the document of a deleted belt.
-pub fn deleted(at: OffsetDateTime) -> EventDraft {
-    EventDraft::observed(EventAction::Deleted, at)
-}
-
-/// What the reconciler records when the runtime refused a deletion: the belt is back, stopped
-/// (the store puts its wish back to STOPPED).
-pub fn deletion_refused(at: OffsetDateTime) -> EventDraft {
-    let stopped = Some(BeltStatus::Stopped);
-    EventDraft {
-        from: stopped,
-        to: stopped,
-        ..EventDraft::observed(EventAction::StatusChanged, at)
-            .with_reason("the runtime refused the deletion: objects in use")
-    }
 }

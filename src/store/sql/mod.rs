@@ -46,10 +46,8 @@ use super::row::{summary, BeltRow, SummaryRow};
 use super::searches::SearchCache;
 use super::{
     classify, BeltRecords, Commit, Decide, ListQuery, LockedOutcome, NewBelt, Page, ReconcilerView,
-    StoreError, Wishes,
+    Settle, Settlement, StoreError, Wishes,
 };
-use crate::domain::belt::now_millis;
-use crate::domain::transition;
 use crate::domain::{Belt, BeltId, ProjectName};
 
 /// The statements that differ from one database to the other.
@@ -179,37 +177,12 @@ impl ReconcilerView {
         row.map(belt_of).transpose()
     }
 
-    async fn delete_if_deleting(&self, id: BeltId) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(classify)?;
-        let deleted: Option<BeltRow> = sqlx::query_as(&statements::DELETE_IF_DELETING)
-            .bind(id.get())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(classify)?;
-        let deleted = deleted.map(belt_of).transpose()?;
-        if let Some(belt) = &deleted {
-            Self::record_written(&mut tx, belt, &transition::deleted(now_millis())).await?;
-        }
-        tx.commit().await.map_err(classify)?;
-        self.announce();
-        Ok(deleted.is_some())
-    }
-
-    async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(classify)?;
-        let project: Option<(String,)> = sqlx::query_as(statements::UNDO_DELETE)
-            .bind(id.get())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(classify)?;
-        if let Some((project,)) = &project {
-            Self::bump_roster(&mut tx, project).await?;
-            let refused = transition::deletion_refused(now_millis());
-            Self::record_in(&mut tx, project, id.get(), None, &refused).await?;
-        }
-        tx.commit().await.map_err(classify)?;
-        self.announce();
-        Ok(project.is_some())
+    async fn settle_deletion(
+        &self,
+        id: BeltId,
+        settle: Settle,
+    ) -> Result<Option<Settlement>, StoreError> {
+        self.settle_under_lock(id, settle).await
     }
 }
 }

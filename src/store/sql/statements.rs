@@ -32,16 +32,6 @@ pub(super) const WISH_SUMMARIES: &str = "SELECT id, project, version, desired_st
 
 pub(super) const COUNT_STOPPED: &str = "SELECT COUNT(*) FROM belts WHERE desired_state = 'STOPPED'";
 
-pub(super) static DELETE_IF_DELETING: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "DELETE FROM belts WHERE id = $1 AND desired_state = 'DELETING' RETURNING {BELT_COLUMNS}"
-    )
-});
-
-/// A deletion the runtime refused: the belt is back, stopped.
-pub(super) const UNDO_DELETE: &str = "UPDATE belts SET desired_state = 'STOPPED' \
-     WHERE id = $1 AND desired_state = 'DELETING' RETURNING project";
-
 /// Moves a project's roster revision, so cached list searches are read again: for writes that
 /// change which belts a list shows without a roster trigger seeing it (DELETING in and out).
 pub(super) const BUMP_ROSTER: &str =
@@ -89,19 +79,29 @@ pub(super) static INSERT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// A belt's next state, guarded on the version (`$17`) and generation (`$18`) it was decided
-/// from: under the row lock the guard always holds, and a write that would miss it changes nothing
-/// rather than overwrite another.
+/// The guard of every write to a belt read under its row lock: its project and id, then the
+/// version and generation it was decided from, bound from `$first` on. Under the lock the guard
+/// always holds; a write that would miss it changes nothing rather than overwrite another.
+fn guarded(first: usize) -> String {
+    let [project, id, version, generation] = [0, 1, 2, 3].map(|n| first + n);
+    format!(
+        "WHERE project = ${project} AND id = ${id} AND version = ${version} \
+         AND generation = ${generation}"
+    )
+}
+
+/// A belt's next state, under its project (`$15`) and id (`$16`), guarded on the version
+/// (`$17`) and generation (`$18`) it was decided from.
 pub(super) static UPDATE: LazyLock<String> = LazyLock::new(|| {
     let set: Vec<String> = (WRITTEN_COLUMNS.iter().enumerate())
         .map(|(n, column)| format!("{column} = ${}", n + 1))
         .collect();
-    format!(
-        "UPDATE belts SET {} WHERE project = $15 AND id = $16 AND version = $17 \
-         AND generation = $18",
-        set.join(", ")
-    )
+    format!("UPDATE belts SET {} {}", set.join(", "), guarded(15))
 });
+
+/// A belt's document removed, guarded as [`UPDATE`] is: project, id, version, generation.
+pub(super) static DELETE: LazyLock<String> =
+    LazyLock::new(|| format!("DELETE FROM belts {}", guarded(1)));
 
 /// `$first, $first+1, …` for `count` bound values.
 pub(super) fn placeholders(first: usize, count: usize) -> String {

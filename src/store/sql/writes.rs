@@ -1,14 +1,19 @@
-//! The writes of [`SqlStore`]: each stores what a domain transition decided
+//! The writes of [`SqlStore`]: each stores what a domain transition or settlement decided
 //! (`crate::domain::transition`) with one statement, its revision when it is a new version, and
-//! its event, in one transaction. Nothing here decides a version, a generation or a status.
+//! its event, in one transaction. Nothing here decides a version, a generation, a status or
+//! whether a deletion may end.
+
+use sqlx::query::Query as SqlStatement;
 
 use super::statements;
 use super::{belt_of, Dialect};
 use crate::domain::belt::epoch_millis;
-use crate::domain::transition::{self, NewBelt, Transition};
+use crate::domain::transition::{self, NewBelt, Settlement, Transition};
 use crate::domain::{Belt, BeltId, DesiredState, ProjectName};
 use crate::store::row::{spec_json, BeltRow};
-use crate::store::{classify, is_unique_violation, Commit, Decide, LockedOutcome, StoreError};
+use crate::store::{
+    classify, is_unique_violation, Commit, Decide, LockedOutcome, Settle, StoreError,
+};
 
 /// A belt as the written columns hold it (`statements::INSERT`, `statements::UPDATE`).
 struct Columns<'a> {
@@ -30,12 +35,14 @@ impl<'a> Columns<'a> {
     }
 }
 
-type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
+/// An SQL statement with its arguments (named apart from the HTTP query, which only
+/// `http/query.rs` reads).
+type Statement<'q, DB> = SqlStatement<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
 
 sql_impl! {
 impl {
     /// Binds `$1`…`$16`: the written columns, then the project and the id.
-    fn bind_columns<'q>(query: Query<'q, DB>, c: &'q Columns<'q>) -> Query<'q, DB> {
+    fn bind_columns<'q>(query: Statement<'q, DB>, c: &'q Columns<'q>) -> Statement<'q, DB> {
         let belt = c.belt;
         let deployed_version = belt.wish.deployed.as_ref().map(|d| d.version);
         query
@@ -70,11 +77,20 @@ impl {
             .execute(conn)
             .await
             .map_err(|err| name_taken_or_classified(err, &next.spec.name))?;
-        if DB::rows_affected(&updated) != 1 {
-            let id = read.id;
-            return Err(anyhow::anyhow!("belt {id} changed under its row lock").into());
-        }
-        Ok(())
+        guard_held(DB::rows_affected(&updated), read)
+    }
+
+    /// Removes the document of `read`, guarded on its version and generation as `update_row` is.
+    async fn delete_row(conn: &mut DB::Connection, read: &Belt) -> Result<(), StoreError> {
+        let deleted = sqlx::query(&statements::DELETE)
+            .bind(read.project.as_str())
+            .bind(read.id.get())
+            .bind(read.version)
+            .bind(read.wish.generation)
+            .execute(conn)
+            .await
+            .map_err(classify)?;
+        guard_held(DB::rows_affected(&deleted), read)
     }
 
     /// Inserts the created belt; `false` when its id is taken (nothing written).
@@ -88,7 +104,8 @@ impl {
     }
 
     /// Stores a transition of the belt `read` in this transaction: the next belt, a revision when
-    /// it is a new version, the roster moved when it leaves every list (DELETING), and its event.
+    /// it is a new version, the roster moved when it leaves every list or comes back to them
+    /// (DELETING in or out), and its event.
     async fn store_transition(
         &self,
         conn: &mut DB::Connection,
@@ -101,7 +118,8 @@ impl {
             self.keep_revision(&mut *conn, next.id.get(), transition.restores)
                 .await?;
         }
-        if next.wish.desired == DesiredState::Deleting && read.wish.desired != next.wish.desired {
+        let listed = |belt: &Belt| belt.wish.desired != DesiredState::Deleting;
+        if listed(read) != listed(next) {
             Self::bump_roster(&mut *conn, next.project.as_str()).await?;
         }
         Self::record_written(conn, next, &transition.event).await
@@ -116,22 +134,11 @@ impl {
         decide: Decide,
         commit: Commit,
     ) -> Result<LockedOutcome, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with(DB::BEGIN_WRITE)
-            .await
-            .map_err(classify)?;
-        let select = format!("{}{}", *statements::SELECT_ONE, DB::LOCK_ROW);
-        let row: Option<BeltRow> = sqlx::query_as(&select)
-            .bind(project.as_str())
-            .bind(id.get())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(classify)?;
-        let Some(row) = row else {
+        let select = &statements::SELECT_ONE;
+        let (mut tx, read) = self.begin_locked(select, Some(project), id).await?;
+        let Some(read) = read else {
             return Ok(LockedOutcome::NotFound);
         };
-        let read = belt_of(row)?;
         let transition = match decide(&read) {
             Err(refusal) => return Ok(LockedOutcome::Refused(refusal)),
             Ok(None) => return Ok(LockedOutcome::Unchanged(Box::new(read))),
@@ -141,6 +148,61 @@ impl {
         finish(tx, commit).await?;
         self.announce();
         Ok(LockedOutcome::Written(Box::new(transition)))
+    }
+
+    /// Reads the belt `id` of any project and desired state with its row locked, lets `settle`
+    /// choose how its deletion ends and stores that in the same transaction.
+    pub(super) async fn settle_under_lock(
+        &self,
+        id: BeltId,
+        settle: Settle,
+    ) -> Result<Option<Settlement>, StoreError> {
+        let (mut tx, read) = self.begin_locked(&statements::SELECT_ANY, None, id).await?;
+        let Some(read) = read else {
+            return Ok(None);
+        };
+        let Some(settlement) = settle(&read) else {
+            return Ok(None);
+        };
+        match &settlement {
+            Settlement::Remove(event) => {
+                Self::delete_row(&mut tx, &read).await?;
+                Self::record_written(&mut tx, &read, event).await?;
+            }
+            Settlement::Restore(transition) => {
+                self.store_transition(&mut tx, &read, transition).await?;
+            }
+        }
+        tx.commit().await.map_err(classify)?;
+        self.announce();
+        Ok(Some(settlement))
+    }
+
+    /// Opens a write transaction (see [`Dialect::BEGIN_WRITE`]) and reads, with its row locked
+    /// until the commit ([`Dialect::LOCK_ROW`]), the belt `select` finds by `id`, and by
+    /// `project` first when the statement names one.
+    async fn begin_locked(
+        &self,
+        select: &str,
+        project: Option<&ProjectName>,
+        id: BeltId,
+    ) -> Result<(sqlx::Transaction<'static, DB>, Option<Belt>), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(classify)?;
+        let select = format!("{select}{}", DB::LOCK_ROW);
+        let mut query = sqlx::query_as::<DB, BeltRow>(&select);
+        if let Some(project) = project {
+            query = query.bind(project.as_str());
+        }
+        let row = query
+            .bind(id.get())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(classify)?;
+        Ok((tx, row.map(belt_of).transpose()?))
     }
 
     async fn next_id(conn: &mut DB::Connection) -> Result<BeltId, StoreError> {
@@ -220,6 +282,16 @@ async fn finish<DB: Dialect>(
         Commit::DryRun => tx.rollback().await,
     }
     .map_err(classify)
+}
+
+/// A guarded write under the row lock changes exactly the row it read; anything else is a bug
+/// (or a writer that ignored the lock), and nothing of it is committed.
+fn guard_held(rows: u64, read: &Belt) -> Result<(), StoreError> {
+    if rows == 1 {
+        return Ok(());
+    }
+    let id = read.id;
+    Err(anyhow::anyhow!("belt {id} changed under its row lock").into())
 }
 
 /// A write that breaks the unique name of a project names that name; anything else is classified.

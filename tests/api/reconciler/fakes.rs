@@ -9,7 +9,7 @@ use std::time::Instant;
 use belt_api::domain::replica::ReplicaSpec;
 use belt_api::domain::{Belt, BeltId};
 use belt_api::runtime::{Observed, Phase, Runtime, RuntimeError, StateDetails};
-use belt_api::store::{ReconcilerView, StoreError, Wishes};
+use belt_api::store::{ReconcilerView, Settle, Settlement, StoreError, Wishes};
 
 #[derive(Default)]
 pub struct FakeRuntime {
@@ -141,10 +141,11 @@ impl ReconcilerView for CountingStore {
         self.read();
         self.inner.get_any(id).await
     }
-    async fn delete_if_deleting(&self, id: BeltId) -> Result<bool, StoreError> {
-        self.inner.delete_if_deleting(id).await
-    }
-    async fn undo_delete(&self, id: BeltId) -> Result<bool, StoreError> {
-        self.inner.undo_delete(id).await
+    async fn settle_deletion(
+        &self,
+        id: BeltId,
+        settle: Settle,
+    ) -> Result<Option<Settlement>, StoreError> {
+        self.inner.settle_deletion(id, settle).await
     }
 }
