@@ -302,11 +302,7 @@ impl Invoke for Invoker {
         }
         let _slot = self
             .slots
-            .try_take(&request.project)
-            .map_err(|full| InvokeError::Busy {
-                full,
-                retry_after: self.settings.timeout,
-            })?;
+            .take_or_busy(&request.project, self.settings.timeout)?;
         let started = Instant::now();
         let prepared = venv::Prepare {
             venvs: &self.venvs,

@@ -59,6 +59,17 @@ impl Slots {
             project: project.to_string(),
         })
     }
+
+    /// A slot for `project`, or `Busy`: a run ends within about `retry_after` (its timeout),
+    /// which is what a refused caller is told to wait.
+    pub fn take_or_busy(
+        self: &Arc<Self>,
+        project: &str,
+        retry_after: std::time::Duration,
+    ) -> Result<Slot, super::InvokeError> {
+        self.try_take(project)
+            .map_err(|full| super::InvokeError::Busy { full, retry_after })
+    }
 }
 
 impl Drop for Slot {

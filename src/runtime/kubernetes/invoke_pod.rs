@@ -329,11 +329,7 @@ impl Invoke for PodInvoker {
     async fn invoke(&self, request: InvokeRequest) -> Result<InvokeReport, InvokeError> {
         let _slot = self
             .slots
-            .try_take(&request.project)
-            .map_err(|full| InvokeError::Busy {
-                full,
-                retry_after: self.settings.timeout,
-            })?;
+            .take_or_busy(&request.project, self.settings.timeout)?;
         self.sweep_now_and_then().await;
         let started = Instant::now();
         let limits = self.limits(&request);
