@@ -80,6 +80,10 @@ pub struct RunArgs {
     /// Where the JSON report goes (default bench/results/latest.json, quick: quick.json).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Measure only these scenarios (e.g. `get,list`), and skip `state` and `/ready`: for
+    /// profiling one scenario at a time (bench/README.md#profiling). Default: all.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub only: Vec<scenarios::Operation>,
 }
 
 fn main() -> anyhow::Result<()> {

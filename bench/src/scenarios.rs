@@ -21,7 +21,7 @@ pub const PAGE_SIZE: u64 = 20;
 const NAME_SLOT: &str = "__BENCH_NAME__";
 const DESCRIPTION_SLOT: &str = "__BENCH_DESCRIPTION__";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Operation {
     Get,

@@ -2,6 +2,10 @@
 //! once in [`BeltSpec`], woven with what the service decided about the belt, in the v2 key order.
 //! The export view (`?export=true`) derives from the same declaration.
 
+mod weave;
+
+use std::borrow::Cow;
+
 use serde::ser::{Error as _, SerializeMap};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -22,10 +26,11 @@ pub struct SelfLinks {
     pub self_: Link,
 }
 
-/// A belt as returned by every single-belt endpoint and in list items.
+/// A belt as returned by every single-belt endpoint and in list items. It borrows the belt's spec
+/// where it can: copying it was a visible share of a `GET` in the profile (bench/README.md).
 #[derive(Debug, Clone)]
-pub struct BeltDocument {
-    pub spec: BeltSpec,
+pub struct BeltDocument<'a> {
+    pub spec: Cow<'a, BeltSpec>,
     pub about: About,
 }
 
@@ -68,7 +73,8 @@ const PLACES: [(&str, &[&str]); 5] = [
     ("volumes", &["status"]),
 ];
 
-/// The spec's entries in declaration order with the service's entries placed by [`PLACES`].
+/// The spec's entries in declaration order with the service's entries placed by [`PLACES`]: the
+/// schema's `required` list, in the order the document is written by [`weave::weave`].
 fn weave<T>(spec: Vec<T>, about: Vec<T>, key: impl Fn(&T) -> &str) -> Vec<T> {
     let mut about: Vec<Option<T>> = about.into_iter().map(Some).collect();
     let mut out = Vec::new();
@@ -94,38 +100,54 @@ fn entries<T: Serialize>(value: &T) -> Result<Vec<(String, Value)>, serde_json::
     }
 }
 
-impl BeltDocument {
-    pub fn new(belt: &Belt, status: Option<BeltStatus>, self_href: String) -> Self {
+impl<'a> BeltDocument<'a> {
+    pub fn new(belt: &'a Belt, status: Option<BeltStatus>, self_href: String) -> Self {
         BeltDocument {
-            spec: belt.spec.clone(),
-            about: About {
-                version: belt.version.to_string(),
-                project_name: belt.project.to_string(),
-                kubernetes_name: belt.kubernetes_name(),
-                created_by: belt.created_by.clone(),
-                created_at: format_timestamp(belt.created_at),
-                modified_by: belt.modified_by.clone(),
-                modified_at: format_timestamp(belt.modified_at),
-                kafka_consumer_group_name: belt.kafka_consumer_group_name(),
-                status,
-                id: belt.id.to_string(),
-                links: SelfLinks {
-                    self_: Link { href: self_href },
-                },
+            spec: Cow::Borrowed(&belt.spec),
+            about: About::of(belt, status, self_href),
+        }
+    }
+
+    /// The document of a belt the caller no longer needs: its spec is moved, not copied.
+    pub fn owned(
+        belt: Belt,
+        status: Option<BeltStatus>,
+        self_href: String,
+    ) -> BeltDocument<'static> {
+        let about = About::of(&belt, status, self_href);
+        BeltDocument {
+            spec: Cow::Owned(belt.spec),
+            about,
+        }
+    }
+}
+
+impl About {
+    fn of(belt: &Belt, status: Option<BeltStatus>, self_href: String) -> Self {
+        About {
+            version: belt.version.to_string(),
+            project_name: belt.project.to_string(),
+            kubernetes_name: belt.kubernetes_name(),
+            created_by: belt.created_by.clone(),
+            created_at: format_timestamp(belt.created_at),
+            modified_by: belt.modified_by.clone(),
+            modified_at: format_timestamp(belt.modified_at),
+            kafka_consumer_group_name: belt.kafka_consumer_group_name(),
+            status,
+            id: belt.id.to_string(),
+            links: SelfLinks {
+                self_: Link { href: self_href },
             },
         }
     }
 }
 
-impl Serialize for BeltDocument {
+/// Written field by field straight to the output: building a `serde_json::Value` of each part and
+/// weaving their entries was most of the rendering cost in the profile (bench/README.md).
+impl Serialize for BeltDocument<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let spec = entries(&self.spec).map_err(S::Error::custom)?;
-        let about = entries(&self.about).map_err(S::Error::custom)?;
-        let woven = weave(spec, about, |(key, _)| key.as_str());
-        let mut map = serializer.serialize_map(Some(woven.len()))?;
-        for (key, value) in &woven {
-            map.serialize_entry(key, value)?;
-        }
+        let mut map = serializer.serialize_map(None)?;
+        weave::weave(&mut map, self.spec.as_ref(), &self.about, &PLACES)?;
         map.end()
     }
 }
@@ -138,7 +160,7 @@ pub(super) fn object_schema<T: PartialSchema>() -> utoipa::openapi::schema::Obje
     }
 }
 
-impl PartialSchema for BeltDocument {
+impl PartialSchema for BeltDocument<'_> {
     fn schema() -> RefOr<Schema> {
         let spec = object_schema::<BeltSpec>();
         let mut document = object_schema::<About>();
@@ -150,7 +172,7 @@ impl PartialSchema for BeltDocument {
     }
 }
 
-impl ToSchema for BeltDocument {
+impl ToSchema for BeltDocument<'_> {
     fn name() -> std::borrow::Cow<'static, str> {
         "BeltDocument".into()
     }

@@ -92,7 +92,8 @@ fn the_declaration_the_schemas_the_document_and_the_export_agree() {
     );
     let about: Vec<&str> = about.iter().map(String::as_str).chain(["status"]).collect();
 
-    let document = BeltDocument::new(&belt(spec.clone()), Some(BeltStatus::Stopped), "h".into());
+    let stored = belt(spec.clone());
+    let document = BeltDocument::new(&stored, Some(BeltStatus::Stopped), "h".into());
     let document = serde_json::to_value(document).unwrap();
     assert_eq!(sorted(keys(&document)), with(fields.clone(), &about));
     assert_eq!(
@@ -107,7 +108,8 @@ fn the_declaration_the_schemas_the_document_and_the_export_agree() {
 
 #[test]
 fn the_document_keeps_the_v2_key_order() {
-    let document = BeltDocument::new(&belt(unusual_spec()), Some(BeltStatus::Stopped), "h".into());
+    let stored = belt(unusual_spec());
+    let document = BeltDocument::new(&stored, Some(BeltStatus::Stopped), "h".into());
     let order = [
         "version",
         "name",
@@ -157,7 +159,8 @@ fn the_document_keeps_the_v2_key_order() {
 
 #[test]
 fn the_document_renders_the_v2_shapes() {
-    let document = BeltDocument::new(&belt(unusual_spec()), None, "http://h/b/161".into());
+    let stored = belt(unusual_spec());
+    let document = BeltDocument::new(&stored, None, "http://h/b/161".into());
     let document = serde_json::to_value(document).unwrap();
     assert_eq!(document["version"], "2");
     assert_eq!(document["id"], "161");
@@ -169,6 +172,37 @@ fn the_document_renders_the_v2_shapes() {
     );
     assert_eq!(document["_links"]["self"]["href"], "http://h/b/161");
     assert!(document.get("status").is_none(), "{document}");
+}
+
+/// The document as it was rendered before it was written field by field: each part built as a
+/// `serde_json::Value`, their entries woven by the same [`PLACES`].
+fn rendered_through_values(document: &BeltDocument) -> String {
+    let spec = entries(document.spec.as_ref()).unwrap();
+    let about = entries(&document.about).unwrap();
+    let woven: Map<String, Value> = weave(spec, about, |(key, _)| key.as_str())
+        .into_iter()
+        .collect();
+    serde_json::to_string(&woven).unwrap()
+}
+
+#[test]
+fn the_document_is_written_byte_for_byte_as_through_values() {
+    let defaults = for_tests();
+    let mut plain = defaults.spec_for(&unusual_spec());
+    plain.volumes = None;
+    plain.output_types = None;
+    let mut quoted = unusual_spec();
+    quoted.description = "\"quoted\" \\ \u{1F600} \n\t\u{7}".into();
+    for spec in [unusual_spec(), plain, quoted] {
+        let stored = belt(spec);
+        for status in [None, Some(BeltStatus::Stopped), Some(BeltStatus::Running)] {
+            let document = BeltDocument::new(&stored, status, "http://h/b/161".into());
+            let written = serde_json::to_string(&document).unwrap();
+            assert_eq!(written, rendered_through_values(&document));
+            let owned = BeltDocument::owned(stored.clone(), status, "http://h/b/161".into());
+            assert_eq!(serde_json::to_string(&owned).unwrap(), written);
+        }
+    }
 }
 
 #[test]
@@ -209,7 +243,8 @@ fn docs_api_md_names_every_field_of_the_document() {
     let start = docs.find("### Fields").unwrap();
     let end = start + docs[start..].find("### Tolerant input").unwrap();
     let table = &docs[start..end];
-    let document = BeltDocument::new(&belt(unusual_spec()), Some(BeltStatus::Stopped), "h".into());
+    let stored = belt(unusual_spec());
+    let document = BeltDocument::new(&stored, Some(BeltStatus::Stopped), "h".into());
     for key in keys(&serde_json::to_value(document).unwrap()) {
         assert!(
             table.contains(&format!("`{key}")),

@@ -23,7 +23,7 @@ pub struct BeltList {
     pub total_count: u64,
     #[serde(rename = "_links")]
     pub links: ListLinks,
-    pub items: Vec<BeltDocument>,
+    pub items: Vec<BeltDocument<'static>>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -157,17 +157,18 @@ pub async fn list(
     let listed = state.belts.list(&caller.0, &project, listing).await?;
     // The use case has already answered a refused query; this only unwraps it.
     let params = params?;
+    let links = page_links(&base, uri.path(), &params, listed.fetched, listed.total);
     let items = listed
         .items
-        .iter()
+        .into_iter()
         .map(|(belt, status)| {
             let href = base.href(&belt_path(&belt.project, belt.id));
-            BeltDocument::new(belt, *status, href)
+            BeltDocument::owned(belt, status, href)
         })
         .collect();
     Ok(Json(BeltList {
         total_count: listed.total,
-        links: page_links(&base, uri.path(), &params, listed.fetched, listed.total),
+        links,
         items,
     }))
 }

@@ -14,7 +14,7 @@ pub fn belt_path(project: &ProjectName, id: BeltId) -> String {
     format!("/projects/{project}/belts/{id}")
 }
 
-pub fn document(shown: &Shown, base: &BaseUrl) -> BeltDocument {
+pub fn document<'a>(shown: &'a Shown, base: &BaseUrl) -> BeltDocument<'a> {
     let belt = &shown.belt;
     let href = base.href(&belt_path(&belt.project, belt.id));
     BeltDocument::new(belt, Some(shown.status), href)

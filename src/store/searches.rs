@@ -11,7 +11,13 @@
 //! the searches read again over those read once). An entry
 //! is also trusted for at most [`MAX_AGE`], so a revision that failed to move (a restore from an
 //! older backup, triggers disabled during a bulk load) is outlived within a minute.
+//!
+//! A search is read by one request at a time: the others that miss it meanwhile wait for that
+//! scan. Before, an entry that aged out under load was scanned again by every list request due in
+//! the scan's time, each holding a pool connection: 64 scans of a 100k-belt project in a row, the
+//! list bursts of several hundred ms in bench/README.md.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,7 +60,6 @@ impl Weighter<Key, Entry> for IdsWeighter {
 
 pub(crate) struct SearchCache {
     entries: Cache<Key, Entry, IdsWeighter>,
-    max_ids: usize,
 }
 
 impl Default for SearchCache {
@@ -80,14 +85,51 @@ impl SearchCache {
             DefaultHashBuilder::default(),
             Default::default(),
         );
-        SearchCache { entries, max_ids }
+        SearchCache { entries }
+    }
+
+    /// The sorted matching ids of `pattern` in `project` as of `revision`: remembered, or read by
+    /// `scan`, which runs once for all the requests that miss the same search at the same time.
+    pub(crate) async fn ids_or_scan<E>(
+        &self,
+        project: &str,
+        pattern: &str,
+        revision: i64,
+        scan: impl Future<Output = Result<Arc<[i64]>, E>>,
+    ) -> Result<Arc<[i64]>, E> {
+        let key = key(project, pattern);
+        loop {
+            let held = match self.entries.get_value_or_guard_async(&key).await {
+                Ok(held) => held,
+                Err(guard) => {
+                    let ids = scan.await?;
+                    // Waiting requests get these ids even when the cache does not admit them
+                    // (over its share for one entry); an error lets the next waiter scan.
+                    let _ = guard.insert(Entry::new(revision, ids.clone()));
+                    return Ok(ids);
+                }
+            };
+            if held.revision == revision && held.is_fresh(Instant::now()) {
+                return Ok(held.ids);
+            }
+            if held.revision > revision {
+                // This request reads an older snapshot than the one remembered: its own scan,
+                // not kept.
+                return scan.await;
+            }
+            // Outdated or too old: drop it, unless another request has already replaced it.
+            self.entries
+                .remove_if(&key, |entry| Arc::ptr_eq(&entry.ids, &held.ids));
+        }
     }
 
     /// The sorted matching ids of `pattern` in `project`, if they were stored for `revision`.
-    pub(crate) fn get(&self, project: &str, pattern: &str, revision: i64) -> Option<Arc<[i64]>> {
+    #[cfg(test)]
+    fn get(&self, project: &str, pattern: &str, revision: i64) -> Option<Arc<[i64]>> {
         self.get_at(project, pattern, revision, Instant::now())
     }
 
+    #[cfg(test)]
     fn get_at(
         &self,
         project: &str,
@@ -96,23 +138,28 @@ impl SearchCache {
         now: Instant,
     ) -> Option<Arc<[i64]>> {
         let entry = self.entries.get(&key(project, pattern))?;
-        if entry.revision != revision || now.duration_since(entry.stored_at) >= MAX_AGE {
-            return None;
-        }
-        Some(entry.ids)
+        (entry.revision == revision && entry.is_fresh(now)).then_some(entry.ids)
     }
 
     /// Remembers the matching ids of `pattern` as of `revision`, replacing older ones.
-    pub(crate) fn put(&self, project: &str, pattern: &str, revision: i64, ids: Arc<[i64]>) {
-        if ids.len() > self.max_ids {
-            return;
-        }
-        let entry = Entry {
+    #[cfg(test)]
+    fn put(&self, project: &str, pattern: &str, revision: i64, ids: Arc<[i64]>) {
+        self.entries
+            .insert(key(project, pattern), Entry::new(revision, ids));
+    }
+}
+
+impl Entry {
+    fn new(revision: i64, ids: Arc<[i64]>) -> Self {
+        Entry {
             revision,
             stored_at: Instant::now(),
             ids,
-        };
-        self.entries.insert(key(project, pattern), entry);
+        }
+    }
+
+    fn is_fresh(&self, now: Instant) -> bool {
+        now.duration_since(self.stored_at) < MAX_AGE
     }
 }
 
@@ -151,6 +198,70 @@ mod tests {
         let now = Instant::now();
         assert!(cache.get_at("p", "%a%", 7, now).is_some());
         assert!(cache.get_at("p", "%a%", 7, now + MAX_AGE).is_none());
+    }
+
+    /// A scan that takes a while and counts its runs.
+    async fn counted(
+        runs: &std::sync::atomic::AtomicUsize,
+        ids: Arc<[i64]>,
+    ) -> Result<Arc<[i64]>, ()> {
+        runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        Ok(ids)
+    }
+
+    #[tokio::test]
+    async fn requests_that_miss_together_wait_for_one_scan() {
+        let cache = SearchCache::default();
+        let runs = std::sync::atomic::AtomicUsize::new(0);
+        let asks = (0..64).map(|_| cache.ids_or_scan("p", "%a%", 7, counted(&runs, ids(1..4))));
+        let answers = futures::future::join_all(asks).await;
+        assert!(answers
+            .iter()
+            .all(|ids| ids.as_deref() == Ok(&[1, 2, 3][..])));
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // Remembered now: no scan.
+        let again = cache
+            .ids_or_scan("p", "%a%", 7, counted(&runs, ids(0..0)))
+            .await;
+        assert_eq!(again.as_deref(), Ok(&[1, 2, 3][..]));
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_newer_revision_scans_again_and_an_older_one_is_not_kept() {
+        let cache = SearchCache::default();
+        let runs = std::sync::atomic::AtomicUsize::new(0);
+        let _ = cache
+            .ids_or_scan("p", "%a%", 7, counted(&runs, ids(1..4)))
+            .await;
+        let newer = cache
+            .ids_or_scan("p", "%a%", 8, counted(&runs, ids(1..3)))
+            .await;
+        assert_eq!(newer.as_deref(), Ok(&[1, 2][..]));
+        assert_eq!(cache.get("p", "%a%", 8).as_deref(), Some(&[1, 2][..]));
+
+        // A request in an older snapshot scans for itself and leaves the newer entry alone.
+        let older = cache
+            .ids_or_scan("p", "%a%", 7, counted(&runs, ids(1..4)))
+            .await;
+        assert_eq!(older.as_deref(), Ok(&[1, 2, 3][..]));
+        assert_eq!(cache.get("p", "%a%", 8).as_deref(), Some(&[1, 2][..]));
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failed_scan_leaves_the_next_request_to_scan() {
+        let cache = SearchCache::default();
+        let failed = cache
+            .ids_or_scan("p", "%a%", 7, async { Err::<Arc<[i64]>, _>("down") })
+            .await;
+        assert_eq!(failed, Err("down"));
+        let next = cache
+            .ids_or_scan("p", "%a%", 7, async { Ok::<_, &str>(ids(1..2)) })
+            .await;
+        assert_eq!(next.as_deref(), Ok(&[1][..]));
     }
 
     fn held(cache: &SearchCache) -> (usize, usize) {

@@ -142,7 +142,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
                 .with_context(|| format!("{} with {belts} belts", backend.name()))?;
         }
     }
-    if harness.args.backends.contains(&Backend::Sqlite) {
+    if harness.args.backends.contains(&Backend::Sqlite) && harness.args.only.is_empty() {
         measure_ready(&harness, &mut report).await?;
     }
     report.machine.load_average_at_end = load_average();

@@ -76,8 +76,8 @@ async fn measure_phase(
     let service = start_service(harness, database).await?;
     let token = seed::editor_token(&database.data_dir)?;
     let seeded = Seeded::new(belts);
-    let operations = operations(smallest);
-    let answers = capture(service.address(), &token, seeded, operations).await?;
+    let operations = operations(smallest, &harness.args.only);
+    let answers = capture(service.address(), &token, seeded, &operations).await?;
     let answers_file = harness
         .work_dir
         .join(format!("{}-{label}-answers.json", backend.name()));
@@ -103,18 +103,19 @@ async fn measure_phase(
         token,
         seeded,
     };
-    for &operation in operations {
+    for &operation in &operations {
         report.scenarios.push(phase.scenario(operation).await?);
     }
-    if smallest {
+    if smallest && harness.args.only.is_empty() {
         report.state.push(phase.state().await?);
     }
     phase.bare.stop(STOP_GRACE).await?;
     phase.service.stop(STOP_GRACE).await
 }
 
-fn operations(smallest: bool) -> &'static [Operation] {
-    if smallest {
+/// Every operation of the phase, or those of them named by `--only`.
+fn operations(smallest: bool, only: &[Operation]) -> Vec<Operation> {
+    let all: &[Operation] = if smallest {
         &[
             Operation::Get,
             Operation::List,
@@ -123,7 +124,11 @@ fn operations(smallest: bool) -> &'static [Operation] {
         ]
     } else {
         &[Operation::Get, Operation::List]
-    }
+    };
+    all.iter()
+        .copied()
+        .filter(|operation| only.is_empty() || only.contains(operation))
+        .collect()
 }
 
 async fn seed_store(

@@ -14,7 +14,12 @@ pub(super) type Places = [(&'static str, &'static [&'static str])];
 
 /// Writes the fields of `first` into `map`, each preceded by the fields of `second` that `places`
 /// puts before it, then the rest of `second`'s.
-pub(super) fn weave<M, A, B>(map: &mut M, first: &A, second: &B, places: &Places) -> Result<(), M::Error>
+pub(super) fn weave<M, A, B>(
+    map: &mut M,
+    first: &A,
+    second: &B,
+    places: &Places,
+) -> Result<(), M::Error>
 where
     M: SerializeMap,
     A: Serialize + ?Sized,
@@ -31,8 +36,11 @@ where
 /// What is done with each field of a struct.
 trait Visit {
     type Error: ser::Error;
-    fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T)
-        -> Result<(), Self::Error>;
+    fn field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), Self::Error>;
 }
 
 /// A field of the first struct: the second's fields placed before it, then itself.
@@ -45,7 +53,11 @@ struct First<'a, M, B: ?Sized> {
 impl<M: SerializeMap, B: Serialize + ?Sized> Visit for First<'_, M, B> {
     type Error = M::Error;
 
-    fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), M::Error> {
+    fn field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), M::Error> {
         let placed = self.places.iter().filter(|(before, _)| *before == key);
         for name in placed.flat_map(|(_, names)| names.iter()) {
             let map = &mut *self.map;
@@ -64,7 +76,11 @@ struct Named<'a, M> {
 impl<M: SerializeMap> Visit for Named<'_, M> {
     type Error = M::Error;
 
-    fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), M::Error> {
+    fn field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), M::Error> {
         if key == self.name {
             self.map.serialize_entry(key, value)?;
         }
@@ -81,7 +97,11 @@ struct Unplaced<'a, M> {
 impl<M: SerializeMap> Visit for Unplaced<'_, M> {
     type Error = M::Error;
 
-    fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), M::Error> {
+    fn field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), M::Error> {
         let placed = self.places.iter().any(|(_, names)| names.contains(&key));
         if !placed {
             self.map.serialize_entry(key, value)?;

@@ -68,19 +68,18 @@ impl {
             .fetch_one(&mut *conn)
             .await
             .map_err(classify)?;
-        if let Some(ids) = self.searches.get(project.as_str(), pattern, revision) {
-            return Ok(ids);
-        }
-        let ids: Vec<(i64,)> = sqlx::query_as(statements::SEARCH_IDS)
-            .bind(project.as_str())
-            .bind(pattern)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(classify)?;
-        let ids: Arc<[i64]> = ids.into_iter().map(|(id,)| id).collect();
+        let scan = async {
+            let ids: Vec<(i64,)> = sqlx::query_as(statements::SEARCH_IDS)
+                .bind(project.as_str())
+                .bind(pattern)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(classify)?;
+            Ok(ids.into_iter().map(|(id,)| id).collect())
+        };
         self.searches
-            .put(project.as_str(), pattern, revision, ids.clone());
-        Ok(ids)
+            .ids_or_scan(project.as_str(), pattern, revision, scan)
+            .await
     }
 }
 }
