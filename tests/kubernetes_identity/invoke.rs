@@ -169,6 +169,15 @@ impl FakeApi {
         self.expect_delete(SECRETS, &name).await;
         self.assert_no_call().await;
     }
+
+    /// One pod created, ended `Completed` with a report of one completed event, and cleaned up.
+    pub async fn serve_completed_run(&mut self) {
+        let sent = self.serve_creation().await;
+        self.serve_status(&sent.pod, terminated("Completed", 0))
+            .await;
+        self.serve_log(&sent.pod, &completed_log()).await;
+        self.expect_cleanup(&sent).await;
+    }
 }
 
 /// One invocation whose pod ends with `status` and `log` (`None`: not read).
@@ -369,11 +378,7 @@ async fn leftovers_of_an_earlier_process_are_swept_and_live_runs_kept() {
             .await;
         fake.expect_delete(SECRETS, "grnry-belt-invoke-161-dead0001")
             .await;
-        let sent = fake.serve_creation().await;
-        fake.serve_status(&sent.pod, terminated("Completed", 0))
-            .await;
-        fake.serve_log(&sent.pod, &completed_log()).await;
-        fake.expect_cleanup(&sent).await;
+        fake.serve_completed_run().await;
     };
     let (answer, ()) = tokio::join!(invoker.invoke(request("global")), serve);
     assert_eq!(answer.unwrap().outcome, Outcome::Completed);

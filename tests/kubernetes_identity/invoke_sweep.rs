@@ -9,7 +9,7 @@ use belt_api::invoke::{Invoke, Outcome};
 use http::Method;
 
 use super::harness::*;
-use super::invoke::{completed_log, invoker, leftover, request, terminated};
+use super::invoke::{invoker, leftover, request};
 
 /// An expiry label an hour from now: a run under way in another replica.
 fn in_an_hour() -> String {
@@ -36,11 +36,7 @@ async fn leftovers_past_their_expiry_go_at_start_and_another_replicas_run_is_kep
 
     // The first invocation, within the minute, does not list again: straight to its pod.
     let serve = async {
-        let sent = fake.serve_creation().await;
-        fake.serve_status(&sent.pod, terminated("Completed", 0))
-            .await;
-        fake.serve_log(&sent.pod, &completed_log()).await;
-        fake.expect_cleanup(&sent).await;
+        fake.serve_completed_run().await;
     };
     let (answer, ()) = tokio::join!(invoker.invoke(request("global")), serve);
     assert_eq!(answer.unwrap().outcome, Outcome::Completed);
@@ -62,11 +58,7 @@ async fn a_failed_sweep_at_start_is_tried_again_by_the_first_invocation() {
             .await;
         fake.expect_delete(PODS, "grnry-belt-invoke-161-0dead001")
             .await;
-        let sent = fake.serve_creation().await;
-        fake.serve_status(&sent.pod, terminated("Completed", 0))
-            .await;
-        fake.serve_log(&sent.pod, &completed_log()).await;
-        fake.expect_cleanup(&sent).await;
+        fake.serve_completed_run().await;
     };
     let (answer, ()) = tokio::join!(invoker.invoke(request("global")), serve);
     assert_eq!(answer.unwrap().outcome, Outcome::Completed);
