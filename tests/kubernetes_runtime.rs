@@ -102,6 +102,7 @@ fn spec_of(body: &Value, project: &str, generation: i64) -> ReplicaSpec {
         kafka_bootstrap: Some(KAFKA_BOOTSTRAP.to_string()),
         profile_store_url: None,
         host_idle_seconds: None,
+        source_header: false,
     };
     ReplicaSpec::build(&belt, &spec, 1, generation, false, &platform)
 }

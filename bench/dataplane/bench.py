@@ -119,6 +119,8 @@ def host_process(args, work, bootstrap, topic_in, topic_out):
            "KAFKA_DESTINATION_TOPIC": topic_out, "KAFKA_ERROR_TOPIC": "bench-dlq",
            "FETCH_PROFILE": "FALSE", "BELT_ID": "1", "BELT_VERSION": "1", "PROJECT_NAME": "bench",
            "BELT_REPLICA_NAME": "bench-1", "DEBUG": "false", "PARAMETER": ""}
+    if args.source_header:
+        env["BELT_SOURCE_HEADER"] = "true"
     log = open(os.path.join(work, "host.log"), "w")
     here = os.path.abspath(args.host_dir)
     # As belt-api starts a replica: the trusted host and the worker that runs the callback, joined
@@ -198,6 +200,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=20, help="length of the latency run")
     parser.add_argument("--quick", action="store_true", help="2,000 events, 5 s at 200/s (CI smoke test)")
     parser.add_argument("--out", help="the JSON result file")
+    parser.add_argument("--source-header", action="store_true",
+                        help="updates also carry grnry-source (belt-api's BELT_RECORD_SOURCE_HEADER)")
     args = parser.parse_args()
     if args.quick:
         args.events, args.rate, args.seconds = 2000, 200, 5
@@ -236,6 +240,7 @@ def main():
                 process.kill()
     result = {
         "events": args.events,
+        "source_header": args.source_header,
         "bare_events_per_s": round(bare_rate),
         "host_events_per_s": round(host_rate),
         "host_fraction_of_bare": round(host_rate / bare_rate, 3),

@@ -30,6 +30,7 @@ pub(super) fn reconcile_settings(
             kafka_bootstrap: data_plane.bootstrap.clone(),
             profile_store_url: config.kafka.profile_store_url.clone(),
             host_idle_seconds: config.host.local_host_idle_seconds,
+            source_header: config.kafka.record_source_header,
         },
         broker_health: data_plane.health(),
         pause_before_teardown: config

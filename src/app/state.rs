@@ -44,7 +44,8 @@ pub(super) fn app_state(services: Services) -> AppState {
         services.store.clone(),
         services.invoker.clone(),
         services.defaults.clone(),
-    );
+    )
+    .with_source_header(services.reconciler.settings().platform.source_header);
     let mut belts = Belts::new(
         services.store,
         services.runtime,

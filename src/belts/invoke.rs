@@ -21,6 +21,8 @@ pub struct Invocations {
     store: Arc<dyn BeltStore>,
     invoker: Arc<dyn Invoke>,
     defaults: Arc<BeltDefaults>,
+    /// Whether an update shows the `grnry-source` header, as the replicas' updates do.
+    source_header: bool,
 }
 
 /// What the body asks for, checked.
@@ -123,7 +125,15 @@ impl Invocations {
             store,
             invoker,
             defaults,
+            source_header: false,
         }
+    }
+
+    /// Test-invoke shows the records a replica would produce: with the `grnry-source` header
+    /// exactly when the replicas write it (`Platform::source_header`).
+    pub fn with_source_header(mut self, source_header: bool) -> Self {
+        self.source_header = source_header;
+        self
     }
 
     /// The `editor` role, then the body, then the belt; the run answers whatever the user's code
@@ -146,8 +156,11 @@ impl Invocations {
             spec.parameter = parameter;
         }
         // No Kafka address: an invocation reads and writes no topic.
-        let replica =
-            ReplicaSpec::build(&belt, &spec, belt.version, 0, false, &Platform::default());
+        let platform = Platform {
+            source_header: self.source_header,
+            ..Platform::default()
+        };
+        let replica = ReplicaSpec::build(&belt, &spec, belt.version, 0, false, &platform);
         let file = |name: &str| replica.files.get(name).cloned().unwrap_or_default();
         let request = InvokeRequest {
             project: asked.project.as_str().to_string(),

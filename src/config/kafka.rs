@@ -37,6 +37,13 @@ pub struct KafkaConfig {
     #[arg(long, env = "BELT_KAFKA_LAG_INTERVAL_MS", default_value_t = 30_000)]
     pub kafka_lag_interval_ms: u64,
 
+    /// Each update also carries the header `grnry-source` (`<belt id>/<version>/<topic>/<partition>/
+    /// <offset>`: which version of which belt made it from which record, docs/api.md#records). Off
+    /// by default: a broker that stores each header as a row (the embedded one) pays for it in
+    /// throughput (bench/README.md#data-plane); turn it on to trace an update back to its event.
+    #[arg(long, env = "BELT_RECORD_SOURCE_HEADER", default_value_t = false, action = ArgAction::Set)]
+    pub record_source_header: bool,
+
     /// The profile store that belts with `fetchProfile` TRUE or LAZY read profiles from (an
     /// `http(s)://` URL; replicas get it as `PROFILE_STORE_URL` and fetch
     /// `GET {url}/profiles/{type}/{key}`). Without it, such a belt fails at startup, saying so.

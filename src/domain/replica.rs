@@ -75,6 +75,8 @@ pub struct Platform {
     /// Seconds between the bundled host's idle lines when it has no data plane
     /// (`BELT_HOST_IDLE_SECONDS`), when configured.
     pub host_idle_seconds: Option<u32>,
+    /// Whether updates carry the `grnry-source` header (`BELT_SOURCE_HEADER`).
+    pub source_header: bool,
 }
 
 impl ReplicaSpec {
@@ -166,6 +168,9 @@ fn environment(
     env.push(plain("PARAMETER", spec.parameter.clone()));
     if let Some(seconds) = platform.host_idle_seconds {
         env.push(plain("BELT_HOST_IDLE_SECONDS", seconds.to_string()));
+    }
+    if platform.source_header {
+        env.push(plain("BELT_SOURCE_HEADER", "true".to_string()));
     }
     if with_partition_offsets && !spec.partition_offsets.is_empty() {
         env.push(plain(

@@ -12,6 +12,7 @@ use crate::helpers::*;
 
 backend_tests!(
     a_good_callback_answers_its_updates_within_two_seconds,
+    with_the_source_header_on_updates_name_the_belt_version_and_the_sample,
     a_draft_replaces_the_stored_callback_for_one_call,
     a_syntax_error_is_an_import_failure_with_its_line,
     an_exception_on_one_event_leaves_the_others_their_updates,
@@ -84,11 +85,8 @@ async fn a_good_callback_answers_its_updates_within_two_seconds(backend: Backend
             format!("c-{n}"),
             "{answer}"
         );
-        assert_eq!(
-            update["headers"]["grnry-source"],
-            format!("{id}/1/invoke/{i}"),
-            "{answer}"
-        );
+        // As a replica's updates: no provenance unless the platform asks for it.
+        assert!(update["headers"].get("grnry-source").is_none(), "{answer}");
         assert_eq!(update["key"], n.to_string(), "{answer}");
         assert_eq!(update["value"]["values"][0]["value"], n * 10, "{answer}");
         assert_eq!(
@@ -102,6 +100,19 @@ async fn a_good_callback_answers_its_updates_within_two_seconds(backend: Backend
         );
         assert_eq!(result["stdout"], format!("handling {n}\n"), "{answer}");
         assert!(result.get("error").is_none(), "{answer}");
+    }
+}
+
+async fn with_the_source_header_on_updates_name_the_belt_version_and_the_sample(backend: Backend) {
+    let app = app_with(backend, &[("--record-source-header", "true")]).await;
+    let id = belt(&app).await;
+    let answer = invoked(&app, &id, &json!({"events": [event(1), event(2)]})).await;
+    for (i, result) in answer["results"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(
+            result["updates"][0]["headers"]["grnry-source"],
+            format!("{id}/1/invoke/{i}"),
+            "{answer}"
+        );
     }
 }
 

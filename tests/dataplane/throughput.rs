@@ -35,6 +35,31 @@ async fn a_thousand_events_become_a_thousand_updates_with_their_correlation_ids(
         assert_eq!(update["headers"]["grnry-correlation-id"], format!("c-{n}"));
         assert_eq!(update["value"]["correlationId"], format!("c-{n}"));
         assert_eq!(update["key"], n.to_string());
+        // Provenance is the platform's opt-in (BELT_RECORD_SOURCE_HEADER), off by default.
+        assert!(update["headers"].get("grnry-source").is_none(), "{update}");
     }
     println!("1000 events → 1000 updates in {took:?}");
+}
+
+#[tokio::test]
+async fn with_the_source_header_on_each_update_names_its_belt_version_and_event() {
+    let api = Api::start_with(&[("BELT_RECORD_SOURCE_HEADER", "true")]);
+    let (id, input, destination) = (107, "grnry_data_in_dp-source", "dp-updates-107");
+    let fields = json!({ "extractorFn": callback("") });
+    api.create_belt(id, "dp-source", destination, fields).await;
+    api.run_belt(id, &[(input, 2), (destination, 1), ("grnry_belt_dlq_107", 1)])
+        .await;
+
+    let produced = produce(input, 0, 20, 2).await;
+    let updates = read(destination, 20, Duration::from_secs(30), Duration::ZERO).await;
+    assert_eq!(updates.len(), 20, "{}", api.log());
+    for update in &updates {
+        let n = update["value"]["values"][0]["value"].as_u64().unwrap();
+        let (_, partition, offset) = produced.iter().find(|(m, _, _)| *m == n).unwrap();
+        assert_eq!(
+            update["headers"]["grnry-source"],
+            format!("{id}/1/{input}/{partition}/{offset}"),
+            "{update}"
+        );
+    }
 }

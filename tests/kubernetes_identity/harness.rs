@@ -96,6 +96,7 @@ pub fn spec_of(body: &Value) -> ReplicaSpec {
         kafka_bootstrap: Some("kafka-bootstrap.data.svc:9093".into()),
         profile_store_url: None,
         host_idle_seconds: None,
+        source_header: false,
     };
     ReplicaSpec::build(&belt, &spec, 1, 1, false, &platform)
 }

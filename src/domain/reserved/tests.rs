@@ -23,6 +23,7 @@ fn replica_with(extra_env: Option<Vec<Value>>, outputs: bool) -> ReplicaSpec {
         kafka_bootstrap: Some("127.0.0.1:9092".into()),
         profile_store_url: Some("http://profiles".into()),
         host_idle_seconds: Some(3600),
+        source_header: true,
     };
     let spec = belt.spec.clone();
     ReplicaSpec::build(&belt, &spec, 1, 1, true, &platform)

@@ -83,6 +83,10 @@ def idle(channel, interval):
             worker_failed("spoke unasked")
 
 
+def source_header_wanted():
+    return env("BELT_SOURCE_HEADER", "false").lower() == "true"
+
+
 def start_message(fetch_profile, debug, site_dir):
     return {
         "t": "start",
@@ -92,7 +96,8 @@ def start_message(fetch_profile, debug, site_dir):
         "debug": debug,
         "outputTypes": None,
         "destination": None,
-        "belt": [env("BELT_ID"), env("BELT_VERSION")],
+        # Set only when updates carry the `grnry-source` header (BELT_SOURCE_HEADER).
+        "belt": [env("BELT_ID"), env("BELT_VERSION")] if source_header_wanted() else None,
     }
 
 

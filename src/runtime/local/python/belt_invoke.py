@@ -141,7 +141,8 @@ def run_event(index, sample, execute, path, wants_profile):
         args.append(sample.get("profile"))
     output_types = json.loads(os.environ.get("OUTPUT_TYPES") or "null")
     destination = os.environ.get("KAFKA_DESTINATION_TOPIC") or DEFAULT_DESTINATION_TOPIC
-    belt = (os.environ.get("BELT_ID", ""), os.environ.get("BELT_VERSION", ""))
+    belt = ((os.environ.get("BELT_ID", ""), os.environ.get("BELT_VERSION", ""))
+            if os.environ.get("BELT_SOURCE_HEADER", "").lower() == "true" else None)
     started = time.monotonic()
     with Captured() as captured:
         try:

@@ -150,7 +150,7 @@ def records_of(result, correlation_id, source, output_types, destination_topic, 
     """The records `execute`'s result becomes: a list of dicts with `topic`, `key` (str or None),
     `headers` (list of (name, str)) and `payload` (the record's value: UTF-8 JSON bytes, serialized
     once, exactly as produced). `source` names the input record (`<topic>/<partition>/<offset>`),
-    `belt` is (id, version)."""
+    `belt` is (id, version) when updates carry the `grnry-source` header, else None."""
     records = []
     for update in updates_of(result):
         value = value_of(update)
@@ -159,11 +159,11 @@ def records_of(result, correlation_id, source, output_types, destination_topic, 
         value.setdefault("correlationId", correlation_id)
         keys = value.get("keys") or []
         headers = [(CORRELATION_HEADER, str(value.get("correlationId") or correlation_id or ""))]
-        # Where the update came from, in one header: the embedded broker stores every header as a
-        # row of its own, and four headers instead of two halved its rate (bench/README.md#data-plane).
-        if source:
-            provenance = f"{belt[0]}/{belt[1]}/{source}" if belt else source
-            headers.append((SOURCE_HEADER, provenance))
+        # Where the update came from, in one header, and only when the platform asks for it
+        # (`belt` given): the embedded broker stores every header as a row of its own, and the
+        # second header alone cost the host about a tenth of its rate (bench/README.md#data-plane).
+        if source and belt:
+            headers.append((SOURCE_HEADER, f"{belt[0]}/{belt[1]}/{source}"))
         records.append({
             "topic": topic_of(value, output_types, destination_topic),
             "key": ",".join(str(key) for key in keys) if keys else None,

@@ -88,7 +88,8 @@ class Worker:
         self.path = start["callback"]
         self.output_types = start.get("outputTypes")
         self.destination = start.get("destination")
-        self.belt = tuple(start.get("belt") or ("", ""))
+        # (id, version) when updates carry the `grnry-source` header, else None.
+        self.belt = tuple(start["belt"]) if start.get("belt") else None
 
     def fetch_profile(self, key):
         self.channel.send({"t": "profile", "key": key})
