@@ -16,25 +16,16 @@ use crate::client::{checked, Client};
 use crate::error::{CliError, Result};
 use crate::output::Out;
 
-const STATUSES: &[&str] = &[
-    "RUNNING",
-    "STOPPED",
-    "FAILED",
-    "DEPLOYING",
-    "RUNNING_BUT_OUTDATED",
-];
 const POLL_EVERY: Duration = Duration::from_secs(1);
 const RECONNECT_AFTER: Duration = Duration::from_millis(200);
 
 pub fn parse_status(text: &str) -> Result<String> {
-    let status = text.trim().to_uppercase();
-    if STATUSES.contains(&status.as_str()) {
-        Ok(status)
-    } else {
-        Err(CliError::Other(format!(
+    match belt_query::status::named(text.trim()) {
+        Some(status) => Ok(status.to_string()),
+        None => Err(CliError::Other(format!(
             "--for must be one of {} but is '{text}'",
-            STATUSES.join(", ")
-        )))
+            belt_query::status::ALL.join(", ")
+        ))),
     }
 }
 

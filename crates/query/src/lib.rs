@@ -1,9 +1,11 @@
-//! The text of a flag and of a duration, read one way by the server (its query parameters,
+//! The text of a flag, of a duration and of a belt's status, read one way by the server (its query parameters,
 //! docs/api.md#query-parameters) and by the `belt` CLI (its `--timeout`, and `--since` before it
 //! is sent). Plain functions of text, without I/O: the server and the CLI share no other code,
 //! and neither should carry its own reading of `true` or `2m` that drifts from the other's.
 
 #![forbid(unsafe_code)]
+
+pub mod status;
 
 use std::fmt;
 use std::time::Duration;
