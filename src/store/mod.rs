@@ -4,6 +4,7 @@
 //! Every write is a single statement or a single transaction, and uniqueness (id; name per
 //! project) is the database's job.
 
+mod belt_cache;
 mod bounded;
 mod classify;
 mod pool;

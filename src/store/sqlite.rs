@@ -25,7 +25,9 @@ impl SqlStore<sqlx::Sqlite> {
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(SqlStore::new(pool, options.revision_retention))
+        // The database file is under the data directory, which one belt-api owns: nothing else
+        // writes it while this process runs, so belts read by id may be remembered.
+        Ok(SqlStore::new(pool, options.revision_retention).with_belt_cache())
     }
 }
 

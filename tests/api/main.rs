@@ -24,6 +24,7 @@ mod logs_follow;
 mod outage;
 mod policy;
 mod query_flags_walk;
+mod read_after_write;
 mod reconciler;
 mod registry;
 mod registry_hostile;

@@ -47,8 +47,11 @@ async fn with_the_source_header_on_each_update_names_its_belt_version_and_event(
     let (id, input, destination) = (107, "grnry_data_in_dp-source", "dp-updates-107");
     let fields = json!({ "extractorFn": callback("") });
     api.create_belt(id, "dp-source", destination, fields).await;
-    api.run_belt(id, &[(input, 2), (destination, 1), ("grnry_belt_dlq_107", 1)])
-        .await;
+    api.run_belt(
+        id,
+        &[(input, 2), (destination, 1), ("grnry_belt_dlq_107", 1)],
+    )
+    .await;
 
     let produced = produce(input, 0, 20, 2).await;
     let updates = read(destination, 20, Duration::from_secs(30), Duration::ZERO).await;

@@ -42,6 +42,7 @@ mod writes;
 use async_trait::async_trait;
 use sqlx::Pool;
 
+use super::belt_cache::BeltCache;
 use super::row::{summary, BeltRow, SummaryRow};
 use super::searches::SearchCache;
 use super::{
@@ -78,6 +79,9 @@ pub struct SqlStore<DB: Dialect> {
     revision_retention: i64,
     /// Sent after each commit that recorded events (see [`super::EventLog::event_announcements`]).
     announcer: tokio::sync::watch::Sender<()>,
+    /// Belts remembered between reads, only where this process is the database's one writer
+    /// (SQLite; `belt_cache.rs` says why not on PostgreSQL).
+    belts: Option<BeltCache>,
 }
 
 impl<DB: Dialect> SqlStore<DB> {
@@ -87,6 +91,20 @@ impl<DB: Dialect> SqlStore<DB> {
             searches: SearchCache::default(),
             revision_retention: i64::from(revision_retention.max(1)),
             announcer: tokio::sync::watch::channel(()).0,
+            belts: None,
+        }
+    }
+
+    /// Remembers belts between reads: only for a database no other process writes.
+    pub(crate) fn with_belt_cache(mut self) -> Self {
+        self.belts = Some(BeltCache::default());
+        self
+    }
+
+    /// After a write that may have changed belt `id`, committed or not.
+    fn forget(&self, id: BeltId) {
+        if let Some(belts) = &self.belts {
+            belts.forget(id);
         }
     }
 }
@@ -120,13 +138,21 @@ impl BeltRecords {
     }
 
     async fn get(&self, project: &ProjectName, id: BeltId) -> Result<Option<Belt>, StoreError> {
+        if let Some(belt) = self.belts.as_ref().and_then(|belts| belts.get(project, id)) {
+            return Ok(Some(belt));
+        }
+        let ticket = self.belts.as_ref().map(BeltCache::ticket);
         let row: Option<BeltRow> = sqlx::query_as(&statements::SELECT_ONE)
             .bind(project.as_str())
             .bind(id.get())
             .fetch_optional(&self.pool)
             .await
             .map_err(classify)?;
-        row.map(belt_of).transpose()
+        let belt = row.map(belt_of).transpose()?;
+        if let (Some(belts), Some(ticket), Some(belt)) = (&self.belts, ticket, &belt) {
+            belts.offer(ticket, belt);
+        }
+        Ok(belt)
     }
 
     async fn list(&self, project: &ProjectName, query: &ListQuery) -> Result<Page, StoreError> {

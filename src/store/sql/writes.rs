@@ -145,7 +145,9 @@ impl {
             Ok(Some(transition)) => transition,
         };
         self.store_transition(&mut tx, &read, &transition).await?;
-        finish(tx, commit).await?;
+        let finished = finish(tx, commit).await;
+        self.forget(id);
+        finished?;
         self.announce();
         Ok(LockedOutcome::Written(Box::new(transition)))
     }
@@ -173,7 +175,9 @@ impl {
                 self.store_transition(&mut tx, &read, transition).await?;
             }
         }
-        tx.commit().await.map_err(classify)?;
+        let committed = tx.commit().await.map_err(classify);
+        self.forget(id);
+        committed?;
         self.announce();
         Ok(Some(settlement))
     }
@@ -250,7 +254,11 @@ impl {
                 .ok_or_else(|| anyhow::anyhow!("an allocated id was taken"))?;
             return Err(StoreError::IdTaken(id));
         };
-        finish(tx, commit).await?;
+        let finished = finish(tx, commit).await;
+        // A new id has nothing remembered (a deleted belt's was forgotten); forgetting it anyway
+        // keeps "every write forgets" without exceptions to reason about.
+        self.forget(created.next.id);
+        finished?;
         self.announce();
         Ok(created.next)
     }
@@ -258,15 +266,19 @@ impl {
     /// Many belts in one transaction; an id already taken is skipped, not an error.
     pub(super) async fn insert_belts(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
-        let mut inserted = 0;
+        let mut inserted = Vec::new();
         for new in &belts {
-            if self.insert_new(&mut tx, new).await?.is_some() {
-                inserted += 1;
+            if let Some(created) = self.insert_new(&mut tx, new).await? {
+                inserted.push(created.next.id);
             }
         }
-        tx.commit().await.map_err(classify)?;
+        let committed = tx.commit().await.map_err(classify);
+        for id in &inserted {
+            self.forget(*id);
+        }
+        committed?;
         self.announce();
-        Ok(inserted)
+        Ok(inserted.len() as u64)
     }
 }
 }
