@@ -9,6 +9,9 @@
 # so this image has no shell and no interpreter a request could reach.
 
 ARG RUST_VERSION=1.95
+# distroless cc, or any glibc image with libssl3 and CA certificates (scripts/build-images.sh hands
+# in one made from Debian packages when no registry is reachable).
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS builder
 # rdkafka builds librdkafka from source (its `ssl` feature links libssl dynamically): a C
@@ -33,7 +36,7 @@ RUN cargo build --release --locked --bin belt-api \
 # distroless cc: glibc, libgcc_s, libssl3/libcrypto3 (what `ldd belt-api` lists) and the CA
 # certificates for TLS to Keycloak, Kafka and the Kubernetes API; no shell, no package manager.
 # The same Debian release as the builder, so the glibc the binary was linked against is there.
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="belt-api" \
