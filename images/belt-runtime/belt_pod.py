@@ -116,15 +116,18 @@ def start(work, replica):
 def main():
     code_dir = sys.argv[1] if len(sys.argv) > 1 else CODE_DIR
     replica = os.environ.get("HOSTNAME") or socket.gethostname()
-    root, work = work_dir(code_dir)
-    # The Popen objects stay referenced until their processes are reaped here: one collected
-    # earlier would reap its process itself, unseen by reap_until.
-    host, worker = start(work, replica)
+    # As PID 1 of the container this process ignores every signal it has no handler for: the
+    # handlers come first, and a SIGTERM that arrives before the host exists is kept for it.
+    started = {}
+    pending = []
 
     def forward(signum, _frame):
         # The kubelet's SIGTERM goes to the host, which stops consuming and closes the channel;
         # the worker ends when it sees that.
-        if host.returncode is None:
+        host = started.get("host")
+        if host is None:
+            pending.append(signum)
+        elif host.returncode is None:
             try:
                 os.kill(host.pid, signum)
             except ProcessLookupError:
@@ -132,6 +135,13 @@ def main():
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    root, work = work_dir(code_dir)
+    # The Popen objects stay referenced until their processes are reaped here: one collected
+    # earlier would reap its process itself, unseen by reap_until.
+    host, worker = start(work, replica)
+    started["host"] = host
+    for signum in pending:
+        forward(signum, None)
     ended = {}
     code = host.returncode = reap_until(host.pid, ended)
     deadline = time.monotonic() + WORKER_EXIT_SECONDS
