@@ -90,6 +90,8 @@ runtime_image() {
   local image=localhost/grnry-belt:dev python=localhost/belt-base/debian-python3:bookworm
   base "$python" python3,python3-venv,ca-certificates
   echo "== buildah bud -f images/belt-runtime/Dockerfile"
+  # The previous build goes, rather than staying behind untagged.
+  b rmi "$image" >/dev/null 2>&1 || true
   b bud --isolation chroot --layers=false --pull=never "${mounts[@]}" \
     --build-arg PYTHON_IMAGE="$python" --build-arg REVISION="$revision" \
     -f images/belt-runtime/Dockerfile -t "$image" . >"$cache/build.log" 2>&1 ||
@@ -131,6 +133,7 @@ belt_api_image() {
   mkdir -p "$scratch/builder/out/data"
   cp "$binary" "$scratch/builder/out/belt-api"
   echo "== buildah bud -f Dockerfile (the builder stage's /out from $binary)"
+  b rmi "$image" >/dev/null 2>&1 || true
   b bud --isolation chroot --layers=false --pull=never \
     --build-context builder="$scratch/builder" \
     --build-arg RUNTIME_IMAGE="$runtime" --build-arg REVISION="$revision" \
