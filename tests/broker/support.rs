@@ -1,6 +1,5 @@
 //! The real binary with its embedded broker, and a standard Kafka client (rdkafka) to talk to it.
 
-use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -20,22 +19,8 @@ pub use broker_program::broker_program;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
 
-/// `belt-api serve` on a free port (`belt_test_support::binary`), with what its log says about
-/// the embedded broker.
-pub struct Service(Program);
-
-impl Deref for Service {
-    type Target = Program;
-    fn deref(&self) -> &Program {
-        &self.0
-    }
-}
-
-impl DerefMut for Service {
-    fn deref_mut(&mut self) -> &mut Program {
-        &mut self.0
-    }
-}
+/// `belt-api serve` on a free port (`belt_test_support::binary`).
+pub type Service = Program;
 
 /// The environment of a service on the embedded default, on free ports, in `data_dir`.
 pub fn embedded_env(data_dir: &Path) -> Vec<(&'static str, String)> {
@@ -52,7 +37,7 @@ fn spawn(env: &[(&str, String)]) -> Spawn {
 }
 
 pub fn serve(env: &[(&str, String)]) -> Service {
-    Service(spawn(env).start())
+    spawn(env).start()
 }
 
 /// Runs `belt-api serve`, which must exit on its own within 60 s: its status and stderr.
@@ -60,16 +45,24 @@ pub fn refused(env: &[(&str, String)]) -> (ExitStatus, String) {
     spawn(env).run_to_exit()
 }
 
-impl Service {
+/// What the service's log says about its embedded broker, and its tokens.
+pub trait EmbeddedBroker {
+    fn broker(&self) -> String;
+    fn broker_pid(&self) -> i32;
+    fn broker_line(&self) -> String;
+    fn token(&self, data_dir: &Path, role: &str) -> String;
+}
+
+impl EmbeddedBroker for Service {
     /// The embedded broker's address, from the startup line.
-    pub fn broker(&self) -> String {
+    fn broker(&self) -> String {
         let line = self.broker_line();
         let at = line.find("listening on ").unwrap() + "listening on ".len();
         line[at..].split(',').next().unwrap().to_string()
     }
 
     /// The embedded broker's process id, from the startup line.
-    pub fn broker_pid(&self) -> i32 {
+    fn broker_pid(&self) -> i32 {
         let line = self.broker_line();
         let at = line.find("pid=").unwrap() + "pid=".len();
         line[at..]
@@ -89,7 +82,7 @@ impl Service {
             .clone()
     }
 
-    pub fn token(&self, data_dir: &Path, role: &str) -> String {
+    fn token(&self, data_dir: &Path, role: &str) -> String {
         let output = Command::new(BINARY)
             .args(["token", "--project", "global", "--role", role])
             .env("BELT_DATA_DIR", data_dir)
