@@ -3,7 +3,7 @@
 //! environment, `kafka_client.py`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -11,47 +11,14 @@ use belt_test_support::binary::{Program, Spawn};
 use serde_json::{json, Value};
 
 use crate::broker_program::TestBroker;
+pub use crate::host_env::kafka;
+use crate::host_env::{host_env, SERVE_PATIENCE};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
-const CLIENT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/dataplane/kafka_client.py"
-);
-/// Long enough for a first run that builds the belt host's environment (downloads from PyPI).
-const SERVE_PATIENCE: Duration = Duration::from_secs(240);
-
-/// One environment for every test (and every run): built by the first belt-api that needs it.
-pub fn host_env() -> PathBuf {
-    match std::env::var_os("BELT_LOCAL_HOST_ENV") {
-        Some(path) => PathBuf::from(path),
-        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("belt-host-env"),
-    }
-}
 
 /// The broker of this test binary, started on first use.
 pub fn broker() -> &'static TestBroker {
     TestBroker::shared()
-}
-
-/// Runs `kafka_client.py` with the host environment's Python; answers its JSON lines.
-pub async fn kafka(args: &[&str]) -> Vec<Value> {
-    let python = host_env().join("bin/python");
-    let output = tokio::process::Command::new(&python)
-        .arg(CLIENT)
-        .args(args)
-        .output()
-        .await
-        .unwrap_or_else(|err| panic!("running {}: {err}", python.display()));
-    assert!(
-        output.status.success(),
-        "kafka_client.py {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
 }
 
 pub async fn create_topics(topics: &[(&str, u32)]) {

@@ -2,7 +2,7 @@
 //! local runtime in its bubblewrap sandbox), an event-type registry stub, and one dev token per
 //! project.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -11,21 +11,10 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
-const CLIENT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/dataplane/kafka_client.py"
-);
-/// A first run builds the belt host's environment (downloads from PyPI).
-const SERVE_PATIENCE: Duration = Duration::from_secs(240);
+pub use crate::host_env::host_env;
+use crate::host_env::SERVE_PATIENCE;
 
-/// The belt host's environment, shared with tests/dataplane.rs.
-pub fn host_env() -> PathBuf {
-    match std::env::var_os("BELT_LOCAL_HOST_ENV") {
-        Some(path) => PathBuf::from(path),
-        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("belt-host-env"),
-    }
-}
+const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
 
 /// The registry: A's event type is open to every project member, B's needs the role
 /// `data_owner` to consume or to produce (its `consumer` and `editor`), which only B's token holds.
@@ -190,23 +179,7 @@ impl Api {
 
 /// Runs `kafka_client.py` with the host environment's Python against `broker`.
 pub async fn kafka(command: &str, broker: &str, args: &[&str]) -> Vec<Value> {
-    let python = host_env().join("bin/python");
-    let output = tokio::process::Command::new(&python)
-        .arg(CLIENT)
-        .arg(command)
-        .arg(broker)
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "kafka_client.py {command} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
+    let mut all = vec![command, broker];
+    all.extend_from_slice(args);
+    crate::host_env::kafka(&all).await
 }
