@@ -7,6 +7,8 @@
 
 #[path = "common/broker_program.rs"]
 mod broker_program;
+#[path = "common/host_env.rs"]
+mod host_env;
 #[path = "dataplane/support.rs"]
 mod support;
 

@@ -1,6 +1,5 @@
 //! The history of a belt on Kubernetes (docs/api.md#history), end to end: the runtime's reflectors
-//! watch a fake API server (a `tower_test` mock handed to `kube::Client`, as in
-//! `tests/kubernetes_runtime.rs`), the status-events controller turns what they see into
+//! watch the tests' fake API server (`belt_test_support::fake_kube`, scripted), the status-events controller turns what they see into
 //! `statusChanged` events in a real SQLite store, and the reason comes from the pods' state and
 //! Events as the fake API answers them. Fixtures in `tests/fixtures/kubernetes/history/`.
 
@@ -22,9 +21,9 @@ use belt_api::reconcile::StatusEvents;
 use belt_api::runtime::kubernetes::KubernetesRuntime;
 use belt_api::runtime::Runtime;
 use belt_api::store::{BeltStore, LockedOutcome, NewBelt, StoreOptions};
+use belt_test_support::fake_kube::{self, list, reply_json, FakeKube};
 use clap::Parser;
-use http::{Method, Request, Response};
-use kube::client::Body;
+use http::Method;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 use tokio::time::timeout;
@@ -49,16 +48,13 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-type Reply = tower_test::mock::SendResponse<Response<Body>>;
-
 /// The fake API server: answers the reflectors' first lists, holds their watches open until a
 /// test pushes events into one, and answers the Events lists that `details` makes.
 struct FakeApi {
-    handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
+    /// Holds the watches too (`watches`), as an API server holds them.
+    kube: FakeKube,
     /// The first list of each path; a second list would mean the watch broke.
     lists: Vec<(&'static str, Value)>,
-    /// Watch requests held open (path, reply), as an API server holds them.
-    watches: Vec<(String, Reply)>,
     /// The pod whose Events list is answered with these Events; every other pod has none.
     events: Option<(&'static str, Value)>,
     /// Events lists answered so far: each is one `details` call reaching the API.
@@ -69,19 +65,17 @@ impl FakeApi {
     /// Answers the next call: a watch is held, a list or an Events list answered; anything else
     /// is a bug.
     async fn serve_one(&mut self) {
-        let (request, reply) = self.handle.next_request().await.expect("client went away");
-        let uri = request.uri().clone();
-        assert_eq!(request.method(), Method::GET, "unexpected call: {uri}");
-        let query = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes());
-        let query: Vec<(String, String)> = query.into_owned().collect();
-        let param = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
-        if param("watch").as_deref() == Some("true") {
-            return self.watches.push((uri.path().to_string(), reply));
+        let (call, reply) = self.kube.next_request().await.expect("client went away");
+        let uri = format!("{}?{:?}", call.path, call.query);
+        assert_eq!(call.method, Method::GET, "unexpected call: {uri}");
+        let param = |key: &str| call.query.get(key).cloned();
+        if call.is_watch() {
+            return self.kube.watches.push((call.path, reply));
         }
-        if let Some(index) = self.lists.iter().position(|(path, _)| *path == uri.path()) {
-            return reply_json(reply, &self.lists.remove(index).1);
+        if let Some(index) = self.lists.iter().position(|(path, _)| *path == call.path) {
+            return reply_json(reply, 200, &self.lists.remove(index).1);
         }
-        assert_eq!(uri.path(), EVENTS, "unexpected call: {uri}");
+        assert_eq!(call.path, EVENTS, "unexpected call: {uri}");
         self.events_calls += 1;
         let selector = param("fieldSelector").unwrap_or_default();
         let answer = match &self.events {
@@ -89,7 +83,7 @@ impl FakeApi {
             _ if selector.starts_with(&pod_selector("")) => list("EventList", &[]),
             _ => panic!("Events listed with an unexpected selector: {selector}"),
         };
-        reply_json(reply, &answer);
+        reply_json(reply, 200, &answer);
     }
 
     async fn serve_forever(&mut self) -> Infallible {
@@ -102,37 +96,18 @@ impl FakeApi {
     /// after them and the reflector watches again, which `serve_one` holds in turn.
     async fn push(&mut self, path: &str, events: &[(&str, &Value)]) {
         let held = async {
-            loop {
-                if let Some(index) = self.watches.iter().position(|(p, _)| p == path) {
-                    return self.watches.remove(index).1;
-                }
+            while !self.kube.watches.iter().any(|(p, _)| p == path) {
                 self.serve_one().await;
             }
         };
         let watch = timeout(DEADLINE, held).await;
-        let watch = watch.unwrap_or_else(|_| panic!("no watch of {path} to push to"));
-        let body: String = events
-            .iter()
-            .map(|(kind, object)| json!({"type": kind, "object": object}).to_string() + "\n")
-            .collect();
-        watch.send_response(Response::new(Body::from(body.into_bytes())));
+        watch.unwrap_or_else(|_| panic!("no watch of {path} to push to"));
+        self.kube.push(path, events);
     }
 }
 
 fn pod_selector(pod: &str) -> String {
     format!("involvedObject.kind=Pod,involvedObject.name={pod}")
-}
-
-fn list(kind: &str, items: &[Value]) -> Value {
-    json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "50000"}, "items": items})
-}
-
-fn reply_json(reply: Reply, body: &Value) {
-    let response = Response::builder()
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap();
-    reply.send_response(response);
 }
 
 /// A belt on Kubernetes with its store, its runtime (reflectors listed) and its controller.
@@ -217,8 +192,7 @@ async fn sqlite_store() -> (tempfile::TempDir, Arc<dyn BeltStore>) {
 
 /// A runtime whose reflectors have listed `history/running.json` and watch on; its fake API.
 async fn recovered_runtime() -> (Arc<KubernetesRuntime>, FakeApi) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, NAMESPACE);
+    let (client, kube) = fake_kube::pair(NAMESPACE);
     let runtime = KubernetesRuntime::with_client(client, NAMESPACE)
         .with_call_timeout(Duration::from_secs(1))
         .with_ready_timeout(DEADLINE);
@@ -228,12 +202,10 @@ async fn recovered_runtime() -> (Arc<KubernetesRuntime>, FakeApi) {
         (DEPLOYMENTS, list("DeploymentList", &deployments)),
         (PODS, list("PodList", running["pods"].as_array().unwrap())),
     ];
-    let (watches, events) = (Vec::new(), None);
     let mut fake = FakeApi {
-        handle,
+        kube,
         lists,
-        watches,
-        events,
+        events: None,
         events_calls: 0,
     };
     let recovered = serving(&mut fake, runtime.recover(), "the first lists").await;

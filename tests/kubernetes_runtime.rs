@@ -1,6 +1,6 @@
-//! The Kubernetes runtime against a fake API server: a `tower_test` mock handed to
-//! `kube::Client::new`, as kube-rs/controller-rs tests do. Each test answers the calls it expects
-//! and fails after one second when an expected call never comes. Fixtures in
+//! The Kubernetes runtime against the tests' fake API server (`belt_test_support::fake_kube`,
+//! scripted). Each test answers the calls it expects and fails after one second when an expected
+//! call never comes. Fixtures in
 //! `tests/fixtures/kubernetes/` are Deployments and Pods as the API server returns them.
 
 use std::collections::BTreeMap;
@@ -14,8 +14,11 @@ use belt_api::domain::replica::{Platform, ReplicaSpec};
 use belt_api::domain::{Belt, BeltDefaults, BeltId, Person, ProjectName};
 use belt_api::runtime::kubernetes::{render, KubernetesRuntime, RenderError};
 use belt_api::runtime::{LogQuery, Observed, Phase, Runtime, RuntimeError};
+use belt_test_support::fake_kube::{
+    list, pair, reply_json, reply_status, reply_text, Call, FakeKube, Reply,
+};
 use clap::Parser;
-use http::{Method, Request, Response};
+use http::{Method, Response};
 use kube::client::Body;
 use serde_json::{json, Value};
 use tokio::time::timeout;
@@ -27,8 +30,6 @@ const CONFIG_MAPS: &str = "/api/v1/namespaces/belts/configmaps";
 const EVENTS: &str = "/api/v1/namespaces/belts/events";
 const SECRETS: &str = "/api/v1/namespaces/belts/secrets";
 const POD_161: &str = "grnry-belt-161-54f5c68c89-8xf9v";
-/// How long a test waits for a call it expects.
-const EXPECTED_CALL: Duration = Duration::from_secs(1);
 
 fn id(n: i64) -> BeltId {
     BeltId::new(n).unwrap()
@@ -124,159 +125,38 @@ fn assert_golden(name: &str, actual: &Value) {
     );
 }
 
-/// One request as the fake API server saw it.
-struct Call {
-    method: Method,
-    path: String,
-    query: BTreeMap<String, String>,
-    content_type: Option<String>,
-    accept: Option<String>,
-    body: Vec<u8>,
-}
-
-impl Call {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-
-    fn is_watch(&self) -> bool {
-        self.query.get("watch").map(String::as_str) == Some("true")
-    }
-}
-
-type Reply = tower_test::mock::SendResponse<Response<Body>>;
-
-struct FakeApi {
-    handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
-    /// Watch requests held open (path, reply), as an API server holds them until something changes.
-    watches: Vec<(String, Reply)>,
-}
+type FakeApi = FakeKube;
 
 fn runtime() -> (KubernetesRuntime, FakeApi) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, NAMESPACE);
+    let (client, fake) = pair(NAMESPACE);
     let runtime = KubernetesRuntime::with_client(client, NAMESPACE)
         .with_call_timeout(Duration::from_millis(500))
         .with_ready_timeout(Duration::from_secs(1));
-    let fake = FakeApi {
-        handle,
-        watches: Vec::new(),
-    };
     (runtime, fake)
 }
 
-impl FakeApi {
-    /// The next call; panics when none comes within a second.
-    async fn next(&mut self) -> (Call, Reply) {
-        self.next_within(EXPECTED_CALL).await
-    }
-
-    /// The next call; panics when none comes within `wait`.
-    async fn next_within(&mut self, wait: Duration) -> (Call, Reply) {
-        let (request, reply) = timeout(wait, self.handle.next_request())
-            .await
-            .expect("an expected API call did not come in time")
-            .expect("the client went away");
-        let (parts, body) = request.into_parts();
-        let query = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-        let call = Call {
-            method: parts.method,
-            path: parts.uri.path().to_string(),
-            query,
-            content_type: parts
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            accept: parts
-                .headers
-                .get(http::header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            body: body.collect_bytes().await.unwrap().to_vec(),
-        };
-        (call, reply)
-    }
-
-    async fn assert_no_call(&mut self) {
-        if let Ok(Some((request, _))) =
-            timeout(Duration::from_millis(200), self.handle.next_request()).await
-        {
-            panic!(
-                "unexpected API call: {} {}",
-                request.method(),
-                request.uri()
-            );
-        }
-    }
-
-    /// Answers the reflectors' first LIST of Deployments and Pods and holds their WATCHes open:
-    /// four calls, in whichever order the two reflectors make them.
-    async fn serve_lists(&mut self, deployments: Vec<Value>, pods: Vec<Value>) {
-        for _ in 0..4 {
-            let (call, reply) = self.next().await;
-            assert_eq!(call.method, Method::GET);
-            assert_eq!(
-                call.query.get("labelSelector").map(String::as_str),
-                Some("app.kubernetes.io/managed-by=belt-api"),
-                "{}",
-                call.path
-            );
-            if call.is_watch() {
-                self.watches.push((call.path, reply));
-                continue;
+/// Answers one Events list per pod: `events` for the pod it names, an empty list otherwise.
+async fn serve_events(fake: &mut FakeApi, pods: usize, events: Option<(&str, &Value)>) {
+    for _ in 0..pods {
+        let (call, reply) = fake.next().await;
+        assert_eq!((&call.method, call.path.as_str()), (&Method::GET, EVENTS));
+        let selector = &call.query["fieldSelector"];
+        let answer = match events {
+            Some((pod, events)) if selector.contains(&format!("involvedObject.name={pod}")) => {
+                events.clone()
             }
-            let (kind, items) = match call.path.as_str() {
-                DEPLOYMENTS => ("DeploymentList", &deployments),
-                PODS => ("PodList", &pods),
-                other => panic!("unexpected list of {other}"),
-            };
-            reply_json(reply, 200, &list(kind, items));
-        }
+            _ => list("EventList", &[]),
+        };
+        reply_json(reply, 200, &answer);
     }
-
-    /// Answers one Events list per pod: `events` for the pod it names, an empty list otherwise.
-    async fn serve_events(&mut self, pods: usize, events: Option<(&str, &Value)>) {
-        for _ in 0..pods {
-            let (call, reply) = self.next().await;
-            assert_eq!((&call.method, call.path.as_str()), (&Method::GET, EVENTS));
-            let selector = &call.query["fieldSelector"];
-            let answer = match events {
-                Some((pod, events)) if selector.contains(&format!("involvedObject.name={pod}")) => {
-                    events.clone()
-                }
-                _ => list("EventList", &[]),
-            };
-            reply_json(reply, 200, &answer);
-        }
-    }
-}
-
-fn list(kind: &str, items: &[Value]) -> Value {
-    json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": "50000"}, "items": items})
-}
-
-fn reply_json(reply: Reply, status: u16, body: &Value) {
-    let response = Response::builder()
-        .status(status)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap();
-    reply.send_response(response);
-}
-
-fn reply_status(reply: Reply, code: u16, reason: &str) {
-    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": format!("{reason} (from the fake API)"), "reason": reason, "code": code});
-    reply_json(reply, code, &body);
 }
 
 /// A runtime whose reflectors have listed `deployments` and `pods`.
 async fn recovered(deployments: Vec<Value>, pods: Vec<Value>) -> (KubernetesRuntime, FakeApi) {
     let (runtime, mut fake) = runtime();
-    let (recovered, ()) = tokio::join!(runtime.recover(), fake.serve_lists(deployments, pods));
+    let lists = [(DEPLOYMENTS, deployments), (PODS, pods)];
+    let serve = fake.serve_lists(&lists, "app.kubernetes.io/managed-by=belt-api");
+    let (recovered, ()) = tokio::join!(runtime.recover(), serve);
     recovered.unwrap();
     (runtime, fake)
 }
@@ -500,7 +380,7 @@ async fn a_deployment_being_deleted_counts_as_stopped_and_blocks_apply() {
 async fn details_reproduce_the_v2_failed_example() {
     let (deployments, pods) = scenario("v2-failed.json");
     let (runtime, mut fake) = recovered(deployments, pods).await;
-    let (details, ()) = tokio::join!(runtime.details(id(161)), fake.serve_events(1, None));
+    let (details, ()) = tokio::join!(runtime.details(id(161)), serve_events(&mut fake, 1, None));
     let details = serde_json::to_value(details.unwrap().unwrap()).unwrap();
     assert_eq!(details, fixture("v2-failed-details.json"));
 }
@@ -512,7 +392,7 @@ async fn details_add_the_pod_events_that_say_why() {
     let events = fixture("events-err-image-pull.json");
     let (details, ()) = tokio::join!(
         runtime.details(id(161)),
-        fake.serve_events(1, Some((POD_161, &events)))
+        serve_events(&mut fake, 1, Some((POD_161, &events)))
     );
     let details = serde_json::to_value(details.unwrap().unwrap()).unwrap();
     assert_eq!(details["deploymentReplicas"], "1");
@@ -1060,10 +940,6 @@ fn query_of(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-fn reply_text(reply: Reply, text: &str) {
-    reply.send_response(Response::new(Body::from(text.as_bytes().to_vec())));
 }
 
 #[tokio::test]

@@ -4,11 +4,11 @@
 //! commands read `BELT_URL` and `BELT_API`, so the same text works for a newcomer (defaults) and
 //! here (the server's address, the binary built for this test).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use belt_test_support::binary::{Program, Spawn};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
 
@@ -57,92 +57,42 @@ fn walkthrough_script(readme: &str) -> String {
     run.join("\n") + "\n"
 }
 
+/// The service (`belt_test_support::binary`: SIGTERM when dropped, so it stops the replicas it
+/// started) and its embedded broker's `host:port`, from its startup line.
 struct Server {
-    child: Child,
+    _program: Program,
     address: String,
-    /// The embedded broker's `host:port`, from its startup line.
     kafka: String,
-    _stderr: Receiver<String>,
-}
-
-impl Drop for Server {
-    /// SIGTERM, so the service stops the replicas it started; SIGKILL only if it does not exit.
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `belt-api serve` on the embedded default (SQLite, local runtime, bubblewrap sandbox, dev
 /// tokens, the embedded Kafka broker), but on free ports and with its own data dir.
 fn serve(dir: &Path, data_dir: &Path) -> Server {
-    let mut child = Command::new(BINARY)
-        .arg("serve")
+    let program = Spawn::serve(BINARY)
         .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BELT_LISTEN", "127.0.0.1:0")
         .env("BELT_DATA_DIR", data_dir)
         .env("BELT_KAFKA_LISTEN", "127.0.0.1:0")
         .env(
             "BELT_KAFKA_BROKER_COMMAND",
             broker_program::broker_program(),
         )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting belt-api serve");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    let mut address = None;
-    while address.is_none() && Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            if let Some(at) = line.find("address=") {
-                let rest = &line[at + "address=".len()..];
-                address = rest.split_whitespace().next().map(str::to_string);
-            }
-            seen.push(line);
-        }
-    }
-    let Some(address) = address else {
-        let _ = child.kill();
-        panic!("no listening line in 60 s; stderr:\n{}", seen.join("\n"));
-    };
+        .start();
     const BROKER_LINE: &str = "embedded Kafka broker (nisshi 0.8.1) listening on ";
-    let kafka = seen.iter().find_map(|line| {
+    let kafka = program.lines().iter().find_map(|line| {
         let at = line.find(BROKER_LINE)? + BROKER_LINE.len();
         let address = line[at..].split([',', ' ']).next()?;
         Some(address.to_string())
     });
-    let Some(kafka) = kafka else {
-        let _ = child.kill();
+    let kafka = kafka.unwrap_or_else(|| {
         panic!(
             "the embedded default starts the broker and logs its address; stderr:\n{}",
-            seen.join("\n")
-        );
-    };
+            program.log()
+        )
+    });
     Server {
-        child,
-        address,
+        address: program.address.clone(),
+        _program: program,
         kafka,
-        _stderr: rx,
     }
 }
 

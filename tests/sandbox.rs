@@ -13,6 +13,7 @@ use std::time::Duration;
 use belt_api::domain::replica::ReplicaSpec;
 use belt_api::runtime::local::{LocalConfig, LocalRuntime, SandboxConfig};
 use belt_api::runtime::{Phase, Runtime};
+use belt_test_support::binary::Spawn;
 
 #[path = "support/local.rs"]
 mod support;
@@ -503,27 +504,20 @@ async fn a_sandbox_that_cannot_be_set_up_is_refused_naming_the_setting() {
 fn serve_refuses_to_start_without_a_working_sandbox_and_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let run = |env: &[(&str, &str)]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_belt-api"))
-            .arg("serve")
+        Spawn::serve(env!("CARGO_BIN_EXE_belt-api"))
             .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("BELT_LISTEN", "127.0.0.1:0")
             // The broker starts before the runtime; this test is about the runtime's refusal.
             .env("BELT_KAFKA_BROKER", "none")
             .envs(env.iter().copied())
-            .output()
-            .unwrap()
+            .run_to_exit()
     };
-    let output = run(&[("BELT_LOCAL_SANDBOX_BWRAP", "/nonexistent/bwrap")]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let (status, stderr) = run(&[("BELT_LOCAL_SANDBOX_BWRAP", "/nonexistent/bwrap")]);
+    assert!(!status.success());
     assert!(stderr.contains("BELT_LOCAL_SANDBOX=bwrap"), "{stderr}");
     assert!(stderr.contains("apt-get install -y bubblewrap"), "{stderr}");
 
-    let output = run(&[("BELT_LOCAL_SANDBOX", "chroot")]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let (status, stderr) = run(&[("BELT_LOCAL_SANDBOX", "chroot")]);
+    assert!(!status.success());
     assert!(stderr.contains("--local-sandbox"), "{stderr}");
     assert!(
         stderr.contains("bwrap") && stderr.contains("none"),

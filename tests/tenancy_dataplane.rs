@@ -11,6 +11,8 @@
 
 #[path = "common/broker_program.rs"]
 mod broker_program;
+#[path = "common/host_env.rs"]
+mod host_env;
 #[path = "tenancy_dataplane/redirect.rs"]
 mod redirect;
 #[path = "tenancy_dataplane/serve.rs"]

@@ -1,6 +1,11 @@
 //! Child processes under test: the release `belt-api` binary and the bare-HTTP server. Each is
 //! started on `127.0.0.1:0`, found by the `address=http://…` its log prints, and measured through
 //! `/proc/<pid>/status` (peak RSS, resettable through `/proc/<pid>/clear_refs`).
+//!
+//! The tests spawn `belt-api` through `belt_test_support::binary`; the bench keeps this one: it
+//! is async (it times `/ready` to the millisecond while the runtime keeps serving load), reads
+//! both output streams, measures the process, and reports failures as errors rather than test
+//! panics. A shipped binary should not depend on a test-support crate.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

@@ -97,6 +97,12 @@ pub struct Database {
 
 impl Database {
     /// A new SQLite file, or a new PostgreSQL database on the server `admin_url` names.
+    ///
+    /// Not `belt_test_support::postgres`, which the tests share: that one serves tests (the
+    /// server of `BELT_TEST_DATABASE_URL` or the one `scripts/postgres.sh` starts, a panic on
+    /// failure), while the bench is a program an operator runs against the server they name
+    /// (`--postgres-url`) and reports its failures as errors; a test crate in a shipped
+    /// binary's dependencies would also bring its fake Kubernetes API along.
     pub async fn fresh(
         backend: Backend,
         work_dir: &Path,

@@ -1,26 +1,17 @@
 //! The real binary, as the README runs it: `belt-api serve` on the embedded default (SQLite, dev
 //! tokens), `belt-api token`, the curl walkthrough's calls, and a clean exit on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use belt_test_support::binary::{Program, Spawn};
 use reqwest::StatusCode;
 use serde_json::json;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
 
-pub struct Server {
-    pub child: Child,
-    pub address: String,
-    pub stderr: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
+/// `belt-api serve` of `belt_test_support::binary`.
+pub type Server = Program;
 
 /// Starts `belt-api serve` in `dir` with no configuration but a free port.
 fn serve(dir: &std::path::Path) -> Server {
@@ -28,46 +19,15 @@ fn serve(dir: &std::path::Path) -> Server {
 }
 
 /// Starts `belt-api serve` in `dir` with a free port and `env`; without a data plane unless
-/// `env` asks for one (tests/broker.rs runs the embedded broker).
+/// `env` asks for one (tests/broker.rs runs the embedded broker). Dropped, it is killed outright:
+/// the crash tests kill it at chosen moments anyway.
 pub fn serve_with(dir: &std::path::Path, env: &[(&str, String)]) -> Server {
-    let mut child = Command::new(BINARY)
-        .arg("serve")
+    Spawn::serve(BINARY)
         .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BELT_LISTEN", "127.0.0.1:0")
         .env("BELT_KAFKA_BROKER", "none")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting belt-api serve");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut address = None;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    while address.is_none() && std::time::Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            if let Some(at) = line.find("address=") {
-                let rest = &line[at + "address=".len()..];
-                address = Some(rest.split_whitespace().next().unwrap().to_string());
-            }
-            seen.push(line);
-        }
-    }
-    let address =
-        address.unwrap_or_else(|| panic!("no listening line; stderr:\n{}", seen.join("\n")));
-    Server {
-        child,
-        address,
-        stderr: rx,
-    }
+        .grace(Duration::ZERO)
+        .start()
 }
 
 pub fn token(dir: &std::path::Path, role: &str) -> String {
@@ -167,8 +127,7 @@ async fn the_readme_walkthrough_runs_on_the_embedded_default_and_sigterm_exits_c
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "exit status {status}");
-    let log: Vec<String> = server.stderr.try_iter().collect();
-    let log = log.join("\n");
+    let log = server.log();
     assert!(
         log.contains("dev mode"),
         "the startup log says dev mode is on"

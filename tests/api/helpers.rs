@@ -77,54 +77,17 @@ pub fn captured_logs() -> String {
 }
 
 // ------------------------------------------------------------------------------------------------
-// PostgreSQL: one fresh database per test.
-
-fn admin_database_url() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("BELT_TEST_DATABASE_URL") {
-            return url;
-        }
-        // Not given: start the machine's PostgreSQL the way CI does.
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postgres.sh");
-        let output = std::process::Command::new("bash")
-            .arg(script)
-            .output()
-            .expect("running scripts/postgres.sh");
-        assert!(
-            output.status.success(),
-            "PostgreSQL tests need a server: set BELT_TEST_DATABASE_URL or let scripts/postgres.sh \
-             start one. It said:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_string()
-    })
-}
-
-pub async fn fresh_postgres_database() -> String {
-    use sqlx::Connection;
-    let admin = admin_database_url();
-    let name = format!("belt_test_{}", unique_suffix());
-    let mut conn = sqlx::PgConnection::connect(admin)
-        .await
-        .expect("connecting to the test PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("creating a test database");
-    let mut url = url::Url::parse(admin).unwrap();
-    url.set_path(&format!("/{name}"));
-    url.to_string()
-}
+// PostgreSQL: one fresh database per test (`belt_test_support::postgres`).
 
 pub fn unique_suffix() -> String {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{}_{}_{}", std::process::id(), nanos % 1_000_000_000, n)
+    belt_test_support::postgres::unique_suffix()
+}
+
+/// A fresh database's URL on the test PostgreSQL.
+pub async fn fresh_postgres_database() -> String {
+    belt_test_support::postgres::fresh_database("belt_test")
+        .await
+        .url
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -2,12 +2,11 @@
 //! cluster for more than a belt may have is refused at create and at replace with a 400 that
 //! names the field, and nothing is stored or changed.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use belt_api::runtime::kubernetes::KubernetesRuntime;
-use http::{Method, Request, Response};
-use kube::client::Body;
+use belt_test_support::fake_kube::{Cluster, Recorder};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -279,78 +278,22 @@ async fn configured_registries_and_requirement_urls_are_allowed_and_nothing_else
     }
 }
 
-/// A Kubernetes API server, enough for the runtime: empty lists, watches held open, no
-/// Deployments, Secrets `own-store` (labelled for project global) and `beta-store` (labelled
-/// for project beta), and every PATCH accepted. Returns each call as "METHOD path".
-fn fake_cluster() -> (KubernetesRuntime, Arc<Mutex<Vec<String>>>) {
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "belts");
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    let seen = calls.clone();
-    tokio::spawn(async move {
-        let mut watches = Vec::new();
-        while let Some((request, reply)) = handle.next_request().await {
-            let (parts, body) = request.into_parts();
-            let path = parts.uri.path().to_string();
-            if parts.uri.query().unwrap_or_default().contains("watch=true") {
-                watches.push(reply);
-                continue;
-            }
-            seen.lock()
-                .unwrap()
-                .push(format!("{} {path}", parts.method));
-            let json = |status: u16, value: Value| {
-                Response::builder()
-                    .status(status)
-                    .header("content-type", "application/json")
-                    .body(Body::from(serde_json::to_vec(&value).unwrap()))
-                    .unwrap()
-            };
-            let not_found = || {
-                json(
-                    404,
-                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
-                )
-            };
-            let secret = path.strip_prefix("/api/v1/namespaces/belts/secrets/");
-            let response = match (&parts.method, path.as_str(), secret) {
-                (&Method::GET, _, Some(name)) => {
-                    let project = match name {
-                        "own-store" => "global",
-                        "beta-store" => "beta",
-                        _ => {
-                            reply.send_response(not_found());
-                            continue;
-                        }
-                    };
-                    json(
-                        200,
-                        json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
-                        "metadata": {"name": name, "namespace": "belts", "labels": {"belt.grnry.io/project": project}}}),
-                    )
-                }
-                (
-                    &Method::GET,
-                    "/apis/apps/v1/namespaces/belts/deployments" | "/api/v1/namespaces/belts/pods",
-                    _,
-                ) => json(
-                    200,
-                    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": []}),
-                ),
-                (&Method::PATCH, _, _) => {
-                    let body = body.collect_bytes().await.unwrap().to_vec();
-                    let applied: Value = serde_json::from_slice(&body).unwrap();
-                    json(200, applied)
-                }
-                _ => not_found(),
-            };
-            reply.send_response(response);
-        }
-    });
+/// The tests' fake cluster (`belt_test_support::fake_kube::Cluster`), enough for the runtime:
+/// empty lists, watches held open, no Deployments, Secrets `own-store` (labelled for project
+/// global) and `beta-store` (labelled for project beta), and every apply accepted. Its recorder
+/// lists each call as "METHOD path".
+fn fake_cluster() -> (KubernetesRuntime, Recorder) {
+    let (client, cluster) = Cluster::start("belts");
+    for (name, project) in [("own-store", "global"), ("beta-store", "beta")] {
+        let labels = json!({"belt.grnry.io/project": project});
+        let secret = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": "belts", "labels": labels}});
+        cluster.put("/api/v1/namespaces/belts/secrets", secret);
+    }
     let runtime = KubernetesRuntime::with_client(client, "belts")
         .with_call_timeout(Duration::from_secs(2))
         .with_ready_timeout(Duration::from_secs(5));
-    (runtime, calls)
+    (runtime, cluster.recorder())
 }
 
 async fn on_kubernetes_only_secrets_labelled_with_the_project_are_deployed(backend: Backend) {
@@ -408,8 +351,7 @@ async fn on_kubernetes_only_secrets_labelled_with_the_project_are_deployed(backe
     );
     for _ in 0..100 {
         let applied = calls
-            .lock()
-            .unwrap()
+            .calls()
             .iter()
             .filter(|c| c.starts_with("PATCH"))
             .count();
@@ -418,7 +360,7 @@ async fn on_kubernetes_only_secrets_labelled_with_the_project_are_deployed(backe
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let calls = calls.lock().unwrap().clone();
+    let calls = calls.calls();
     for expected in [
         "GET /api/v1/namespaces/belts/secrets/beta-store",
         "GET /api/v1/namespaces/belts/secrets/own-store",

@@ -188,7 +188,7 @@ fn with_an_existing_kafka_nothing_is_embedded() {
         ("BELT_LOCAL_SANDBOX", "none".to_string()),
     ];
     let service = serve(&env);
-    let log = service.seen.join("\n");
+    let log = service.log();
     assert!(log.contains("using an existing Kafka"), "{log}");
     assert!(!log.contains("embedded Kafka broker ("), "{log}");
     assert!(!dir.path().join("broker").exists());

@@ -1,10 +1,10 @@
 //! The real binary with its embedded broker, and a standard Kafka client (rdkafka) to talk to it.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::Receiver;
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
+
+use belt_test_support::binary::{Program, Spawn};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -19,20 +19,8 @@ pub use broker_program::broker_program;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
 
-/// `belt-api serve` on a free port, with its log lines.
-pub struct Service {
-    pub child: Child,
-    pub address: String,
-    /// Lines up to and including the listening line.
-    pub seen: Vec<String>,
-    lines: Receiver<String>,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.terminate();
-    }
-}
+/// `belt-api serve` on a free port (`belt_test_support::binary`).
+pub type Service = Program;
 
 /// The environment of a service on the embedded default, on free ports, in `data_dir`.
 pub fn embedded_env(data_dir: &Path) -> Vec<(&'static str, String)> {
@@ -44,89 +32,37 @@ pub fn embedded_env(data_dir: &Path) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn command(env: &[(&str, String)]) -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BELT_LISTEN", "127.0.0.1:0")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    command
+fn spawn(env: &[(&str, String)]) -> Spawn {
+    Spawn::serve(BINARY).envs(env.iter().map(|(k, v)| (*k, v.as_str())))
 }
 
 pub fn serve(env: &[(&str, String)]) -> Service {
-    let mut child = command(env).spawn().expect("starting belt-api serve");
-    let (tx, lines) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) else {
-            if let Some(status) = child.try_wait().unwrap() {
-                let _ = child.wait();
-                panic!("belt-api exited ({status}):\n{}", seen.join("\n"));
-            }
-            continue;
-        };
-        let address = line.find("address=").map(|at| {
-            line[at + "address=".len()..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_string()
-        });
-        seen.push(line);
-        if let Some(address) = address {
-            return Service {
-                child,
-                address,
-                seen,
-                lines,
-            };
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("no listening line in 60 s:\n{}", seen.join("\n"));
+    spawn(env).start()
 }
 
 /// Runs `belt-api serve`, which must exit on its own within 60 s: its status and stderr.
 pub fn refused(env: &[(&str, String)]) -> (ExitStatus, String) {
-    let mut child = command(env).spawn().expect("starting belt-api serve");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            let output = child.wait_with_output().unwrap();
-            return (
-                output.status,
-                String::from_utf8_lossy(&output.stderr).into_owned(),
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("belt-api kept running");
+    spawn(env).run_to_exit()
 }
 
-impl Service {
+/// What the service's log says about its embedded broker, and its tokens.
+pub trait EmbeddedBroker {
+    fn broker(&self) -> String;
+    fn broker_pid(&self) -> i32;
+    fn broker_line(&self) -> String;
+    fn token(&self, data_dir: &Path, role: &str) -> String;
+}
+
+impl EmbeddedBroker for Service {
     /// The embedded broker's address, from the startup line.
-    pub fn broker(&self) -> String {
+    fn broker(&self) -> String {
         let line = self.broker_line();
         let at = line.find("listening on ").unwrap() + "listening on ".len();
         line[at..].split(',').next().unwrap().to_string()
     }
 
     /// The embedded broker's process id, from the startup line.
-    pub fn broker_pid(&self) -> i32 {
+    fn broker_pid(&self) -> i32 {
         let line = self.broker_line();
         let at = line.find("pid=").unwrap() + "pid=".len();
         line[at..]
@@ -137,45 +73,16 @@ impl Service {
             .unwrap()
     }
 
-    fn broker_line(&self) -> &str {
-        self.seen
+    fn broker_line(&self) -> String {
+        let lines = self.lines();
+        let line = lines
             .iter()
-            .find(|line| line.contains("embedded Kafka broker (nisshi 0.8.1) listening on "))
-            .unwrap_or_else(|| panic!("no broker line in:\n{}", self.seen.join("\n")))
+            .find(|line| line.contains("embedded Kafka broker (nisshi 0.8.1) listening on "));
+        line.unwrap_or_else(|| panic!("no broker line in:\n{}", lines.join("\n")))
+            .clone()
     }
 
-    /// Waits until a log line contains `text`.
-    pub fn wait_for_line(&mut self, text: &str, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
-                self.seen.push(line.clone());
-                if line.contains(text) {
-                    return line;
-                }
-            }
-        }
-        panic!(
-            "no line with `{text}` in {limit:?}:\n{}",
-            self.seen.join("\n")
-        );
-    }
-
-    /// SIGTERM; the exit status (SIGKILL after 30 s).
-    pub fn terminate(&mut self) -> ExitStatus {
-        signal(self.child.id() as i32, "-TERM");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        self.child.wait().unwrap()
-    }
-
-    pub fn token(&self, data_dir: &Path, role: &str) -> String {
+    fn token(&self, data_dir: &Path, role: &str) -> String {
         let output = Command::new(BINARY)
             .args(["token", "--project", "global", "--role", role])
             .env("BELT_DATA_DIR", data_dir)

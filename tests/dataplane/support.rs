@@ -3,56 +3,22 @@
 //! environment, `kafka_client.py`).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use belt_test_support::binary::{Program, Spawn};
 use serde_json::{json, Value};
 
 use crate::broker_program::TestBroker;
+pub use crate::host_env::kafka;
+use crate::host_env::{host_env, SERVE_PATIENCE};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
-const CLIENT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/dataplane/kafka_client.py"
-);
-/// Long enough for a first run that builds the belt host's environment (downloads from PyPI).
-const SERVE_PATIENCE: Duration = Duration::from_secs(240);
-
-/// One environment for every test (and every run): built by the first belt-api that needs it.
-pub fn host_env() -> PathBuf {
-    match std::env::var_os("BELT_LOCAL_HOST_ENV") {
-        Some(path) => PathBuf::from(path),
-        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("belt-host-env"),
-    }
-}
 
 /// The broker of this test binary, started on first use.
 pub fn broker() -> &'static TestBroker {
     TestBroker::shared()
-}
-
-/// Runs `kafka_client.py` with the host environment's Python; answers its JSON lines.
-pub async fn kafka(args: &[&str]) -> Vec<Value> {
-    let python = host_env().join("bin/python");
-    let output = tokio::process::Command::new(&python)
-        .arg(CLIENT)
-        .args(args)
-        .output()
-        .await
-        .unwrap_or_else(|err| panic!("running {}: {err}", python.display()));
-    assert!(
-        output.status.success(),
-        "kafka_client.py {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
 }
 
 pub async fn create_topics(topics: &[(&str, u32)]) {
@@ -146,32 +112,15 @@ pub fn callback(extra: &str) -> String {
     )
 }
 
-/// `belt-api serve` on a data dir of its own, its Kafka the shared broker.
+/// `belt-api serve` on a data dir of its own, its Kafka the shared broker; SIGTERM when
+/// dropped, so that it stops its replicas, which leave their groups.
 pub struct Api {
-    child: Child,
+    program: Program,
     pub address: String,
     pub data_dir: PathBuf,
     token: String,
     client: reqwest::Client,
-    stderr: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        // SIGTERM: belt-api stops its replicas, which leave their groups.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-    }
 }
 
 impl Api {
@@ -183,11 +132,7 @@ impl Api {
     pub fn start_with(settings: &[(&str, &str)]) -> Api {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("belt-data");
-        let mut child = Command::new(BINARY)
-            .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("BELT_LISTEN", "127.0.0.1:0")
+        let program = Spawn::serve(BINARY)
             .env("BELT_DATA_DIR", &data_dir)
             .env("BELT_KAFKA_BOOTSTRAP", &broker().address)
             .env("BELT_LOCAL_HOST_ENV", host_env())
@@ -199,29 +144,9 @@ impl Api {
                 "profile-update,dp-updates-*",
             )
             .envs(settings.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting belt-api serve");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let lines = BufReader::new(child.stderr.take().unwrap());
-        let kept = stderr.clone();
-        std::thread::spawn(move || {
-            for line in lines.lines().map_while(Result::ok) {
-                if let Some(at) = line.find("address=") {
-                    let rest = &line[at + "address=".len()..];
-                    let _ = tx.send(rest.split_whitespace().next().unwrap().to_string());
-                }
-                kept.lock().unwrap().push(line);
-            }
-        });
-        let address = rx.recv_timeout(SERVE_PATIENCE).unwrap_or_else(|_| {
-            panic!(
-                "belt-api did not listen:\n{}",
-                stderr.lock().unwrap().join("\n")
-            )
-        });
+            .patience(SERVE_PATIENCE)
+            .grace(Duration::from_secs(15))
+            .start();
         let token = Command::new(BINARY)
             .args(["token", "--project", "global", "--role", "editor"])
             .env("BELT_DATA_DIR", &data_dir)
@@ -229,18 +154,17 @@ impl Api {
             .unwrap();
         assert!(token.status.success());
         Api {
-            child,
-            address,
+            address: program.address.clone(),
+            program,
             data_dir,
             token: String::from_utf8(token.stdout).unwrap().trim().to_string(),
             client: reqwest::Client::new(),
-            stderr,
             _dir: dir,
         }
     }
 
     pub fn log(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
+        self.program.log()
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {

@@ -1,8 +1,9 @@
-//! The fake API server for the identity tests: a `tower_test` mock handed to `kube::Client`, as
-//! in `tests/kubernetes_runtime.rs`. Each test answers the calls it expects; one that never comes
+//! The identity tests' side of the fake API server: `belt_test_support::fake_kube`, scripted,
+//! under a runtime of belt 161. Each test answers the calls it expects; one that never comes
 //! fails after a second, and one that should not come is caught by `assert_no_call`.
 
 use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,11 +14,10 @@ use belt_api::domain::replica::{Platform, ReplicaSpec};
 use belt_api::domain::{Belt, BeltDefaults, BeltId, Person, ProjectName};
 use belt_api::runtime::kubernetes::{KafkaIdentities, KubernetesRuntime, StrimziUsers};
 use belt_api::runtime::Runtime;
+pub use belt_test_support::fake_kube::{reply_json, reply_status, reply_text, FakeKube};
 use clap::Parser;
-use http::{Method, Request, Response};
-use kube::client::Body;
-use serde_json::{json, Value};
-use tokio::time::timeout;
+use http::Method;
+use serde_json::Value;
 
 pub const NAMESPACE: &str = "belts";
 pub const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/belts/deployments";
@@ -101,36 +101,32 @@ pub fn spec_of(body: &Value) -> ReplicaSpec {
     ReplicaSpec::build(&belt, &spec, 1, 1, false, &platform)
 }
 
-pub struct Call {
-    pub method: Method,
-    pub path: String,
-    pub query: BTreeMap<String, String>,
-    pub body: Vec<u8>,
-}
+/// The fake API server of one runtime, with the calls every identity test expects.
+pub struct FakeApi(pub FakeKube);
 
-impl Call {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
+impl Deref for FakeApi {
+    type Target = FakeKube;
+    fn deref(&self) -> &FakeKube {
+        &self.0
     }
 }
 
-pub type Reply = tower_test::mock::SendResponse<Response<Body>>;
-
-pub struct FakeApi {
-    handle: tower_test::mock::Handle<Request<Body>, Response<Body>>,
-    /// Watches held open (path, reply), as an API server holds them.
-    watches: Vec<(String, Reply)>,
+impl DerefMut for FakeApi {
+    fn deref_mut(&mut self) -> &mut FakeKube {
+        &mut self.0
+    }
 }
 
+/// Every list and watch of the runtime's reflectors asks for belt-api's own objects only.
+pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=belt-api";
+
 pub fn runtime(identities: KafkaIdentities) -> (KubernetesRuntime, FakeApi) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, NAMESPACE);
+    let (client, fake) = belt_test_support::fake_kube::pair(NAMESPACE);
     let runtime = KubernetesRuntime::with_client(client, NAMESPACE)
         .with_kafka_identities(identities)
         .with_call_timeout(Duration::from_millis(500))
         .with_ready_timeout(Duration::from_secs(1));
-    let watches = Vec::new();
-    (runtime, FakeApi { handle, watches })
+    (runtime, FakeApi(fake))
 }
 
 /// A runtime whose reflectors have listed `lists` (path → items), one LIST and one WATCH each.
@@ -139,76 +135,18 @@ pub async fn recovered(
     lists: &[(&str, Vec<Value>)],
 ) -> (KubernetesRuntime, FakeApi) {
     let (runtime, mut fake) = runtime(identities);
-    let (done, ()) = tokio::join!(runtime.recover(), fake.serve_lists(lists));
+    let (done, ()) = tokio::join!(runtime.recover(), fake.serve_lists(lists, MANAGED_SELECTOR));
     done.unwrap();
     (runtime, fake)
 }
 
 impl FakeApi {
-    pub async fn next(&mut self) -> (Call, Reply) {
-        let (request, reply) = timeout(Duration::from_secs(1), self.handle.next_request())
-            .await
-            .expect("an expected API call did not come in time")
-            .expect("the client went away");
-        let (parts, body) = request.into_parts();
-        let query = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes());
-        let call = Call {
-            method: parts.method,
-            path: parts.uri.path().to_string(),
-            query: query.into_owned().collect(),
-            body: body.collect_bytes().await.unwrap().to_vec(),
-        };
-        (call, reply)
-    }
-
-    pub async fn assert_no_call(&mut self) {
-        let next = timeout(Duration::from_millis(200), self.handle.next_request()).await;
-        if let Ok(Some((request, _))) = next {
-            panic!(
-                "unexpected API call: {} {}",
-                request.method(),
-                request.uri()
-            );
-        }
-    }
-
-    /// Answers the first LIST of each path of `lists` and holds each WATCH: two calls per path,
-    /// in whichever order the reflectors make them; any other path is a failure.
-    async fn serve_lists(&mut self, lists: &[(&str, Vec<Value>)]) {
-        for _ in 0..lists.len() * 2 {
-            let (call, reply) = self.next().await;
-            assert_eq!(call.method, Method::GET);
-            assert_eq!(
-                call.query.get("labelSelector").map(String::as_str),
-                Some("app.kubernetes.io/managed-by=belt-api")
-            );
-            if call.query.get("watch").map(String::as_str) == Some("true") {
-                self.watches.push((call.path, reply));
-                continue;
-            }
-            let (_, items) = lists
-                .iter()
-                .find(|(path, _)| *path == call.path)
-                .unwrap_or_else(|| panic!("unexpected list of {}", call.path));
-            reply_json(reply, 200, &list(items));
-        }
-    }
-
-    /// Sends `object` as MODIFIED on the held watch of `path`; the watch then ends and the
-    /// reflector watches again (a call left unanswered).
-    pub fn push(&mut self, path: &str, object: &Value) {
-        let index = self.watches.iter().position(|(p, _)| p == path);
-        let (_, watch) = self.watches.remove(index.expect("a watch of that path"));
-        let event = json!({"type": "MODIFIED", "object": object}).to_string() + "\n";
-        watch.send_response(Response::new(Body::from(event.into_bytes())));
-    }
-
     /// Answers `count` Events lists (one per pod) with no Events.
     pub async fn serve_events(&mut self, count: usize) {
         for _ in 0..count {
             let (call, reply) = self.next().await;
             assert_eq!((&call.method, call.path.as_str()), (&Method::GET, EVENTS));
-            reply_json(reply, 200, &list(&[]));
+            reply_json(reply, 200, &belt_test_support::fake_kube::list("List", &[]));
         }
     }
 
@@ -234,25 +172,6 @@ impl FakeApi {
         reply_json(reply, 200, &body);
         body
     }
-}
-
-fn list(items: &[Value]) -> Value {
-    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "50000"}, "items": items})
-}
-
-pub fn reply_json(reply: Reply, status: u16, body: &Value) {
-    let response = Response::builder()
-        .status(status)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::from(serde_json::to_vec(body).unwrap()))
-        .unwrap();
-    reply.send_response(response);
-}
-
-pub fn reply_status(reply: Reply, code: u16, reason: &str) {
-    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": format!("{reason} (from the fake API)"), "reason": reason, "code": code});
-    reply_json(reply, code, &body);
 }
 
 /// Applies `spec` against the fake API and answers every call of a clean apply: the lookup, the

@@ -5,89 +5,14 @@
 //! Secret deleted on every path, leftovers swept, and the per-project slots.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use belt_api::invoke::{
-    Full, Invoke, InvokeError, InvokeReport, InvokeRequest, Outcome, SampleEvent,
-};
-use belt_api::runtime::kubernetes::{
-    KafkaIdentities, PodInvokeSettings, PodInvoker, INVOKE_SELECTOR, LABEL_EXPIRES, REPORT_MARKER,
-};
-use http::{Method, Response};
-use kube::client::Body;
+use belt_api::invoke::{Full, Invoke, InvokeError, InvokeReport, Outcome, SampleEvent};
+use belt_api::runtime::kubernetes::{INVOKE_SELECTOR, LABEL_EXPIRES, REPORT_MARKER};
+use http::Method;
 use serde_json::{json, Value};
 
 use super::harness::*;
-
-pub const POD_UID: &str = "0d7e1c2a-invoke";
-
-pub fn settings(concurrency: usize, project_concurrency: usize) -> PodInvokeSettings {
-    PodInvokeSettings {
-        timeout: Duration::from_secs(10),
-        requirements_timeout: Duration::from_secs(300),
-        memory_bytes: 512 * 1024 * 1024,
-        cpu_seconds: 10,
-        disk_bytes: 2048 * 1024 * 1024,
-        concurrency,
-        project_concurrency,
-    }
-}
-
-pub fn invoker(concurrency: usize, project_concurrency: usize) -> (PodInvoker, FakeApi) {
-    let (runtime, fake) = runtime(KafkaIdentities::None);
-    let invoker = runtime
-        .pod_invoker(settings(concurrency, project_concurrency))
-        .with_poll(Duration::from_millis(10));
-    (invoker, fake)
-}
-
-pub fn request(project: &str) -> InvokeRequest {
-    let replica = spec_of(&v2_example_body());
-    InvokeRequest {
-        project: project.to_string(),
-        tenant: 161,
-        callback: "def execute(headers, event):\n    return {\"keys\": [event[\"id\"]]}\n".into(),
-        requirements: "# nothing to install\n".into(),
-        env: replica.plain_env(),
-        events: vec![SampleEvent {
-            headers: BTreeMap::new(),
-            event: json!({"id": 7}),
-            profile: None,
-        }],
-        replica,
-    }
-}
-
-/// What the bootstrap prints when the one event produced one update.
-pub fn completed_log() -> String {
-    let report = json!({"requirements": {"virtualenv": "none"}, "end": {"exit": 0},
-        "stdout": "", "stderr": "", "lines": [
-            {"import": {"stdout": "", "stderr": ""}},
-            {"index": 0, "updates": [{"topic": "profile-update", "key": "7", "headers": {},
-                "value": {"keys": [7]}}], "stdout": "hi\n", "stderr": "", "durationMs": 1}]});
-    format!("{REPORT_MARKER}{report}\n")
-}
-
-pub fn terminated(reason: &str, exit_code: i32) -> Value {
-    json!({"phase": if exit_code == 0 { "Succeeded" } else { "Failed" }, "containerStatuses": [
-        {"name": "invoke", "image": "grnry-belt:0.8.0", "imageID": "", "ready": false,
-         "restartCount": 0, "state": {"terminated": {"exitCode": exit_code, "reason": reason}}}]})
-}
-
-fn reply_text(reply: Reply, text: &str) {
-    let response = Response::builder()
-        .status(200)
-        .header(http::header::CONTENT_TYPE, "text/plain")
-        .body(Body::from(text.as_bytes().to_vec()))
-        .unwrap();
-    reply.send_response(response);
-}
-
-/// An invoke pod or Secret as `list` answers it, expiring at `expires`.
-pub fn leftover(name: &str, expires: &str) -> Value {
-    json!({"metadata": {"name": name, "labels": {"app.kubernetes.io/name": "belt-invoke",
-        "app.kubernetes.io/managed-by": "belt-api", LABEL_EXPIRES: expires}}})
-}
+pub use super::invoke_support::*;
 
 /// What one invocation sent: the pod and the Secret as created.
 pub struct Sent {

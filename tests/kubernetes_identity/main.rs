@@ -11,6 +11,7 @@ mod harness;
 mod helpers;
 mod invoke;
 mod invoke_http;
+mod invoke_support;
 mod invoke_sweep;
 mod status;
 

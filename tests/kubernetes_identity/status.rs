@@ -177,7 +177,7 @@ async fn the_belt_runs_once_the_watch_sees_its_kafka_user_turn_ready() {
     assert_eq!(runtime.observe(id).unwrap().phase, Phase::Deploying);
     let mut ready = kafka_user(4, ready_status());
     ready["metadata"]["resourceVersion"] = json!("10");
-    fake.push(KAFKA_USERS, &ready);
+    fake.push(KAFKA_USERS, &[("MODIFIED", &ready)]);
     let told = tokio::time::timeout(std::time::Duration::from_secs(2), changes.recv()).await;
     assert_eq!(told.expect("no phase event").unwrap(), id);
     assert_eq!(runtime.observe(id).unwrap().phase, Phase::Running);

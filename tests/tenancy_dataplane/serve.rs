@@ -2,31 +2,19 @@
 //! local runtime in its bubblewrap sandbox), an event-type registry stub, and one dev token per
 //! project.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use belt_test_support::binary::{Program, Spawn};
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
-const CLIENT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/dataplane/kafka_client.py"
-);
-/// A first run builds the belt host's environment (downloads from PyPI).
-const SERVE_PATIENCE: Duration = Duration::from_secs(240);
+pub use crate::host_env::host_env;
+use crate::host_env::SERVE_PATIENCE;
 
-/// The belt host's environment, shared with tests/dataplane.rs.
-pub fn host_env() -> PathBuf {
-    match std::env::var_os("BELT_LOCAL_HOST_ENV") {
-        Some(path) => PathBuf::from(path),
-        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("belt-host-env"),
-    }
-}
+const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
 
 /// The registry: A's event type is open to every project member, B's needs the role
 /// `data_owner` to consume or to produce (its `consumer` and `editor`), which only B's token holds.
@@ -54,30 +42,15 @@ pub async fn registry() -> MockServer {
     server
 }
 
+/// `belt-api serve` (`belt_test_support::binary`: SIGTERM when dropped, so that it stops its
+/// replicas) and its embedded broker's address.
 pub struct Api {
-    child: Child,
+    program: Program,
     pub address: String,
     pub broker: String,
     data_dir: PathBuf,
     client: reqwest::Client,
-    stderr: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-    }
 }
 
 fn free_port() -> u16 {
@@ -93,11 +66,7 @@ impl Api {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("belt-data");
         let broker = format!("127.0.0.1:{}", free_port());
-        let mut child = Command::new(BINARY)
-            .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("BELT_LISTEN", "127.0.0.1:0")
+        let program = Spawn::serve(BINARY)
             .env("BELT_DATA_DIR", &data_dir)
             .env("BELT_KAFKA_LISTEN", &broker)
             .env("BELT_KAFKA_BROKER_COMMAND", broker_program)
@@ -108,36 +77,15 @@ impl Api {
             .env("BELT_KAFKA_LAG_INTERVAL_MS", "500")
             .env("BELT_INVOKE_TIMEOUT_MS", "90000")
             .env("BELT_INVOKE_MEMORY_MB", "4096")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting belt-api serve");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let lines = BufReader::new(child.stderr.take().unwrap());
-        let kept = stderr.clone();
-        std::thread::spawn(move || {
-            for line in lines.lines().map_while(Result::ok) {
-                if let Some(at) = line.find("address=") {
-                    let rest = &line[at + "address=".len()..];
-                    let _ = tx.send(rest.split_whitespace().next().unwrap().to_string());
-                }
-                kept.lock().unwrap().push(line);
-            }
-        });
-        let address = rx.recv_timeout(SERVE_PATIENCE).unwrap_or_else(|_| {
-            panic!(
-                "belt-api did not listen:\n{}",
-                stderr.lock().unwrap().join("\n")
-            )
-        });
+            .patience(SERVE_PATIENCE)
+            .grace(Duration::from_secs(15))
+            .start();
         Api {
-            child,
-            address,
+            address: program.address.clone(),
+            program,
             broker,
             data_dir,
             client: reqwest::Client::new(),
-            stderr,
             _dir: dir,
         }
     }
@@ -147,7 +95,7 @@ impl Api {
     }
 
     pub fn log(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
+        self.program.log()
     }
 
     /// A dev token of `project` with `roles`.
@@ -231,23 +179,7 @@ impl Api {
 
 /// Runs `kafka_client.py` with the host environment's Python against `broker`.
 pub async fn kafka(command: &str, broker: &str, args: &[&str]) -> Vec<Value> {
-    let python = host_env().join("bin/python");
-    let output = tokio::process::Command::new(&python)
-        .arg(CLIENT)
-        .arg(command)
-        .arg(broker)
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "kafka_client.py {command} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
+    let mut all = vec![command, broker];
+    all.extend_from_slice(args);
+    crate::host_env::kafka(&all).await
 }

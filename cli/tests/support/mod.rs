@@ -4,11 +4,12 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
+use belt_test_support::binary::{Program, Spawn};
+use belt_test_support::postgres;
 use serde_json::Value;
 
 pub const BELT: &str = env!("CARGO_BIN_EXE_belt");
@@ -28,7 +29,7 @@ pub fn belt_api() -> PathBuf {
 }
 
 pub struct Server {
-    child: Child,
+    program: Program,
     pub address: String,
     pub data_dir: PathBuf,
     /// The fresh PostgreSQL database this server used, dropped with it.
@@ -37,24 +38,12 @@ pub struct Server {
 }
 
 impl Drop for Server {
-    /// SIGTERM so the service stops the replicas it started; SIGKILL if it does not exit.
+    /// The program first (SIGTERM so the service stops the replicas it started; SIGKILL if it
+    /// does not exit), then its database.
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline && !matches!(self.child.try_wait(), Ok(Some(_))) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.program.terminate();
         if let Some(name) = &self.database {
-            let _ = Command::new("psql")
-                .args([admin_database_url(), "-q", "-c"])
-                .arg(format!("DROP DATABASE IF EXISTS {name}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            postgres::drop_database_blocking(name);
         }
     }
 }
@@ -86,54 +75,6 @@ macro_rules! on_both_databases {
     };
 }
 
-/// `BELT_TEST_DATABASE_URL`, else the server `scripts/postgres.sh` starts (as the API tests do).
-fn admin_database_url() -> &'static str {
-    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("BELT_TEST_DATABASE_URL") {
-            return url;
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
-        let output = Command::new("bash").arg(script).output().expect("running scripts/postgres.sh");
-        assert!(
-            output.status.success(),
-            "PostgreSQL tests need a server: set BELT_TEST_DATABASE_URL or let scripts/postgres.sh start one:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_string()
-    })
-}
-
-/// A fresh database on the test PostgreSQL (created with `psql`): its URL for belt-api, its name.
-fn fresh_postgres_database() -> (String, String) {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let admin = admin_database_url();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = format!(
-        "belt_cli_{}_{}_{n}",
-        std::process::id(),
-        nanos % 1_000_000_000
-    );
-    let status = Command::new("psql")
-        .args([admin, "-q", "-c", &format!("CREATE DATABASE {name}")])
-        .stdout(Stdio::null())
-        .status()
-        .expect("running psql");
-    assert!(status.success(), "psql could not create {name}");
-    let (base, query) = admin
-        .split_once('?')
-        .map_or((admin, None), |(b, q)| (b, Some(q)));
-    let (server, _) = base.rsplit_once('/').expect("a database URL with a path");
-    match query {
-        Some(query) => (format!("{server}/{name}?{query}"), name),
-        None => (format!("{server}/{name}"), name),
-    }
-}
-
 /// `belt-api serve` on SQLite in its data dir.
 pub fn serve() -> Server {
     serve_on(Backend::Sqlite)
@@ -142,57 +83,22 @@ pub fn serve() -> Server {
 pub fn serve_on(backend: Backend) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("belt-data");
-    let mut command = Command::new(belt_api());
-    command.env_clear();
-    let mut database = None;
-    if backend == Backend::Postgres {
-        let (url, name) = fresh_postgres_database();
-        command.env("BELT_DATABASE_URL", url);
-        database = Some(name);
-    }
-    let mut child = command
-        .arg("serve")
+    let mut spawn = Spawn::serve(belt_api())
         .current_dir(dir.path())
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BELT_LISTEN", "127.0.0.1:0")
         .env("BELT_DATA_DIR", &data_dir)
         .env("BELT_KAFKA_BROKER", "none")
         .env("BELT_LOCAL_SANDBOX", "none")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting belt-api serve");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    let mut address = None;
-    while address.is_none() && Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            if let Some(at) = line.find("address=") {
-                address = line[at + 8..].split_whitespace().next().map(str::to_string);
-            }
-            seen.push(line);
-        }
+        .grace(Duration::from_secs(20));
+    let mut database = None;
+    if backend == Backend::Postgres {
+        let fresh = postgres::fresh_database_blocking("belt_cli");
+        spawn = spawn.env("BELT_DATABASE_URL", fresh.url);
+        database = Some(fresh.name);
     }
-    let Some(address) = address else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "belt-api did not listen within 60 s; stderr:\n{}",
-            seen.join("\n")
-        );
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || while rx.recv().is_ok() {});
+    let program = spawn.start();
     Server {
-        child,
-        address,
+        address: program.address().to_string(),
+        program,
         data_dir,
         database,
         _dir: dir,
