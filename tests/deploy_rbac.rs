@@ -27,7 +27,6 @@ use futures::StreamExt;
 use harness::*;
 use invoke_support::{completed_log, leftover, request, settings, terminated};
 use k8s_openapi::api::rbac::v1::Role;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::time::timeout;
 

@@ -33,7 +33,8 @@ FILES = ("callback.py", "requirements.txt")
 # checks that every name there is here), and the CA file a cluster's brokers may need
 # (src/runtime/kubernetes/kafka_ca.rs), which the local runtime never sets.
 HOST_VARIABLES = (
-    "BELT_ID", "BELT_VERSION", "BELT_REPLICA_OF", "BELT_HOST_IDLE_SECONDS", "PROJECT_NAME",
+    "BELT_ID", "BELT_VERSION", "BELT_REPLICA_OF", "BELT_HOST_IDLE_SECONDS", "BELT_SOURCE_HEADER",
+    "PROJECT_NAME",
     "EVENT_TYPES", "OUTPUT_TYPES", "DEBUG", "FETCH_PROFILE", "PROFILE_TYPE", "PROFILE_STORE_URL",
     "KEYCLOAK_USER", "KEYCLOAK_PASS", "PARTITION_OFFSETS", "KAFKA_BOOTSTRAP_SERVERS",
     "KAFKA_INPUT_TOPICS", "KAFKA_CONSUMER_GROUP", "KAFKA_DESTINATION_TOPIC", "KAFKA_ERROR_TOPIC",

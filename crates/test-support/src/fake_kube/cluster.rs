@@ -113,7 +113,9 @@ async fn serve(fake: &mut FakeKube, objects: &Mutex<Objects>) {
         let mut objects = objects.lock().unwrap_or_else(PoisonError::into_inner);
         // A server-side apply that creates its object is authorized as `create` as well as
         // `patch` (kubernetes.io/docs/reference/using-api/api-concepts/#patch-and-apply).
-        if access.verb == Verb::Patch && call.is_apply() && !objects.by_path.contains_key(&call.path)
+        if access.verb == Verb::Patch
+            && call.is_apply()
+            && !objects.by_path.contains_key(&call.path)
         {
             recorder.also(Access {
                 verb: Verb::Create,
