@@ -1,5 +1,6 @@
 //! The controllers the application starts besides the server: the reconciler and the
-//! status-events controller, from the configuration.
+//! status-events controller, from the configuration; and how this replica campaigns to be the
+//! one that runs them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,4 +71,18 @@ pub(super) fn observers(
         Arc::new(status_events),
         tokio::sync::watch::channel(false).0,
     )
+}
+
+/// How this replica becomes the leader: on PostgreSQL the advisory lock every replica on the
+/// database campaigns for; on SQLite the process is alone on its data directory and leads.
+pub(super) fn campaign(
+    config: &ServeConfig,
+    database_url: &str,
+) -> anyhow::Result<Box<dyn crate::leader::Campaign>> {
+    if database_url.starts_with("sqlite:") {
+        return Ok(Box::new(crate::leader::Alone));
+    }
+    let lock =
+        crate::leader::postgres::AdvisoryLock::new(database_url, config.dependency_timeout())?;
+    Ok(Box::new(lock))
 }
