@@ -83,6 +83,7 @@ impl Controllers {
         }));
         let mut others = vec![
             tokio::spawn(self.status_events.clone().run()),
+            tokio::spawn(self.status_events.clone().catch_up()),
             tokio::spawn(self.status_events.clone().prune()),
         ];
         if let Some(watch) = &self.lag_watch {
