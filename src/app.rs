@@ -144,7 +144,7 @@ impl App {
             lag_watch,
             status_events,
             closing,
-            campaign: campaign(&config, &database_url)?,
+            campaign: campaign(&config, &database_url).await?,
             metrics,
             _data_dir: data_dir,
         })

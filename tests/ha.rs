@@ -3,7 +3,8 @@
 //! reconciler: 100 belts created and started through randomly chosen replicas all run, each
 //! Deployment created once; after a `kill -9` of the leader another replica leads within 10 s and
 //! nothing is lost or deployed twice; lists agree on every replica after each write; a watch held
-//! on one replica receives every event, whichever replica or leader wrote it, in order.
+//! on one replica receives every event, whichever replica or leader wrote it, in order. Once
+//! with the PostgreSQL advisory lock (the default), once with a Kubernetes Lease.
 //!
 //! Needs `BELT_TEST_DATABASE_URL` (CI sets it, `scripts/postgres.sh` prints one); skipped without.
 
@@ -11,6 +12,8 @@
 mod calls;
 #[path = "ha/fake_kube.rs"]
 mod fake_kube;
+#[path = "ha/lease.rs"]
+mod lease;
 #[path = "ha/replicas.rs"]
 mod replicas;
 
@@ -89,6 +92,24 @@ fn assert_deployed_once(kube: &FakeKube, ids: &[i64]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_elect_one_leader_and_lose_nothing_when_it_is_killed() {
+    scenario(Election::Lock, 100).await;
+}
+
+/// The same with a Kubernetes Lease instead of the advisory lock (`BELT_LEADER_ELECTION=lease`,
+/// a 3 s lease), on fewer belts: what differs is only who leads and how a successor takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_a_kubernetes_lease_a_successor_leads_once_the_lease_expires() {
+    scenario(Election::Lease, 20).await;
+}
+
+/// How the replicas elect their leader.
+#[derive(Clone, Copy, Debug)]
+pub enum Election {
+    Lock,
+    Lease,
+}
+
+async fn scenario(election: Election, belts: usize) {
     let Ok(admin) = std::env::var("BELT_TEST_DATABASE_URL") else {
         eprintln!("skipped: set BELT_TEST_DATABASE_URL (bash scripts/postgres.sh prints one)");
         return;
@@ -102,6 +123,7 @@ async fn three_replicas_elect_one_leader_and_lose_nothing_when_it_is_killed() {
         database_url: fresh_database(&admin).await,
         data_dir: dir.path().join("data"),
         kubeconfig,
+        election,
     };
     // One first, which migrates the fresh database (starting together is acceptance 5's test).
     let first = Replica::start("a", &setup).await;
@@ -117,10 +139,10 @@ async fn three_replicas_elect_one_leader_and_lose_nothing_when_it_is_killed() {
     let (bookmark, watch) = api.watch(&replicas[watched]).await;
 
     let seed = started.elapsed().as_nanos() as u64 | 1;
-    eprintln!("replica order seed: {seed}");
+    eprintln!("{election:?}: replica order seed {seed}");
     let mut picker = Picker(seed);
     let mut ids = Vec::new();
-    for n in 0..100 {
+    for n in 0..belts {
         let through = &replicas[picker.pick(replicas.len())];
         let id = api.create(through, &format!("ha-{n}")).await;
         api.assert_lists_agree(&replicas, &format!("creating {id}"))
@@ -136,7 +158,7 @@ async fn three_replicas_elect_one_leader_and_lose_nothing_when_it_is_killed() {
     assert_deployed_once(&kube, &ids);
     assert_eq!(
         kube.names("deployments").len(),
-        100,
+        belts,
         "no Deployment but the belts'"
     );
     // The follower's watch has the leader's status changes too, though its own process wrote
@@ -159,6 +181,13 @@ async fn three_replicas_elect_one_leader_and_lose_nothing_when_it_is_killed() {
         killed_at.elapsed()
     );
     assert!(killed_at.elapsed() < Duration::from_secs(10));
+    if let Election::Lease = election {
+        let lease = kube.object("leases", "belt-api-leader").expect("the Lease");
+        assert_eq!(
+            lease["spec"]["leaseTransitions"], 2,
+            "taken over once: {lease}"
+        );
+    }
 
     after_the_kill(&api, &mut replicas, &kube, &mut picker, &ids).await;
     assert_watch_saw_every_event(&setup.database_url, bookmark, &watch).await;

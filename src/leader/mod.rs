@@ -9,6 +9,7 @@
 //! campaign and tells the application, which starts and stops the controllers.
 
 pub mod data_dir;
+pub mod lease;
 pub mod postgres;
 
 use std::time::Duration;

@@ -6,8 +6,8 @@
 //!
 //! The other fakes of this repository (`tests/kubernetes_runtime.rs`, the `fake_kube` of the
 //! test-support crate) are tower mocks inside the test process; replicas in other processes need
-//! a URL, hence this one. The HA test uses only `FakeKube::start`, `kubeconfig`, `creates`, `applies` and
-//! `names`.
+//! a URL, hence this one. The HA test uses only `FakeKube::start`, `kubeconfig`, `client`, `object`, `creates`,
+//! `applies` and `names`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -102,6 +102,21 @@ impl FakeKube {
             .collect()
     }
 
+    /// A client of this server, as the replicas' kubeconfig makes one.
+    pub fn client(&self) -> kube::Client {
+        let config = kube::Config::new(self.url.parse().unwrap());
+        kube::Client::try_from(config).unwrap()
+    }
+
+    /// The object `name` of `resource`, if it exists.
+    pub fn object(&self, resource: &str, name: &str) -> Option<Value> {
+        let inner = self.state.inner.lock().unwrap();
+        inner
+            .objects
+            .get(&(resource.to_string(), name.to_string()))
+            .cloned()
+    }
+
     /// A kubeconfig that points at this server, namespace `namespace`.
     pub fn kubeconfig(&self, namespace: &str) -> String {
         format!(
@@ -143,6 +158,8 @@ async fn handle(
         (Method::GET, None) => list(&state, &target, &selector),
         (Method::GET, Some(name)) => get(&state, &target.resource, name),
         (Method::PATCH, Some(name)) => apply(&state, &target, name, &body),
+        (Method::POST, None) => create(&state, &target, &body),
+        (Method::PUT, Some(name)) => replace(&state, &target, name, &body),
         (Method::DELETE, Some(name)) => delete(&state, &target.resource, name),
         (method, _) => status(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -271,6 +288,61 @@ fn apply(state: &Shared, target: &Target, name: &str, body: &Bytes) -> Response 
         StatusCode::CREATED
     };
     json_response(code, &object)
+}
+
+/// A create: 409 `AlreadyExists` when the name is taken.
+fn create(state: &Shared, target: &Target, body: &Bytes) -> Response {
+    let Ok(mut object) = serde_json::from_slice::<Value>(body) else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the body is not JSON",
+        );
+    };
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut inner = state.inner.lock().unwrap();
+    let key = (target.resource.clone(), name.clone());
+    if inner.objects.contains_key(&key) {
+        return status(StatusCode::CONFLICT, "AlreadyExists", &name);
+    }
+    inner.version += 1;
+    object["metadata"]["resourceVersion"] = json!(inner.version.to_string());
+    *inner.creates.entry(key.clone()).or_default() += 1;
+    inner.objects.insert(key, object.clone());
+    record(state, &mut inner, &target.resource, "ADDED", &object);
+    json_response(StatusCode::CREATED, &object)
+}
+
+/// A replace, only of the `resourceVersion` it names: 409 `Conflict` when another write came
+/// first, as the API server's optimistic concurrency answers.
+fn replace(state: &Shared, target: &Target, name: &str, body: &Bytes) -> Response {
+    let Ok(mut object) = serde_json::from_slice::<Value>(body) else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the body is not JSON",
+        );
+    };
+    let mut inner = state.inner.lock().unwrap();
+    let key = (target.resource.clone(), name.to_string());
+    let Some(current) = inner.objects.get(&key) else {
+        return status(StatusCode::NOT_FOUND, "NotFound", name);
+    };
+    if current["metadata"]["resourceVersion"] != object["metadata"]["resourceVersion"] {
+        return status(
+            StatusCode::CONFLICT,
+            "Conflict",
+            "the object has been modified",
+        );
+    }
+    inner.version += 1;
+    object["metadata"]["resourceVersion"] = json!(inner.version.to_string());
+    inner.objects.insert(key, object.clone());
+    record(state, &mut inner, &target.resource, "MODIFIED", &object);
+    json_response(StatusCode::OK, &object)
 }
 
 fn delete(state: &Shared, resource: &str, name: &str) -> Response {

@@ -24,6 +24,7 @@ pub struct Setup {
     pub database_url: String,
     pub data_dir: PathBuf,
     pub kubeconfig: PathBuf,
+    pub election: crate::Election,
 }
 
 impl Replica {
@@ -41,6 +42,13 @@ impl Replica {
             .env("BELT_KAFKA_BROKER", "none")
             .env("BELT_RECONCILE_INTERVAL_MS", "2000")
             .env("BELT_LOG", "info,sqlx=warn,kube=warn,tower_http=warn")
+            .envs(match setup.election {
+                crate::Election::Lock => vec![("BELT_LEADER_ELECTION", "lock")],
+                crate::Election::Lease => vec![
+                    ("BELT_LEADER_ELECTION", "lease"),
+                    ("BELT_LEADER_LEASE_SECS", "3"),
+                ],
+            })
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
