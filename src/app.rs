@@ -5,6 +5,7 @@
 mod controllers;
 mod data_plane;
 mod invoke;
+mod leading;
 mod state;
 
 use std::future::Future;
@@ -22,6 +23,7 @@ use crate::config::{RuntimeKind, ServeConfig};
 use crate::domain::BeltDefaults;
 use crate::http;
 use crate::invoke::Invoke;
+use crate::leader::{self, data_dir::DataDirLock, Campaign};
 use crate::reconcile::{LagWatch, Reconciler, StatusEvents};
 use crate::registry::Registry;
 use crate::runtime::kubernetes::{KubernetesConfig, KubernetesRuntime};
@@ -29,8 +31,9 @@ use crate::runtime::local::{LocalConfig, LocalRuntime};
 use crate::runtime::Runtime;
 use crate::store::{self, StoreOptions};
 use crate::telemetry::redact_url;
-use controllers::{observers, reconciler};
+use controllers::{campaign, observers, reconciler};
 pub use data_plane::DataPlane;
+use leading::{AbortOnDrop, Controllers};
 use state::{app_state, stream_limits, watch_settings, Services};
 
 pub struct App {
@@ -44,10 +47,17 @@ pub struct App {
     status_events: Arc<StatusEvents>,
     /// Ends the watch streams when the service stops: graceful shutdown waits for open answers.
     closing: tokio::sync::watch::Sender<bool>,
+    /// How this replica becomes the one that runs the controllers (`leader`).
+    campaign: Box<dyn Campaign>,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// On SQLite, this process's claim on the data directory, held while it lives.
+    _data_dir: Option<DataDirLock>,
 }
 
 impl App {
     pub async fn build(config: ServeConfig) -> anyhow::Result<App> {
+        // Before anything touches the data directory (the broker's storage is there too).
+        let data_dir = claim_data_dir(&config)?;
         // The broker first: the runtime's recovery may find replicas that expect it.
         let data_plane = DataPlane::start(&config).await?;
         let (runtime, invoker) = match connect_runtime(&config).await {
@@ -57,7 +67,7 @@ impl App {
                 return Err(err);
             }
         };
-        Self::assemble(config, runtime, invoker, data_plane).await
+        Self::assemble(config, runtime, invoker, (data_plane, data_dir)).await
     }
 
     /// As `build`, with a runtime chosen by the caller (tests hand in one on a fake API).
@@ -75,15 +85,16 @@ impl App {
         runtime: Arc<dyn Runtime>,
         invoker: Option<Arc<dyn Invoke>>,
     ) -> anyhow::Result<App> {
+        let data_dir = claim_data_dir(&config)?;
         let data_plane = DataPlane::start(&config).await?;
-        Self::assemble(config, runtime, invoker, data_plane).await
+        Self::assemble(config, runtime, invoker, (data_plane, data_dir)).await
     }
 
     async fn assemble(
         config: ServeConfig,
         runtime: Arc<dyn Runtime>,
         invoker: Option<Arc<dyn Invoke>>,
-        data_plane: DataPlane,
+        (data_plane, data_dir): (DataPlane, Option<DataDirLock>),
     ) -> anyhow::Result<App> {
         let defaults = BeltDefaults::from_config(&config.defaults)
             .map_err(|reason| anyhow::anyhow!("invalid belt default: {reason}"))?;
@@ -101,11 +112,7 @@ impl App {
         let metrics = Arc::new(crate::metrics::Metrics::new(config.metrics_per_belt));
         let reconciler = reconciler(&config, &store, &runtime, &metrics, &data_plane);
 
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
-        let address = listener.local_addr()?;
-
+        let (listener, address) = bind(&config).await?;
         let invoker = match invoker {
             Some(invoker) => invoker,
             None => invoke::configured(&config)?,
@@ -119,7 +126,7 @@ impl App {
             defaults: Arc::new(defaults),
             registry,
             trusted_hosts: Arc::new(config.trusted_hosts.clone()),
-            metrics,
+            metrics: metrics.clone(),
             runtime: runtime.clone(),
             reconciler: reconciler.clone(),
             invoker,
@@ -137,6 +144,9 @@ impl App {
             lag_watch,
             status_events,
             closing,
+            campaign: campaign(&config, &database_url).await?,
+            metrics,
+            _data_dir: data_dir,
         })
     }
 
@@ -158,32 +168,33 @@ impl App {
         self.lag_watch.clone()
     }
 
-    /// Serves and reconciles until `shutdown` resolves; then finishes in-flight requests and, on
-    /// the local runtime, stops the replicas (the API is their supervisor). The reconciler is
-    /// supervised: if it panics, the service stops (fail-closed) and `run` answers an error,
-    /// rather than serving wishes that nothing carries out.
+    /// Serves until `shutdown` resolves, and runs the controllers while this replica is the
+    /// leader (`app/leading.rs`); then finishes in-flight requests, stops the controllers, lets
+    /// go of the leadership and, on the local runtime, stops the replicas (the API is their
+    /// supervisor). If the reconciler panics, the service stops (fail-closed) and `run` answers
+    /// an error, rather than serving wishes that nothing carries out.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_reconciler, reconciler_stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut reconciling = tokio::spawn(self.reconciler.clone().run(async {
-            let _ = reconciler_stopped.await;
-        }));
+        let (leading_sender, leading) = tokio::sync::watch::channel(false);
+        let lead = leader::lead(self.campaign, leading_sender, leader::CHECK_INTERVAL);
+        let campaigning = AbortOnDrop(tokio::spawn(lead));
+        let controllers = Controllers {
+            reconciler: self.reconciler.clone(),
+            status_events: self.status_events.clone(),
+            lag_watch: self.lag_watch.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let (stop_controllers, stopped) = tokio::sync::oneshot::channel::<()>();
         let (reconciler_failed, failed) = tokio::sync::oneshot::channel::<()>();
-        let supervised = tokio::spawn(async move {
-            let joined = (&mut reconciling).await;
-            if joined.is_err() {
+        let supervised = AbortOnDrop(tokio::spawn(async move {
+            let panicked = controllers.follow(leading, stopped).await.err();
+            if panicked.is_some() {
                 let _ = reconciler_failed.send(());
             }
-            joined.err()
-        });
-        let measuring = self
-            .lag_watch
-            .clone()
-            .map(|watch| tokio::spawn(watch.run()));
-        let observing = tokio::spawn(self.status_events.clone().run());
-        let pruning = tokio::spawn(self.status_events.clone().prune());
+            panicked
+        }));
         let closing = self.closing.clone();
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
@@ -194,13 +205,10 @@ impl App {
                 closing.send_replace(true);
             })
             .await;
-        let _ = stop_reconciler.send(());
-        if let Some(measuring) = measuring {
-            measuring.abort();
-        }
-        observing.abort();
-        pruning.abort();
-        let panicked = supervised.await.ok().flatten();
+        let _ = stop_controllers.send(());
+        let panicked = supervised.finish().await.flatten();
+        // Only once the controllers stopped may a successor lead.
+        drop(campaigning);
         self.runtime.shutdown().await;
         // After the replicas, which consume from it until they stop.
         self.data_plane.stop().await;
@@ -210,6 +218,15 @@ impl App {
         }
         Ok(served?)
     }
+}
+
+/// The listener (port 0 works) and the address it was bound to.
+async fn bind(config: &ServeConfig) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let address = listener.local_addr()?;
+    Ok((listener, address))
 }
 
 /// The event-type registry's client, when one is configured.
@@ -360,4 +377,12 @@ async fn connect_runtime(
             (Arc::new(runtime), Some(invoker))
         }
     })
+}
+
+/// On SQLite this process must be the only one on its data directory (`leader/data_dir.rs`).
+fn claim_data_dir(config: &ServeConfig) -> anyhow::Result<Option<DataDirLock>> {
+    if !config.database_url().starts_with("sqlite:") {
+        return Ok(None);
+    }
+    leader::data_dir::claim(&config.data_dir).map(Some)
 }

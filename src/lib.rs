@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod invoke;
+pub mod leader;
 pub mod metrics;
 pub mod reconcile;
 pub mod registry;

@@ -71,6 +71,8 @@ struct ReconcilerMetrics {
     /// The belts whose last reconcile failed; their number is exported.
     failing: Mutex<std::collections::BTreeSet<crate::domain::BeltId>>,
     failing_belts: Gauge,
+    /// 1 while this replica holds the leadership and runs the controllers (docs/api.md#several-replicas).
+    leader: Gauge,
 }
 
 impl ReconcilerMetrics {
@@ -84,6 +86,11 @@ impl ReconcilerMetrics {
             "reconcile_failing_belts",
             "Belts whose last reconcile failed and that are retried with backoff",
             self.failing_belts.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica is the leader and runs the reconciler and the other controllers",
+            self.leader.clone(),
         );
         if !per_belt {
             return;
@@ -202,6 +209,11 @@ impl Metrics {
                 })
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Whether this replica runs the controllers now (several replicas elect one).
+    pub fn set_leader(&self, leading: bool) {
+        self.reconciler.leader.set(i64::from(leading));
     }
 
     pub fn set_reconcile_queue_depth(&self, depth: usize) {

@@ -1,13 +1,20 @@
 //! The controllers the application starts besides the server: the reconciler and the
-//! status-events controller, from the configuration.
+//! status-events controller, from the configuration; and how this replica campaigns to be the
+//! one that runs them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
+
 use super::data_plane::DataPlane;
-use crate::config::ServeConfig;
+use crate::config::{LeaderElection, RuntimeKind, ServeConfig};
 use crate::domain::replica::Platform;
+use crate::leader::lease::{identity, KubeLease};
+use crate::leader::postgres::AdvisoryLock;
+use crate::leader::{Alone, Campaign};
 use crate::reconcile::{Reconciler, StatusEvents};
+use crate::runtime::kubernetes::belt_namespace;
 use crate::runtime::Runtime;
 use crate::store::BeltStore;
 
@@ -71,4 +78,35 @@ pub(super) fn observers(
         Arc::new(status_events),
         tokio::sync::watch::channel(false).0,
     )
+}
+
+/// How this replica becomes the leader: on PostgreSQL the advisory lock every replica on the
+/// database campaigns for, or the Kubernetes Lease when asked; on SQLite the process is alone on
+/// its data directory and leads.
+pub(super) async fn campaign(
+    config: &ServeConfig,
+    database_url: &str,
+) -> anyhow::Result<Box<dyn Campaign>> {
+    if database_url.starts_with("sqlite:") {
+        return Ok(Box::new(Alone));
+    }
+    match config.leader.leader_election {
+        LeaderElection::Lock => {
+            let lock = AdvisoryLock::new(database_url, config.dependency_timeout())?;
+            Ok(Box::new(lock))
+        }
+        LeaderElection::Lease => {
+            anyhow::ensure!(
+                config.runtime == RuntimeKind::Kubernetes,
+                "BELT_LEADER_ELECTION=lease needs the Kubernetes runtime (BELT_RUNTIME=kubernetes)"
+            );
+            let client = kube::Client::try_default()
+                .await
+                .context("connecting to Kubernetes for the leader Lease")?;
+            let namespace = belt_namespace(config.k8s_namespace.as_deref(), &client);
+            let lease = KubeLease::new(client, &namespace, &config.leader.leader_lease, identity())
+                .with_duration(Duration::from_secs(config.leader.leader_lease_secs.max(3)));
+            Ok(Box::new(lease))
+        }
+    }
 }

@@ -25,8 +25,10 @@ impl Belts {
             by: caller.person(),
             at: now_millis(),
         };
-        // Before the wish is stored, so the reconciler's answer cannot pass unseen.
+        // Before the wish is stored, so the reconciler's answer cannot pass unseen, whichever
+        // replica's it is.
         let deletions = self.reconciler.deletions();
+        let announced = self.store.event_announcements();
         let decide =
             move |belt: &Belt| transition::delete(belt, &ask, runtime.observe(id)).map(Some);
         write_locked(self.store.as_ref(), project, id, decide, commit).await?;
@@ -34,7 +36,11 @@ impl Belts {
             return Ok(());
         }
         tracing::info!(belt = %id, project = %project, "deletion wished");
-        match self.reconciler.await_deletion(deletions, id).await {
+        match self
+            .reconciler
+            .await_deletion(deletions, announced, id)
+            .await
+        {
             Some(Deletion::Done) => {
                 if let Some(invoker) = &self.invoker {
                     invoker

@@ -14,6 +14,7 @@ mod host;
 mod invoke;
 mod kafka;
 mod kubernetes;
+mod leader;
 mod token;
 pub use defaults::BeltDefaultsConfig;
 pub use events::EventsConfig;
@@ -21,6 +22,7 @@ pub use host::HostConfig;
 pub use invoke::InvokeConfig;
 pub use kafka::{KafkaBroker, KafkaConfig};
 pub use kubernetes::{KafkaUsers, KubernetesKafkaConfig};
+pub use leader::{LeaderConfig, LeaderElection};
 pub use token::{parse_ttl, DevRole, TokenArgs};
 
 #[derive(Debug, Parser)]
@@ -165,6 +167,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub k8s_kafka: KubernetesKafkaConfig,
+
+    #[command(flatten)]
+    pub leader: LeaderConfig,
 
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "BELT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

@@ -1,8 +1,11 @@
 //! DELETE as a wish (docs/api.md#delete): the use case stores DELETING under the row lock and
 //! wakes the reconciler, which removes the runtime objects and then the document; here the use
-//! case waits, bounded, for the reconciler to say how it went.
+//! case waits, bounded, for the reconciler to say how it went. With several replicas the leader's
+//! reconciler may be another process's: then the store says how it went, read again each time a
+//! commit is announced (the leader's settlement is one).
 
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 
 use super::{Deletion, Reconciler};
 use crate::domain::{BeltId, DesiredState};
@@ -10,17 +13,35 @@ use crate::domain::{BeltId, DesiredState};
 impl Reconciler {
     /// What the reconciler did with the deletion of `id`, heard on `deletions` (subscribed with
     /// [`Reconciler::deletions`] *before* the wish was stored, so the outcome cannot pass
-    /// unseen). `None` when nothing was heard within `Settings::delete_wait`: the deletion goes
-    /// on in the background.
+    /// unseen) when this process leads, or read from the store after each commit `announced`
+    /// (subscribed before too) when another does. `None` when nothing was heard within
+    /// `Settings::delete_wait`: the deletion goes on in the background.
     pub async fn await_deletion(
         &self,
         mut deletions: broadcast::Receiver<(BeltId, Deletion)>,
+        mut announced: watch::Receiver<()>,
         id: BeltId,
     ) -> Option<Deletion> {
         self.wake_belt(id);
         let heard = async {
             loop {
-                match deletions.recv().await {
+                let outcome = tokio::select! {
+                    outcome = deletions.recv() => outcome,
+                    changed = announced.changed() => {
+                        if changed.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                        // The local run loop tells its outcome with its own words.
+                        if self.runs_here() {
+                            continue;
+                        }
+                        if let Some(outcome) = self.deletion_in_store(id).await {
+                            return Some(outcome);
+                        }
+                        continue;
+                    }
+                };
+                match outcome {
                     Ok((deleted, outcome)) if deleted == id => return Some(outcome),
                     Ok(_) => continue,
                     // Outcomes went by unheard, this belt's perhaps among them: the store says

@@ -14,6 +14,7 @@ mod run;
 mod status_events;
 mod topics;
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,6 +97,8 @@ pub struct Reconciler {
     backoff: Backoff,
     resync_wanted: Notify,
     deletions: broadcast::Sender<(BeltId, Deletion)>,
+    /// While `run` runs: this process is the leader, and tells deletions' outcomes itself.
+    running: AtomicBool,
 }
 
 /// What one `reconcile_once` did.
@@ -132,6 +135,7 @@ impl Reconciler {
             queue: WorkQueue::default(),
             resync_wanted: Notify::new(),
             deletions: broadcast::channel(1024).0,
+            running: AtomicBool::new(false),
         }
     }
 
@@ -147,6 +151,13 @@ impl Reconciler {
     /// A wish of `id` was stored: reconcile it soon, even if it is backing off.
     pub fn wake_belt(&self, id: BeltId) {
         self.queue.push_now(id);
+        self.metrics.set_reconcile_queue_depth(self.queue.depth());
+    }
+
+    /// The run loop was stopped mid-work (this replica lost the leadership, `App::run`): the
+    /// belts then in work are queued again for when it leads again.
+    pub fn stopped_mid_work(&self) {
+        self.queue.requeue_active();
         self.metrics.set_reconcile_queue_depth(self.queue.depth());
     }
 

@@ -101,6 +101,17 @@ impl WorkQueue {
         }
     }
 
+    /// The ids in work when their workers were stopped (this replica lost the leadership):
+    /// queued again, as a worker that finished would have left them.
+    pub fn requeue_active(&self) {
+        let mut state = self.state();
+        let active: Vec<BeltId> = state.active.drain().collect();
+        for id in active {
+            state.again.remove(&id);
+            state.make_ready(id);
+        }
+    }
+
     /// When the earliest backing-off id becomes due.
     pub fn next_due(&self) -> Option<Instant> {
         self.state().delayed.values().min().copied()
@@ -154,5 +165,16 @@ mod tests {
         queue.push_after(id(1), Duration::from_secs(4));
         queue.push_now(id(1));
         assert_eq!(queue.pop(), Some(id(1)), "a wish is tried at once");
+    }
+
+    #[test]
+    fn ids_whose_workers_were_stopped_are_handed_out_again() {
+        let queue = WorkQueue::default();
+        queue.push(id(1));
+        queue.push(id(2));
+        assert_eq!(queue.pop(), Some(id(1)));
+        queue.requeue_active();
+        assert_eq!(queue.pop(), Some(id(2)));
+        assert_eq!(queue.pop(), Some(id(1)), "no longer held as in work");
     }
 }

@@ -3,6 +3,7 @@
 //! belt they name. A panic in a worker ends the loop (and the service: `App::run`).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -10,6 +11,7 @@ use tokio::task::JoinSet;
 
 use super::{Outcome, ReconcileError, Reconciler, Report};
 use crate::domain::BeltId;
+use crate::store::Elsewhere;
 
 type Finished = (BeltId, Result<Outcome, ReconcileError>);
 
@@ -41,8 +43,11 @@ impl Reconciler {
 
     /// Runs until `shutdown` resolves; belts in flight then finish (each under its deadline).
     pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        let _running = Running::mark(&self.running);
         tokio::pin!(shutdown);
         let mut events = self.runtime.phase_events();
+        // Wishes stored through other replicas (PostgreSQL): this one is the leader.
+        let mut elsewhere = self.store.elsewhere();
         let mut resync = tokio::time::interval(self.settings.interval);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut workers = JoinSet::new();
@@ -62,6 +67,10 @@ impl Reconciler {
                     Some(id) => self.queue.push(id),
                     None => self.resync_logged().await,
                 },
+                change = next_change(&mut elsewhere) => match change {
+                    Some(id) => self.wake_belt(id),
+                    None => self.resync_logged().await,
+                },
             }
         }
         // Belts in work finish, each within its call deadline; what is left then is dropped
@@ -79,6 +88,29 @@ impl Reconciler {
         if let Err(err) = result {
             tracing::warn!(error = %err, "resync failed; will retry");
         }
+    }
+}
+
+/// Marks the run loop as running until it ends, aborted included.
+struct Running<'a>(&'a AtomicBool);
+
+impl<'a> Running<'a> {
+    fn mark(flag: &'a AtomicBool) -> Self {
+        flag.store(true, Ordering::SeqCst);
+        Running(flag)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Reconciler {
+    /// Whether this process's run loop runs now (it leads), and tells deletions' outcomes.
+    pub(super) fn runs_here(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
     }
 }
 
@@ -120,6 +152,21 @@ async fn next_event(events: &mut Option<broadcast::Receiver<BeltId>>) -> Option<
             Ok(id) => return Some(id),
             Err(RecvError::Lagged(_)) => return None,
             Err(RecvError::Closed) => *events = None,
+        }
+    }
+}
+
+/// The next belt another process wrote an event of; `None` when commits went unheard (the
+/// caller resyncs). Without other processes, never resolves.
+async fn next_change(changes: &mut Option<broadcast::Receiver<Elsewhere>>) -> Option<BeltId> {
+    loop {
+        let Some(receiver) = changes else {
+            return std::future::pending().await;
+        };
+        match receiver.recv().await {
+            Ok(Elsewhere::Belt(id)) => return Some(id),
+            Ok(Elsewhere::Missed) | Err(RecvError::Lagged(_)) => return None,
+            Err(RecvError::Closed) => *changes = None,
         }
     }
 }

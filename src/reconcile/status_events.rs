@@ -114,6 +114,17 @@ impl StatusEvents {
         }
     }
 
+    /// Looks once at every belt that has runtime objects: a change that happened while no
+    /// replica led (the old leader dead, the new one not yet listening) is recorded now rather
+    /// than at the belt's next change. Conditional as every record is, so it never doubles one.
+    pub async fn catch_up(self: Arc<Self>) {
+        for id in self.runtime.deployed() {
+            if let Err(err) = self.step(id).await {
+                tracing::warn!(belt = %id, error = %err, "status change not recorded");
+            }
+        }
+    }
+
     /// One prune: removes what the retention does not keep.
     pub async fn prune_once(&self) -> Result<u64, StoreError> {
         self.store.prune_events(self.retention).await

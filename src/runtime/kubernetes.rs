@@ -72,18 +72,21 @@ pub struct KubernetesRuntime {
     identities: KafkaIdentities,
 }
 
+/// The belts' namespace: the configured one, else kube's default (the pod's own in-cluster, the
+/// kubeconfig context's, else `default`).
+pub fn belt_namespace(configured: Option<&str>, client: &Client) -> String {
+    configured
+        .filter(|namespace| !namespace.trim().is_empty())
+        .map_or_else(|| client.default_namespace().to_string(), str::to_string)
+}
+
 impl KubernetesRuntime {
     /// Connects with the in-cluster config or the kubeconfig, as kube-rs finds it.
     pub async fn connect(config: KubernetesConfig) -> anyhow::Result<Self> {
         let client = Client::try_default()
             .await
             .context("connecting to Kubernetes (in-cluster service account or kubeconfig)")?;
-        // kube's default namespace is the pod's own in-cluster, the kubeconfig context's, else
-        // `default`.
-        let namespace = config
-            .namespace
-            .filter(|namespace| !namespace.trim().is_empty())
-            .unwrap_or_else(|| client.default_namespace().to_string());
+        let namespace = belt_namespace(config.namespace.as_deref(), &client);
         Ok(Self::with_client(client, &namespace))
     }
 

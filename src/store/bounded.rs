@@ -89,6 +89,9 @@ impl ReconcilerView for Bounded {
     ) -> Result<Option<Settlement>, StoreError> {
         self.bound(self.inner.settle_deletion(id, settle)).await
     }
+    fn elsewhere(&self) -> Option<tokio::sync::broadcast::Receiver<super::Elsewhere>> {
+        self.inner.elsewhere()
+    }
 }
 
 #[async_trait]

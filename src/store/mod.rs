@@ -7,6 +7,7 @@
 mod belt_cache;
 mod bounded;
 mod classify;
+mod listen;
 mod pool;
 mod postgres;
 pub(crate) mod revisions;
@@ -156,6 +157,22 @@ pub trait ReconcilerView: Send + Sync + 'static {
         id: BeltId,
         settle: Settle,
     ) -> Result<Option<Settlement>, StoreError>;
+    /// What other processes on the same database committed (PostgreSQL's `NOTIFY`), so that the
+    /// leader's reconciler hears a wish stored through any replica. `None` when no other process
+    /// can write (a test's fake); on SQLite nothing is ever heard.
+    fn elsewhere(&self) -> Option<tokio::sync::broadcast::Receiver<Elsewhere>> {
+        None
+    }
+}
+
+/// A commit of another process, as [`ReconcilerView::elsewhere`] hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elsewhere {
+    /// An event of this belt was committed.
+    Belt(BeltId),
+    /// Commits may have gone unheard (the listening connection was lost and is back): look at
+    /// every belt.
+    Missed,
 }
 
 /// A belt's kept versions (docs/api.md#revisions-and-rollback); each write of a new version keeps

@@ -16,10 +16,17 @@ impl SqlStore<sqlx::Postgres> {
             .options([("statement_timeout", timeout_ms.as_str())])
             .application_name("belt-api");
         let pool = super::pool::pool_options::<sqlx::Postgres>(options)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(SqlStore::new(pool, options.revision_retention))
+        let store = SqlStore::new(pool, options.revision_retention);
+        // A pool of its own, of one connection: the listener keeps it for good, and a pool's
+        // slot taken for good would shrink the pool the requests share.
+        let listener_pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(connect);
+        let listening = tokio::spawn(super::listen::listen(listener_pool, store.hearers()));
+        Ok(store.with_listening(super::listen::Listening(listening)))
     }
 }
 
@@ -31,6 +38,8 @@ impl Dialect for sqlx::Postgres {
 
     // A transaction-scoped advisory lock: taken just before the insert, released by the commit.
     const LOCK_EVENTS: &'static str = "SELECT pg_advisory_xact_lock(7340012)";
+    // `store/listen.rs` hears it on every replica.
+    const NOTIFY_EVENT: Option<&'static str> = Some("SELECT pg_notify($1, $2)");
     // Not the events lock: a prune would hold every write for as long as it ranks the log.
     // Events appended meanwhile are newer than any it prunes and invisible to its snapshot.
     const BEGIN_PRUNE: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ";

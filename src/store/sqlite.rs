@@ -40,6 +40,8 @@ impl Dialect for sqlx::Sqlite {
          WHERE singleton = 1 RETURNING next_id - 1";
 
     const LOCK_EVENTS: &'static str = "SELECT 1"; // writers already queue on the database lock
+                                                  // One process per data directory (`leader/data_dir.rs`): no one else to tell.
+    const NOTIFY_EVENT: Option<&'static str> = None;
     const BEGIN_PRUNE: &'static str = "BEGIN IMMEDIATE";
 
     fn rows_affected(done: &sqlx::sqlite::SqliteQueryResult) -> u64 {

@@ -23,7 +23,7 @@ const MAX_FN_LINES: usize = 60;
 const LAYERS: &[&[&str]] = &[
     &["domain"],
     &[
-        "store", "runtime", "registry", "auth", "metrics", "broker", "invoke",
+        "store", "runtime", "registry", "auth", "metrics", "broker", "invoke", "leader",
     ],
     &["config"],
     &["reconcile"],

@@ -7,6 +7,7 @@ use crate::domain::belt::{epoch_millis, from_epoch_millis};
 use crate::domain::{
     Belt, BeltEvent, BeltId, EventAction, EventDraft, EventRetention, ProjectName,
 };
+use crate::store::listen::{payload, CHANNEL};
 use crate::store::{classify, EventBatch, EventLog, EventPage, StoreError};
 
 const EVENT_COLUMNS: &str =
@@ -154,14 +155,35 @@ impl {
             .bind(draft.output.clone())
     }
 
-    /// The event of a write to `belt`, at the version it wrote.
+    /// The event of a write to `belt`, at the version it wrote, and the other processes told.
     pub(super) async fn record_written(
+        &self,
         conn: &mut DB::Connection,
         belt: &Belt,
         event: &EventDraft,
     ) -> Result<(), StoreError> {
         let project = belt.project.as_str();
-        Self::record_in(conn, project, belt.id.get(), Some(belt.version), event).await?;
+        Self::record_in(&mut *conn, project, belt.id.get(), Some(belt.version), event).await?;
+        self.notify_in(conn, project, belt.id.get()).await
+    }
+
+    /// Tells the other processes on the database, with this transaction's commit, that an event
+    /// of `belt` (0: of some belts of `project`) was recorded ([`super::Dialect::NOTIFY_EVENT`]).
+    pub(super) async fn notify_in(
+        &self,
+        conn: &mut DB::Connection,
+        project: &str,
+        belt: i64,
+    ) -> Result<(), StoreError> {
+        let Some(notify) = DB::NOTIFY_EVENT else {
+            return Ok(());
+        };
+        sqlx::query(notify)
+            .bind(CHANNEL)
+            .bind(payload(&self.origin, belt, project))
+            .execute(conn)
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
@@ -194,6 +216,9 @@ impl {
             .fetch_optional(&mut *tx)
             .await
             .map_err(classify)?;
+        if event.is_some() {
+            self.notify_in(&mut tx, project.as_str(), id.get()).await?;
+        }
         tx.commit().await.map_err(classify)?;
         self.announce();
         Ok(event.map(|(id,)| id))

@@ -43,11 +43,12 @@ use async_trait::async_trait;
 use sqlx::Pool;
 
 use super::belt_cache::BeltCache;
+use super::listen::{new_origin, Hearers, Listening};
 use super::row::{summary, BeltRow, SummaryRow};
 use super::searches::SearchCache;
 use super::{
-    classify, BeltRecords, Commit, Decide, ListQuery, LockedOutcome, NewBelt, Page, ReconcilerView,
-    Settle, Settlement, StoreError, Wishes,
+    classify, BeltRecords, Commit, Decide, Elsewhere, ListQuery, LockedOutcome, NewBelt, Page,
+    ReconcilerView, Settle, Settlement, StoreError, Wishes,
 };
 use crate::domain::{Belt, BeltId, ProjectName};
 
@@ -63,6 +64,9 @@ pub trait Dialect: sqlx::Database {
     const NEXT_ID: &'static str;
     /// Serializes the event log's writers until their commit, so ids commit in order.
     const LOCK_EVENTS: &'static str;
+    /// Tells the other processes on the database about a committed event: sent in the writing
+    /// transaction, so delivered only with its commit; `None` where no other process can write.
+    const NOTIFY_EVENT: Option<&'static str>;
     /// Opens the prune's transaction: its two statements see one snapshot, so the horizons it
     /// moves are exactly those of the events it deletes, while writers go on appending.
     const BEGIN_PRUNE: &'static str;
@@ -77,11 +81,18 @@ pub struct SqlStore<DB: Dialect> {
     searches: SearchCache,
     /// Revisions kept per belt (docs/api.md#revisions-and-rollback).
     revision_retention: i64,
-    /// Sent after each commit that recorded events (see [`super::EventLog::event_announcements`]).
+    /// Sent after each commit that recorded events (see [`super::EventLog::event_announcements`]),
+    /// this process's and, on PostgreSQL, other processes' (`store/listen.rs`).
     announcer: tokio::sync::watch::Sender<()>,
     /// Belts remembered between reads, only where this process is the database's one writer
     /// (SQLite; `belt_cache.rs` says why not on PostgreSQL).
     belts: Option<BeltCache>,
+    /// This process in its notifications ([`Dialect::NOTIFY_EVENT`]).
+    origin: String,
+    /// Other processes' commits, for the reconciler ([`ReconcilerView::elsewhere`]).
+    elsewhere: tokio::sync::broadcast::Sender<Elsewhere>,
+    /// Listens to the other processes while the store lives; `None` on SQLite.
+    listening: Option<Listening>,
 }
 
 impl<DB: Dialect> SqlStore<DB> {
@@ -92,6 +103,9 @@ impl<DB: Dialect> SqlStore<DB> {
             revision_retention: i64::from(revision_retention.max(1)),
             announcer: tokio::sync::watch::channel(()).0,
             belts: None,
+            origin: new_origin(),
+            elsewhere: tokio::sync::broadcast::channel(1024).0,
+            listening: None,
         }
     }
 
@@ -106,6 +120,20 @@ impl<DB: Dialect> SqlStore<DB> {
         if let Some(belts) = &self.belts {
             belts.forget(id);
         }
+    }
+
+    /// Where commits heard from other processes go: this store's watches and reconciler.
+    pub(crate) fn hearers(&self) -> Hearers {
+        Hearers {
+            origin: self.origin.clone(),
+            announcer: self.announcer.clone(),
+            elsewhere: self.elsewhere.clone(),
+        }
+    }
+
+    pub(crate) fn with_listening(mut self, listening: Listening) -> Self {
+        self.listening = Some(listening);
+        self
     }
 }
 
@@ -209,6 +237,10 @@ impl ReconcilerView {
         settle: Settle,
     ) -> Result<Option<Settlement>, StoreError> {
         self.settle_under_lock(id, settle).await
+    }
+
+    fn elsewhere(&self) -> Option<tokio::sync::broadcast::Receiver<Elsewhere>> {
+        Some(self.elsewhere.subscribe())
     }
 }
 }

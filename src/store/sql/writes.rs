@@ -122,7 +122,7 @@ impl {
         if listed(read) != listed(next) {
             Self::bump_roster(&mut *conn, next.project.as_str()).await?;
         }
-        Self::record_written(conn, next, &transition.event).await
+        self.record_written(conn, next, &transition.event).await
     }
 
     /// Reads the belt with its row locked (see [`Dialect::BEGIN_WRITE`], [`Dialect::LOCK_ROW`]),
@@ -169,7 +169,7 @@ impl {
         match &settlement {
             Settlement::Remove(event) => {
                 Self::delete_row(&mut tx, &read).await?;
-                Self::record_written(&mut tx, &read, event).await?;
+                self.record_written(&mut tx, &read, event).await?;
             }
             Settlement::Restore(transition) => {
                 self.store_transition(&mut tx, &read, transition).await?;
@@ -218,11 +218,13 @@ impl {
     }
 
     /// Inserts the belt `new` asks for, under its id or the next free one (skipping ids that
-    /// explicit creates took); `None` when its own id is taken. Its revision and its event too.
+    /// explicit creates took); `None` when its own id is taken. Its revision and its event too,
+    /// and the other processes told of it unless `quietly` (a bulk insert tells them once).
     async fn insert_new(
         &self,
         conn: &mut DB::Connection,
         new: &NewBelt,
+        quietly: bool,
     ) -> Result<Option<Transition>, StoreError> {
         loop {
             let id = match new.id {
@@ -232,7 +234,14 @@ impl {
             let created = transition::create(id, new);
             if Self::insert_row(&mut *conn, &created.next).await? {
                 self.keep_revision(&mut *conn, id.get(), None).await?;
-                Self::record_written(&mut *conn, &created.next, &created.event).await?;
+                let (belt, event) = (&created.next, &created.event);
+                if quietly {
+                    let project = belt.project.as_str();
+                    Self::record_in(&mut *conn, project, id.get(), Some(belt.version), event)
+                        .await?;
+                } else {
+                    self.record_written(&mut *conn, belt, event).await?;
+                }
                 return Ok(Some(created));
             }
             if new.id.is_some() {
@@ -248,7 +257,7 @@ impl {
         commit: Commit,
     ) -> Result<Belt, StoreError> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
-        let Some(created) = self.insert_new(&mut tx, &new).await? else {
+        let Some(created) = self.insert_new(&mut tx, &new, false).await? else {
             let id = new
                 .id
                 .ok_or_else(|| anyhow::anyhow!("an allocated id was taken"))?;
@@ -263,14 +272,20 @@ impl {
         Ok(created.next)
     }
 
-    /// Many belts in one transaction; an id already taken is skipped, not an error.
+    /// Many belts in one transaction; an id already taken is skipped, not an error. The other
+    /// processes are told once per project: the new belts are STOPPED, no reconciler needs them.
     pub(super) async fn insert_belts(&self, belts: Vec<NewBelt>) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
         let mut inserted = Vec::new();
+        let mut projects = std::collections::BTreeSet::new();
         for new in &belts {
-            if let Some(created) = self.insert_new(&mut tx, new).await? {
+            if let Some(created) = self.insert_new(&mut tx, new, true).await? {
+                projects.insert(created.next.project.as_str().to_owned());
                 inserted.push(created.next.id);
             }
+        }
+        for project in &projects {
+            self.notify_in(&mut tx, project, 0).await?;
         }
         let committed = tx.commit().await.map_err(classify);
         for id in &inserted {

@@ -53,12 +53,15 @@ async fn a_waiter_that_lagged_hears_its_belts_outcome_from_the_store(backend: Ba
         ..Settings::default()
     };
     let metrics = Arc::new(Metrics::default());
+    let announced = store.event_announcements();
     let reconciler = Reconciler::with_settings(store, fake.clone(), metrics, settings);
 
     // The deleted belt: done, at once rather than after `delete_wait`.
     let started = Instant::now();
     let (_open, outcomes) = lagged(gone);
-    let outcome = reconciler.await_deletion(outcomes, gone).await;
+    let outcome = reconciler
+        .await_deletion(outcomes, announced.clone(), gone)
+        .await;
     assert_eq!(outcome, Some(Deletion::Done));
     assert!(
         started.elapsed() < Duration::from_secs(4),
@@ -68,6 +71,6 @@ async fn a_waiter_that_lagged_hears_its_belts_outcome_from_the_store(backend: Ba
 
     // A belt that is there and not DELETING: its deletion was refused and put back.
     let (_open, outcomes) = lagged(kept);
-    let outcome = reconciler.await_deletion(outcomes, kept).await;
+    let outcome = reconciler.await_deletion(outcomes, announced, kept).await;
     assert!(matches!(outcome, Some(Deletion::Refused(_))), "{outcome:?}");
 }

@@ -1,0 +1,302 @@
+//! High availability (issue 20, acceptance 3): three `belt-api serve` processes on one PostgreSQL
+//! database and one Kubernetes API. Every replica serves the API and exactly one runs the
+//! reconciler: 100 belts created and started through randomly chosen replicas all run, each
+//! Deployment created once; after a `kill -9` of the leader another replica leads within 10 s and
+//! nothing is lost or deployed twice; lists agree on every replica after each write; a watch held
+//! on one replica receives every event, whichever replica or leader wrote it, in order. Once
+//! with the PostgreSQL advisory lock (the default), once with a Kubernetes Lease.
+//!
+//! Needs `BELT_TEST_DATABASE_URL` (CI sets it, `scripts/postgres.sh` prints one); skipped without.
+
+#[path = "ha/calls.rs"]
+mod calls;
+#[path = "ha/fake_kube.rs"]
+mod fake_kube;
+#[path = "ha/lease.rs"]
+mod lease;
+#[path = "ha/replicas.rs"]
+mod replicas;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use calls::Api;
+use fake_kube::FakeKube;
+use replicas::{Replica, Setup};
+
+/// A small deterministic generator: which replica each write goes through (seeded per run, and
+/// the seed printed, so a failing order can be replayed).
+struct Picker(u64);
+
+impl Picker {
+    fn pick(&mut self, count: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % count as u64) as usize
+    }
+}
+
+async fn fresh_database(admin: &str) -> String {
+    use sqlx::Connection;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let name = format!("belt_ha_{nanos}");
+    let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// The index of the one replica that says it leads, once exactly one does.
+async fn one_leader(api: &Api, replicas: &[Replica], within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut leaders = Vec::new();
+        for (index, replica) in replicas.iter().enumerate() {
+            if replica.is_leader(&api.http).await == Some(true) {
+                leaders.push(index);
+            }
+        }
+        if let [leader] = leaders.as_slice() {
+            return *leader;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single leader within {within:?}: {leaders:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Each of `ids` has its Deployment, created and applied exactly once: one reconciler deployed
+/// it (several would each apply it), and no successor deployed it again.
+fn assert_deployed_once(kube: &FakeKube, ids: &[i64]) {
+    let (creates, applies) = (kube.creates("deployments"), kube.applies("deployments"));
+    for id in ids {
+        let name = format!("grnry-belt-{id}");
+        let (created, applied) = (creates.get(&name), applies.get(&name));
+        assert_eq!(created, Some(&1), "{name} created {created:?} times");
+        assert_eq!(applied, Some(&1), "{name} applied {applied:?} times");
+        assert!(kube.names("deployments").contains(&name), "{name} is gone");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_elect_one_leader_and_lose_nothing_when_it_is_killed() {
+    scenario(Election::Lock, 100).await;
+}
+
+/// The same with a Kubernetes Lease instead of the advisory lock (`BELT_LEADER_ELECTION=lease`,
+/// a 3 s lease), on fewer belts: what differs is only who leads and how a successor takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_a_kubernetes_lease_a_successor_leads_once_the_lease_expires() {
+    scenario(Election::Lease, 20).await;
+}
+
+/// How the replicas elect their leader.
+#[derive(Clone, Copy, Debug)]
+pub enum Election {
+    Lock,
+    Lease,
+}
+
+async fn scenario(election: Election, belts: usize) {
+    let Ok(admin) = std::env::var("BELT_TEST_DATABASE_URL") else {
+        eprintln!("skipped: set BELT_TEST_DATABASE_URL (bash scripts/postgres.sh prints one)");
+        return;
+    };
+    let started = Instant::now();
+    let kube = FakeKube::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, kube.kubeconfig("belts")).unwrap();
+    let setup = Setup {
+        database_url: fresh_database(&admin).await,
+        data_dir: dir.path().join("data"),
+        kubeconfig,
+        election,
+    };
+    // One first, which migrates the fresh database (starting together is acceptance 5's test).
+    let first = Replica::start("a", &setup).await;
+    let (second, third) = tokio::join!(Replica::start("b", &setup), Replica::start("c", &setup));
+    let mut replicas = vec![first, second, third];
+    let api = Api {
+        http: reqwest::Client::new(),
+        token: replicas::token(&setup.data_dir),
+    };
+    let leader = one_leader(&api, &replicas, Duration::from_secs(15)).await;
+    // The watch is held on a follower, which outlives the leader's kill.
+    let watched = (leader + 1) % replicas.len();
+    let (bookmark, watch) = api.watch(&replicas[watched]).await;
+
+    let seed = started.elapsed().as_nanos() as u64 | 1;
+    eprintln!("{election:?}: replica order seed {seed}");
+    let mut picker = Picker(seed);
+    let mut ids = Vec::new();
+    for n in 0..belts {
+        let through = &replicas[picker.pick(replicas.len())];
+        let id = api.create(through, &format!("ha-{n}")).await;
+        api.assert_lists_agree(&replicas, &format!("creating {id}"))
+            .await;
+        let through = &replicas[picker.pick(replicas.len())];
+        api.change_state(through, id, "START").await;
+        api.assert_lists_agree(&replicas, &format!("starting {id}"))
+            .await;
+        ids.push(id);
+    }
+    api.await_statuses(&replicas, &ids, "RUNNING", Duration::from_secs(30))
+        .await;
+    assert_deployed_once(&kube, &ids);
+    assert_eq!(
+        kube.names("deployments").len(),
+        belts,
+        "no Deployment but the belts'"
+    );
+    // The follower's watch has the leader's status changes too, though its own process wrote
+    // nothing since: it heard them through the database.
+    assert_watch_saw_every_event(&setup.database_url, bookmark, &watch).await;
+
+    // kill -9 the leader: a follower takes over within 10 s.
+    let killed = replicas.remove(leader);
+    eprintln!(
+        "killing the leader {} after {:?}",
+        killed.name,
+        started.elapsed()
+    );
+    let killed_at = Instant::now();
+    killed.kill().await;
+    let successor = one_leader(&api, &replicas, Duration::from_secs(10)).await;
+    eprintln!(
+        "{} leads {:?} after the kill",
+        replicas[successor].name,
+        killed_at.elapsed()
+    );
+    assert!(killed_at.elapsed() < Duration::from_secs(10));
+    if let Election::Lease = election {
+        let lease = kube.object("leases", "belt-api-leader").expect("the Lease");
+        assert_eq!(
+            lease["spec"]["leaseTransitions"], 2,
+            "taken over once: {lease}"
+        );
+    }
+
+    after_the_kill(&api, &mut replicas, &kube, &mut picker, &ids).await;
+    assert_watch_saw_every_event(&setup.database_url, bookmark, &watch).await;
+    eprintln!("done in {:?}", started.elapsed());
+}
+
+/// Writes through the survivors, followers included: the new leader carries them out, and
+/// nothing the old one deployed is deployed again.
+async fn after_the_kill(
+    api: &Api,
+    replicas: &mut [Replica],
+    kube: &FakeKube,
+    picker: &mut Picker,
+    ids: &[i64],
+) {
+    let (stopped, rest) = ids.split_at(5);
+    let (deleted, running) = rest.split_at(5);
+    for id in stopped {
+        let through = &replicas[picker.pick(replicas.len())];
+        api.change_state(through, *id, "STOP").await;
+        api.assert_lists_agree(replicas, &format!("stopping {id}"))
+            .await;
+    }
+    // Every replica in turn: a follower's DELETE answers from the leader's settlement too.
+    for (n, id) in deleted.iter().enumerate() {
+        api.delete(&replicas[n % replicas.len()], *id).await;
+        api.assert_lists_agree(replicas, &format!("deleting {id}"))
+            .await;
+    }
+    let listed: Vec<i64> = stopped.iter().chain(running).copied().collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (stopped.iter().chain(deleted)).any(|id| {
+        kube.names("deployments")
+            .contains(&format!("grnry-belt-{id}"))
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "stopped or deleted belts still deployed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for replica in replicas.iter() {
+        let statuses = api.list(replica).await;
+        let ids: Vec<i64> = statuses.iter().map(|(id, _, _)| *id).collect();
+        assert_eq!(ids, listed, "{} lists what is left", replica.name);
+        for (id, _, status) in statuses {
+            let wanted = if stopped.contains(&id) {
+                "STOPPED"
+            } else {
+                "RUNNING"
+            };
+            assert_eq!(
+                status.as_deref(),
+                Some(wanted),
+                "belt {id} on {}",
+                replica.name
+            );
+        }
+    }
+    assert_deployed_once(kube, running);
+    for replica in replicas.iter_mut() {
+        let logged = replica.logged();
+        assert!(
+            !logged.iter().any(|line| line.contains("panicked")),
+            "{logged:?}"
+        );
+    }
+}
+
+/// The watch, opened before the first write on a replica that wrote only some of them and led
+/// none of the time, received the project's whole event log after its bookmark, in order.
+async fn assert_watch_saw_every_event(
+    database_url: &str,
+    bookmark: i64,
+    watch: &std::sync::Mutex<Vec<Value>>,
+) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(database_url).await.unwrap();
+    let logged: Vec<(i64, i64, String)> = sqlx::query_as(
+        "SELECT id, belt_id, action FROM belt_events WHERE project = 'global' AND id > $1 \
+         ORDER BY id",
+    )
+    .bind(bookmark)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen: Vec<(i64, i64, String)> = (watch.lock().unwrap().iter())
+            .map(|event| {
+                let belt = event["beltId"].as_str().unwrap().parse().unwrap();
+                let action = event["action"].as_str().unwrap().to_string();
+                (event["id"].as_i64().unwrap(), belt, action)
+            })
+            .collect();
+        if seen.len() >= logged.len() {
+            assert_eq!(
+                seen[..logged.len()],
+                logged[..],
+                "the watch saw the log in order"
+            );
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the watch saw {} of {} events",
+            seen.len(),
+            logged.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
