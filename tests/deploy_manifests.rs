@@ -143,6 +143,32 @@ fn every_overlay_renders_and_each_object_reads_as_its_type() {
 }
 
 #[test]
+fn the_lease_component_switches_the_election_and_grants_the_lease_alone() {
+    let overlay = render::OVERLAYS[1];
+    let values = render::render_with_component(overlay, render::LEASE_ELECTION);
+    let rendered = Rendered::parse(overlay, values);
+    assert_eq!(rendered.setting("BELT_LEADER_ELECTION"), Some("lease"));
+    let roles: Vec<_> = rendered
+        .objects
+        .iter()
+        .filter_map(|o| match o {
+            Object::Role(role) => Some(role),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(roles.len(), 2, "the base's Role and the Lease's");
+    let lease = roles
+        .iter()
+        .find(|r| r.metadata.name.as_deref() == Some("belt-api-lease"))
+        .expect("the Lease's Role");
+    assert_eq!(lease.metadata.namespace.as_deref(), Some("belts"));
+    // What the Role grants is tests/deploy_rbac.rs's to check; here, that it names only leases.
+    for rule in lease.rules.iter().flatten() {
+        assert_eq!(rule.resources.as_deref(), Some(&["leases".to_string()][..]));
+    }
+}
+
+#[test]
 fn the_service_monitor_component_scrapes_the_services_metrics_port() {
     let overlay = render::OVERLAYS[1];
     let values = render::render_with_component(overlay, render::SERVICE_MONITOR);

@@ -20,6 +20,8 @@ use std::time::Duration;
 use belt_api::domain::replica::{EnvEntry, EnvValue};
 use belt_api::domain::BeltId;
 use belt_api::invoke::Invoke;
+use belt_api::leader::lease::KubeLease;
+use belt_api::leader::Campaign;
 use belt_api::runtime::kubernetes::{KafkaIdentities, KubernetesRuntime};
 use belt_api::runtime::{LogQuery, Runtime};
 use belt_test_support::fake_kube::{Access, Cluster, Verb};
@@ -31,40 +33,75 @@ use serde_json::{json, Value};
 use tokio::time::timeout;
 
 const RBAC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/base/rbac.yaml");
+const LEASE_RBAC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/deploy/components/lease-election/rbac.yaml"
+);
 /// Far more than any step takes here, so never flaky.
 const DEADLINE: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_role_grants_exactly_what_the_kubernetes_runtime_asks_for() {
     let observed = everything_the_runtime_asks().await;
-    let granted = granted_by_the_role();
+    same_accesses(RBAC, &observed, granted_by_the_role(RBAC));
+}
+
+/// The optional Lease election (`deploy/components/lease-election/`): two replicas campaign, one
+/// takes the Lease and renews it, the other finds it held.
+#[tokio::test]
+async fn the_lease_component_grants_exactly_what_the_lease_election_asks_for() {
+    let (client, cluster) = Cluster::start("belts");
+    let replica = |identity: &str| {
+        KubeLease::new(
+            client.clone(),
+            "belts",
+            "belt-api-leader",
+            identity.to_string(),
+        )
+        .with_duration(Duration::from_secs(3))
+    };
+    let (mut a, mut b) = (replica("a"), replica("b"));
+    assert!(
+        a.try_acquire().await.unwrap(),
+        "the first replica takes the Lease"
+    );
+    assert!(a.still_leads().await, "and renews it");
+    assert!(!b.try_acquire().await.unwrap(), "the second finds it held");
+    same_accesses(
+        LEASE_RBAC,
+        &cluster.observed(),
+        granted_by_the_role(LEASE_RBAC),
+    );
+}
+
+fn same_accesses(manifest: &str, observed: &BTreeSet<Access>, granted: BTreeSet<Access>) {
     let missing: Vec<String> = observed
         .difference(&granted)
         .map(|a| a.to_string())
         .collect();
     let extra: Vec<String> = granted
-        .difference(&observed)
+        .difference(observed)
         .map(|a| a.to_string())
         .collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "deploy/base/rbac.yaml and the runtime's calls differ.\n\
-         Asked by the runtime, not granted (add to the Role): {missing:#?}\n\
+        "{manifest} and the calls differ.\n\
+         Asked, not granted (add to the Role): {missing:#?}\n\
          Granted, never asked (remove from the Role): {extra:#?}"
     );
 }
 
 /// Every (group, resource, verb) the Role of the manifest grants; verbs named one by one (a
 /// wildcard would grant what no test sees).
-fn granted_by_the_role() -> BTreeSet<Access> {
-    let text = std::fs::read_to_string(RBAC).unwrap_or_else(|e| panic!("{RBAC}: {e}"));
+fn granted_by_the_role(manifest: &str) -> BTreeSet<Access> {
+    let text = std::fs::read_to_string(manifest).unwrap_or_else(|e| panic!("{manifest}: {e}"));
     let objects: Vec<Value> = serde_saphyr::from_multiple(&text).expect("YAML documents");
     let roles: Vec<Role> = objects
         .into_iter()
         .filter(|object| object["kind"] == "Role")
         .map(|object| serde_json::from_value(object).expect("a Role as k8s-openapi reads it"))
         .collect();
-    assert_eq!(roles.len(), 1, "one Role in {RBAC}");
+    assert_eq!(roles.len(), 1, "one Role in {manifest}");
     let mut granted = BTreeSet::new();
     for rule in roles[0].rules.iter().flatten() {
         assert!(

@@ -11,6 +11,7 @@ pub const OVERLAYS: &[&str] = &[
     "deploy/overlays/postgres-ha",
 ];
 pub const SERVICE_MONITOR: &str = "deploy/components/servicemonitor";
+pub const LEASE_ELECTION: &str = "deploy/components/lease-election";
 
 pub fn repository() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
