@@ -18,9 +18,24 @@ impl SqlStore<sqlx::Postgres> {
         let pool = super::pool::pool_options::<sqlx::Postgres>(options)
             .connect_with(connect)
             .await?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        migrate(url).await?;
         Ok(SqlStore::new(pool, options.revision_retention))
     }
+}
+
+/// Applies what is missing of the schema, on a connection of its own without the requests'
+/// `statement_timeout`: the migrator holds an advisory lock while it migrates, so a replica that
+/// starts beside another waits on that lock for as long as the other migrates, and a migration
+/// may take longer than a request may (docs/architecture.md, "Migrations and rolling upgrades").
+async fn migrate(url: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let options = PgConnectOptions::from_str(url)?.application_name("belt-api migrations");
+    let mut connection = sqlx::PgConnection::connect_with(&options).await?;
+    sqlx::migrate!("migrations/postgres")
+        .run(&mut connection)
+        .await?;
+    connection.close().await?;
+    Ok(())
 }
 
 impl Dialect for sqlx::Postgres {

@@ -21,6 +21,7 @@ mod invoke_limits;
 mod invoke_venvs;
 mod kill_points;
 mod logs_follow;
+mod migrations;
 mod outage;
 mod policy;
 mod query_flags_walk;
