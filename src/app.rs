@@ -5,6 +5,7 @@
 mod controllers;
 mod data_plane;
 mod invoke;
+mod shutdown;
 mod state;
 
 use std::future::Future;
@@ -42,8 +43,9 @@ pub struct App {
     data_plane: DataPlane,
     lag_watch: Option<Arc<LagWatch>>,
     status_events: Arc<StatusEvents>,
-    /// Ends the watch streams when the service stops: graceful shutdown waits for open answers.
-    closing: tokio::sync::watch::Sender<bool>,
+    /// The graceful shutdown: ends the streams, drains the listener, bounds it all by the grace
+    /// period.
+    drain: shutdown::Drain,
 }
 
 impl App {
@@ -128,6 +130,7 @@ impl App {
             streams: stream_limits(&config.events),
         });
         Ok(App {
+            drain: shutdown::Drain::new(closing, config.shutdown_grace, state.draining.clone()),
             listener,
             router: http::router(state),
             address,
@@ -136,7 +139,6 @@ impl App {
             data_plane,
             lag_watch,
             status_events,
-            closing,
         })
     }
 
@@ -159,9 +161,10 @@ impl App {
     }
 
     /// Serves and reconciles until `shutdown` resolves; then finishes in-flight requests and, on
-    /// the local runtime, stops the replicas (the API is their supervisor). The reconciler is
-    /// supervised: if it panics, the service stops (fail-closed) and `run` answers an error,
-    /// rather than serving wishes that nothing carries out.
+    /// the local runtime, stops the replicas (the API is their supervisor), all within the grace
+    /// period (`app/shutdown.rs`). The reconciler is supervised: if it panics, the service stops
+    /// (fail-closed) and `run` answers an error, rather than serving wishes that nothing carries
+    /// out.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -184,26 +187,29 @@ impl App {
             .map(|watch| tokio::spawn(watch.run()));
         let observing = tokio::spawn(self.status_events.clone().run());
         let pruning = tokio::spawn(self.status_events.clone().prune());
-        let closing = self.closing.clone();
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = shutdown => {}
-                    Ok(()) = failed => tracing::error!("the reconciler stopped: shutting down"),
-                }
-                closing.send_replace(true);
-            })
-            .await;
+        let drain = &self.drain;
+        let signal = async move {
+            tokio::select! {
+                _ = shutdown => {}
+                Ok(()) = failed => tracing::error!("the reconciler stopped: shutting down"),
+            }
+        };
+        let served = drain.serve(self.listener, self.router, signal).await;
         let _ = stop_reconciler.send(());
         if let Some(measuring) = measuring {
             measuring.abort();
         }
         observing.abort();
         pruning.abort();
-        let panicked = supervised.await.ok().flatten();
-        self.runtime.shutdown().await;
+        let finishing = drain.bound("the reconciler's last passes", supervised);
+        let panicked = finishing.await.and_then(|joined| joined.ok()).flatten();
+        drain
+            .bound("stopping the replicas", self.runtime.shutdown())
+            .await;
         // After the replicas, which consume from it until they stop.
-        self.data_plane.stop().await;
+        drain
+            .bound("stopping the broker", self.data_plane.stop())
+            .await;
         tracing::info!("belt-api stopped");
         if let Some(panic) = panicked {
             anyhow::bail!("the reconciler panicked: {panic}");

@@ -33,6 +33,7 @@ mod retention;
 mod revisions;
 mod running;
 mod service;
+mod shutdown;
 mod store_writes;
 mod streams;
 mod tenancy_documents;
