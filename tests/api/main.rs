@@ -11,6 +11,7 @@ mod binary;
 mod bulk;
 mod contention;
 mod crash;
+mod dashboard;
 mod dry_run;
 mod dry_run_walk;
 mod errors;
