@@ -15,6 +15,7 @@ mod invoke;
 mod kafka;
 mod kubernetes;
 mod token;
+mod traces;
 pub use defaults::BeltDefaultsConfig;
 pub use events::EventsConfig;
 pub use host::HostConfig;
@@ -22,6 +23,7 @@ pub use invoke::InvokeConfig;
 pub use kafka::{KafkaBroker, KafkaConfig};
 pub use kubernetes::{KafkaUsers, KubernetesKafkaConfig};
 pub use token::{parse_ttl, DevRole, TokenArgs};
+pub use traces::TracesConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -176,6 +178,9 @@ pub struct ServeConfig {
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "BELT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub traces: TracesConfig,
 
     #[command(flatten)]
     pub defaults: BeltDefaultsConfig,

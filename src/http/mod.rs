@@ -27,6 +27,7 @@ pub mod scope;
 pub mod service;
 pub mod state;
 pub mod streams;
+pub mod trace;
 pub mod watch;
 
 use axum::extract::DefaultBodyLimit;
@@ -103,6 +104,10 @@ pub fn router(state: AppState) -> Router {
             metrics,
             request_metrics::record,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(trace::request_span)
+                .on_response(trace::record_status),
+        )
         .with_state(state)
 }

@@ -13,6 +13,7 @@ mod resync;
 mod run;
 mod status_events;
 mod topics;
+mod wakers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,6 +97,8 @@ pub struct Reconciler {
     backoff: Backoff,
     resync_wanted: Notify,
     deletions: broadcast::Sender<(BeltId, Deletion)>,
+    /// Who woke each queued belt: its reconcile goes in that request's trace.
+    wakers: wakers::Wakers,
 }
 
 /// What one `reconcile_once` did.
@@ -130,6 +133,7 @@ impl Reconciler {
             settings,
             topics: None,
             queue: WorkQueue::default(),
+            wakers: wakers::Wakers::default(),
             resync_wanted: Notify::new(),
             deletions: broadcast::channel(1024).0,
         }
@@ -146,6 +150,7 @@ impl Reconciler {
 
     /// A wish of `id` was stored: reconcile it soon, even if it is backing off.
     pub fn wake_belt(&self, id: BeltId) {
+        self.wakers.woke(id);
         self.queue.push_now(id);
         self.metrics.set_reconcile_queue_depth(self.queue.depth());
     }

@@ -57,6 +57,10 @@ pub fn serve_with(dir: &std::path::Path, env: &[(&str, String)]) -> Server {
             if let Some(at) = line.find("address=") {
                 let rest = &line[at + "address=".len()..];
                 address = Some(rest.split_whitespace().next().unwrap().to_string());
+            } else if let Some(at) = line.find("\"address\":\"") {
+                // BELT_LOG_FORMAT=json
+                let rest = &line[at + "\"address\":\"".len()..];
+                address = Some(rest[..rest.find('"').unwrap()].to_string());
             }
             seen.push(line);
         }

@@ -38,4 +38,5 @@ mod shutdown;
 mod store_writes;
 mod streams;
 mod tenancy_documents;
+mod traces;
 mod watch;
