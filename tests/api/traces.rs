@@ -1,7 +1,8 @@
 //! OpenTelemetry traces of the real binary (docs/api.md#traces), sent to a collector stub that
 //! this test runs: a START makes one trace holding the request's span and, as its child, the
 //! reconcile of that belt; a `traceparent` a client sends is continued; log lines name the trace
-//! id; and without an OTLP endpoint configured nothing is sent.
+//! id; a call to the event-type registry carries the request's trace context; and without an
+//! OTLP endpoint configured nothing is sent.
 
 use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
@@ -16,7 +17,10 @@ use crate::backend_tests;
 use crate::binary::{serve_with, token, Server};
 use crate::helpers::*;
 
-backend_tests!(a_start_is_one_trace_from_the_request_to_the_reconcile_of_its_belt);
+backend_tests!(
+    a_start_is_one_trace_from_the_request_to_the_reconcile_of_its_belt,
+    the_registry_is_called_with_the_requests_trace_context,
+);
 
 const REPLICA: &str = "echo 'belt-host: ready'\nwhile true; do sleep 1; done\n";
 
@@ -206,5 +210,46 @@ async fn without_an_endpoint_no_span_is_sent() {
     assert!(
         !log.contains("\"trace_id\""),
         "no trace ids without traces:\n{log}"
+    );
+}
+
+/// A create asks the event-type registry; that call carries the create's trace context.
+async fn the_registry_is_called_with_the_requests_trace_context(backend: Backend) {
+    use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
+    let registry = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&registry)
+        .await;
+    let (endpoint, posted) = collector("127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let otel = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("BELT_HARVESTER_URL", registry.uri()),
+    ];
+    let server = serve(backend, dir.path(), &otel).await;
+    let editor = token(dir.path(), "editor");
+    let create = reqwest::Client::new().post(format!("{}/projects/global/belts", server.address));
+    let answer = create
+        .bearer_auth(&editor)
+        .json(&minimal_belt("asked"))
+        .send()
+        .await;
+    let status = answer.unwrap().status();
+    assert!(
+        status.is_client_error(),
+        "the registry knows no event type: {status}"
+    );
+    let request = span_where(&posted, "create", |span| {
+        span["name"] == "POST /projects/{project}/belts"
+    })
+    .await;
+    let asked = registry.received_requests().await.unwrap();
+    let traceparent = asked[0].headers.get("traceparent").expect("a traceparent");
+    let traceparent = traceparent.to_str().unwrap();
+    let trace = request["traceId"].as_str().unwrap();
+    assert!(
+        traceparent.starts_with(&format!("00-{trace}-")),
+        "{traceparent} is not in trace {trace}"
     );
 }
