@@ -6,6 +6,7 @@ mod controllers;
 mod data_plane;
 mod invoke;
 mod leading;
+mod shutdown;
 mod state;
 
 use std::future::Future;
@@ -45,8 +46,9 @@ pub struct App {
     data_plane: DataPlane,
     lag_watch: Option<Arc<LagWatch>>,
     status_events: Arc<StatusEvents>,
-    /// Ends the watch streams when the service stops: graceful shutdown waits for open answers.
-    closing: tokio::sync::watch::Sender<bool>,
+    /// The graceful shutdown: ends the streams, drains the listener, bounds it all by the grace
+    /// period.
+    drain: shutdown::Drain,
     /// How this replica becomes the one that runs the controllers (`leader`).
     campaign: Box<dyn Campaign>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -135,6 +137,7 @@ impl App {
             streams: stream_limits(&config.events),
         });
         Ok(App {
+            drain: shutdown::Drain::new(closing, config.shutdown_grace, state.draining.clone()),
             listener,
             router: http::router(state),
             address,
@@ -143,7 +146,6 @@ impl App {
             data_plane,
             lag_watch,
             status_events,
-            closing,
             campaign: campaign(&config, &database_url).await?,
             metrics,
             _data_dir: data_dir,
@@ -171,8 +173,9 @@ impl App {
     /// Serves until `shutdown` resolves, and runs the controllers while this replica is the
     /// leader (`app/leading.rs`); then finishes in-flight requests, stops the controllers, lets
     /// go of the leadership and, on the local runtime, stops the replicas (the API is their
-    /// supervisor). If the reconciler panics, the service stops (fail-closed) and `run` answers
-    /// an error, rather than serving wishes that nothing carries out.
+    /// supervisor), all within the grace period (`app/shutdown.rs`). If the reconciler panics,
+    /// the service stops (fail-closed) and `run` answers an error, rather than serving wishes
+    /// that nothing carries out.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -195,23 +198,26 @@ impl App {
             }
             panicked
         }));
-        let closing = self.closing.clone();
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = shutdown => {}
-                    Ok(()) = failed => tracing::error!("the reconciler stopped: shutting down"),
-                }
-                closing.send_replace(true);
-            })
-            .await;
+        let drain = &self.drain;
+        let signal = async move {
+            tokio::select! {
+                _ = shutdown => {}
+                Ok(()) = failed => tracing::error!("the reconciler stopped: shutting down"),
+            }
+        };
+        let served = drain.serve(self.listener, self.router, signal).await;
         let _ = stop_controllers.send(());
-        let panicked = supervised.finish().await.flatten();
+        let finishing = drain.bound("the controllers' last passes", supervised.finish());
+        let panicked = finishing.await.flatten().flatten();
         // Only once the controllers stopped may a successor lead.
         drop(campaigning);
-        self.runtime.shutdown().await;
+        drain
+            .bound("stopping the replicas", self.runtime.shutdown())
+            .await;
         // After the replicas, which consume from it until they stop.
-        self.data_plane.stop().await;
+        drain
+            .bound("stopping the broker", self.data_plane.stop())
+            .await;
         tracing::info!("belt-api stopped");
         if let Some(panic) = panicked {
             anyhow::bail!("the reconciler panicked: {panic}");

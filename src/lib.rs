@@ -18,3 +18,4 @@ pub mod registry;
 pub mod runtime;
 pub mod store;
 pub mod telemetry;
+pub mod trace_context;

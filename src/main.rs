@@ -9,10 +9,18 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(config) => {
-            belt_api::telemetry::init(config.log_format);
+            let telemetry = belt_api::telemetry::init(config.log_format, &config.traces)?;
             let shutdown = shutdown_signal()?;
             let app = App::build(*config).await?;
-            app.run(shutdown).await
+            let outcome = app.run(shutdown).await;
+            telemetry.close().await;
+            // Exits here rather than returning: dropping the runtime would wait for every
+            // blocking task, and one that hangs must not keep the process past its grace period.
+            if let Err(err) = outcome {
+                eprintln!("Error: {err:?}");
+                std::process::exit(1);
+            }
+            std::process::exit(0)
         }
         Command::Token(args) => {
             let key = DevKey::load(&args.data_dir)?;

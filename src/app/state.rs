@@ -10,6 +10,7 @@ use crate::belts::invoke::Invocations;
 use crate::belts::{Belts, OffsetsBackend, StreamLimits, WatchSettings};
 use crate::config::EventsConfig;
 use crate::domain::BeltDefaults;
+use crate::http::draining::Draining;
 use crate::http::{AppState, Shared};
 use crate::invoke::Invoke;
 use crate::metrics::Metrics;
@@ -40,6 +41,8 @@ pub(super) struct Services {
 
 /// The use cases, and what the edge needs besides them.
 pub(super) fn app_state(services: Services) -> AppState {
+    // The edge learns that the service stops from the signal that ends the watches.
+    let draining = Draining::new(services.watch.closing.clone());
     let invocations = Invocations::new(
         services.store.clone(),
         services.invoker.clone(),
@@ -65,6 +68,7 @@ pub(super) fn app_state(services: Services) -> AppState {
         verifier: services.verifier,
         trusted_hosts: services.trusted_hosts,
         metrics: services.metrics,
+        draining,
     })
 }
 

@@ -252,7 +252,11 @@ impl RemoteKeys {
         url: &Url,
     ) -> Result<(T, Option<Duration>), String> {
         let fail = |e: reqwest::Error| format!("GET {url}: {}", error_chain(&e.without_url()));
-        let mut response = self.http.get(url.clone()).send().await.map_err(fail)?;
+        let request = self
+            .http
+            .get(url.clone())
+            .headers(crate::trace_context::outgoing());
+        let mut response = request.send().await.map_err(fail)?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
             let what = if status.is_redirection() {

@@ -88,7 +88,12 @@ impl Belts {
             ending: None,
         };
         let lines = futures::stream::unfold(follow, Follow::next);
-        Ok(bounded(lines, asked.caller, slot))
+        Ok(bounded(
+            lines,
+            asked.caller,
+            slot,
+            self.watch.closing.clone(),
+        ))
     }
 }
 

@@ -1,7 +1,9 @@
 //! What bounds a long-lived answer (docs/api.md#streams): the token it was opened with, and a
 //! share of the server. A watch or a log follow holds one slot of its caller and one of the
 //! server while it is open, and ends at the token's `exp` with a last item saying why, since a
-//! token that no longer opens a stream must not keep one open either.
+//! token that no longer opens a stream must not keep one open either. It also ends, with a last
+//! item saying so, when the service stops: a graceful shutdown waits for open answers, and a
+//! client told why can open it again elsewhere (a watch resumes after its last id).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -110,12 +112,15 @@ impl Drop for StreamSlot {
 pub enum StreamEnd {
     /// The token it was opened with reached its `exp`.
     TokenExpired,
+    /// The service is stopping (SIGTERM).
+    ShuttingDown,
 }
 
 impl StreamEnd {
     pub fn reason(self) -> &'static str {
         match self {
             StreamEnd::TokenExpired => "token expired",
+            StreamEnd::ShuttingDown => "server shutting down",
         }
     }
 }
@@ -129,27 +134,40 @@ pub enum Bounded<T> {
 
 pub type BoundedStream<T> = Pin<Box<dyn Stream<Item = Bounded<T>> + Send>>;
 
-/// `items` until the caller's token expires (then [`StreamEnd::TokenExpired`] and the end),
-/// holding `slot` until the stream ends or is dropped.
+/// `items` until the caller's token expires (then [`StreamEnd::TokenExpired`] and the end) or
+/// `closing` turns `true` (then [`StreamEnd::ShuttingDown`]), holding `slot` until the stream
+/// ends or is dropped.
 pub fn bounded<T: Send + 'static>(
     items: impl Stream<Item = T> + Send + 'static,
     caller: &Caller,
     slot: StreamSlot,
+    closing: tokio::sync::watch::Receiver<bool>,
 ) -> BoundedStream<T> {
     let expiry = Box::pin(tokio::time::sleep_until(expiry_of(caller)));
-    let state = Some((items.boxed(), expiry, slot));
+    let state = Some((items.boxed(), expiry, closing, slot));
     futures::stream::unfold(state, |state| async move {
-        let (mut items, mut expiry, slot) = state?;
+        let (mut items, mut expiry, mut closing, slot) = state?;
         tokio::select! {
             biased;
             () = &mut expiry => Some((Bounded::End(StreamEnd::TokenExpired), None)),
+            // Before the items: a stream whose own source ends because the service stops (a
+            // watch's feed does) still says why.
+            () = stopped(&mut closing) => Some((Bounded::End(StreamEnd::ShuttingDown), None)),
             item = items.next() => {
                 let item = item?;
-                Some((Bounded::Item(item), Some((items, expiry, slot))))
+                Some((Bounded::Item(item), Some((items, expiry, closing, slot))))
             }
         }
     })
     .boxed()
+}
+
+/// Resolves once `closing` is `true`; never when its sender is gone without saying so (a
+/// service that was never told to stop).
+async fn stopped(closing: &mut tokio::sync::watch::Receiver<bool>) {
+    if closing.wait_for(|closing| *closing).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// The instant the caller's token expires; at once for a token without `exp` (a verified token
@@ -183,6 +201,30 @@ mod tests {
             claims,
             token: String::new(),
         }
+    }
+
+    /// A service that is never told to stop: its sender is gone without saying so.
+    fn never_closing() -> tokio::sync::watch::Receiver<bool> {
+        tokio::sync::watch::channel(false).1
+    }
+
+    #[tokio::test]
+    async fn a_stream_ends_with_the_reason_when_the_service_stops() {
+        let slots = StreamSlots::new(StreamLimits::default());
+        let who = caller("a", 60);
+        let (closing, closed) = tokio::sync::watch::channel(false);
+        let slot = slots.take(&who).unwrap();
+        let endless = futures::stream::iter([1, 2]).chain(futures::stream::pending());
+        let mut stream = bounded(endless, &who, slot, closed);
+        assert_eq!(stream.next().await, Some(Bounded::Item(1)));
+        assert_eq!(stream.next().await, Some(Bounded::Item(2)));
+        closing.send_replace(true);
+        assert_eq!(
+            stream.next().await,
+            Some(Bounded::End(StreamEnd::ShuttingDown))
+        );
+        assert_eq!(stream.next().await, None);
+        assert_eq!(slots.open.lock().unwrap().total, 0, "the slot is freed");
     }
 
     #[test]
@@ -228,7 +270,7 @@ mod tests {
             Some((n, n + 1))
         });
         let started = Instant::now();
-        let items: Vec<Bounded<u32>> = bounded(ticks, &who, slot).collect().await;
+        let items: Vec<Bounded<u32>> = bounded(ticks, &who, slot, never_closing()).collect().await;
         let took = started.elapsed();
         assert_eq!(items.last(), Some(&Bounded::End(StreamEnd::TokenExpired)));
         assert!(items.len() >= 4 && items.len() <= 6, "{items:?}");
@@ -241,7 +283,7 @@ mod tests {
         let slots = StreamSlots::new(StreamLimits::default());
         let who = caller("a", 60);
         let slot = slots.take(&who).unwrap();
-        let items: Vec<_> = bounded(futures::stream::iter([1, 2]), &who, slot)
+        let items: Vec<_> = bounded(futures::stream::iter([1, 2]), &who, slot, never_closing())
             .collect()
             .await;
         assert_eq!(items, vec![Bounded::Item(1), Bounded::Item(2)]);

@@ -122,7 +122,7 @@ impl Belts {
             WatchItem::Event(event) => WatchItem::Event(Box::new((*event).seen(sight))),
             other => other,
         });
-        Ok(bounded(items, caller, slot))
+        Ok(bounded(items, caller, slot, self.watch.closing.clone()))
     }
 }
 

@@ -16,6 +16,7 @@ mod kafka;
 mod kubernetes;
 mod leader;
 mod token;
+mod traces;
 pub use defaults::BeltDefaultsConfig;
 pub use events::EventsConfig;
 pub use host::HostConfig;
@@ -24,6 +25,7 @@ pub use kafka::{KafkaBroker, KafkaConfig};
 pub use kubernetes::{KafkaUsers, KubernetesKafkaConfig};
 pub use leader::{LeaderConfig, LeaderElection};
 pub use token::{parse_ttl, DevRole, TokenArgs};
+pub use traces::TracesConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -170,10 +172,19 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub leader: LeaderConfig,
+    /// On SIGTERM (or Ctrl-C): how long in-flight requests and open streams may take to finish,
+    /// and the replicas and the broker to stop, before belt-api exits anyway and logs what it
+    /// cut. Keep it below Kubernetes' `terminationGracePeriodSeconds` (30 s by default), which
+    /// ends in SIGKILL. Seconds, or with a unit: `25s`, `2m`.
+    #[arg(long, env = "BELT_SHUTDOWN_GRACE", default_value = "25s", value_parser = grace_period)]
+    pub shutdown_grace: Duration,
 
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "BELT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub traces: TracesConfig,
 
     #[command(flatten)]
     pub defaults: BeltDefaultsConfig,
@@ -227,6 +238,16 @@ impl ServeConfig {
     }
 }
 
+/// A shutdown grace period: a whole number of seconds, at least one (a service given no time at
+/// all would cut every request).
+fn grace_period(text: &str) -> Result<Duration, String> {
+    match belt_query::duration(text, belt_query::Units::ANY) {
+        Ok(grace) if grace.is_zero() => Err("must be at least 1s".into()),
+        Ok(grace) => Ok(grace),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
 /// The pool size when none is configured: 16 on PostgreSQL; 4 on SQLite, whose writers queue on
 /// one lock anyway and where every connection costs a thread, a page cache and a malloc arena.
 pub fn default_pool_size(database_url: &str) -> u32 {
@@ -270,6 +291,25 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.database_url(), "sqlite://./belt-data/belts.db");
         assert_eq!(config.runtime, RuntimeKind::Local);
+        assert_eq!(config.shutdown_grace, Duration::from_secs(25));
+    }
+
+    #[test]
+    fn the_shutdown_grace_takes_seconds_or_a_unit_and_refuses_zero() {
+        let grace = |value: &str| {
+            Cli::try_parse_from(["belt-api", "serve", "--shutdown-grace", value]).map(|cli| {
+                let Command::Serve(config) = cli.command else {
+                    panic!("not serve")
+                };
+                config.shutdown_grace
+            })
+        };
+        assert_eq!(grace("10").unwrap(), Duration::from_secs(10));
+        assert_eq!(grace("2m").unwrap(), Duration::from_secs(120));
+        for refused in ["0", "0s", "soon", "1.5"] {
+            let err = grace(refused).unwrap_err().to_string();
+            assert!(err.contains("--shutdown-grace"), "{refused}: {err}");
+        }
     }
 
     #[test]

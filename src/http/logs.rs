@@ -66,7 +66,7 @@ fn log_query(query: &Query) -> Result<LogQuery, Invalid> {
         RefusedDryRunParam,
     ),
     responses(
-        (status = 200, description = "Logs keyed by pod; a stopped belt answers `{\"totalCount\": 0, \"logs\": {}}`. With `follow=true`: `application/x-ndjson`, one line object per line, and a last `EndLine` (`{\"type\": \"end\", \"reason\": \"token expired\"}`) when the token expires.",
+        (status = 200, description = "Logs keyed by pod; a stopped belt answers `{\"totalCount\": 0, \"logs\": {}}`. With `follow=true`: `application/x-ndjson`, one line object per line, and a last `EndLine` (`{\"type\": \"end\", \"reason\": \"token expired\"}`) when the token expires (`server shutting down` when the service stops).",
             content((LogsBody = "application/json"), (LogLine = "application/x-ndjson"))),
         (status = 400, description = "Bad `lines`, `since`, `previous` or `follow`, or `dryRun=true` (reading logs has no dry run).", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),

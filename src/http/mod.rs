@@ -5,6 +5,7 @@ pub mod body_schema;
 pub mod bulk;
 pub mod caller;
 pub mod document;
+pub mod draining;
 pub mod dry_run;
 pub mod error;
 pub mod errors;
@@ -26,6 +27,7 @@ pub mod scope;
 pub mod service;
 pub mod state;
 pub mod streams;
+pub mod trace;
 pub mod watch;
 
 use axum::extract::DefaultBodyLimit;
@@ -81,6 +83,7 @@ fn project_routes() -> Router<AppState> {
 
 pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
+    let stopping = state.draining.clone();
     Router::new()
         .merge(belt_routes())
         .nest("/projects/{project}", belt_routes().merge(project_routes()))
@@ -92,11 +95,19 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(errors::refuse_nul_in_query))
+        .layer(axum::middleware::from_fn_with_state(
+            stopping,
+            draining::refuse_when_stopping,
+        ))
         .layer(axum::middleware::from_fn(errors::render_errors))
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             request_metrics::record,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(trace::request_span)
+                .on_response(trace::record_status),
+        )
         .with_state(state)
 }

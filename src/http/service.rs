@@ -20,9 +20,16 @@ pub async fn health() -> Json<serde_json::Value> {
 #[utoipa::path(get, path = "/ready", tag = "service",
     responses(
         (status = 200, description = "Ready to serve.", body = Object, example = json!({"status": "UP"})),
-        (status = 503, description = "The database does not answer.", body = super::errors::ErrorBody),
+        (status = 503, description = "The database does not answer, or the service is shutting down.", body = super::errors::ErrorBody),
     ))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    // First: a stopping replica must leave the load balancer's rotation at once, however well
+    // its database answers.
+    if state.draining.stopping() {
+        return Err(ApiError::Unavailable(
+            "belt-api is shutting down; it takes no new requests.".into(),
+        ));
+    }
     state.belts.ready().await?;
     Ok(Json(json!({"status": "UP"})))
 }

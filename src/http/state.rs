@@ -9,6 +9,8 @@ use crate::belts::invoke::Invocations;
 use crate::belts::Belts;
 use crate::metrics::Metrics;
 
+use super::draining::Draining;
+
 /// One `Arc`, because axum clones the state for each request and cloning many `Arc`s costs an
 /// atomic increment and decrement each per request.
 #[derive(Clone)]
@@ -21,6 +23,8 @@ pub struct Shared {
     pub verifier: Arc<Verifier>,
     pub trusted_hosts: Arc<Vec<String>>,
     pub metrics: Arc<Metrics>,
+    /// Whether the service is stopping (graceful shutdown), and what it is still answering.
+    pub draining: Draining,
 }
 
 impl AppState {

@@ -20,7 +20,7 @@ pub struct EndLine {
     #[serde(rename = "type")]
     #[schema(example = "end")]
     pub kind: &'static str,
-    /// Why the stream ended: `token expired`.
+    /// Why the stream ended: `token expired`, or `server shutting down` (SIGTERM).
     #[schema(example = "token expired")]
     pub reason: &'static str,
 }

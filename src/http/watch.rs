@@ -35,7 +35,8 @@ pub enum WatchLine {
     Bookmark { id: i64 },
     /// The last line for a reader that fell behind: list again, then watch from now.
     Resync { id: i64 },
-    /// The last line of a stream belt-api ended: `reason` is `token expired`.
+    /// The last line of a stream belt-api ended: `reason` is `token expired` or `server shutting
+    /// down`.
     End {
         #[schema(example = "token expired")]
         reason: &'static str,
@@ -104,7 +105,7 @@ fn line(item: Bounded<WatchItem>) -> Bytes {
         ("Last-Event-ID" = Option<i64>, Header, description = "As `after`, when `after` is not given."),
     ),
     responses(
-        (status = 200, description = "A stream of JSON lines (`application/x-ndjson`): `event` lines, a first `bookmark` line without a resume point, a last `resync` line for a reader that fell behind, a last `end` line when the token expired.", body = WatchLine, content_type = "application/x-ndjson"),
+        (status = 200, description = "A stream of JSON lines (`application/x-ndjson`): `event` lines, a first `bookmark` line without a resume point, a last `resync` line for a reader that fell behind, a last `end` line when the token expired or the server is shutting down.", body = WatchLine, content_type = "application/x-ndjson"),
         (status = 400, description = "Bad `after`, `belt` or `Last-Event-ID`.", body = ErrorBody),
         (status = 410, description = "Events after the resume point were pruned: list again, then watch from now.", body = ErrorBody),
         (status = 429, description = "The caller's or the server's streams are all open; see `Retry-After`.", body = ErrorBody,

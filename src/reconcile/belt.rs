@@ -55,7 +55,8 @@ impl Reconciler {
     /// Reconciles `id` and applies the error policy: a failure is retried after a growing
     /// delay, visible in `/metrics`; a success ends the belt's retry series.
     pub(super) async fn work(&self, id: BeltId) -> Result<Outcome, ReconcileError> {
-        let result = self.reconcile(id).await;
+        let span = self.wakers.span(id);
+        let result = tracing::Instrument::instrument(self.reconcile(id), span).await;
         match &result {
             Ok(_) => {
                 if self.backoff.succeeded(id) {

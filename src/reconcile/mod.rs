@@ -13,6 +13,7 @@ mod resync;
 mod run;
 mod status_events;
 mod topics;
+mod wakers;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -99,6 +100,8 @@ pub struct Reconciler {
     deletions: broadcast::Sender<(BeltId, Deletion)>,
     /// While `run` runs: this process is the leader, and tells deletions' outcomes itself.
     running: AtomicBool,
+    /// Who woke each queued belt: its reconcile goes in that request's trace.
+    wakers: wakers::Wakers,
 }
 
 /// What one `reconcile_once` did.
@@ -133,6 +136,7 @@ impl Reconciler {
             settings,
             topics: None,
             queue: WorkQueue::default(),
+            wakers: wakers::Wakers::default(),
             resync_wanted: Notify::new(),
             deletions: broadcast::channel(1024).0,
             running: AtomicBool::new(false),
@@ -150,6 +154,7 @@ impl Reconciler {
 
     /// A wish of `id` was stored: reconcile it soon, even if it is backing off.
     pub fn wake_belt(&self, id: BeltId) {
+        self.wakers.woke(id);
         self.queue.push_now(id);
         self.metrics.set_reconcile_queue_depth(self.queue.depth());
     }

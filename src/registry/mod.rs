@@ -216,6 +216,7 @@ impl Registry {
         let response = self
             .client
             .get(url)
+            .headers(crate::trace_context::outgoing())
             .bearer_auth(token)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()

@@ -18,6 +18,7 @@ mod phase;
 mod refusals;
 mod render;
 mod secrets;
+mod traced_client;
 mod view;
 
 use std::collections::BTreeMap;
@@ -83,7 +84,7 @@ pub fn belt_namespace(configured: Option<&str>, client: &Client) -> String {
 impl KubernetesRuntime {
     /// Connects with the in-cluster config or the kubeconfig, as kube-rs finds it.
     pub async fn connect(config: KubernetesConfig) -> anyhow::Result<Self> {
-        let client = Client::try_default()
+        let client = traced_client::connect()
             .await
             .context("connecting to Kubernetes (in-cluster service account or kubeconfig)")?;
         let namespace = belt_namespace(config.namespace.as_deref(), &client);

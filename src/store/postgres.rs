@@ -18,7 +18,7 @@ impl SqlStore<sqlx::Postgres> {
         let pool = super::pool::pool_options::<sqlx::Postgres>(options)
             .connect_with(connect.clone())
             .await?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        migrate(url).await?;
         let store = SqlStore::new(pool, options.revision_retention);
         // A pool of its own, of one connection: the listener keeps it for good, and a pool's
         // slot taken for good would shrink the pool the requests share.
@@ -28,6 +28,21 @@ impl SqlStore<sqlx::Postgres> {
         let listening = tokio::spawn(super::listen::listen(listener_pool, store.hearers()));
         Ok(store.with_listening(super::listen::Listening(listening)))
     }
+}
+
+/// Applies what is missing of the schema, on a connection of its own without the requests'
+/// `statement_timeout`: the migrator holds an advisory lock while it migrates, so a replica that
+/// starts beside another waits on that lock for as long as the other migrates, and a migration
+/// may take longer than a request may (docs/architecture.md, "Migrations and rolling upgrades").
+async fn migrate(url: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let options = PgConnectOptions::from_str(url)?.application_name("belt-api migrations");
+    let mut connection = sqlx::PgConnection::connect_with(&options).await?;
+    sqlx::migrate!("migrations/postgres")
+        .run(&mut connection)
+        .await?;
+    connection.close().await?;
+    Ok(())
 }
 
 impl Dialect for sqlx::Postgres {

@@ -21,7 +21,7 @@ const MAX_FN_LINES: usize = 60;
 /// Configuration reads settings into the types of the layers below it; the use cases and the
 /// edge are built from it in `app/`, so it sits under them.
 const LAYERS: &[&[&str]] = &[
-    &["domain"],
+    &["domain", "trace_context"],
     &[
         "store", "runtime", "registry", "auth", "metrics", "broker", "invoke", "leader",
     ],

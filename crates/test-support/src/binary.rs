@@ -130,10 +130,16 @@ impl Spawn {
     }
 }
 
-/// `http://host:port` from a log line announcing it.
+/// `http://host:port` from a log line announcing it, in the text or the JSON log format.
 fn announced_address(line: &str) -> Option<String> {
-    let at = line.find("address=")? + "address=".len();
-    Some(line[at..].split_whitespace().next()?.to_string())
+    if let Some(at) = line.find("address=") {
+        let rest = &line[at + "address=".len()..];
+        return Some(rest.split_whitespace().next()?.to_string());
+    }
+    // BELT_LOG_FORMAT=json
+    let at = line.find("\"address\":\"")? + "\"address\":\"".len();
+    let rest = &line[at..];
+    Some(rest[..rest.find('"')?].to_string())
 }
 
 /// The lines of a program's stderr, read by a thread for the program's whole life.
