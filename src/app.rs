@@ -181,7 +181,13 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (leading_sender, leading) = tokio::sync::watch::channel(false);
-        let lead = leader::lead(self.campaign, leading_sender, leader::CHECK_INTERVAL);
+        let (stop_campaign, campaign_stopped) = tokio::sync::oneshot::channel::<()>();
+        let lead = leader::lead(
+            self.campaign,
+            leading_sender,
+            leader::CHECK_INTERVAL,
+            campaign_stopped,
+        );
         let campaigning = AbortOnDrop(tokio::spawn(lead));
         let controllers = Controllers {
             reconciler: self.reconciler.clone(),
@@ -209,8 +215,11 @@ impl App {
         let _ = stop_controllers.send(());
         let finishing = drain.bound("the controllers' last passes", supervised.finish());
         let panicked = finishing.await.flatten().flatten();
-        // Only once the controllers stopped may a successor lead.
-        drop(campaigning);
+        // Only once the controllers stopped may a successor lead: then hand the leadership over.
+        let _ = stop_campaign.send(());
+        drain
+            .bound("handing the leadership over", campaigning.finish())
+            .await;
         drain
             .bound("stopping the replicas", self.runtime.shutdown())
             .await;

@@ -47,7 +47,7 @@ async fn the_role_grants_exactly_what_the_kubernetes_runtime_asks_for() {
 }
 
 /// The optional Lease election (`deploy/components/lease-election/`): two replicas campaign, one
-/// takes the Lease and renews it, the other finds it held.
+/// takes the Lease and renews it, the other finds it held until the first releases it.
 #[tokio::test]
 async fn the_lease_component_grants_exactly_what_the_lease_election_asks_for() {
     let (client, cluster) = Cluster::start("belts");
@@ -67,6 +67,13 @@ async fn the_lease_component_grants_exactly_what_the_lease_election_asks_for() {
     );
     assert!(a.still_leads().await, "and renews it");
     assert!(!b.try_acquire().await.unwrap(), "the second finds it held");
+    // The first stops (SIGTERM): it hands the Lease over, and the second need not wait out the
+    // 3 s an unrenewed Lease keeps the others out.
+    a.release().await;
+    assert!(
+        b.try_acquire().await.unwrap(),
+        "released: the second takes it at once"
+    );
     same_accesses(
         LEASE_RBAC,
         &cluster.observed(),

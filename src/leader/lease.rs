@@ -66,6 +66,27 @@ impl KubeLease {
             .await)
     }
 
+    /// The Lease written without a holder, if this replica still holds it.
+    async fn give_up(&self) -> anyhow::Result<()> {
+        let Some(mut lease) = self.api.get_opt(&self.name).await? else {
+            return Ok(());
+        };
+        let Some(spec) = lease.spec.as_mut() else {
+            return Ok(());
+        };
+        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
+            return Ok(());
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(MicroTime(jiff::Timestamp::now()));
+        self.api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+            .context("writing the leader Lease free")?;
+        Ok(())
+    }
+
     /// `spec` held by this replica from `now`; `metadata` keeps the `resourceVersion` read.
     fn lease(&self, mut metadata: ObjectMeta, spec: LeaseSpec, now: jiff::Timestamp) -> Lease {
         let ours = spec.holder_identity.as_deref() == Some(self.identity.as_str());
@@ -121,6 +142,20 @@ impl Campaign for KubeLease {
         match tokio::time::timeout(self.limit, self.take()).await {
             Ok(taken) => taken,
             Err(_) => anyhow::bail!("the Kubernetes API did not answer within {:?}", self.limit),
+        }
+    }
+
+    /// Writes the Lease free (no holder), as client-go's `ReleaseOnCancel` does, if it is still
+    /// ours; the next replica to try takes it without waiting out its duration.
+    async fn release(&mut self) {
+        match tokio::time::timeout(self.limit, self.give_up()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(lease = %self.name, error = %err, "releasing the leader Lease failed; it expires instead")
+            }
+            Err(_) => {
+                tracing::warn!(lease = %self.name, "releasing the leader Lease did not finish in time; it expires instead")
+            }
         }
     }
 

@@ -15,7 +15,7 @@ pub mod postgres;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 /// How often a follower tries to become the leader, and how often the leader checks it still is.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -27,6 +27,9 @@ pub trait Campaign: Send + 'static {
     /// Whether this process still leads. `false` is final: the caller stops the controllers at
     /// once, and the campaign has let go of whatever it held.
     async fn still_leads(&mut self) -> bool;
+    /// The service stops, its controllers stopped: hand the leadership over now rather than
+    /// let a successor wait for it to expire. Best effort; what it held expires anyway.
+    async fn release(&mut self) {}
 }
 
 /// The only process on its store (SQLite): always the leader.
@@ -43,14 +46,31 @@ impl Campaign for Alone {
     }
 }
 
-/// Campaigns until the task is aborted: `leading` turns `true` when this process becomes the
-/// leader and `false` as soon as it is no longer sure it is. A follower tries every `interval`,
-/// the leader checks every `interval`.
+/// Campaigns until `stop` (the service stops, its controllers already stopped), then releases
+/// what it holds: `leading` turns `true` when this process becomes the leader and `false` as
+/// soon as it is no longer sure it is. A follower tries every `interval`, the leader checks every
+/// `interval`.
 pub async fn lead(
     mut campaign: Box<dyn Campaign>,
     leading: watch::Sender<bool>,
     interval: Duration,
+    stop: oneshot::Receiver<()>,
 ) {
+    tokio::select! {
+        _ = stop => {}
+        never = campaign_on(campaign.as_mut(), &leading, interval) => match never {},
+    }
+    if leading.send_replace(false) {
+        campaign.release().await;
+        tracing::info!("leadership released: another replica may lead at once");
+    }
+}
+
+async fn campaign_on(
+    campaign: &mut dyn Campaign,
+    leading: &watch::Sender<bool>,
+    interval: Duration,
+) -> std::convert::Infallible {
     loop {
         loop {
             match campaign.try_acquire().await {
@@ -108,7 +128,8 @@ mod tests {
             acquired: 0,
             leads: 2,
         });
-        let task = tokio::spawn(lead(campaign, sender, Duration::from_secs(1)));
+        let (_stop, stop) = oneshot::channel();
+        let task = tokio::spawn(lead(campaign, sender, Duration::from_secs(1), stop));
         leading.changed().await.unwrap();
         assert!(*leading.borrow_and_update(), "the first try wins");
         leading.changed().await.unwrap();
@@ -119,5 +140,46 @@ mod tests {
         leading.changed().await.unwrap();
         assert!(*leading.borrow_and_update(), "the third try wins again");
         task.abort();
+    }
+
+    /// Always wins; counts its releases.
+    struct Counted(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+    #[async_trait]
+    impl Campaign for Counted {
+        async fn try_acquire(&mut self) -> anyhow::Result<bool> {
+            Ok(true)
+        }
+
+        async fn still_leads(&mut self) -> bool {
+            true
+        }
+
+        async fn release(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stopped_leader_releases_once_and_a_stopped_follower_not_at_all() {
+        let released = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (sender, mut leading) = watch::channel(false);
+        let (stop, stopped) = oneshot::channel();
+        let campaign = Box::new(Counted(released.clone()));
+        let task = tokio::spawn(lead(campaign, sender, Duration::from_secs(1), stopped));
+        leading.changed().await.unwrap();
+        assert!(*leading.borrow_and_update());
+        stop.send(()).unwrap();
+        task.await.unwrap();
+        assert!(!*leading.borrow(), "no longer leading once stopped");
+        assert_eq!(released.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // Stopped before it ever led: nothing to hand over.
+        let (sender, _leading) = watch::channel(false);
+        let (stop, stopped) = oneshot::channel();
+        stop.send(()).unwrap();
+        let campaign = Box::new(Counted(released.clone()));
+        lead(campaign, sender, Duration::from_secs(1), stopped).await;
+        assert_eq!(released.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

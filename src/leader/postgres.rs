@@ -75,6 +75,14 @@ impl Campaign for AdvisoryLock {
         }
     }
 
+    /// Closes the session politely, so the server frees the lock at once (a dropped connection
+    /// frees it too, once the server notices).
+    async fn release(&mut self) {
+        if let Some(session) = self.session.take() {
+            let _ = tokio::time::timeout(self.limit, session.close()).await;
+        }
+    }
+
     /// A round trip on the lock's own session: the lock lives exactly as long as the session, so
     /// a session that answers still holds it.
     async fn still_leads(&mut self) -> bool {
