@@ -16,6 +16,8 @@ mod fake_kube;
 mod lease;
 #[path = "ha/replicas.rs"]
 mod replicas;
+#[path = "ha/traced.rs"]
+mod traced;
 
 use std::time::{Duration, Instant};
 
@@ -39,7 +41,7 @@ impl Picker {
     }
 }
 
-async fn fresh_database(admin: &str) -> String {
+pub async fn fresh_database(admin: &str) -> String {
     use sqlx::Connection;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -124,6 +126,7 @@ async fn scenario(election: Election, belts: usize) {
         data_dir: dir.path().join("data"),
         kubeconfig,
         election,
+        env: Vec::new(),
     };
     // One first, which migrates the fresh database (starting together is acceptance 5's test).
     let first = Replica::start("a", &setup).await;

@@ -42,6 +42,8 @@ struct Inner {
     creates: BTreeMap<(String, String), u32>,
     /// Applies (creations included) by (resource, name).
     applies: BTreeMap<(String, String), u32>,
+    /// The `traceparent` of every request that carried one, with its method and path.
+    traceparents: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -93,6 +95,11 @@ impl FakeKube {
         counts(&inner.applies, resource)
     }
 
+    /// (`METHOD path`, `traceparent`) of every request that carried one, in order.
+    pub fn traceparents(&self) -> Vec<(String, String)> {
+        self.state.inner.lock().unwrap().traceparents.clone()
+    }
+
     /// The names of the objects of `resource` that exist now.
     pub fn names(&self, resource: &str) -> Vec<String> {
         let inner = self.state.inner.lock().unwrap();
@@ -139,8 +146,14 @@ async fn handle(
     State(state): State<Arc<Shared>>,
     method: Method,
     uri: Uri,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(traceparent) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+        let call = format!("{method} {}", uri.path());
+        let mut inner = state.inner.lock().unwrap();
+        inner.traceparents.push((call, traceparent.to_string()));
+    }
     let Some(target) = target(uri.path()) else {
         return status(StatusCode::NOT_FOUND, "NotFound", uri.path());
     };

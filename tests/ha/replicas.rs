@@ -25,6 +25,8 @@ pub struct Setup {
     pub data_dir: PathBuf,
     pub kubeconfig: PathBuf,
     pub election: crate::Election,
+    /// More settings for every replica (`BELT_…`, `OTEL_…`).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Replica {
@@ -49,6 +51,7 @@ impl Replica {
                     ("BELT_LEADER_LEASE_SECS", "3"),
                 ],
             })
+            .envs(setup.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
