@@ -37,4 +37,5 @@ mod single_instance;
 mod store_writes;
 mod streams;
 mod tenancy_documents;
+mod ui;
 mod watch;
