@@ -14,6 +14,9 @@ use super::query::Query;
 /// Bodies above this are refused with 413 before they are read to the end.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The content type of the console's pages (`ui`).
+pub const UI_PAGE: &str = "text/html; charset=utf-8";
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Epoch milliseconds.
@@ -34,6 +37,11 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    // The console's pages say what went wrong in HTML, for a person; the API's error body is
+    // for programs.
+    if response.headers().get(header::CONTENT_TYPE) == Some(&HeaderValue::from_static(UI_PAGE)) {
         return response;
     }
     let report = response.extensions().get::<ErrorReport>().cloned();

@@ -28,6 +28,7 @@ pub mod service;
 pub mod state;
 pub mod streams;
 pub mod trace;
+pub mod ui;
 pub mod watch;
 
 use axum::extract::DefaultBodyLimit;
@@ -91,7 +92,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(service::ready))
         .route("/metrics", get(service::metrics))
         .merge(openapi::swagger_ui())
-        .fallback(errors::not_found)
+        .merge(ui::routes())
+        .fallback(ui::fallback)
         .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(errors::refuse_nul_in_query))

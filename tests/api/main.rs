@@ -41,4 +41,5 @@ mod store_writes;
 mod streams;
 mod tenancy_documents;
 mod traces;
+mod ui;
 mod watch;

@@ -1,0 +1,236 @@
+//! `/ui/projects/{project}/belts/{id}`: the document, the state in words, the last log lines, and
+//! START/STOP as forms carrying the session's CSRF token and the version the page showed, so a
+//! stale page is refused rather than acting on a belt that changed since.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::explain::explain;
+use super::form::Form;
+use super::html::{encode, Html};
+use super::list::{age, badge};
+use super::page::{problem, render, respond};
+use super::session::{Session, SignedIn};
+use super::ui_error;
+use crate::belts::{Access, Asked, BeltError, Edit, Shown, StateReport};
+use crate::domain::log_lines::LogQuery;
+use crate::domain::{Commit, Invalid, Precondition};
+use crate::http::query::Query;
+use crate::http::scope::BeltScope;
+use crate::http::state::AppState;
+
+/// Lines of each replica the page shows.
+const LOG_LINES: u32 = 50;
+
+type Logs = Result<Option<BTreeMap<String, Vec<String>>>, BeltError>;
+
+pub async fn page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    scope: BeltScope,
+    query: Query,
+) -> Response {
+    let session = &signed_in.session;
+    let asked = Asked {
+        caller: &session.caller,
+        project: &scope.project,
+        id: scope.id,
+    };
+    let shown = match state.belts.get(asked).await {
+        Ok(shown) => shown,
+        Err(err) => return ui_error(err),
+    };
+    let report = match state.belts.state(asked).await {
+        Ok(report) => report,
+        Err(err) => return ui_error(err),
+    };
+    let may_write = session
+        .caller
+        .require(&scope.project, Access::Write)
+        .is_ok();
+    // Logs are an editor's to read (docs/api.md#logs); a viewer is told so instead.
+    let logs = if may_write {
+        state.belts.logs(asked, Ok(LogQuery::last(LOG_LINES))).await
+    } else {
+        Err(BeltError::Forbidden)
+    };
+    let notice = query.single("done").ok().flatten().map(str::to_owned);
+    let title = shown.belt.spec.name.clone();
+    let html = render(&title, Some(session), |html| {
+        html.element("h1", &title);
+        if let Some(action) = notice {
+            html.raw("<p class=\"notice\" role=\"status\">")
+                .text(action)
+                .raw(" asked for.</p>");
+        }
+        summary(html, &shown, &report);
+        if may_write {
+            buttons(html, session, &shown);
+        }
+        details(html, &report);
+        logs_section(html, logs);
+        document(html, &shown);
+    });
+    respond(StatusCode::OK, html)
+}
+
+fn summary(html: &mut Html, shown: &Shown, report: &StateReport) {
+    let belt = &shown.belt;
+    html.raw("<p>Status: ");
+    badge(html, Some(report.status));
+    html.raw("</p><dl><dt>Id</dt><dd>")
+        .text(belt.id)
+        .raw("</dd><dt>Version</dt><dd>")
+        .text(belt.version)
+        .raw("</dd><dt>Replicas</dt><dd>")
+        .text(belt.spec.replicas)
+        .raw("</dd><dt>Description</dt><dd>")
+        .text(&belt.spec.description)
+        .raw("</dd><dt>Event types</dt><dd>")
+        .text(belt.spec.event_types.join(", "))
+        .raw("</dd><dt>Created</dt><dd>")
+        .text(age(belt.created_at))
+        .raw(" ago by ")
+        .text(&belt.created_by.name)
+        .raw("</dd><dt>Modified</dt><dd>")
+        .text(age(belt.modified_at))
+        .raw(" ago by ")
+        .text(&belt.modified_by.name)
+        .raw("</dd></dl>");
+}
+
+fn buttons(html: &mut Html, session: &Session, shown: &Shown) {
+    let belt = &shown.belt;
+    html.raw("<section aria-labelledby=\"actions\"><h2 id=\"actions\">Actions</h2>");
+    for (action, label) in [("START", "Start"), ("STOP", "Stop")] {
+        html.raw("<form class=\"inline\" method=\"post\" action=\"/ui/projects/")
+            .text(encode(belt.project.as_str()))
+            .raw("/belts/")
+            .text(belt.id)
+            .raw("/state\">")
+            .hidden("csrf", &session.csrf)
+            .hidden("version", belt.version)
+            .hidden("action", action)
+            .raw("<button type=\"submit\" id=\"")
+            .text(action.to_lowercase())
+            .raw("\">")
+            .raw(label)
+            .raw("</button></form> ");
+    }
+    html.raw("</section>");
+}
+
+fn details(html: &mut Html, report: &StateReport) {
+    html.raw("<section aria-labelledby=\"state\"><h2 id=\"state\">State</h2>");
+    let Some(details) = &report.details else {
+        html.raw("<p>Nothing is deployed.</p></section>");
+        return;
+    };
+    let said = explain(details);
+    if said.is_empty() {
+        html.raw("<p>Replicas asked for: ")
+            .text(&details.deployment_replicas)
+            .raw(". Nothing is reported wrong.</p>");
+    } else {
+        html.raw("<ul>");
+        for sentence in said {
+            html.element("li", sentence);
+        }
+        html.raw("</ul>");
+    }
+    if let Some(lag) = report.total_lag {
+        html.raw("<p>Records waiting in the input topics: ")
+            .text(lag)
+            .raw("</p>");
+    }
+    html.raw("</section>");
+}
+
+fn logs_section(html: &mut Html, logs: Logs) {
+    html.raw("<section aria-labelledby=\"logs\"><h2 id=\"logs\">Last log lines</h2>");
+    match logs {
+        Ok(None) => {
+            html.raw("<p>The belt is stopped: no replica writes lines.</p>");
+        }
+        Ok(Some(replicas)) if replicas.is_empty() => {
+            html.raw("<p>No replica yet.</p>");
+        }
+        Ok(Some(replicas)) => {
+            for (replica, lines) in replicas {
+                html.element("h3", replica);
+                html.raw("<pre class=\"log\">")
+                    .text(lines.join("\n"))
+                    .raw("</pre>");
+            }
+        }
+        Err(BeltError::Forbidden) => {
+            html.raw("<p>Log lines are shown to editors only.</p>");
+        }
+        Err(err) => {
+            html.raw("<p class=\"problem\">Logs unavailable: ")
+                .text(err)
+                .raw("</p>");
+        }
+    }
+    html.raw("</section>");
+}
+
+fn document(html: &mut Html, shown: &Shown) {
+    let spec = &shown.belt.spec;
+    html.raw("<section aria-labelledby=\"callback\"><h2 id=\"callback\">Callback</h2>")
+        .raw("<h3>extractorFn</h3><pre>")
+        .text(&spec.extractor_fn)
+        .raw("</pre><h3>requirementsPy</h3><pre>")
+        .text(&spec.requirements_py)
+        .raw("</pre></section>");
+}
+
+/// START or STOP from the page's form: the CSRF token first, then the use case with the version
+/// the page showed as `If-Match`.
+pub async fn change_state(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    scope: BeltScope,
+    body: Bytes,
+) -> Response {
+    let session = &signed_in.session;
+    let form = Form::parse(&body);
+    if let Some(refused) = form.csrf_refusal(session) {
+        return refused;
+    }
+    let action = form.field("action").unwrap_or_default();
+    let expect = form
+        .field("version")
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(|v| Precondition::OneOf(vec![v]))
+        .ok_or_else(|| {
+            Invalid::field_message("version", "Field 'version' must be a belt version.")
+        });
+    let edit = Edit {
+        asked: Asked {
+            caller: &session.caller,
+            project: &scope.project,
+            id: scope.id,
+        },
+        expect,
+        commit: Ok(Commit::Yes),
+    };
+    let json = serde_json::json!({ "action": action }).to_string();
+    let back = format!(
+        "/ui/projects/{}/belts/{}",
+        encode(scope.project.as_str()),
+        scope.id
+    );
+    match state.belts.change_state(edit, json.as_bytes()).await {
+        Ok(_) => Redirect::to(&format!("{back}?done={}", encode(action))).into_response(),
+        Err(BeltError::VersionMismatch { current, .. }) => problem(
+            StatusCode::PRECONDITION_FAILED,
+            &format!("This belt changed since you loaded it (it is now at version {current}); nothing was done. Reload its page and decide again."),
+        ),
+        Err(err) => ui_error(err),
+    }
+}

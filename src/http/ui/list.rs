@@ -1,0 +1,155 @@
+//! `/ui/projects/{project}/belts`: a page of the project's belts, searched and filtered with the
+//! same query rules as the API's list (`search`, `offset`, `pagesize`; `status` for the filter).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use time::OffsetDateTime;
+
+use super::html::{encode, Html};
+use super::page::{render, respond};
+use super::session::SignedIn;
+use super::ui_error;
+use crate::belts::{Listed, Listing};
+use crate::domain::{Belt, BeltStatus, Invalid};
+use crate::http::query::Query;
+use crate::http::scope::ProjectScope;
+use crate::http::state::AppState;
+
+fn listing_of(query: &Query) -> Result<Listing, Invalid> {
+    let page = query.page()?;
+    Ok(Listing {
+        search: query.search()?.unwrap_or_default(),
+        offset: page.offset,
+        limit: page.limit,
+        states: query.statuses("status")?,
+        without_status: false,
+    })
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ProjectScope(project): ProjectScope,
+    query: Query,
+) -> Response {
+    let listing = listing_of(&query);
+    let asked = listing.clone().unwrap_or_default();
+    let caller = &signed_in.session.caller;
+    let listed = match state.belts.list(caller, &project, listing).await {
+        Ok(listed) => listed,
+        Err(err) => return ui_error(err),
+    };
+    let title = format!("Belts of {}", project.as_str());
+    let html = render(&title, Some(&signed_in.session), |html| {
+        html.element("h1", &title);
+        filters(html, &asked);
+        table(html, &listed);
+        paging(html, project.as_str(), &asked, &listed);
+    });
+    respond(StatusCode::OK, html)
+}
+
+fn filters(html: &mut Html, asked: &Listing) {
+    html.raw("<form class=\"filters\" method=\"get\" role=\"search\">")
+        .raw("<div><label for=\"search\">Search by name</label>")
+        .raw("<input id=\"search\" name=\"search\" type=\"search\" value=\"")
+        .text(&asked.search)
+        .raw("\"></div><div><label for=\"status\">Status</label>")
+        .raw("<select id=\"status\" name=\"status\"><option value=\"\">any</option>");
+    for status in BeltStatus::ALL {
+        let chosen = asked.states.first() == Some(&status);
+        html.raw("<option value=\"").text(status.as_str()).raw("\"");
+        if chosen {
+            html.raw(" selected");
+        }
+        html.raw(">").text(status.as_str()).raw("</option>");
+    }
+    html.raw("</select></div><div><button type=\"submit\">Show</button></div></form>");
+}
+
+fn table(html: &mut Html, listed: &Listed) {
+    html.raw("<p>").text(listed.total).raw(" belts match.</p>");
+    if listed.items.is_empty() {
+        html.raw("<p>No belts on this page.</p>");
+        return;
+    }
+    html.raw("<table><caption class=\"wide\">Belts, ascending id</caption><thead><tr>")
+        .raw("<th scope=\"col\">Name</th><th scope=\"col\">Status</th>")
+        .raw("<th scope=\"col\" class=\"wide\">Replicas</th><th scope=\"col\" class=\"wide\">Age</th>")
+        .raw("</tr></thead><tbody>");
+    for (belt, status) in &listed.items {
+        row(html, belt, *status);
+    }
+    html.raw("</tbody></table>");
+}
+
+fn row(html: &mut Html, belt: &Belt, status: Option<BeltStatus>) {
+    html.raw("<tr><td><a href=\"/ui/projects/")
+        .text(encode(belt.project.as_str()))
+        .raw("/belts/")
+        .text(belt.id)
+        .raw("\">")
+        .text(&belt.spec.name)
+        .raw("</a></td><td>");
+    badge(html, status);
+    html.raw("</td><td class=\"wide\">")
+        .text(belt.spec.replicas)
+        .raw("</td><td class=\"wide\">")
+        .text(age(belt.created_at))
+        .raw("</td></tr>");
+}
+
+/// The status as text in a badge; its colour only repeats what the text says.
+pub fn badge(html: &mut Html, status: Option<BeltStatus>) {
+    let text = status.map_or("UNKNOWN", BeltStatus::as_str);
+    html.raw("<span class=\"badge ")
+        .text(text)
+        .raw("\" data-status=\"")
+        .text(text)
+        .raw("\">")
+        .text(text)
+        .raw("</span>");
+}
+
+/// How long ago, in the largest whole unit.
+pub fn age(since: OffsetDateTime) -> String {
+    let seconds = (OffsetDateTime::now_utc() - since).whole_seconds().max(0);
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+fn paging(html: &mut Html, project: &str, asked: &Listing, listed: &Listed) {
+    let link = |html: &mut Html, offset: u64, label: &'static str| {
+        let status = asked.states.first().map_or("", |s| s.as_str());
+        html.raw("<a href=\"/ui/projects/")
+            .text(encode(project))
+            .raw("/belts?search=")
+            .text(encode(&asked.search))
+            .raw("&status=")
+            .text(status)
+            .raw("&pagesize=")
+            .text(asked.limit)
+            .raw("&offset=")
+            .text(offset)
+            .raw("\">")
+            .raw(label)
+            .raw("</a>");
+    };
+    html.raw("<nav class=\"paging\" aria-label=\"Pages\">");
+    if asked.offset > 0 {
+        link(
+            html,
+            asked.offset.saturating_sub(asked.limit),
+            "Previous page",
+        );
+    }
+    if asked.offset.saturating_add(listed.fetched) < listed.total && listed.fetched > 0 {
+        link(html, asked.offset + asked.limit, "Next page");
+    }
+    html.raw("</nav>");
+}

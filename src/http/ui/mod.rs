@@ -1,0 +1,63 @@
+//! The web console (docs/console.md): server-rendered HTML at `/ui`, progressively enhanced with
+//! the vendored htmx. Its handlers call the same use cases as the JSON handlers, with the
+//! session's caller and the same role checks; only the rendering differs.
+
+mod assets;
+mod belt;
+mod explain;
+mod form;
+mod html;
+mod list;
+mod login;
+mod page;
+mod session;
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::belts::BeltError;
+
+/// The console's routes, with the in-memory session store they share.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(login::home))
+        .route("/ui/assets/{name}", get(assets::serve))
+        .route("/ui/login", get(login::form).post(login::sign_in))
+        .route("/ui/logout", post(login::sign_out))
+        .route("/ui/projects/{project}/belts", get(list::page))
+        .route("/ui/projects/{project}/belts/{id}", get(belt::page))
+        .route(
+            "/ui/projects/{project}/belts/{id}/state",
+            post(belt::change_state),
+        )
+        .layer(Extension(Arc::new(session::Sessions::default())))
+}
+
+/// What no route answers: a browser's `GET /` goes to the console; everything else is the API's
+/// 404, exactly as before the console existed.
+pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if method == Method::GET && uri.path() == "/" && wants_html {
+        return Redirect::to("/ui").into_response();
+    }
+    super::errors::not_found(uri).await
+}
+
+/// A use case's refusal as a page, with the status and the sentence the API would answer.
+fn ui_error(err: BeltError) -> Response {
+    let api = ApiError::from(err);
+    let status = api.kind().status();
+    if status.is_server_error() {
+        tracing::warn!(error = %api, "console page failed");
+    }
+    page::problem(status, &api.to_string())
+}
