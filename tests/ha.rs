@@ -6,7 +6,7 @@
 //! on one replica receives every event, whichever replica or leader wrote it, in order. Once
 //! with the PostgreSQL advisory lock (the default), once with a Kubernetes Lease.
 //!
-//! Needs `BELT_TEST_DATABASE_URL` (CI sets it, `scripts/postgres.sh` prints one); skipped without.
+//! On the tests' PostgreSQL (`BELT_TEST_DATABASE_URL`, else the one `scripts/postgres.sh` starts).
 
 #[path = "ha/calls.rs"]
 mod calls;
@@ -41,21 +41,12 @@ impl Picker {
     }
 }
 
-pub async fn fresh_database(admin: &str) -> String {
-    use sqlx::Connection;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!("belt_ha_{nanos}");
-    let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
+/// A fresh database on the tests' PostgreSQL (`crates/test-support`: `BELT_TEST_DATABASE_URL`,
+/// else the server `scripts/postgres.sh` starts; never skipped).
+pub async fn fresh_database() -> String {
+    belt_test_support::postgres::fresh_database("belt_ha")
         .await
-        .unwrap();
-    let mut url = url::Url::parse(admin).unwrap();
-    url.set_path(&format!("/{name}"));
-    url.to_string()
+        .url
 }
 
 /// The index of the one replica that says it leads, once exactly one does.
@@ -112,17 +103,13 @@ pub enum Election {
 }
 
 async fn scenario(election: Election, belts: usize) {
-    let Ok(admin) = std::env::var("BELT_TEST_DATABASE_URL") else {
-        eprintln!("skipped: set BELT_TEST_DATABASE_URL (bash scripts/postgres.sh prints one)");
-        return;
-    };
     let started = Instant::now();
     let kube = FakeKube::start().await;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, kube.kubeconfig("belts")).unwrap();
     let setup = Setup {
-        database_url: fresh_database(&admin).await,
+        database_url: fresh_database().await,
         data_dir: dir.path().join("data"),
         kubeconfig,
         election,

@@ -57,6 +57,8 @@ pub async fn lead(
     stop: oneshot::Receiver<()>,
 ) {
     tokio::select! {
+        // A stop already given wins over one more campaign.
+        biased;
         _ = stop => {}
         never = campaign_on(campaign.as_mut(), &leading, interval) => match never {},
     }
