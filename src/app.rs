@@ -6,6 +6,7 @@ mod controllers;
 mod data_plane;
 mod invoke;
 mod leading;
+mod runtime;
 mod shutdown;
 mod state;
 
@@ -20,21 +21,20 @@ use tokio::net::TcpListener;
 use crate::auth::{AuthConfig, AuthMode, Verifier};
 use crate::belts::OffsetsBackend;
 use crate::broker::{GroupOffsets, KafkaGroupOffsets};
-use crate::config::{RuntimeKind, ServeConfig};
+use crate::config::ServeConfig;
 use crate::domain::BeltDefaults;
 use crate::http;
 use crate::invoke::Invoke;
 use crate::leader::{self, data_dir::DataDirLock, Campaign};
 use crate::reconcile::{LagWatch, Reconciler, StatusEvents};
 use crate::registry::Registry;
-use crate::runtime::kubernetes::{KubernetesConfig, KubernetesRuntime};
-use crate::runtime::local::{LocalConfig, LocalRuntime};
 use crate::runtime::Runtime;
 use crate::store::{self, StoreOptions};
 use crate::telemetry::redact_url;
 use controllers::{campaign, observers, reconciler};
 pub use data_plane::DataPlane;
 use leading::{AbortOnDrop, Controllers};
+use runtime::connect_runtime;
 use state::{app_state, stream_limits, watch_settings, Services};
 
 pub struct App {
@@ -343,54 +343,6 @@ pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
             _ = terminate => {},
         }
         tracing::info!("shutdown requested: finishing in-flight requests");
-    })
-}
-
-/// On Kubernetes the only data plane is an existing Kafka (`DataPlane::start` refuses the rest).
-fn has_external_kafka(config: &ServeConfig) -> bool {
-    let bootstrap = config.kafka.kafka_bootstrap.as_deref().map(str::trim);
-    bootstrap.is_some_and(|servers| !servers.is_empty())
-}
-
-/// The runtime, and on Kubernetes the test-invoke that runs in its pods.
-async fn connect_runtime(
-    config: &ServeConfig,
-) -> anyhow::Result<(Arc<dyn Runtime>, Option<Arc<dyn Invoke>>)> {
-    Ok(match config.runtime {
-        RuntimeKind::Local => {
-            let command = config
-                .local_command
-                .as_deref()
-                .map(|c| c.split_whitespace().map(str::to_string).collect());
-            let mut local = LocalConfig::new(config.data_dir.clone(), command);
-            local.backoff_initial = Duration::from_millis(config.local_restart_backoff_ms.max(1));
-            local.failure_threshold = config.local_failure_threshold.max(1);
-            local.stop_grace = Duration::from_millis(config.local_stop_grace_ms);
-            local.host_env = config.local_host_env();
-            local.sandbox = invoke::sandbox_config(config);
-            // Preparing the belt host's environment runs a pip build (up to a minute on a first
-            // start) and the sandbox check starts processes: on the blocking pool, not on a
-            // thread that drives the other start-up tasks.
-            let runtime = tokio::task::spawn_blocking(move || LocalRuntime::new(local))
-                .await
-                .context("setting up the local runtime")??;
-            (Arc::new(runtime), None)
-        }
-        RuntimeKind::Kubernetes => {
-            let runtime = KubernetesRuntime::connect(KubernetesConfig {
-                namespace: config.k8s_namespace.clone(),
-            })
-            .await
-            .context("connecting to Kubernetes")?
-            .with_kafka_identities(config.k8s_kafka.identities(has_external_kafka(config))?)
-            .with_call_timeout(config.dependency_timeout())
-            .with_policy(
-                crate::domain::policy::WorkloadPolicy::from_config(&config.defaults)
-                    .map_err(|reason| anyhow::anyhow!("invalid workload policy: {reason}"))?,
-            );
-            let invoker = invoke::in_pods(config, &runtime);
-            (Arc::new(runtime), Some(invoker))
-        }
     })
 }
 
