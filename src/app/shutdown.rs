@@ -27,8 +27,9 @@ const QUIET: Duration = Duration::from_millis(20);
 const DRAIN_AT_MOST: Duration = Duration::from_secs(1);
 /// How long connections accepted while draining get to send their request (and be refused with
 /// 503) before connections are told to close: a connection told to close before its request was
-/// read is closed without an answer.
-const LINGER: Duration = Duration::from_millis(500);
+/// read is closed without an answer. A second, not less: on a starved machine the last connections
+/// may wait that long for their first read.
+const LINGER: Duration = Duration::from_secs(1);
 
 pub(super) struct Drain {
     closing: watch::Sender<bool>,
@@ -72,6 +73,7 @@ impl Drain {
             closing: self.closing.subscribe(),
             draining_since: None,
             drained: Some(drained),
+            swept: Default::default(),
         };
         let closing = self.closing.clone();
         let linger = LINGER.min(self.grace / 4);
@@ -125,10 +127,34 @@ struct Accepting {
     draining_since: Option<Instant>,
     /// Told when the listener is closed.
     drained: Option<oneshot::Sender<()>>,
+    /// Connections found queued at the last moment, handed out before `None`.
+    swept: std::collections::VecDeque<(TcpStream, SocketAddr)>,
 }
 
 impl Accepting {
+    /// Takes every connection the kernel has queued, with non-blocking `accept` calls on the
+    /// socket itself: a quiet period measured in wall time says nothing on a starved machine (the
+    /// process may not have run while connections queued), and closing a listener resets every
+    /// connection still queued on it.
+    fn sweep(&mut self) {
+        let Some(listener) = self.listener.take() else {
+            return;
+        };
+        let Ok(listener) = listener.into_std() else {
+            return;
+        };
+        while let Ok((stream, address)) = listener.accept() {
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            if let Ok(stream) = TcpStream::from_std(stream) {
+                self.swept.push_back((stream, address));
+            }
+        }
+    }
+
     fn close(&mut self) {
+        self.sweep();
         self.listener = None;
         if let Some(drained) = self.drained.take() {
             let _ = drained.send(());
@@ -138,6 +164,9 @@ impl Accepting {
     /// The next connection, `None` once the listener is closed.
     async fn next(&mut self) -> Option<std::io::Result<(TcpStream, SocketAddr)>> {
         loop {
+            if let Some(swept) = self.swept.pop_front() {
+                return Some(Ok(swept));
+            }
             let listener = self.listener.as_ref()?;
             match self.draining_since {
                 None => tokio::select! {
