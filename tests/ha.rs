@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use calls::Api;
 use fake_kube::FakeKube;
-use replicas::{Replica, Setup};
+use replicas::Replica;
 
 /// A small deterministic generator: which replica each write goes through (seeded per run, and
 /// the seed printed, so a failing order can be replayed).
@@ -104,17 +104,7 @@ pub enum Election {
 
 async fn scenario(election: Election, belts: usize) {
     let started = Instant::now();
-    let kube = FakeKube::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, kube.kubeconfig("belts")).unwrap();
-    let setup = Setup {
-        database_url: fresh_database().await,
-        data_dir: dir.path().join("data"),
-        kubeconfig,
-        election,
-        env: Vec::new(),
-    };
+    let (kube, _dir, setup) = replicas::set_up(election, Vec::new()).await;
     // One first, which migrates the fresh database (starting together is acceptance 5's test).
     let first = Replica::start("a", &setup).await;
     let (second, third) = tokio::join!(Replica::start("b", &setup), Replica::start("c", &setup));

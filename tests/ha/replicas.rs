@@ -29,6 +29,26 @@ pub struct Setup {
     pub env: Vec<(&'static str, String)>,
 }
 
+/// A fake Kubernetes API, a fresh database and a directory for the replicas' kubeconfig and data,
+/// with `env` for every replica. Keep the directory while the replicas run.
+pub async fn set_up(
+    election: crate::Election,
+    env: Vec<(&'static str, String)>,
+) -> (crate::fake_kube::FakeKube, tempfile::TempDir, Setup) {
+    let kube = crate::fake_kube::FakeKube::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, kube.kubeconfig("belts")).unwrap();
+    let setup = Setup {
+        database_url: crate::fresh_database().await,
+        data_dir: dir.path().join("data"),
+        kubeconfig,
+        election,
+        env,
+    };
+    (kube, dir, setup)
+}
+
 impl Replica {
     pub async fn start(name: &str, setup: &Setup) -> Replica {
         let mut child = Command::new(BINARY)

@@ -5,26 +5,16 @@
 use std::time::{Duration, Instant};
 
 use crate::calls::Api;
-use crate::fake_kube::FakeKube;
-use crate::replicas::{token, Replica, Setup};
-use crate::{fresh_database, Election};
+use crate::replicas::{set_up, token, Replica};
+use crate::Election;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kubernetes_api_is_called_within_the_trace_of_the_start_that_caused_it() {
-    let kube = FakeKube::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, kube.kubeconfig("belts")).unwrap();
     // Nothing listens there: the spans are lost, the context they carry is not.
-    let setup = Setup {
-        database_url: fresh_database().await,
-        data_dir: dir.path().join("data"),
-        kubeconfig,
-        election: Election::Lock,
-        env: vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9".into())],
-    };
+    let otlp = vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9".into())];
+    let (kube, _dir, setup) = set_up(Election::Lock, otlp).await;
     let replica = Replica::start("a", &setup).await;
     let api = Api {
         http: reqwest::Client::new(),
