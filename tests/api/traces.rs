@@ -164,6 +164,27 @@ async fn a_start_is_one_trace_from_the_request_to_the_reconcile_of_its_belt(back
     })
     .await;
 
+    // A traceparent that is not understood is ignored: the request is answered in a trace of
+    // its own, never in one the header half-named.
+    for hostile in [
+        "garbage",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e473Z-00f067aa0ba902b7-01",
+    ] {
+        let id = start_belt(&server, &editor, Some(hostile)).await;
+        let started = span_where(&posted, "START under a hostile traceparent", |span| {
+            span["name"] == START
+                && span["attributes"]
+                    .to_string()
+                    .contains(&format!("/belts/{id}/state"))
+        })
+        .await;
+        let trace = started["traceId"].as_str().unwrap();
+        assert!(!hostile.contains(trace), "{hostile} was adopted: {started}");
+        assert_ne!(trace, "00000000000000000000000000000000");
+    }
+
     let log = server.log();
     assert!(
         log.contains(&format!("\"trace_id\":\"{theirs}\"")),
