@@ -8,23 +8,39 @@ import signal
 import sys
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 # As the belt host (src/runtime/local/python/belt_kafka.py): up to BATCH records, what arrives within
 # BATCH_SECONDS of the first; flush (acks=all); then an asynchronous commit.
 BATCH = 1000
 POLL_SECONDS = 0.5
-BATCH_SECONDS = 0.1
+BATCH_SECONDS = 0.3
+
+
+def behind(consumer, message):
+    # As belt_kafka.backlog_behind: the broker holds more of the partition than was fetched.
+    if message.error() is not None:
+        return False
+    try:
+        _, high = consumer.get_watermark_offsets(
+            TopicPartition(message.topic(), message.partition()), cached=True)
+    except (KafkaException, TypeError):
+        return False
+    return high is not None and high > message.offset() + 1
 
 
 def fetch(consumer):
-    # consume(n, timeout) waits until n records or the timeout: wait only for the first one,
-    # then take what the client has already fetched, so a quiet belt answers each event at once
-    # and a busy one still gets full batches.
+    # As Pipeline.fetch: wait only for the first record, then take what the client has already
+    # fetched, and while the broker holds more (a backlog) what arrives within BATCH_SECONDS.
     messages = consumer.consume(1, POLL_SECONDS)
     deadline = time.monotonic() + BATCH_SECONDS
-    while messages and len(messages) < BATCH and time.monotonic() < deadline:
+    while messages and len(messages) < BATCH:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
         more = consumer.consume(BATCH - len(messages), 0)
+        if not more and behind(consumer, messages[-1]):
+            more = consumer.consume(1, left)
         if not more:
             break
         messages += more

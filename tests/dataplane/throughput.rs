@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{callback, correlation_ids, ids, produce, read, Api};
+use crate::support::{callback, correlation_ids, create_topics, ids, produce, read, Api};
 
 #[tokio::test]
 async fn a_thousand_events_become_a_thousand_updates_with_their_correlation_ids() {
@@ -65,4 +65,42 @@ async fn with_the_source_header_on_each_update_names_its_belt_version_and_event(
             "{update}"
         );
     }
+}
+
+/// A backlog goes out in full batches: a fetch answers about one of the producer's record batches,
+/// so a host that took only what its client held went through a backlog of small record batches in
+/// batches of their size, and each batch costs the broker a produce, a flush and a commit. The
+/// host's report line counts its batches.
+#[tokio::test]
+async fn a_backlog_of_small_record_batches_is_consumed_in_full_batches() {
+    let api = Api::start();
+    let (id, input, destination) = (108, "grnry_data_in_dp-backlog", "dp-updates-108");
+    let fields = json!({ "extractorFn": callback("") });
+    api.create_belt(id, "dp-backlog", destination, fields).await;
+    create_topics(&[(input, 1), (destination, 1), ("grnry_belt_dlq_108", 1)]).await;
+    // 30 producers of 100 events each: at least 30 record batches of at most 100 records.
+    for round in 0..30 {
+        produce(input, round * 100, 100, 1).await;
+    }
+    api.act(id, "START").await;
+    let updates = read(destination, 3000, Duration::from_secs(60), Duration::ZERO).await;
+    assert_eq!(updates.len(), 3000, "{}", api.log());
+    // The host reports its counts every 10 s.
+    let total = "in total: 3000 record(s) in ";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let logs = loop {
+        let logs = api.logs(id).await.to_string();
+        if logs.contains(total) || Instant::now() > deadline {
+            break logs;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let at = logs
+        .find(total)
+        .unwrap_or_else(|| panic!("no total in {logs}"))
+        + total.len();
+    let batches: u32 = logs[at..].split(' ').next().unwrap().parse().unwrap();
+    // Three full batches, and a few cut short by the 0.3 s a batch waits for more.
+    assert!(batches <= 10, "3000 records in {batches} batches: {logs}");
+    println!("3000 records in {batches} batches");
 }

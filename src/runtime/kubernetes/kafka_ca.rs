@@ -2,7 +2,7 @@
 //! `SASL_SSL` against a cluster whose CA is its own (Strimzi's `<cluster>-cluster-ca-cert`), the
 //! belt host's client trusts only the image's system CAs and would refuse the brokers. The Secret
 //! `BELT_K8S_KAFKA_CA_SECRET` names (its key `ca.crt`) is mounted read-only and
-//! `KAFKA_SSL_CA_LOCATION` (`ssl.ca.location` in `belt_kafka.py`) points at it. A `KAFKA_*`
+//! `KAFKA_SSL_CA_LOCATION` (`ssl.ca.location` in `belt_settings.py`) points at it. A `KAFKA_*`
 //! variable, so no `extraEnv` can point the client elsewhere.
 
 use k8s_openapi::api::core::v1::{EnvVar, KeyToPath, SecretVolumeSource, Volume, VolumeMount};

@@ -33,6 +33,7 @@ const HOST_FILES: &[(&str, &str)] = &[
         include_str!("python/belt_requirements.py"),
     ),
     ("belt_kafka.py", include_str!("python/belt_kafka.py")),
+    ("belt_settings.py", include_str!("python/belt_settings.py")),
     (
         "belt_worker_link.py",
         include_str!("python/belt_worker_link.py"),

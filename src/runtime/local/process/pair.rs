@@ -14,7 +14,7 @@ use tokio::process::Child;
 use super::{inherited, Launch};
 use crate::runtime::local::sandbox::{Cell, Shared};
 
-/// What the trusted host reads of the replica's environment (belt_host.py, belt_kafka.py). Nothing
+/// What the trusted host reads of the replica's environment (belt_host.py, belt_settings.py). Nothing
 /// else reaches it: a variable the belt chose (`PYTHONPATH`, `LD_PRELOAD`) must never shape the
 /// one process that holds the Kafka connection.
 const HOST_VARIABLES: &[&str] = &[

@@ -122,8 +122,9 @@ def run(channel):
     start = start_message(fetch_profile, debug, site_dir)
     if env("KAFKA_BOOTSTRAP_SERVERS"):
         import belt_kafka
+        from belt_settings import Settings
 
-        settings = belt_kafka.Settings(os.environ)
+        settings = Settings(os.environ)
         start["outputTypes"], start["destination"] = settings.output_types, settings.destination
         channel.send(start)
         arity = await_ready(channel)

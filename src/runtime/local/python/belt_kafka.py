@@ -17,14 +17,15 @@ import sys
 import time
 
 from belt_frames import BadFrame, ChannelClosed
-from belt_lib import INPUT_TOPIC_PREFIX
 from belt_profiles import Profiles
 from belt_worker_link import WorkerLink
 
 BATCH = 1000
 POLL_SECONDS = 0.5
-# How long a batch waits for more records once the first arrived.
-BATCH_SECONDS = 0.1
+# How long a batch waits for more records once the first arrived, while the broker holds more than
+# the client has fetched (a backlog). At 0.1 s a batch of 1,000 was cut short whenever the host ran
+# below 10,000 records/s, and smaller batches made it slower still (bench/README.md#data-plane).
+BATCH_SECONDS = 0.3
 REPORT_SECONDS = 10
 FLUSH_SECONDS = 5
 # Dead-lettered records logged one by one per report interval; the rest are only counted.
@@ -98,69 +99,6 @@ def profile_argument(mode, execute_arity):
     return (lambda headers, message: {"k": key_of(headers, message)}), profiles
 
 
-def security_config(environ):
-    """The client's credentials, when the cluster wants them (KAFKA_SECURITY_PROTOCOL,
-    KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD), and the file of the CAs that
-    sign the brokers' certificates (KAFKA_SSL_CA_LOCATION). Only this process has them."""
-    names = {"KAFKA_SECURITY_PROTOCOL": "security.protocol",
-             "KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
-             "KAFKA_SASL_MECHANISM": "sasl.mechanism",
-             "KAFKA_SASL_USERNAME": "sasl.username",
-             "KAFKA_SASL_PASSWORD": "sasl.password"}
-    return {option: environ[name] for name, option in names.items() if environ.get(name)}
-
-
-class Settings:
-    """What the replica's environment says about its topics (docs/api.md#what-a-replica-receives)."""
-
-    def __init__(self, environ):
-        self.bootstrap = environ["KAFKA_BOOTSTRAP_SERVERS"]
-        self.group = environ.get("KAFKA_CONSUMER_GROUP", "")
-        self.inputs = [t for t in environ.get("KAFKA_INPUT_TOPICS", "").split(",") if t]
-        self.output_types = json.loads(environ.get("OUTPUT_TYPES") or "null")
-        self.destination = environ.get("KAFKA_DESTINATION_TOPIC") or "profile-update"
-        self.error_topic = environ.get("KAFKA_ERROR_TOPIC", "")
-        self.partition_offsets = json.loads(environ.get("PARTITION_OFFSETS") or "{}")
-        self.belt = (environ.get("BELT_ID", ""), environ.get("BELT_VERSION", ""))
-        self.client_id = environ.get("BELT_REPLICA_NAME") or f"belt-{self.belt[0]}"
-        self.security = security_config(environ)
-
-    def allowed_topics(self):
-        """Where the worker's updates may go: the belt's output types' topics, else its
-        destination topic."""
-        if self.output_types:
-            return {INPUT_TOPIC_PREFIX + output["name"] for output in self.output_types}
-        return {self.destination}
-
-    def consumer_config(self):
-        return {
-            **self.security,
-            "bootstrap.servers": self.bootstrap,
-            "group.id": self.group,
-            "client.id": self.client_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            # A replica killed without leaving the group holds its partitions this long.
-            "session.timeout.ms": 10000,
-            "heartbeat.interval.ms": 1000,
-            # An idle partition's fetch waits this long for data before answering; librdkafka's
-            # 500 ms default put up to half a second on every event of a quiet belt.
-            "fetch.wait.max.ms": 10,
-        }
-
-    def producer_config(self):
-        return {
-            **self.security,
-            "bootstrap.servers": self.bootstrap,
-            "client.id": self.client_id,
-            "acks": "all",
-            "linger.ms": 5,
-            # Only a failed delivery calls back into Python (Pipeline.delivered): a report per
-            # acknowledged record costs the host a Python call per update.
-            "delivery.report.only.error": True,
-        }
-
-
 def dead_letter_value(message, headers, report, belt):
     """The JSON value of a dead-lettered record (docs/api.md#the-error-topic); `report` is
     (reason, error, traceback) as text."""
@@ -193,7 +131,7 @@ class Pipeline:
         self.producer = kafka.Producer(dict(settings.producer_config(),
                                             on_delivery=self.delivered))
         self.failed_deliveries = []
-        self.counts = {"records": 0, "updates": 0, "dead-lettered": 0}
+        self.counts = {"records": 0, "batches": 0, "updates": 0, "dead-lettered": 0}
         self.totals = dict(self.counts)
         self.dlq_lines = 0
         self.reported_at = time.monotonic()
@@ -325,18 +263,27 @@ class Pipeline:
             self.commit(offsets, wait=wait)
 
     def fetch(self, shutdown):
-        """Up to BATCH records: the first to arrive, and what the client already holds after it."""
+        """Up to BATCH records: the first to arrive, what the client already holds after it, and,
+        while the broker holds more of the partition than the client has fetched (a backlog),
+        what arrives within BATCH_SECONDS."""
         # consume(n, timeout) waits until n records or the timeout: wait only for the first one,
-        # then take what the client has already fetched, so a quiet belt answers each event at once
-        # and a busy one still gets full batches.
+        # then take what the client has already fetched, so a quiet belt answers each event at once.
         messages = self.consumer.consume(1, 0) if self.unsettled else None
         if not messages:
             # Nothing waits: the batch before is settled now, not after the wait.
             self.settle_unsettled(shutdown, wait=shutdown.requested)
             messages = self.consumer.consume(1, POLL_SECONDS)
         deadline = time.monotonic() + BATCH_SECONDS
-        while messages and len(messages) < BATCH and time.monotonic() < deadline:
+        while messages and len(messages) < BATCH:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
             more = self.consumer.consume(BATCH - len(messages), 0)
+            if not more and backlog_behind(self.kafka, self.consumer, messages[-1]):
+                # A fetch answers about one of the producer's record batches: without this wait
+                # a backlog went out in batches of ~150, and every batch costs the broker a
+                # produce, a flush and a commit (bench/README.md#data-plane).
+                more = self.consumer.consume(1, left)
             if not more:
                 break
             messages += more
@@ -359,6 +306,8 @@ class Pipeline:
             record = self.prepare(message, headers)
             if record is not None:
                 sent.append((message, headers, record))
+        if offsets:
+            self.counts["batches"] += 1
         if sent:
             self.worker.send([record for _, _, record in sent])
         self.settle_unsettled(shutdown, wait=shutdown.requested)
@@ -379,9 +328,10 @@ class Pipeline:
             self.totals[name] += count
         if self.counts["records"] or force:
             window = now - self.reported_at
-            log(f"in the last {window:.0f}s: {self.counts['records']} record(s), "
-                f"{self.counts['updates']} update(s), {self.counts['dead-lettered']} "
-                f"dead-lettered; in total: {self.totals['records']} record(s), "
+            log(f"in the last {window:.0f}s: {self.counts['records']} record(s) in "
+                f"{self.counts['batches']} batch(es), {self.counts['updates']} update(s), "
+                f"{self.counts['dead-lettered']} dead-lettered; in total: "
+                f"{self.totals['records']} record(s) in {self.totals['batches']} batch(es), "
                 f"{self.totals['updates']} update(s), {self.totals['dead-lettered']} dead-lettered")
         self.counts = dict.fromkeys(self.counts, 0)
         self.dlq_lines = 0
@@ -399,6 +349,19 @@ class Pipeline:
         self.report(force=True)
         self.consumer.close()  # leaves the group: the partitions move on at once
         log("stopped: outputs acknowledged, offsets committed, left the group")
+
+
+def backlog_behind(kafka, consumer, message):
+    """Whether the broker holds records of `message`'s partition after it, by the high watermark
+    of the client's last fetch (no request)."""
+    if message.error() is not None:
+        return False
+    try:
+        _, high = consumer.get_watermark_offsets(
+            kafka.TopicPartition(message.topic(), message.partition()), cached=True)
+    except (kafka.KafkaException, TypeError):
+        return False  # not known yet: take what is there
+    return high is not None and high > message.offset() + 1
 
 
 def describe(error):

@@ -103,6 +103,10 @@ def signature_problem(execute, fetch_profile):
 
 
 
+# json.dumps(value, default=str) builds a new encoder on every call: one, made once.
+encode_update = json.JSONEncoder(default=str).encode
+
+
 class NotAnUpdate(TypeError):
     """`execute` returned something that cannot become a record."""
 
@@ -168,7 +172,7 @@ def records_of(result, correlation_id, source, output_types, destination_topic, 
             "topic": topic_of(value, output_types, destination_topic),
             "key": ",".join(str(key) for key in keys) if keys else None,
             "headers": headers,
-            "payload": json.dumps(value, default=str).encode(),
+            "payload": encode_update(value).encode(),
         })
     return records
 
