@@ -1,0 +1,50 @@
+//! The server under test, started as a user starts it, and what the tests set up through the API.
+
+use std::path::Path;
+use std::process::Command;
+
+use belt_test_support::binary::{Program, Spawn};
+use serde_json::{json, Value};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
+
+/// The server, started as a user starts it, with a belt created through the API.
+pub fn serve(dir: &Path, database_url: Option<&str>) -> Program {
+    let mut spawn = Spawn::serve(BINARY)
+        .current_dir(dir)
+        .env("BELT_KAFKA_BROKER", "none");
+    if let Some(url) = database_url {
+        spawn = spawn.env("BELT_DATABASE_URL", url);
+    }
+    spawn.start()
+}
+
+pub async fn create_belt(dir: &Path, address: &str, name: &str) -> String {
+    let output = Command::new(BINARY)
+        .args(["token", "--project", "global", "--role", "editor"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    let body =
+        json!({"name": name, "eventTypes": ["test-a"], "description": "Shown in the console"});
+    let created: Value = (reqwest::Client::new())
+        .post(format!("{address}/projects/global/belts"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_string()
+}

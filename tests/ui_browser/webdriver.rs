@@ -1,0 +1,236 @@
+//! A tiny WebDriver client (W3C WebDriver, plain JSON over HTTP) and chromedriver started on a free
+//! port: the console's browser tests drive headless Chromium through it.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+/// WebDriver's key for an element reference (W3C WebDriver §12.1).
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// chromedriver on a free port, killed when dropped.
+pub struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+pub async fn start_driver(http: &reqwest::Client) -> Driver {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run chromedriver ({e}): the console's browser test needs Debian's \
+                 `chromium` and `chromium-driver` (apt-get install -y chromium chromium-driver; \
+                 .ci/run installs them)"
+            )
+        });
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = http.get(format!("{}/status", driver.url)).send().await;
+        if let Ok(status) = status {
+            let body: Value = status.json().await.unwrap_or_default();
+            if body["value"]["ready"] == true {
+                return driver;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not get ready within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One WebDriver session: one headless Chromium window.
+pub struct Browser {
+    http: reqwest::Client,
+    session: String,
+}
+
+impl Browser {
+    pub async fn open(http: &reqwest::Client, driver: &Driver) -> Browser {
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=1280,800",
+        ];
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+        }}});
+        let response = (http.post(format!("{}/session", driver.url)))
+            .json(&capabilities)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        let session = body["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("Chromium did not start through chromedriver: {body}"));
+        Browser {
+            http: http.clone(),
+            session: format!("{}/session/{session}", driver.url),
+        }
+    }
+
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        assert!(
+            answer["value"]["error"].is_null(),
+            "WebDriver {path}: {answer}"
+        );
+        answer["value"].clone()
+    }
+
+    pub async fn go(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    pub async fn find(&self, css: &str) -> String {
+        let found = json!({"using": "css selector", "value": css});
+        let element = self
+            .call(reqwest::Method::POST, "/element", Some(found))
+            .await;
+        let id = element[ELEMENT].as_str();
+        id.unwrap_or_else(|| panic!("no element {css}: {element}"))
+            .to_string()
+    }
+
+    pub async fn count(&self, css: &str) -> usize {
+        let found = json!({"using": "css selector", "value": css});
+        let all = self
+            .call(reqwest::Method::POST, "/elements", Some(found))
+            .await;
+        all.as_array().map_or(0, Vec::len)
+    }
+
+    pub async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        let path = format!("/element/{id}/click");
+        self.call(reqwest::Method::POST, &path, Some(json!({})))
+            .await;
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        let clear = format!("/element/{id}/clear");
+        self.call(reqwest::Method::POST, &clear, Some(json!({})))
+            .await;
+        let path = format!("/element/{id}/value");
+        self.call(reqwest::Method::POST, &path, Some(json!({ "text": text })))
+            .await;
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        let path = format!("/element/{id}/text");
+        let text = self.call(reqwest::Method::GET, &path, None).await;
+        text.as_str().unwrap_or_default().to_string()
+    }
+
+    /// The text of `css` once `wanted` holds for it: a click that navigates returns before the
+    /// next page is there, so what the old page says (or a stale element) is waited out.
+    pub async fn text_once(&self, css: &str, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = json!({"using": "css selector", "value": css});
+            let path = format!("{}/element", self.session);
+            let answer: Value = self
+                .http
+                .post(&path)
+                .json(&found)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let text = match answer["value"][ELEMENT].as_str() {
+                Some(id) => {
+                    let path = format!("{}/element/{id}/text", self.session);
+                    let answer: Value = self
+                        .http
+                        .get(&path)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    answer["value"].as_str().unwrap_or_default().to_string()
+                }
+                None => String::new(),
+            };
+            if wanted(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never as wanted; last: {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn resize(&self, width: u32, height: u32) {
+        let rect = json!({"width": width, "height": height});
+        self.call(reqwest::Method::POST, "/window/rect", Some(rect))
+            .await;
+    }
+
+    /// A PNG of the viewport at each width, written to `docs/screenshots/{name}-{width}.png`.
+    pub async fn screenshots(&self, name: &str) {
+        for (label, width, height) in [("desktop", 1280, 800), ("phone", 390, 844)] {
+            self.resize(width, height).await;
+            let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(png.as_str().unwrap())
+                .unwrap();
+            assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(format!("{name}-{label}.png")), bytes).unwrap();
+        }
+        self.resize(1280, 800).await;
+    }
+
+    /// Runs `script` in the page (W3C WebDriver "Execute Script") and answers what it returns.
+    pub async fn execute(&self, script: &str, args: Value) -> Value {
+        let body = json!({"script": script, "args": args});
+        self.call(reqwest::Method::POST, "/execute/sync", Some(body))
+            .await
+    }
+
+    pub async fn close(self) {
+        let _ = self.http.delete(&self.session).send().await;
+    }
+}
