@@ -13,6 +13,7 @@ use super::explain::explain;
 use super::form::Form;
 use super::html::{encode, Html};
 use super::list::{age, badge};
+use super::live;
 use super::page::{problem, render, respond};
 use super::session::{Session, SignedIn};
 use super::ui_error;
@@ -52,6 +53,8 @@ pub async fn page(
         .caller
         .require(&scope.project, Access::Write)
         .is_ok();
+    // Before the lines are read: the live log picks up from here (a line both read is shown once).
+    let read_at = time::OffsetDateTime::now_utc();
     // Logs are an editor's to read (docs/api.md#logs); a viewer is told so instead.
     let logs = if may_write {
         state.belts.logs(asked, Ok(LogQuery::last(LOG_LINES))).await
@@ -74,14 +77,15 @@ pub async fn page(
         details(html, &report);
         logs_section(html, logs);
         document(html, &shown);
+        live::belt_script(html, &shown.belt, read_at, may_write);
     });
     respond(StatusCode::OK, html)
 }
 
 fn summary(html: &mut Html, shown: &Shown, report: &StateReport) {
     let belt = &shown.belt;
-    html.raw("<p>Status: ");
-    badge(html, Some(report.status));
+    html.raw("<p aria-live=\"polite\">Status: ");
+    badge(html, belt.id, Some(report.status));
     html.raw("</p><dl><dt>Id</dt><dd>")
         .text(belt.id)
         .raw("</dd><dt>Version</dt><dd>")
@@ -151,7 +155,9 @@ fn details(html: &mut Html, report: &StateReport) {
 }
 
 fn logs_section(html: &mut Html, logs: Logs) {
-    html.raw("<section aria-labelledby=\"logs\"><h2 id=\"logs\">Last log lines</h2>");
+    html.raw(
+        "<section aria-labelledby=\"logs\" id=\"log-lines\"><h2 id=\"logs\">Last log lines</h2>",
+    );
     match logs {
         Ok(None) => {
             html.raw("<p>The belt is stopped: no replica writes lines.</p>");
@@ -161,8 +167,10 @@ fn logs_section(html: &mut Html, logs: Logs) {
         }
         Ok(Some(replicas)) => {
             for (replica, lines) in replicas {
-                html.element("h3", replica);
-                html.raw("<pre class=\"log\">")
+                html.element("h3", &replica);
+                html.raw("<pre class=\"log\" data-replica=\"")
+                    .text(replica)
+                    .raw("\">")
                     .text(lines.join("\n"))
                     .raw("</pre>");
             }

@@ -8,6 +8,7 @@ mod explain;
 mod form;
 mod html;
 mod list;
+mod live;
 mod login;
 mod page;
 mod session;
@@ -31,6 +32,14 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/login", get(login::form).post(login::sign_in))
         .route("/ui/logout", post(login::sign_out))
         .route("/ui/projects/{project}/belts", get(list::page))
+        .route(
+            "/ui/projects/{project}/belts/events",
+            get(live::status_events),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/logs/events",
+            get(live::log_events),
+        )
         .route("/ui/projects/{project}/belts/{id}", get(belt::page))
         .route(
             "/ui/projects/{project}/belts/{id}/state",
@@ -59,5 +68,14 @@ fn ui_error(err: BeltError) -> Response {
     if status.is_server_error() {
         tracing::warn!(error = %api, "console page failed");
     }
-    page::problem(status, &api.to_string())
+    let mut page = page::problem(status, &api.to_string());
+    // A refused stream (429) says when to try again, as the API's answer does.
+    if let ApiError::TooManyRequests {
+        retry_after_secs, ..
+    } = api
+    {
+        let retry = axum::http::HeaderValue::from(retry_after_secs);
+        page.headers_mut().insert(header::RETRY_AFTER, retry);
+    }
+    page
 }
