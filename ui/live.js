@@ -102,14 +102,15 @@
     return pre;
   }
 
-  // One text node per line, so old lines can be dropped one by one.
+  // One text node per line, so old lines can be dropped one by one; each but the first starts
+  // with its line break (a break at the end would show as an empty last line).
   function linesOf(pre) {
     if (!pre.dataset.live) {
       var text = pre.textContent;
       pre.textContent = "";
       if (text) {
-        text.split("\n").forEach(function (line) {
-          pre.appendChild(document.createTextNode(line + "\n"));
+        text.split("\n").forEach(function (line, i) {
+          pre.appendChild(document.createTextNode((i ? "\n" : "") + line));
         });
       }
       pre.dataset.live = "1";
@@ -118,18 +119,19 @@
   }
 
   function append(line) {
-    var text = (line.time ? line.time + " " + line.line : line.line) + "\n";
+    var text = line.time ? line.time + " " + line.line : line.line;
     var pre = preOf(line.pod);
     var lines = linesOf(pre);
     for (var i = lines.length - 1; i >= 0; i--) {
-      if (lines[i].nodeValue === text) {
+      if (lines[i].nodeValue.replace(/^\n/, "") === text) {
         return;
       }
     }
     var atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-    pre.appendChild(document.createTextNode(text));
+    pre.appendChild(document.createTextNode((lines.length ? "\n" : "") + text));
     while (lines.length > keep) {
       pre.removeChild(pre.firstChild);
+      pre.firstChild.nodeValue = pre.firstChild.nodeValue.replace(/^\n/, "");
     }
     if (atBottom) {
       pre.scrollTop = pre.scrollHeight;

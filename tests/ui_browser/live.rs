@@ -92,6 +92,10 @@ async fn live(database_url: Option<&str>, screenshots: bool) {
     let ready = "return [...document.querySelectorAll('pre.log')]\
                  .some(pre => pre.textContent.includes('ready'))";
     until(&browser, ready, Duration::from_secs(30), "the ready line").await;
+    // The page's own lines and the stream's overlap at the page's read: each is shown once.
+    let once = "return document.querySelector('pre.log').textContent.split('\\n')\
+                .filter(line => line.endsWith('belt-host: ready')).length";
+    assert_eq!(browser.execute(once, json!([])).await, json!(1));
     if screenshots {
         let logs = "document.getElementById('log-lines').scrollIntoView()";
         browser.execute(logs, json!([])).await;
