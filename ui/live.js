@@ -62,22 +62,26 @@
     }
   }
 
-  var statuses = new EventSource(config.events);
-  statuses.addEventListener("status", onStatus);
-  statuses.addEventListener("resync", function () {
-    statuses.close();
-    say("Live updates stopped: this page fell behind. Reload it to see the latest.");
-  });
-  statuses.addEventListener("end", function (event) {
-    statuses.close();
-    say("Live updates ended (" + event.data + "). Reload the page to see the latest.");
-  });
-  statuses.onerror = function () {
-    // While CONNECTING the browser retries by itself, resuming after the last event id.
-    if (statuses.readyState === EventSource.CLOSED) {
-      say("Live updates stopped. Reload the page to see the latest.");
-    }
-  };
+  var statuses = null;
+
+  function watchStatuses() {
+    statuses = new EventSource(config.events);
+    statuses.addEventListener("status", onStatus);
+    statuses.addEventListener("resync", function () {
+      statuses.close();
+      say("Live updates stopped: this page fell behind. Reload it to see the latest.");
+    });
+    statuses.addEventListener("end", function (event) {
+      statuses.close();
+      say("Live updates ended (" + event.data + "). Reload the page to see the latest.");
+    });
+    statuses.onerror = function () {
+      // While CONNECTING the browser retries by itself, resuming after the last event id.
+      if (statuses.readyState === EventSource.CLOSED) {
+        say("Live updates stopped. Reload the page to see the latest.");
+      }
+    };
+  }
 
   // The replica's <pre>, made (under its own heading) when its first line comes.
   function preOf(pod) {
@@ -162,8 +166,31 @@
     };
   }
 
-  var shown = config.belt && badgesOf(config.belt)[0];
-  if (shown && shown.dataset.status !== "STOPPED") {
-    followLogs();
+  function start() {
+    watchStatuses();
+    var shown = config.belt && badgesOf(config.belt)[0];
+    if (shown && shown.dataset.status !== "STOPPED") {
+      followLogs();
+    }
   }
+
+  // Leaving the page closes its streams: a page kept in the back/forward cache would otherwise
+  // hold its connections, and a browser allows a host only six.
+  window.addEventListener("pagehide", function () {
+    if (statuses) {
+      statuses.close();
+    }
+    if (logs) {
+      logs.close();
+      logs = null;
+    }
+  });
+  // Back to a page from that cache: what it shows is old, so it is loaded again.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      location.reload();
+    }
+  });
+
+  start();
 })();

@@ -126,6 +126,18 @@ async fn live(database_url: Option<&str>, screenshots: bool) {
         "STOPPED in the list",
     )
     .await;
+
+    // Leaving a page frees its streams: a browser opens at most six connections to a host, so
+    // pages that kept theirs (in the back/forward cache) would soon stall the next page.
+    let list = format!("{address}/ui/projects/global/belts");
+    for _ in 0..4 {
+        for url in [&page, &list] {
+            let started = Instant::now();
+            browser.go(url).await;
+            let took = started.elapsed();
+            assert!(took < Duration::from_secs(10), "{url} took {took:?}");
+        }
+    }
     browser.close().await;
 }
 
