@@ -195,6 +195,9 @@ async fn the_status_stream_needs_a_session_and_carries_a_start_made_through_the_
     assert_eq!(stopped.json()["action"], "stopped", "{stopped:?}");
     let after: i64 = running.id.unwrap().parse().unwrap();
     assert!(stopped.id.unwrap().parse::<i64>().unwrap() > after);
+    // The watch's role check: another project's stream is refused, as its API watch is.
+    let elsewhere = Events::open(&browser, "/ui/projects/other/belts/events", None).await;
+    assert_eq!(elsewhere.status(), StatusCode::FORBIDDEN);
     let bad = Events::open(&browser, path, Some("yesterday")).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(bad.text().await.unwrap().contains("Last-Event-ID"));
@@ -213,6 +216,23 @@ async fn a_viewer_gets_statuses_but_no_logs_and_an_editor_follows_the_ready_line
         !page.contains("data-logs="),
         "no log stream for a viewer: {page}"
     );
+    // The script is ours, embedded under a name of its content, cached for good.
+    let script = page
+        .split("<script src=\"")
+        .find(|rest| rest.starts_with("/ui/assets/live-"))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no live script: {page}"));
+    let asset = (app.client)
+        .get(format!("{}{script}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asset.status(), StatusCode::OK);
+    assert!(asset.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    assert!(asset.text().await.unwrap().contains("EventSource"));
     Events::of(Events::open(&viewer, &one_belt, None).await);
     let refused = Events::open(&viewer, &logs, None).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
