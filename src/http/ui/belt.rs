@@ -162,7 +162,8 @@ fn logs_section(html: &mut Html, logs: Logs) {
         Ok(Some(replicas)) => {
             for (replica, lines) in replicas {
                 html.element("h3", replica);
-                html.raw("<pre class=\"log\">")
+                // Focusable: a scrolling region must be reachable by keyboard (axe: scrollable-region-focusable).
+                html.raw("<pre class=\"log\" tabindex=\"0\">")
                     .text(lines.join("\n"))
                     .raw("</pre>");
             }
@@ -182,9 +183,9 @@ fn logs_section(html: &mut Html, logs: Logs) {
 fn document(html: &mut Html, shown: &Shown) {
     let spec = &shown.belt.spec;
     html.raw("<section aria-labelledby=\"callback\"><h2 id=\"callback\">Callback</h2>")
-        .raw("<h3>extractorFn</h3><pre>")
+        .raw("<h3>extractorFn</h3><pre tabindex=\"0\">")
         .text(&spec.extractor_fn)
-        .raw("</pre><h3>requirementsPy</h3><pre>")
+        .raw("</pre><h3>requirementsPy</h3><pre tabindex=\"0\">")
         .text(&spec.requirements_py)
         .raw("</pre></section>");
 }
