@@ -162,7 +162,8 @@ fn logs_section(html: &mut Html, logs: Logs) {
         Ok(Some(replicas)) => {
             for (replica, lines) in replicas {
                 html.element("h3", replica);
-                // Focusable: a scrolling region must be reachable by keyboard (axe: scrollable-region-focusable).
+                // Focusable: a scrolling region must be reachable by keyboard (axe's
+                // scrollable-region-focusable).
                 html.raw("<pre class=\"log\" tabindex=\"0\">")
                     .text(lines.join("\n"))
                     .raw("</pre>");

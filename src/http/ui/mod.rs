@@ -11,6 +11,7 @@ mod list;
 mod login;
 mod page;
 mod session;
+mod timing;
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ pub fn routes() -> Router<AppState> {
             post(belt::change_state),
         )
         .layer(Extension(Arc::new(session::Sessions::default())))
+        .layer(axum::middleware::from_fn(timing::server_timing))
 }
 
 /// What no route answers: a browser's `GET /` goes to the console; everything else is the API's
