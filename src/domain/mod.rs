@@ -10,6 +10,7 @@ pub mod input;
 pub mod invalid;
 pub mod kafka_access;
 pub mod kube_lists;
+pub mod lag_series;
 pub mod lifecycle;
 pub mod log_lines;
 pub mod offsets;

@@ -21,6 +21,7 @@ mod invoke;
 mod invoke_limits;
 mod invoke_venvs;
 mod kill_points;
+mod lag_series;
 mod logs_follow;
 mod migrations;
 mod outage;

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::chart;
 use super::explain::explain;
 use super::form::Form;
 use super::html::{encode, Html};
@@ -58,6 +59,7 @@ pub async fn page(
     } else {
         Err(BeltError::Forbidden)
     };
+    let lag = state.belts.lag_series(asked, Ok(None)).await;
     let notice = query.single("done").ok().flatten().map(str::to_owned);
     let title = shown.belt.spec.name.clone();
     let html = render(&title, Some(session), |html| {
@@ -72,6 +74,7 @@ pub async fn page(
             buttons(html, session, &shown);
         }
         details(html, &report);
+        chart::section(html, lag);
         logs_section(html, logs);
         document(html, &shown);
     });

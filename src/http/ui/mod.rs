@@ -4,6 +4,7 @@
 
 mod assets;
 mod belt;
+mod chart;
 mod explain;
 mod form;
 mod html;
