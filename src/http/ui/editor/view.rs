@@ -107,6 +107,7 @@ fn fields(html: &mut Html, draft: &Draft) {
             .text(value)
             .raw("\"></div>");
     };
+    html.raw("<div class=\"meta\">");
     input(html, "name", "Name", &draft.name);
     input(html, "description", "Description", &draft.description);
     input(
@@ -121,6 +122,7 @@ fn fields(html: &mut Html, draft: &Draft) {
         "Replicas (blank for the default)",
         &draft.replicas,
     );
+    html.raw("</div>");
 }
 
 /// The callback's textarea and, beside it, the check region: the error at its line and the
