@@ -413,6 +413,17 @@ async fn the_test_panel_runs_the_editor_draft(backend: Backend) {
         ran.contains("<textarea") && ran.contains("not JSON"),
         "{ran}"
     );
+    // The use case's own refusal is the panel's answer, never a 500.
+    fields.pop();
+    fields.push(("sample", "{}"));
+    fields[6] = ("requirementsPy", "not a requirement !!");
+    let ran = console.post(&run, &fields, true).await;
+    assert_eq!(ran.status(), StatusCode::OK);
+    let ran = ran.text().await.unwrap();
+    assert!(
+        ran.contains("data-ran=\"refused\"") && ran.contains("requirementsPy"),
+        "{ran}"
+    );
     // Nothing was stored by a run.
     assert_eq!(belt(&app, &id).await["version"], "1");
 }
