@@ -6,6 +6,8 @@
 
 #[path = "ui_browser/a11y.rs"]
 mod a11y;
+#[path = "ui_browser/editor.rs"]
+mod editor;
 #[path = "ui_browser/support.rs"]
 mod support;
 #[path = "ui_browser/walk.rs"]

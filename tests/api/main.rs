@@ -43,4 +43,5 @@ mod streams;
 mod tenancy_documents;
 mod traces;
 mod ui;
+mod ui_editor;
 mod watch;

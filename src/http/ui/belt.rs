@@ -124,7 +124,11 @@ fn buttons(html: &mut Html, session: &Session, shown: &Shown) {
             .raw(label)
             .raw("</button></form> ");
     }
-    html.raw("</section>");
+    html.raw("<a id=\"edit\" href=\"/ui/projects/")
+        .text(encode(belt.project.as_str()))
+        .raw("/belts/")
+        .text(belt.id)
+        .raw("/edit\">Edit</a></section>");
 }
 
 fn details(html: &mut Html, report: &StateReport) {
@@ -194,6 +198,11 @@ fn document(html: &mut Html, shown: &Shown) {
         .raw("</pre></section>");
 }
 
+/// Why a write from a page that showed an older version did nothing (START/STOP, the editor).
+pub(super) fn stale_sentence(current: i64) -> String {
+    format!("This belt changed since you loaded it (it is now at version {current}); nothing was done. Reload its page and decide again.")
+}
+
 /// START or STOP from the page's form: the CSRF token first, then the use case with the version
 /// the page showed as `If-Match`.
 pub async fn change_state(
@@ -232,10 +241,9 @@ pub async fn change_state(
     );
     match state.belts.change_state(edit, json.as_bytes()).await {
         Ok(_) => Redirect::to(&format!("{back}?done={}", encode(action))).into_response(),
-        Err(BeltError::VersionMismatch { current, .. }) => problem(
-            StatusCode::PRECONDITION_FAILED,
-            &format!("This belt changed since you loaded it (it is now at version {current}); nothing was done. Reload its page and decide again."),
-        ),
+        Err(BeltError::VersionMismatch { current, .. }) => {
+            problem(StatusCode::PRECONDITION_FAILED, &stale_sentence(current))
+        }
         Err(err) => ui_error(err),
     }
 }

@@ -5,8 +5,10 @@
 mod assets;
 mod belt;
 mod chart;
+mod editor;
 mod explain;
 mod form;
+mod highlight;
 mod html;
 mod list;
 mod login;
@@ -34,6 +36,26 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/logout", post(login::sign_out))
         .route("/ui/projects/{project}/belts", get(list::page))
         .route("/ui/projects/{project}/belts/{id}", get(belt::page))
+        .route(
+            "/ui/projects/{project}/belts/new",
+            get(editor::new_page).post(editor::create),
+        )
+        .route(
+            "/ui/projects/{project}/belts/check",
+            post(editor::check_new),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/edit",
+            get(editor::edit_page).post(editor::update),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/check",
+            post(editor::check_edit),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/invoke",
+            post(editor::invoke),
+        )
         .route(
             "/ui/projects/{project}/belts/{id}/state",
             post(belt::change_state),
