@@ -42,4 +42,5 @@ mod streams;
 mod tenancy_documents;
 mod traces;
 mod ui;
+mod ui_history;
 mod watch;

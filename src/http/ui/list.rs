@@ -43,6 +43,7 @@ pub async fn page(
     let title = format!("Belts of {}", project.as_str());
     let html = render(&title, Some(&signed_in.session), |html| {
         html.element("h1", &title);
+        super::guarded::deleted_notice(html, &query);
         filters(html, &asked);
         table(html, &listed);
         paging(html, project.as_str(), &asked, &listed);

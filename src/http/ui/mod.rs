@@ -4,12 +4,18 @@
 
 mod assets;
 mod belt;
+mod compare;
+mod delete;
+mod diff;
 mod explain;
 mod form;
+mod guarded;
+mod history;
 mod html;
 mod list;
 mod login;
 mod page;
+mod revisions;
 mod session;
 
 use std::sync::Arc;
@@ -35,6 +41,22 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/ui/projects/{project}/belts/{id}/state",
             post(belt::change_state),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/history",
+            get(history::page),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/revisions",
+            get(revisions::page),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/rollback",
+            post(revisions::rollback),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/delete",
+            get(delete::confirm).post(delete::delete),
         )
         .layer(Extension(Arc::new(session::Sessions::default())))
 }
