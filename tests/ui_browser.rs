@@ -4,6 +4,8 @@
 //! at desktop and phone width go to docs/screenshots/. Without Chromium the test FAILS and says
 //! how to install it: a browser test that skips proves nothing.
 
+#[path = "ui_browser/history.rs"]
+mod history;
 #[path = "ui_browser/support.rs"]
 mod support;
 #[path = "ui_browser/walk.rs"]
