@@ -15,6 +15,7 @@ backend_tests!(
     rollback_stores_the_old_content_as_a_new_version_and_a_stale_page_is_412,
     delete_needs_the_csrf_token_the_typed_name_and_the_shown_version,
     a_viewer_sees_no_controls_and_a_forged_rollback_or_delete_is_403,
+    a_replicas_output_in_the_history_is_shown_to_editors_only,
 );
 
 const FIRST_FN: &str = "def execute(headers, event):\n    seen = 1\n    return []\n";
@@ -179,6 +180,8 @@ async fn the_diff_shows_the_changed_line_between_two_versions(backend: Backend) 
     );
     let (_, same) = browser.get(&format!("{revisions}?from=2&to=2")).await;
     assert!(same.contains("No difference."), "{same}");
+    let (_, first) = browser.get(&format!("{revisions}?to=1")).await;
+    assert!(first.contains("No kept version is older"), "{first}");
     let (status, bad) = browser.get(&format!("{revisions}?from=first")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(bad.contains("from"), "the refusal names the field: {bad}");
@@ -324,4 +327,28 @@ async fn a_viewer_sees_no_controls_and_a_forged_rollback_or_delete_is_403(backen
     let (status, doc) = api_belt(&app, &id).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["version"], "2", "nothing was rolled back or deleted");
+}
+
+async fn a_replicas_output_in_the_history_is_shown_to_editors_only(backend: Backend) {
+    let app = TestApp::spawn_dev_with_args(backend, &[]).await;
+    let id = belt_at_version_2(&app, "crashed-belt").await;
+    // What the status observer stores when a replica exits: belt-api's words, and apart from
+    // them the replica's last line (docs/api.md#who-sees-replica-output).
+    app.execute_sql(&format!(
+        "INSERT INTO belt_events (project, belt_id, at_ms, actor, action, version, from_status, \
+         to_status, reason, output) VALUES ('global', {id}, {}, 'belt-api', 'statusChanged', 2, \
+         'DEPLOYING', 'FAILED', 'replica grnry-belt-{id}-2-0 exited 1', \
+         'ImportError: No module named numpy')",
+        now() * 1000
+    ))
+    .await;
+    let history = format!("{}/history", ui_path(&id));
+    let said = "belt-api</strong> saw the status change from DEPLOYING to FAILED: replica";
+    let (_, editors) = Browser::sign_in(&app, "editor").await.get(&history).await;
+    assert!(editors.contains(said), "{editors}");
+    assert!(editors.contains("exited 1: ImportError: No module named numpy."));
+    let (_, viewers) = Browser::sign_in(&app, "viewer").await.get(&history).await;
+    assert!(viewers.contains(said), "{viewers}");
+    assert!(viewers.contains("exited 1.</li>"), "{viewers}");
+    assert!(!viewers.contains("ImportError"), "{viewers}");
 }

@@ -17,8 +17,9 @@ pub struct Pair {
 }
 
 impl Pair {
-    /// The pair `from` / `to` of the query names, each defaulting as the form does; `None` when
-    /// the belt keeps only one version (nothing to compare).
+    /// The pair `from` / `to` of the query names, `to` defaulting to the current version and
+    /// `from` to the kept one before `to`; `None` when no kept version is older (nothing to
+    /// compare).
     pub async fn asked(
         query: &Query,
         state: &AppState,
@@ -28,17 +29,10 @@ impl Pair {
         let to = version(query, "to")?.unwrap_or(current);
         let from = match version(query, "from")? {
             Some(from) => from,
-            None => {
-                let newest = Paging {
-                    offset: 0,
-                    limit: 2,
-                };
-                let page = state.belts.revisions(asked, Ok(newest)).await?;
-                match page.items.iter().find(|r| r.version < to) {
-                    Some(older) => older.version,
-                    None => return Ok(None),
-                }
-            }
+            None => match older_than(state, asked, to).await? {
+                Some(older) => older,
+                None => return Ok(None),
+            },
         };
         let old = state.belts.revision(asked, Ok(from)).await?;
         let new = state.belts.revision(asked, Ok(to)).await?;
@@ -54,6 +48,25 @@ impl Pair {
     }
 }
 
+/// The newest kept version older than `to`, read newest first a page at a time: the form's
+/// default is the version before the current one, on the first page.
+async fn older_than(state: &AppState, asked: Asked<'_>, to: i64) -> Result<Option<i64>, BeltError> {
+    let mut paging = Paging {
+        offset: 0,
+        limit: 50,
+    };
+    loop {
+        let page = state.belts.revisions(asked, Ok(paging)).await?;
+        if let Some(older) = page.items.iter().find(|r| r.version < to) {
+            return Ok(Some(older.version));
+        }
+        paging.offset += paging.limit;
+        if page.items.is_empty() || paging.offset >= page.total {
+            return Ok(None);
+        }
+    }
+}
+
 fn version(query: &Query, name: &str) -> Result<Option<i64>, Invalid> {
     query.value(name, "a positive integer (a belt version)", |text| {
         text.trim().parse::<i64>().ok().filter(|v| *v >= 1)
@@ -64,7 +77,7 @@ fn version(query: &Query, name: &str) -> Result<Option<i64>, Invalid> {
 pub fn compare(html: &mut Html, page: &RevisionPage, pair: Option<&Pair>) {
     html.raw("<section aria-labelledby=\"compare\"><h2 id=\"compare\">Compare versions</h2>");
     let Some(pair) = pair else {
-        html.raw("<p>The belt keeps one version only: there is nothing to compare.</p></section>");
+        html.raw("<p>No kept version is older: there is nothing to compare.</p></section>");
         return;
     };
     let (old, new) = (&pair.old.belt, &pair.new.belt);

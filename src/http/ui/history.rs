@@ -36,12 +36,12 @@ pub async fn page(
         Ok(events) => events,
         Err(err) => return ui_error(err),
     };
-    // The use case answered a refused query already; a deleted belt keeps its history but has
-    // no name left to show, so the page then names it by id.
-    let paging = paging.unwrap_or(Paging {
-        offset: 0,
-        limit: 20,
-    });
+    // The use case has already answered a refused query; this only unwraps it.
+    let paging = match paging {
+        Ok(paging) => paging,
+        Err(invalid) => return ui_error(invalid.into()),
+    };
+    // A deleted belt keeps its history but has no name left to show: the page names it by id.
     let name = state.belts.get(asked).await.ok().map(|s| s.belt.spec.name);
     let title = match &name {
         Some(name) => format!("History of {name}"),

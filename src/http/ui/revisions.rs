@@ -17,7 +17,7 @@ use super::list::age;
 use super::page::{render, respond};
 use super::session::{Session, SignedIn};
 use super::ui_error;
-use crate::belts::{Access, Asked, Edit, Paging, Replaced};
+use crate::belts::{Access, Asked, Edit, Replaced};
 use crate::domain::timestamp::format_timestamp;
 use crate::domain::{Belt, Commit, RevisionPage, RevisionSummary};
 use crate::http::query::Query;
@@ -49,10 +49,11 @@ pub async fn page(
         Ok(pair) => pair,
         Err(err) => return ui_error(err),
     };
-    let paging = paging.unwrap_or(Paging {
-        offset: 0,
-        limit: 20,
-    });
+    // The use case has already answered a refused query; this only unwraps it.
+    let paging = match paging {
+        Ok(paging) => paging,
+        Err(invalid) => return ui_error(invalid.into()),
+    };
     let may_write = session
         .caller
         .require(&scope.project, Access::Write)
