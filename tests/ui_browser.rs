@@ -8,6 +8,8 @@
 mod a11y;
 #[path = "ui_browser/editor.rs"]
 mod editor;
+#[path = "ui_browser/history.rs"]
+mod history;
 #[path = "ui_browser/support.rs"]
 mod support;
 #[path = "ui_browser/walk.rs"]

@@ -44,4 +44,5 @@ mod tenancy_documents;
 mod traces;
 mod ui;
 mod ui_editor;
+mod ui_history;
 mod watch;

@@ -12,14 +12,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::chart;
 use super::explain::explain;
 use super::form::Form;
+use super::guarded::{belt_page, done_notice, shown_version, write_refusal};
 use super::html::{encode, Html};
 use super::list::{age, badge};
-use super::page::{problem, render, respond};
+use super::page::{render, respond};
 use super::session::{Session, SignedIn};
 use super::ui_error;
 use crate::belts::{Access, Asked, BeltError, Edit, Shown, StateReport};
 use crate::domain::log_lines::LogQuery;
-use crate::domain::{Commit, Invalid, Precondition};
+use crate::domain::Commit;
 use crate::http::query::Query;
 use crate::http::scope::BeltScope;
 use crate::http::state::AppState;
@@ -64,12 +65,11 @@ pub async fn page(
     let title = shown.belt.spec.name.clone();
     let html = render(&title, Some(session), |html| {
         html.element("h1", &title);
-        if let Some(action) = notice {
-            html.raw("<p class=\"notice\" role=\"status\">")
-                .text(action)
-                .raw(" asked for.</p>");
+        if let Some(done) = notice {
+            done_notice(html, &done);
         }
         summary(html, &shown, &report);
+        super::history::belt_links(html, &shown.belt, may_write);
         if may_write {
             buttons(html, session, &shown);
         }
@@ -198,11 +198,6 @@ fn document(html: &mut Html, shown: &Shown) {
         .raw("</pre></section>");
 }
 
-/// Why a write from a page that showed an older version did nothing (START/STOP, the editor).
-pub(super) fn stale_sentence(current: i64) -> String {
-    format!("This belt changed since you loaded it (it is now at version {current}); nothing was done. Reload its page and decide again.")
-}
-
 /// START or STOP from the page's form: the CSRF token first, then the use case with the version
 /// the page showed as `If-Match`.
 pub async fn change_state(
@@ -217,13 +212,7 @@ pub async fn change_state(
         return refused;
     }
     let action = form.field("action").unwrap_or_default();
-    let expect = form
-        .field("version")
-        .and_then(|v| v.parse::<i64>().ok())
-        .map(|v| Precondition::OneOf(vec![v]))
-        .ok_or_else(|| {
-            Invalid::field_message("version", "Field 'version' must be a belt version.")
-        });
+    let expect = shown_version(&form);
     let edit = Edit {
         asked: Asked {
             caller: &session.caller,
@@ -234,16 +223,9 @@ pub async fn change_state(
         commit: Ok(Commit::Yes),
     };
     let json = serde_json::json!({ "action": action }).to_string();
-    let back = format!(
-        "/ui/projects/{}/belts/{}",
-        encode(scope.project.as_str()),
-        scope.id
-    );
+    let back = belt_page(&scope.project, scope.id);
     match state.belts.change_state(edit, json.as_bytes()).await {
         Ok(_) => Redirect::to(&format!("{back}?done={}", encode(action))).into_response(),
-        Err(BeltError::VersionMismatch { current, .. }) => {
-            problem(StatusCode::PRECONDITION_FAILED, &stale_sentence(current))
-        }
-        Err(err) => ui_error(err),
+        Err(err) => write_refusal(err),
     }
 }

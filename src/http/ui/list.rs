@@ -48,6 +48,7 @@ pub async fn page(
                 .text(encode(project.as_str()))
                 .raw("/belts/new\">New belt</a></p>");
         }
+        super::guarded::deleted_notice(html, &query);
         filters(html, &asked);
         table(html, &listed);
         paging(html, project.as_str(), &asked, &listed);

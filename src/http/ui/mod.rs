@@ -5,14 +5,20 @@
 mod assets;
 mod belt;
 mod chart;
+mod compare;
+mod delete;
+mod diff;
 mod editor;
 mod explain;
 mod form;
+mod guarded;
 mod highlight;
+mod history;
 mod html;
 mod list;
 mod login;
 mod page;
+mod revisions;
 mod session;
 mod timing;
 
@@ -59,6 +65,22 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/ui/projects/{project}/belts/{id}/state",
             post(belt::change_state),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/history",
+            get(history::page),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/revisions",
+            get(revisions::page),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/rollback",
+            post(revisions::rollback),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/delete",
+            get(delete::confirm).post(delete::delete),
         )
         .layer(Extension(Arc::new(session::Sessions::default())))
         .layer(axum::middleware::from_fn(timing::server_timing))
