@@ -270,7 +270,13 @@ fn offsets_backend(
             .with_auth(data_plane.auth.clone()),
     );
     let interval = Duration::from_millis(config.kafka.kafka_lag_interval_ms.max(100));
-    let watch = LagWatch::new(store.clone(), offsets.clone(), metrics.clone(), interval);
+    let watch = LagWatch::new(
+        store.clone(),
+        store.clone(),
+        offsets.clone(),
+        metrics.clone(),
+        interval,
+    );
     let plane = OffsetsBackend {
         offsets,
         metrics: metrics.clone(),

@@ -16,6 +16,8 @@ mod support;
 mod at_least_once;
 #[path = "dataplane/dead_letters.rs"]
 mod dead_letters;
+#[path = "dataplane/lag_series.rs"]
+mod lag_series;
 #[path = "dataplane/offsets.rs"]
 mod offsets;
 #[path = "dataplane/profiles.rs"]

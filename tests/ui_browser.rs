@@ -4,6 +4,12 @@
 //! at desktop and phone width go to docs/screenshots/. Without Chromium the test FAILS and says
 //! how to install it: a browser test that skips proves nothing.
 
+#[path = "ui_browser/a11y.rs"]
+mod a11y;
+#[path = "ui_browser/editor.rs"]
+mod editor;
+#[path = "ui_browser/history.rs"]
+mod history;
 #[path = "ui_browser/live.rs"]
 mod live;
 #[path = "ui_browser/support.rs"]

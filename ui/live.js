@@ -100,6 +100,8 @@
     heading.textContent = pod;
     var pre = document.createElement("pre");
     pre.className = "log";
+    // Focusable, as the page's own: a scrolling region must be reachable by keyboard.
+    pre.tabIndex = 0;
     pre.dataset.replica = pod;
     section.appendChild(heading);
     section.appendChild(pre);

@@ -121,6 +121,9 @@ pub enum Command {
     /// What happened to a belt: writes and status changes, newest first.
     #[command(after_help = "Examples:\n  belt history 42\n  belt history 42 --limit 100 -o json")]
     History(ListArgs),
+    /// A belt's consumer lag over time, and the records it consumed per second (kept a day).
+    #[command(after_help = "Examples:\n  belt lag 42\n  belt lag 42 --since 10m -o json")]
+    Lag(LagArgs),
     /// A belt's stored versions, newest first; with VERSION, that version's document.
     #[command(after_help = "Examples:\n  belt revisions 42\n  belt revisions 42 3 -o yaml")]
     Revisions(RevisionsArgs),
@@ -262,6 +265,14 @@ pub struct ListArgs {
     /// At most this many entries.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct LagArgs {
+    pub id: u64,
+    /// Samples since a time (RFC 3339) or for a duration back (30s, 10m, 2h); default the last hour.
+    #[arg(long)]
+    pub since: Option<String>,
 }
 
 #[derive(Debug, Args)]

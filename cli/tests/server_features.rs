@@ -15,6 +15,7 @@ on_both_databases!(
     logs_follow_shows_the_ready_line_and_ends_when_the_belt_stops,
     logs_since_and_previous_reach_the_server,
     history_lists_each_step_with_its_actor,
+    lag_reads_the_series_and_names_a_bad_since,
     revisions_and_rollback_store_the_old_content_as_a_new_version,
     bulk_start_and_stop_by_status_and_search,
     wait_uses_the_watch_and_sees_the_belt_come_up,
@@ -130,6 +131,22 @@ fn history_lists_each_step_with_its_actor(backend: Backend) {
         described.contains("Recent history:") && described.contains("created"),
         "{described}"
     );
+}
+
+fn lag_reads_the_series_and_names_a_bad_since(backend: Backend) {
+    let (_server, user) = with_example_belt(backend);
+    // This server has no data plane: nothing is measured, and the CLI says why.
+    assert_eq!(
+        user.json(&["lag", "42"]),
+        serde_json::json!({"samples": []})
+    );
+    let told = user.ok(&["lag", "42", "--since", "10m"]).stdout();
+    assert!(told.contains("No samples"), "{told}");
+    let refused = user.run(&["lag", "42", "--since", "soon"]);
+    assert_eq!(refused.code(), 4, "{refused}");
+    assert!(refused.stderr().contains("'since'"), "{refused}");
+    let missing = user.run(&["lag", "4242"]);
+    assert_eq!(missing.code(), 3, "{missing}");
 }
 
 fn revisions_and_rollback_store_the_old_content_as_a_new_version(backend: Backend) {

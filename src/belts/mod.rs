@@ -10,6 +10,7 @@ mod error;
 mod get;
 mod history;
 pub mod invoke;
+pub mod lag;
 mod list;
 mod locked;
 mod logs;

@@ -9,6 +9,16 @@ use std::fmt::Display;
 pub struct Invalid {
     pub culprit: Culprit,
     pub message: String,
+    /// Where in the field's text, when the field is source code (a Python syntax error): an
+    /// editor marks that line. The message says it too, for a client that reads only the text.
+    pub at: Option<SourceAt>,
+}
+
+/// A place in a field's text: 1-based line and column (in characters, as CPython counts them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceAt {
+    pub line: usize,
+    pub column: usize,
 }
 
 /// What the refused value was.
@@ -33,6 +43,15 @@ impl Invalid {
         Invalid {
             culprit: Culprit::Field(field.to_string()),
             message: message.into(),
+            at: None,
+        }
+    }
+
+    /// The same refusal, pointing at `at` in the field's text.
+    pub fn at(self, at: SourceAt) -> Self {
+        Invalid {
+            at: Some(at),
+            ..self
         }
     }
 
@@ -40,6 +59,7 @@ impl Invalid {
         Invalid {
             culprit: Culprit::Header(name.to_string()),
             message: message.into(),
+            at: None,
         }
     }
 
@@ -47,6 +67,7 @@ impl Invalid {
         Invalid {
             culprit: Culprit::Body,
             message: message.into(),
+            at: None,
         }
     }
 }

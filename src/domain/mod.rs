@@ -10,6 +10,7 @@ pub mod input;
 pub mod invalid;
 pub mod kafka_access;
 pub mod kube_lists;
+pub mod lag_series;
 pub mod lifecycle;
 pub mod log_lines;
 pub mod offsets;
@@ -33,7 +34,7 @@ pub use belt::{Belt, BeltSpec, Deployed, DesiredState, FetchProfile, OutputType,
 pub use defaults::BeltDefaults;
 pub use event::{BeltEvent, EventAction, EventDraft};
 pub use ids::{BeltId, ProjectName};
-pub use invalid::{Culprit, Invalid};
+pub use invalid::{Culprit, Invalid, SourceAt};
 pub use lifecycle::{Action, Observed, Phase};
 pub use refusal::{Commit, Precondition, Refusal};
 pub use retention::EventRetention;

@@ -5,6 +5,11 @@ use rustpython_parser::ast::{self, Stmt};
 use rustpython_parser::lexer::LexicalErrorType;
 use rustpython_parser::{Parse, ParseError, ParseErrorType, Tok};
 
+use super::invalid::{Invalid, SourceAt};
+
+/// The field every refusal here names.
+const FIELD: &str = "extractorFn";
+
 /// Whether the belt's fetchProfile mode hands a profile to `execute`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProfileArgument {
@@ -31,16 +36,39 @@ const BASE_STACK_BYTES: usize = 1024 * 1024;
 /// Error messages quote parser output, which may contain arbitrary user text (string tokens).
 const MAX_REASON_CHARS: usize = 100;
 
-/// Parses `source` as Python 3 (a real parser, never regexes) and checks the top-level `execute` function.
-pub fn check_extractor_fn(source: &str, profile: ProfileArgument) -> Result<(), String> {
+/// Parses `source` as Python 3 (a real parser, never regexes) and checks the top-level `execute`
+/// function. A syntax error's refusal carries its line and column ([`Invalid::at`]).
+pub fn check_extractor_fn(source: &str, profile: ProfileArgument) -> Result<(), Invalid> {
+    check(source, profile).map_err(|refused| match refused {
+        Refused::Plain(message) => Invalid::field_message(FIELD, message),
+        Refused::Syntax(message, at) => Invalid::field_message(FIELD, message).at(at),
+    })
+}
+
+/// A refusal before it names its field: a sentence, and a place for a syntax error.
+enum Refused {
+    Plain(String),
+    Syntax(String, SourceAt),
+}
+
+impl From<String> for Refused {
+    fn from(message: String) -> Self {
+        Refused::Plain(message)
+    }
+}
+
+fn check(source: &str, profile: ProfileArgument) -> Result<(), Refused> {
     if source.trim().is_empty() {
-        return Err("Parameter 'extractorFn' must not be empty.".to_owned());
+        return Err("Parameter 'extractorFn' must not be empty."
+            .to_owned()
+            .into());
     }
     if source.len() > MAX_SOURCE_BYTES {
         return Err(format!(
             "Parameter 'extractorFn' must not be larger than {MAX_SOURCE_BYTES} bytes but it has {}.",
             source.len()
-        ));
+        )
+        .into());
     }
     // Python translates "\r\n" and a lone "\r" to "\n" before tokenising; doing the same keeps
     // the reported line and column numbers simple to compute.
@@ -69,7 +97,7 @@ pub fn check_extractor_fn(source: &str, profile: ProfileArgument) -> Result<(), 
 
     let execute = parsed?
         .ok_or_else(|| "Parameter 'extractorFn' must define a function 'execute'.".to_owned())?;
-    check_signature(execute, profile)
+    Ok(check_signature(execute, profile)?)
 }
 
 /// What the check needs to know about `execute`: its positional parameters.
@@ -81,7 +109,7 @@ struct ExecuteSignature {
 
 /// Parses the source and summarises the last module-level `execute` definition, if any.
 /// Runs on the big-stack thread: the AST must be dropped there, so only a summary leaves it.
-fn parse_execute(source: &str) -> Result<Option<ExecuteSignature>, String> {
+fn parse_execute(source: &str) -> Result<Option<ExecuteSignature>, Refused> {
     let suite = ast::Suite::parse(source, "<extractorFn>").map_err(|error| {
         let (reason, offset) = describe(source, &error);
         syntax_error(source, offset, &reason)
@@ -123,11 +151,12 @@ fn check_signature(execute: ExecuteSignature, profile: ProfileArgument) -> Resul
     }
 }
 
-fn syntax_error(source: &str, offset: usize, reason: &str) -> String {
+fn syntax_error(source: &str, offset: usize, reason: &str) -> Refused {
     let (line, column) = line_column(source, offset);
-    format!(
+    let message = format!(
         "Parameter 'extractorFn' is not valid Python: {reason} at line {line}, column {column}."
-    )
+    );
+    Refused::Syntax(message, SourceAt { line, column })
 }
 
 /// 1-based line and column (in characters, as CPython counts them) of a byte offset.

@@ -1,11 +1,21 @@
 use super::ProfileArgument::{Optional, Required};
 use super::*;
+use crate::domain::Culprit;
 
 const REAL_EXAMPLE: &str = "from time import time\r\nfrom grnry_belt.models.update import Update\r\n\r\ndef execute(headers, event, profile=None):\r\n print(profile)\r\n update = Update(headers['grnry-correlation-id'],[\"dummy\"]).set_value(\"Hallo Belt!\",0.5,time(),'P1D','Dummy-Belt')\r\n update.set_type('TestProfileType')\r\n return [update]\r\n";
 const TWO_PARAMS: &str = "def execute(event, profile=None):\n    return []\n";
 
 fn err(source: &str, profile: ProfileArgument) -> String {
-    check_extractor_fn(source, profile).expect_err("should be rejected")
+    let refused = check_extractor_fn(source, profile).expect_err("should be rejected");
+    assert_eq!(refused.culprit, Culprit::Field("extractorFn".into()));
+    refused.message
+}
+
+/// Where the refusal points, for an editor to mark the line.
+fn at(source: &str) -> Option<SourceAt> {
+    check_extractor_fn(source, Optional)
+        .expect_err("should be rejected")
+        .at
 }
 
 #[test]
@@ -245,8 +255,11 @@ fn survives_nasty_input() {
     ];
     for source in sources {
         // A parser panic would surface as "could not be checked".
-        if let Err(message) = check_extractor_fn(source, Optional) {
-            assert!(!message.contains("could not be checked"), "{source:?}");
+        if let Err(refused) = check_extractor_fn(source, Optional) {
+            assert!(
+                !refused.message.contains("could not be checked"),
+                "{source:?}"
+            );
         }
     }
 }
@@ -259,4 +272,29 @@ fn typical_source_is_fast() {
     }
     // Generous for unoptimised builds on a busy CI machine; about 0.1 ms each in release.
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
+
+#[test]
+fn a_syntax_error_carries_its_line_and_column_and_nothing_else_does() {
+    let source = "def execute(headers, event):\n    x = 1\n    return [x +]\n";
+    assert_eq!(
+        at(source),
+        Some(SourceAt {
+            line: 3,
+            column: 16
+        })
+    );
+    assert!(err(source, Optional).contains("at line 3, column 16"));
+    // Windows line ends count as one, as Python reads them.
+    let crlf = source.replace('\n', "\r\n");
+    assert_eq!(
+        at(&crlf),
+        Some(SourceAt {
+            line: 3,
+            column: 16
+        })
+    );
+    // Refusals that are not about a place in the text point nowhere.
+    assert_eq!(at("x = 1\n"), None);
+    assert_eq!(at("def execute(a):\n    return []\n"), None);
 }

@@ -12,6 +12,7 @@ pub mod errors;
 pub mod history;
 pub mod if_match;
 pub mod invoke;
+pub mod lag;
 pub mod links;
 pub mod list;
 pub mod logs;
@@ -79,6 +80,7 @@ fn project_routes() -> Router<AppState> {
             axum::routing::post(revisions::rollback),
         )
         .route("/belts/{id}/history", get(history::history))
+        .route("/belts/{id}/lag", get(lag::lag))
         .route("/watch", get(watch::watch))
 }
 

@@ -33,6 +33,7 @@ use super::state::AppState;
         super::revisions::rollback,
         super::bulk::change_states,
         super::history::history,
+        super::lag::lag,
         super::watch::watch,
         super::invoke::invoke,
         super::offsets::get_offsets,

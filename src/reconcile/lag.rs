@@ -1,7 +1,9 @@
 //! The lag controller: keeps `belt_consumer_lag` current for every running belt
-//! (docs/api.md#offsets). One pass (`measure_once`) measures each running belt's consumer group
-//! and removes the series of belts that no longer run; `run` repeats it every interval. A belt
-//! whose lag cannot be measured loses its series rather than keeping a stale number.
+//! (docs/api.md#offsets) and a sample of each measurement in the store, the belt's lag over time
+//! (docs/api.md#lag-over-time). One pass (`measure_once`) measures each running belt's consumer
+//! group, removes the gauges of belts that no longer run and forgets samples older than a day;
+//! `run` repeats it every interval. A belt whose lag cannot be measured loses its gauge rather
+//! than keeping a stale number, and gets no sample.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,15 +12,18 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 
 use crate::broker::GroupOffsets;
-use crate::domain::offsets::{read_topics, total_lag};
+use crate::domain::belt::now_millis;
+use crate::domain::lag_series::{LagSample, RETENTION};
+use crate::domain::offsets::read_topics;
 use crate::domain::{BeltId, DesiredState};
 use crate::metrics::Metrics;
-use crate::store::{ReconcilerView, StoreError};
+use crate::store::{LagLog, ReconcilerView, StoreError};
 
 const MEASURED_AT_ONCE: usize = 8;
 
 pub struct LagWatch {
     store: Arc<dyn ReconcilerView>,
+    samples: Arc<dyn LagLog>,
     offsets: Arc<dyn GroupOffsets>,
     metrics: Arc<Metrics>,
     interval: Duration,
@@ -27,12 +32,14 @@ pub struct LagWatch {
 impl LagWatch {
     pub fn new(
         store: Arc<dyn ReconcilerView>,
+        samples: Arc<dyn LagLog>,
         offsets: Arc<dyn GroupOffsets>,
         metrics: Arc<Metrics>,
         interval: Duration,
     ) -> Self {
         LagWatch {
             store,
+            samples,
             offsets,
             metrics,
             interval,
@@ -60,6 +67,7 @@ impl LagWatch {
                 self.metrics.forget_consumer_lag(&id, &project);
             }
         }
+        self.samples.prune_lag(now_millis() - RETENTION).await?;
         Ok(measured)
     }
 
@@ -71,8 +79,10 @@ impl LagWatch {
         let group = belt.kafka_consumer_group_name();
         match self.offsets.positions(&group, &read_topics(&belt)).await {
             Ok(positions) => {
+                let sample = LagSample::measured(now_millis(), &positions);
                 let project = belt.project.to_string();
-                (self.metrics).set_consumer_lag(belt.id, &project, total_lag(&positions));
+                (self.metrics).set_consumer_lag(belt.id, &project, sample.total_lag);
+                self.samples.record_lag(&belt, sample).await?;
                 Ok(Some((belt.id.to_string(), project)))
             }
             Err(err) => {

@@ -7,10 +7,11 @@ use async_trait::async_trait;
 
 use super::pool::note_outage;
 use super::{
-    BeltRecords, BeltStore, Commit, Decide, EventBatch, EventLog, EventPage, ListQuery,
+    BeltRecords, BeltStore, Commit, Decide, EventBatch, EventLog, EventPage, LagLog, ListQuery,
     LockedOutcome, NewBelt, Page, ReconcilerView, Revision, RevisionLog, RevisionPage, Settle,
     Settlement, StoreError, Wishes,
 };
+use crate::domain::lag_series::LagSample;
 use crate::domain::{Belt, BeltId, EventDraft, EventRetention, ProjectName};
 
 /// Every store call bounded in time on this side of the connection. The server's own statement
@@ -160,5 +161,22 @@ impl EventLog for Bounded {
     }
     fn event_announcements(&self) -> tokio::sync::watch::Receiver<()> {
         self.inner.event_announcements()
+    }
+}
+
+#[async_trait]
+impl LagLog for Bounded {
+    async fn record_lag(&self, belt: &Belt, sample: LagSample) -> Result<(), StoreError> {
+        self.bound(self.inner.record_lag(belt, sample)).await
+    }
+    async fn lag_samples(
+        &self,
+        belt: &Belt,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<LagSample>, StoreError> {
+        self.bound(self.inner.lag_samples(belt, since)).await
+    }
+    async fn prune_lag(&self, before: time::OffsetDateTime) -> Result<u64, StoreError> {
+        self.bound(self.inner.prune_lag(before)).await
     }
 }

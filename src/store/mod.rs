@@ -1,5 +1,5 @@
-//! The Belt Store: four capability traits ([`BeltRecords`], [`ReconcilerView`], [`RevisionLog`],
-//! [`EventLog`]; [`BeltStore`] is all four), one SQL implementation generic over the database
+//! The Belt Store: five capability traits ([`BeltRecords`], [`ReconcilerView`], [`RevisionLog`],
+//! [`EventLog`], [`LagLog`]; [`BeltStore`] is all five), one SQL implementation generic over the database
 //! ([`SqlStore`]).
 //! Every write is a single statement or a single transaction, and uniqueness (id; name per
 //! project) is the database's job.
@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::domain::lag_series::LagSample;
 use crate::domain::{Belt, BeltEvent, BeltId, EventDraft, EventRetention, ProjectName, Refusal};
 
 pub use crate::domain::{Revision, RevisionPage, RevisionSummary};
@@ -233,12 +234,28 @@ pub trait EventLog: Send + Sync + 'static {
     fn event_announcements(&self) -> tokio::sync::watch::Receiver<()>;
 }
 
+/// A belt's lag over time (docs/api.md#lag-over-time): what the lag controller measured, kept a
+/// day. A belt is known by its project, id and creation time, so a belt that takes a deleted
+/// belt's id starts a series of its own.
+#[async_trait]
+pub trait LagLog: Send + Sync + 'static {
+    async fn record_lag(&self, belt: &Belt, sample: LagSample) -> Result<(), StoreError>;
+    /// The belt's samples taken at or after `since`, oldest first.
+    async fn lag_samples(
+        &self,
+        belt: &Belt,
+        since: time::OffsetDateTime,
+    ) -> Result<Vec<LagSample>, StoreError>;
+    /// Forgets every sample taken before `before`; answers how many.
+    async fn prune_lag(&self, before: time::OffsetDateTime) -> Result<u64, StoreError>;
+}
+
 /// The whole store, as one database implements it: what the composition root opens and hands
 /// on. A part that needs less takes the capability it needs (the reconciler a
 /// [`ReconcilerView`]), and a test fake implements only that.
-pub trait BeltStore: BeltRecords + ReconcilerView + RevisionLog + EventLog {}
+pub trait BeltStore: BeltRecords + ReconcilerView + RevisionLog + EventLog + LagLog {}
 
-impl<T: BeltRecords + ReconcilerView + RevisionLog + EventLog + ?Sized> BeltStore for T {}
+impl<T: BeltRecords + ReconcilerView + RevisionLog + EventLog + LagLog + ?Sized> BeltStore for T {}
 
 pub struct StoreOptions {
     pub max_connections: u32,

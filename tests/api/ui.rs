@@ -16,6 +16,7 @@ backend_tests!(
     a_viewer_sees_no_write_buttons_and_a_forged_write_is_refused,
     hostile_names_are_escaped_and_the_list_filters,
     with_oidc_the_console_never_signs_in_silently,
+    console_answers_say_their_server_time_and_api_answers_do_not,
 );
 
 /// A signed-in browser: its session cookie (the live updates' tests, ui_live.rs, sign in so too).
@@ -348,4 +349,27 @@ async fn with_oidc_the_console_never_signs_in_silently(backend: Backend) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.headers().get(SET_COOKIE).is_none());
+}
+
+async fn console_answers_say_their_server_time_and_api_answers_do_not(backend: Backend) {
+    let app = TestApp::spawn_dev_with_args(backend, &[]).await;
+    let browser = Browser::sign_in(&app, "global", "viewer").await;
+    let page = (app.client)
+        .get(format!("{}/ui/projects/global/belts", app.address))
+        .header(COOKIE, &browser.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let timing = page.headers()["server-timing"].to_str().unwrap();
+    let millis: f64 = timing
+        .strip_prefix("app;dur=")
+        .unwrap_or_else(|| panic!("{timing}"))
+        .parse()
+        .unwrap();
+    assert!(millis > 0.0 && millis < 60_000.0, "{timing}");
+    let token = app.token("global", &["viewer"]);
+    let api = app.get("/projects/global/belts", &token).await;
+    assert_eq!(api.status(), StatusCode::OK);
+    assert!(api.headers().get("server-timing").is_none());
 }

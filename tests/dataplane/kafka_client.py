@@ -102,5 +102,33 @@ def count(bootstrap, topic):
     print(json.dumps({"count": total}))
 
 
+def paced(bootstrap, topic, group, rate, seconds):
+    """Produces `rate` events a second to partition 0 of `topic` for `seconds`, and once a second
+    measures `group` as any Kafka client sees it: its committed offsets and the log end, summed
+    over the topic's partitions. Prints the measurements, one JSON line each (`at` in epoch ms)."""
+    rate, seconds = int(rate), int(seconds)
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    observer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    partitions = [TopicPartition(topic, p) for p in partitions_of(observer, topic)]
+    start = time.monotonic()
+    for second in range(seconds):
+        for n in range(rate):
+            due = start + second + n / rate
+            time.sleep(max(0.0, due - time.monotonic()))
+            number = second * rate + n
+            producer.produce(topic, value=json.dumps({"n": number}).encode(), key=str(number).encode(),
+                             partition=0, headers=[("grnry-correlation-id", f"c-{number}")])
+            producer.poll(0)
+        producer.flush(10)
+        committed = observer.committed(partitions, timeout=10)
+        log_end = sum(observer.get_watermark_offsets(p, timeout=10)[1] for p in partitions)
+        done = sum(max(c.offset, 0) for c in committed)
+        print(json.dumps({"at": int(time.time() * 1000), "committed": done, "logEnd": log_end}),
+              flush=True)
+    observer.close()
+
+
 if __name__ == "__main__":
-    {"topics": topics, "produce": produce, "read": read, "count": count}[sys.argv[1]](*sys.argv[2:])
+    commands = {"topics": topics, "produce": produce, "read": read, "count": count, "paced": paced}
+    commands[sys.argv[1]](*sys.argv[2:])

@@ -207,6 +207,11 @@ impl Api {
             .await
     }
 
+    /// GET of `path` under the project, as JSON.
+    pub async fn read(&self, path: &str) -> Value {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
     pub async fn logs(&self, id: i64) -> Value {
         self.call(reqwest::Method::GET, &format!("/belts/{id}/logs"), None)
             .await

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::a11y::assert_accessible;
 use crate::support::{create_belt, serve};
 use serde_json::json;
 
@@ -45,6 +46,7 @@ async fn walk(database_url: Option<&str>, screenshots: bool) {
         .text("h1")
         .await
         .contains("Local development sign-in"));
+    assert_accessible(&browser, "sign-in").await;
     browser.type_into("#name", "Ada Lovelace").await;
     browser.click("button[type=submit]").await;
     browser.text_once("h1", |h1| h1 == "Belts of global").await;
@@ -67,6 +69,7 @@ async fn walk(database_url: Option<&str>, screenshots: bool) {
     let searched =
         |listed: &str| listed.contains("console-demo") && !listed.contains("another-belt");
     browser.text_once("tbody", searched).await;
+    assert_accessible(&browser, "list").await;
     if screenshots {
         browser.screenshots("list").await;
     }
@@ -86,6 +89,7 @@ async fn walk(database_url: Option<&str>, screenshots: bool) {
         "RUNNING with a log line",
     )
     .await;
+    assert_accessible(&browser, "belt").await;
     if screenshots {
         browser.screenshots("belt").await;
     }

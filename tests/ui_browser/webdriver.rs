@@ -230,6 +230,14 @@ impl Browser {
             .await
     }
 
+    /// Runs `script` in the page as W3C WebDriver "Execute Async Script": the script calls its last
+    /// argument with the result.
+    pub async fn execute_async(&self, script: &str, args: Value) -> Value {
+        let body = json!({"script": script, "args": args});
+        self.call(reqwest::Method::POST, "/execute/async", Some(body))
+            .await
+    }
+
     pub async fn close(self) {
         let _ = self.http.delete(&self.session).send().await;
     }

@@ -5,6 +5,7 @@ mod belts;
 mod describe_text;
 mod files;
 mod history;
+mod lag;
 mod logs;
 mod setup;
 mod state;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli, out: Out) -> Result<i32> {
         }
         Command::Logs(args) => logs::logs(&client()?, &args, out),
         Command::History(args) => history::history(&client()?, &args, out),
+        Command::Lag(args) => lag::lag(&client()?, &args, out),
         Command::Revisions(args) => history::revisions(&client()?, &args, out),
         Command::Rollback(args) => history::rollback(&client()?, &args, out),
     }

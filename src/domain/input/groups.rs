@@ -118,8 +118,7 @@ impl Code {
         } else {
             ProfileArgument::Optional
         };
-        python::check_extractor_fn(&extractor_fn, profile_argument)
-            .map_err(|message| Invalid::field_message("extractorFn", message))?;
+        python::check_extractor_fn(&extractor_fn, profile_argument)?;
         let requirements_py = f.text("requirementsPy")?;
         requirements::check_requirements(&requirements_py)
             .map_err(|message| Invalid::field_message("requirementsPy", message))?;

@@ -9,17 +9,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::chart;
 use super::explain::explain;
 use super::form::Form;
+use super::guarded::{belt_page, done_notice, shown_version, write_refusal};
 use super::html::{encode, Html};
 use super::list::{age, badge};
 use super::live;
-use super::page::{problem, render, respond};
+use super::page::{render, respond};
 use super::session::{Session, SignedIn};
 use super::ui_error;
 use crate::belts::{Access, Asked, BeltError, Edit, Shown, StateReport};
 use crate::domain::log_lines::LogQuery;
-use crate::domain::{Commit, Invalid, Precondition};
+use crate::domain::Commit;
 use crate::http::query::Query;
 use crate::http::scope::BeltScope;
 use crate::http::state::AppState;
@@ -61,20 +63,21 @@ pub async fn page(
     } else {
         Err(BeltError::Forbidden)
     };
+    let lag = state.belts.lag_series(asked, Ok(None)).await;
     let notice = query.single("done").ok().flatten().map(str::to_owned);
     let title = shown.belt.spec.name.clone();
     let html = render(&title, Some(session), |html| {
         html.element("h1", &title);
-        if let Some(action) = notice {
-            html.raw("<p class=\"notice\" role=\"status\">")
-                .text(action)
-                .raw(" asked for.</p>");
+        if let Some(done) = notice {
+            done_notice(html, &done);
         }
         summary(html, &shown, &report);
+        super::history::belt_links(html, &shown.belt, may_write);
         if may_write {
             buttons(html, session, &shown);
         }
         details(html, &report);
+        chart::section(html, lag);
         logs_section(html, logs);
         document(html, &shown);
         live::belt_script(html, &shown.belt, read_at, may_write);
@@ -125,7 +128,11 @@ fn buttons(html: &mut Html, session: &Session, shown: &Shown) {
             .raw(label)
             .raw("</button></form> ");
     }
-    html.raw("</section>");
+    html.raw("<a id=\"edit\" href=\"/ui/projects/")
+        .text(encode(belt.project.as_str()))
+        .raw("/belts/")
+        .text(belt.id)
+        .raw("/edit\">Edit</a></section>");
 }
 
 fn details(html: &mut Html, report: &StateReport) {
@@ -168,7 +175,9 @@ fn logs_section(html: &mut Html, logs: Logs) {
         Ok(Some(replicas)) => {
             for (replica, lines) in replicas {
                 html.element("h3", &replica);
-                html.raw("<pre class=\"log\" data-replica=\"")
+                // Focusable: a scrolling region must be reachable by keyboard (axe's
+                // scrollable-region-focusable).
+                html.raw("<pre class=\"log\" tabindex=\"0\" data-replica=\"")
                     .text(replica)
                     .raw("\">")
                     .text(lines.join("\n"))
@@ -190,9 +199,9 @@ fn logs_section(html: &mut Html, logs: Logs) {
 fn document(html: &mut Html, shown: &Shown) {
     let spec = &shown.belt.spec;
     html.raw("<section aria-labelledby=\"callback\"><h2 id=\"callback\">Callback</h2>")
-        .raw("<h3>extractorFn</h3><pre>")
+        .raw("<h3>extractorFn</h3><pre tabindex=\"0\">")
         .text(&spec.extractor_fn)
-        .raw("</pre><h3>requirementsPy</h3><pre>")
+        .raw("</pre><h3>requirementsPy</h3><pre tabindex=\"0\">")
         .text(&spec.requirements_py)
         .raw("</pre></section>");
 }
@@ -211,13 +220,7 @@ pub async fn change_state(
         return refused;
     }
     let action = form.field("action").unwrap_or_default();
-    let expect = form
-        .field("version")
-        .and_then(|v| v.parse::<i64>().ok())
-        .map(|v| Precondition::OneOf(vec![v]))
-        .ok_or_else(|| {
-            Invalid::field_message("version", "Field 'version' must be a belt version.")
-        });
+    let expect = shown_version(&form);
     let edit = Edit {
         asked: Asked {
             caller: &session.caller,
@@ -228,17 +231,9 @@ pub async fn change_state(
         commit: Ok(Commit::Yes),
     };
     let json = serde_json::json!({ "action": action }).to_string();
-    let back = format!(
-        "/ui/projects/{}/belts/{}",
-        encode(scope.project.as_str()),
-        scope.id
-    );
+    let back = belt_page(&scope.project, scope.id);
     match state.belts.change_state(edit, json.as_bytes()).await {
         Ok(_) => Redirect::to(&format!("{back}?done={}", encode(action))).into_response(),
-        Err(BeltError::VersionMismatch { current, .. }) => problem(
-            StatusCode::PRECONDITION_FAILED,
-            &format!("This belt changed since you loaded it (it is now at version {current}); nothing was done. Reload its page and decide again."),
-        ),
-        Err(err) => ui_error(err),
+        Err(err) => write_refusal(err),
     }
 }

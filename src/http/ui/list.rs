@@ -11,7 +11,7 @@ use super::live;
 use super::page::{render, respond};
 use super::session::SignedIn;
 use super::ui_error;
-use crate::belts::{Listed, Listing};
+use crate::belts::{Access, Listed, Listing};
 use crate::domain::{Belt, BeltId, BeltStatus, Invalid};
 use crate::http::query::Query;
 use crate::http::scope::ProjectScope;
@@ -44,6 +44,12 @@ pub async fn page(
     let title = format!("Belts of {}", project.as_str());
     let html = render(&title, Some(&signed_in.session), |html| {
         html.element("h1", &title);
+        if caller.require(&project, Access::Write).is_ok() {
+            html.raw("<p><a id=\"new-belt\" href=\"/ui/projects/")
+                .text(encode(project.as_str()))
+                .raw("/belts/new\">New belt</a></p>");
+        }
+        super::guarded::deleted_notice(html, &query);
         filters(html, &asked);
         table(html, &listed);
         paging(html, project.as_str(), &asked, &listed);

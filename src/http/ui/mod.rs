@@ -4,14 +4,24 @@
 
 mod assets;
 mod belt;
+mod chart;
+mod compare;
+mod delete;
+mod diff;
+mod editor;
 mod explain;
 mod form;
+mod guarded;
+mod highlight;
+mod history;
 mod html;
 mod list;
 mod live;
 mod login;
 mod page;
+mod revisions;
 mod session;
+mod timing;
 
 use std::sync::Arc;
 
@@ -42,10 +52,47 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/ui/projects/{project}/belts/{id}", get(belt::page))
         .route(
+            "/ui/projects/{project}/belts/new",
+            get(editor::new_page).post(editor::create),
+        )
+        .route(
+            "/ui/projects/{project}/belts/check",
+            post(editor::check_new),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/edit",
+            get(editor::edit_page).post(editor::update),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/check",
+            post(editor::check_edit),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/invoke",
+            post(editor::invoke),
+        )
+        .route(
             "/ui/projects/{project}/belts/{id}/state",
             post(belt::change_state),
         )
+        .route(
+            "/ui/projects/{project}/belts/{id}/history",
+            get(history::page),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/revisions",
+            get(revisions::page),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/rollback",
+            post(revisions::rollback),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/delete",
+            get(delete::confirm).post(delete::delete),
+        )
         .layer(Extension(Arc::new(session::Sessions::default())))
+        .layer(axum::middleware::from_fn(timing::server_timing))
 }
 
 /// What no route answers: a browser's `GET /` goes to the console; everything else is the API's

@@ -17,6 +17,7 @@ macro_rules! sql_impl {
             for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
             for<'r> $crate::store::row::BeltRow: sqlx::FromRow<'r, DB::Row>,
             for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
+            for<'r> (i64, i64, i64): sqlx::FromRow<'r, DB::Row>,
             for<'r> (String,): sqlx::FromRow<'r, DB::Row>,
             for<'r> $crate::store::row::SummaryRow: sqlx::FromRow<'r, DB::Row>,
             for<'r> $crate::store::revisions::RevisionRow: sqlx::FromRow<'r, DB::Row>,
@@ -34,6 +35,7 @@ macro_rules! sql_impl {
 }
 
 mod events;
+mod lag;
 mod queries;
 mod revisions;
 mod statements;

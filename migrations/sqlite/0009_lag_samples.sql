@@ -1,0 +1,13 @@
+-- A belt's consumer lag over time (docs/api.md#lag-over-time), one row per measurement of the lag
+-- controller, kept a day. A belt is known by its project, id and creation time: ids can be taken
+-- again after a delete, and a new belt must not inherit the old one's series.
+CREATE TABLE lag_samples (
+    project TEXT NOT NULL,
+    belt_id INTEGER NOT NULL,
+    belt_created_ms INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    total_lag INTEGER NOT NULL,
+    committed INTEGER NOT NULL,
+    PRIMARY KEY (project, belt_id, belt_created_ms, at_ms)
+);
+CREATE INDEX lag_samples_by_age ON lag_samples (at_ms);

@@ -1,0 +1,276 @@
+//! The callback editor (docs/console.md): `/ui/projects/{p}/belts/new` creates a belt through the
+//! create use case, `…/belts/{id}/edit` saves its next version through the replace use case with
+//! the version the page showed as `If-Match`. Typing posts the form to `…/check`, which asks the
+//! same use case for a dry run (nothing is kept) and answers the error at its field and line;
+//! the test panel posts it to `…/invoke`, the test-invoke use case, with the editor's drafts.
+//! Every POST carries the session's CSRF token; the use cases check the roles.
+
+mod check;
+mod draft;
+mod panel;
+mod view;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::Map;
+
+use self::check::{check_region, Checked};
+use self::draft::Draft;
+use self::panel::{panel_result, Ran};
+use self::view::{editor_page, Shown, Target};
+use super::form::Form;
+use super::guarded::stale_sentence;
+use super::html::{encode, Html};
+use super::page::{problem, respond};
+use super::session::{Session, SignedIn};
+use super::ui_error;
+use crate::belts::{Access, Asked, BeltError, Caller, Edit, Replaced};
+use crate::domain::{BeltId, Commit, ProjectName};
+use crate::http::document::export;
+use crate::http::error::ApiError;
+use crate::http::scope::{BeltScope, ProjectScope};
+use crate::http::state::AppState;
+
+/// What a save, or its dry run, did.
+enum Done {
+    Saved(BeltId),
+    /// The edit changed nothing; the belt stays at this version.
+    Unchanged(BeltId, i64),
+}
+
+pub async fn new_page(signed_in: SignedIn, ProjectScope(project): ProjectScope) -> Response {
+    let session = &signed_in.session;
+    if let Err(err) = session.caller.require(&project, Access::Write) {
+        return ui_error(err);
+    }
+    let page = editor_page(
+        session,
+        &Target::New(project),
+        &Draft::blank(),
+        Shown::default(),
+    );
+    respond(StatusCode::OK, page)
+}
+
+pub async fn edit_page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    scope: BeltScope,
+) -> Response {
+    let session = &signed_in.session;
+    if let Err(err) = session.caller.require(&scope.project, Access::Write) {
+        return ui_error(err);
+    }
+    let shown = match state.belts.get(asked(session, &scope)).await {
+        Ok(shown) => shown,
+        Err(err) => return ui_error(err),
+    };
+    let target = Target::Edit(scope.project, scope.id);
+    let page = editor_page(session, &target, &Draft::of(&shown.belt), Shown::default());
+    respond(StatusCode::OK, page)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ProjectScope(project): ProjectScope,
+    body: Bytes,
+) -> Response {
+    save(&state, &signed_in.session, Target::New(project), &body).await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    scope: BeltScope,
+    body: Bytes,
+) -> Response {
+    let target = Target::Edit(scope.project, scope.id);
+    save(&state, &signed_in.session, target, &body).await
+}
+
+pub async fn check_new(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ProjectScope(project): ProjectScope,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = Target::New(project);
+    check(&state, &signed_in.session, target, &headers, &body).await
+}
+
+pub async fn check_edit(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    scope: BeltScope,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = Target::Edit(scope.project, scope.id);
+    check(&state, &signed_in.session, target, &headers, &body).await
+}
+
+/// The create or replace use case with the editor's document, kept or only tried.
+async fn attempt(
+    state: &AppState,
+    caller: &Caller,
+    target: &Target,
+    draft: &Draft,
+    commit: Commit,
+) -> Result<Done, BeltError> {
+    let (project, id) = match target {
+        Target::New(project) => {
+            let body = draft.body(Map::new());
+            let created = (state.belts)
+                .create(caller, project.clone(), None, &body, Ok(commit))
+                .await?;
+            return Ok(Done::Saved(created.belt.id));
+        }
+        Target::Edit(project, id) => (project, *id),
+    };
+    let asked = Asked {
+        caller,
+        project,
+        id,
+    };
+    // What the form does not show (labels, output types, resources…) is kept: the body starts
+    // from the belt's own fields, as `?export=true` shows them.
+    let current = state.belts.get(asked).await?;
+    let base = export(&current.belt, state.belts.defaults());
+    let edit = Edit {
+        asked,
+        expect: draft.precondition(),
+        commit: Ok(commit),
+    };
+    match state.belts.replace(edit, &draft.body(base)).await? {
+        Replaced::Changed(shown) => Ok(Done::Saved(shown.belt.id)),
+        Replaced::Unchanged { version } => Ok(Done::Unchanged(id, version)),
+    }
+}
+
+fn asked<'a>(session: &'a Session, scope: &'a BeltScope) -> Asked<'a> {
+    Asked {
+        caller: &session.caller,
+        project: &scope.project,
+        id: scope.id,
+    }
+}
+
+fn belt_page(project: &ProjectName, id: BeltId) -> String {
+    format!("/ui/projects/{}/belts/{id}", encode(project.as_str()))
+}
+
+async fn save(state: &AppState, session: &Session, target: Target, body: &[u8]) -> Response {
+    let form = Form::parse(body);
+    if let Some(refused) = form.csrf_refusal(session) {
+        return refused;
+    }
+    let draft = Draft::read(&form);
+    match attempt(state, &session.caller, &target, &draft, Commit::Yes).await {
+        Ok(Done::Saved(id) | Done::Unchanged(id, _)) => {
+            Redirect::to(&belt_page(target.project(), id)).into_response()
+        }
+        // The user's text stays: the same editor again, with the refusal at its field and line.
+        Err(BeltError::Invalid(invalid)) => {
+            let shown = Shown {
+                checked: Some(Checked::Refused(invalid)),
+                ran: None,
+            };
+            respond(
+                StatusCode::BAD_REQUEST,
+                editor_page(session, &target, &draft, shown),
+            )
+        }
+        Err(BeltError::VersionMismatch { current, .. }) => {
+            problem(StatusCode::PRECONDITION_FAILED, &stale_sentence(current))
+        }
+        Err(err) => ui_error(err),
+    }
+}
+
+/// Whether htmx asked (it answers a fragment to swap in) or a browser without JavaScript did
+/// (the whole editor again, the answer in place).
+fn from_htmx(headers: &HeaderMap) -> bool {
+    headers.contains_key("hx-request")
+}
+
+async fn check(
+    state: &AppState,
+    session: &Session,
+    target: Target,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let form = Form::parse(body);
+    if let Some(refused) = form.csrf_refusal(session) {
+        return refused;
+    }
+    let draft = Draft::read(&form);
+    let checked = match attempt(state, &session.caller, &target, &draft, Commit::DryRun).await {
+        Ok(Done::Saved(_)) => Checked::Fine(match target {
+            Target::New(_) => "No problems found: saving creates the belt.".to_owned(),
+            Target::Edit(..) => "No problems found: saving stores a new version.".to_owned(),
+        }),
+        Ok(Done::Unchanged(_, version)) => Checked::Fine(format!(
+            "No problems found, and no change: the belt stays at version {version}."
+        )),
+        Err(BeltError::Invalid(invalid)) => Checked::Refused(invalid),
+        Err(BeltError::VersionMismatch { current, .. }) => Checked::Failed(stale_sentence(current)),
+        Err(BeltError::Forbidden) => return ui_error(BeltError::Forbidden),
+        Err(err) => Checked::Failed(ApiError::from(err).to_string()),
+    };
+    if from_htmx(headers) {
+        let mut html = Html::default();
+        check_region(&mut html, &draft.extractor_fn, Some(&checked));
+        return respond(StatusCode::OK, html);
+    }
+    let shown = Shown {
+        checked: Some(checked),
+        ran: None,
+    };
+    respond(StatusCode::OK, editor_page(session, &target, &draft, shown))
+}
+
+/// The test panel's "Run": the editor's callback and requirements as drafts on the sample event.
+pub async fn invoke(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    scope: BeltScope,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let session = &signed_in.session;
+    let form = Form::parse(&body);
+    if let Some(refused) = form.csrf_refusal(session) {
+        return refused;
+    }
+    let draft = Draft::read(&form);
+    let ran = match draft.invoke_body() {
+        Err(invalid) => Ran::Refused(invalid.message),
+        Ok(bytes) => {
+            match state
+                .invocations
+                .invoke(asked(session, &scope), &bytes)
+                .await
+            {
+                Ok(report) => Ran::Report(Box::new(report)),
+                Err(BeltError::Forbidden) => return ui_error(BeltError::Forbidden),
+                Err(err) => Ran::Refused(ApiError::from(err).to_string()),
+            }
+        }
+    };
+    if from_htmx(&headers) {
+        let mut html = Html::default();
+        panel_result(&mut html, Some(&ran));
+        return respond(StatusCode::OK, html);
+    }
+    let target = Target::Edit(scope.project, scope.id);
+    let shown = Shown {
+        checked: None,
+        ran: Some(ran),
+    };
+    respond(StatusCode::OK, editor_page(session, &target, &draft, shown))
+}

@@ -1,0 +1,166 @@
+//! The editor page: a plain form of labelled fields and textareas that saves without JavaScript;
+//! with htmx, typing posts the form to the check route and the answer replaces the check region
+//! (the error at its line, the highlighted view), and "Run" posts it to the test panel's route.
+
+use super::check::{check_region, Checked};
+use super::draft::Draft;
+use super::panel::{panel_result, Ran};
+use crate::domain::{BeltId, ProjectName};
+use crate::http::ui::html::{encode, Html};
+use crate::http::ui::page::render;
+use crate::http::ui::session::Session;
+
+/// Which belt the editor writes: a new one, or the next version of one.
+#[derive(Debug, Clone)]
+pub enum Target {
+    New(ProjectName),
+    Edit(ProjectName, BeltId),
+}
+
+impl Target {
+    pub fn project(&self) -> &ProjectName {
+        match self {
+            Target::New(project) | Target::Edit(project, _) => project,
+        }
+    }
+
+    /// `/ui/projects/{p}/belts/new` or `/ui/projects/{p}/belts/{id}`: the editor's routes hang
+    /// below it (`/check`, `/edit`, `/invoke`).
+    fn base(&self) -> String {
+        let project = encode(self.project().as_str());
+        match self {
+            Target::New(_) => format!("/ui/projects/{project}/belts"),
+            Target::Edit(_, id) => format!("/ui/projects/{project}/belts/{id}"),
+        }
+    }
+
+    fn save_path(&self) -> String {
+        match self {
+            Target::New(_) => format!("{}/new", self.base()),
+            Target::Edit(..) => format!("{}/edit", self.base()),
+        }
+    }
+
+    pub fn check_path(&self) -> String {
+        format!("{}/check", self.base())
+    }
+
+    pub fn invoke_path(&self) -> String {
+        format!("{}/invoke", self.base())
+    }
+}
+
+/// What the page shows besides the draft: the last check's answer and the last run's.
+#[derive(Default)]
+pub struct Shown {
+    pub checked: Option<Checked>,
+    pub ran: Option<Ran>,
+}
+
+pub fn editor_page(session: &Session, target: &Target, draft: &Draft, shown: Shown) -> Html {
+    let title = match target {
+        Target::New(_) => "New belt".to_owned(),
+        Target::Edit(..) => format!("Edit {}", draft.name),
+    };
+    render(&title, Some(session), |html| {
+        html.element("h1", &title);
+        html.raw("<form id=\"editor\" class=\"editor\" method=\"post\" action=\"")
+            .text(target.save_path())
+            .raw("\" hx-post=\"")
+            .text(target.check_path())
+            .raw("\" hx-trigger=\"input delay:600ms\" hx-target=\"#check\" hx-swap=\"outerHTML\">")
+            .hidden("csrf", &session.csrf);
+        if let Some(version) = &draft.version {
+            html.hidden("version", version);
+        }
+        fields(html, draft);
+        callback(html, draft, shown.checked.as_ref());
+        html.raw("<div class=\"field\"><label for=\"requirementsPy\">requirementsPy</label>")
+            .raw("<textarea id=\"requirementsPy\" name=\"requirementsPy\" rows=\"3\" ")
+            .raw("spellcheck=\"false\" autocapitalize=\"off\">")
+            .text(&draft.requirements_py)
+            .raw("</textarea></div><p class=\"actions\">")
+            .raw("<button type=\"submit\" class=\"primary\" id=\"save\">")
+            .raw(match target {
+                Target::New(_) => "Create belt",
+                Target::Edit(..) => "Save",
+            })
+            .raw("</button> <button type=\"submit\" id=\"check-now\" formaction=\"")
+            .text(target.check_path())
+            .raw("\">Check</button></p>");
+        test_panel(html, target, draft, shown.ran.as_ref());
+        html.raw("</form>");
+    })
+}
+
+fn fields(html: &mut Html, draft: &Draft) {
+    let input = |html: &mut Html, id: &'static str, label: &'static str, value: &str| {
+        html.raw("<div class=\"field\"><label for=\"")
+            .raw(id)
+            .raw("\">")
+            .raw(label)
+            .raw("</label><input id=\"")
+            .raw(id)
+            .raw("\" name=\"")
+            .raw(id)
+            .raw("\" value=\"")
+            .text(value)
+            .raw("\"></div>");
+    };
+    html.raw("<div class=\"meta\">");
+    input(html, "name", "Name", &draft.name);
+    input(html, "description", "Description", &draft.description);
+    input(
+        html,
+        "eventTypes",
+        "Event types (separated by commas)",
+        &draft.event_types,
+    );
+    input(
+        html,
+        "replicas",
+        "Replicas (blank for the default)",
+        &draft.replicas,
+    );
+    html.raw("</div>");
+}
+
+/// The callback's textarea and, beside it, the check region: the error at its line and the
+/// highlighted, numbered view of what was checked.
+fn callback(html: &mut Html, draft: &Draft, checked: Option<&Checked>) {
+    let rows = draft.extractor_fn.lines().count().clamp(8, 40) + 1;
+    html.raw("<div class=\"code-editor\"><div class=\"field\">")
+        .raw("<label for=\"extractorFn\">extractorFn (Python)</label>")
+        .raw("<textarea id=\"extractorFn\" name=\"extractorFn\" class=\"code\" rows=\"")
+        .text(rows)
+        .raw("\" wrap=\"off\" spellcheck=\"false\" autocapitalize=\"off\" ")
+        .raw("aria-describedby=\"check-message\">")
+        .text(&draft.extractor_fn)
+        .raw("</textarea></div><div class=\"check-live\" aria-live=\"polite\">");
+    check_region(html, &draft.extractor_fn, checked);
+    html.raw("</div></div>");
+}
+
+fn test_panel(html: &mut Html, target: &Target, draft: &Draft, ran: Option<&Ran>) {
+    html.raw("<section class=\"test-panel\" aria-labelledby=\"test-panel\">")
+        .raw("<h2 id=\"test-panel\">Test panel</h2>");
+    if let Target::New(_) = target {
+        html.raw("<p>The test panel runs a stored belt's callback in the sandbox: create the ")
+            .raw("belt first, then edit it to try drafts on sample events.</p></section>");
+        return;
+    }
+    html.raw("<p>Runs the callback and requirements as they stand in the editor (not saved) ")
+        .raw("on one sample event, as a replica would.</p>")
+        .raw("<div class=\"field\"><label for=\"sample\">Sample event (JSON)</label>")
+        .raw("<textarea id=\"sample\" name=\"sample\" class=\"code\" rows=\"4\" ")
+        .raw("spellcheck=\"false\">")
+        .text(&draft.sample)
+        .raw("</textarea></div><p><button type=\"submit\" id=\"run\" formaction=\"")
+        .text(target.invoke_path())
+        .raw("\" hx-post=\"")
+        .text(target.invoke_path())
+        .raw("\" hx-target=\"#ran\" hx-swap=\"outerHTML\">Run</button></p>")
+        .raw("<div aria-live=\"polite\">");
+    panel_result(html, ran);
+    html.raw("</div></section>");
+}
