@@ -3,7 +3,9 @@
 //! approves the configured user at once, a token endpoint that VERIFIES PKCE (SHA-256 of the
 //! verifier must be the challenge), answers each code once and rotates refresh tokens, and an
 //! end-session endpoint. Every token it issues is recorded, so a test can look for them where
-//! they must never be.
+//! they must never be. Self-contained, so that the browser test (`tests/ui_browser/oidc.rs`)
+//! includes the same file; each binary uses a part of it.
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::helpers::{fixture, now, sign_with};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 pub const CLIENT_ID: &str = "belt-console";
 pub const CLIENT_SECRET: &str = "console-secret";
@@ -164,6 +166,21 @@ impl StubIdp {
     }
 }
 
+const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys");
+
+fn now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.unwrap().as_secs() as i64
+}
+
+/// Signs `claims` RS256 with the fixture key `key`, named as its `kid`.
+fn sign_with(key: &str, claims: &Value) -> String {
+    let pem = std::fs::read(format!("{KEYS}/{key}.pem")).unwrap();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(key.to_string());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(&pem).unwrap()).unwrap()
+}
+
 fn pairs(raw: &str) -> HashMap<String, String> {
     url::form_urlencoded::parse(raw.as_bytes())
         .into_owned()
@@ -182,7 +199,8 @@ async fn discovery(State(stub): State<Arc<StubIdp>>) -> Json<Value> {
 }
 
 async fn certs() -> Json<Value> {
-    let key: Value = serde_json::from_slice(&fixture("keys/rsa-a.jwk.json")).unwrap();
+    let jwk = std::fs::read(format!("{KEYS}/rsa-a.jwk.json")).unwrap();
+    let key: Value = serde_json::from_slice(&jwk).unwrap();
     Json(json!({ "keys": [key] }))
 }
 
