@@ -265,6 +265,15 @@ async fn the_provider_refusing_access_is_a_page_and_no_session(backend: Backend)
         page.contains("did not sign you in (access_denied)"),
         "{page}"
     );
+    // Anyone can write a callback link: only a plain error code is repeated on the page.
+    let hostile = console.url("/ui/callback?error=%3Cb%3EVisit+evil.example%3C%2Fb%3E");
+    let page = console
+        .refused(&Url::parse(&hostile).unwrap(), "", StatusCode::FORBIDDEN)
+        .await;
+    assert!(
+        page.contains("did not sign you in (unknown)") && !page.contains("evil"),
+        "{page}"
+    );
     // And with no role in any project: signed in at the provider, not in the console.
     console.idp.behave(|b| {
         b.deny = None;

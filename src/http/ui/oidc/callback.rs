@@ -10,7 +10,7 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::Extension;
 
 use super::pending::{Pending, BINDING_COOKIE};
-use super::provider::TokenAnswer;
+use super::provider::{plain_code, TokenAnswer};
 use super::{provider_failed, SignIn};
 use crate::auth::{AuthError, Claims};
 use crate::belts;
@@ -38,6 +38,7 @@ pub async fn callback(
     // Taken first, so that even a refused answer uses the `state` up.
     let pending = field("state").and_then(|state| sign_in.pending.take(state, binding));
     if let Some(error) = field("error") {
+        let error = plain_code(error).unwrap_or("unknown");
         return refused(
             StatusCode::FORBIDDEN,
             &format!("The identity provider did not sign you in ({error})."),

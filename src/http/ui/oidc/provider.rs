@@ -103,7 +103,7 @@ impl Provider {
 
     async fn discover(&self) -> Result<Endpoints, ProviderError> {
         let url = format!("{}/.well-known/openid-configuration", self.issuer);
-        let response = self.http.get(&url).send().await.map_err(unreachable)?;
+        let response = self.http.get(&url).send().await.map_err(not_reached)?;
         if !response.status().is_success() {
             let status = response.status();
             return Err(not_understood(format!("discovery answered {status}")));
@@ -170,7 +170,7 @@ impl Provider {
             .body(body)
             .send()
             .await
-            .map_err(unreachable)?;
+            .map_err(not_reached)?;
         let status = response.status();
         let answer = bounded_body(response).await?;
         if status.is_client_error() {
@@ -197,11 +197,17 @@ fn error_code(answer: &[u8]) -> String {
     }
     serde_json::from_slice::<Refusal>(answer)
         .ok()
-        .map(|refusal| refusal.error)
-        .filter(|code| {
-            code.len() <= 64 && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-        })
+        .and_then(|refusal| plain_code(&refusal.error).map(str::to_string))
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// An OAuth error code as the specification spells them (`invalid_grant`, `access_denied`), to
+/// be repeated on a page; anything else (which anyone can put in a callback link) is not.
+pub fn plain_code(code: &str) -> Option<&str> {
+    let plain = !code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    plain.then_some(code)
 }
 
 fn http_url(url: &str) -> Result<Url, ProviderError> {
@@ -213,7 +219,7 @@ fn http_url(url: &str) -> Result<Url, ProviderError> {
 
 async fn bounded_body(mut response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+    while let Some(chunk) = response.chunk().await.map_err(not_reached)? {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(not_understood("answer too large".into()));
         }
@@ -222,7 +228,7 @@ async fn bounded_body(mut response: reqwest::Response) -> Result<Vec<u8>, Provid
     Ok(body)
 }
 
-fn unreachable(error: reqwest::Error) -> ProviderError {
+fn not_reached(error: reqwest::Error) -> ProviderError {
     // Without the URL: it is ours, but a token endpoint's query could carry anything.
     not_understood(format!("unreachable: {}", error.without_url()))
 }
