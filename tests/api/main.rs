@@ -23,6 +23,7 @@ mod invoke_venvs;
 mod kill_points;
 mod logs_follow;
 mod migrations;
+mod oidc_console;
 mod outage;
 mod policy;
 mod query_flags_walk;
