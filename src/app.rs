@@ -128,6 +128,7 @@ impl App {
             defaults: Arc::new(defaults),
             registry,
             trusted_hosts: Arc::new(config.trusted_hosts.clone()),
+            console: config.console.clone(),
             metrics: metrics.clone(),
             runtime: runtime.clone(),
             reconciler: reconciler.clone(),

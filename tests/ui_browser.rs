@@ -1,8 +1,9 @@
 //! The console in a real headless Chromium, driven through WebDriver (chromedriver) by a tiny
 //! client of plain JSON over HTTP: sign in (dev), find the belt in the list, search for it, open
 //! it, START it, see RUNNING and a log line, STOP it. Screenshots of the list and the belt page
-//! at desktop and phone width go to docs/screenshots/. Without Chromium the test FAILS and says
-//! how to install it: a browser test that skips proves nothing.
+//! at desktop and phone width go to docs/screenshots/. And the sign-in through an OIDC provider
+//! (`ui_browser/oidc.rs`, the stub provider of `api/stub_idp.rs`). Without Chromium the test
+//! FAILS and says how to install it: a browser test that skips proves nothing.
 
 #[path = "ui_browser/a11y.rs"]
 mod a11y;
@@ -12,6 +13,10 @@ mod editor;
 mod history;
 #[path = "ui_browser/live.rs"]
 mod live;
+#[path = "ui_browser/oidc.rs"]
+mod oidc;
+#[path = "api/stub_idp.rs"]
+mod stub_idp;
 #[path = "ui_browser/support.rs"]
 mod support;
 #[path = "ui_browser/walk.rs"]

@@ -63,16 +63,40 @@
   }
 
   var statuses = null;
+  // The id of the last status event (or bookmark): a reopened stream resumes after it.
+  var lastId = "";
+  // The session's token expired: the stream it opened ends, and the session (renewed, or still
+  // valid) opens the next one.
+  var RENEW = "token expired";
+
+  function remember(event) {
+    if (event.lastEventId) {
+      lastId = event.lastEventId;
+    }
+  }
 
   function watchStatuses() {
-    statuses = new EventSource(config.events);
-    statuses.addEventListener("status", onStatus);
+    var url = config.events;
+    if (lastId) {
+      url += (url.indexOf("?") < 0 ? "?" : "&") + "after=" + encodeURIComponent(lastId);
+    }
+    statuses = new EventSource(url);
+    statuses.addEventListener("bookmark", remember);
+    statuses.addEventListener("status", function (event) {
+      remember(event);
+      onStatus(event);
+    });
     statuses.addEventListener("resync", function () {
       statuses.close();
       say("Live updates stopped: this page fell behind. Reload it to see the latest.");
     });
     statuses.addEventListener("end", function (event) {
       statuses.close();
+      if (event.data === RENEW) {
+        // A second's pause: a session whose token is spent before it ends cannot spin.
+        setTimeout(watchStatuses, 1000);
+        return;
+      }
       say("Live updates ended (" + event.data + "). Reload the page to see the latest.");
     });
     statuses.onerror = function () {
@@ -157,9 +181,12 @@
       append(JSON.parse(event.data));
     });
     // The belt stopped, or the session ended: the next START opens the stream again.
-    logs.addEventListener("end", function () {
+    logs.addEventListener("end", function (event) {
       logs.close();
       logs = null;
+      if (event.data === RENEW) {
+        setTimeout(followLogs, 1000);
+      }
     });
     logs.onerror = function () {
       if (logs && logs.readyState === EventSource.CLOSED) {

@@ -26,6 +26,7 @@ pub(super) struct Services {
     pub defaults: Arc<BeltDefaults>,
     pub registry: Option<Arc<Registry>>,
     pub trusted_hosts: Arc<Vec<String>>,
+    pub console: crate::config::ConsoleConfig,
     pub metrics: Arc<Metrics>,
     pub runtime: Arc<dyn Runtime>,
     pub reconciler: Arc<Reconciler>,
@@ -67,6 +68,7 @@ pub(super) fn app_state(services: Services) -> AppState {
         invocations,
         verifier: services.verifier,
         trusted_hosts: services.trusted_hosts,
+        console: services.console,
         metrics: services.metrics,
         draining,
     })

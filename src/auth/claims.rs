@@ -45,6 +45,9 @@ pub struct Claims {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub aud: Vec<String>,
+    /// An ID token's `nonce`: the console's sign-in checks it is the one it sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// A role list, as found under `realm_access` and `resource_access.<client>`.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod console;
 mod defaults;
 mod events;
 mod host;
@@ -17,6 +18,7 @@ mod kubernetes;
 mod leader;
 mod token;
 mod traces;
+pub use console::ConsoleConfig;
 pub use defaults::BeltDefaultsConfig;
 pub use events::EventsConfig;
 pub use host::HostConfig;
@@ -185,6 +187,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub traces: TracesConfig,
+
+    #[command(flatten)]
+    pub console: ConsoleConfig,
 
     #[command(flatten)]
     pub defaults: BeltDefaultsConfig,

@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::auth::{token_from_headers, AuthError};
+use crate::auth::{token_from_headers, AuthError, Claims};
 use crate::belts;
 
 /// Who is calling; what their roles allow is the use cases' question.
@@ -19,13 +19,8 @@ impl FromRequestParts<AppState> for Caller {
         let token = token_from_headers(&parts.headers).ok_or(ApiError::Unauthenticated)?;
         match state.verifier.verify(token).await {
             Ok(claims) => {
-                // The names are stored with every write (createdBy, modifiedBy).
-                for (claim, value) in [("name", claims.display_name()), ("email", claims.email())] {
-                    if value.contains('\0') {
-                        return Err(ApiError::BadHeader(format!(
-                            "Token claim '{claim}' must not contain the NUL character (\\u0000)."
-                        )));
-                    }
+                if let Some(refusal) = nul_in_names(&claims) {
+                    return Err(ApiError::BadHeader(refusal));
                 }
                 Ok(Caller(belts::Caller {
                     claims,
@@ -44,4 +39,15 @@ impl FromRequestParts<AppState> for Caller {
             }
         }
     }
+}
+
+/// Why a token's names cannot be used, if they cannot: they are stored with every write
+/// (createdBy, modifiedBy), and a database refuses NUL in text.
+pub fn nul_in_names(claims: &Claims) -> Option<String> {
+    [("name", claims.display_name()), ("email", claims.email())]
+        .into_iter()
+        .find(|(_, value)| value.contains('\0'))
+        .map(|(claim, _)| {
+            format!("Token claim '{claim}' must not contain the NUL character (\\u0000).")
+        })
 }

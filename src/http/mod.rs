@@ -94,7 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(service::ready))
         .route("/metrics", get(service::metrics))
         .merge(openapi::swagger_ui())
-        .merge(ui::routes())
+        .merge(ui::routes(&state))
         .fallback(ui::fallback)
         .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

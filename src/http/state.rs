@@ -22,6 +22,8 @@ pub struct Shared {
     pub invocations: Invocations,
     pub verifier: Arc<Verifier>,
     pub trusted_hosts: Arc<Vec<String>>,
+    /// The console's OIDC client (docs/console.md); its router reads it once.
+    pub console: crate::config::ConsoleConfig,
     pub metrics: Arc<Metrics>,
     /// Whether the service is stopping (graceful shutdown), and what it is still answering.
     pub draining: Draining,

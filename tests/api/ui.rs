@@ -336,8 +336,9 @@ async fn with_oidc_the_console_never_signs_in_silently(backend: Backend) {
     }
     .get("/ui/login")
     .await;
+    // An issuer but no console client: the page says what is missing, and signs nobody in.
     assert_eq!(status, StatusCode::OK);
-    assert!(login.contains("not available yet"), "{login}");
+    assert!(login.contains("BELT_CONSOLE_OIDC_CLIENT_ID"), "{login}");
     assert!(!login.contains("Local development sign-in"), "{login}");
     let response = app
         .client
@@ -349,6 +350,24 @@ async fn with_oidc_the_console_never_signs_in_silently(backend: Backend) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.headers().get(SET_COOKIE).is_none());
+
+    // A client, but a provider whose discovery names no authorization endpoint: the sign-in
+    // fails closed, with a page, and nothing is pending for the browser.
+    let options = Options {
+        args: vec![("--console-oidc-client-id".into(), "belt-console".into())],
+        ..Options::default()
+    };
+    let app = TestApp::spawn_with(backend, options).await;
+    let response = app
+        .client
+        .get(format!("{}/ui/login", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(response.headers().get(SET_COOKIE).is_none());
+    let page = response.text().await.unwrap();
+    assert!(page.contains("nobody is signed in"), "{page}");
 }
 
 async fn console_answers_say_their_server_time_and_api_answers_do_not(backend: Backend) {

@@ -14,6 +14,7 @@ use crate::auth::test_support::{
 use crate::auth::DEV_KID;
 
 mod fetching;
+mod id_tokens;
 
 fn oidc(issuer: &str) -> AuthConfig {
     AuthConfig {

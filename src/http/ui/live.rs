@@ -6,20 +6,21 @@
 //! token's expiry as the API's streams do, and within a second of its sign-out.
 
 use std::convert::Infallible;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures::{Stream, StreamExt};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use super::assets::LIVE;
 use super::html::{encode, Html};
-use super::session::{Session, SignedIn};
+use super::session::{Sessions, SignedIn};
 use super::ui_error;
 use crate::belts::{Asked, Bounded, BoundedStream, WatchItem};
 use crate::domain::log_lines::{LogLine, LogQuery};
@@ -35,7 +36,7 @@ use crate::http::watch::parse_ask;
 pub const KEEP_LINES: u32 = 200;
 
 /// How often an open stream looks whether its session was signed out. Sessions announce
-/// nothing when they close, and a weak pointer costs nothing to look at.
+/// nothing when they close, and a look in the in-memory store costs next to nothing.
 const SESSION_CHECK: Duration = Duration::from_secs(1);
 
 /// Why a live stream ends after a sign-out (the token's expiry says `token expired`).
@@ -47,6 +48,7 @@ const NO_REPLICA: &str = "no replica runs";
 /// belt with `?belt=`), resumable from `Last-Event-ID`.
 pub async fn status_events(
     State(state): State<AppState>,
+    Extension(sessions): Extension<Arc<Sessions>>,
     signed_in: SignedIn,
     ProjectScope(project): ProjectScope,
     headers: HeaderMap,
@@ -60,8 +62,9 @@ pub async fn status_events(
     };
     // A watch whose feed stops (the store failed) just closes: the browser resumes after the
     // last id it saw.
+    let signed_in = (sessions, signed_in.id.clone());
     sse(
-        while_signed_in(items, session, None).map(|live| match live {
+        while_signed_in(items, signed_in, None).map(|live| match live {
             Live::Item(item) => status_event(item),
             Live::End(reason) => end_event(reason),
         }),
@@ -72,6 +75,7 @@ pub async fn status_events(
 /// (the last [`KEEP_LINES`] of them), then new ones; 403 for a viewer, as the API's logs.
 pub async fn log_events(
     State(state): State<AppState>,
+    Extension(sessions): Extension<Arc<Sessions>>,
     signed_in: SignedIn,
     scope: BeltScope,
     query: Query,
@@ -92,7 +96,8 @@ pub async fn log_events(
         Ok(lines) => lines,
         Err(err) => return ui_error(err),
     };
-    let events = while_signed_in(lines, session, Some(NO_REPLICA));
+    let signed_in = (sessions, signed_in.id.clone());
+    let events = while_signed_in(lines, signed_in, Some(NO_REPLICA));
     // A runtime error mid-stream ends it, as the API's follow does: the next start reopens it.
     let events = events
         .take_while(|live| std::future::ready(!matches!(live, Live::Item(Err(_)))))
@@ -116,10 +121,10 @@ enum Live<T> {
 /// to say when the items end on their own (`None`: nothing, the browser may reconnect).
 fn while_signed_in<T: Send + 'static>(
     items: BoundedStream<T>,
-    session: &Arc<Session>,
+    (sessions, id): (Arc<Sessions>, String),
     finished: Option<&'static str>,
 ) -> impl Stream<Item = Live<T>> + Send + 'static {
-    let gone = Box::pin(signed_out(Arc::downgrade(session)));
+    let gone = Box::pin(signed_out(sessions, id));
     futures::stream::unfold(Some((items, gone)), move |state| async move {
         let (mut items, mut gone) = state?;
         tokio::select! {
@@ -134,12 +139,13 @@ fn while_signed_in<T: Send + 'static>(
     })
 }
 
-/// Resolves once nothing but open streams holds the session: the store forgot it at sign-out.
-async fn signed_out(session: Weak<Session>) {
+/// Resolves once the session `id` is gone: signed out, or expired. Looked up by id, since a
+/// renewal of its tokens (OIDC) replaces the session kept under the same id.
+async fn signed_out(sessions: Arc<Sessions>, id: String) {
     let mut every = tokio::time::interval(SESSION_CHECK);
     loop {
         every.tick().await;
-        if session.strong_count() == 0 {
+        if sessions.find(&id).is_none() {
             return;
         }
     }

@@ -1,5 +1,5 @@
-//! Sign-in and sign-out. In this slice only the local development sign-in exists: with an OIDC
-//! issuer configured the page says so rather than signing anyone in (docs/console.md).
+//! Sign-in and sign-out: the local development sign-in here; with an OIDC issuer, the sign-in
+//! through the provider (`oidc/`), which this page hands over to (docs/console.md).
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use axum::Extension;
 
 use super::form::Form;
 use super::html::{encode, Html};
+use super::oidc::SignIn;
 use super::page::{problem, render, respond};
 use super::session::{cleared_cookie, cookie, session_id, LIFETIME};
 use super::session::{Sessions, SignedIn};
@@ -20,15 +21,13 @@ use crate::domain::ProjectName;
 use crate::http::links::BaseUrl;
 use crate::http::state::AppState;
 
-pub async fn form(State(state): State<AppState>) -> Response {
+pub async fn form(
+    State(state): State<AppState>,
+    Extension(sign_in): Extension<Arc<SignIn>>,
+    base: BaseUrl,
+) -> Response {
     if state.verifier.dev_key().is_none() {
-        let html = render("Sign in", None, |html| {
-            html.raw("<h1>Sign in</h1><p class=\"notice\">This belt-api verifies tokens of an ")
-                .raw("OpenID Connect provider. Signing in to the console through it (the ")
-                .raw("authorization-code flow with PKCE) is not available yet; use the API with ")
-                .raw("a token from your provider meanwhile.</p>");
-        });
-        return respond(StatusCode::OK, html);
+        return sign_in.start(&base).await;
     }
     let html = render("Sign in", None, dev_form);
     respond(StatusCode::OK, html)
@@ -137,18 +136,17 @@ async fn dev_caller(state: &AppState, claims: &Claims) -> Result<belts::Caller, 
 /// signing the user out.
 pub async fn sign_out(
     Extension(sessions): Extension<Arc<Sessions>>,
+    Extension(sign_in): Extension<Arc<SignIn>>,
     signed_in: SignedIn,
+    base: BaseUrl,
     body: Bytes,
 ) -> Response {
     if let Some(refused) = Form::parse(&body).csrf_refusal(&signed_in.session) {
         return refused;
     }
     sessions.close(&signed_in.id);
-    (
-        [(header::SET_COOKIE, cleared_cookie())],
-        Redirect::to("/ui/login"),
-    )
-        .into_response()
+    let next = sign_in.signed_out(&signed_in.session, &base).await;
+    ([(header::SET_COOKIE, cleared_cookie())], next).into_response()
 }
 
 /// `/ui`: the signed-in user's project, or the sign-in page.

@@ -18,6 +18,7 @@ mod html;
 mod list;
 mod live;
 mod login;
+mod oidc;
 mod page;
 mod revisions;
 mod session;
@@ -34,13 +35,18 @@ use super::error::ApiError;
 use super::state::AppState;
 use crate::belts::BeltError;
 
-/// The console's routes, with the in-memory session store they share.
-pub fn routes() -> Router<AppState> {
+/// The console's routes, with the in-memory session store they share, and the sign-in through
+/// the OIDC provider (which also renews sessions' tokens).
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let sign_in = Arc::new(oidc::SignIn::new(state));
+    let renewal: Arc<dyn session::Renewal> = sign_in.clone();
     Router::new()
         .route("/ui", get(login::home))
         .route("/ui/assets/{name}", get(assets::serve))
         .route("/ui/login", get(login::form).post(login::sign_in))
         .route("/ui/logout", post(login::sign_out))
+        .route("/ui/callback", get(oidc::callback))
+        .route("/ui/signed-out", get(oidc::signed_out_page))
         .route("/ui/projects/{project}/belts", get(list::page))
         .route(
             "/ui/projects/{project}/belts/events",
@@ -93,6 +99,8 @@ pub fn routes() -> Router<AppState> {
         )
         .layer(Extension(Arc::new(session::Sessions::default())))
         .layer(axum::middleware::from_fn(timing::server_timing))
+        .layer(Extension(sign_in))
+        .layer(Extension(renewal))
 }
 
 /// What no route answers: a browser's `GET /` goes to the console; everything else is the API's

@@ -4,6 +4,8 @@
 //! ever reaches a URL, a page or the browser's storage.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,7 +31,34 @@ pub struct Session {
     pub csrf: String,
     pub project: String,
     pub role: String,
+    /// What the OIDC provider handed over at sign-in; `None` for a dev sign-in.
+    pub provider: Option<ProviderTokens>,
     expires: Instant,
+}
+
+/// The provider's tokens besides the access token (which is `caller.token`). They stay in this
+/// process: never in a cookie, a URL of ours, a page or a log line.
+pub struct ProviderTokens {
+    /// Renews the access token at the token endpoint, when the provider gave one.
+    pub refresh: Option<String>,
+    /// The ID token, for the provider's sign-out (`id_token_hint`).
+    pub id_token: String,
+    /// Seconds since the Unix epoch from which the access token is renewed: before it expires,
+    /// so no page is refused for an expired token.
+    pub renew_at: i64,
+}
+
+/// Renews a session's access token when it nears expiry (the OIDC sign-in implements it); the
+/// session module only asks, so it does not depend on the provider's code.
+pub trait Renewal: Send + Sync {
+    /// The session with a fresh token (the same session when it needs none), or `None` when it
+    /// cannot be renewed: the session is then over.
+    fn renew<'a>(
+        &'a self,
+        sessions: &'a Sessions,
+        id: &'a str,
+        session: Arc<Session>,
+    ) -> Pin<Box<dyn Future<Output = Option<Arc<Session>>> + Send + 'a>>;
 }
 
 #[derive(Default)]
@@ -38,12 +67,24 @@ pub struct Sessions(Mutex<HashMap<String, Arc<Session>>>);
 impl Sessions {
     /// A new session for `caller`; its id, or `None` when too many are open.
     pub fn open(&self, caller: belts::Caller, project: String, role: String) -> Option<String> {
+        self.open_with(caller, project, role, None)
+    }
+
+    /// As `open`, for a sign-in through the OIDC provider, keeping its tokens.
+    pub fn open_with(
+        &self,
+        caller: belts::Caller,
+        project: String,
+        role: String,
+        provider: Option<ProviderTokens>,
+    ) -> Option<String> {
         let id = random_secret();
         let session = Session {
             caller,
             csrf: random_secret(),
             project,
             role,
+            provider,
             expires: Instant::now() + LIFETIME,
         };
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -68,13 +109,35 @@ impl Sessions {
         }
     }
 
+    /// Replaces the caller and the provider's tokens of a live session (a renewal), keeping its
+    /// id, CSRF token and lifetime; `None` when the session is gone meanwhile.
+    pub fn renewed(
+        &self,
+        id: &str,
+        caller: belts::Caller,
+        provider: ProviderTokens,
+    ) -> Option<Arc<Session>> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let old = map.get(id)?;
+        let session = Arc::new(Session {
+            caller,
+            csrf: old.csrf.clone(),
+            project: old.project.clone(),
+            role: old.role.clone(),
+            provider: Some(provider),
+            expires: old.expires,
+        });
+        map.insert(id.to_string(), session.clone());
+        Some(session)
+    }
+
     pub fn close(&self, id: &str) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 }
 
 /// 32 random bytes, base64url.
-fn random_secret() -> String {
+pub fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     SystemRandom::new()
         .fill(&mut bytes)
@@ -122,15 +185,40 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        let to_sign_in = || Redirect::to("/ui/login").into_response();
         let sessions = parts.extensions.get::<Arc<Sessions>>().cloned();
-        let found = sessions
+        let (sessions, id) = sessions
             .zip(session_id(&parts.headers))
-            .and_then(|(sessions, id)| {
-                let session = sessions.find(&id)?;
-                Some(SignedIn { id, session })
-            });
-        found.ok_or_else(|| Redirect::to("/ui/login").into_response())
+            .ok_or_else(to_sign_in)?;
+        let session = sessions.find(&id).ok_or_else(to_sign_in)?;
+        let due = session
+            .provider
+            .as_ref()
+            .is_some_and(|tokens| tokens.renew_at <= unix_now());
+        if !due {
+            return Ok(SignedIn { id, session });
+        }
+        let renewal = parts.extensions.get::<Arc<dyn Renewal>>().cloned();
+        let renewed = match renewal {
+            Some(renewal) => renewal.renew(&sessions, &id, session).await,
+            None => None,
+        };
+        match renewed {
+            Some(session) => Ok(SignedIn { id, session }),
+            None => {
+                // The provider no longer vouches for the user: sign-in again, from scratch.
+                sessions.close(&id);
+                Err(([(header::SET_COOKIE, cleared_cookie())], to_sign_in()).into_response())
+            }
+        }
     }
+}
+
+/// Seconds since the Unix epoch, the unit of a token's `exp`.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]
