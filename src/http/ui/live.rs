@@ -13,7 +13,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
+use axum::routing::get;
+use axum::{Extension, Router};
 use futures::{Stream, StreamExt};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -43,6 +44,16 @@ const SESSION_CHECK: Duration = Duration::from_secs(1);
 const SIGNED_OUT: &str = "signed out";
 /// Why the log stream ends when the belt stopped and its replicas are gone.
 const NO_REPLICA: &str = "no replica runs";
+
+/// The two streams' routes, merged into the console's (under its session layer).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ui/projects/{project}/belts/events", get(status_events))
+        .route(
+            "/ui/projects/{project}/belts/{id}/logs/events",
+            get(log_events),
+        )
+}
 
 /// `GET /ui/projects/{project}/belts/events`: each status change of the project's belts (of one
 /// belt with `?belt=`), resumable from `Last-Event-ID`.

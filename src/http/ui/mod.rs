@@ -48,14 +48,6 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/ui/callback", get(oidc::callback))
         .route("/ui/signed-out", get(oidc::signed_out_page))
         .route("/ui/projects/{project}/belts", get(list::page))
-        .route(
-            "/ui/projects/{project}/belts/events",
-            get(live::status_events),
-        )
-        .route(
-            "/ui/projects/{project}/belts/{id}/logs/events",
-            get(live::log_events),
-        )
         .route("/ui/projects/{project}/belts/{id}", get(belt::page))
         .route(
             "/ui/projects/{project}/belts/new",
@@ -97,6 +89,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/ui/projects/{project}/belts/{id}/delete",
             get(delete::confirm).post(delete::delete),
         )
+        .merge(live::routes())
         .layer(Extension(Arc::new(session::Sessions::default())))
         .layer(axum::middleware::from_fn(timing::server_timing))
         .layer(Extension(sign_in))
