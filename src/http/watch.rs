@@ -62,8 +62,9 @@ fn event_id(text: &str) -> Option<i64> {
     text.trim().parse::<i64>().ok().filter(|id| *id >= 0)
 }
 
-/// `after` wins over `Last-Event-ID`; `belt` narrows to one belt.
-fn parse_ask(query: &Query, headers: &HeaderMap) -> Result<WatchAsk, Invalid> {
+/// `after` wins over `Last-Event-ID`; `belt` narrows to one belt. The console's status stream
+/// (`src/http/ui/live.rs`) reads its query and headers here too.
+pub fn parse_ask(query: &Query, headers: &HeaderMap) -> Result<WatchAsk, Invalid> {
     let mut ask = WatchAsk::default();
     if let Some(value) = headers.get("last-event-id") {
         let text = value.to_str().unwrap_or("?");

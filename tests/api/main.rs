@@ -47,5 +47,6 @@ mod traces;
 mod ui;
 mod ui_editor;
 mod ui_history;
+mod ui_live;
 mod ui_oidc;
 mod watch;

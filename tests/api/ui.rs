@@ -19,14 +19,14 @@ backend_tests!(
     console_answers_say_their_server_time_and_api_answers_do_not,
 );
 
-/// A signed-in browser: its session cookie.
-struct Browser<'a> {
-    app: &'a TestApp,
-    cookie: String,
+/// A signed-in browser: its session cookie (the live updates' tests, ui_live.rs, sign in so too).
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    pub cookie: String,
 }
 
 impl<'a> Browser<'a> {
-    async fn sign_in(app: &'a TestApp, project: &str, role: &str) -> Browser<'a> {
+    pub async fn sign_in(app: &'a TestApp, project: &str, role: &str) -> Browser<'a> {
         let response = app
             .client
             .post(format!("{}/ui/login", app.address))
@@ -45,7 +45,7 @@ impl<'a> Browser<'a> {
         Browser { app, cookie }
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, String) {
+    pub async fn get(&self, path: &str) -> (StatusCode, String) {
         let response = (self.app.client)
             .get(format!("{}{path}", self.app.address))
             .header(COOKIE, &self.cookie)
@@ -55,7 +55,7 @@ impl<'a> Browser<'a> {
         (response.status(), response.text().await.unwrap())
     }
 
-    async fn post(&self, path: &str, form: &str) -> Response {
+    pub async fn post(&self, path: &str, form: &str) -> Response {
         (self.app.client)
             .post(format!("{}{path}", self.app.address))
             .header(COOKIE, &self.cookie)
@@ -68,7 +68,7 @@ impl<'a> Browser<'a> {
 }
 
 /// The value of the first hidden field `name` on a page.
-fn hidden(page: &str, name: &str) -> String {
+pub fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = page
         .find(&marker)

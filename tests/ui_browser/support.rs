@@ -20,23 +20,17 @@ pub fn serve(dir: &Path, database_url: Option<&str>) -> Program {
 }
 
 pub async fn create_belt(dir: &Path, address: &str, name: &str) -> String {
-    let output = Command::new(BINARY)
-        .args(["token", "--project", "global", "--role", "editor"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let token = String::from_utf8(output.stdout).unwrap().trim().to_string();
     let body =
         json!({"name": name, "eventTypes": ["test-a"], "description": "Shown in the console"});
+    create_belt_from(dir, address, &body).await
+}
+
+/// A belt of `body`, created through the API; its id.
+pub async fn create_belt_from(dir: &Path, address: &str, body: &Value) -> String {
     let created: Value = (reqwest::Client::new())
         .post(format!("{address}/projects/global/belts"))
-        .bearer_auth(token)
-        .json(&body)
+        .bearer_auth(editor_token(dir))
+        .json(body)
         .send()
         .await
         .unwrap()
@@ -47,4 +41,19 @@ pub async fn create_belt(dir: &Path, address: &str, name: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{created}"))
         .to_string()
+}
+
+/// An editor's token of project `global`, as `belt-api token` mints it in the server's dir.
+pub fn editor_token(dir: &Path) -> String {
+    let output = Command::new(BINARY)
+        .args(["token", "--project", "global", "--role", "editor"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
 }

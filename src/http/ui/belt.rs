@@ -15,6 +15,7 @@ use super::form::Form;
 use super::guarded::{belt_page, done_notice, shown_version, write_refusal};
 use super::html::{encode, Html};
 use super::list::{age, badge};
+use super::live;
 use super::page::{render, respond};
 use super::session::{Session, SignedIn};
 use super::ui_error;
@@ -54,6 +55,8 @@ pub async fn page(
         .caller
         .require(&scope.project, Access::Write)
         .is_ok();
+    // Before the lines are read: the live log picks up from here (a line both read is shown once).
+    let read_at = time::OffsetDateTime::now_utc();
     // Logs are an editor's to read (docs/api.md#logs); a viewer is told so instead.
     let logs = if may_write {
         state.belts.logs(asked, Ok(LogQuery::last(LOG_LINES))).await
@@ -77,14 +80,15 @@ pub async fn page(
         chart::section(html, lag);
         logs_section(html, logs);
         document(html, &shown);
+        live::belt_script(html, &shown.belt, read_at, may_write);
     });
     respond(StatusCode::OK, html)
 }
 
 fn summary(html: &mut Html, shown: &Shown, report: &StateReport) {
     let belt = &shown.belt;
-    html.raw("<p>Status: ");
-    badge(html, Some(report.status));
+    html.raw("<p aria-live=\"polite\">Status: ");
+    badge(html, belt.id, Some(report.status));
     html.raw("</p><dl><dt>Id</dt><dd>")
         .text(belt.id)
         .raw("</dd><dt>Version</dt><dd>")
@@ -158,7 +162,9 @@ fn details(html: &mut Html, report: &StateReport) {
 }
 
 fn logs_section(html: &mut Html, logs: Logs) {
-    html.raw("<section aria-labelledby=\"logs\"><h2 id=\"logs\">Last log lines</h2>");
+    html.raw(
+        "<section aria-labelledby=\"logs\" id=\"log-lines\"><h2 id=\"logs\">Last log lines</h2>",
+    );
     match logs {
         Ok(None) => {
             html.raw("<p>The belt is stopped: no replica writes lines.</p>");
@@ -168,10 +174,12 @@ fn logs_section(html: &mut Html, logs: Logs) {
         }
         Ok(Some(replicas)) => {
             for (replica, lines) in replicas {
-                html.element("h3", replica);
+                html.element("h3", &replica);
                 // Focusable: a scrolling region must be reachable by keyboard (axe's
                 // scrollable-region-focusable).
-                html.raw("<pre class=\"log\" tabindex=\"0\">")
+                html.raw("<pre class=\"log\" tabindex=\"0\" data-replica=\"")
+                    .text(replica)
+                    .raw("\">")
                     .text(lines.join("\n"))
                     .raw("</pre>");
             }

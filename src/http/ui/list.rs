@@ -7,11 +7,12 @@ use axum::response::Response;
 use time::OffsetDateTime;
 
 use super::html::{encode, Html};
+use super::live;
 use super::page::{render, respond};
 use super::session::SignedIn;
 use super::ui_error;
 use crate::belts::{Access, Listed, Listing};
-use crate::domain::{Belt, BeltStatus, Invalid};
+use crate::domain::{Belt, BeltId, BeltStatus, Invalid};
 use crate::http::query::Query;
 use crate::http::scope::ProjectScope;
 use crate::http::state::AppState;
@@ -52,6 +53,7 @@ pub async fn page(
         filters(html, &asked);
         table(html, &listed);
         paging(html, project.as_str(), &asked, &listed);
+        live::list_script(html, &project);
     });
     respond(StatusCode::OK, html)
 }
@@ -97,8 +99,8 @@ fn row(html: &mut Html, belt: &Belt, status: Option<BeltStatus>) {
         .text(belt.id)
         .raw("\">")
         .text(&belt.spec.name)
-        .raw("</a></td><td>");
-    badge(html, status);
+        .raw("</a></td><td aria-live=\"polite\">");
+    badge(html, belt.id, status);
     html.raw("</td><td class=\"wide\">")
         .text(belt.spec.replicas)
         .raw("</td><td class=\"wide\">")
@@ -106,11 +108,14 @@ fn row(html: &mut Html, belt: &Belt, status: Option<BeltStatus>) {
         .raw("</td></tr>");
 }
 
-/// The status as text in a badge; its colour only repeats what the text says.
-pub fn badge(html: &mut Html, status: Option<BeltStatus>) {
+/// The status as text in a badge; its colour only repeats what the text says. `data-belt` is
+/// what the live updates (`ui/live.js`) find it by.
+pub fn badge(html: &mut Html, id: BeltId, status: Option<BeltStatus>) {
     let text = status.map_or("UNKNOWN", BeltStatus::as_str);
     html.raw("<span class=\"badge ")
         .text(text)
+        .raw("\" data-belt=\"")
+        .text(id)
         .raw("\" data-status=\"")
         .text(text)
         .raw("\">")

@@ -16,6 +16,7 @@ mod highlight;
 mod history;
 mod html;
 mod list;
+mod live;
 mod login;
 mod oidc;
 mod page;
@@ -88,6 +89,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/ui/projects/{project}/belts/{id}/delete",
             get(delete::confirm).post(delete::delete),
         )
+        .merge(live::routes())
         .layer(Extension(Arc::new(session::Sessions::default())))
         .layer(axum::middleware::from_fn(timing::server_timing))
         .layer(Extension(sign_in))
@@ -114,5 +116,14 @@ fn ui_error(err: BeltError) -> Response {
     if status.is_server_error() {
         tracing::warn!(error = %api, "console page failed");
     }
-    page::problem(status, &api.to_string())
+    let mut page = page::problem(status, &api.to_string());
+    // A refused stream (429) says when to try again, as the API's answer does.
+    if let ApiError::TooManyRequests {
+        retry_after_secs, ..
+    } = api
+    {
+        let retry = axum::http::HeaderValue::from(retry_after_secs);
+        page.headers_mut().insert(header::RETRY_AFTER, retry);
+    }
+    page
 }
