@@ -11,6 +11,8 @@ mod a11y;
 mod editor;
 #[path = "ui_browser/history.rs"]
 mod history;
+#[path = "ui_browser/journey.rs"]
+mod journey;
 #[path = "ui_browser/live.rs"]
 mod live;
 #[path = "ui_browser/oidc.rs"]
