@@ -6,6 +6,10 @@ list page's first page (`/ui/projects/{p}/belts`, the default page size) is aske
 after the other, and belt-api's own `Server-Timing: app;dur=<ms>` of each answer is recorded: the
 time from the request reaching the console's routes to the answer made, without the network or
 this client. Target: every first page under 300 ms of server time.
+
+Then (live.py) status changes offered at 150 writes per second for 10 s (open loop), START and STOP over the first 200
+belts, while the console's event stream and the API's watch are open: every event the watch
+delivered must reach the page's stream, once and in order.
 """
 
 import argparse
@@ -19,6 +23,8 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+
+from live import changes_reach_the_page
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET_MS = 300.0
@@ -54,8 +60,9 @@ def create_belts(address, token, count):
                                                   "Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as answer:
             assert answer.status in (200, 201), answer.status
+            return json.loads(answer.read())["id"]
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        list(pool.map(create, range(count)))
+        return list(pool.map(create, range(count)))
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -98,16 +105,20 @@ def main():
     parser.add_argument("--binary", required=True, help="the belt-api program")
     parser.add_argument("--belts", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=200, help="list pages asked for")
+    parser.add_argument("--rate", type=float, default=150, help="status writes offered per second")
+    parser.add_argument("--seconds", type=float, default=10, help="length of the live phase")
     parser.add_argument("--out", default=os.path.join(HERE, "..", "results", "console.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="belt-console-bench-") as data_dir:
         process, address, token = start_server(args.binary, data_dir)
         try:
             started = time.monotonic()
-            create_belts(address, token, args.belts)
+            ids = create_belts(address, token, args.belts)
             print(f"== {args.belts} belts created in {time.monotonic() - started:.1f} s", flush=True)
             cookie = sign_in(address)
             times = list_page_times(address, cookie, args.rounds, args.belts)
+            belt_ids = ids[:200]
+            live = changes_reach_the_page(address, token, cookie, belt_ids, args.rate, args.seconds)
         finally:
             process.kill()
             process.wait()
@@ -121,14 +132,20 @@ def main():
             "max": round(times[-1], 2),
         },
         "target_ms": TARGET_MS,
+        "live": live,
     }
     page = result["list_first_page_server_ms"]
     print(f"list page, {args.belts} belts: server time p50 {page['p50']} ms, p99 {page['p99']} ms, "
           f"max {page['max']} ms (target: every page < {TARGET_MS:g} ms)")
+    print(f"live: {live['writes']} writes at {live['writes_per_s']}/s, {live['events_on_the_watch']} "
+          f"events on the watch ({live['events_per_s']}/s), {live['events_on_the_page']} on the page, "
+          f"{live['missing_on_the_page']} missing, in order: {live['in_order']}")
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
     if page["max"] >= TARGET_MS:
         raise SystemExit("the target was missed")
+    if live["missing_on_the_page"] or not live["in_order"] or live["repeated_on_the_page"]:
+        raise SystemExit("the page's stream lost, repeated or reordered events")
 
 
 if __name__ == "__main__":
