@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The console benchmark: the list page's server time with 1,000 belts in the project (issue 21).
+# The console benchmark (issue 21): the list page's server time with 1,000 belts in the project, and
+# status changes offered at 150 writes/s reaching an open page's event stream, none dropped.
 # Writes bench/results/console.json. Arguments go to bench.py (try --help).
 # BELT_API: the belt-api program to measure (default: a release build of this checkout).
 set -euo pipefail

@@ -9,6 +9,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
+use crate::a11y::assert_accessible;
 use crate::support::{serve, BINARY};
 use crate::webdriver::{start_driver, Browser};
 
@@ -70,6 +71,15 @@ async fn history_walk(database_url: Option<&str>, screenshots: bool) {
     browser.click(&format!("a[href$='/belts/{id}']")).await;
     browser.text_once("h1", |h1| h1 == NAME).await;
 
+    browser.click("#history-link").await;
+    browser
+        .text_once("main", |main| main.contains("replaced"))
+        .await;
+    assert_accessible(&browser, "history").await;
+    browser
+        .go(&format!("{address}/ui/projects/global/belts/{id}"))
+        .await;
+    browser.text_once("h1", |h1| h1 == NAME).await;
     browser.click("#revisions-link").await;
     let title = format!("Revisions of {NAME}");
     browser.text_once("h1", |h1| h1 == title).await;
@@ -78,6 +88,7 @@ async fn history_walk(database_url: Option<&str>, screenshots: bool) {
         diff.contains("seen = 1") && diff.contains("seen = 2"),
         "{diff}"
     );
+    assert_accessible(&browser, "revisions with a diff").await;
     if screenshots {
         // The diff is what this page is for: it, not the list above it, is in view.
         let scroll = "document.getElementById('compare').scrollIntoView()";
@@ -105,6 +116,7 @@ async fn history_walk(database_url: Option<&str>, screenshots: bool) {
     browser.click("#delete").await;
     let question = format!("Delete belt {NAME}?");
     browser.text_once("h1", |h1| h1 == question).await;
+    assert_accessible(&browser, "delete confirmation").await;
     browser.type_into("#confirm", NAME).await;
     browser.click("#delete-confirmed").await;
     browser

@@ -7,6 +7,7 @@
 use belt_test_support::binary::{Program, Spawn};
 use serde_json::json;
 
+use crate::a11y::assert_accessible;
 use crate::stub_idp::{StubIdp, CLIENT_ID, CLIENT_SECRET};
 use crate::support::BINARY;
 use crate::webdriver::{start_driver, Browser};
@@ -73,6 +74,7 @@ async fn sign_in_and_out(database_url: Option<&str>) {
     browser
         .text_once("main", |main| main.contains("You are signed out"))
         .await;
+    assert_accessible(&browser, "signed out").await;
     assert_eq!(idp.logouts().len(), 1, "the provider's session ended too");
     browser
         .go(&format!("{address}/ui/projects/global/belts"))

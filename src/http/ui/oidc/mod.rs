@@ -107,7 +107,8 @@ impl SignIn {
     /// After the session of `session` ended here: on to the provider's sign-out when it has one
     /// (so its own session ends too and the next sign-in asks again), else a page that says so.
     pub async fn signed_out(&self, session: &Session, base: &BaseUrl) -> Response {
-        let (Some(provider), Some(tokens)) = (&self.provider, &session.provider) else {
+        // Only a session the provider opened is signed out there.
+        let (Some(provider), Some(_)) = (&self.provider, &session.provider) else {
             return Redirect::to("/ui/login").into_response();
         };
         let end_session = match provider.endpoints().await {
@@ -118,10 +119,12 @@ impl SignIn {
             return signed_out_page().await;
         };
         let back = format!("{}/ui/signed-out", console_base(provider, base));
+        // `client_id`, not `id_token_hint`: OIDC RP-initiated logout accepts either, and a
+        // token in a URL lands in the browser's history and the provider's access logs (issue
+        // 21: no token in a URL, ever). Keycloak takes `client_id` since version 18.
         target
             .query_pairs_mut()
             .append_pair("client_id", &provider.client_id)
-            .append_pair("id_token_hint", &tokens.id_token)
             .append_pair("post_logout_redirect_uri", &back);
         Redirect::to(target.as_str()).into_response()
     }
