@@ -21,8 +21,13 @@ pub struct BeltScope {
 impl BeltScope {
     /// This belt, asked about by `caller`.
     pub fn asked_by<'a>(&'a self, caller: &'a Caller) -> Asked<'a> {
+        self.asked_for(&caller.0)
+    }
+
+    /// This belt, asked about by the caller a console session stands for.
+    pub fn asked_for<'a>(&'a self, caller: &'a crate::belts::Caller) -> Asked<'a> {
         Asked {
-            caller: &caller.0,
+            caller,
             project: &self.project,
             id: self.id,
         }

@@ -19,7 +19,7 @@ use super::live;
 use super::page::{render, respond};
 use super::session::{Session, SignedIn};
 use super::ui_error;
-use crate::belts::{Access, Asked, BeltError, Edit, Shown, StateReport};
+use crate::belts::{Access, BeltError, Edit, Shown, StateReport};
 use crate::domain::log_lines::LogQuery;
 use crate::domain::Commit;
 use crate::http::query::Query;
@@ -38,11 +38,7 @@ pub async fn page(
     query: Query,
 ) -> Response {
     let session = &signed_in.session;
-    let asked = Asked {
-        caller: &session.caller,
-        project: &scope.project,
-        id: scope.id,
-    };
+    let asked = scope.asked_for(&session.caller);
     let shown = match state.belts.get(asked).await {
         Ok(shown) => shown,
         Err(err) => return ui_error(err),
@@ -222,11 +218,7 @@ pub async fn change_state(
     let action = form.field("action").unwrap_or_default();
     let expect = shown_version(&form);
     let edit = Edit {
-        asked: Asked {
-            caller: &session.caller,
-            project: &scope.project,
-            id: scope.id,
-        },
+        asked: scope.asked_for(&session.caller),
         expect,
         commit: Ok(Commit::Yes),
     };

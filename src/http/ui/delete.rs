@@ -14,7 +14,7 @@ use super::html::{encode, Html};
 use super::page::{problem, render, respond};
 use super::session::{Session, SignedIn};
 use super::ui_error;
-use crate::belts::{Access, Asked, Edit};
+use crate::belts::{Access, Edit};
 use crate::domain::{Belt, Commit};
 use crate::http::scope::BeltScope;
 use crate::http::state::AppState;
@@ -26,11 +26,7 @@ pub async fn confirm(
     scope: BeltScope,
 ) -> Response {
     let session = &signed_in.session;
-    let asked = Asked {
-        caller: &session.caller,
-        project: &scope.project,
-        id: scope.id,
-    };
+    let asked = scope.asked_for(&session.caller);
     let belt = match state.belts.get(asked).await {
         Ok(shown) => shown.belt,
         Err(err) => return ui_error(err),
@@ -86,11 +82,7 @@ pub async fn delete(
     if let Some(refused) = form.csrf_refusal(session) {
         return refused;
     }
-    let asked = Asked {
-        caller: &session.caller,
-        project: &scope.project,
-        id: scope.id,
-    };
+    let asked = scope.asked_for(&session.caller);
     let name = match state.belts.get(asked).await {
         Ok(shown) => shown.belt.spec.name,
         Err(err) => return ui_error(err),

@@ -12,7 +12,7 @@ use super::list::age;
 use super::page::{render, respond};
 use super::session::SignedIn;
 use super::ui_error;
-use crate::belts::{Asked, Paging};
+use crate::belts::Paging;
 use crate::domain::timestamp::format_timestamp;
 use crate::domain::{Belt, BeltEvent, BeltStatus, EventAction};
 use crate::http::query::Query;
@@ -26,11 +26,7 @@ pub async fn page(
     query: Query,
 ) -> Response {
     let session = &signed_in.session;
-    let asked = Asked {
-        caller: &session.caller,
-        project: &scope.project,
-        id: scope.id,
-    };
+    let asked = scope.asked_for(&session.caller);
     let paging = query.page();
     let events = match state.belts.history(asked, paging.clone()).await {
         Ok(events) => events,

@@ -23,7 +23,7 @@ use super::assets::LIVE;
 use super::html::{encode, Html};
 use super::session::{Sessions, SignedIn};
 use super::ui_error;
-use crate::belts::{Asked, Bounded, BoundedStream, WatchItem};
+use crate::belts::{Bounded, BoundedStream, WatchItem};
 use crate::domain::log_lines::{LogLine, LogQuery};
 use crate::domain::timestamp::format_timestamp;
 use crate::domain::{Belt, BeltId, ProjectName};
@@ -92,11 +92,7 @@ pub async fn log_events(
     query: Query,
 ) -> Response {
     let session = &signed_in.session;
-    let asked = Asked {
-        caller: &session.caller,
-        project: &scope.project,
-        id: scope.id,
-    };
+    let asked = scope.asked_for(&session.caller);
     let ask = query
         .since(OffsetDateTime::now_utc())
         .map(|since| LogQuery {

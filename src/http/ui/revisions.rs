@@ -17,7 +17,7 @@ use super::list::age;
 use super::page::{render, respond};
 use super::session::{Session, SignedIn};
 use super::ui_error;
-use crate::belts::{Access, Asked, Edit, Replaced};
+use crate::belts::{Access, Edit, Replaced};
 use crate::domain::timestamp::format_timestamp;
 use crate::domain::{Belt, Commit, RevisionPage, RevisionSummary};
 use crate::http::query::Query;
@@ -31,11 +31,7 @@ pub async fn page(
     query: Query,
 ) -> Response {
     let session = &signed_in.session;
-    let asked = Asked {
-        caller: &session.caller,
-        project: &scope.project,
-        id: scope.id,
-    };
+    let asked = scope.asked_for(&session.caller);
     let paging = query.page();
     let revisions = match state.belts.revisions(asked, paging.clone()).await {
         Ok(revisions) => revisions,
@@ -151,11 +147,7 @@ pub async fn rollback(
         return refused;
     }
     let edit = Edit {
-        asked: Asked {
-            caller: &session.caller,
-            project: &scope.project,
-            id: scope.id,
-        },
+        asked: scope.asked_for(&session.caller),
         expect: shown_version(&form),
         commit: Ok(Commit::Yes),
     };

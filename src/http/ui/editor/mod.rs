@@ -152,11 +152,7 @@ async fn attempt(
 }
 
 fn asked<'a>(session: &'a Session, scope: &'a BeltScope) -> Asked<'a> {
-    Asked {
-        caller: &session.caller,
-        project: &scope.project,
-        id: scope.id,
-    }
+    scope.asked_for(&session.caller)
 }
 
 fn belt_page(project: &ProjectName, id: BeltId) -> String {
