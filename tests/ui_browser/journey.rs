@@ -111,7 +111,7 @@ async fn break_it(browser: &Browser, page: &str, screenshots: bool) {
     reload_until(browser, page, "FAILED").await;
     let state = browser.text("section[aria-labelledby=state]").await;
     assert!(
-        state.contains("exited with code 1") && state.contains("RuntimeError"),
+        state.contains("exited with code 1: Error: RuntimeError: broken on purpose"),
         "the failure in words: {state}"
     );
     assert_accessible(browser, "failed belt").await;

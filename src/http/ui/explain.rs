@@ -30,7 +30,8 @@ fn explain_pod(replica: usize, pod: &PodDetails) -> Vec<String> {
             ));
         }
         if let Some(ended) = container.terminated() {
-            let why = [ended.reason.as_deref(), ended.message.as_deref()]
+            let message = ended.message.as_deref().map(gist);
+            let why = [ended.reason.as_deref(), message]
                 .into_iter()
                 .flatten()
                 .collect::<Vec<_>>()
@@ -57,4 +58,31 @@ fn explain_pod(replica: usize, pod: &PodDetails) -> Vec<String> {
         }
     }
     said
+}
+
+/// What of a replica's last output says why it ended: after a Python traceback, its exception
+/// line ("RuntimeError: broken on purpose"); otherwise the output as it is. The whole output
+/// stays in the page's log section.
+fn gist(message: &str) -> &str {
+    let Some((_, after)) = message.rsplit_once("Traceback (most recent call last):") else {
+        return message.trim();
+    };
+    // The frames are indented; the exception is the last line that is not, and not the host's.
+    after
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with(char::is_whitespace))
+        .rfind(|line| !line.starts_with("belt-host:"))
+        .map_or(message.trim(), str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gist;
+
+    #[test]
+    fn a_traceback_is_told_by_its_exception_line() {
+        let output = "belt-host: starting belt 1\nTraceback (most recent call last):\n  File \"callback.py\", line 1, in <module>\n    raise RuntimeError('broken on purpose')\nRuntimeError: broken on purpose\nbelt-host: importing callback.py failed";
+        assert_eq!(gist(output), "RuntimeError: broken on purpose");
+        assert_eq!(gist("  killed by the kernel \n"), "killed by the kernel");
+    }
 }
