@@ -17,6 +17,7 @@ backend_tests!(
     hostile_names_are_escaped_and_the_list_filters,
     with_oidc_the_console_never_signs_in_silently,
     console_answers_say_their_server_time_and_api_answers_do_not,
+    a_viewer_downloads_the_export_yaml_of_a_belt,
 );
 
 /// A signed-in browser: its session cookie (the live updates' tests, ui_live.rs, sign in so too).
@@ -391,4 +392,54 @@ async fn console_answers_say_their_server_time_and_api_answers_do_not(backend: B
     let api = app.get("/projects/global/belts", &token).await;
     assert_eq!(api.status(), StatusCode::OK);
     assert!(api.headers().get("server-timing").is_none());
+}
+
+async fn a_viewer_downloads_the_export_yaml_of_a_belt(backend: Backend) {
+    let app = TestApp::spawn_dev_with_args(backend, &[]).await;
+    let body = json!({"name": "exported", "eventTypes": ["test-a"], "description": "kept"});
+    let id = app.create_belt("global", &body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let browser = Browser::sign_in(&app, "global", "viewer").await;
+    let (_, page) = browser
+        .get(&format!("/ui/projects/global/belts/{id}"))
+        .await;
+    assert!(
+        page.contains(&format!("/belts/{id}/export\">Export YAML")),
+        "{page}"
+    );
+    let answer = (app.client)
+        .get(format!(
+            "{}/ui/projects/global/belts/{id}/export",
+            app.address
+        ))
+        .header(COOKIE, &browser.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let headers = answer.headers().clone();
+    assert!(headers[CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("application/yaml"));
+    let file = headers["content-disposition"].to_str().unwrap();
+    assert_eq!(file, format!("attachment; filename=\"belt-{id}.yaml\""));
+    let yaml = answer.text().await.unwrap();
+    // Only what differs from the defaults, and the id: what `belt apply -f` needs.
+    assert!(
+        yaml.contains(&format!("id: '{id}'")) || yaml.contains(&format!("id: \"{id}\"")),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("name: exported") && yaml.contains("description: kept"),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("replicas"), "a default is left out: {yaml}");
+    let elsewhere = Browser::sign_in(&app, "other", "viewer").await;
+    let (status, _) = elsewhere
+        .get(&format!("/ui/projects/global/belts/{id}/export"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -199,7 +199,10 @@ fn document(html: &mut Html, shown: &Shown) {
         .text(&spec.extractor_fn)
         .raw("</pre><h3>requirementsPy</h3><pre tabindex=\"0\">")
         .text(&spec.requirements_py)
-        .raw("</pre></section>");
+        .raw("</pre><p><a id=\"export\" download href=\"")
+        .text(belt_page(&shown.belt.project, shown.belt.id))
+        .raw("/export\">Export YAML</a>: only what differs from the server's defaults, for ")
+        .raw("<code>belt apply -f</code>.</p></section>");
 }
 
 /// START or STOP from the page's form: the CSRF token first, then the use case with the version

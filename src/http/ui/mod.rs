@@ -10,6 +10,7 @@ mod delete;
 mod diff;
 mod editor;
 mod explain;
+mod export;
 mod form;
 mod guarded;
 mod highlight;
@@ -74,14 +75,6 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             post(belt::change_state),
         )
         .route(
-            "/ui/projects/{project}/belts/{id}/history",
-            get(history::page),
-        )
-        .route(
-            "/ui/projects/{project}/belts/{id}/revisions",
-            get(revisions::page),
-        )
-        .route(
             "/ui/projects/{project}/belts/{id}/rollback",
             post(revisions::rollback),
         )
@@ -90,10 +83,28 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             get(delete::confirm).post(delete::delete),
         )
         .merge(live::routes())
+        .merge(belt_reads())
         .layer(Extension(Arc::new(session::Sessions::default())))
         .layer(axum::middleware::from_fn(timing::server_timing))
         .layer(Extension(sign_in))
         .layer(Extension(renewal))
+}
+
+/// The pages that read a belt beside its own: its export, history and revisions.
+fn belt_reads() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/ui/projects/{project}/belts/{id}/export",
+            get(export::download),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/history",
+            get(history::page),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/revisions",
+            get(revisions::page),
+        )
 }
 
 /// What no route answers: a browser's `GET /` goes to the console; everything else is the API's
