@@ -3,12 +3,13 @@
 //! is a 412), a viewer's forged writes, escaping, and the test panel through test-invoke. The
 //! browser drives the same pages in tests/ui_browser/editor.rs.
 
-use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::backend_tests;
 use crate::helpers::*;
+use crate::ui::Browser;
 
 backend_tests!(
     a_belt_is_created_through_the_form_with_the_csrf_token,
@@ -23,44 +24,26 @@ backend_tests!(
 const BROKEN: &str = "def execute(headers, event):\n    x = 1\n    return [x +]\n";
 const FIXED: &str = "def execute(headers, event):\n    x = 1\n    return [x + 1]\n";
 
-/// A signed-in browser without JavaScript (or htmx, when `htmx` is said): its session cookie.
-struct Console<'a> {
-    app: &'a TestApp,
-    cookie: String,
-}
+/// A signed-in browser without JavaScript (or htmx, when `htmx` is said): tests/api/ui.rs's,
+/// posting fields.
+struct Console<'a>(Browser<'a>);
 
 impl<'a> Console<'a> {
     async fn sign_in(app: &'a TestApp, role: &str) -> Console<'a> {
-        let response = (app.client)
-            .post(format!("{}/ui/login", app.address))
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(format!("name=Ada&project=global&role={role}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        let set = response.headers()[SET_COOKIE].to_str().unwrap();
-        let cookie = set.split(';').next().unwrap().to_string();
-        Console { app, cookie }
+        Console(Browser::sign_in(app, "global", role).await)
     }
 
     async fn get(&self, path: &str) -> (StatusCode, String) {
-        let response = (self.app.client)
-            .get(format!("{}{path}", self.app.address))
-            .header(COOKIE, &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.text().await.unwrap())
+        self.0.get(path).await
     }
 
     async fn post(&self, path: &str, fields: &[(&str, &str)], htmx: bool) -> Response {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
-        let mut request = (self.app.client)
-            .post(format!("{}{path}", self.app.address))
-            .header(COOKIE, &self.cookie)
+        let mut request = (self.0.app.client)
+            .post(format!("{}{path}", self.0.app.address))
+            .header(COOKIE, &self.0.cookie)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
         if htmx {
             request = request.header("HX-Request", "true");

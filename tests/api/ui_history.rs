@@ -2,12 +2,13 @@
 //! (docs/console.md): what they show, what their forms need (CSRF, the shown version, the typed
 //! name) and what a viewer may not do. The browser walks them in tests/ui_browser/history.rs.
 
-use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
-use reqwest::{Response, StatusCode};
+use reqwest::header::LOCATION;
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
 use crate::helpers::*;
+use crate::ui::{hidden, Browser};
 
 backend_tests!(
     the_history_page_tells_the_events_in_words_and_pages_them,
@@ -20,59 +21,6 @@ backend_tests!(
 
 const FIRST_FN: &str = "def execute(headers, event):\n    seen = 1\n    return []\n";
 const SECOND_FN: &str = "def execute(headers, event):\n    seen = 2\n    return []\n";
-
-/// A signed-in browser: its session cookie (as tests/api/ui.rs signs in).
-struct Browser<'a> {
-    app: &'a TestApp,
-    cookie: String,
-}
-
-impl<'a> Browser<'a> {
-    async fn sign_in(app: &'a TestApp, role: &str) -> Browser<'a> {
-        let response = (app.client)
-            .post(format!("{}/ui/login", app.address))
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(format!("name=Ada&project=global&role={role}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        let set = response.headers()[SET_COOKIE].to_str().unwrap();
-        let cookie = set.split(';').next().unwrap().to_string();
-        Browser { app, cookie }
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, String) {
-        let response = (self.app.client)
-            .get(format!("{}{path}", self.app.address))
-            .header(COOKIE, &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.text().await.unwrap())
-    }
-
-    async fn post(&self, path: &str, form: &str) -> Response {
-        (self.app.client)
-            .post(format!("{}{path}", self.app.address))
-            .header(COOKIE, &self.cookie)
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form.to_string())
-            .send()
-            .await
-            .unwrap()
-    }
-}
-
-/// The value of the first hidden field `name` on a page.
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        + marker.len();
-    page[start..].split('"').next().unwrap().to_string()
-}
 
 /// A belt at version 2: created with [`FIRST_FN`], replaced with [`SECOND_FN`]. Its id.
 async fn belt_at_version_2(app: &TestApp, name: &str) -> String {
@@ -108,7 +56,7 @@ async fn the_history_page_tells_the_events_in_words_and_pages_them(backend: Back
         .await
         .unwrap();
     assert_eq!(rolled.status(), StatusCode::OK);
-    let browser = Browser::sign_in(&app, "viewer").await;
+    let browser = Browser::sign_in(&app, "global", "viewer").await;
     let (status, belt) = browser.get(&ui_path(&id)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -145,7 +93,7 @@ async fn the_history_page_tells_the_events_in_words_and_pages_them(backend: Back
 async fn the_diff_shows_the_changed_line_between_two_versions(backend: Backend) {
     let app = TestApp::spawn_dev_with_args(backend, &[]).await;
     let id = belt_at_version_2(&app, "diffed-belt").await;
-    let browser = Browser::sign_in(&app, "editor").await;
+    let browser = Browser::sign_in(&app, "global", "editor").await;
     let revisions = format!("{}/revisions", ui_path(&id));
     let (status, page) = browser.get(&revisions).await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -194,7 +142,7 @@ async fn rollback_stores_the_old_content_as_a_new_version_and_a_stale_page_is_41
 ) {
     let app = TestApp::spawn_dev_with_args(backend, &[]).await;
     let id = belt_at_version_2(&app, "rolled-belt").await;
-    let browser = Browser::sign_in(&app, "editor").await;
+    let browser = Browser::sign_in(&app, "global", "editor").await;
     let (_, page) = browser.get(&format!("{}/revisions", ui_path(&id))).await;
     assert!(page.contains("id=\"rollback-1\""), "{page}");
     assert!(
@@ -236,7 +184,7 @@ async fn rollback_stores_the_old_content_as_a_new_version_and_a_stale_page_is_41
 async fn delete_needs_the_csrf_token_the_typed_name_and_the_shown_version(backend: Backend) {
     let app = TestApp::spawn_dev_with_args(backend, &[]).await;
     let id = belt_at_version_2(&app, "doomed-belt").await;
-    let browser = Browser::sign_in(&app, "editor").await;
+    let browser = Browser::sign_in(&app, "global", "editor").await;
     let (_, belt) = browser.get(&ui_path(&id)).await;
     assert!(belt.contains("id=\"delete\""), "{belt}");
     let confirm = format!("{}/delete", ui_path(&id));
@@ -293,7 +241,7 @@ async fn delete_needs_the_csrf_token_the_typed_name_and_the_shown_version(backen
 async fn a_viewer_sees_no_controls_and_a_forged_rollback_or_delete_is_403(backend: Backend) {
     let app = TestApp::spawn_dev_with_args(backend, &[]).await;
     let id = belt_at_version_2(&app, "watched-belt").await;
-    let viewer = Browser::sign_in(&app, "viewer").await;
+    let viewer = Browser::sign_in(&app, "global", "viewer").await;
     let (_, belt) = viewer.get(&ui_path(&id)).await;
     assert!(
         belt.contains("/revisions\"") && !belt.contains("id=\"delete\""),
@@ -344,10 +292,16 @@ async fn a_replicas_output_in_the_history_is_shown_to_editors_only(backend: Back
     .await;
     let history = format!("{}/history", ui_path(&id));
     let said = "belt-api</strong> saw the status change from DEPLOYING to FAILED: replica";
-    let (_, editors) = Browser::sign_in(&app, "editor").await.get(&history).await;
+    let (_, editors) = Browser::sign_in(&app, "global", "editor")
+        .await
+        .get(&history)
+        .await;
     assert!(editors.contains(said), "{editors}");
     assert!(editors.contains("exited 1: ImportError: No module named numpy."));
-    let (_, viewers) = Browser::sign_in(&app, "viewer").await.get(&history).await;
+    let (_, viewers) = Browser::sign_in(&app, "global", "viewer")
+        .await
+        .get(&history)
+        .await;
     assert!(viewers.contains(said), "{viewers}");
     assert!(viewers.contains("exited 1.</li>"), "{viewers}");
     assert!(!viewers.contains("ImportError"), "{viewers}");
