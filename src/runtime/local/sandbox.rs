@@ -60,9 +60,9 @@ impl Default for SandboxConfig {
     }
 }
 
-/// The names of the settings, for the errors that tell an operator what to change.
 /// Under the data dir while the sandbox is checked at startup.
 const CHECK_DIR: &str = "sandbox-check";
+/// The names of the settings, for the errors that tell an operator what to change.
 const SETTING: &str = "BELT_LOCAL_SANDBOX";
 const INSTALL_HINT: &str = "install bubblewrap (Debian/Ubuntu: `apt-get install -y bubblewrap`; \
     Fedora: `dnf install bubblewrap`), or set BELT_LOCAL_SANDBOX=none to run belts without \
@@ -181,7 +181,7 @@ impl Sandbox {
         let root = bwrap.setpriv.is_some();
         let shown_program = bwrap.program().display().to_string();
         let sandbox = Arc::new(Sandbox { bwrap: Some(bwrap) });
-        let checked = sandbox.check(&check_dir);
+        let checked = sandbox.check_once(&data_dir, &check_dir);
         let _ = std::fs::remove_dir_all(&check_dir);
         checked.with_context(|| {
             format!("{SETTING}=bwrap: the sandbox for belt replicas does not work; {INSTALL_HINT}")

@@ -92,6 +92,10 @@ impl Bwrap {
         &self.program
     }
 
+    pub(super) fn readable(&self) -> &[PathBuf] {
+        &self.readable
+    }
+
     /// What to execute for `program args` in `cell`, run as `uid` when given: `env`, which
     /// starts bwrap, which starts the program.
     pub(super) fn argv(
