@@ -1,28 +1,35 @@
-//! The Kubernetes Lease election (`BELT_LEADER_ELECTION=lease`) against the fake API server: one
-//! holder at a time, a renewal keeps it, and another replica takes it only once it expired.
+//! The Kubernetes Lease election (`BELT_LEADER_ELECTION=lease`) against the fake cluster, whose
+//! replace of a stale resourceVersion is a 409 `Conflict` as the API server's: one holder at a
+//! time, a renewal keeps it, and another replica takes it only once it expired.
 
 use std::time::{Duration, Instant};
 
 use belt_api::leader::lease::KubeLease;
 use belt_api::leader::Campaign;
+use belt_test_support::fake_kube::Cluster;
 
-use crate::fake_kube::FakeKube;
+use crate::replicas::NAMESPACE;
 
 const NAME: &str = "belt-api-leader";
 
-fn replica(kube: &FakeKube, identity: &str) -> KubeLease {
-    KubeLease::new(kube.client(), "belts", NAME, identity.to_string())
-        .with_duration(Duration::from_secs(3))
+/// Two replicas campaigning for the same Lease of one cluster.
+fn two_replicas() -> (Cluster, KubeLease, KubeLease) {
+    let (client, kube) = Cluster::start(NAMESPACE);
+    let replica = |identity: &str| {
+        KubeLease::new(client.clone(), NAMESPACE, NAME, identity.to_string())
+            .with_duration(Duration::from_secs(3))
+    };
+    let (a, b) = (replica("a"), replica("b"));
+    (kube, a, b)
 }
 
-fn holder(kube: &FakeKube) -> serde_json::Value {
-    kube.object("leases", NAME).expect("a Lease")["spec"].clone()
+fn holder(kube: &Cluster) -> serde_json::Value {
+    kube.get(crate::LEASE).expect("a Lease")["spec"].clone()
 }
 
 #[tokio::test]
 async fn two_replicas_trying_at_once_make_one_leader() {
-    let kube = FakeKube::start().await;
-    let (mut a, mut b) = (replica(&kube, "a"), replica(&kube, "b"));
+    let (kube, mut a, mut b) = two_replicas();
     let (won_a, won_b) = tokio::join!(a.try_acquire(), b.try_acquire());
     let (won_a, won_b) = (won_a.unwrap(), won_b.unwrap());
     assert!(won_a ^ won_b, "exactly one wins: a {won_a}, b {won_b}");
@@ -32,8 +39,7 @@ async fn two_replicas_trying_at_once_make_one_leader() {
 
 #[tokio::test]
 async fn a_renewed_lease_stays_and_an_unrenewed_one_is_taken_over_after_its_duration() {
-    let kube = FakeKube::start().await;
-    let (mut a, mut b) = (replica(&kube, "a"), replica(&kube, "b"));
+    let (kube, mut a, mut b) = two_replicas();
     assert!(a.try_acquire().await.unwrap());
     assert!(!b.try_acquire().await.unwrap(), "held by a");
     for _ in 0..4 {

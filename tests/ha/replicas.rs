@@ -1,125 +1,106 @@
 //! `belt-api serve` processes on one PostgreSQL database and one (fake) Kubernetes API, as an
-//! operator runs several replicas: each its own process, found by the address it logs.
+//! operator runs several replicas: each its own process (`belt_test_support::binary`), reaching
+//! the test's fake cluster (`belt_test_support::fake_kube::Cluster`, served over HTTP) through a
+//! kubeconfig.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
+use belt_test_support::binary::{Program, Spawn};
+use belt_test_support::fake_kube::{Cluster, HttpApi};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
+
+/// The namespace the replicas deploy to.
+pub const NAMESPACE: &str = "belts";
 
 pub struct Replica {
     pub name: String,
     pub base: String,
-    child: Child,
-    /// Every line it logs, kept for a failure's message.
-    lines: mpsc::UnboundedReceiver<String>,
+    program: Program,
 }
 
 /// What every replica shares.
 pub struct Setup {
+    /// The fake cluster's HTTP server: it answers while the setup lives.
+    pub kube: HttpApi,
     pub database_url: String,
     pub data_dir: PathBuf,
-    pub kubeconfig: PathBuf,
+    /// Where each replica's kubeconfig is written.
+    pub config_dir: PathBuf,
     pub election: crate::Election,
     /// More settings for every replica (`BELT_…`, `OTEL_…`).
     pub env: Vec<(&'static str, String)>,
 }
 
-/// A fake Kubernetes API, a fresh database and a directory for the replicas' kubeconfig and data,
-/// with `env` for every replica. Keep the directory while the replicas run.
+/// The fake cluster, served over HTTP, a fresh database and a directory for the replicas'
+/// kubeconfigs and data, with `env` for every replica. Keep the directory and the setup while
+/// the replicas run.
 pub async fn set_up(
     election: crate::Election,
     env: Vec<(&'static str, String)>,
-) -> (crate::fake_kube::FakeKube, tempfile::TempDir, Setup) {
-    let kube = crate::fake_kube::FakeKube::start().await;
+) -> (Cluster, tempfile::TempDir, Setup) {
+    let (kube, cluster) = Cluster::serve_http(NAMESPACE).await;
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, kube.kubeconfig("belts")).unwrap();
     let setup = Setup {
+        kube,
         database_url: crate::fresh_database().await,
         data_dir: dir.path().join("data"),
-        kubeconfig,
+        config_dir: dir.path().to_path_buf(),
         election,
         env,
     };
-    (kube, dir, setup)
+    (cluster, dir, setup)
+}
+
+/// How the replicas elect their leader: the advisory lock, or a Lease of 3 s.
+fn election_settings(election: crate::Election) -> Vec<(&'static str, &'static str)> {
+    match election {
+        crate::Election::Lock => vec![("BELT_LEADER_ELECTION", "lock")],
+        crate::Election::Lease => vec![
+            ("BELT_LEADER_ELECTION", "lease"),
+            ("BELT_LEADER_LEASE_SECS", "3"),
+        ],
+    }
 }
 
 impl Replica {
+    /// Starts replica `name` and waits for the address it logs (on a blocking thread: the fake
+    /// API server of this test answers meanwhile). Its kubeconfig's user is its name, so the
+    /// cluster knows which replica made each call.
     pub async fn start(name: &str, setup: &Setup) -> Replica {
-        let mut child = Command::new(BINARY)
-            .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("BELT_LISTEN", "127.0.0.1:0")
+        let kubeconfig = setup.config_dir.join(format!("kubeconfig-{name}"));
+        setup.kube.write_kubeconfig(&kubeconfig, name);
+        let program = Spawn::serve(BINARY)
             .env("BELT_DATABASE_URL", &setup.database_url)
             .env("BELT_DATA_DIR", &setup.data_dir)
             .env("BELT_RUNTIME", "kubernetes")
-            .env("KUBECONFIG", &setup.kubeconfig)
-            .env("BELT_K8S_NAMESPACE", "belts")
+            .env("KUBECONFIG", &kubeconfig)
+            .env("BELT_K8S_NAMESPACE", NAMESPACE)
             .env("BELT_KAFKA_BROKER", "none")
             .env("BELT_RECONCILE_INTERVAL_MS", "2000")
             .env("BELT_LOG", "info,sqlx=warn,kube=warn,tower_http=warn")
-            .envs(match setup.election {
-                crate::Election::Lock => vec![("BELT_LEADER_ELECTION", "lock")],
-                crate::Election::Lease => vec![
-                    ("BELT_LEADER_ELECTION", "lease"),
-                    ("BELT_LEADER_LEASE_SECS", "3"),
-                ],
-            })
+            .envs(election_settings(setup.election))
             .envs(setup.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starting belt-api serve");
-        let (sender, mut lines) = mpsc::unbounded_channel();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = stderr.next_line().await {
-                let _ = sender.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut seen = Vec::new();
-        let base = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, lines.recv()).await {
-                Ok(Some(line)) => {
-                    if let Some(at) = line.find("address=") {
-                        let rest = &line[at + "address=".len()..];
-                        break rest.split_whitespace().next().unwrap().to_string();
-                    }
-                    seen.push(line);
-                }
-                _ => panic!("{name} logged no address; it said:\n{}", seen.join("\n")),
-            }
-        };
+            // Dropped at the end of a test: SIGTERM, and a leader hands over as it would.
+            .grace(Duration::from_secs(10))
+            .start_async()
+            .await;
         Replica {
             name: name.to_string(),
-            base,
-            child,
-            lines,
+            base: program.address.clone(),
+            program,
         }
     }
 
     /// `kill -9`: no shutdown, no hand-over; what a crashed node does.
-    pub async fn kill(mut self) {
-        self.child.start_kill().unwrap();
-        let _ = self.child.wait().await;
+    pub fn kill(mut self) {
+        self.program.kill();
     }
 
     /// Its logged lines so far.
-    pub fn logged(&mut self) -> Vec<String> {
-        let mut out = Vec::new();
-        while let Ok(line) = self.lines.try_recv() {
-            out.push(line);
-        }
-        out
+    pub fn logged(&self) -> Vec<String> {
+        self.program.lines()
     }
 
     /// Whether its `/metrics` says it is the leader (`None` when it does not answer).

@@ -1,8 +1,9 @@
 //! The real `belt-api` program as a test runs it: a cleared environment (only `PATH`, then what
 //! the test gives), a free port (`BELT_LISTEN=127.0.0.1:0`), the address read from the line its
-//! log prints (`address=http://…`), stderr drained for its whole life and kept for messages,
-//! `/ready` polled on request, and SIGTERM on drop (so it stops the replicas it started), SIGKILL
-//! when it does not exit within the grace.
+//! log prints (`address=http://…`, waited for on the caller's thread or, from async code, on a
+//! blocking thread), stderr drained for its whole life and kept for messages, `/ready` polled
+//! on request, SIGKILL on request (a crash), and SIGTERM on drop (so it stops the replicas it
+//! started), SIGKILL when it does not exit within the grace.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -109,6 +110,16 @@ impl Spawn {
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `start` off the async runtime's threads (`spawn_blocking`), so that a test can start
+    /// several programs at once, and the servers it runs in-process keep answering meanwhile.
+    pub async fn start_async(self) -> Program {
+        match tokio::task::spawn_blocking(move || self.start()).await {
+            Ok(program) => program,
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(err) => panic!("starting belt-api was cancelled: {err}"),
         }
     }
 
@@ -280,6 +291,13 @@ impl Program {
         self.child.try_wait().unwrap()
     }
 
+    /// SIGKILL now (`kill -9`: no shutdown, no hand-over, what a crashed node does); its exit
+    /// status.
+    pub fn kill(&mut self) -> ExitStatus {
+        let _ = self.child.kill();
+        self.child.wait().unwrap()
+    }
+
     /// SIGTERM, then SIGKILL when it has not exited within the grace: its exit status.
     pub fn terminate(&mut self) -> ExitStatus {
         if let Some(status) = self.try_wait() {
@@ -295,8 +313,7 @@ impl Program {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.kill();
-        self.child.wait().unwrap()
+        self.kill()
     }
 }
 

@@ -10,9 +10,13 @@
 //! Either way every request is recorded as an [`Access`] (group, resource, subresource, RBAC
 //! verb) before it is answered, even one that is never answered; `observed()` is what a Role
 //! has to grant for the calls the test made.
+//!
+//! A [`Cluster`] can also be served over HTTP ([`Cluster::serve_http`]), for `belt-api` processes
+//! a test spawns: they reach it through a kubeconfig, and the same cluster answers them.
 
 mod access;
 mod cluster;
+mod http_api;
 mod replies;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,6 +31,7 @@ use tower::ServiceExt;
 
 pub use access::{Access, Verb};
 pub use cluster::Cluster;
+pub use http_api::HttpApi;
 pub use replies::{list, reply_json, reply_status, reply_text, Reply};
 
 /// How long a scripted test waits for a call it expects: far more than any call takes.
@@ -43,17 +48,45 @@ struct Recorded {
     non_resource: Vec<String>,
     /// Every request as `METHOD path`, in order.
     calls: Vec<String>,
+    /// (`METHOD path`, `traceparent`) of every request that carried one, in order.
+    traceparents: Vec<(String, String)>,
+    /// Objects a [`Cluster`] created (by POST or by an apply), by (resource, name).
+    creates: BTreeMap<(String, String), u32>,
+    /// Server-side applies a [`Cluster`] accepted, creating or not, by (resource, name, user).
+    applies: BTreeMap<(String, String, String), u32>,
 }
 
 impl Recorder {
-    fn record(&self, method: &Method, uri: &http::Uri) {
-        let mut recorded = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        recorded.calls.push(format!("{method} {}", uri.path()));
+    fn record(&self, request: &Request<Body>) {
+        let (method, uri) = (request.method(), request.uri());
+        let call = format!("{method} {}", uri.path());
+        let mut recorded = self.lock();
+        let traceparent = request.headers().get("traceparent");
+        if let Some(traceparent) = traceparent.and_then(|value| value.to_str().ok()) {
+            let traceparent = traceparent.to_string();
+            recorded.traceparents.push((call.clone(), traceparent));
+        }
+        recorded.calls.push(call);
         match Access::of(method, uri) {
             Ok(access) => {
                 recorded.accesses.insert(access);
             }
             Err(request) => recorded.non_resource.push(request),
+        }
+    }
+
+    /// A write of `call` a [`Cluster`] accepted to the object `name` of `resource`: whether it
+    /// created the object.
+    pub(crate) fn wrote(&self, call: &Call, resource: &str, name: &str, created: bool) {
+        let (resource, name) = (resource.to_string(), name.to_string());
+        let mut recorded = self.lock();
+        if created {
+            let key = (resource.clone(), name.clone());
+            *recorded.creates.entry(key).or_default() += 1;
+        }
+        if call.is_apply() {
+            let key = (resource, name, call.user.clone());
+            *recorded.applies.entry(key).or_default() += 1;
         }
     }
 
@@ -78,9 +111,51 @@ impl Recorder {
         self.lock().calls.clone()
     }
 
+    /// (`METHOD path`, `traceparent`) of every request so far that carried one, in order.
+    pub fn traceparents(&self) -> Vec<(String, String)> {
+        self.lock().traceparents.clone()
+    }
+
+    /// How often a [`Cluster`] created each object of `resource` (`deployments`), by name.
+    pub fn creates(&self, resource: &str) -> BTreeMap<String, u32> {
+        counts(&self.lock().creates, resource)
+    }
+
+    /// How often a [`Cluster`] took a server-side apply of each object of `resource`
+    /// (creating or changing it), by name.
+    pub fn applies(&self, resource: &str) -> BTreeMap<String, u32> {
+        let mut counts = BTreeMap::new();
+        for ((of, name, _), count) in &self.lock().applies {
+            if of == resource {
+                *counts.entry(name.clone()).or_default() += count;
+            }
+        }
+        counts
+    }
+
+    /// Who applied each object of `resource`: by name, the users (`Call::user`) whose
+    /// server-side applies a [`Cluster`] took, with how many each.
+    pub fn appliers(&self, resource: &str) -> BTreeMap<String, BTreeMap<String, u32>> {
+        let mut appliers = BTreeMap::<String, BTreeMap<String, u32>>::new();
+        for ((of, name, user), count) in &self.lock().applies {
+            if of == resource {
+                let users = appliers.entry(name.clone()).or_default();
+                users.insert(user.clone(), *count);
+            }
+        }
+        appliers
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+fn counts(all: &BTreeMap<(String, String), u32>, resource: &str) -> BTreeMap<String, u32> {
+    (all.iter())
+        .filter(|((of, _), _)| of == resource)
+        .map(|((_, name), count)| (name.clone(), *count))
+        .collect()
 }
 
 /// One request as the fake API server saw it.
@@ -92,6 +167,9 @@ pub struct Call {
     pub query: BTreeMap<String, String>,
     pub content_type: Option<String>,
     pub accept: Option<String>,
+    /// Who the API server would take the caller for: the bearer token itself (a fake needs no
+    /// other directory of users), `system:anonymous` without one.
+    pub user: String,
     pub body: Vec<u8>,
 }
 
@@ -118,9 +196,15 @@ impl Call {
             let value = parts.headers.get(name)?.to_str().ok()?;
             Some(value.to_string())
         };
+        let authorization = header(http::header::AUTHORIZATION).unwrap_or_default();
+        let user = match authorization.strip_prefix("Bearer ") {
+            Some(token) => token.to_string(),
+            None => "system:anonymous".to_string(),
+        };
         Call {
             content_type: header(http::header::CONTENT_TYPE),
             accept: header(http::header::ACCEPT),
+            user,
             method: parts.method,
             path: parts.uri.path().to_string(),
             uri: parts.uri,
@@ -138,7 +222,7 @@ fn recorded_client(namespace: &str) -> (kube::Client, Handle, Recorder) {
     let recorder = Recorder::default();
     let seen = recorder.clone();
     let service = service.map_request(move |request: Request<Body>| {
-        seen.record(request.method(), request.uri());
+        seen.record(&request);
         request
     });
     (kube::Client::new(service, namespace), handle, recorder)

@@ -1,14 +1,15 @@
 //! The fake API server as a small cluster: objects kept by path, and every call answered as an
 //! API server answers it (lists with a resourceVersion and label selectors, watches from a
 //! resourceVersion, sent the ADDED/MODIFIED/DELETED events of their objects since then or held
-//! open until there is one, 404 and 409 `Status` bodies,
-//! server-side apply creating or replacing, metadata-only reads, a pod's log). A test seeds it,
-//! lets the service work, then reads what is stored and what was asked.
+//! open until there is one, 404 and 409 `Status` bodies, writes as `writes` makes them,
+//! metadata-only reads, a pod's log). A test seeds it, lets the service work, then reads what is
+//! stored and what was asked.
+
+mod writes;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use http::Method;
 use serde_json::{json, Value};
 
 use super::replies::{reply_json, reply_status, reply_text, send_watch_events, Reply};
@@ -32,6 +33,10 @@ struct Objects {
     changes: Vec<(u64, String, String, Value)>,
     /// Held watches: the collection's path, the label selector, where the events go.
     watches: Vec<(String, String, Reply)>,
+    /// No Deployment controller: a written Deployment keeps the status it had (none when new).
+    hold_rollouts: bool,
+    /// Where accepted writes are counted.
+    recorder: Recorder,
 }
 
 impl Cluster {
@@ -39,18 +44,27 @@ impl Cluster {
     /// is dropped. Call it inside a Tokio runtime.
     pub fn start(namespace: &str) -> (kube::Client, Cluster) {
         let (client, mut fake) = pair(namespace);
+        let recorder = fake.recorder();
         let objects = Arc::new(Mutex::new(Objects {
             resource_version: 50_000,
+            recorder: recorder.clone(),
             ..Objects::default()
         }));
-        let recorder = fake.recorder();
         let served = objects.clone();
         tokio::spawn(async move { serve(&mut fake, &served).await });
         (client, Cluster { objects, recorder })
     }
 
+    /// From now on a Deployment a client writes keeps the status it had, as when no Deployment
+    /// controller runs: for a test that sets the status itself (`update`). By default a written
+    /// Deployment rolls out at once: its status says every replica of its generation is ready.
+    pub fn hold_rollouts(&self) {
+        self.lock().hold_rollouts = true;
+    }
+
     /// Stores `object` in the collection at `collection` under its `metadata.name`, as if
-    /// someone else had made it (watches are told).
+    /// someone else had made it (watches are told); stored as given, with no field only the
+    /// server sets but its resourceVersion.
     pub fn put(&self, collection: &str, object: Value) {
         let name = object["metadata"]["name"].as_str().expect("a named object");
         let path = format!("{collection}/{name}");
@@ -145,8 +159,8 @@ impl Objects {
                 Some(object) => reply_json(reply, 200, object),
                 None => reply_status(reply, 404, "NotFound"),
             },
-            (Verb::Create, _) => self.create(path, call.json(), reply),
-            (Verb::Update | Verb::Patch, _) => self.write(call, reply),
+            (Verb::Create, _) => self.create(call, reply),
+            (Verb::Update | Verb::Patch, _) => self.write(call, access, reply),
             (Verb::Delete, _) => match self.remove(path) {
                 Some(object) => reply_json(reply, 200, &object),
                 None => reply_status(reply, 404, "NotFound"),
@@ -204,48 +218,6 @@ impl Objects {
         let version = self.resource_version.to_string();
         json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": version},
             "items": items})
-    }
-
-    fn create(&mut self, collection: &str, mut object: Value, reply: Reply) {
-        if object["metadata"]["name"].is_null() {
-            let prefix = object["metadata"]["generateName"]
-                .as_str()
-                .unwrap_or("object-");
-            let prefix = prefix.to_string();
-            object["metadata"]["name"] = json!(format!("{prefix}{}", self.resource_version));
-        }
-        let name = object["metadata"]["name"].as_str().unwrap_or_default();
-        let path = format!("{collection}/{name}");
-        if self.by_path.contains_key(&path) {
-            return reply_status(reply, 409, "AlreadyExists");
-        }
-        object["metadata"]["uid"] = json!(format!("uid-{}", self.resource_version + 1));
-        let stored = self.store(&path, object, "ADDED");
-        reply_json(reply, 201, &stored);
-    }
-
-    /// PUT replaces an object that exists; server-side apply creates or replaces (its body is
-    /// the whole intent); another PATCH merges into an object that exists (RFC 7386).
-    fn write(&mut self, call: &Call, reply: Reply) {
-        let path = call.path.as_str();
-        let apply = call.is_apply();
-        let existing = self.by_path.get(path).cloned();
-        let object = match (existing, call.method == Method::PUT, apply) {
-            (None, _, false) => return reply_status(reply, 404, "NotFound"),
-            (None, _, true) => {
-                let mut object = call.json();
-                object["metadata"]["uid"] = json!(format!("uid-{}", self.resource_version + 1));
-                let stored = self.store(path, object, "ADDED");
-                return reply_json(reply, 201, &stored);
-            }
-            (Some(old), true, _) | (Some(old), _, true) => keep_identity(&old, call.json()),
-            (Some(mut old), false, false) => {
-                merge(&mut old, &call.json());
-                old
-            }
-        };
-        let stored = self.store(path, object, "MODIFIED");
-        reply_json(reply, 200, &stored);
     }
 
     fn delete_matching(&mut self, collection: &str, selector: &str) -> Vec<Value> {
@@ -309,35 +281,6 @@ fn metadata(object: &Value) -> Value {
         "metadata": object["metadata"]})
 }
 
-/// The new body keeps the uid and creation time of the object it replaces.
-fn keep_identity(old: &Value, mut new: Value) -> Value {
-    for key in ["uid", "creationTimestamp"] {
-        if !old["metadata"][key].is_null() {
-            new["metadata"][key] = old["metadata"][key].clone();
-        }
-    }
-    new
-}
-
-/// JSON merge patch (RFC 7386).
-fn merge(target: &mut Value, patch: &Value) {
-    let Some(fields) = patch.as_object() else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = json!({});
-    }
-    let object = target.as_object_mut().expect("made an object");
-    for (key, value) in fields {
-        if value.is_null() {
-            object.remove(key);
-        } else {
-            merge(object.entry(key.clone()).or_insert(Value::Null), value);
-        }
-    }
-}
-
 /// An equality-based label selector: `k=v`, `k==v`, `k!=v`, `k`, `!k`, comma-separated.
 fn matches_selector(object: &Value, selector: &str) -> bool {
     let labels = &object["metadata"]["labels"];
@@ -367,12 +310,5 @@ mod tests {
         assert!(matches_selector(&pod, "app,!gone,id!=8"));
         assert!(!matches_selector(&pod, "app=belt,id=8"));
         assert!(!matches_selector(&pod, "!app"));
-    }
-
-    #[test]
-    fn a_merge_patch_removes_nulls_and_merges_objects() {
-        let mut object = json!({"a": {"b": 1, "c": 2}, "d": 3});
-        merge(&mut object, &json!({"a": {"b": null, "e": 4}, "d": [1]}));
-        assert_eq!(object, json!({"a": {"c": 2, "e": 4}, "d": [1]}));
     }
 }

@@ -24,12 +24,19 @@ pub fn reply_json(reply: Reply, status: u16, body: &Value) {
 
 /// A failure as the API server sends it: a `Status` body with its reason and code.
 pub fn reply_status(reply: Reply, code: u16, reason: &str) {
-    reply_json(reply, code, &status_body(code, reason));
+    reply_failure(
+        reply,
+        code,
+        reason,
+        &format!("{reason} (from the fake API)"),
+    );
 }
 
-pub(super) fn status_body(code: u16, reason: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": format!("{reason} (from the fake API)"), "reason": reason, "code": code})
+/// A failure with the message the API server words for it.
+pub(super) fn reply_failure(reply: Reply, code: u16, reason: &str, message: &str) {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code});
+    reply_json(reply, code, &body);
 }
 
 /// A pod's log, as `pods/{name}/log` answers it.
