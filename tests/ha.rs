@@ -73,12 +73,11 @@ async fn one_leader(api: &Api, replicas: &[Replica], within: Duration) -> usize 
     }
 }
 
-/// Each of `ids` has its Deployment, created once and applied by `leader` only: one reconciler
-/// deployed it (several would each apply it), and no successor deployed it again. The leader may
-/// apply a belt it has just applied once more, when a resync or a wake comes before its own watch
-/// brought the Deployment back (its view lags under load) and finds it missing: the apply of the
-/// same spec changes nothing, and the Deployment stays at generation 1. A failure names the
-/// replicas that logged deploying it, and when.
+/// Each of `ids` has its Deployment, created once and applied once, by `leader`: one reconciler
+/// deployed it (several would each apply it), no successor deployed it again, and the leader did
+/// not apply it a second time when a resync or a wake came before its watch brought the
+/// Deployment back (`src/reconcile/expectations.rs`). A failure names the replicas that logged
+/// deploying it, and when.
 fn assert_deployed_by(kube: &Cluster, leader: &str, replicas: &[Replica], ids: &[i64]) {
     let recorder = kube.recorder();
     let (creates, appliers) = (
@@ -88,8 +87,8 @@ fn assert_deployed_by(kube: &Cluster, leader: &str, replicas: &[Replica], ids: &
     for id in ids {
         let name = format!("grnry-belt-{id}");
         let created = creates.get(&name);
-        let applied_by: Vec<&str> = (appliers.get(&name).into_iter())
-            .flat_map(|users| users.keys().map(String::as_str))
+        let applied_by: Vec<(&str, u32)> = (appliers.get(&name).into_iter())
+            .flat_map(|users| users.iter().map(|(user, n)| (user.as_str(), *n)))
             .collect();
         let who = || deployed_by(replicas, *id);
         assert_eq!(
@@ -98,7 +97,7 @@ fn assert_deployed_by(kube: &Cluster, leader: &str, replicas: &[Replica], ids: &
             "{name} created {created:?} times: {:#?}",
             who()
         );
-        assert_eq!(applied_by, [leader], "{name} applied by: {:#?}", who());
+        assert_eq!(applied_by, [(leader, 1)], "{name} applied by: {:#?}", who());
         let deployment = kube.get(&format!("{DEPLOYMENTS}/{name}"));
         let generation = deployment.map(|d| d["metadata"]["generation"].clone());
         assert_eq!(

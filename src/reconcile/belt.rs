@@ -3,6 +3,7 @@
 
 use std::future::Future;
 
+use super::expectations::Applied;
 use super::{replica_spec, Deletion, Reconciler};
 use crate::domain::belt::now_millis;
 use crate::domain::topics::foreign_destination;
@@ -76,13 +77,23 @@ impl Reconciler {
     }
 
     async fn deploy(&self, belt: &Belt) -> Result<Outcome, ReconcileError> {
-        let current = match (self.runtime.observe(belt.id), &belt.wish.deployed) {
-            (Some(observed), Some(deployed)) => {
-                observed.generation == belt.wish.generation && observed.version == deployed.version
+        let wanted = belt.wish.deployed.as_ref().map(|deployed| Applied {
+            generation: belt.wish.generation,
+            version: deployed.version,
+        });
+        let current = match (self.runtime.observe(belt.id), wanted) {
+            (Some(observed), Some(wanted)) => {
+                observed.generation == wanted.generation && observed.version == wanted.version
             }
             _ => false,
         };
-        let Some(spec) = replica_spec(belt, &self.settings.platform).filter(|_| !current) else {
+        if current {
+            self.expectations.settled(belt.id);
+        }
+        let pending = wanted.is_some_and(|wanted| self.expectations.pending(belt.id, wanted));
+        let Some(spec) =
+            replica_spec(belt, &self.settings.platform).filter(|_| !current && !pending)
+        else {
             return Ok(Outcome::Unchanged);
         };
         if let Some(deployed) = &belt.wish.deployed {
@@ -92,11 +103,15 @@ impl Reconciler {
             self.ensure_topics(belt, &deployed.spec).await?;
         }
         self.bounded(self.runtime.apply(&spec)).await?;
+        if let Some(wanted) = wanted {
+            self.expectations.expect(belt.id, wanted);
+        }
         tracing::info!(belt = %belt.id, version = spec.version, generation = spec.generation, "deployed");
         Ok(Outcome::Applied)
     }
 
     async fn remove_if_deployed(&self, id: BeltId) -> Result<Outcome, ReconcileError> {
+        self.expectations.settled(id);
         if !self.runtime.deployed().contains(&id) {
             return Ok(Outcome::Unchanged);
         }
@@ -116,6 +131,7 @@ impl Reconciler {
         }
         match self.bounded(self.runtime.remove(id)).await {
             Ok(()) => {
+                self.expectations.settled(id);
                 let deleted = |belt: &Belt| transition::deleted(belt, now_millis());
                 self.store.settle_deletion(id, Box::new(deleted)).await?;
                 tracing::info!(belt = %id, project = %belt.project, "belt deleted");

@@ -7,6 +7,7 @@
 mod backoff;
 mod belt;
 mod delete;
+mod expectations;
 mod lag;
 mod queue;
 mod resync;
@@ -102,6 +103,8 @@ pub struct Reconciler {
     running: AtomicBool,
     /// Who woke each queued belt: its reconcile goes in that request's trace.
     wakers: wakers::Wakers,
+    /// Applies the runtime's view does not show yet (`expectations.rs`).
+    expectations: expectations::Expectations,
 }
 
 /// What one `reconcile_once` did.
@@ -137,6 +140,7 @@ impl Reconciler {
             topics: None,
             queue: WorkQueue::default(),
             wakers: wakers::Wakers::default(),
+            expectations: expectations::Expectations::default(),
             resync_wanted: Notify::new(),
             deletions: broadcast::channel(1024).0,
             running: AtomicBool::new(false),

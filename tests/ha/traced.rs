@@ -52,9 +52,9 @@ async fn the_kubernetes_api_is_called_within_the_trace_of_the_start_that_caused_
         "no apply of {deployment} carried a traceparent: {:?}",
         kube.recorder().traceparents()
     );
-    // The first apply is the START's. A second may follow in a resync's own trace, when the
-    // resync comes before the replica's watch brought the Deployment back (tests/ha.rs,
-    // `assert_deployed_by`).
+    // The one apply is the START's (a resync that comes before the watch brought the Deployment
+    // back does not apply it again: `src/reconcile/expectations.rs`).
+    assert_eq!(applied.len(), 1, "applies of {deployment}: {applied:?}");
     let traceparent = &applied[0];
     let parts: Vec<&str> = traceparent.split('-').collect();
     assert_eq!(parts.len(), 4, "{traceparent}");
