@@ -36,6 +36,7 @@ mod replica_output;
 mod retention;
 mod revisions;
 mod running;
+mod samples;
 mod service;
 mod shutdown;
 mod single_instance;
