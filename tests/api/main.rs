@@ -50,4 +50,5 @@ mod ui_editor;
 mod ui_history;
 mod ui_live;
 mod ui_oidc;
+mod ui_samples;
 mod watch;

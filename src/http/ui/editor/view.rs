@@ -5,6 +5,7 @@
 use super::check::{check_region, Checked};
 use super::draft::Draft;
 use super::panel::{panel_result, Ran};
+use super::samples::{region, Samples};
 use crate::domain::{BeltId, ProjectName};
 use crate::http::ui::html::{encode, Html};
 use crate::http::ui::page::render;
@@ -48,13 +49,20 @@ impl Target {
     pub fn invoke_path(&self) -> String {
         format!("{}/invoke", self.base())
     }
+
+    /// `…/samples/load`, `…/samples/save`: the test panel's saved samples.
+    pub fn samples_path(&self, action: &'static str) -> String {
+        format!("{}/samples/{action}", self.base())
+    }
 }
 
-/// What the page shows besides the draft: the last check's answer and the last run's.
+/// What the page shows besides the draft: the last check's answer and the last run's, and the
+/// samples saved with the belt.
 #[derive(Default)]
 pub struct Shown {
     pub checked: Option<Checked>,
     pub ran: Option<Ran>,
+    pub samples: Samples,
 }
 
 pub fn editor_page(session: &Session, target: &Target, draft: &Draft, shown: Shown) -> Html {
@@ -88,7 +96,7 @@ pub fn editor_page(session: &Session, target: &Target, draft: &Draft, shown: Sho
             .raw("</button> <button type=\"submit\" id=\"check-now\" formaction=\"")
             .text(target.check_path())
             .raw("\">Check</button></p>");
-        test_panel(html, target, draft, shown.ran.as_ref());
+        test_panel(html, session, target, draft, &shown);
         html.raw("</form>");
     })
 }
@@ -141,7 +149,7 @@ fn callback(html: &mut Html, draft: &Draft, checked: Option<&Checked>) {
     html.raw("</div></div>");
 }
 
-fn test_panel(html: &mut Html, target: &Target, draft: &Draft, ran: Option<&Ran>) {
+fn test_panel(html: &mut Html, session: &Session, target: &Target, draft: &Draft, shown: &Shown) {
     html.raw("<section class=\"test-panel\" aria-labelledby=\"test-panel\">")
         .raw("<h2 id=\"test-panel\">Test panel</h2>");
     if let Target::New(_) = target {
@@ -150,17 +158,15 @@ fn test_panel(html: &mut Html, target: &Target, draft: &Draft, ran: Option<&Ran>
         return;
     }
     html.raw("<p>Runs the callback and requirements as they stand in the editor (not saved) ")
-        .raw("on one sample event, as a replica would.</p>")
-        .raw("<div class=\"field\"><label for=\"sample\">Sample event (JSON)</label>")
-        .raw("<textarea id=\"sample\" name=\"sample\" class=\"code\" rows=\"4\" ")
-        .raw("spellcheck=\"false\">")
-        .text(&draft.sample)
-        .raw("</textarea></div><p><button type=\"submit\" id=\"run\" formaction=\"")
+        .raw("on the sample, as a replica would. Samples saved with the belt are kept for ")
+        .raw("everyone who edits it.</p>");
+    region(html, session, target, draft, &shown.samples);
+    html.raw("<p><button type=\"submit\" id=\"run\" formaction=\"")
         .text(target.invoke_path())
         .raw("\" hx-post=\"")
         .text(target.invoke_path())
         .raw("\" hx-target=\"#ran\" hx-swap=\"outerHTML\">Run</button></p>")
         .raw("<div aria-live=\"polite\">");
-    panel_result(html, ran);
+    panel_result(html, shown.ran.as_ref());
     html.raw("</div></section>");
 }
