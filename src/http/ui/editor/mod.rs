@@ -9,6 +9,8 @@ mod check;
 mod draft;
 mod panel;
 mod samples;
+mod saved;
+mod target;
 mod view;
 
 use axum::body::Bytes;
@@ -20,8 +22,9 @@ use serde_json::Map;
 use self::check::{check_region, Checked};
 use self::draft::Draft;
 use self::panel::{panel_result, Ran};
-use self::samples::{kept_names, Samples};
+use self::samples::kept_names;
 pub use self::samples::{load as load_sample, save as save_sample};
+use self::saved::Samples;
 
 use self::view::{editor_page, Shown, Target};
 use super::form::Form;

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::draft::Draft;
+use super::saved::{region, Note, Samples};
 use super::view::{editor_page, Shown, Target};
 use super::{asked, from_htmx};
 use crate::belts::{Access, Asked, BeltError};
@@ -21,20 +22,6 @@ use crate::http::ui::html::Html;
 use crate::http::ui::page::respond;
 use crate::http::ui::session::{Session, SignedIn};
 use crate::http::ui::ui_error;
-
-/// What the last load or save said, shown in the samples region.
-#[derive(Debug)]
-pub enum Note {
-    Done(String),
-    Problem(String),
-}
-
-/// The samples region as the page shows it: the names the belt keeps, and the last note.
-#[derive(Debug, Default)]
-pub struct Samples {
-    pub names: Vec<String>,
-    pub note: Option<Note>,
-}
 
 /// The textarea's text for a saved sample: the event alone when it is one event without headers
 /// or profile (as the panel's own samples are), else the API's `{"events": [...]}`.
@@ -168,72 +155,4 @@ async fn answer(
         ..Shown::default()
     };
     respond(status, editor_page(session, &target, draft, shown))
-}
-
-/// `<div id="samples">`: the select and "Load", "Save as…" (for who may save), the last note,
-/// and the sample's textarea, which "Run" sends.
-pub fn region(
-    html: &mut Html,
-    session: &Session,
-    target: &Target,
-    draft: &Draft,
-    samples: &Samples,
-) {
-    let (load, save) = (target.samples_path("load"), target.samples_path("save"));
-    html.raw("<div id=\"samples\" class=\"samples\"><div class=\"field inline\">")
-        .raw("<label for=\"saved\">Saved samples</label> <select id=\"saved\" name=\"saved\">")
-        .raw("<option value=\"\">")
-        .text(match samples.names.len() {
-            0 => "(none saved yet)",
-            _ => "(choose one)",
-        })
-        .raw("</option>");
-    for name in &samples.names {
-        html.raw("<option");
-        if *name == draft.saved {
-            html.raw(" selected");
-        }
-        html.raw(">").text(name).raw("</option>");
-    }
-    html.raw("</select> <button type=\"submit\" id=\"load\" formaction=\"")
-        .text(&load)
-        .raw("\" hx-post=\"")
-        .text(&load)
-        .raw("\" hx-target=\"#samples\" hx-swap=\"outerHTML\">Load</button></div>");
-    if session
-        .caller
-        .require(target.project(), Access::Write)
-        .is_ok()
-    {
-        html.raw(
-            "<div class=\"field inline\"><label for=\"sampleName\">Save the sample as</label> ",
-        )
-        .raw("<input id=\"sampleName\" name=\"sampleName\" maxlength=\"63\" ")
-        .raw("pattern=\"[A-Za-z0-9][A-Za-z0-9._\\-]{0,62}\" value=\"")
-        .text(&draft.sample_name)
-        .raw("\"> <button type=\"submit\" id=\"save-sample\" formaction=\"")
-        .text(&save)
-        .raw("\" hx-post=\"")
-        .text(&save)
-        .raw("\" hx-target=\"#samples\" hx-swap=\"outerHTML\">Save as…</button></div>");
-    }
-    match &samples.note {
-        None => {}
-        Some(Note::Done(said)) => {
-            html.raw("<p class=\"hint\" role=\"status\">")
-                .text(said)
-                .raw("</p>");
-        }
-        Some(Note::Problem(said)) => {
-            html.raw("<p class=\"problem\" role=\"alert\">")
-                .text(said)
-                .raw("</p>");
-        }
-    }
-    html.raw("<div class=\"field\"><label for=\"sample\">Sample event (JSON), or ")
-        .raw("<code>{\"events\": [...]}</code> as the API takes them</label>")
-        .raw("<textarea id=\"sample\" name=\"sample\" class=\"code\" rows=\"6\" ")
-        .raw("spellcheck=\"false\">")
-        .text(&draft.sample)
-        .raw("</textarea></div></div>");
 }

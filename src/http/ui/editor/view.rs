@@ -5,56 +5,11 @@
 use super::check::{check_region, Checked};
 use super::draft::Draft;
 use super::panel::{panel_result, Ran};
-use super::samples::{region, Samples};
-use crate::domain::{BeltId, ProjectName};
-use crate::http::ui::html::{encode, Html};
+use super::saved::{region, Samples};
+pub use super::target::Target;
+use crate::http::ui::html::Html;
 use crate::http::ui::page::render;
 use crate::http::ui::session::Session;
-
-/// Which belt the editor writes: a new one, or the next version of one.
-#[derive(Debug, Clone)]
-pub enum Target {
-    New(ProjectName),
-    Edit(ProjectName, BeltId),
-}
-
-impl Target {
-    pub fn project(&self) -> &ProjectName {
-        match self {
-            Target::New(project) | Target::Edit(project, _) => project,
-        }
-    }
-
-    /// `/ui/projects/{p}/belts/new` or `/ui/projects/{p}/belts/{id}`: the editor's routes hang
-    /// below it (`/check`, `/edit`, `/invoke`).
-    fn base(&self) -> String {
-        let project = encode(self.project().as_str());
-        match self {
-            Target::New(_) => format!("/ui/projects/{project}/belts"),
-            Target::Edit(_, id) => format!("/ui/projects/{project}/belts/{id}"),
-        }
-    }
-
-    fn save_path(&self) -> String {
-        match self {
-            Target::New(_) => format!("{}/new", self.base()),
-            Target::Edit(..) => format!("{}/edit", self.base()),
-        }
-    }
-
-    pub fn check_path(&self) -> String {
-        format!("{}/check", self.base())
-    }
-
-    pub fn invoke_path(&self) -> String {
-        format!("{}/invoke", self.base())
-    }
-
-    /// `…/samples/load`, `…/samples/save`: the test panel's saved samples.
-    pub fn samples_path(&self, action: &'static str) -> String {
-        format!("{}/samples/{action}", self.base())
-    }
-}
 
 /// What the page shows besides the draft: the last check's answer and the last run's, and the
 /// samples saved with the belt.
