@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::{Access, Asked, BeltError, Belts};
 use crate::domain::samples::{admit, Sample, SampleEvents, SampleName, Saving};
-use crate::domain::Invalid;
+use crate::domain::{Commit, Invalid};
 use crate::store::SampleSaved;
 
 impl Belts {
@@ -30,15 +30,20 @@ impl Belts {
     }
 
     /// Saves `body` (`{"events": [...]}`) under `name`: a new sample while the belt has room for
-    /// one, or over the one of that name. The role first, then the name, then the body.
+    /// one, or over the one of that name; kept or only tried as `commit` says. The role first,
+    /// then `dryRun`, the name, the body.
     pub async fn save_sample(
         &self,
         asked: Asked<'_>,
+        commit: Result<Commit, Invalid>,
         name: Result<SampleName, Invalid>,
         body: &[u8],
     ) -> Result<(Sample, Saving), BeltError> {
-        let parsed = name.and_then(|name| Ok((name, SampleEvents::parse_body(body)?)));
-        let (name, events) = asked.permit(Access::Write, parsed)?;
+        let parsed = commit.and_then(|commit| {
+            let name = name?;
+            Ok((commit, name, SampleEvents::parse_body(body)?))
+        });
+        let (commit, name, events) = asked.permit(Access::Write, parsed)?;
         let sample = Sample {
             name,
             events,
@@ -49,7 +54,7 @@ impl Belts {
         let admit = Box::new(move |kept: &[SampleName]| admit(kept, &admitting));
         let saved = self
             .store
-            .save_sample(asked.project, asked.id, &sample, admit)
+            .save_sample(asked.project, asked.id, &sample, admit, commit)
             .await?;
         match saved {
             SampleSaved::Saved(saving) => Ok((sample, saving)),
@@ -58,19 +63,19 @@ impl Belts {
         }
     }
 
-    /// Forgets the sample `name`; 404 naming it when the belt keeps none of that name.
+    /// Forgets the sample `name`, or only tries to as `commit` says; 404 naming it when the belt
+    /// keeps none of that name. The role first, then `dryRun`, then the name.
     pub async fn delete_sample(
         &self,
         asked: Asked<'_>,
+        commit: Result<Commit, Invalid>,
         name: Result<SampleName, Invalid>,
     ) -> Result<(), BeltError> {
-        let name = asked.permit(Access::Write, name)?;
+        let parsed = commit.and_then(|commit| Ok((commit, name?)));
+        let (commit, name) = asked.permit(Access::Write, parsed)?;
         self.load(asked.project, asked.id).await?;
-        if self
-            .store
-            .delete_sample(asked.project, asked.id, &name)
-            .await?
-        {
+        let deleted = (self.store).delete_sample(asked.project, asked.id, &name, commit);
+        if deleted.await? {
             Ok(())
         } else {
             Err(BeltError::SampleNotFound { id: asked.id, name })

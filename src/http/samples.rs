@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::caller::Caller;
 use super::document::{Link, SelfLinks};
+use super::dry_run::{DryRun, DryRunParam};
 use super::error::{ApiError, ApiResult};
 use super::errors::ErrorBody;
 use super::links::BaseUrl;
@@ -149,13 +150,14 @@ pub async fn get_sample(
         ("project" = String, Path, description = "Project (Keycloak client)."),
         ("id" = i64, Path, description = "Belt id."),
         ("name" = String, Path, description = "`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`"),
+        DryRunParam,
     ),
     request_body(content = Object, description = "`events`: 1–100 sample events as test-invoke \
         takes them, at most 64 KiB as JSON.",
         example = json!({"events": [{"headers": {"grnry-correlation-id": "c-1"}, "event": {"id": 7}}]})),
     responses(
-        (status = 200, description = "Replaced the sample of this name.", body = SampleItem),
-        (status = 201, description = "Saved a new sample.", body = SampleItem,
+        (status = 200, description = "Replaced the sample of this name (with `dryRun=true`: would have; nothing was).", body = SampleItem),
+        (status = 201, description = "Saved a new sample (with `dryRun=true`: would have; nothing was).", body = SampleItem,
             headers(("Location" = String, description = "The sample's URL."))),
         (status = 400, description = "Bad name or events (the message names the field), or the belt already keeps 20 samples (`name`).", body = ErrorBody),
         (status = 403, description = "Missing roles (saving needs `editor`).", body = ErrorBody),
@@ -169,10 +171,12 @@ pub async fn put_sample(
     scope: BeltScope,
     SampleNameParam(name): SampleNameParam,
     base: BaseUrl,
+    DryRun(commit): DryRun,
     body: Bytes,
 ) -> ApiResult<Response> {
     let asked = scope.asked_by(&caller);
-    let (sample, saving) = state.belts.save_sample(asked, name, &body).await?;
+    let saved = state.belts.save_sample(asked, commit, name, &body).await?;
+    let (sample, saving) = saved;
     let href = base.href(&sample_path(&scope, &sample.name));
     let status = match saving {
         Saving::Created => StatusCode::CREATED,
@@ -194,9 +198,10 @@ pub async fn put_sample(
         ("project" = String, Path, description = "Project (Keycloak client)."),
         ("id" = i64, Path, description = "Belt id."),
         ("name" = String, Path, description = "`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`"),
+        DryRunParam,
     ),
     responses(
-        (status = 204, description = "Deleted."),
+        (status = 204, description = "Deleted (with `dryRun=true`: could be; nothing was)."),
         (status = 400, description = "Bad id or name.", body = ErrorBody),
         (status = 403, description = "Missing roles (deleting needs `editor`).", body = ErrorBody),
         (status = 404, description = "No such belt, or it keeps no sample of this name.", body = ErrorBody),
@@ -208,8 +213,9 @@ pub async fn delete_sample(
     caller: Caller,
     scope: BeltScope,
     SampleNameParam(name): SampleNameParam,
+    DryRun(commit): DryRun,
 ) -> ApiResult<StatusCode> {
     let asked = scope.asked_by(&caller);
-    state.belts.delete_sample(asked, name).await?;
+    state.belts.delete_sample(asked, commit, name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -201,8 +201,9 @@ impl SavedSamples for Bounded {
         id: BeltId,
         sample: &Sample,
         admit: AdmitSample,
+        commit: Commit,
     ) -> Result<SampleSaved, StoreError> {
-        self.bound(self.inner.save_sample(project, id, sample, admit))
+        self.bound(self.inner.save_sample(project, id, sample, admit, commit))
             .await
     }
     async fn delete_sample(
@@ -210,8 +211,9 @@ impl SavedSamples for Bounded {
         project: &ProjectName,
         id: BeltId,
         name: &SampleName,
+        commit: Commit,
     ) -> Result<bool, StoreError> {
-        self.bound(self.inner.delete_sample(project, id, name))
+        self.bound(self.inner.delete_sample(project, id, name, commit))
             .await
     }
 }

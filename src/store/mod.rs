@@ -280,20 +280,24 @@ pub trait SavedSamples: Send + Sync + 'static {
     ) -> Result<Option<Sample>, StoreError>;
     /// Reads the belt with its row locked and the names of the samples it keeps, lets `admit`
     /// decide, and stores the sample (new, or over the one of its name) in the same transaction,
-    /// so concurrent saves never keep more than `admit` allows.
+    /// so concurrent saves never keep more than `admit` allows. With [`Commit::DryRun`] the write
+    /// is made and rolled back.
     async fn save_sample(
         &self,
         project: &ProjectName,
         id: BeltId,
         sample: &Sample,
         admit: AdmitSample,
+        commit: Commit,
     ) -> Result<SampleSaved, StoreError>;
-    /// `false` when the belt keeps no sample of that name.
+    /// `false` when the belt keeps no sample of that name. With [`Commit::DryRun`] the delete is
+    /// made and rolled back.
     async fn delete_sample(
         &self,
         project: &ProjectName,
         id: BeltId,
         name: &SampleName,
+        commit: Commit,
     ) -> Result<bool, StoreError>;
 }
 

@@ -16,6 +16,7 @@ backend_tests!(
     a_belt_keeps_at_most_twenty_samples_even_when_saved_at_once,
     viewers_read_editors_write_and_another_projects_belt_is_not_found,
     the_samples_go_with_their_belt,
+    a_dry_run_answers_as_the_save_or_delete_would_and_keeps_nothing,
 );
 
 const CALLBACK: &str = r#"
@@ -398,4 +399,48 @@ async fn the_samples_go_with_their_belt(backend: Backend) {
         ["a"],
         "another belt's are kept"
     );
+}
+
+async fn a_dry_run_answers_as_the_save_or_delete_would_and_keeps_nothing(backend: Backend) {
+    let app = TestApp::spawn_dev_with_args(backend, &[]).await;
+    let id = belt(&app).await;
+    assert_eq!(
+        save(&app, &id, "kept", &events(&[1])).await.0,
+        StatusCode::CREATED
+    );
+    let before = list(&app, &id).await;
+    let kept = format!("{}/kept?dryRun=true", samples(&id));
+    let new = format!("{}/new?dryRun=true", samples(&id));
+    let tried = app.put(&new, &app.editor(), &events(&[2])).await;
+    assert_eq!(tried.status(), StatusCode::CREATED);
+    assert!(tried.headers().get(LOCATION).is_some());
+    let (_, answer) = json_of(tried).await;
+    assert_eq!(answer["events"], events(&[2])["events"], "{answer}");
+    let replaced = app.put(&kept, &app.editor(), &events(&[3])).await;
+    assert_eq!(replaced.status(), StatusCode::OK);
+    let deleted = app.delete(&kept, &app.editor()).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let absent = app.delete(&new, &app.editor()).await;
+    assert_error(absent, StatusCode::NOT_FOUND, "entity_not_found").await;
+    assert_eq!(list(&app, &id).await, before, "a dry run keeps nothing");
+    // A full belt is refused by a dry run as by the real save.
+    for n in 1..20 {
+        save(&app, &id, &format!("s{n}"), &events(&[n])).await;
+    }
+    let full = app.put(&new, &app.editor(), &events(&[2])).await;
+    let message = assert_error(full, StatusCode::BAD_REQUEST, "bad_parameter_value").await;
+    assert!(message.starts_with("Parameter 'name'"), "{message}");
+    // `dryRun` is read as every flag, after the role.
+    let maybe = format!("{}/kept?dryRun=maybe", samples(&id));
+    let refused = app.put(&maybe, &app.editor(), &events(&[4])).await;
+    let message = assert_error(refused, StatusCode::BAD_REQUEST, "bad_parameter_value").await;
+    assert!(message.contains("'dryRun'"), "{message}");
+    let viewer = app.delete(&maybe, &app.viewer()).await;
+    assert_error(viewer, StatusCode::FORBIDDEN, "entity_not_accessible").await;
+    let (_, one) = json_of(
+        app.get(&format!("{}/kept", samples(&id)), &app.viewer())
+            .await,
+    )
+    .await;
+    assert_eq!(one["events"], events(&[1])["events"]);
 }

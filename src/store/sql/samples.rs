@@ -2,10 +2,11 @@
 //! under the belt's row lock so that the domain's limit holds however many save at once, and
 //! removed with the belt by the cascading foreign key of `belt_samples`.
 
+use super::writes::finish;
 use crate::domain::belt::{epoch_millis, from_epoch_millis};
 use crate::domain::samples::{Sample, SampleEvents, SampleName};
 use crate::domain::{BeltId, Person, ProjectName};
-use crate::store::{classify, AdmitSample, SampleSaved, SavedSamples, StoreError};
+use crate::store::{classify, AdmitSample, Commit, SampleSaved, SavedSamples, StoreError};
 
 /// The belt a save is kept with, its row locked until the commit (with [`super::Dialect::LOCK_ROW`]).
 const BELT: &str = "SELECT id FROM belts WHERE project = $1 AND id = $2 \
@@ -87,6 +88,7 @@ impl SavedSamples {
         id: BeltId,
         sample: &Sample,
         admit: AdmitSample,
+        commit: Commit,
     ) -> Result<SampleSaved, StoreError> {
         let mut tx = (self.pool).begin_with(DB::BEGIN_WRITE).await.map_err(classify)?;
         let belt: Option<(i64,)> = sqlx::query_as(&format!("{BELT}{}", DB::LOCK_ROW))
@@ -122,7 +124,7 @@ impl SavedSamples {
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
-        tx.commit().await.map_err(classify)?;
+        finish(tx, commit).await?;
         Ok(SampleSaved::Saved(saving))
     }
 
@@ -131,14 +133,17 @@ impl SavedSamples {
         project: &ProjectName,
         id: BeltId,
         name: &SampleName,
+        commit: Commit,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
         let done = sqlx::query(DELETE)
             .bind(project.as_str())
             .bind(id.get())
             .bind(name.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(classify)?;
+        finish(tx, commit).await?;
         Ok(DB::rows_affected(&done) > 0)
     }
 }

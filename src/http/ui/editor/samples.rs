@@ -14,6 +14,7 @@ use super::view::{editor_page, Shown, Target};
 use super::{asked, from_htmx};
 use crate::belts::{Access, Asked, BeltError};
 use crate::domain::samples::{SampleEvent, SampleName, Saving};
+use crate::domain::Commit;
 use crate::http::error::ApiError;
 use crate::http::scope::BeltScope;
 use crate::http::state::AppState;
@@ -109,7 +110,7 @@ pub async fn save(
     let name = SampleName::parse(&draft.sample_name, "sampleName");
     let saved = match draft.sample_body() {
         Ok(body) => (state.belts)
-            .save_sample(asked(session, &scope), name, &body)
+            .save_sample(asked(session, &scope), Ok(Commit::Yes), name, &body)
             .await
             .map_err(ApiError::from),
         Err(invalid) => match session.caller.require(&scope.project, Access::Write) {
