@@ -132,6 +132,14 @@ pub enum Command {
         after_help = "Examples:\n  belt rollback 42            # to the version before the current one\n  belt rollback 42 --to 3"
     )]
     Rollback(RollbackArgs),
+    /// Run a belt's callback once on sample events in the server's sandbox (nothing is stored).
+    #[command(
+        after_help = "Examples:\n  belt invoke 42 --sample order-7\n  belt invoke 42 -f events.yaml -o json\n\nA file holds `events: [...]` (each `{headers?, event, profile?}`) or a bare list of events.\nThe exit code is 0 whenever the callback ran, whatever it did: read `outcome`."
+    )]
+    Invoke(InvokeArgs),
+    /// Sample events saved with a belt, for `belt invoke --sample` and the console's test panel.
+    #[command(subcommand)]
+    Samples(SamplesCommand),
     /// Shell completions.
     #[command(
         after_help = "Examples:\n  belt completion bash > ~/.local/share/bash-completion/completions/belt\n  belt completion zsh > \"${fpath[1]}/_belt\"\n  belt completion fish > ~/.config/fish/completions/belt.fish"
@@ -289,6 +297,38 @@ pub struct RollbackArgs {
     /// The version whose content to restore [default: the one before the current].
     #[arg(long)]
     pub to: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    pub id: u64,
+    /// Run the events of this saved sample.
+    #[arg(long, required_unless_present = "file", conflicts_with = "file")]
+    pub sample: Option<String>,
+    /// Run the events of this YAML/JSON file.
+    #[arg(short = 'f', long = "filename")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SamplesCommand {
+    /// The samples saved with a belt, by name.
+    #[command(after_help = "Examples:\n  belt samples list 42\n  belt samples list 42 -o json")]
+    List(IdArg),
+    /// Save events from a file under a name (replacing the sample of that name).
+    #[command(
+        after_help = "Examples:\n  belt samples save 42 order-7 -f events.yaml\n\nA file holds `events: [...]` (each `{headers?, event, profile?}`) or a bare list of events."
+    )]
+    Save {
+        id: u64,
+        name: String,
+        /// A YAML/JSON file of events.
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+    },
+    /// Delete a saved sample.
+    #[command(after_help = "Examples:\n  belt samples delete 42 order-7")]
+    Delete { id: u64, name: String },
 }
 
 /// `90s`, `2m`, `1h`, `1d`, or plain seconds: read as the server reads a duration (the

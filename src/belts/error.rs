@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::domain::samples::SampleName;
 use crate::domain::{BeltId, Invalid, Refusal};
 use crate::invoke::{Full, InvokeError};
 use crate::registry::RegistryError;
@@ -19,6 +20,9 @@ pub enum BeltError {
     /// The belt keeps no revision of this version (never stored, or pruned).
     #[error("revision {version} of belt {id} not found")]
     RevisionNotFound { id: BeltId, version: i64 },
+    /// The belt keeps no saved sample of this name.
+    #[error("belt {id} keeps no sample '{name}'")]
+    SampleNotFound { id: BeltId, name: SampleName },
     /// A rollback without a version, and no kept revision is older than the current one.
     #[error("belt {id} keeps no revision older than {current}")]
     NoOlderRevision { id: BeltId, current: i64 },

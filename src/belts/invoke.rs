@@ -1,7 +1,6 @@
 //! Test-invoke (docs/api.md#test-invoke): the belt's callback, or a draft of it, run on sample
 //! events in the sandbox, answering what each event produced. Nothing is stored or deployed.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -9,12 +8,13 @@ use serde_json::{Map, Value};
 use super::{Access, Asked, BeltError};
 use crate::domain::input::parse_body;
 use crate::domain::replica::{Platform, ReplicaSpec, CALLBACK_FILE, REQUIREMENTS_FILE};
+use crate::domain::samples::{parse_events, SampleEvent, SampleName};
 use crate::domain::{BeltDefaults, Invalid};
-use crate::invoke::{Invoke, InvokeReport, InvokeRequest, SampleEvent};
+use crate::invoke::{Invoke, InvokeReport, InvokeRequest};
 use crate::store::BeltStore;
 
 /// Events one invocation may carry.
-pub const MAX_INVOKE_EVENTS: usize = 100;
+pub const MAX_INVOKE_EVENTS: usize = crate::domain::samples::MAX_EVENTS;
 
 /// The test-invoke use case: reads the belt, runs the invoker.
 pub struct Invocations {
@@ -25,67 +25,41 @@ pub struct Invocations {
     source_header: bool,
 }
 
+/// The events to run: given in the body, or saved with the belt under a name.
+#[derive(Debug)]
+enum Events {
+    Given(Vec<SampleEvent>),
+    Saved(SampleName),
+}
+
 /// What the body asks for, checked.
 #[derive(Debug)]
 struct Asking {
-    events: Vec<SampleEvent>,
+    events: Events,
     extractor_fn: Option<String>,
     requirements_py: Option<String>,
     parameter: Option<String>,
 }
 
-fn events_of(body: &Map<String, Value>) -> Result<Vec<SampleEvent>, Invalid> {
-    let Some(Value::Array(items)) = body.get("events") else {
-        return Err(Invalid::field("events", "must be a list of sample events"));
-    };
-    if items.is_empty() || items.len() > MAX_INVOKE_EVENTS {
-        return Err(Invalid::field(
+/// `events`, or `sample` naming a saved sample: exactly one of the two (`null` is left out).
+fn events_of(body: &Map<String, Value>) -> Result<Events, Invalid> {
+    let given = |name: &str| body.get(name).filter(|value| !value.is_null());
+    match (given("events"), given("sample")) {
+        (Some(_), Some(_)) => Err(Invalid::field(
+            "sample",
+            "cannot be given with 'events': send the events, or the name of a saved sample",
+        )),
+        (None, Some(Value::String(name))) => Ok(Events::Saved(SampleName::parse(name, "sample")?)),
+        (None, Some(_)) => Err(Invalid::field(
+            "sample",
+            "must be the name of a sample saved with the belt",
+        )),
+        (Some(events), None) => Ok(Events::Given(parse_events(Some(events))?)),
+        (None, None) => Err(Invalid::field(
             "events",
-            format!(
-                "must hold 1 to {MAX_INVOKE_EVENTS} events but holds {}",
-                items.len()
-            ),
-        ));
+            "must be a list of sample events, unless 'sample' names a saved sample",
+        )),
     }
-    items.iter().enumerate().map(sample_of).collect()
-}
-
-fn sample_of((index, item): (usize, &Value)) -> Result<SampleEvent, Invalid> {
-    let field = |name: &str| format!("events[{index}].{name}");
-    let Value::Object(item) = item else {
-        return Err(Invalid::field(
-            &format!("events[{index}]"),
-            "must be an object",
-        ));
-    };
-    let event = item
-        .get("event")
-        .cloned()
-        .ok_or_else(|| Invalid::field(&field("event"), "is required"))?;
-    let headers = match item.get("headers") {
-        None | Some(Value::Null) => BTreeMap::new(),
-        Some(Value::Object(headers)) => headers
-            .iter()
-            .map(|(name, value)| match value {
-                Value::String(text) => Ok((name.clone(), text.clone())),
-                _ => Err(Invalid::field(
-                    &field("headers"),
-                    format!("must map names to strings, but '{name}' is not a string"),
-                )),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => {
-            return Err(Invalid::field(
-                &field("headers"),
-                "must be an object of strings",
-            ))
-        }
-    };
-    Ok(SampleEvent {
-        headers,
-        event,
-        profile: item.get("profile").cloned(),
-    })
 }
 
 /// An optional string field; `null` and `""` mean "as stored".
@@ -145,6 +119,7 @@ impl Invocations {
             .get(asked.project, asked.id)
             .await?
             .ok_or(BeltError::NotFound(asked.id))?;
+        let events = self.events(asked, asking.events).await?;
         let mut spec = belt.spec.clone();
         if let Some(callback) = asking.extractor_fn {
             spec.extractor_fn = callback;
@@ -168,10 +143,34 @@ impl Invocations {
             callback: file(CALLBACK_FILE),
             requirements: file(REQUIREMENTS_FILE),
             env: ReplicaSpec::plain_env(&replica),
-            events: asking.events,
+            events,
             replica,
         };
         Ok(self.invoker.invoke(request).await?)
+    }
+
+    /// The events given, or those of the sample saved with the belt under the name given; a
+    /// name it does not keep is refused naming `sample`.
+    async fn events(
+        &self,
+        asked: Asked<'_>,
+        events: Events,
+    ) -> Result<Vec<SampleEvent>, BeltError> {
+        let name = match events {
+            Events::Given(events) => return Ok(events),
+            Events::Saved(name) => name,
+        };
+        match self.store.sample(asked.project, asked.id, &name).await? {
+            Some(sample) => Ok(sample.events.into_events()),
+            None => Err(Invalid::field(
+                "sample",
+                format!(
+                    "must name a sample saved with belt {}, but it keeps none named '{name}'",
+                    asked.id
+                ),
+            )
+            .into()),
+        }
     }
 }
 
@@ -201,6 +200,21 @@ mod tests {
     }
 
     #[test]
+    fn a_saved_sample_is_named_instead_of_events_never_with_them() {
+        let both = serde_json::json!({"events": [{"event": 1}], "sample": "s"});
+        assert!(refused(both).starts_with("Parameter 'sample' cannot be given with 'events'"));
+        assert!(refused(serde_json::json!({"sample": 7})).contains("'sample'"));
+        assert!(refused(serde_json::json!({"sample": "a/b"})).contains("'sample'"));
+        let body = serde_json::json!({"sample": "order-7", "events": null});
+        let asking = parse(
+            &serde_json::to_vec(&body).unwrap(),
+            &crate::domain::defaults::for_tests(),
+        )
+        .unwrap();
+        assert!(matches!(asking.events, Events::Saved(name) if name.as_str() == "order-7"));
+    }
+
+    #[test]
     fn a_good_body_keeps_headers_and_profile() {
         let body = serde_json::json!({"events": [{"event": {"x": 1}, "headers": {"h": "v"}, "profile": {"p": 1}}]});
         let asking = parse(
@@ -208,8 +222,11 @@ mod tests {
             &crate::domain::defaults::for_tests(),
         )
         .unwrap();
-        assert_eq!(asking.events[0].headers["h"], "v");
-        assert_eq!(asking.events[0].profile, Some(serde_json::json!({"p": 1})));
+        let Events::Given(events) = asking.events else {
+            panic!("{:?}", asking.events)
+        };
+        assert_eq!(events[0].headers["h"], "v");
+        assert_eq!(events[0].profile, Some(serde_json::json!({"p": 1})));
         assert!(asking.extractor_fn.is_none());
     }
 }

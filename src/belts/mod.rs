@@ -19,6 +19,7 @@ mod ready;
 mod replace;
 mod revisions;
 mod rollback;
+mod samples;
 mod state;
 mod streams;
 mod watch;

@@ -23,6 +23,7 @@ pub mod requirements;
 pub mod reserved;
 pub mod retention;
 pub mod revision;
+pub mod samples;
 pub mod settings;
 pub mod state_details;
 pub mod status;

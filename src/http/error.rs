@@ -196,6 +196,9 @@ impl From<BeltError> for ApiError {
             BeltError::RevisionNotFound { id, version } => ApiError::NotFound(format!(
                 "Version '{version}' of belt with ID '{id}' is not kept (unknown or pruned)."
             )),
+            BeltError::SampleNotFound { id, name } => ApiError::NotFound(format!(
+                "Belt with ID '{id}' keeps no saved sample named '{name}'."
+            )),
             BeltError::NoOlderRevision { id, current } => ApiError::NotFound(format!(
                 "Belt with ID '{id}' keeps no version older than its current version '{current}' to roll back to."
             )),
@@ -214,31 +217,16 @@ impl From<BeltError> for ApiError {
                 "The belt's runtime objects are in use by something belt-api does not manage: {reason}"
             )),
             BeltError::Busy { full, retry_after } => ApiError::TooManyRequests {
-                message: match full {
-                    Full::Server(slots) => format!(
-                        "All {slots} test-invoke slots are busy; try again in a few seconds."
-                    ),
-                    Full::Project(slots) => format!(
-                        "All {slots} test-invoke slots this project may hold at once are busy \
-                         (its share of the server's); try again in a few seconds."
-                    ),
-                },
-                retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+                message: busy(full),
+                retry_after_secs: seconds(retry_after),
             },
             BeltError::TooManyStreams {
                 share,
                 cap,
                 retry_after,
             } => ApiError::TooManyRequests {
-                message: match share {
-                    StreamShare::Caller => format!(
-                        "This caller already has {cap} streams open (watch or logs follow); close one or try again later."
-                    ),
-                    StreamShare::Server => format!(
-                        "This server already has {cap} streams open (watch or logs follow); try again later."
-                    ),
-                },
-                retry_after_secs: retry_after.as_secs_f64().ceil().max(1.0) as u64,
+                message: too_many_streams(share, cap),
+                retry_after_secs: seconds(retry_after),
             },
             BeltError::NoDataPlane => ApiError::NotFound(
                 "This belt-api has no data plane (no Kafka configured), so belts have no offsets."
@@ -249,6 +237,36 @@ impl From<BeltError> for ApiError {
             BeltError::Unexpected(err) => ApiError::Unexpected(err),
         }
     }
+}
+
+/// Which test-invoke slots are all busy.
+fn busy(full: Full) -> String {
+    match full {
+        Full::Server(slots) => {
+            format!("All {slots} test-invoke slots are busy; try again in a few seconds.")
+        }
+        Full::Project(slots) => format!(
+            "All {slots} test-invoke slots this project may hold at once are busy \
+             (its share of the server's); try again in a few seconds."
+        ),
+    }
+}
+
+/// Whose share of open streams is taken.
+fn too_many_streams(share: StreamShare, cap: usize) -> String {
+    match share {
+        StreamShare::Caller => format!(
+            "This caller already has {cap} streams open (watch or logs follow); close one or try again later."
+        ),
+        StreamShare::Server => format!(
+            "This server already has {cap} streams open (watch or logs follow); try again later."
+        ),
+    }
+}
+
+/// `Retry-After`: whole seconds, at least one.
+fn seconds(retry_after: std::time::Duration) -> u64 {
+    retry_after.as_secs_f64().ceil().max(1.0) as u64
 }
 
 fn unavailable(what: Dependency) -> String {

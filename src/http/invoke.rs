@@ -25,13 +25,15 @@ use crate::invoke::InvokeReport;
         RefusedDryRunParam,
     ),
     request_body(content = Object, description = "`events`: 1–100 sample events, each \
-        `{\"headers\": {name: string}, \"event\": any, \"profile\"?: any}`; optional drafts that \
-        replace the stored values for this call only: `extractorFn`, `requirementsPy`, `parameter`.",
+        `{\"headers\": {name: string}, \"event\": any, \"profile\"?: any}`; or instead \
+        `sample`: the name of a sample saved with the belt (`…/samples/{name}`), whose events run; \
+        optional drafts that replace the stored values for this call only: `extractorFn`, \
+        `requirementsPy`, `parameter`.",
         example = json!({"events": [{"headers": {"grnry-correlation-id": "c-1"}, "event": {"id": 7}}],
             "extractorFn": "def execute(headers, event):\n    return {\"keys\": [event[\"id\"]]}\n"})),
     responses(
         (status = 200, description = "The user's code ran (whatever it did): per event its updates or its error, and the run's outcome.", body = InvokeReport),
-        (status = 400, description = "Bad body (the message names the field), or `dryRun=true` (test-invoke has no dry run: it stores nothing, but runs code).", body = ErrorBody),
+        (status = 400, description = "Bad body (the message names the field; both or neither of `events` and `sample`; a `sample` the belt does not keep), or `dryRun=true` (test-invoke has no dry run: it stores nothing, but runs code).", body = ErrorBody),
         (status = 401, description = "Token invalid or missing.", body = ErrorBody),
         (status = 403, description = "Missing roles (test-invoke needs `editor`).", body = ErrorBody),
         (status = 404, description = "No such belt.", body = ErrorBody),

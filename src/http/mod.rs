@@ -24,6 +24,7 @@ pub mod render;
 pub mod request_metrics;
 pub mod revisions;
 pub mod running;
+pub mod samples;
 pub mod scope;
 pub mod service;
 pub mod state;
@@ -81,6 +82,13 @@ fn project_routes() -> Router<AppState> {
         )
         .route("/belts/{id}/history", get(history::history))
         .route("/belts/{id}/lag", get(lag::lag))
+        .route("/belts/{id}/samples", get(samples::list_samples))
+        .route(
+            "/belts/{id}/samples/{name}",
+            get(samples::get_sample)
+                .put(samples::put_sample)
+                .delete(samples::delete_sample),
+        )
         .route("/watch", get(watch::watch))
 }
 

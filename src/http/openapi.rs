@@ -36,6 +36,10 @@ use super::state::AppState;
         super::lag::lag,
         super::watch::watch,
         super::invoke::invoke,
+        super::samples::list_samples,
+        super::samples::get_sample,
+        super::samples::put_sample,
+        super::samples::delete_sample,
         super::offsets::get_offsets,
         super::offsets::put_offsets,
         super::offsets::delete_offsets,
@@ -48,6 +52,7 @@ use super::state::AppState;
     tags(
         (name = "belts", description = "The Belt Store"),
         (name = "revisions", description = "Kept versions of a belt, and rollback"),
+        (name = "samples", description = "Sample events saved with a belt, replayed by test-invoke"),
         (name = "service", description = "Liveness, readiness, metrics"),
     )
 )]
@@ -158,12 +163,14 @@ fn error_answer(description: &str) -> RefOr<Response> {
 }
 
 /// Paths of the v2 API that have no legacy twin at the root.
-const PROJECT_ONLY: [&str; 6] = [
+const PROJECT_ONLY: [&str; 8] = [
     "/projects/{project}/belts/state",
     "/projects/{project}/belts/{id}/revisions",
     "/projects/{project}/belts/{id}/revisions/{version}",
     "/projects/{project}/belts/{id}/rollback",
     "/projects/{project}/belts/{id}/history",
+    "/projects/{project}/belts/{id}/samples",
+    "/projects/{project}/belts/{id}/samples/{name}",
     "/projects/{project}/watch",
 ];
 

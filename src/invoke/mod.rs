@@ -16,7 +16,6 @@ mod report;
 mod slots;
 mod venv;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,6 +26,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::domain::replica::ReplicaSpec;
+pub use crate::domain::samples::SampleEvent;
 use crate::domain::Invalid;
 use crate::runtime::local::sandbox::{Cell, Sandbox, SandboxConfig, Shared};
 pub use cgroup::CgroupSetting;
@@ -60,15 +60,6 @@ pub struct InvokeSettings {
     /// Disk all virtualenvs may keep, and how long an unused one is kept.
     pub venv_disk_bytes: u64,
     pub venv_max_age: Duration,
-}
-
-/// One sample event, as a replica would read it from a topic.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SampleEvent {
-    pub headers: BTreeMap<String, String>,
-    pub event: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub profile: Option<Value>,
 }
 
 /// What to run: the callback, its requirements, the replica's environment, the events. `tenant`

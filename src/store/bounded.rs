@@ -7,11 +7,12 @@ use async_trait::async_trait;
 
 use super::pool::note_outage;
 use super::{
-    BeltRecords, BeltStore, Commit, Decide, EventBatch, EventLog, EventPage, LagLog, ListQuery,
-    LockedOutcome, NewBelt, Page, ReconcilerView, Revision, RevisionLog, RevisionPage, Settle,
-    Settlement, StoreError, Wishes,
+    AdmitSample, BeltRecords, BeltStore, Commit, Decide, EventBatch, EventLog, EventPage, LagLog,
+    ListQuery, LockedOutcome, NewBelt, Page, ReconcilerView, Revision, RevisionLog, RevisionPage,
+    SampleSaved, SavedSamples, Settle, Settlement, StoreError, Wishes,
 };
 use crate::domain::lag_series::LagSample;
+use crate::domain::samples::{Sample, SampleName};
 use crate::domain::{Belt, BeltId, EventDraft, EventRetention, ProjectName};
 
 /// Every store call bounded in time on this side of the connection. The server's own statement
@@ -178,5 +179,41 @@ impl LagLog for Bounded {
     }
     async fn prune_lag(&self, before: time::OffsetDateTime) -> Result<u64, StoreError> {
         self.bound(self.inner.prune_lag(before)).await
+    }
+}
+
+#[async_trait]
+impl SavedSamples for Bounded {
+    async fn samples(&self, project: &ProjectName, id: BeltId) -> Result<Vec<Sample>, StoreError> {
+        self.bound(self.inner.samples(project, id)).await
+    }
+    async fn sample(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        name: &SampleName,
+    ) -> Result<Option<Sample>, StoreError> {
+        self.bound(self.inner.sample(project, id, name)).await
+    }
+    async fn save_sample(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        sample: &Sample,
+        admit: AdmitSample,
+        commit: Commit,
+    ) -> Result<SampleSaved, StoreError> {
+        self.bound(self.inner.save_sample(project, id, sample, admit, commit))
+            .await
+    }
+    async fn delete_sample(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        name: &SampleName,
+        commit: Commit,
+    ) -> Result<bool, StoreError> {
+        self.bound(self.inner.delete_sample(project, id, name, commit))
+            .await
     }
 }

@@ -1,6 +1,6 @@
-//! The Belt Store: five capability traits ([`BeltRecords`], [`ReconcilerView`], [`RevisionLog`],
-//! [`EventLog`], [`LagLog`]; [`BeltStore`] is all five), one SQL implementation generic over the database
-//! ([`SqlStore`]).
+//! The Belt Store: six capability traits ([`BeltRecords`], [`ReconcilerView`], [`RevisionLog`],
+//! [`EventLog`], [`LagLog`], [`SavedSamples`]; [`BeltStore`] is all six), one SQL implementation
+//! generic over the database ([`SqlStore`]).
 //! Every write is a single statement or a single transaction, and uniqueness (id; name per
 //! project) is the database's job.
 
@@ -22,7 +22,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::lag_series::LagSample;
-use crate::domain::{Belt, BeltEvent, BeltId, EventDraft, EventRetention, ProjectName, Refusal};
+use crate::domain::samples::{Sample, SampleName, Saving};
+use crate::domain::Refusal;
+use crate::domain::{Belt, BeltEvent, BeltId, EventDraft, EventRetention, Invalid, ProjectName};
 
 pub use crate::domain::{Revision, RevisionPage, RevisionSummary};
 use bounded::Bounded;
@@ -250,12 +252,67 @@ pub trait LagLog: Send + Sync + 'static {
     async fn prune_lag(&self, before: time::OffsetDateTime) -> Result<u64, StoreError>;
 }
 
+/// Decides, from the names of the samples a belt keeps as they stand under its row lock, whether
+/// one more may be saved: the domain's `samples::admit`.
+pub type AdmitSample = Box<dyn FnOnce(&[SampleName]) -> Result<Saving, Invalid> + Send>;
+
+/// What [`SavedSamples::save_sample`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SampleSaved {
+    Saved(Saving),
+    /// `admit` refused; nothing was written.
+    Refused(Invalid),
+    /// No such belt in the project (or it is being deleted).
+    NotFound,
+}
+
+/// The samples saved with a belt (docs/api.md#saved-samples), removed with it: its delete
+/// removes them in the same transaction (a cascading foreign key).
+#[async_trait]
+pub trait SavedSamples: Send + Sync + 'static {
+    /// The samples belt `id` of `project` keeps, ordered by name (byte order on both databases).
+    async fn samples(&self, project: &ProjectName, id: BeltId) -> Result<Vec<Sample>, StoreError>;
+    async fn sample(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        name: &SampleName,
+    ) -> Result<Option<Sample>, StoreError>;
+    /// Reads the belt with its row locked and the names of the samples it keeps, lets `admit`
+    /// decide, and stores the sample (new, or over the one of its name) in the same transaction,
+    /// so concurrent saves never keep more than `admit` allows. With [`Commit::DryRun`] the write
+    /// is made and rolled back.
+    async fn save_sample(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        sample: &Sample,
+        admit: AdmitSample,
+        commit: Commit,
+    ) -> Result<SampleSaved, StoreError>;
+    /// `false` when the belt keeps no sample of that name. With [`Commit::DryRun`] the delete is
+    /// made and rolled back.
+    async fn delete_sample(
+        &self,
+        project: &ProjectName,
+        id: BeltId,
+        name: &SampleName,
+        commit: Commit,
+    ) -> Result<bool, StoreError>;
+}
+
 /// The whole store, as one database implements it: what the composition root opens and hands
 /// on. A part that needs less takes the capability it needs (the reconciler a
 /// [`ReconcilerView`]), and a test fake implements only that.
-pub trait BeltStore: BeltRecords + ReconcilerView + RevisionLog + EventLog + LagLog {}
+pub trait BeltStore:
+    BeltRecords + ReconcilerView + RevisionLog + EventLog + LagLog + SavedSamples
+{
+}
 
-impl<T: BeltRecords + ReconcilerView + RevisionLog + EventLog + LagLog + ?Sized> BeltStore for T {}
+impl<T> BeltStore for T where
+    T: BeltRecords + ReconcilerView + RevisionLog + EventLog + LagLog + SavedSamples + ?Sized
+{
+}
 
 pub struct StoreOptions {
     pub max_connections: u32,

@@ -40,6 +40,9 @@ pub(crate) struct Call {
     pub expect: Expect,
 }
 
+/// The sample the walk's stopped belt keeps (docs/api.md#saved-samples).
+pub(crate) const KEPT_SAMPLE: &str = "kept";
+
 /// Every write operation of the v2 API, as (method, path template), with the requests that
 /// exercise it. The legacy twin of each (without `/projects/{project}`) is sent the same.
 pub(crate) fn calls_for(method: &str, template: &str, belts: &Belts) -> Option<Vec<Call>> {
@@ -126,6 +129,26 @@ pub(crate) fn calls_for(method: &str, template: &str, belts: &Belts) -> Option<V
             Some(json!({"events": [{"headers": {}, "event": {"id": 1}}]})),
             Refuses,
         )],
+        ("put", "/projects/{project}/belts/{id}/samples/{name}") => vec![
+            call(
+                Method::PUT,
+                at(stopped, "/samples/walked-new"),
+                Some(json!({"events": [{"event": {"id": 1}}]})),
+                Tries,
+            ),
+            call(
+                Method::PUT,
+                at(stopped, &format!("/samples/{KEPT_SAMPLE}")),
+                Some(json!({"events": [{"event": {"id": 2}}]})),
+                Tries,
+            ),
+        ],
+        ("delete", "/projects/{project}/belts/{id}/samples/{name}") => vec![call(
+            Method::DELETE,
+            at(stopped, &format!("/samples/{KEPT_SAMPLE}")),
+            None,
+            Tries,
+        )],
         ("put", "/projects/{project}/belts/{id}/offsets") => vec![call(
             Method::PUT,
             at(stopped, "/offsets"),
@@ -176,6 +199,7 @@ async fn snapshot(app: &TestApp) -> Value {
             "pods": pods,
             "revisions": read(format!("{base}/revisions?pagesize=100")).await,
             "history": read(format!("{base}/history?pagesize=100")).await,
+            "samples": read(format!("{base}/samples")).await,
         });
         belts.insert(id.to_string(), belt);
     }
@@ -282,6 +306,10 @@ async fn every_write_in_the_openapi_document_dry_runs_or_refuses_dry_run(backend
         .put(&path, &app.editor(), &minimal_belt("stopped-2"))
         .await;
     assert_eq!(replaced.status(), StatusCode::OK);
+    let sample = json!({"events": [{"event": {"id": 0}}]});
+    let kept = format!("{path}/samples/{KEPT_SAMPLE}");
+    let saved = app.put(&kept, &app.editor(), &sample).await;
+    assert_eq!(saved.status(), StatusCode::CREATED);
     let belts = Belts { running, stopped };
 
     let before = snapshot(&app).await;

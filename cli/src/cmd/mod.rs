@@ -7,6 +7,7 @@ mod files;
 mod history;
 mod lag;
 mod logs;
+mod samples;
 mod setup;
 mod state;
 mod wait;
@@ -42,6 +43,8 @@ pub fn run(cli: Cli, out: Out) -> Result<i32> {
         Command::Lag(args) => lag::lag(&client()?, &args, out),
         Command::Revisions(args) => history::revisions(&client()?, &args, out),
         Command::Rollback(args) => history::rollback(&client()?, &args, out),
+        Command::Invoke(args) => samples::invoke(&client()?, &args, out),
+        Command::Samples(command) => samples::samples(&client()?, command, out),
     }
 }
 

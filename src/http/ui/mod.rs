@@ -66,10 +66,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/ui/projects/{project}/belts/{id}/check",
             post(editor::check_edit),
         )
-        .route(
-            "/ui/projects/{project}/belts/{id}/invoke",
-            post(editor::invoke),
-        )
+        .merge(test_panel())
         .route(
             "/ui/projects/{project}/belts/{id}/state",
             post(belt::change_state),
@@ -88,6 +85,23 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn(timing::server_timing))
         .layer(Extension(sign_in))
         .layer(Extension(renewal))
+}
+
+/// The editor's test panel: a run, and the samples saved with the belt.
+fn test_panel() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/ui/projects/{project}/belts/{id}/invoke",
+            post(editor::invoke),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/samples/load",
+            post(editor::load_sample),
+        )
+        .route(
+            "/ui/projects/{project}/belts/{id}/samples/save",
+            post(editor::save_sample),
+        )
 }
 
 /// The pages that read a belt beside its own: its export, history and revisions.

@@ -2,7 +2,8 @@
 //! over the database. Each statement is written once (SQLite accepts PostgreSQL's `$n`
 //! placeholders); what differs between the databases is the small table of [`Dialect`] constants
 //! that `sqlite.rs` and `postgres.rs` fill. The capabilities are implemented where their
-//! statements are: belts and the reconciler's view here, `events.rs`, `revisions.rs`.
+//! statements are: belts and the reconciler's view here, `events.rs`, `revisions.rs`, `lag.rs`,
+//! `samples.rs`.
 
 /// Writes a generic `impl` block of [`SqlStore`] (inherent, or of the trait named) with what the
 /// SQL code needs of a database driver, stated here once: Rust does not carry an impl's where
@@ -23,6 +24,7 @@ macro_rules! sql_impl {
             for<'r> $crate::store::revisions::RevisionRow: sqlx::FromRow<'r, DB::Row>,
             for<'r> $crate::store::revisions::RevisionSummaryRow: sqlx::FromRow<'r, DB::Row>,
             for<'r> $crate::store::sql::events::EventRow: sqlx::FromRow<'r, DB::Row>,
+            for<'r> $crate::store::sql::samples::SampleRow: sqlx::FromRow<'r, DB::Row>,
             for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
             for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
             for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -38,6 +40,7 @@ mod events;
 mod lag;
 mod queries;
 mod revisions;
+mod samples;
 mod statements;
 mod writes;
 

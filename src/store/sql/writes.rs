@@ -300,7 +300,7 @@ impl {
 
 /// Commits the transaction, or rolls a dry run back. On PostgreSQL an id a rolled-back create took
 /// from the sequence stays taken (sequences are not transactional): a gap, never a reuse.
-async fn finish<DB: Dialect>(
+pub(super) async fn finish<DB: Dialect>(
     tx: sqlx::Transaction<'_, DB>,
     commit: Commit,
 ) -> Result<(), StoreError> {

@@ -23,8 +23,12 @@ pub struct Draft {
     pub replicas: String,
     pub extractor_fn: String,
     pub requirements_py: String,
-    /// The test panel's sample event (JSON).
+    /// The test panel's sample: one event (JSON), or the API's `{"events": [...]}`.
     pub sample: String,
+    /// The saved sample the test panel's select names, to load.
+    pub saved: String,
+    /// The name the test panel's "Save as…" saves the sample under.
+    pub sample_name: String,
     /// The version the edit page showed: the save's `If-Match`.
     pub version: Option<String>,
 }
@@ -55,6 +59,7 @@ impl Draft {
             requirements_py: spec.requirements_py.clone(),
             sample: SAMPLE.to_owned(),
             version: Some(belt.version.to_string()),
+            ..Draft::default()
         }
     }
 
@@ -68,6 +73,8 @@ impl Draft {
             extractor_fn: typed(form, "extractorFn"),
             requirements_py: typed(form, "requirementsPy"),
             sample: typed(form, "sample"),
+            saved: line("saved"),
+            sample_name: line("sampleName").trim().to_owned(),
             version: form.field("version").map(str::to_owned),
         }
     }
@@ -110,17 +117,37 @@ impl Draft {
             })
     }
 
-    /// The test panel's body for the invoke use case: the sample event, and the editor's current
-    /// callback and requirements as drafts. A sample that is not JSON is refused naming it.
-    pub fn invoke_body(&self) -> Result<Vec<u8>, Invalid> {
-        let event: Value = serde_json::from_str(&self.sample).map_err(|err| {
+    /// The test panel's events, as the API's `events` list: the sample is one event, unless it
+    /// is an object whose only field is an `events` list (a saved sample of several events, or
+    /// with headers, loads so). A sample that is not JSON is refused naming it.
+    pub fn sample_events(&self) -> Result<Value, Invalid> {
+        let sample: Value = serde_json::from_str(&self.sample).map_err(|err| {
             Invalid::field_message("sample", format!("The sample event is not JSON: {err}."))
         })?;
+        match sample {
+            Value::Object(mut whole)
+                if whole.len() == 1 && whole.get("events").is_some_and(Value::is_array) =>
+            {
+                Ok(whole.remove("events").unwrap_or_default())
+            }
+            event => Ok(serde_json::json!([{ "event": event }])),
+        }
+    }
+
+    /// The test panel's body for the invoke use case: the sample's events, and the editor's
+    /// current callback and requirements as drafts.
+    pub fn invoke_body(&self) -> Result<Vec<u8>, Invalid> {
         let body = serde_json::json!({
-            "events": [{"event": event}],
+            "events": self.sample_events()?,
             "extractorFn": self.extractor_fn,
             "requirementsPy": self.requirements_py,
         });
+        Ok(serde_json::to_vec(&body).unwrap_or_default())
+    }
+
+    /// The body of "Save as…" for the save use case: the sample's events.
+    pub fn sample_body(&self) -> Result<Vec<u8>, Invalid> {
+        let body = serde_json::json!({ "events": self.sample_events()? });
         Ok(serde_json::to_vec(&body).unwrap_or_default())
     }
 }
@@ -150,5 +177,28 @@ mod tests {
             ..Draft::blank()
         };
         assert!(bad.invoke_body().unwrap_err().message.contains("sample"));
+    }
+
+    #[test]
+    fn a_sample_is_one_event_unless_it_is_an_events_list_alone() {
+        let events = |sample: &str| {
+            let draft = Draft {
+                sample: sample.into(),
+                ..Draft::blank()
+            };
+            draft.sample_events().unwrap()
+        };
+        assert_eq!(events("[1, 2]"), serde_json::json!([{"event": [1, 2]}]));
+        let list = r#"{"events": [{"event": 1, "headers": {"h": "v"}}, {"event": 2}]}"#;
+        assert_eq!(events(list)[0]["headers"]["h"], "v");
+        assert_eq!(events(list)[1]["event"], 2);
+        let event_with_events = r#"{"events": [1], "id": 7}"#;
+        assert_eq!(events(event_with_events)[0]["event"]["id"], 7);
+        let not_a_list = r#"{"events": 3}"#;
+        assert_eq!(events(not_a_list)[0]["event"]["events"], 3);
+        assert_eq!(
+            events(r#"{"id": 7}"#),
+            serde_json::json!([{"event": {"id": 7}}])
+        );
     }
 }

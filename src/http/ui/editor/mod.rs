@@ -8,6 +8,9 @@
 mod check;
 mod draft;
 mod panel;
+mod samples;
+mod saved;
+mod target;
 mod view;
 
 use axum::body::Bytes;
@@ -19,6 +22,10 @@ use serde_json::Map;
 use self::check::{check_region, Checked};
 use self::draft::Draft;
 use self::panel::{panel_result, Ran};
+use self::samples::kept_names;
+pub use self::samples::{load as load_sample, save as save_sample};
+use self::saved::Samples;
+
 use self::view::{editor_page, Shown, Target};
 use super::form::Form;
 use super::guarded::stale_sentence;
@@ -63,12 +70,16 @@ pub async fn edit_page(
     if let Err(err) = session.caller.require(&scope.project, Access::Write) {
         return ui_error(err);
     }
-    let shown = match state.belts.get(asked(session, &scope)).await {
-        Ok(shown) => shown,
+    let belt = match state.belts.get(asked(session, &scope)).await {
+        Ok(shown) => shown.belt,
         Err(err) => return ui_error(err),
     };
+    let shown = Shown {
+        samples: kept_names(&state, asked(session, &scope)).await,
+        ..Shown::default()
+    };
     let target = Target::Edit(scope.project, scope.id);
-    let page = editor_page(session, &target, &Draft::of(&shown.belt), Shown::default());
+    let page = editor_page(session, &target, &Draft::of(&belt), shown);
     respond(StatusCode::OK, page)
 }
 
@@ -155,6 +166,21 @@ fn asked<'a>(session: &'a Session, scope: &'a BeltScope) -> Asked<'a> {
     scope.asked_for(&session.caller)
 }
 
+/// The samples saved with the belt an edit writes; none for a new belt.
+async fn samples_for(state: &AppState, session: &Session, target: &Target) -> Samples {
+    match target {
+        Target::New(_) => Samples::default(),
+        Target::Edit(project, id) => {
+            let asked = Asked {
+                caller: &session.caller,
+                project,
+                id: *id,
+            };
+            kept_names(state, asked).await
+        }
+    }
+}
+
 fn belt_page(project: &ProjectName, id: BeltId) -> String {
     format!("/ui/projects/{}/belts/{id}", encode(project.as_str()))
 }
@@ -173,7 +199,8 @@ async fn save(state: &AppState, session: &Session, target: Target, body: &[u8]) 
         Err(BeltError::Invalid(invalid)) => {
             let shown = Shown {
                 checked: Some(Checked::Refused(invalid)),
-                ran: None,
+                samples: samples_for(state, session, &target).await,
+                ..Shown::default()
             };
             respond(
                 StatusCode::BAD_REQUEST,
@@ -225,7 +252,8 @@ async fn check(
     }
     let shown = Shown {
         checked: Some(checked),
-        ran: None,
+        samples: samples_for(state, session, &target).await,
+        ..Shown::default()
     };
     respond(StatusCode::OK, editor_page(session, &target, &draft, shown))
 }
@@ -263,10 +291,11 @@ pub async fn invoke(
         panel_result(&mut html, Some(&ran));
         return respond(StatusCode::OK, html);
     }
-    let target = Target::Edit(scope.project, scope.id);
     let shown = Shown {
-        checked: None,
         ran: Some(ran),
+        samples: kept_names(&state, asked(session, &scope)).await,
+        ..Shown::default()
     };
+    let target = Target::Edit(scope.project, scope.id);
     respond(StatusCode::OK, editor_page(session, &target, &draft, shown))
 }

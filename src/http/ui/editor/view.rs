@@ -5,56 +5,19 @@
 use super::check::{check_region, Checked};
 use super::draft::Draft;
 use super::panel::{panel_result, Ran};
-use crate::domain::{BeltId, ProjectName};
-use crate::http::ui::html::{encode, Html};
+use super::saved::{region, Samples};
+pub use super::target::Target;
+use crate::http::ui::html::Html;
 use crate::http::ui::page::render;
 use crate::http::ui::session::Session;
 
-/// Which belt the editor writes: a new one, or the next version of one.
-#[derive(Debug, Clone)]
-pub enum Target {
-    New(ProjectName),
-    Edit(ProjectName, BeltId),
-}
-
-impl Target {
-    pub fn project(&self) -> &ProjectName {
-        match self {
-            Target::New(project) | Target::Edit(project, _) => project,
-        }
-    }
-
-    /// `/ui/projects/{p}/belts/new` or `/ui/projects/{p}/belts/{id}`: the editor's routes hang
-    /// below it (`/check`, `/edit`, `/invoke`).
-    fn base(&self) -> String {
-        let project = encode(self.project().as_str());
-        match self {
-            Target::New(_) => format!("/ui/projects/{project}/belts"),
-            Target::Edit(_, id) => format!("/ui/projects/{project}/belts/{id}"),
-        }
-    }
-
-    fn save_path(&self) -> String {
-        match self {
-            Target::New(_) => format!("{}/new", self.base()),
-            Target::Edit(..) => format!("{}/edit", self.base()),
-        }
-    }
-
-    pub fn check_path(&self) -> String {
-        format!("{}/check", self.base())
-    }
-
-    pub fn invoke_path(&self) -> String {
-        format!("{}/invoke", self.base())
-    }
-}
-
-/// What the page shows besides the draft: the last check's answer and the last run's.
+/// What the page shows besides the draft: the last check's answer and the last run's, and the
+/// samples saved with the belt.
 #[derive(Default)]
 pub struct Shown {
     pub checked: Option<Checked>,
     pub ran: Option<Ran>,
+    pub samples: Samples,
 }
 
 pub fn editor_page(session: &Session, target: &Target, draft: &Draft, shown: Shown) -> Html {
@@ -88,7 +51,7 @@ pub fn editor_page(session: &Session, target: &Target, draft: &Draft, shown: Sho
             .raw("</button> <button type=\"submit\" id=\"check-now\" formaction=\"")
             .text(target.check_path())
             .raw("\">Check</button></p>");
-        test_panel(html, target, draft, shown.ran.as_ref());
+        test_panel(html, session, target, draft, &shown);
         html.raw("</form>");
     })
 }
@@ -141,7 +104,7 @@ fn callback(html: &mut Html, draft: &Draft, checked: Option<&Checked>) {
     html.raw("</div></div>");
 }
 
-fn test_panel(html: &mut Html, target: &Target, draft: &Draft, ran: Option<&Ran>) {
+fn test_panel(html: &mut Html, session: &Session, target: &Target, draft: &Draft, shown: &Shown) {
     html.raw("<section class=\"test-panel\" aria-labelledby=\"test-panel\">")
         .raw("<h2 id=\"test-panel\">Test panel</h2>");
     if let Target::New(_) = target {
@@ -150,17 +113,15 @@ fn test_panel(html: &mut Html, target: &Target, draft: &Draft, ran: Option<&Ran>
         return;
     }
     html.raw("<p>Runs the callback and requirements as they stand in the editor (not saved) ")
-        .raw("on one sample event, as a replica would.</p>")
-        .raw("<div class=\"field\"><label for=\"sample\">Sample event (JSON)</label>")
-        .raw("<textarea id=\"sample\" name=\"sample\" class=\"code\" rows=\"4\" ")
-        .raw("spellcheck=\"false\">")
-        .text(&draft.sample)
-        .raw("</textarea></div><p><button type=\"submit\" id=\"run\" formaction=\"")
+        .raw("on the sample, as a replica would. Samples saved with the belt are kept for ")
+        .raw("everyone who edits it.</p>");
+    region(html, session, target, draft, &shown.samples);
+    html.raw("<p><button type=\"submit\" id=\"run\" formaction=\"")
         .text(target.invoke_path())
         .raw("\" hx-post=\"")
         .text(target.invoke_path())
         .raw("\" hx-target=\"#ran\" hx-swap=\"outerHTML\">Run</button></p>")
         .raw("<div aria-live=\"polite\">");
-    panel_result(html, ran);
+    panel_result(html, shown.ran.as_ref());
     html.raw("</div></section>");
 }
