@@ -163,12 +163,13 @@ fn error_answer(description: &str) -> RefOr<Response> {
 }
 
 /// Paths of the v2 API that have no legacy twin at the root.
-const PROJECT_ONLY: [&str; 8] = [
+const PROJECT_ONLY: [&str; 9] = [
     "/projects/{project}/belts/state",
     "/projects/{project}/belts/{id}/revisions",
     "/projects/{project}/belts/{id}/revisions/{version}",
     "/projects/{project}/belts/{id}/rollback",
     "/projects/{project}/belts/{id}/history",
+    "/projects/{project}/belts/{id}/lag",
     "/projects/{project}/belts/{id}/samples",
     "/projects/{project}/belts/{id}/samples/{name}",
     "/projects/{project}/watch",
