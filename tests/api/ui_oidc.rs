@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::backend_tests;
 use crate::helpers::*;
-use crate::oidc_console::{query_of, seen, Console};
+use crate::oidc_console::{cookie_of, query_of, seen, Console};
 use crate::stub_idp::CLIENT_ID;
 
 backend_tests!(
@@ -62,9 +62,13 @@ async fn a_wrong_state_or_another_browser_signs_nobody_in(backend: Backend) {
         .refused(&forged, &binding, StatusCode::BAD_REQUEST)
         .await;
     assert!(page.contains("unknown, expired, already used"), "{page}");
-    // The right state from a browser that did not begin the sign-in (no binding cookie), then
-    // with it: the state was used up by the first attempt.
+    // The right state from a browser that did not begin the sign-in (no binding cookie) signs
+    // nobody in, and leaves the sign-in to the browser that began it: it holds what the sign-in
+    // needs (src/http/ui/oidc/pending.rs). That browser signs in, once; a replay is refused.
     console.refused(&back, "", StatusCode::BAD_REQUEST).await;
+    let signed_in = console.get(back.as_str(), &binding).await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    assert!(cookie_of(&signed_in, "belt_session").is_some());
     console
         .refused(&back, &binding, StatusCode::BAD_REQUEST)
         .await;

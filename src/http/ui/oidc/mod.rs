@@ -68,12 +68,7 @@ impl SignIn {
         };
         let console = console_base(provider, base);
         let redirect_uri = format!("{console}/ui/callback");
-        let Some(begun) = self.pending.begin(redirect_uri.clone()) else {
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Too many sign-ins are under way; try again in a few minutes.",
-            );
-        };
+        let begun = self.pending.begin(redirect_uri.clone());
         let mut target = endpoints.authorization;
         target
             .query_pairs_mut()
