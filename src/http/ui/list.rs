@@ -103,7 +103,7 @@ fn table(html: &mut Html, listed: &Listed, lag: &RecentLag) {
     }
     html.raw("<table><caption class=\"wide\">Belts, ascending id</caption><thead><tr>")
         .raw("<th scope=\"col\">Name</th><th scope=\"col\">Status</th>")
-        .raw("<th scope=\"col\">Lag, last hour</th>")
+        .raw("<th scope=\"col\" class=\"wide\">Lag, last hour</th>")
         .raw("<th scope=\"col\" class=\"wide\">Replicas</th><th scope=\"col\" class=\"wide\">Age</th>")
         .raw("</tr></thead><tbody>");
     for (belt, status) in &listed.items {
@@ -121,7 +121,7 @@ fn row(html: &mut Html, belt: &Belt, status: Option<BeltStatus>, lag: &RecentLag
         .text(&belt.spec.name)
         .raw("</a></td><td aria-live=\"polite\">");
     badge(html, belt.id, status);
-    html.raw("</td><td>");
+    html.raw("</td><td class=\"wide\">");
     match lag {
         Ok(lag) => sparkline(html, lag.get(&belt.id).map_or(&[], Vec::as_slice)),
         Err(_) => unavailable(html),
