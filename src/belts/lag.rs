@@ -1,14 +1,20 @@
 //! A belt's lag over time (docs/api.md#lag-over-time): the samples the lag controller kept, as
 //! points with the records consumed per second between them.
 
+use std::collections::HashMap;
+
 use time::OffsetDateTime;
 
-use super::{Access, Asked, BeltError, Belts};
-use crate::domain::lag_series::{points, LagPoint};
-use crate::domain::Invalid;
+use super::{Access, Asked, BeltError, Belts, Caller};
+use crate::domain::lag_series::{downsample, points, LagPoint, LagSample};
+use crate::domain::{Belt, BeltId, Invalid, ProjectName};
 
 /// How far back a series goes when the caller does not say.
 pub const DEFAULT_WINDOW: time::Duration = time::Duration::hours(1);
+
+/// The most samples of one belt a sparkline of the list draws (120 are kept an hour at the
+/// default 30 s interval): enough for its shape, few enough for a page of 250.
+pub const SPARKLINE_POINTS: usize = 30;
 
 impl Belts {
     /// The belt's points since `since` (default: the last hour), oldest first; a viewer's to
@@ -24,5 +30,23 @@ impl Belts {
         let since = since.unwrap_or_else(|| OffsetDateTime::now_utc() - DEFAULT_WINDOW);
         let samples = self.store.lag_samples(&belt, since).await?;
         Ok(points(&samples))
+    }
+
+    /// The last hour's lag samples of a page of `project`'s belts, at most [`SPARKLINE_POINTS`]
+    /// each, read in one query, keyed by belt (a belt without samples has no entry); a viewer's
+    /// to read. Only `project`'s belts are read: the role checked is that project's.
+    pub async fn recent_lag(
+        &self,
+        caller: &Caller,
+        project: &ProjectName,
+        belts: &[&Belt],
+    ) -> Result<HashMap<BeltId, Vec<LagSample>>, BeltError> {
+        caller.require(project, Access::Read)?;
+        let since = OffsetDateTime::now_utc() - DEFAULT_WINDOW;
+        let mut series = self.store.lag_samples_of(project, belts, since).await?;
+        for samples in series.values_mut() {
+            *samples = downsample(samples, SPARKLINE_POINTS);
+        }
+        Ok(series)
     }
 }

@@ -61,6 +61,19 @@ pub fn points(samples: &[LagSample]) -> Vec<LagPoint> {
         .collect()
 }
 
+/// At most `at_most` of `samples` (oldest first), evenly spread over them: the last of each of
+/// `at_most` equal runs, so the newest sample is always kept and a sparkline's last value is the
+/// lag as last measured.
+pub fn downsample(samples: &[LagSample], at_most: usize) -> Vec<LagSample> {
+    let count = samples.len();
+    if count <= at_most {
+        return samples.to_vec();
+    }
+    (1..=at_most)
+        .map(|run| samples[run * count / at_most - 1])
+        .collect()
+}
+
 fn rate_between(before: &LagSample, after: &LagSample) -> Option<f64> {
     let seconds = (after.at - before.at).as_seconds_f64();
     let consumed = after.committed - before.committed;
@@ -124,5 +137,34 @@ mod tests {
             shown,
             [(100, None), (60, Some(20.0)), (60, Some(0.0)), (300, None)]
         );
+    }
+
+    #[test]
+    fn downsampling_keeps_at_most_the_asked_number_evenly_spread_and_the_newest() {
+        let samples: Vec<LagSample> = (0..120)
+            .map(|i| LagSample {
+                at: at(i * 30),
+                total_lag: i,
+                committed: 0,
+            })
+            .collect();
+        let lags = |kept: &[LagSample]| kept.iter().map(|s| s.total_lag).collect::<Vec<_>>();
+        let kept = downsample(&samples, 30);
+        assert_eq!(kept.len(), 30);
+        assert_eq!(
+            lags(&kept[..3]),
+            [3, 7, 11],
+            "every fourth, the last of each run"
+        );
+        assert_eq!(kept.last(), samples.last(), "the newest is kept");
+        assert!(kept.windows(2).all(|w| w[0].at < w[1].at), "oldest first");
+        let odd = downsample(&samples[..7], 3);
+        assert_eq!(lags(&odd), [1, 3, 6]);
+        assert_eq!(
+            downsample(&samples[..5], 30),
+            samples[..5],
+            "fewer: all of them"
+        );
+        assert!(downsample(&[], 30).is_empty());
     }
 }

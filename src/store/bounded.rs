@@ -1,5 +1,6 @@
 //! Every store call bounded in time on this side of the connection.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -176,6 +177,15 @@ impl LagLog for Bounded {
         since: time::OffsetDateTime,
     ) -> Result<Vec<LagSample>, StoreError> {
         self.bound(self.inner.lag_samples(belt, since)).await
+    }
+    async fn lag_samples_of(
+        &self,
+        project: &ProjectName,
+        belts: &[&Belt],
+        since: time::OffsetDateTime,
+    ) -> Result<HashMap<BeltId, Vec<LagSample>>, StoreError> {
+        self.bound(self.inner.lag_samples_of(project, belts, since))
+            .await
     }
     async fn prune_lag(&self, before: time::OffsetDateTime) -> Result<u64, StoreError> {
         self.bound(self.inner.prune_lag(before)).await

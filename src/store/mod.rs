@@ -16,6 +16,7 @@ mod searches;
 mod sql;
 mod sqlite;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -248,6 +249,15 @@ pub trait LagLog: Send + Sync + 'static {
         belt: &Belt,
         since: time::OffsetDateTime,
     ) -> Result<Vec<LagSample>, StoreError>;
+    /// The samples taken at or after `since` of each of `belts` that is `project`'s (a belt of
+    /// another project is not read), oldest first, in one query: the console's list shows a page
+    /// of belts at once. A belt without samples has no entry.
+    async fn lag_samples_of(
+        &self,
+        project: &ProjectName,
+        belts: &[&Belt],
+        since: time::OffsetDateTime,
+    ) -> Result<HashMap<BeltId, Vec<LagSample>>, StoreError>;
     /// Forgets every sample taken before `before`; answers how many.
     async fn prune_lag(&self, before: time::OffsetDateTime) -> Result<u64, StoreError>;
 }

@@ -51,4 +51,5 @@ mod ui_history;
 mod ui_live;
 mod ui_oidc;
 mod ui_samples;
+mod ui_sparkline;
 mod watch;

@@ -9,8 +9,17 @@ use super::html::Html;
 use crate::belts::BeltError;
 use crate::domain::lag_series::LagPoint;
 
-const WIDTH: f64 = 600.0;
-const HEIGHT: f64 = 100.0;
+/// The size of a drawing, in the units of its `viewBox`.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame {
+    pub width: f64,
+    pub height: f64,
+}
+
+const CHART: Frame = Frame {
+    width: 600.0,
+    height: 100.0,
+};
 /// A gap longer than this many median intervals between samples breaks the line: the belt was
 /// not running (or not measured) in between, and a line across would claim it was.
 const GAP_INTERVALS: f64 = 2.5;
@@ -57,7 +66,7 @@ fn chart(html: &mut Html, id: &'static str, title: &'static str, values: &[(Offs
     .raw(": ")
     .text(&summary)
     .raw("</title>");
-    for line in polylines(values, highest) {
+    for line in polylines(values, highest, CHART) {
         html.raw("<polyline fill=\"none\" stroke=\"currentColor\" stroke-width=\"2\" ")
             .raw("vector-effect=\"non-scaling-stroke\" points=\"")
             .text(line)
@@ -78,8 +87,10 @@ fn shown(value: f64) -> String {
     }
 }
 
-/// The `points` attributes of the lines, x over the series' time span, y over 0..=`highest`.
-fn polylines(values: &[(OffsetDateTime, f64)], highest: f64) -> Vec<String> {
+/// The `points` attributes of the lines in `frame`, x over the series' time span, y over
+/// 0..=`highest` (2 units kept free above and below, so a line at either end is not clipped).
+/// The belt page's charts and the list's sparklines (`sparkline.rs`) both draw with it.
+pub fn polylines(values: &[(OffsetDateTime, f64)], highest: f64, frame: Frame) -> Vec<String> {
     let first = values[0].0;
     let span = (values[values.len() - 1].0 - first)
         .as_seconds_f64()
@@ -95,8 +106,8 @@ fn polylines(values: &[(OffsetDateTime, f64)], highest: f64) -> Vec<String> {
         if i > 0 && usual > 0.0 && (at - values[i - 1].0).as_seconds_f64() > usual * GAP_INTERVALS {
             lines.push(String::new());
         }
-        let x = (at - first).as_seconds_f64() / span * WIDTH;
-        let y = HEIGHT - value / top * (HEIGHT - 4.0) - 2.0;
+        let x = (at - first).as_seconds_f64() / span * frame.width;
+        let y = frame.height - value / top * (frame.height - 4.0) - 2.0;
         let line = lines.last_mut().expect("one line at least");
         if !line.is_empty() {
             line.push(' ');
@@ -117,7 +128,7 @@ mod tests {
     #[test]
     fn the_line_spans_the_chart_and_breaks_where_samples_are_missing() {
         let values = [(at(0), 0.0), (at(30), 10.0), (at(60), 5.0), (at(600), 10.0)];
-        let lines = polylines(&values, 10.0);
+        let lines = polylines(&values, 10.0, CHART);
         assert_eq!(lines, ["0.0,98.0 30.0,2.0 60.0,50.0", "600.0,2.0"]);
     }
 

@@ -23,6 +23,7 @@ mod oidc;
 mod page;
 mod revisions;
 mod session;
+mod sparkline;
 mod timing;
 
 use std::sync::Arc;

@@ -19,6 +19,7 @@ macro_rules! sql_impl {
             for<'r> $crate::store::row::BeltRow: sqlx::FromRow<'r, DB::Row>,
             for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
             for<'r> (i64, i64, i64): sqlx::FromRow<'r, DB::Row>,
+            for<'r> (i64, i64, i64, i64, i64): sqlx::FromRow<'r, DB::Row>,
             for<'r> (String,): sqlx::FromRow<'r, DB::Row>,
             for<'r> $crate::store::row::SummaryRow: sqlx::FromRow<'r, DB::Row>,
             for<'r> $crate::store::revisions::RevisionRow: sqlx::FromRow<'r, DB::Row>,
