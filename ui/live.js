@@ -90,7 +90,11 @@
       .then(function (text) {
         var section = document.getElementById("state-section");
         if (section && text && text.indexOf("<section id=\"state-section\"") === 0) {
+          // Never shorter than it was while the page is shown: what follows does not move up
+          // when a sentence goes (it moves down only when there is more to say).
+          var was = section.getBoundingClientRect().height;
           section.outerHTML = text;
+          document.getElementById("state-section").style.minHeight = was + "px";
         }
       })
       .catch(function () {})
