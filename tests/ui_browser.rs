@@ -15,6 +15,8 @@ mod history;
 mod journey;
 #[path = "ui_browser/live.rs"]
 mod live;
+#[path = "ui_browser/live_state.rs"]
+mod live_state;
 #[path = "ui_browser/oidc.rs"]
 mod oidc;
 #[path = "api/stub_idp.rs"]

@@ -1,9 +1,11 @@
 // Live updates of the console (docs/console.md), read with the browser's EventSource from the
 // two streams of src/http/ui/live.rs. The page works without this script: a reload shows the
 // truth. With it, status badges change in place (text, class and data-status) as the watch
-// reports each change, and on the belt page an editor's replicas' lines are appended as they
-// come. No reload and no polling: one open stream per page, two on an editor's belt page while
-// replicas run.
+// reports each change; on the belt page the state section is fetched again (server-rendered,
+// at most one fetch at a time, a burst of changes coalesced into one more), and an editor's
+// replicas' lines are appended as they come, since the time or of the run the log options
+// choose. No reload and no polling: one open stream per page, two on an editor's belt page
+// while replicas run.
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -16,6 +18,9 @@
   // sent again and recognised below).
   var since = config.since || "";
   var logs = null;
+  // The log options' choice: `since` (a duration the server reads, or "" for all kept) and
+  // `previous` (each replica's previous run: shown once, never followed).
+  var choice = { since: "", previous: false };
 
   // One sentence for the reader, in a status region (announced politely).
   function say(text) {
@@ -57,9 +62,48 @@
       say("This belt changed since the page was loaded (it is now at version " + change.version +
         "): reload to see it before you act on it.");
     }
+    refreshState();
     if (change.status && change.status !== "STOPPED") {
       followLogs();
     }
+  }
+
+  // The state section, fetched again: one fetch at a time; changes that come meanwhile ask for
+  // one more after it, which sees them all.
+  var stateBusy = false;
+  var stateAgain = false;
+  function refreshState() {
+    if (!config.state) {
+      return;
+    }
+    if (stateBusy) {
+      stateAgain = true;
+      return;
+    }
+    stateBusy = true;
+    stateAgain = false;
+    fetch(config.state, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        // A spent session is sent to sign in: that page is no state section.
+        return response.ok && !response.redirected ? response.text() : null;
+      })
+      .then(function (text) {
+        var section = document.getElementById("state-section");
+        if (section && text && text.indexOf("<section id=\"state-section\"") === 0) {
+          // Never shorter than it was while the page is shown: what follows does not move up
+          // when a sentence goes (it moves down only when there is more to say).
+          var was = section.getBoundingClientRect().height;
+          section.outerHTML = text;
+          document.getElementById("state-section").style.minHeight = was + "px";
+        }
+      })
+      .catch(function () {})
+      .then(function () {
+        stateBusy = false;
+        if (stateAgain) {
+          refreshState();
+        }
+      });
   }
 
   var statuses = null;
@@ -109,7 +153,7 @@
 
   // The replica's <pre>, made (under its own heading) when its first line comes.
   function preOf(pod) {
-    var section = document.getElementById("log-lines");
+    var section = document.getElementById("log-replicas");
     var pres = section.querySelectorAll("pre.log[data-replica]");
     for (var i = 0; i < pres.length; i++) {
       if (pres[i].dataset.replica === pod) {
@@ -171,11 +215,20 @@
     }
   }
 
-  function followLogs() {
-    if (!config.logs || logs) {
+  // `again`: the reader changed the options, so even the previous run is read again.
+  function followLogs(again) {
+    if (!config.logs || logs || (choice.previous && !again)) {
       return;
     }
-    var url = config.logs + (since ? "?since=" + encodeURIComponent(since) : "");
+    var params = [];
+    var from = since || choice.since;
+    if (from) {
+      params.push("since=" + encodeURIComponent(from));
+    }
+    if (choice.previous) {
+      params.push("previous=true");
+    }
+    var url = config.logs + (params.length ? "?" + params.join("&") : "");
     logs = new EventSource(url);
     logs.addEventListener("line", function (event) {
       append(JSON.parse(event.data));
@@ -186,6 +239,11 @@
       logs = null;
       if (event.data === RENEW) {
         setTimeout(followLogs, 1000);
+      } else if (!document.getElementById("log-replicas").firstChild) {
+        // Options that select nothing say so rather than leave the section blank.
+        var none = document.createElement("p");
+        none.textContent = choice.previous ? "No replica has a previous run." : "No line.";
+        document.getElementById("log-replicas").appendChild(none);
       }
     });
     logs.onerror = function () {
@@ -195,7 +253,37 @@
     };
   }
 
+  // The options read from their form; a change starts the log stream again with them, on an
+  // empty section (no reload: the page's form would navigate without this script).
+  function watchOptions() {
+    var form = document.getElementById("log-options");
+    if (!form || !config.logs) {
+      return;
+    }
+    var read = function () {
+      choice.since = form.elements.since.value;
+      choice.previous = form.elements.previous.checked;
+    };
+    var restart = function (event) {
+      if (event.type === "submit") {
+        event.preventDefault();
+      }
+      read();
+      if (logs) {
+        logs.close();
+        logs = null;
+      }
+      since = "";
+      document.getElementById("log-replicas").textContent = "";
+      followLogs(true);
+    };
+    read();
+    form.addEventListener("change", restart);
+    form.addEventListener("submit", restart);
+  }
+
   function start() {
+    watchOptions();
     watchStatuses();
     var shown = config.belt && badgesOf(config.belt)[0];
     if (shown && shown.dataset.status !== "STOPPED") {

@@ -49,6 +49,7 @@ mod ui;
 mod ui_editor;
 mod ui_history;
 mod ui_live;
+mod ui_live_state;
 mod ui_oidc;
 mod ui_samples;
 mod ui_sparkline;

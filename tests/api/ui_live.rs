@@ -29,7 +29,7 @@ while true; do echo "tick"; sleep 0.2; done
 "#;
 
 /// Dev sign-in (the console's), replicas of [`REPLICA`] on the local runtime, `more` flags.
-async fn console_app(backend: Backend, more: &[(&str, &str)]) -> TestApp {
+pub async fn console_app(backend: Backend, more: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap().keep();
     let script = dir.join("replica.sh");
     std::fs::write(&script, REPLICA).unwrap();
@@ -45,26 +45,26 @@ async fn console_app(backend: Backend, more: &[(&str, &str)]) -> TestApp {
 
 /// One server-sent event.
 #[derive(Debug, Default, Clone)]
-struct Sse {
-    event: String,
-    id: Option<String>,
-    data: String,
+pub struct Sse {
+    pub event: String,
+    pub id: Option<String>,
+    pub data: String,
 }
 
 impl Sse {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.data).unwrap_or_else(|_| panic!("{self:?}"))
     }
 }
 
-/// An open event stream, read event by event.
-struct Events {
+/// An open event stream, read event by event (ui_live_state.rs reads its streams so too).
+pub struct Events {
     response: Response,
     pending: String,
 }
 
 impl Events {
-    async fn open(browser: &Browser<'_>, path: &str, last_event_id: Option<&str>) -> Response {
+    pub async fn open(browser: &Browser<'_>, path: &str, last_event_id: Option<&str>) -> Response {
         let mut request = (browser.app.client)
             .get(format!("{}{path}", browser.app.address))
             .header(COOKIE, &browser.cookie)
@@ -75,7 +75,7 @@ impl Events {
         request.send().await.unwrap()
     }
 
-    fn of(response: Response) -> Events {
+    pub fn of(response: Response) -> Events {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()[CONTENT_TYPE], "text/event-stream");
         Events {
@@ -85,7 +85,7 @@ impl Events {
     }
 
     /// The next event (keep-alive comments skipped); `None` when the stream ended.
-    async fn next(&mut self) -> Option<Sse> {
+    pub async fn next(&mut self) -> Option<Sse> {
         loop {
             if let Some(end) = self.pending.find("\n\n") {
                 let block: String = self.pending.drain(..end + 2).collect();
@@ -109,7 +109,7 @@ impl Events {
     }
 
     /// Events until one `wanted` says is it, within `limit`.
-    async fn until(&mut self, limit: Duration, wanted: impl Fn(&Sse) -> bool) -> Sse {
+    pub async fn until(&mut self, limit: Duration, wanted: impl Fn(&Sse) -> bool) -> Sse {
         let find = async {
             loop {
                 let event = self.next().await.expect("the stream ended first");
@@ -124,7 +124,7 @@ impl Events {
     }
 }
 
-async fn start(app: &TestApp, id: &str) {
+pub async fn start(app: &TestApp, id: &str) {
     let path = format!("/projects/global/belts/{id}/state");
     let response = app
         .post(&path, &app.editor(), &json!({"action": "START"}))

@@ -3,10 +3,10 @@
 //! through the API changes the badge in place. A marker set in the page's `window` survives only
 //! while the page is not reloaded, so each wait checks it is still there.
 //!
-//! START is the page's own form, which navigates (a POST, then the page again). The marker is
-//! set after that navigation, while the badge still reads DEPLOYING: the belt's callback sleeps
-//! 3 s at import, so it cannot be ready before the marker is set, and RUNNING can only arrive
-//! through the live stream.
+//! START is the page's own form (through htmx, which swaps the state section in; live_state.rs
+//! checks that it does not navigate). The marker is set once START's notice shows, while the
+//! badge still reads DEPLOYING: the belt's callback sleeps 3 s at import, so it cannot be ready
+//! before the marker is set, and RUNNING can only arrive through the live stream.
 
 use std::time::{Duration, Instant};
 
@@ -16,14 +16,14 @@ use crate::support::{create_belt_from, editor_token, serve};
 use crate::webdriver::{start_driver, Browser};
 
 /// A callback that is slow to import: the replica is ready seconds after its START.
-const SLOW_CALLBACK: &str =
+pub const SLOW_CALLBACK: &str =
     "import time\ntime.sleep(3)\n\ndef execute(headers, event, profile=None):\n    return []\n";
 
 const MARKER: &str = "return window.__noReload === 1";
 
 /// Evaluates `condition` (a script answering a boolean) until it holds, up to `limit`; each
 /// look also asks that the page was not reloaded.
-async fn until(browser: &Browser, condition: &str, limit: Duration, what: &str) {
+pub async fn until(browser: &Browser, condition: &str, limit: Duration, what: &str) {
     let deadline = Instant::now() + limit;
     loop {
         let held = browser.execute(condition, json!([])).await;
@@ -42,7 +42,7 @@ async fn until(browser: &Browser, condition: &str, limit: Duration, what: &str) 
 }
 
 /// The badge of belt `id`: its text, `data-status`, class and width, as the page has them.
-async fn badge(browser: &Browser, id: &str) -> serde_json::Value {
+pub async fn badge(browser: &Browser, id: &str) -> serde_json::Value {
     let script = "const b = document.querySelector(`.badge[data-belt=\"${arguments[0]}\"]`); \
                   return {text: b.textContent, status: b.dataset.status, class: b.className, \
                   width: b.getBoundingClientRect().width, live: b.parentElement.getAttribute('aria-live')};";

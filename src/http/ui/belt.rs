@@ -2,17 +2,16 @@
 //! START/STOP as forms carrying the session's CSRF token and the version the page showed, so a
 //! stale page is refused rather than acting on a belt that changed since.
 
-use std::collections::BTreeMap;
-
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use super::belt_logs::LogChoice;
+use super::belt_state::{self, from_htmx, refusal_sentence};
 use super::chart;
-use super::explain::explain;
-use super::form::Form;
-use super::guarded::{belt_page, done_notice, shown_version, write_refusal};
+use super::form::{Form, CSRF_REFUSED};
+use super::guarded::{belt_page, shown_version, write_refusal};
 use super::html::{encode, Html};
 use super::list::{age, badge};
 use super::live;
@@ -20,7 +19,6 @@ use super::page::{render, respond};
 use super::session::{Session, SignedIn};
 use super::ui_error;
 use crate::belts::{Access, BeltError, Edit, Shown, StateReport};
-use crate::domain::log_lines::LogQuery;
 use crate::domain::Commit;
 use crate::http::query::Query;
 use crate::http::scope::BeltScope;
@@ -28,8 +26,6 @@ use crate::http::state::AppState;
 
 /// Lines of each replica the page shows.
 const LOG_LINES: u32 = 50;
-
-type Logs = Result<Option<BTreeMap<String, Vec<String>>>, BeltError>;
 
 pub async fn page(
     State(state): State<AppState>,
@@ -54,8 +50,9 @@ pub async fn page(
     // Before the lines are read: the live log picks up from here (a line both read is shown once).
     let read_at = time::OffsetDateTime::now_utc();
     // Logs are an editor's to read (docs/api.md#logs); a viewer is told so instead.
+    let choice = LogChoice::of(&query);
     let logs = if may_write {
-        state.belts.logs(asked, Ok(LogQuery::last(LOG_LINES))).await
+        state.belts.logs(asked, choice.ask(LOG_LINES)).await
     } else {
         Err(BeltError::Forbidden)
     };
@@ -64,17 +61,15 @@ pub async fn page(
     let title = shown.belt.spec.name.clone();
     let html = render(&title, Some(session), |html| {
         html.element("h1", &title);
-        if let Some(done) = notice {
-            done_notice(html, &done);
-        }
+        belt_state::notice_place(html, notice.as_deref());
         summary(html, &shown, &report);
         super::history::belt_links(html, &shown.belt, may_write);
         if may_write {
             buttons(html, session, &shown);
         }
-        details(html, &report);
+        belt_state::section(html, &report);
         chart::section(html, lag);
-        logs_section(html, logs);
+        super::belt_logs::section(html, &shown.belt, logs, &choice);
         document(html, &shown);
         live::belt_script(html, &shown.belt, read_at, may_write);
     });
@@ -110,11 +105,13 @@ fn buttons(html: &mut Html, session: &Session, shown: &Shown) {
     let belt = &shown.belt;
     html.raw("<section aria-labelledby=\"actions\"><h2 id=\"actions\">Actions</h2>");
     for (action, label) in [("START", "Start"), ("STOP", "Stop")] {
-        html.raw("<form class=\"inline\" method=\"post\" action=\"/ui/projects/")
-            .text(encode(belt.project.as_str()))
-            .raw("/belts/")
-            .text(belt.id)
-            .raw("/state\">")
+        // With htmx the answer is the state section, swapped in: the page stays.
+        let to = format!("{}/state", belt_page(&belt.project, belt.id));
+        html.raw("<form class=\"inline\" method=\"post\" action=\"")
+            .text(&to)
+            .raw("\" hx-post=\"")
+            .text(&to)
+            .raw("\" hx-target=\"#state-section\" hx-swap=\"outerHTML\">")
             .hidden("csrf", &session.csrf)
             .hidden("version", belt.version)
             .hidden("action", action)
@@ -131,67 +128,6 @@ fn buttons(html: &mut Html, session: &Session, shown: &Shown) {
         .raw("/edit\">Edit</a></section>");
 }
 
-fn details(html: &mut Html, report: &StateReport) {
-    html.raw("<section aria-labelledby=\"state\"><h2 id=\"state\">State</h2>");
-    let Some(details) = &report.details else {
-        html.raw("<p>Nothing is deployed.</p></section>");
-        return;
-    };
-    let said = explain(details);
-    if said.is_empty() {
-        html.raw("<p>Replicas asked for: ")
-            .text(&details.deployment_replicas)
-            .raw(". Nothing is reported wrong.</p>");
-    } else {
-        html.raw("<ul>");
-        for sentence in said {
-            html.element("li", sentence);
-        }
-        html.raw("</ul>");
-    }
-    if let Some(lag) = report.total_lag {
-        html.raw("<p>Records waiting in the input topics: ")
-            .text(lag)
-            .raw("</p>");
-    }
-    html.raw("</section>");
-}
-
-fn logs_section(html: &mut Html, logs: Logs) {
-    html.raw(
-        "<section aria-labelledby=\"logs\" id=\"log-lines\"><h2 id=\"logs\">Last log lines</h2>",
-    );
-    match logs {
-        Ok(None) => {
-            html.raw("<p>The belt is stopped: no replica writes lines.</p>");
-        }
-        Ok(Some(replicas)) if replicas.is_empty() => {
-            html.raw("<p>No replica yet.</p>");
-        }
-        Ok(Some(replicas)) => {
-            for (replica, lines) in replicas {
-                html.element("h3", &replica);
-                // Focusable: a scrolling region must be reachable by keyboard (axe's
-                // scrollable-region-focusable).
-                html.raw("<pre class=\"log\" tabindex=\"0\" data-replica=\"")
-                    .text(replica)
-                    .raw("\">")
-                    .text(lines.join("\n"))
-                    .raw("</pre>");
-            }
-        }
-        Err(BeltError::Forbidden) => {
-            html.raw("<p>Log lines are shown to editors only.</p>");
-        }
-        Err(err) => {
-            html.raw("<p class=\"problem\">Logs unavailable: ")
-                .text(err)
-                .raw("</p>");
-        }
-    }
-    html.raw("</section>");
-}
-
 fn document(html: &mut Html, shown: &Shown) {
     let spec = &shown.belt.spec;
     html.raw("<section aria-labelledby=\"callback\"><h2 id=\"callback\">Callback</h2>")
@@ -206,28 +142,39 @@ fn document(html: &mut Html, shown: &Shown) {
 }
 
 /// START or STOP from the page's form: the CSRF token first, then the use case with the version
-/// the page showed as `If-Match`.
+/// the page showed as `If-Match`. Without JavaScript the answer is the page again (or the page
+/// of the refusal); to htmx it is the state section with the notice or refusal in place.
 pub async fn change_state(
     State(state): State<AppState>,
     signed_in: SignedIn,
     scope: BeltScope,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let session = &signed_in.session;
+    let htmx = from_htmx(&headers);
     let form = Form::parse(&body);
     if let Some(refused) = form.csrf_refusal(session) {
+        if htmx {
+            let refused = Err(CSRF_REFUSED.to_owned());
+            return belt_state::changed(&state, session, &scope, refused).await;
+        }
         return refused;
     }
     let action = form.field("action").unwrap_or_default();
-    let expect = shown_version(&form);
     let edit = Edit {
         asked: scope.asked_for(&session.caller),
-        expect,
+        expect: shown_version(&form),
         commit: Ok(Commit::Yes),
     };
     let json = serde_json::json!({ "action": action }).to_string();
+    let done = state.belts.change_state(edit, json.as_bytes()).await;
+    if htmx {
+        let outcome = done.map(|_| action).map_err(refusal_sentence);
+        return belt_state::changed(&state, session, &scope, outcome).await;
+    }
     let back = belt_page(&scope.project, scope.id);
-    match state.belts.change_state(edit, json.as_bytes()).await {
+    match done {
         Ok(_) => Redirect::to(&format!("{back}?done={}", encode(action))).into_response(),
         Err(err) => write_refusal(err),
     }

@@ -10,6 +10,10 @@ use crate::http::query::Query;
 
 pub struct Form(Query);
 
+/// Why a form without the session's CSRF token did nothing.
+pub const CSRF_REFUSED: &str = "The form's CSRF token is missing or does not belong to your \
+                                session; reload the page and try again.";
+
 impl Form {
     /// A body that is not UTF-8 holds no fields (and so no CSRF token).
     pub fn parse(body: &[u8]) -> Form {
@@ -26,11 +30,7 @@ impl Form {
     pub fn csrf_refusal(&self, session: &Session) -> Option<Response> {
         match self.field("csrf") {
             Some(token) if same_secret(token, &session.csrf) => None,
-            _ => Some(problem(
-                StatusCode::FORBIDDEN,
-                "The form's CSRF token is missing or does not belong to your session; reload the \
-                 page and try again.",
-            )),
+            _ => Some(problem(StatusCode::FORBIDDEN, CSRF_REFUSED)),
         }
     }
 }

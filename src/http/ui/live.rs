@@ -20,13 +20,14 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::assets::LIVE;
+use super::belt_state::fragment_path;
 use super::html::{encode, Html};
 use super::session::{Sessions, SignedIn};
 use super::ui_error;
-use crate::belts::{Bounded, BoundedStream, WatchItem};
+use crate::belts::{Asked, Bounded, BoundedStream, WatchItem};
 use crate::domain::log_lines::{LogLine, LogQuery};
 use crate::domain::timestamp::format_timestamp;
-use crate::domain::{Belt, BeltId, ProjectName};
+use crate::domain::{Belt, BeltId, Invalid, ProjectName};
 use crate::http::query::Query;
 use crate::http::scope::{BeltScope, ProjectScope};
 use crate::http::state::AppState;
@@ -44,6 +45,8 @@ const SESSION_CHECK: Duration = Duration::from_secs(1);
 const SIGNED_OUT: &str = "signed out";
 /// Why the log stream ends when the belt stopped and its replicas are gone.
 const NO_REPLICA: &str = "no replica runs";
+/// Why the log stream of the previous runs ends once their lines are sent.
+const PREVIOUS_RUN: &str = "previous run shown";
 
 /// The two streams' routes, merged into the console's (under its session layer).
 pub fn routes() -> Router<AppState> {
@@ -83,7 +86,9 @@ pub async fn status_events(
 }
 
 /// `GET /ui/projects/{project}/belts/{id}/logs/events`: the replicas' lines since `?since=`
-/// (the last [`KEEP_LINES`] of them), then new ones; 403 for a viewer, as the API's logs.
+/// (the last [`KEEP_LINES`] of them), then new ones; 403 for a viewer, as the API's logs. With
+/// `?previous=true`, each replica's previous run: its lines, then the end, since an ended run
+/// writes nothing more (the API's follow ignores `previous` for the same reason).
 pub async fn log_events(
     State(state): State<AppState>,
     Extension(sessions): Extension<Arc<Sessions>>,
@@ -93,12 +98,18 @@ pub async fn log_events(
 ) -> Response {
     let session = &signed_in.session;
     let asked = scope.asked_for(&session.caller);
+    let previous = query.flag("previous");
     let ask = query
         .since(OffsetDateTime::now_utc())
         .map(|since| LogQuery {
             since,
             ..LogQuery::last(KEEP_LINES)
         });
+    if matches!(previous, Ok(true)) {
+        return previous_run(&state, asked, ask).await;
+    }
+    // A bad `previous` is refused by the use case, after its role check, as a bad `since` is.
+    let ask = previous.and(ask);
     let lines = match state.belts.follow_logs(asked, ask).await {
         Ok(lines) => lines,
         Err(err) => return ui_error(err),
@@ -116,6 +127,30 @@ pub async fn log_events(
             })
         });
     sse(events)
+}
+
+/// The previous run's lines as events, and the end that tells the browser not to reconnect.
+async fn previous_run(
+    state: &AppState,
+    asked: Asked<'_>,
+    ask: Result<LogQuery, Invalid>,
+) -> Response {
+    let ask = ask.map(|ask| LogQuery {
+        previous: true,
+        ..ask
+    });
+    let replicas = match state.belts.logs(asked, ask).await {
+        Ok(replicas) => replicas,
+        Err(err) => return ui_error(err),
+    };
+    let Some(replicas) = replicas else {
+        return sse(futures::stream::iter([end_event(NO_REPLICA)]));
+    };
+    let lines = replicas.iter().flat_map(|(pod, lines)| {
+        (lines.iter()).map(|stamped| line_event(&LogLine::parse(pod, stamped)))
+    });
+    let events: Vec<Event> = lines.chain([end_event(PREVIOUS_RUN)]).collect();
+    sse(futures::stream::iter(events))
 }
 
 /// An item of a live stream, or, last, why the stream ended.
@@ -213,9 +248,9 @@ pub fn list_script(html: &mut Html, project: &ProjectName) {
         .raw("\"></script>");
 }
 
-/// The belt page's hook: the script, told where the belt's status stream is, and, for an
-/// editor, where its log stream is, from when (the page's lines were read just before) and how
-/// many lines to keep.
+/// The belt page's hook: the script, told where the belt's status stream and its state section
+/// are, and, for an editor, where its log stream is, from when (the page's lines were read just
+/// before) and how many lines to keep.
 pub fn belt_script(html: &mut Html, belt: &Belt, since: OffsetDateTime, logs: bool) {
     html.raw("<script src=\"")
         .text(&*LIVE)
@@ -225,6 +260,8 @@ pub fn belt_script(html: &mut Html, belt: &Belt, since: OffsetDateTime, logs: bo
         .text(belt.version)
         .raw("\" data-events=\"")
         .text(events_path(&belt.project, Some(belt.id)))
+        .raw("\" data-state=\"")
+        .text(fragment_path(&belt.project, belt.id))
         .raw("\"");
     if logs {
         html.raw(" data-logs=\"/ui/projects/")

@@ -4,6 +4,8 @@
 
 mod assets;
 mod belt;
+mod belt_logs;
+mod belt_state;
 mod chart;
 mod compare;
 mod delete;
@@ -81,6 +83,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             get(delete::confirm).post(delete::delete),
         )
         .merge(live::routes())
+        .merge(belt_state::routes())
         .merge(belt_reads())
         .layer(Extension(Arc::new(session::Sessions::default())))
         .layer(axum::middleware::from_fn(timing::server_timing))
