@@ -115,10 +115,7 @@ impl App {
         let reconciler = reconciler(&config, &store, &runtime, &metrics, &data_plane);
 
         let (listener, address) = bind(&config).await?;
-        let invoker = match invoker {
-            Some(invoker) => invoker,
-            None => invoke::configured(&config)?,
-        };
+        let invoker = invoker.map_or_else(|| invoke::configured(&config), Ok)?;
         let (offsets, lag_watch) = offsets_backend(&config, &data_plane, &store, &metrics);
         log_startup(&config, address, &database_url, &verifier);
         let (status_events, closing) = observers(&config, &store, &runtime);
@@ -136,6 +133,7 @@ impl App {
             offsets,
             watch: watch_settings(&config.events, closing.subscribe()),
             streams: stream_limits(&config.events),
+            lag_interval: config.kafka.lag_interval(),
         });
         Ok(App {
             drain: shutdown::Drain::new(closing, config.shutdown_grace, state.draining.clone()),
@@ -270,13 +268,12 @@ fn offsets_backend(
         KafkaGroupOffsets::new(bootstrap, config.dependency_timeout())
             .with_auth(data_plane.auth.clone()),
     );
-    let interval = Duration::from_millis(config.kafka.kafka_lag_interval_ms.max(100));
     let watch = LagWatch::new(
         store.clone(),
         store.clone(),
         offsets.clone(),
         metrics.clone(),
-        interval,
+        config.kafka.lag_interval(),
     );
     let plane = OffsetsBackend {
         offsets,

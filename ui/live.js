@@ -4,8 +4,10 @@
 // reports each change; on the belt page the state section is fetched again (server-rendered,
 // at most one fetch at a time, a burst of changes coalesced into one more), and an editor's
 // replicas' lines are appended as they come, since the time or of the run the log options
-// choose. No reload and no polling: one open stream per page, two on an editor's belt page
-// while replicas run.
+// choose. No reload: one open stream per page, two on an editor's belt page while replicas run.
+// The one thing asked for on a clock is the list's sparklines: lag samples are measured on one
+// (the lag controller's interval), so the page asks for all of its sparklines at once, once per
+// interval, and not at all while it is hidden.
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -282,7 +284,70 @@
     form.addEventListener("submit", restart);
   }
 
+  // The list's sparklines, asked for again once per lag interval (data-sparks-every) while the
+  // page is shown: samples come no oftener. One request for the whole page, with the page's own
+  // query so that it answers for the same belts; none while the tab is hidden, and a tab shown
+  // again asks at once if its turn passed meanwhile. At most one request is in flight.
+  var sparks = { timer: null, asked: 0, busy: false };
+  function followSparklines() {
+    if (!config.sparks) {
+      return;
+    }
+    var every = Math.max(parseInt(config.sparksEvery, 10) || 30000, 1000);
+    // The page's own sparklines were drawn when it was loaded.
+    sparks.asked = Date.now();
+    document.addEventListener("visibilitychange", scheduleSparklines);
+    scheduleSparklines();
+
+    function scheduleSparklines() {
+      clearTimeout(sparks.timer);
+      sparks.timer = null;
+      if (document.hidden || sparks.busy) {
+        return;
+      }
+      sparks.timer = setTimeout(askSparklines, Math.max(0, sparks.asked + every - Date.now()));
+    }
+
+    function askSparklines() {
+      sparks.timer = null;
+      if (document.hidden || sparks.busy) {
+        return;
+      }
+      sparks.busy = true;
+      sparks.asked = Date.now();
+      fetch(config.sparks + location.search, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (response) {
+          // A spent session is sent to sign in: that page has no sparklines.
+          return response.ok && !response.redirected ? response.text() : null;
+        })
+        .then(function (text) {
+          if (text) {
+            putSparklines(text);
+          }
+        })
+        .catch(function () {})
+        .then(function () {
+          sparks.busy = false;
+          scheduleSparklines();
+        });
+    }
+  }
+
+  // Each sparkline of the answer takes the place of the one with its id (belt and kind); the
+  // page's belts that the answer no longer has keep theirs. Same size, so nothing moves.
+  function putSparklines(text) {
+    var answer = document.createElement("template");
+    answer.innerHTML = text;
+    Array.prototype.forEach.call(answer.content.querySelectorAll(".spark[id]"), function (fresh) {
+      var shown = document.getElementById(fresh.id);
+      if (shown && shown.classList.contains("spark")) {
+        shown.replaceWith(fresh);
+      }
+    });
+  }
+
   function start() {
+    followSparklines();
     watchOptions();
     watchStatuses();
     var shown = config.belt && badgesOf(config.belt)[0];
@@ -294,6 +359,8 @@
   // Leaving the page closes its streams: a page kept in the back/forward cache would otherwise
   // hold its connections, and a browser allows a host only six.
   window.addEventListener("pagehide", function () {
+    clearTimeout(sparks.timer);
+    sparks.timer = null;
     if (statuses) {
       statuses.close();
     }

@@ -38,6 +38,8 @@ pub(super) struct Services {
     pub watch: WatchSettings,
     /// How many streams may be open at once, per caller and in all.
     pub streams: StreamLimits,
+    /// How often the lag controller measures (the console's sparklines follow it).
+    pub lag_interval: Duration,
 }
 
 /// The use cases, and what the edge needs besides them.
@@ -59,7 +61,8 @@ pub(super) fn app_state(services: Services) -> AppState {
     )
     .with_watch(services.watch)
     .with_stream_limits(services.streams)
-    .with_invoker(services.invoker);
+    .with_invoker(services.invoker)
+    .with_lag_interval(services.lag_interval);
     if let Some(plane) = services.offsets {
         belts = belts.with_offsets(plane);
     }

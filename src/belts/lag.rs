@@ -2,11 +2,12 @@
 //! points with the records consumed per second between them.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
 use super::{Access, Asked, BeltError, Belts, Caller};
-use crate::domain::lag_series::{downsample, points, LagPoint, LagSample};
+use crate::domain::lag_series::{downsample, points, LagPoint};
 use crate::domain::{Belt, BeltId, Invalid, ProjectName};
 
 /// How far back a series goes when the caller does not say.
@@ -32,21 +33,30 @@ impl Belts {
         Ok(points(&samples))
     }
 
-    /// The last hour's lag samples of a page of `project`'s belts, at most [`SPARKLINE_POINTS`]
+    /// The last hour's lag points of a page of `project`'s belts, at most [`SPARKLINE_POINTS`]
     /// each, read in one query, keyed by belt (a belt without samples has no entry); a viewer's
     /// to read. Only `project`'s belts are read: the role checked is that project's.
+    ///
+    /// Records per second are made from every sample before the points are thinned out, so each
+    /// point kept says what the series of `GET …/lag` (and the belt page's chart) says at that
+    /// time, not an average over the samples dropped around it.
     pub async fn recent_lag(
         &self,
         caller: &Caller,
         project: &ProjectName,
         belts: &[&Belt],
-    ) -> Result<HashMap<BeltId, Vec<LagSample>>, BeltError> {
+    ) -> Result<HashMap<BeltId, Vec<LagPoint>>, BeltError> {
         caller.require(project, Access::Read)?;
         let since = OffsetDateTime::now_utc() - DEFAULT_WINDOW;
-        let mut series = self.store.lag_samples_of(project, belts, since).await?;
-        for samples in series.values_mut() {
-            *samples = downsample(samples, SPARKLINE_POINTS);
-        }
-        Ok(series)
+        let series = self.store.lag_samples_of(project, belts, since).await?;
+        Ok((series.into_iter())
+            .map(|(id, samples)| (id, downsample(&points(&samples), SPARKLINE_POINTS)))
+            .collect())
+    }
+
+    /// How often the lag controller measures a running belt (`BELT_KAFKA_LAG_INTERVAL_MS`):
+    /// nothing new can be drawn sooner, so the console asks for new sparklines no more often.
+    pub fn lag_interval(&self) -> Duration {
+        self.lag_interval
     }
 }

@@ -45,6 +45,9 @@ pub use state::StateReport;
 pub use streams::{Bounded, BoundedStream, StreamEnd, StreamLimits, StreamSlot, StreamSlots};
 pub use watch::{WatchAsk, WatchItem, WatchSettings};
 
+/// The lag controller's interval when none is configured (`BELT_KAFKA_LAG_INTERVAL_MS`'s default).
+pub const DEFAULT_LAG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What the use cases reach: the store, the runtime, the registry (when configured), the
 /// reconciler to wake, and the server defaults a body is completed with.
 pub struct Belts {
@@ -59,6 +62,8 @@ pub struct Belts {
     streams: Arc<StreamSlots>,
     /// Told when a belt is deleted, so that test-invoke drops what it kept for it alone.
     invoker: Option<Arc<dyn crate::invoke::Invoke>>,
+    /// How often the lag controller measures (see [`Belts::lag_interval`]).
+    lag_interval: std::time::Duration,
 }
 
 /// A belt with the status the runtime's in-memory view gives it.
@@ -87,6 +92,7 @@ impl Belts {
             watch: WatchSettings::default(),
             streams: StreamSlots::new(StreamLimits::default()),
             invoker: None,
+            lag_interval: DEFAULT_LAG_INTERVAL,
         }
     }
 
@@ -99,6 +105,12 @@ impl Belts {
     /// The test-invoker whose virtualenvs a delete prunes.
     pub fn with_invoker(mut self, invoker: Arc<dyn crate::invoke::Invoke>) -> Self {
         self.invoker = Some(invoker);
+        self
+    }
+
+    /// How often the lag controller measures, as configured.
+    pub fn with_lag_interval(mut self, interval: std::time::Duration) -> Self {
+        self.lag_interval = interval;
         self
     }
 

@@ -83,6 +83,12 @@ pub struct KafkaConfig {
 }
 
 impl KafkaConfig {
+    /// How often the lag controller measures; at least 100 ms, so a typo cannot spin it. The
+    /// console's sparklines ask for new points at the same pace.
+    pub fn lag_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.kafka_lag_interval_ms.max(100))
+    }
+
     /// belt-api's own Kafka identity, checked (and its password file read) at startup.
     pub fn client_auth(&self) -> anyhow::Result<ClientAuth> {
         let sasl = SaslSettings {

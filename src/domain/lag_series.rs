@@ -61,10 +61,10 @@ pub fn points(samples: &[LagSample]) -> Vec<LagPoint> {
         .collect()
 }
 
-/// At most `at_most` of `samples` (oldest first), evenly spread over them: the last of each of
-/// `at_most` equal runs, so the newest sample is always kept and a sparkline's last value is the
-/// lag as last measured.
-pub fn downsample(samples: &[LagSample], at_most: usize) -> Vec<LagSample> {
+/// At most `at_most` of `samples` (oldest first; samples or the points made of them), evenly
+/// spread over them: the last of each of `at_most` equal runs, so the newest is always kept and a
+/// sparkline's last value is the one last measured.
+pub fn downsample<T: Copy>(samples: &[T], at_most: usize) -> Vec<T> {
     let count = samples.len();
     if count <= at_most {
         return samples.to_vec();
@@ -165,6 +165,6 @@ mod tests {
             samples[..5],
             "fewer: all of them"
         );
-        assert!(downsample(&[], 30).is_empty());
+        assert!(downsample::<LagSample>(&[], 30).is_empty());
     }
 }

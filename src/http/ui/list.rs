@@ -2,7 +2,7 @@
 //! same query rules as the API's list (`search`, `offset`, `pagesize`; `status` for the filter).
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,11 +13,11 @@ use super::html::{encode, Html};
 use super::live;
 use super::page::{render, respond};
 use super::session::SignedIn;
-use super::sparkline::{sparkline, unavailable};
+use super::sparkline::{sparkline, unavailable, Spark};
 use super::{timing, ui_error};
-use crate::belts::{Access, BeltError, Listed, Listing};
-use crate::domain::lag_series::LagSample;
-use crate::domain::{Belt, BeltId, BeltStatus, Invalid};
+use crate::belts::{Access, BeltError, Caller, Listed, Listing};
+use crate::domain::lag_series::LagPoint;
+use crate::domain::{Belt, BeltId, BeltStatus, Invalid, ProjectName};
 use crate::http::query::Query;
 use crate::http::scope::ProjectScope;
 use crate::http::state::AppState;
@@ -42,15 +42,10 @@ pub async fn page(
     let listing = listing_of(&query);
     let asked = listing.clone().unwrap_or_default();
     let caller = &signed_in.session.caller;
-    let listed = match state.belts.list(caller, &project, listing).await {
-        Ok(listed) => listed,
+    let (listed, lag, lag_read_took) = match read(&state, caller, &project, listing).await {
+        Ok(read) => read,
         Err(err) => return ui_error(err),
     };
-    // The page's belts' lag, all in one read, timed apart in `Server-Timing`.
-    let lag_read = Instant::now();
-    let belts: Vec<&Belt> = listed.items.iter().map(|(belt, _)| belt).collect();
-    let lag = state.belts.recent_lag(caller, &project, &belts).await;
-    let lag_read_took = lag_read.elapsed();
     let title = format!("Belts of {}", project.as_str());
     let html = render(&title, Some(&signed_in.session), |html| {
         html.element("h1", &title);
@@ -63,11 +58,53 @@ pub async fn page(
         filters(html, &asked);
         table(html, &listed, &lag);
         paging(html, project.as_str(), &asked, &listed);
-        live::list_script(html, &project);
+        live::list_script(html, &project, state.belts.lag_interval());
     });
     let mut response = respond(StatusCode::OK, html);
     timing::part(&mut response, "lag", lag_read_took);
     response
+}
+
+/// `GET /ui/projects/{project}/belts/sparklines`: the sparklines of every belt of the page the
+/// same query shows (`ui/live.js` asks with the page's own), and nothing else, so that a page
+/// follows its belts' lag without a reload. The list's use case and role check, the list's
+/// one read of the lag: another project's belts are never among them.
+pub async fn sparklines(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ProjectScope(project): ProjectScope,
+    query: Query,
+) -> Response {
+    let caller = &signed_in.session.caller;
+    let (listed, lag, lag_read_took) =
+        match read(&state, caller, &project, listing_of(&query)).await {
+            Ok(read) => read,
+            Err(err) => return ui_error(err),
+        };
+    let mut html = Html::default();
+    for (belt, _) in &listed.items {
+        for spark in Spark::BOTH {
+            drawn(&mut html, spark, belt.id, &lag);
+        }
+    }
+    let mut response = respond(StatusCode::OK, html);
+    timing::part(&mut response, "lag", lag_read_took);
+    response
+}
+
+/// The page's belts, and their lag all in one read, timed apart for `Server-Timing`.
+async fn read(
+    state: &AppState,
+    caller: &Caller,
+    project: &ProjectName,
+    listing: Result<Listing, Invalid>,
+) -> Result<(Listed, RecentLag, Duration), BeltError> {
+    let listed = state.belts.list(caller, project, listing).await?;
+    let lag_read = Instant::now();
+    let belts: Vec<&Belt> = listed.items.iter().map(|(belt, _)| belt).collect();
+    let lag = state.belts.recent_lag(caller, project, &belts).await;
+    let took = lag_read.elapsed();
+    Ok((listed, lag, took))
 }
 
 fn filters(html: &mut Html, asked: &Listing) {
@@ -88,7 +125,7 @@ fn filters(html: &mut Html, asked: &Listing) {
     html.raw("</select></div><div><button type=\"submit\">Show</button></div></form>");
 }
 
-type RecentLag = Result<HashMap<BeltId, Vec<LagSample>>, BeltError>;
+type RecentLag = Result<HashMap<BeltId, Vec<LagPoint>>, BeltError>;
 
 fn table(html: &mut Html, listed: &Listed, lag: &RecentLag) {
     html.raw("<p>").text(listed.total).raw(" belts match.</p>");
@@ -104,6 +141,8 @@ fn table(html: &mut Html, listed: &Listed, lag: &RecentLag) {
     html.raw("<table><caption class=\"wide\">Belts, ascending id</caption><thead><tr>")
         .raw("<th scope=\"col\">Name</th><th scope=\"col\">Status</th>")
         .raw("<th scope=\"col\" class=\"wide\">Lag, last hour</th>")
+        .raw("<th scope=\"col\" class=\"wide\"><abbr title=\"records consumed per second\">")
+        .raw("Records/s</abbr>, last hour</th>")
         .raw("<th scope=\"col\" class=\"wide\">Replicas</th><th scope=\"col\" class=\"wide\">Age</th>")
         .raw("</tr></thead><tbody>");
     for (belt, status) in &listed.items {
@@ -121,16 +160,23 @@ fn row(html: &mut Html, belt: &Belt, status: Option<BeltStatus>, lag: &RecentLag
         .text(&belt.spec.name)
         .raw("</a></td><td aria-live=\"polite\">");
     badge(html, belt.id, status);
-    html.raw("</td><td class=\"wide\">");
-    match lag {
-        Ok(lag) => sparkline(html, lag.get(&belt.id).map_or(&[], Vec::as_slice)),
-        Err(_) => unavailable(html),
+    for spark in Spark::BOTH {
+        html.raw("</td><td class=\"wide\">");
+        drawn(html, spark, belt.id, lag);
     }
     html.raw("</td><td class=\"wide\">")
         .text(belt.spec.replicas)
         .raw("</td><td class=\"wide\">")
         .text(age(belt.created_at))
         .raw("</td></tr>");
+}
+
+/// Belt `id`'s sparkline of `spark`, or its dash when the lag could not be read.
+fn drawn(html: &mut Html, spark: Spark, id: BeltId, lag: &RecentLag) {
+    match lag {
+        Ok(lag) => sparkline(html, spark, id, lag.get(&id).map_or(&[], Vec::as_slice)),
+        Err(_) => unavailable(html, spark, id),
+    }
 }
 
 /// The status as text in a badge; its colour only repeats what the text says. `data-belt` is

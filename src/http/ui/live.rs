@@ -41,6 +41,10 @@ pub const KEEP_LINES: u32 = 200;
 /// nothing when they close, and a look in the in-memory store costs next to nothing.
 const SESSION_CHECK: Duration = Duration::from_secs(1);
 
+/// The shortest pause between two asks of a list page for its sparklines: a lag interval set
+/// very short (100 ms is allowed) must not turn every open page into a stream of requests.
+const SPARKS_AT_MOST_EVERY: Duration = Duration::from_secs(1);
+
 /// Why a live stream ends after a sign-out (the token's expiry says `token expired`).
 const SIGNED_OUT: &str = "signed out";
 /// Why the log stream ends when the belt stopped and its replicas are gone.
@@ -239,12 +243,19 @@ fn sse(events: impl Stream<Item = Event> + Send + 'static) -> Response {
     response
 }
 
-/// The list page's hook: the script, told where the project's status stream is.
-pub fn list_script(html: &mut Html, project: &ProjectName) {
+/// The list page's hook: the script, told where the project's status stream is, and where and
+/// how often to ask for the page's sparklines again: once per lag interval (`lag_every`), when
+/// new samples can have come, but not more than once a second whatever the interval.
+pub fn list_script(html: &mut Html, project: &ProjectName, lag_every: Duration) {
+    let every = lag_every.max(SPARKS_AT_MOST_EVERY);
     html.raw("<script src=\"")
         .text(&*LIVE)
         .raw("\" defer data-events=\"")
         .text(events_path(project, None))
+        .raw("\" data-sparks=\"/ui/projects/")
+        .text(encode(project.as_str()))
+        .raw("/belts/sparklines\" data-sparks-every=\"")
+        .text(every.as_millis())
         .raw("\"></script>");
 }
 

@@ -25,6 +25,7 @@ mod oidc;
 mod page;
 mod revisions;
 mod session;
+mod spark_words;
 mod sparkline;
 mod timing;
 
@@ -52,6 +53,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/ui/callback", get(oidc::callback))
         .route("/ui/signed-out", get(oidc::signed_out_page))
         .route("/ui/projects/{project}/belts", get(list::page))
+        .route(
+            "/ui/projects/{project}/belts/sparklines",
+            get(list::sparklines),
+        )
         .route("/ui/projects/{project}/belts/{id}", get(belt::page))
         .route(
             "/ui/projects/{project}/belts/new",
