@@ -53,4 +53,5 @@ mod ui_live_state;
 mod ui_oidc;
 mod ui_samples;
 mod ui_sparkline;
+mod ui_sparkline_live;
 mod watch;

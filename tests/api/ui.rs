@@ -68,6 +68,17 @@ impl<'a> Browser<'a> {
     }
 }
 
+/// Without a session, a console route sends the browser to sign in and shows nothing else.
+pub async fn assert_sent_to_sign_in(app: &TestApp, path: &str) {
+    let refused = (app.client)
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::SEE_OTHER, "{path}");
+    assert_eq!(refused.headers()[LOCATION], "/ui/login", "{path}");
+}
+
 /// The value of the first hidden field `name` on a page.
 pub fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");

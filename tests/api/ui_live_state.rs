@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::backend_tests;
 use crate::helpers::*;
-use crate::ui::{hidden, Browser};
+use crate::ui::{assert_sent_to_sign_in, hidden, Browser};
 use crate::ui_live::{console_app, start, Events};
 
 backend_tests!(
@@ -79,13 +79,7 @@ async fn the_state_section_is_a_fragment_with_the_pages_role_check(backend: Back
     let (status, _) = stranger.get(&fragment).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // Without a session: sent to sign in.
-    let refused = (app.client)
-        .get(format!("{}{fragment}", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::SEE_OTHER);
-    assert_eq!(refused.headers()[LOCATION], "/ui/login");
+    assert_sent_to_sign_in(&app, &fragment).await;
 }
 
 async fn start_through_htmx_answers_the_state_section_and_the_plain_form_still_redirects(

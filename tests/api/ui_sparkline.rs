@@ -18,7 +18,7 @@ use crate::ui::Browser;
 
 backend_tests!(the_list_draws_each_belts_recent_lag_and_only_its_projects,);
 
-async fn second_store(app: &TestApp) -> std::sync::Arc<dyn BeltStore> {
+pub async fn second_store(app: &TestApp) -> std::sync::Arc<dyn BeltStore> {
     let options = StoreOptions {
         max_connections: 2,
         timeout: Duration::from_secs(10),
@@ -27,7 +27,7 @@ async fn second_store(app: &TestApp) -> std::sync::Arc<dyn BeltStore> {
     connect(&app.database_url, options).await.unwrap()
 }
 
-async fn stored(app: &TestApp, store: &dyn BeltStore, project: &str, name: &str) -> Belt {
+pub async fn stored(app: &TestApp, store: &dyn BeltStore, project: &str, name: &str) -> Belt {
     let created = app
         .create_belt(project, &json!({"name": name, "eventTypes": ["test-a"]}))
         .await;
@@ -38,21 +38,28 @@ async fn stored(app: &TestApp, store: &dyn BeltStore, project: &str, name: &str)
 
 /// Records `lags` oldest first, 30 s apart, the last one now.
 async fn record(store: &dyn BeltStore, belt: &Belt, lags: &[i64]) {
+    let samples: Vec<(i64, i64)> = lags.iter().map(|&lag| (lag, 0)).collect();
+    record_committed(store, belt, &samples).await;
+}
+
+/// Records `(total lag, committed)` samples oldest first, 30 s apart from one "now" (so the
+/// rates between them are exact), the last one now.
+pub async fn record_committed(store: &dyn BeltStore, belt: &Belt, samples: &[(i64, i64)]) {
     let now = now_millis();
-    for (i, &total_lag) in lags.iter().enumerate() {
-        let ago = 30 * (lags.len() - 1 - i) as i64;
+    for (i, &(total_lag, committed)) in samples.iter().enumerate() {
+        let ago = 30 * (samples.len() - 1 - i) as i64;
         let at = now - time::Duration::seconds(ago);
         let sample = LagSample {
             at,
             total_lag,
-            committed: 0,
+            committed,
         };
         store.record_lag(belt, sample).await.unwrap();
     }
 }
 
 /// The page's table row of the belt named `name`.
-fn row_of<'p>(page: &'p str, name: &str) -> &'p str {
+pub fn row_of<'p>(page: &'p str, name: &str) -> &'p str {
     let link_text = format!("\">{name}</a>");
     (page.split("<tr>"))
         .find(|row| row.contains(&link_text))
