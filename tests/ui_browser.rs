@@ -19,6 +19,8 @@ mod live;
 mod live_state;
 #[path = "ui_browser/oidc.rs"]
 mod oidc;
+#[path = "ui_browser/sparklines.rs"]
+mod sparklines;
 #[path = "api/stub_idp.rs"]
 mod stub_idp;
 #[path = "ui_browser/support.rs"]

@@ -4,20 +4,13 @@
 //! description, save: version 2. The screenshot `editor` (SQLite) shows the error at its line.
 
 use crate::a11y::assert_accessible;
-use crate::support::serve;
+use crate::support::{serve, sign_in};
 use crate::webdriver::{start_driver, Browser};
 
 const BROKEN: &str = "def execute(headers, event):\n    x = 1\n    return [x +]\n";
 const FIXED: &str = "def execute(headers, event):\n    x = 1\n    return [x + 1]\n";
 /// A draft for the test panel that answers one update per event.
 const UPDATING: &str = "def execute(headers, event):\n    return {\"keys\": [event[\"id\"]], \"type\": \"t\", \"values\": [{\"value\": 41}]}\n";
-
-async fn sign_in(browser: &Browser, address: &str) {
-    browser.go(&format!("{address}/")).await;
-    browser.type_into("#name", "Ada Lovelace").await;
-    browser.click("button[type=submit]").await;
-    browser.text_once("h1", |h1| h1 == "Belts of global").await;
-}
 
 /// New belt: the error at line 3 while typing, gone once fixed, then saved.
 async fn create(browser: &Browser, screenshots: bool) {

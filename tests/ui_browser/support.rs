@@ -6,13 +6,21 @@ use std::process::Command;
 use belt_test_support::binary::{Program, Spawn};
 use serde_json::{json, Value};
 
+use crate::webdriver::Browser;
+
 pub const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
 
 /// The server, started as a user starts it, with a belt created through the API.
 pub fn serve(dir: &Path, database_url: Option<&str>) -> Program {
+    serve_with(dir, database_url, &[])
+}
+
+/// As [`serve`], with more of the environment (`BELT_KAFKA_LAG_INTERVAL_MS`, say).
+pub fn serve_with(dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Program {
     let mut spawn = Spawn::serve(BINARY)
         .current_dir(dir)
-        .env("BELT_KAFKA_BROKER", "none");
+        .env("BELT_KAFKA_BROKER", "none")
+        .envs(env.iter().copied());
     if let Some(url) = database_url {
         spawn = spawn.env("BELT_DATABASE_URL", url);
     }
@@ -56,4 +64,12 @@ pub fn editor_token(dir: &Path) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+/// Signs in (dev) as an editor of `global`, from `/` as a user would, on to the list.
+pub async fn sign_in(browser: &Browser, address: &str) {
+    browser.go(&format!("{address}/")).await;
+    browser.type_into("#name", "Ada Lovelace").await;
+    browser.click("button[type=submit]").await;
+    browser.text_once("h1", |h1| h1 == "Belts of global").await;
 }
