@@ -7,6 +7,7 @@
 mod belt_cache;
 mod bounded;
 mod classify;
+mod coalesce;
 mod listen;
 mod pool;
 mod postgres;

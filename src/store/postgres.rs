@@ -19,7 +19,8 @@ impl SqlStore<sqlx::Postgres> {
             .connect_with(connect.clone())
             .await?;
         migrate(url).await?;
-        let store = SqlStore::new(pool, options.revision_retention);
+        let store = SqlStore::new(pool, options.revision_retention)
+            .with_coalesced_reads(coalesced_batches(options.max_connections));
         // A pool of its own, of one connection: the listener keeps it for good, and a pool's
         // slot taken for good would shrink the pool the requests share.
         let listener_pool = sqlx::postgres::PgPoolOptions::new()
@@ -28,6 +29,12 @@ impl SqlStore<sqlx::Postgres> {
         let listening = tokio::spawn(super::listen::listen(listener_pool, store.hearers()));
         Ok(store.with_listening(super::listen::Listening(listening)))
     }
+}
+
+/// Batches of coalesced reads in flight at most: a quarter of the pool, so reads never take
+/// every connection from the writes and lists beside them.
+fn coalesced_batches(max_connections: u32) -> usize {
+    (max_connections as usize / 4).max(1)
 }
 
 /// Applies what is missing of the schema, on a connection of its own without the requests'

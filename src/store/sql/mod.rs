@@ -49,6 +49,7 @@ use async_trait::async_trait;
 use sqlx::Pool;
 
 use super::belt_cache::BeltCache;
+use super::coalesce::{Coalescer, Fetch};
 use super::listen::{new_origin, Hearers, Listening};
 use super::row::{summary, BeltRow, SummaryRow};
 use super::searches::SearchCache;
@@ -93,6 +94,9 @@ pub struct SqlStore<DB: Dialect> {
     /// Belts remembered between reads, only where this process is the database's one writer
     /// (SQLite; `belt_cache.rs` says why not on PostgreSQL).
     belts: Option<BeltCache>,
+    /// Reads by id coalesced into batches, where every read must go to the database
+    /// (PostgreSQL; `coalesce.rs` says why).
+    reads: Option<Coalescer>,
     /// This process in its notifications ([`Dialect::NOTIFY_EVENT`]).
     origin: String,
     /// Other processes' commits, for the reconciler ([`ReconcilerView::elsewhere`]).
@@ -109,6 +113,7 @@ impl<DB: Dialect> SqlStore<DB> {
             revision_retention: i64::from(revision_retention.max(1)),
             announcer: tokio::sync::watch::channel(()).0,
             belts: None,
+            reads: None,
             origin: new_origin(),
             elsewhere: tokio::sync::broadcast::channel(1024).0,
             listening: None,
@@ -143,6 +148,36 @@ impl<DB: Dialect> SqlStore<DB> {
     }
 }
 
+sql_impl! {
+impl {
+    /// Coalesces reads by id into batches of one statement each, at most `batches` in flight
+    /// (each holds a pooled connection while its statement runs).
+    pub(crate) fn with_coalesced_reads(mut self, batches: usize) -> Self {
+        let pool = self.pool.clone();
+        let fetch: Fetch = std::sync::Arc::new(move |ids| {
+            let pool = pool.clone();
+            Box::pin(async move { Self::read_by_ids(&pool, ids).await })
+        });
+        self.reads = Some(Coalescer::new(batches, fetch));
+        self
+    }
+
+    /// The belts of `ids` that are not being deleted, of any project. The statement is padded to
+    /// a power of two of placeholders by repeating the last id, so a connection prepares at most
+    /// seven shapes of it instead of one per batch size.
+    async fn read_by_ids(pool: &Pool<DB>, ids: Vec<BeltId>) -> Result<Vec<Belt>, StoreError> {
+        let padded = ids.len().next_power_of_two();
+        let statement = statements::select_by_ids(padded);
+        let mut query = sqlx::query_as::<DB, BeltRow>(&statement);
+        for index in 0..padded {
+            query = query.bind(ids[index.min(ids.len() - 1)].get());
+        }
+        let rows = query.fetch_all(pool).await.map_err(classify)?;
+        belts_of(rows)
+    }
+}
+}
+
 /// Maps a stored row back to a belt; a row that does not map is a bug or a corrupt store.
 fn belt_of(row: BeltRow) -> Result<Belt, StoreError> {
     Belt::try_from(row).map_err(StoreError::Other)
@@ -174,6 +209,9 @@ impl BeltRecords {
     async fn get(&self, project: &ProjectName, id: BeltId) -> Result<Option<Belt>, StoreError> {
         if let Some(belt) = self.belts.as_ref().and_then(|belts| belts.get(project, id)) {
             return Ok(Some(belt));
+        }
+        if let Some(reads) = &self.reads {
+            return reads.get(project, id).await;
         }
         let ticket = self.belts.as_ref().map(BeltCache::ticket);
         let row: Option<BeltRow> = sqlx::query_as(&statements::SELECT_ONE)

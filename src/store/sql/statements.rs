@@ -37,6 +37,15 @@ pub(super) const COUNT_STOPPED: &str = "SELECT COUNT(*) FROM belts WHERE desired
 pub(super) const BUMP_ROSTER: &str =
     "UPDATE belt_rosters SET revision = revision + 1 WHERE project = $1";
 
+/// Coalesced reads by id (`store/coalesce.rs`): any project, as the reader's project is checked
+/// on each row handed out; without the belts being deleted, as in [`SELECT_ONE`].
+pub(super) fn select_by_ids(ids: usize) -> String {
+    format!(
+        "SELECT {BELT_COLUMNS} FROM belts WHERE id IN ({}) AND desired_state <> 'DELETING'",
+        placeholders(1, ids)
+    )
+}
+
 /// The rows of one page, by the ids the search found.
 pub(super) fn select_page(ids: usize) -> String {
     format!(
