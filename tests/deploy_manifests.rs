@@ -236,6 +236,11 @@ fn each_overlay_has_its_replicas_and_update_strategy() {
             assert_eq!(budget.max_unavailable, None);
             pods::database_url_comes_from_a_secret(&rendered);
             pods::replicas_spread_over_nodes(&rendered);
+            // Console sessions and sign-ins under way are in the database
+            // (docs/console.md#sign-in-and-sessions): any replica serves any browser, and an
+            // affinity would only unbalance the replicas behind a NAT or an ingress.
+            let service = rendered.service().spec.as_ref().unwrap();
+            assert_eq!(service.session_affinity, None);
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::auth::Verifier;
 use crate::belts::invoke::Invocations;
+use crate::belts::sessions::SessionBook;
 use crate::belts::{Belts, OffsetsBackend, StreamLimits, WatchSettings};
 use crate::config::EventsConfig;
 use crate::domain::BeltDefaults;
@@ -52,6 +53,7 @@ pub(super) fn app_state(services: Services) -> AppState {
         services.defaults.clone(),
     )
     .with_source_header(services.reconciler.settings().platform.source_header);
+    let sessions = Arc::new(SessionBook::new(services.store.clone()));
     let mut belts = Belts::new(
         services.store,
         services.runtime,
@@ -69,6 +71,7 @@ pub(super) fn app_state(services: Services) -> AppState {
     AppState::new(Shared {
         belts,
         invocations,
+        sessions,
         verifier: services.verifier,
         trusted_hosts: services.trusted_hosts,
         console: services.console,

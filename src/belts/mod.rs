@@ -20,6 +20,7 @@ mod replace;
 mod revisions;
 mod rollback;
 mod samples;
+pub mod sessions;
 mod state;
 mod streams;
 mod watch;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::auth::Verifier;
 use crate::belts::invoke::Invocations;
+use crate::belts::sessions::SessionBook;
 use crate::belts::Belts;
 use crate::metrics::Metrics;
 
@@ -20,6 +21,8 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub belts: Belts,
     pub invocations: Invocations,
+    /// The console's sessions, kept in the store (docs/console.md#sign-in-and-sessions).
+    pub sessions: Arc<SessionBook>,
     pub verifier: Arc<Verifier>,
     pub trusted_hosts: Arc<Vec<String>>,
     /// The console's OIDC client (docs/console.md); its router reads it once.

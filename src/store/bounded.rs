@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::pool::note_outage;
+use super::sessions::{ConsoleSessions, StoredSession};
 use super::{
     AdmitSample, BeltRecords, BeltStore, Commit, Decide, EventBatch, EventLog, EventPage, LagLog,
     ListQuery, LockedOutcome, NewBelt, Page, ReconcilerView, Revision, RevisionLog, RevisionPage,
@@ -225,5 +226,47 @@ impl SavedSamples for Bounded {
     ) -> Result<bool, StoreError> {
         self.bound(self.inner.delete_sample(project, id, name, commit))
             .await
+    }
+}
+
+#[async_trait]
+impl ConsoleSessions for Bounded {
+    async fn open_session(
+        &self,
+        session: &StoredSession,
+        now: i64,
+        limit: u64,
+    ) -> Result<bool, StoreError> {
+        self.bound(self.inner.open_session(session, now, limit))
+            .await
+    }
+    async fn session(&self, key: &str) -> Result<Option<StoredSession>, StoreError> {
+        self.bound(self.inner.session(key)).await
+    }
+    async fn claim_renewal(
+        &self,
+        key: &str,
+        version: i64,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        self.bound(self.inner.claim_renewal(key, version, now, until))
+            .await
+    }
+    async fn store_renewal(
+        &self,
+        key: &str,
+        version: i64,
+        sealed: &str,
+        renew_at: i64,
+    ) -> Result<bool, StoreError> {
+        self.bound(self.inner.store_renewal(key, version, sealed, renew_at))
+            .await
+    }
+    async fn close_session(&self, key: &str) -> Result<(), StoreError> {
+        self.bound(self.inner.close_session(key)).await
+    }
+    async fn shared_key(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
+        self.bound(self.inner.shared_key(name, candidate)).await
     }
 }

@@ -1,6 +1,6 @@
-//! The Belt Store: six capability traits ([`BeltRecords`], [`ReconcilerView`], [`RevisionLog`],
-//! [`EventLog`], [`LagLog`], [`SavedSamples`]; [`BeltStore`] is all six), one SQL implementation
-//! generic over the database ([`SqlStore`]).
+//! The Belt Store: seven capability traits ([`BeltRecords`], [`ReconcilerView`], [`RevisionLog`],
+//! [`EventLog`], [`LagLog`], [`SavedSamples`], [`ConsoleSessions`]; [`BeltStore`] is all seven),
+//! one SQL implementation generic over the database ([`SqlStore`]).
 //! Every write is a single statement or a single transaction, and uniqueness (id; name per
 //! project) is the database's job.
 
@@ -14,6 +14,7 @@ mod postgres;
 pub(crate) mod revisions;
 mod row;
 mod searches;
+mod sessions;
 mod sql;
 mod sqlite;
 
@@ -32,6 +33,7 @@ pub use crate::domain::{Revision, RevisionPage, RevisionSummary};
 use bounded::Bounded;
 pub(crate) use classify::{classify, is_unique_violation};
 pub use postgres::PostgresStore;
+pub use sessions::{ConsoleSessions, StoredSession};
 pub use sql::{Dialect, SqlStore};
 pub use sqlite::SqliteStore;
 
@@ -316,12 +318,19 @@ pub trait SavedSamples: Send + Sync + 'static {
 /// on. A part that needs less takes the capability it needs (the reconciler a
 /// [`ReconcilerView`]), and a test fake implements only that.
 pub trait BeltStore:
-    BeltRecords + ReconcilerView + RevisionLog + EventLog + LagLog + SavedSamples
+    BeltRecords + ReconcilerView + RevisionLog + EventLog + LagLog + SavedSamples + ConsoleSessions
 {
 }
 
 impl<T> BeltStore for T where
-    T: BeltRecords + ReconcilerView + RevisionLog + EventLog + LagLog + SavedSamples + ?Sized
+    T: BeltRecords
+        + ReconcilerView
+        + RevisionLog
+        + EventLog
+        + LagLog
+        + SavedSamples
+        + ConsoleSessions
+        + ?Sized
 {
 }
 

@@ -65,6 +65,9 @@ impl Dialect for sqlx::Postgres {
     // Not the events lock: a prune would hold every write for as long as it ranks the log.
     // Events appended meanwhile are newer than any it prunes and invisible to its snapshot.
     const BEGIN_PRUNE: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ";
+    // Not a row lock: there is no row to lock before the insert, and a count under READ
+    // COMMITTED would let two openings both see room for one more.
+    const LOCK_SESSIONS: &'static str = "SELECT pg_advisory_xact_lock(7340013)";
 
     fn rows_affected(done: &sqlx::postgres::PgQueryResult) -> u64 {
         done.rows_affected()

@@ -48,6 +48,8 @@ impl Dialect for sqlx::Sqlite {
                                                   // One process per data directory (`leader/data_dir.rs`): no one else to tell.
     const NOTIFY_EVENT: Option<&'static str> = None;
     const BEGIN_PRUNE: &'static str = "BEGIN IMMEDIATE";
+    // `BEGIN IMMEDIATE` already holds the database's write lock.
+    const LOCK_SESSIONS: &'static str = "SELECT 1";
 
     fn rows_affected(done: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         done.rows_affected()

@@ -52,6 +52,8 @@ mod ui_live;
 mod ui_live_state;
 mod ui_oidc;
 mod ui_samples;
+mod ui_sessions;
+mod ui_sessions_oidc;
 mod ui_sparkline;
 mod ui_sparkline_live;
 mod watch;

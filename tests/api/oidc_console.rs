@@ -26,12 +26,30 @@ pub struct Seen {
 impl Console {
     pub async fn start(backend: Backend, project: &str, roles: &[&str]) -> Console {
         let idp = StubIdp::start(project, roles).await;
+        Console::start_on(backend, idp, None).await
+    }
+
+    /// A console of the provider `idp` on `database_url` (a fresh database when `None`): one of
+    /// several instances that share a database.
+    pub async fn start_on(
+        backend: Backend,
+        idp: Arc<StubIdp>,
+        database_url: Option<String>,
+    ) -> Console {
         let args = [
             ("--oidc-issuer", idp.issuer.as_str()),
             ("--console-oidc-client-id", CLIENT_ID),
             ("--console-oidc-client-secret", CLIENT_SECRET),
         ];
-        let app = TestApp::spawn_dev_with_args(backend, &args).await;
+        let options = Options {
+            args: (args.iter())
+                .map(|(flag, value)| (flag.to_string(), value.to_string()))
+                .collect(),
+            dev_mode: true,
+            database_url,
+            ..Options::default()
+        };
+        let app = TestApp::spawn_with(backend, options).await;
         Console { app, idp }
     }
 

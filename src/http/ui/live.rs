@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use super::assets::LIVE;
 use super::belt_state::fragment_path;
 use super::html::{encode, Html};
-use super::session::{Sessions, SignedIn};
+use super::session::{SessionBook, SignedIn};
 use super::ui_error;
 use crate::belts::{Asked, Bounded, BoundedStream, WatchItem};
 use crate::domain::log_lines::{LogLine, LogQuery};
@@ -38,7 +38,7 @@ use crate::http::watch::parse_ask;
 pub const KEEP_LINES: u32 = 200;
 
 /// How often an open stream looks whether its session was signed out. Sessions announce
-/// nothing when they close, and a look in the in-memory store costs next to nothing.
+/// nothing when they close (on whichever replica), and a look is one read by primary key.
 const SESSION_CHECK: Duration = Duration::from_secs(1);
 
 /// The shortest pause between two asks of a list page for its sparklines: a lag interval set
@@ -66,7 +66,7 @@ pub fn routes() -> Router<AppState> {
 /// belt with `?belt=`), resumable from `Last-Event-ID`.
 pub async fn status_events(
     State(state): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
+    Extension(sessions): Extension<Arc<SessionBook>>,
     signed_in: SignedIn,
     ProjectScope(project): ProjectScope,
     headers: HeaderMap,
@@ -95,7 +95,7 @@ pub async fn status_events(
 /// writes nothing more (the API's follow ignores `previous` for the same reason).
 pub async fn log_events(
     State(state): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
+    Extension(sessions): Extension<Arc<SessionBook>>,
     signed_in: SignedIn,
     scope: BeltScope,
     query: Query,
@@ -167,7 +167,7 @@ enum Live<T> {
 /// to say when the items end on their own (`None`: nothing, the browser may reconnect).
 fn while_signed_in<T: Send + 'static>(
     items: BoundedStream<T>,
-    (sessions, id): (Arc<Sessions>, String),
+    (sessions, id): (Arc<SessionBook>, String),
     finished: Option<&'static str>,
 ) -> impl Stream<Item = Live<T>> + Send + 'static {
     let gone = Box::pin(signed_out(sessions, id));
@@ -187,11 +187,13 @@ fn while_signed_in<T: Send + 'static>(
 
 /// Resolves once the session `id` is gone: signed out, or expired. Looked up by id, since a
 /// renewal of its tokens (OIDC) replaces the session kept under the same id.
-async fn signed_out(sessions: Arc<Sessions>, id: String) {
+async fn signed_out(sessions: Arc<SessionBook>, id: String) {
     let mut every = tokio::time::interval(SESSION_CHECK);
     loop {
         every.tick().await;
-        if sessions.find(&id).is_none() {
+        // A store that does not answer ends nothing: the stream was opened signed in, and its
+        // next reconnection is checked again.
+        if matches!(sessions.find(&id).await, Ok(None)) {
             return;
         }
     }

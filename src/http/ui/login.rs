@@ -14,7 +14,8 @@ use super::html::{encode, Html};
 use super::oidc::SignIn;
 use super::page::{problem, render, respond};
 use super::session::{cleared_cookie, cookie, session_id, LIFETIME};
-use super::session::{Sessions, SignedIn};
+use super::session::{SessionBook, SignedIn};
+use super::ui_error;
 use crate::auth::{Access, Claims};
 use crate::belts;
 use crate::domain::ProjectName;
@@ -52,7 +53,7 @@ fn dev_form(html: &mut Html) {
 /// keeps the resulting caller in a new session.
 pub async fn sign_in(
     State(state): State<AppState>,
-    Extension(sessions): Extension<Arc<Sessions>>,
+    Extension(sessions): Extension<Arc<SessionBook>>,
     base: BaseUrl,
     body: Bytes,
 ) -> Response {
@@ -71,11 +72,10 @@ pub async fn sign_in(
         Ok(caller) => caller,
         Err(message) => return problem(StatusCode::INTERNAL_SERVER_ERROR, message),
     };
-    let Some(id) = sessions.open(caller, project.clone(), role) else {
-        return problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many open sessions; try again later.",
-        );
+    let id = match sessions.open(caller, project.clone(), role, None).await {
+        Ok(Some(id)) => id,
+        Ok(None) => return too_many_sessions(),
+        Err(err) => return ui_error(err),
     };
     let https = base.href("").starts_with("https:");
     let target = format!("/ui/projects/{}/belts", encode(&project));
@@ -84,6 +84,14 @@ pub async fn sign_in(
         Redirect::to(&target),
     )
         .into_response()
+}
+
+/// The refusal of a sign-in when as many sessions are open as may be.
+pub fn too_many_sessions() -> Response {
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Too many open sessions; try again later.",
+    )
 }
 
 /// The claims the sign-in form asks for, with the project and role; otherwise what is wrong,
@@ -132,10 +140,10 @@ async fn dev_caller(state: &AppState, claims: &Claims) -> Result<belts::Caller, 
     }
 }
 
-/// Forgets the session here and in the browser; the form's CSRF token keeps another site from
-/// signing the user out.
+/// Forgets the session on every replica and in the browser; the form's CSRF token keeps another
+/// site from signing the user out.
 pub async fn sign_out(
-    Extension(sessions): Extension<Arc<Sessions>>,
+    Extension(sessions): Extension<Arc<SessionBook>>,
     Extension(sign_in): Extension<Arc<SignIn>>,
     signed_in: SignedIn,
     base: BaseUrl,
@@ -144,16 +152,29 @@ pub async fn sign_out(
     if let Some(refused) = Form::parse(&body).csrf_refusal(&signed_in.session) {
         return refused;
     }
-    sessions.close(&signed_in.id);
+    // Not signed out unless the store says so: a session left stored would still open pages.
+    if let Err(err) = sessions.close(&signed_in.id).await {
+        return ui_error(err);
+    }
     let next = sign_in.signed_out(&signed_in.session, &base).await;
     ([(header::SET_COOKIE, cleared_cookie())], next).into_response()
 }
 
 /// `/ui`: the signed-in user's project, or the sign-in page.
-pub async fn home(headers: HeaderMap, Extension(sessions): Extension<Arc<Sessions>>) -> Response {
-    match session_id(&headers).and_then(|id| sessions.find(&id)) {
-        Some(session) => Redirect::to(&format!("/ui/projects/{}/belts", encode(&session.project)))
-            .into_response(),
-        None => Redirect::to("/ui/login").into_response(),
+pub async fn home(
+    headers: HeaderMap,
+    Extension(sessions): Extension<Arc<SessionBook>>,
+) -> Response {
+    let found = match session_id(&headers) {
+        Some(id) => sessions.find(&id).await,
+        None => Ok(None),
+    };
+    match found {
+        Ok(Some(session)) => {
+            Redirect::to(&format!("/ui/projects/{}/belts", encode(&session.project)))
+                .into_response()
+        }
+        Ok(None) => Redirect::to("/ui/login").into_response(),
+        Err(err) => ui_error(err),
     }
 }

@@ -40,7 +40,7 @@ use super::error::ApiError;
 use super::state::AppState;
 use crate::belts::BeltError;
 
-/// The console's routes, with the in-memory session store they share, and the sign-in through
+/// The console's routes, with the sessions they share (kept in the store), and the sign-in through
 /// the OIDC provider (which also renews sessions' tokens).
 pub fn routes(state: &AppState) -> Router<AppState> {
     let sign_in = Arc::new(oidc::SignIn::new(state));
@@ -90,7 +90,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(live::routes())
         .merge(belt_state::routes())
         .merge(belt_reads())
-        .layer(Extension(Arc::new(session::Sessions::default())))
+        .layer(Extension(state.sessions.clone()))
         .layer(axum::middleware::from_fn(timing::server_timing))
         .layer(Extension(sign_in))
         .layer(Extension(renewal))

@@ -61,7 +61,7 @@ pub async fn page(
         html.raw("<p><a href=\"")
             .text(&back)
             .raw("\">Back to the belt</a></p>");
-        let write = may_write.then_some(&**session);
+        let write = may_write.then_some(&*session);
         table(html, &revisions, &current, write);
         let shown = revisions.items.len() as u64;
         let here = format!("{back}/revisions");

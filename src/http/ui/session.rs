@@ -1,52 +1,23 @@
-//! Console sessions, backend-for-frontend: the browser holds only a random session id in an
+//! Console sessions, backend-for-frontend: the browser holds only a random secret in an
 //! `HttpOnly; SameSite=Strict` cookie; the caller it stands for (and the token the use cases
-//! forward) stays in this process's memory until it expires or the user signs out. No token
-//! ever reaches a URL, a page or the browser's storage.
+//! forward) is kept in the store, sealed under a key only that secret gives
+//! (`belts/sessions/`), until it expires or the user signs out. No token ever reaches a URL, a
+//! page or the browser's storage.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::belts;
+pub use crate::belts::sessions::{
+    random_secret, unix_now, ProviderTokens, Session, SessionBook, LIFETIME,
+};
 
 pub const COOKIE: &str = "belt_session";
-/// How long a sign-in lasts; the dev token behind it is minted for as long.
-pub const LIFETIME: Duration = Duration::from_secs(8 * 3600);
-/// Sessions kept at once: dev sign-in needs no secret, so its memory must be bounded.
-const MAX_SESSIONS: usize = 10_000;
-
-pub struct Session {
-    pub caller: belts::Caller,
-    /// Bound to this session; every form that writes carries it.
-    pub csrf: String,
-    pub project: String,
-    pub role: String,
-    /// What the OIDC provider handed over at sign-in; `None` for a dev sign-in.
-    pub provider: Option<ProviderTokens>,
-    expires: Instant,
-}
-
-/// The provider's tokens besides the access token (which is `caller.token`). They stay in this
-/// process: never in a cookie, a URL of ours, a page or a log line.
-pub struct ProviderTokens {
-    /// Renews the access token at the token endpoint, when the provider gave one.
-    pub refresh: Option<String>,
-    /// The ID token, for the provider's sign-out (`id_token_hint`).
-    pub id_token: String,
-    /// Seconds since the Unix epoch from which the access token is renewed: before it expires,
-    /// so no page is refused for an expired token.
-    pub renew_at: i64,
-}
 
 /// Renews a session's access token when it nears expiry (the OIDC sign-in implements it); the
 /// session module only asks, so it does not depend on the provider's code.
@@ -55,94 +26,10 @@ pub trait Renewal: Send + Sync {
     /// cannot be renewed: the session is then over.
     fn renew<'a>(
         &'a self,
-        sessions: &'a Sessions,
+        sessions: &'a SessionBook,
         id: &'a str,
-        session: Arc<Session>,
-    ) -> Pin<Box<dyn Future<Output = Option<Arc<Session>>> + Send + 'a>>;
-}
-
-#[derive(Default)]
-pub struct Sessions(Mutex<HashMap<String, Arc<Session>>>);
-
-impl Sessions {
-    /// A new session for `caller`; its id, or `None` when too many are open.
-    pub fn open(&self, caller: belts::Caller, project: String, role: String) -> Option<String> {
-        self.open_with(caller, project, role, None)
-    }
-
-    /// As `open`, for a sign-in through the OIDC provider, keeping its tokens.
-    pub fn open_with(
-        &self,
-        caller: belts::Caller,
-        project: String,
-        role: String,
-        provider: Option<ProviderTokens>,
-    ) -> Option<String> {
-        let id = random_secret();
-        let session = Session {
-            caller,
-            csrf: random_secret(),
-            project,
-            role,
-            provider,
-            expires: Instant::now() + LIFETIME,
-        };
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        map.retain(|_, s| s.expires > now);
-        if map.len() >= MAX_SESSIONS {
-            return None;
-        }
-        map.insert(id.clone(), Arc::new(session));
-        Some(id)
-    }
-
-    pub fn find(&self, id: &str) -> Option<Arc<Session>> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(id) {
-            Some(session) if session.expires > Instant::now() => Some(session.clone()),
-            Some(_) => {
-                map.remove(id);
-                None
-            }
-            None => None,
-        }
-    }
-
-    /// Replaces the caller and the provider's tokens of a live session (a renewal), keeping its
-    /// id, CSRF token and lifetime; `None` when the session is gone meanwhile.
-    pub fn renewed(
-        &self,
-        id: &str,
-        caller: belts::Caller,
-        provider: ProviderTokens,
-    ) -> Option<Arc<Session>> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let old = map.get(id)?;
-        let session = Arc::new(Session {
-            caller,
-            csrf: old.csrf.clone(),
-            project: old.project.clone(),
-            role: old.role.clone(),
-            provider: Some(provider),
-            expires: old.expires,
-        });
-        map.insert(id.to_string(), session.clone());
-        Some(session)
-    }
-
-    pub fn close(&self, id: &str) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
-    }
-}
-
-/// 32 random bytes, base64url.
-pub fn random_secret() -> String {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system's random source works");
-    URL_SAFE_NO_PAD.encode(bytes)
+        session: Session,
+    ) -> Pin<Box<dyn Future<Output = Option<Session>> + Send + 'a>>;
 }
 
 /// Equality that takes as long whatever the first differing byte: a secret compared with `==`
@@ -177,8 +64,9 @@ pub fn session_id(headers: &HeaderMap) -> Option<String> {
 
 /// A request from a signed-in browser; without a live session the browser is sent to sign in.
 pub struct SignedIn {
+    /// The session cookie's value.
     pub id: String,
-    pub session: Arc<Session>,
+    pub session: Session,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
@@ -186,11 +74,15 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
         let to_sign_in = || Redirect::to("/ui/login").into_response();
-        let sessions = parts.extensions.get::<Arc<Sessions>>().cloned();
+        let sessions = parts.extensions.get::<Arc<SessionBook>>().cloned();
         let (sessions, id) = sessions
             .zip(session_id(&parts.headers))
             .ok_or_else(to_sign_in)?;
-        let session = sessions.find(&id).ok_or_else(to_sign_in)?;
+        let session = match sessions.find(&id).await {
+            Ok(Some(session)) => session,
+            Ok(None) => return Err(to_sign_in()),
+            Err(err) => return Err(super::ui_error(err)),
+        };
         let due = session
             .provider
             .as_ref()
@@ -207,18 +99,13 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
             Some(session) => Ok(SignedIn { id, session }),
             None => {
                 // The provider no longer vouches for the user: sign-in again, from scratch.
-                sessions.close(&id);
+                if let Err(err) = sessions.close(&id).await {
+                    tracing::warn!(error = %err, "an unrenewable console session stays stored");
+                }
                 Err(([(header::SET_COOKIE, cleared_cookie())], to_sign_in()).into_response())
             }
         }
     }
-}
-
-/// Seconds since the Unix epoch, the unit of a token's `exp`.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! placeholders); what differs between the databases is the small table of [`Dialect`] constants
 //! that `sqlite.rs` and `postgres.rs` fill. The capabilities are implemented where their
 //! statements are: belts and the reconciler's view here, `events.rs`, `revisions.rs`, `lag.rs`,
-//! `samples.rs`.
+//! `samples.rs`, `sessions.rs`.
 
 /// Writes a generic `impl` block of [`SqlStore`] (inherent, or of the trait named) with what the
 /// SQL code needs of a database driver, stated here once: Rust does not carry an impl's where
@@ -26,6 +26,7 @@ macro_rules! sql_impl {
             for<'r> $crate::store::revisions::RevisionSummaryRow: sqlx::FromRow<'r, DB::Row>,
             for<'r> $crate::store::sql::events::EventRow: sqlx::FromRow<'r, DB::Row>,
             for<'r> $crate::store::sql::samples::SampleRow: sqlx::FromRow<'r, DB::Row>,
+            for<'r> $crate::store::sessions::StoredSession: sqlx::FromRow<'r, DB::Row>,
             for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
             for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
             for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -42,6 +43,7 @@ mod lag;
 mod queries;
 mod revisions;
 mod samples;
+mod sessions;
 mod statements;
 mod writes;
 
@@ -77,6 +79,9 @@ pub trait Dialect: sqlx::Database {
     /// Opens the prune's transaction: its two statements see one snapshot, so the horizons it
     /// moves are exactly those of the events it deletes, while writers go on appending.
     const BEGIN_PRUNE: &'static str;
+    /// Serializes the console's session openings until their commit, so that the live sessions
+    /// are counted and one inserted with no other opening in between.
+    const LOCK_SESSIONS: &'static str;
 
     /// How many rows a statement changed (each driver has its own result type).
     fn rows_affected(done: &Self::QueryResult) -> u64;

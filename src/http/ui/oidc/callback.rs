@@ -18,14 +18,16 @@ use crate::domain::ProjectName;
 use crate::http::caller::nul_in_names;
 use crate::http::query::Query;
 use crate::http::ui::html::encode;
+use crate::http::ui::login::too_many_sessions;
 use crate::http::ui::page::{problem, render, respond};
-use crate::http::ui::session::{cookie, same_secret, ProviderTokens, Sessions};
+use crate::http::ui::session::{cookie, same_secret, ProviderTokens, SessionBook};
+use crate::http::ui::ui_error;
 
 /// A token with less than this left is renewed before a page is served.
 pub const RENEW_BEFORE_EXPIRY_SECS: i64 = 60;
 
 pub async fn callback(
-    Extension(sessions): Extension<Arc<Sessions>>,
+    Extension(sessions): Extension<Arc<SessionBook>>,
     Extension(sign_in): Extension<Arc<SignIn>>,
     headers: HeaderMap,
     query: Query,
@@ -35,8 +37,12 @@ pub async fn callback(
     };
     let field = |name| query.single(name).ok().flatten();
     let binding = cookie_value(&headers, BINDING_COOKIE);
+    let logins = match sign_in.pending().await {
+        Ok(logins) => logins,
+        Err(err) => return ui_error(err),
+    };
     // Taken first, so that even a refused answer uses the `state` up.
-    let pending = field("state").and_then(|state| sign_in.pending.take(state, binding));
+    let pending = field("state").and_then(|state| logins.take(state, binding));
     if let Some(error) = field("error") {
         let error = plain_code(error).unwrap_or("unknown");
         return refused(
@@ -58,7 +64,7 @@ pub async fn callback(
         Err(err) => return provider_failed(err),
     };
     match signed_in_caller(&sign_in, &pending, answer).await {
-        Ok((caller, tokens)) => open_session(&sessions, caller, tokens, &pending),
+        Ok((caller, tokens)) => open_session(&sessions, caller, tokens, &pending).await,
         Err(refusal) => refusal,
     }
 }
@@ -132,8 +138,8 @@ pub fn renew_at(claims: &Claims) -> i64 {
 /// the provider's site, and on such a chain it withholds `SameSite=Strict` cookies, so the next
 /// page would not see the session. A page of ours that moves on (`Refresh`) starts a same-site
 /// navigation, which carries it.
-fn open_session(
-    sessions: &Sessions,
+async fn open_session(
+    sessions: &SessionBook,
     caller: belts::Caller,
     tokens: ProviderTokens,
     pending: &Pending,
@@ -145,11 +151,13 @@ fn open_session(
              viewer) in any project. Ask an administrator for one.",
         );
     };
-    let Some(id) = sessions.open_with(caller, project.clone(), role, Some(tokens)) else {
-        return refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Too many open sessions; try again later.",
-        );
+    let id = match sessions
+        .open(caller, project.clone(), role, Some(tokens))
+        .await
+    {
+        Ok(Some(id)) => id,
+        Ok(None) => return refused_with(too_many_sessions()),
+        Err(err) => return refused_with(ui_error(err)),
     };
     let https = pending.redirect_uri.starts_with("https:");
     let target = format!("/ui/projects/{}/belts", encode(&project));
@@ -191,7 +199,10 @@ fn console_project(claims: &Claims) -> Option<(String, String)> {
 
 /// A refusal, which also clears the browser's binding to the sign-in it used up.
 fn refused(status: StatusCode, message: &str) -> Response {
-    let page = problem(status, message);
+    refused_with(problem(status, message))
+}
+
+fn refused_with(page: Response) -> Response {
     ([(header::SET_COOKIE, cleared_binding())], page).into_response()
 }
 

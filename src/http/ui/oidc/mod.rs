@@ -15,23 +15,25 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::page::{problem, render, respond};
-use super::session::Session;
+use super::session::{Session, SessionBook};
+use super::ui_error;
 use crate::auth::{AuthMode, Verifier};
+use crate::belts::BeltError;
 use crate::http::links::BaseUrl;
 use crate::http::state::AppState;
 pub use callback::callback;
-use pending::{PendingLogins, BINDING_COOKIE, LIFETIME};
+use pending::{PendingLogins, BINDING_COOKIE, BINDING_KEY, LIFETIME};
 use provider::{Provider, ProviderError};
 
 /// The console's sign-in through the provider, shared by its routes.
 pub struct SignIn {
     /// `None` without an issuer (dev mode, or a bare JWKS URL) or without a client id.
     provider: Option<Arc<Provider>>,
-    pending: PendingLogins,
+    /// Made at the first sign-in, under the key the replicas share (read from the store then,
+    /// so that a dev-mode service never needs it).
+    pending: tokio::sync::OnceCell<PendingLogins>,
+    sessions: Arc<SessionBook>,
     verifier: Arc<Verifier>,
-    /// Renewals one at a time: two pages loaded together must not both spend the same refresh
-    /// token (a provider that rotates them would end the session for the second).
-    renewing: tokio::sync::Mutex<()>,
 }
 
 impl SignIn {
@@ -51,10 +53,19 @@ impl SignIn {
                     console.console_base_url.clone(),
                 ))
             }),
-            pending: PendingLogins::default(),
+            pending: tokio::sync::OnceCell::new(),
+            sessions: state.sessions.clone(),
             verifier: state.verifier.clone(),
-            renewing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The sign-ins under way, sealed under the replicas' shared key.
+    async fn pending(&self) -> Result<&PendingLogins, BeltError> {
+        let made = self.pending.get_or_try_init(|| async {
+            let key = self.sessions.shared_key(BINDING_KEY).await?;
+            Ok::<_, BeltError>(PendingLogins::new(&key))
+        });
+        made.await
     }
 
     /// `/ui/login` with an issuer: off to the provider's authorization endpoint.
@@ -68,7 +79,10 @@ impl SignIn {
         };
         let console = console_base(provider, base);
         let redirect_uri = format!("{console}/ui/callback");
-        let begun = self.pending.begin(redirect_uri.clone());
+        let begun = match self.pending().await {
+            Ok(pending) => pending.begin(redirect_uri.clone()),
+            Err(err) => return ui_error(err),
+        };
         let mut target = endpoints.authorization;
         target
             .query_pairs_mut()

@@ -1,10 +1,17 @@
 //! Sign-ins under way: between the redirect to the provider and its answer at `/ui/callback`,
 //! what only we may know (the PKCE verifier, the nonce) waits in the starting browser's binding
-//! cookie, sealed (ChaCha20-Poly1305 under a key of this process), together with the `state` it
-//! belongs to. Starting a sign-in needs no credential, so it must cost the server no memory: a
+//! cookie, sealed (ChaCha20-Poly1305 under a key every replica shares, made once and kept in the
+//! store), together with the `state` it belongs to, so the provider's answer completes on any
+//! replica. Starting a sign-in needs no credential, so it must cost the server no memory: a
 //! flood of `/ui/login` used to fill a table of 1,000 pending sign-ins and lock everyone out for
 //! ten minutes. Only states already answered are remembered, briefly and in a bounded set, so that
 //! each is good for one answer.
+//!
+//! That set is this replica's own: the same answer replayed at another replica gets past it. It
+//! gets no further: the replay carries the code the first answer spent, and the provider takes a
+//! code once (RFC 6749, 4.1.2; the exchange is refused, nobody is signed in), and only the browser
+//! that began the sign-in holds the binding that opens. Sharing the set through the store would
+//! cost a write per sign-in for a check the provider already makes.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::aead::LessSafeKey;
 use serde::{Deserialize, Serialize};
 
+use crate::belts::sessions::{aead_key, open_with, seal_with};
 use crate::http::ui::session::{random_secret, same_secret, unix_now};
 
 /// How long a user may take at the provider's sign-in page.
@@ -23,6 +30,9 @@ pub const LIFETIME: Duration = Duration::from_secs(600);
 /// Answered states remembered at once; past it, the oldest is forgotten (its code was already
 /// spent at the provider, which takes a code once).
 const MAX_ANSWERED: usize = 10_000;
+
+/// The name of the binding cookie's key among the keys the replicas share.
+pub const BINDING_KEY: &str = "console sign-in binding";
 
 /// The cookie that binds a browser to the sign-in it started: a callback from another browser
 /// (a link an attacker had the victim open, with the attacker's code) carries no binding for its
@@ -52,26 +62,27 @@ pub struct Begun {
 
 pub struct PendingLogins {
     key: LessSafeKey,
-    random: SystemRandom,
     /// States taken, until they would have expired anyway.
     answered: Mutex<HashMap<String, Instant>>,
 }
 
+#[cfg(test)]
 impl Default for PendingLogins {
+    /// Under a key of its own, as another deployment's.
     fn default() -> Self {
-        let random = SystemRandom::new();
-        let mut key = [0u8; 32];
-        random.fill(&mut key).expect("the system's random source");
-        let key = UnboundKey::new(&CHACHA20_POLY1305, &key).expect("a 32-byte key");
-        PendingLogins {
-            key: LessSafeKey::new(key),
-            random,
-            answered: Mutex::new(HashMap::new()),
-        }
+        PendingLogins::new(&crate::belts::sessions::random_key())
     }
 }
 
 impl PendingLogins {
+    /// Sign-ins sealed under `key`, the one every replica shares.
+    pub fn new(key: &[u8; 32]) -> Self {
+        PendingLogins {
+            key: aead_key(key),
+            answered: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// A new sign-in to `redirect_uri`: the binding cookie carries it, the server keeps nothing.
     pub fn begin(&self, redirect_uri: String) -> Begun {
         let pending = Pending {
@@ -119,37 +130,13 @@ impl PendingLogins {
 
     /// base64url(nonce ‖ ciphertext ‖ tag) of the pending sign-in's JSON.
     fn seal(&self, pending: &Pending) -> String {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.random
-            .fill(&mut nonce)
-            .expect("the system's random source");
-        let mut sealed = serde_json::to_vec(pending).expect("plain strings serialize");
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::empty(),
-                &mut sealed,
-            )
-            .expect("a cookie-sized plaintext");
-        let mut cookie = nonce.to_vec();
-        cookie.extend_from_slice(&sealed);
-        URL_SAFE_NO_PAD.encode(cookie)
+        let plain = serde_json::to_vec(pending).expect("plain strings serialize");
+        seal_with(&self.key, &[], &plain)
     }
 
-    /// What `seal` made with this process's key; `None` for anything else.
+    /// What `seal` made with the shared key; `None` for anything else.
     fn open(&self, binding: &str) -> Option<Pending> {
-        let bytes = URL_SAFE_NO_PAD.decode(binding).ok()?;
-        if bytes.len() <= NONCE_LEN {
-            return None;
-        }
-        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut sealed = sealed.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::empty(), &mut sealed)
-            .ok()?;
-        serde_json::from_slice(plain).ok()
+        serde_json::from_slice(&open_with(&self.key, &[], binding)?).ok()
     }
 }
 
@@ -194,7 +181,11 @@ mod tests {
     }
 
     #[test]
-    fn a_binding_sealed_by_another_process_or_altered_opens_nothing() {
+    fn a_binding_sealed_under_the_same_key_opens_anywhere_another_keys_or_altered_nothing() {
+        let key = crate::belts::sessions::random_key();
+        let (here, there) = (PendingLogins::new(&key), PendingLogins::new(&key));
+        let begun = here.begin("http://x/ui/callback".into());
+        assert!(there.take(&begun.state, Some(&begun.binding)).is_some());
         let (ours, theirs) = (PendingLogins::default(), PendingLogins::default());
         let begun = theirs.begin("http://x/ui/callback".into());
         assert!(ours.take(&begun.state, Some(&begun.binding)).is_none());
