@@ -23,7 +23,7 @@ use belt_api::invoke::Invoke;
 use belt_api::leader::lease::KubeLease;
 use belt_api::leader::Campaign;
 use belt_api::runtime::kubernetes::{KafkaIdentities, KubernetesRuntime};
-use belt_api::runtime::{LogQuery, Runtime};
+use belt_api::runtime::{LogQuery, ReplicaLogs, Runtime};
 use belt_test_support::fake_kube::{Access, Cluster, Verb};
 use futures::StreamExt;
 use harness::*;

@@ -13,7 +13,7 @@ use belt_api::domain::input::{parse_body, parse_spec};
 use belt_api::domain::replica::{Platform, ReplicaSpec};
 use belt_api::domain::{Belt, BeltDefaults, BeltId, Person, ProjectName};
 use belt_api::runtime::kubernetes::{render, KubernetesRuntime, RenderError};
-use belt_api::runtime::{LogQuery, Observed, Phase, Runtime, RuntimeError};
+use belt_api::runtime::{LogQuery, Observed, Phase, ReplicaLogs, Runtime, RuntimeError};
 use belt_test_support::fake_kube::{
     list, pair, reply_json, reply_status, reply_text, Call, FakeKube, Reply,
 };

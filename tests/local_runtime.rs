@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use belt_api::domain::replica::{EnvEntry, EnvValue, ReplicaSpec};
 use belt_api::runtime::local::{LocalConfig, LocalRuntime};
-use belt_api::runtime::{Phase, Runtime};
+use belt_api::runtime::{Phase, ReplicaLogs, Runtime};
 use serde_json::json;
 use tempfile::TempDir;
 

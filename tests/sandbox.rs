@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use belt_api::domain::replica::ReplicaSpec;
 use belt_api::runtime::local::{LocalConfig, LocalRuntime, SandboxConfig};
-use belt_api::runtime::{Phase, Runtime};
+use belt_api::runtime::{Phase, ReplicaLogs, Runtime};
 use belt_test_support::binary::Spawn;
 
 #[path = "support/local.rs"]

@@ -32,7 +32,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 
-use super::{LogQuery, LogStream, Observed, Runtime, RuntimeError, StateDetails};
+use super::{LogQuery, LogStream, Observed, ReplicaLogs, Runtime, RuntimeError, StateDetails};
 use crate::domain::policy::WorkloadPolicy;
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::state_details::PodEvent;
@@ -363,6 +363,17 @@ impl Runtime for KubernetesRuntime {
         Ok(Some(details))
     }
 
+    /// What the reflectors see change: a Deployment or Pod of a belt added, changed or gone.
+    fn phase_events(&self) -> Option<tokio::sync::broadcast::Receiver<BeltId>> {
+        Some(self.view.events().subscribe())
+    }
+
+    /// Nothing: on Kubernetes, belts keep running without the API.
+    async fn shutdown(&self) {}
+}
+
+#[async_trait]
+impl ReplicaLogs for KubernetesRuntime {
     async fn logs(
         &self,
         id: BeltId,
@@ -370,7 +381,6 @@ impl Runtime for KubernetesRuntime {
     ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
         self.logs_matching(id, &LogQuery::last(lines)).await
     }
-
     async fn logs_matching(
         &self,
         id: BeltId,
@@ -379,17 +389,8 @@ impl Runtime for KubernetesRuntime {
         let names = self.pod_names(id);
         self.log_target(id).select(names, query).await
     }
-
     fn follow_logs(self: std::sync::Arc<Self>, id: BeltId, query: LogQuery) -> LogStream {
         let target = self.log_target(id);
         logs::follow(target, Box::new(move || self.pod_names(id)), query)
     }
-
-    /// What the reflectors see change: a Deployment or Pod of a belt added, changed or gone.
-    fn phase_events(&self) -> Option<tokio::sync::broadcast::Receiver<BeltId>> {
-        Some(self.view.events().subscribe())
-    }
-
-    /// Nothing: on Kubernetes, belts keep running without the API.
-    async fn shutdown(&self) {}
 }

@@ -38,7 +38,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
 
-use super::{LogQuery, LogStream, Observed, Runtime, RuntimeError, StateDetails};
+use super::{LogQuery, LogStream, Observed, ReplicaLogs, Runtime, RuntimeError, StateDetails};
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
 pub use config::LocalConfig;
@@ -346,31 +346,6 @@ impl Runtime for LocalRuntime {
         })))
     }
 
-    async fn logs(
-        &self,
-        id: BeltId,
-        lines: u32,
-    ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
-        let mut logs = BTreeMap::new();
-        for (name, dir) in self.replica_dirs(id) {
-            logs.insert(name, output::tail(&dir, lines as usize).await);
-        }
-        Ok(logs)
-    }
-
-    async fn logs_matching(
-        &self,
-        id: BeltId,
-        query: &LogQuery,
-    ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
-        Ok(logs::select(self.replica_dirs(id), query).await)
-    }
-
-    fn follow_logs(self: Arc<Self>, id: BeltId, query: LogQuery) -> LogStream {
-        let bell = self.log_bells.listen(id);
-        logs_follow::follow(Box::new(move || self.replica_dirs(id)), bell, query)
-    }
-
     fn phase_events(&self) -> Option<tokio::sync::broadcast::Receiver<BeltId>> {
         Some(self.events.subscribe())
     }
@@ -387,6 +362,32 @@ impl Runtime for LocalRuntime {
             tracing::info!(belts = ids.len(), "stopping the local belt replicas");
             futures::future::join_all(ids.into_iter().map(|id| self.stop_belt(id))).await;
         }
+    }
+}
+
+#[async_trait]
+impl ReplicaLogs for LocalRuntime {
+    async fn logs(
+        &self,
+        id: BeltId,
+        lines: u32,
+    ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
+        let mut logs = BTreeMap::new();
+        for (name, dir) in self.replica_dirs(id) {
+            logs.insert(name, output::tail(&dir, lines as usize).await);
+        }
+        Ok(logs)
+    }
+    async fn logs_matching(
+        &self,
+        id: BeltId,
+        query: &LogQuery,
+    ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
+        Ok(logs::select(self.replica_dirs(id), query).await)
+    }
+    fn follow_logs(self: Arc<Self>, id: BeltId, query: LogQuery) -> LogStream {
+        let bell = self.log_bells.listen(id);
+        logs_follow::follow(Box::new(move || self.replica_dirs(id)), bell, query)
     }
 }
 

@@ -3,11 +3,11 @@
 
 pub mod kubernetes;
 pub mod local;
+mod replica_logs;
 
-use std::collections::BTreeMap;
+pub use replica_logs::ReplicaLogs;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 
 use crate::domain::replica::ReplicaSpec;
 use crate::domain::BeltId;
@@ -31,8 +31,10 @@ pub enum RuntimeError {
     Other(#[from] anyhow::Error),
 }
 
+/// What deploys, observes and removes belts. Reading replicas' logs is [`ReplicaLogs`], which
+/// every runtime also is; the two are apart so that each stays small.
 #[async_trait]
-pub trait Runtime: Send + Sync + 'static {
+pub trait Runtime: ReplicaLogs + Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// Called once at startup, before the first reconcile: clear what a crash of an earlier API
@@ -59,52 +61,6 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Why a belt is in its phase; `None` when nothing is deployed.
     async fn details(&self, id: BeltId) -> Result<Option<StateDetails>, RuntimeError>;
-
-    /// The last `lines` lines of each replica, timestamp-prefixed, keyed by pod/process name.
-    async fn logs(
-        &self,
-        id: BeltId,
-        lines: u32,
-    ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError>;
-
-    /// As `logs`, narrowed by `query`: `since` keeps the lines at or after it, `previous` reads
-    /// each replica's previous run instead (none: an empty list). A runtime that cannot tell runs
-    /// apart answers no previous lines.
-    async fn logs_matching(
-        &self,
-        id: BeltId,
-        query: &LogQuery,
-    ) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
-        let mut logs = self.logs(id, query.lines).await?;
-        for lines in logs.values_mut() {
-            if query.previous {
-                lines.clear();
-            }
-            lines.retain(|line| query.admits(line));
-        }
-        Ok(logs)
-    }
-
-    /// First the lines `logs_matching` would give (without `previous`), then every new line as
-    /// replicas write it, across restarts and new replicas, for as long as the stream is held.
-    /// The stream never decides that the belt stopped: its caller does. A runtime that cannot
-    /// follow gives its current lines and ends.
-    fn follow_logs(self: std::sync::Arc<Self>, id: BeltId, query: LogQuery) -> LogStream {
-        let current = async move {
-            match self.logs_matching(id, &query).await {
-                Ok(logs) => logs
-                    .into_iter()
-                    .flat_map(|(pod, lines)| {
-                        lines.into_iter().map(move |l| Ok(LogLine::parse(&pod, &l)))
-                    })
-                    .collect(),
-                Err(err) => vec![Err(err)],
-            }
-        };
-        futures::stream::once(current)
-            .flat_map(futures::stream::iter)
-            .boxed()
-    }
 
     /// The API is stopping. Local: stop the replicas. Kubernetes: nothing (belts keep running).
     async fn shutdown(&self);

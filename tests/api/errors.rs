@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use belt_api::domain::replica::ReplicaSpec;
 use belt_api::domain::BeltId;
-use belt_api::runtime::{Observed, Runtime, RuntimeError, StateDetails};
+use belt_api::runtime::{Observed, ReplicaLogs, Runtime, RuntimeError, StateDetails};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -57,10 +57,14 @@ impl Runtime for ForeignObjects {
     async fn details(&self, _: BeltId) -> Result<Option<StateDetails>, RuntimeError> {
         Ok(None)
     }
+    async fn shutdown(&self) {}
+}
+
+#[async_trait::async_trait]
+impl ReplicaLogs for ForeignObjects {
     async fn logs(&self, _: BeltId, _: u32) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
         Ok(BTreeMap::new())
     }
-    async fn shutdown(&self) {}
 }
 
 async fn a_runtime_object_held_by_someone_else_is_424_and_nothing_is_deleted(backend: Backend) {

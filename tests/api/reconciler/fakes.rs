@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use belt_api::domain::replica::ReplicaSpec;
 use belt_api::domain::{Belt, BeltId};
-use belt_api::runtime::{Observed, Phase, Runtime, RuntimeError, StateDetails};
+use belt_api::runtime::{Observed, Phase, ReplicaLogs, Runtime, RuntimeError, StateDetails};
 use belt_api::store::{ReconcilerView, Settle, Settlement, StoreError, Wishes};
 
 #[derive(Default)]
@@ -103,10 +103,14 @@ impl Runtime for FakeRuntime {
     async fn details(&self, _: BeltId) -> Result<Option<StateDetails>, RuntimeError> {
         Ok(None)
     }
+    async fn shutdown(&self) {}
+}
+
+#[async_trait::async_trait]
+impl ReplicaLogs for FakeRuntime {
     async fn logs(&self, _: BeltId, _: u32) -> Result<BTreeMap<String, Vec<String>>, RuntimeError> {
         Ok(BTreeMap::new())
     }
-    async fn shutdown(&self) {}
 }
 
 /// The reconciler's view of a store, counting every call that reads belt documents (specs);
