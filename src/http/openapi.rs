@@ -36,6 +36,7 @@ use super::state::AppState;
         super::lag::lag,
         super::watch::watch,
         super::invoke::invoke,
+        super::invoke::invoke_draft,
         super::samples::list_samples,
         super::samples::get_sample,
         super::samples::put_sample,

@@ -18,6 +18,7 @@ mod errors;
 mod history;
 mod hostile_input;
 mod invoke;
+mod invoke_drafts;
 mod invoke_limits;
 mod invoke_venvs;
 mod kill_points;
