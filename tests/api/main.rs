@@ -48,6 +48,7 @@ mod tenancy_documents;
 mod traces;
 mod ui;
 mod ui_editor;
+mod ui_editor_draft;
 mod ui_history;
 mod ui_live;
 mod ui_live_state;

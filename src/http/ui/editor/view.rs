@@ -107,14 +107,15 @@ fn callback(html: &mut Html, draft: &Draft, checked: Option<&Checked>) {
 fn test_panel(html: &mut Html, session: &Session, target: &Target, draft: &Draft, shown: &Shown) {
     html.raw("<section class=\"test-panel\" aria-labelledby=\"test-panel\">")
         .raw("<h2 id=\"test-panel\">Test panel</h2>");
-    if let Target::New(_) = target {
-        html.raw("<p>The test panel runs a stored belt's callback in the sandbox: create the ")
-            .raw("belt first, then edit it to try drafts on sample events.</p></section>");
-        return;
-    }
     html.raw("<p>Runs the callback and requirements as they stand in the editor (not saved) ")
-        .raw("on the sample, as a replica would. Samples saved with the belt are kept for ")
-        .raw("everyone who edits it.</p>");
+        .raw("on the sample, as a replica would. ")
+        .raw(match target {
+            // No belt yet, so nothing to keep samples with: they can be saved once it exists.
+            Target::New(_) => "Samples can be saved with the belt once it is created.</p>",
+            Target::Edit(..) => {
+                "Samples saved with the belt are kept for everyone who edits it.</p>"
+            }
+        });
     region(html, session, target, draft, &shown.samples);
     html.raw("<p><button type=\"submit\" id=\"run\" formaction=\"")
         .text(target.invoke_path())
