@@ -8,8 +8,9 @@
 //! (`project_concurrency`), counted with the project's belt runs, is what keeps one project's
 //! drafts from starving another's. A lease is given back only when the run is over: its
 //! processes waited for (the PID namespace ends every one of them with the runner) and its work
-//! dir removed. Freed uids go to the back of the queue, so that a run abandoned midway (its
-//! runner killed on drop, its namespace still dying) is the last to be handed out again.
+//! dir removed. A run abandoned midway (the client left) gives its uid back while its runner is
+//! being killed, so a uid that any process still runs as is not leased (`/proc`), and freed uids
+//! go to the back of the queue.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -63,8 +64,17 @@ impl DraftUids {
         }
     }
 
-    /// A uid for one run; never one another run holds (refused as busy instead).
+    /// A uid for one run; never one another run holds, nor one a process still runs as (refused
+    /// as busy instead).
     pub(super) fn lease(&self, retry_after: std::time::Duration) -> Result<Lease, InvokeError> {
+        self.lease_unless(retry_after, has_processes)
+    }
+
+    fn lease_unless(
+        &self,
+        retry_after: std::time::Duration,
+        in_use: impl Fn(u32) -> bool,
+    ) -> Result<Lease, InvokeError> {
         self.available()?;
         let DraftUids::Pool { free, size } = self else {
             return Ok(Lease {
@@ -72,11 +82,11 @@ impl DraftUids {
                 free: None,
             });
         };
-        let uid = free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front();
-        match uid {
+        let mut queue = free.lock().unwrap_or_else(PoisonError::into_inner);
+        // A run abandoned midway gave its uid back while its processes were still being killed:
+        // that uid waits until they are gone.
+        let found = queue.iter().position(|uid| !in_use(*uid));
+        match found.and_then(|at| queue.remove(at)) {
             Some(uid) => Ok(Lease {
                 uid: Some(uid),
                 free: Some(free.clone()),
@@ -87,6 +97,22 @@ impl DraftUids {
             }),
         }
     }
+}
+
+/// Whether a process runs as `uid`: `/proc/<pid>` belongs to the process's effective uid.
+fn has_processes(uid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let is_pid = entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit());
+        is_pid && entry.metadata().is_ok_and(|meta| meta.uid() == uid)
+    })
 }
 
 impl Drop for Lease {
@@ -123,6 +149,22 @@ mod tests {
         assert_eq!(drafts.lease(wait).unwrap().uid, Some(10));
         let c = drafts.lease(wait).unwrap();
         assert_eq!(c.uid, Some(11), "the uid freed last is leased last");
+    }
+
+    #[test]
+    fn a_uid_a_process_still_runs_as_is_skipped_until_it_is_gone() {
+        let drafts = pool(&[10, 11]);
+        let wait = std::time::Duration::from_secs(1);
+        let lease = drafts.lease_unless(wait, |uid| uid == 10).unwrap();
+        assert_eq!(lease.uid, Some(11));
+        let refused = drafts.lease_unless(wait, |uid| uid == 10);
+        assert!(matches!(refused, Err(InvokeError::Busy { .. })));
+        let me = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
+        assert!(has_processes(me), "this test's own process runs as its uid");
+        assert!(
+            !has_processes(u32::MAX - 2),
+            "no process runs as an unused uid"
+        );
     }
 
     #[test]
