@@ -18,8 +18,24 @@ backend_tests!(
     drafts_answer_503_where_no_uids_can_be_reserved_and_belts_still_run,
 );
 
-/// The base the test apps run with (the default): belt N runs as `BASE + N`.
-const BASE: u64 = 1_000_000_000;
+/// The uid base of test `n` on `backend`: belt N runs as `base + N`, drafts just below. Each
+/// test (and each backend's run of it, which runs at the same time) gets a range of its own, since
+/// a draft's lease skips a uid any process on the machine runs as, another test app's too.
+fn base(backend: Backend, n: u64) -> u64 {
+    let backend = match backend {
+        Backend::Sqlite => 0,
+        Backend::Postgres => 1,
+    };
+    1_000_000_000 + n * 10_000_000 + backend * 1_000_000
+}
+
+async fn app_with(backend: Backend, n: u64, args: &[(&str, &str)]) -> (TestApp, u64) {
+    let base = base(backend, n);
+    let text = base.to_string();
+    let mut args = args.to_vec();
+    args.push(("--local-sandbox-uid-base", &text));
+    (TestApp::spawn_dev_with_args(backend, &args).await, base)
+}
 
 const CALLBACK: &str = r#"
 import os
@@ -82,7 +98,7 @@ fn is_root() -> bool {
 }
 
 async fn a_draft_runs_and_answers_its_updates(backend: Backend) {
-    let app = TestApp::spawn_dev_with_args(backend, &[]).await;
+    let (app, base) = app_with(backend, 1, &[]).await;
     let (status, answer) = run(&app, "team-a", &draft(CALLBACK)).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["outcome"], "completed", "{answer}");
@@ -92,7 +108,7 @@ async fn a_draft_runs_and_answers_its_updates(backend: Backend) {
     assert_eq!(answer["results"][0]["stdout"], "draft 7 ''\n", "{answer}");
     if is_root() {
         let uid = uid_of(&answer);
-        assert!((BASE - 2..BASE).contains(&uid), "uid {uid}: {answer}");
+        assert!((base - 2..base).contains(&uid), "uid {uid}: {answer}");
     }
     // Nothing was stored: the project still has no belt.
     let listed = app
@@ -167,7 +183,7 @@ async fn drafts_are_refused_by_role_and_naming_the_field(backend: Backend) {
 
 async fn a_project_holding_its_share_gets_429_for_a_draft_too(backend: Backend) {
     // The defaults: 2 slots in all, so 1 per project. Team A's belt holds A's one slot.
-    let app = TestApp::spawn_dev_with_args(backend, &[("--invoke-timeout-ms", "6000")]).await;
+    let (app, _) = app_with(backend, 2, &[("--invoke-timeout-ms", "6000")]).await;
     let id = belt_in(&app, "team-a", SLOW).await;
     let held = run_belt(&app, "team-a", &id);
     let others = async {
@@ -193,14 +209,11 @@ async fn a_project_holding_its_share_gets_429_for_a_draft_too(backend: Backend) 
 }
 
 async fn concurrent_drafts_of_two_projects_run_under_uids_of_their_own(backend: Backend) {
-    let app = TestApp::spawn_dev_with_args(
-        backend,
-        &[
-            ("--invoke-concurrency", "3"),
-            ("--invoke-timeout-ms", "8000"),
-        ],
-    )
-    .await;
+    let limits = [
+        ("--invoke-concurrency", "3"),
+        ("--invoke-timeout-ms", "8000"),
+    ];
+    let (app, base) = app_with(backend, 3, &limits).await;
     let id = belt_in(&app, "team-c", SLOW).await;
     let belt_run = run_belt(&app, "team-c", &id);
     let slow = draft(SLOW);
@@ -220,11 +233,11 @@ async fn concurrent_drafts_of_two_projects_run_under_uids_of_their_own(backend: 
     let (uid_a, uid_b, uid_c) = (uid_of(&a.1), uid_of(&b.1), uid_of(&c.1));
     assert_ne!(uid_a, uid_b, "two projects' drafts shared a uid");
     for uid in [uid_a, uid_b] {
-        assert!((BASE - 3..BASE).contains(&uid), "draft uid {uid}");
+        assert!((base - 3..base).contains(&uid), "draft uid {uid}");
     }
     assert_eq!(
         uid_c,
-        BASE + id.parse::<u64>().unwrap(),
+        base + id.parse::<u64>().unwrap(),
         "the belt runs as its own uid"
     );
 }
@@ -235,8 +248,8 @@ async fn drafts_answer_503_where_no_uids_can_be_reserved_and_belts_still_run(bac
         return;
     }
     // Two slots, so two uids below 65 537: the host's own uids, never leased.
-    let base = [("--local-sandbox-uid-base", "65537")];
-    let app = TestApp::spawn_dev_with_args(backend, &base).await;
+    let low = [("--local-sandbox-uid-base", "65537")];
+    let app = TestApp::spawn_dev_with_args(backend, &low).await;
     let refused = app
         .post(
             "/projects/team-a/belts/invoke",
