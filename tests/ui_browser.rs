@@ -9,6 +9,8 @@
 mod a11y;
 #[path = "ui_browser/editor.rs"]
 mod editor;
+#[path = "ui_browser/editor_draft.rs"]
+mod editor_draft;
 #[path = "ui_browser/history.rs"]
 mod history;
 #[path = "ui_browser/journey.rs"]

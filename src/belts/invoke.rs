@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{Access, Asked, BeltError};
+use super::{Access, Asked, BeltError, Caller};
 use crate::domain::input::parse_body;
 use crate::domain::replica::{Platform, ReplicaSpec, CALLBACK_FILE, REQUIREMENTS_FILE};
 use crate::domain::samples::{parse_events, SampleEvent, SampleName};
-use crate::domain::{BeltDefaults, Invalid};
-use crate::invoke::{Invoke, InvokeReport, InvokeRequest};
+use crate::domain::{Belt, BeltDefaults, BeltSpec, Invalid, ProjectName};
+use crate::invoke::{Invoke, InvokeReport, InvokeRequest, Tenant};
 use crate::store::BeltStore;
+
+mod draft;
 
 /// Events one invocation may carry.
 pub const MAX_INVOKE_EVENTS: usize = crate::domain::samples::MAX_EVENTS;
@@ -130,19 +132,49 @@ impl Invocations {
         if let Some(parameter) = asking.parameter {
             spec.parameter = parameter;
         }
+        let tenant = Tenant::Belt(belt.id.get().unsigned_abs());
+        self.run(&belt, &spec, tenant, events).await
+    }
+
+    /// The `editor` role on the project, then the body: a draft of a belt not saved yet, run
+    /// under a tenant of its own (`Tenant::Draft`), sharing the project's slots with its belts.
+    pub async fn invoke_draft(
+        &self,
+        caller: &Caller,
+        project: &ProjectName,
+        body: &[u8],
+    ) -> Result<InvokeReport, BeltError> {
+        let (events, spec) =
+            caller.permit(project, Access::Write, draft::parse(body, &self.defaults))?;
+        let belt = draft::belt(project, spec);
+        self.run(&belt, &belt.spec, Tenant::Draft, events).await
+    }
+
+    /// Runs `spec` as the replica of `belt` would run it, on `events`.
+    async fn run(
+        &self,
+        belt: &Belt,
+        spec: &BeltSpec,
+        tenant: Tenant,
+        events: Vec<SampleEvent>,
+    ) -> Result<InvokeReport, BeltError> {
         // No Kafka address: an invocation reads and writes no topic.
         let platform = Platform {
             source_header: self.source_header,
             ..Platform::default()
         };
-        let replica = ReplicaSpec::build(&belt, &spec, belt.version, 0, false, &platform);
+        let replica = ReplicaSpec::build(belt, spec, belt.version, 0, false, &platform);
         let file = |name: &str| replica.files.get(name).cloned().unwrap_or_default();
+        let mut env = ReplicaSpec::plain_env(&replica);
+        if tenant == Tenant::Draft {
+            draft::without_id(&mut env);
+        }
         let request = InvokeRequest {
-            project: asked.project.as_str().to_string(),
-            tenant: belt.id.get().unsigned_abs(),
+            project: belt.project.as_str().to_string(),
+            tenant,
             callback: file(CALLBACK_FILE),
             requirements: file(REQUIREMENTS_FILE),
-            env: ReplicaSpec::plain_env(&replica),
+            env,
             events,
             replica,
         };

@@ -71,6 +71,7 @@ fn belt_routes() -> Router<AppState> {
 fn project_routes() -> Router<AppState> {
     Router::new()
         .route("/belts/state", axum::routing::post(bulk::change_states))
+        .route("/belts/invoke", axum::routing::post(invoke::invoke_draft))
         .route("/belts/{id}/revisions", get(revisions::list_revisions))
         .route(
             "/belts/{id}/revisions/{version}",

@@ -36,6 +36,7 @@ use super::state::AppState;
         super::lag::lag,
         super::watch::watch,
         super::invoke::invoke,
+        super::invoke::invoke_draft,
         super::samples::list_samples,
         super::samples::get_sample,
         super::samples::put_sample,
@@ -163,8 +164,9 @@ fn error_answer(description: &str) -> RefOr<Response> {
 }
 
 /// Paths of the v2 API that have no legacy twin at the root.
-const PROJECT_ONLY: [&str; 9] = [
+const PROJECT_ONLY: [&str; 10] = [
     "/projects/{project}/belts/state",
+    "/projects/{project}/belts/invoke",
     "/projects/{project}/belts/{id}/revisions",
     "/projects/{project}/belts/{id}/revisions/{version}",
     "/projects/{project}/belts/{id}/rollback",

@@ -10,6 +10,7 @@
 
 mod bound;
 mod cgroup;
+mod drafts;
 mod process;
 mod remote;
 mod report;
@@ -62,13 +63,21 @@ pub struct InvokeSettings {
     pub venv_max_age: Duration,
 }
 
-/// What to run: the callback, its requirements, the replica's environment, the events. `tenant`
-/// is the belt id: as root, the run gets the belt's own uid. `project` shares the slots and the
-/// virtualenvs.
+/// Whose callback runs: a saved belt's, or a draft of a belt not saved yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tenant {
+    /// The belt id: as root, the run gets the belt's own uid.
+    Belt(u64),
+    /// No id: as root, the run leases a uid of its own from the drafts' pool (`drafts.rs`).
+    Draft,
+}
+
+/// What to run: the callback, its requirements, the replica's environment, the events.
+/// `project` shares the slots (with the project's drafts too) and the virtualenvs.
 #[derive(Debug, Clone)]
 pub struct InvokeRequest {
     pub project: String,
-    pub tenant: u64,
+    pub tenant: Tenant,
     pub callback: String,
     pub requirements: String,
     pub env: Vec<(String, String)>,
@@ -123,7 +132,15 @@ pub struct Invoker {
     slots: Arc<slots::Slots>,
     bound: bound::Bound,
     venvs: venv::Venvs,
+    drafts: drafts::DraftUids,
     runs: AtomicU64,
+}
+
+/// Who a run runs as: the belt's tenant (none for a draft) and a draft's leased uid.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RunAs {
+    pub belt: Option<u64>,
+    pub leased_uid: Option<u32>,
 }
 
 impl Invoker {
@@ -155,6 +172,7 @@ impl Invoker {
             settings.venv_max_age,
         );
         Ok(Invoker {
+            drafts: drafts::DraftUids::new(&sandbox, settings.concurrency),
             slots: slots::Slots::new(settings.concurrency, settings.project_concurrency),
             bound: bound::Bound::detect(&settings.cgroup, own_uid),
             venvs,
@@ -184,7 +202,7 @@ impl Invoker {
 
     /// A cell with `venv`, read-write to build it, read-only to run with it: a run cannot
     /// change what the project's next runs import.
-    fn cell(&self, tenant: u64, venv: Option<&Path>, building: bool) -> Cell {
+    fn cell(&self, run_as: RunAs, venv: Option<&Path>, building: bool) -> Cell {
         let shared = venv.map(|dir| {
             let dir = dir.to_path_buf();
             vec![if building {
@@ -193,12 +211,16 @@ impl Invoker {
                 Shared::ReadOnlyDir(dir)
             }]
         });
-        self.sandbox.cell(tenant, shared.unwrap_or_default())
+        // Tenant 0 is never a belt's (ids start at 1); a draft's cell runs as its leased uid.
+        let mut cell = (self.sandbox).cell(run_as.belt.unwrap_or(0), shared.unwrap_or_default());
+        cell.leased_uid = run_as.leased_uid;
+        cell
     }
 
     /// Whether runs get a uid of their own (belt-api is root), so RLIMIT_NPROC counts theirs.
-    fn own_uid(&self, tenant: u64) -> bool {
-        self.sandbox.uid(tenant).ok().flatten().is_some()
+    fn own_uid(&self, run_as: RunAs) -> bool {
+        run_as.leased_uid.is_some()
+            || (run_as.belt).is_some_and(|id| self.sandbox.uid(id).ok().flatten().is_some())
     }
 
     /// The environment of a run: the replica's, the base, and the limits the runner sets again
@@ -233,13 +255,14 @@ impl Invoker {
     async fn run_events(
         &self,
         request: &InvokeRequest,
+        run_as: RunAs,
         venv: Option<&Path>,
     ) -> anyhow::Result<(process::Finished, Vec<Value>)> {
         let dir = process::WorkDir::create(self.run_dir())?;
         let events = serde_json::json!({ "events": request.events });
         std::fs::write(dir.path().join(REQUEST_FILE), serde_json::to_vec(&events)?)?;
         std::fs::write(dir.path().join("callback.py"), &request.callback)?;
-        let own_uid = self.own_uid(request.tenant);
+        let own_uid = self.own_uid(run_as);
         let bound =
             (self.bound).for_run(self.settings.memory_bytes, self.settings.pids, own_uid)?;
         let env = self.env_of(request, dir.path(), venv, bound.nproc);
@@ -249,7 +272,7 @@ impl Invoker {
             cpu_seconds: Some(self.settings.cpu_seconds),
             nproc: bound.nproc,
         };
-        let mut cell = self.cell(request.tenant, venv, false).offline();
+        let mut cell = self.cell(run_as, venv, false).offline();
         cell.tmpfs_bytes = Some(self.settings.memory_bytes);
         let wrappers = process::Wrappers {
             prlimit: self.prlimit.as_deref(),
@@ -279,27 +302,46 @@ impl Invoker {
     }
 }
 
+impl Invoker {
+    /// The belt's tenant, or `None` for a draft; refused before anything is built when it cannot
+    /// run under a uid of its own. As root a belt's run gets the belt's own uid: an id past the
+    /// last one is refused, never run as another uid (docs/local-sandbox.md).
+    fn runnable(&self, request: &InvokeRequest) -> Result<Option<u64>, InvokeError> {
+        let Tenant::Belt(id) = request.tenant else {
+            self.drafts.available()?;
+            return Ok(None);
+        };
+        if let Err(error) = self.sandbox.uid(id) {
+            let reason = format!("is {id}, which has no sandbox uid of its own ({error})");
+            return Err(Invalid::field("beltId", reason).into());
+        }
+        Ok(Some(id))
+    }
+}
+
 #[async_trait]
 impl Invoke for Invoker {
     async fn invoke(&self, request: InvokeRequest) -> Result<InvokeReport, InvokeError> {
-        // As root a run gets the belt's own uid; an id past the last one is refused before
-        // anything is built, never run as another uid (docs/local-sandbox.md).
-        if let Err(error) = self.sandbox.uid(request.tenant) {
-            let reason = format!(
-                "is {}, which has no sandbox uid of its own ({error})",
-                request.tenant
-            );
-            return Err(Invalid::field("beltId", reason).into());
-        }
+        let belt = self.runnable(&request)?;
         let _slot = self
             .slots
             .take_or_busy(&request.project, self.settings.timeout)?;
+        // Held until the run is over (its processes waited for, its work dir removed): declared
+        // after the slot, so it is given back before the slot is.
+        let lease = match belt {
+            Some(_) => None,
+            None => Some(self.drafts.lease(self.settings.timeout)?),
+        };
+        let run_as = RunAs {
+            belt,
+            leased_uid: lease.as_ref().and_then(|lease| lease.uid),
+        };
         let started = Instant::now();
         let prepared = venv::Prepare {
             venvs: &self.venvs,
             invoker: self,
             project: &request.project,
-            tenant: request.tenant,
+            run_as,
             requirements: &request.requirements,
         };
         let venv = prepared.run().await?;
@@ -310,7 +352,9 @@ impl Invoke for Invoker {
                 started.elapsed(),
             ));
         }
-        let (finished, lines) = self.run_events(&request, venv.dir.as_deref()).await?;
+        let (finished, lines) = self
+            .run_events(&request, run_as, venv.dir.as_deref())
+            .await?;
         Ok(report::build(
             report::Run {
                 finished,

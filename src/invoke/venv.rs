@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::process::{self, Limits, WorkDir};
-use super::{InvokeError, Invoker, RequirementsReport};
+use super::{InvokeError, Invoker, RequirementsReport, RunAs};
 pub(super) use disk::InUse;
 
 /// Written by the runner once a build is complete.
@@ -85,7 +85,7 @@ pub(super) struct Prepare<'a> {
     pub venvs: &'a Venvs,
     pub invoker: &'a Invoker,
     pub project: &'a str,
-    pub tenant: u64,
+    pub run_as: RunAs,
     pub requirements: &'a str,
 }
 
@@ -118,7 +118,10 @@ impl Prepare<'_> {
             let (ok, output) = self.build(&dir).await?;
             Some((ok && dir.join(COMPLETE).is_file(), started, output))
         };
-        self.venvs.used(&dir, self.tenant).await;
+        // A draft is no belt: nothing to forget it by (its virtualenv ages out as any).
+        if let Some(belt) = self.run_as.belt {
+            self.venvs.used(&dir, belt).await;
+        }
         let report = match built {
             None => report("reused", None, None),
             Some((ok, started, output)) => {
@@ -153,7 +156,7 @@ impl Prepare<'_> {
             nproc: None,
         };
         let finished = process::run(
-            &invoker.cell(self.tenant, Some(dir), true),
+            &invoker.cell(self.run_as, Some(dir), true),
             process::Wrappers {
                 prlimit: invoker.prlimit.as_deref(),
                 cgroup: Vec::new(),

@@ -40,6 +40,9 @@ pub(crate) struct Call {
     pub expect: Expect,
 }
 
+/// The callback of the draft the walk test-invokes (docs/api.md#test-invoke-of-a-draft).
+const DRAFT: &str = "def execute(headers, event):\n    return []\n";
+
 /// The sample the walk's stopped belt keeps (docs/api.md#saved-samples).
 pub(crate) const KEPT_SAMPLE: &str = "kept";
 
@@ -127,6 +130,12 @@ pub(crate) fn calls_for(method: &str, template: &str, belts: &Belts) -> Option<V
             Method::POST,
             at(stopped, "/invoke"),
             Some(json!({"events": [{"headers": {}, "event": {"id": 1}}]})),
+            Refuses,
+        )],
+        ("post", "/projects/{project}/belts/invoke") => vec![call(
+            Method::POST,
+            "/projects/global/belts/invoke".into(),
+            Some(json!({"events": [{"event": {"id": 1}}], "extractorFn": DRAFT})),
             Refuses,
         )],
         ("put", "/projects/{project}/belts/{id}/samples/{name}") => vec![

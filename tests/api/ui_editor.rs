@@ -26,18 +26,18 @@ const FIXED: &str = "def execute(headers, event):\n    x = 1\n    return [x + 1]
 
 /// A signed-in browser without JavaScript (or htmx, when `htmx` is said): tests/api/ui.rs's,
 /// posting fields.
-struct Console<'a>(Browser<'a>);
+pub(crate) struct Console<'a>(Browser<'a>);
 
 impl<'a> Console<'a> {
-    async fn sign_in(app: &'a TestApp, role: &str) -> Console<'a> {
+    pub(crate) async fn sign_in(app: &'a TestApp, role: &str) -> Console<'a> {
         Console(Browser::sign_in(app, "global", role).await)
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, String) {
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, String) {
         self.0.get(path).await
     }
 
-    async fn post(&self, path: &str, fields: &[(&str, &str)], htmx: bool) -> Response {
+    pub(crate) async fn post(&self, path: &str, fields: &[(&str, &str)], htmx: bool) -> Response {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
@@ -52,14 +52,14 @@ impl<'a> Console<'a> {
     }
 
     /// The CSRF token of the session, from the sign-out form every page has.
-    async fn csrf(&self) -> String {
+    pub(crate) async fn csrf(&self) -> String {
         let (_, page) = self.get("/ui/projects/global/belts").await;
         hidden(&page, "csrf")
     }
 }
 
 /// The value of the first hidden field `name` on a page.
-fn hidden(page: &str, name: &str) -> String {
+pub(crate) fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = page
         .find(&marker)
@@ -68,7 +68,7 @@ fn hidden(page: &str, name: &str) -> String {
     page[start..].split('"').next().unwrap().to_string()
 }
 
-async fn total(app: &TestApp) -> Value {
+pub(crate) async fn total(app: &TestApp) -> Value {
     let (_, list) = json_of(app.get("/projects/global/belts", &app.viewer()).await).await;
     list["totalCount"].clone()
 }
@@ -79,7 +79,7 @@ async fn belt(app: &TestApp, id: &str) -> Value {
 }
 
 /// A form as a browser submits it: line ends of textareas as `\r\n`.
-fn form<'a>(csrf: &'a str, name: &'a str, callback: &'a str) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn form<'a>(csrf: &'a str, name: &'a str, callback: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("csrf", csrf),
         ("name", name),
@@ -294,6 +294,7 @@ async fn a_viewer_gets_no_editor_and_forged_writes_are_refused(backend: Backend)
     for path in [
         "/ui/projects/global/belts/new".to_string(),
         "/ui/projects/global/belts/check".to_string(),
+        "/ui/projects/global/belts/invoke".to_string(),
         format!("{base}/edit"),
         format!("{base}/check"),
         format!("{base}/invoke"),

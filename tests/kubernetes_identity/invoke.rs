@@ -424,3 +424,19 @@ async fn the_pods_program_runs_the_bundled_runner_and_belt_api_reads_its_report(
     assert_eq!(report.results[0].stdout, "one event\n");
     assert_eq!(report.results[1].error.as_ref().unwrap().kind, "KeyError");
 }
+
+/// A draft has no belt id to name, label and sweep its pod by: refused as unavailable at once,
+/// without a call to the cluster (the fake would never answer one).
+#[tokio::test]
+async fn a_draft_is_refused_as_unavailable_before_any_pod() {
+    let (invoker, _fake) = invoker(2, 1);
+    let mut draft = request("team-a");
+    draft.tenant = belt_api::invoke::Tenant::Draft;
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(5), invoker.invoke(draft));
+    match answered.await.expect("answered without the cluster") {
+        Err(InvokeError::Unavailable(why)) => {
+            assert!(why.contains("not saved yet"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use belt_api::invoke::{InvokeRequest, SampleEvent};
+use belt_api::invoke::{InvokeRequest, SampleEvent, Tenant};
 use belt_api::runtime::kubernetes::{
     KafkaIdentities, PodInvokeSettings, PodInvoker, LABEL_EXPIRES, REPORT_MARKER,
 };
@@ -38,7 +38,7 @@ pub fn request(project: &str) -> InvokeRequest {
     let replica = spec_of(&v2_example_body());
     InvokeRequest {
         project: project.to_string(),
-        tenant: 161,
+        tenant: Tenant::Belt(161),
         callback: "def execute(headers, event):\n    return {\"keys\": [event[\"id\"]]}\n".into(),
         requirements: "# nothing to install\n".into(),
         env: replica.plain_env(),

@@ -96,9 +96,14 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .layer(Extension(renewal))
 }
 
-/// The editor's test panel: a run, and the samples saved with the belt.
+/// The editor's test panel: a run (of a new belt's draft too), and the samples saved with the
+/// belt.
 fn test_panel() -> Router<AppState> {
     Router::new()
+        .route(
+            "/ui/projects/{project}/belts/invoke",
+            post(editor::invoke_new),
+        )
         .route(
             "/ui/projects/{project}/belts/{id}/invoke",
             post(editor::invoke),

@@ -20,7 +20,7 @@ use super::{guard, KubernetesRuntime};
 use crate::domain::policy::WorkloadPolicy;
 use crate::domain::Invalid;
 use crate::invoke::{
-    Invoke, InvokeError, InvokeReport, InvokeRequest, RemoteEnd, RemoteRun, Slots,
+    Invoke, InvokeError, InvokeReport, InvokeRequest, RemoteEnd, RemoteRun, Slots, Tenant,
 };
 use crate::runtime::RuntimeError;
 
@@ -327,6 +327,15 @@ impl PodInvoker {
 #[async_trait]
 impl Invoke for PodInvoker {
     async fn invoke(&self, request: InvokeRequest) -> Result<InvokeReport, InvokeError> {
+        // A run's pod is named, labelled and swept by its belt's id (`pod_name`), and a draft has
+        // none: refused rather than run under a made-up id another belt may hold.
+        if request.tenant == Tenant::Draft {
+            return Err(InvokeError::Unavailable(
+                "test-invoke of a belt not saved yet is not available on the Kubernetes runtime \
+                 (its pod is named after the belt's id); save the belt, then test it"
+                    .to_string(),
+            ));
+        }
         let _slot = self
             .slots
             .take_or_busy(&request.project, self.settings.timeout)?;

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 mod bwrap;
+mod draft_uids;
 mod files;
 mod probe;
 
@@ -98,6 +99,9 @@ pub struct Cell {
     pub sandbox: Arc<Sandbox>,
     pub shared: Vec<Shared>,
     pub tenant: u64,
+    /// A uid leased for this cell alone (a draft's test-invoke, which has no belt id): run as it
+    /// instead of `uid_base + tenant` (docs/local-sandbox.md#drafts).
+    pub leased_uid: Option<u32>,
     /// The size of the cell's private `/tmp` and `/dev/shm` (bwrap's default: half the RAM).
     pub tmpfs_bytes: Option<u64>,
     /// A network namespace of its own (bwrap `--unshare-net`): only the cell's own loopback.
@@ -223,12 +227,24 @@ impl Sandbox {
             })
     }
 
+    /// The `count` uids just below `uid_base`, which no belt's runs ever get (theirs are
+    /// `uid_base + id`, the builds' `uid_base`), for drafts to lease; `Ok(None)` when runs get no
+    /// uid of their own (not root: every run is belt-api's user anyway). Refused, saying why,
+    /// where the range would reach the uids a host hands out or names an account.
+    pub fn draft_uids(&self, count: u32) -> Result<Option<std::ops::Range<u32>>, String> {
+        let Some(base) = self.uid(0).map_err(|error| error.to_string())? else {
+            return Ok(None);
+        };
+        draft_uids::draft_uids(base, count).map(Some)
+    }
+
     /// A cell for `tenant`, sharing `shared` between its runs.
     pub fn cell(self: &Arc<Self>, tenant: u64, shared: Vec<Shared>) -> Cell {
         Cell {
             sandbox: self.clone(),
             shared,
             tenant,
+            leased_uid: None,
             tmpfs_bytes: None,
             offline: false,
         }
@@ -251,7 +267,10 @@ impl Sandbox {
         // Inside, a missing program only shows as bwrap's exit code 1; out here it is an error
         // of starting, as without the sandbox.
         find_program(Path::new(program))?;
-        let uid = self.uid(cell.tenant)?;
+        let uid = match cell.leased_uid {
+            Some(leased) => self.uid(0)?.map(|_| leased),
+            None => self.uid(cell.tenant)?,
+        };
         prepare(work_dir, &cell.shared, uid)?;
         Ok(bwrap.argv(cell, work_dir, program, args, uid))
     }

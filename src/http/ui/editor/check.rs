@@ -70,8 +70,10 @@ pub fn check_region(html: &mut Html, source: &str, checked: Option<&Checked>) {
 }
 
 fn code_view(html: &mut Html, source: &str, bad: Option<SourceAt>) {
-    html.raw("<figure class=\"code-view\"><figcaption>extractorFn as checked, with line ")
-        .raw("numbers</figcaption><div class=\"lines\">");
+    // Focusable: a long line scrolls the view, which the keyboard must reach too.
+    html.raw("<figure class=\"code-view\" tabindex=\"0\">")
+        .raw("<figcaption>extractorFn as checked, with line numbers</figcaption>")
+        .raw("<div class=\"lines\">");
     for (index, line) in lines(source).iter().enumerate() {
         let number = index + 1;
         let marked = bad.filter(|at| at.line == number);

@@ -2,7 +2,8 @@
 //! create use case, `…/belts/{id}/edit` saves its next version through the replace use case with
 //! the version the page showed as `If-Match`. Typing posts the form to `…/check`, which asks the
 //! same use case for a dry run (nothing is kept) and answers the error at its field and line;
-//! the test panel posts it to `…/invoke`, the test-invoke use case, with the editor's drafts.
+//! the test panel posts it to `…/invoke`, the test-invoke use case, with the editor's drafts (a
+//! new belt's to `…/belts/invoke`, the same use case's draft of a belt not saved yet).
 //! Every POST carries the session's CSRF token; the use cases check the roles.
 
 mod check;
@@ -258,7 +259,7 @@ async fn check(
     respond(StatusCode::OK, editor_page(session, &target, &draft, shown))
 }
 
-/// The test panel's "Run": the editor's callback and requirements as drafts on the sample event.
+/// The test panel's "Run": the editor's callback and requirements as drafts on the sample.
 pub async fn invoke(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -266,8 +267,33 @@ pub async fn invoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let session = &signed_in.session;
-    let form = Form::parse(&body);
+    let target = Target::Edit(scope.project, scope.id);
+    run(&state, &signed_in.session, target, &headers, &body).await
+}
+
+/// "Run" in the editor of a belt not saved yet: the draft alone, through the same use case as
+/// `POST /projects/{p}/belts/invoke`.
+pub async fn invoke_new(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ProjectScope(project): ProjectScope,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = Target::New(project);
+    run(&state, &signed_in.session, target, &headers, &body).await
+}
+
+/// The test-invoke use case on the form's draft: a stored belt's with the drafts over it, or a
+/// new belt's draft alone. The panel's answer, or the whole editor without htmx.
+async fn run(
+    state: &AppState,
+    session: &Session,
+    target: Target,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let form = Form::parse(body);
     if let Some(refused) = form.csrf_refusal(session) {
         return refused;
     }
@@ -275,27 +301,36 @@ pub async fn invoke(
     let ran = match draft.invoke_body() {
         Err(invalid) => Ran::Refused(invalid.message),
         Ok(bytes) => {
-            match state
-                .invocations
-                .invoke(asked(session, &scope), &bytes)
-                .await
-            {
+            let invocations = &state.invocations;
+            let report = match &target {
+                Target::New(project) => {
+                    (invocations.invoke_draft(&session.caller, project, &bytes)).await
+                }
+                Target::Edit(project, id) => {
+                    let asked = Asked {
+                        caller: &session.caller,
+                        project,
+                        id: *id,
+                    };
+                    invocations.invoke(asked, &bytes).await
+                }
+            };
+            match report {
                 Ok(report) => Ran::Report(Box::new(report)),
                 Err(BeltError::Forbidden) => return ui_error(BeltError::Forbidden),
                 Err(err) => Ran::Refused(ApiError::from(err).to_string()),
             }
         }
     };
-    if from_htmx(&headers) {
+    if from_htmx(headers) {
         let mut html = Html::default();
         panel_result(&mut html, Some(&ran));
         return respond(StatusCode::OK, html);
     }
     let shown = Shown {
         ran: Some(ran),
-        samples: kept_names(&state, asked(session, &scope)).await,
+        samples: samples_for(state, session, &target).await,
         ..Shown::default()
     };
-    let target = Target::Edit(scope.project, scope.id);
     respond(StatusCode::OK, editor_page(session, &target, &draft, shown))
 }

@@ -47,7 +47,8 @@ fn report_of(html: &mut Html, report: &InvokeReport) {
         user_error(html, error);
     }
     if report.requirements.failed() {
-        html.raw("<h3>requirementsPy could not be installed</h3><pre class=\"log\">")
+        html.raw("<h3>requirementsPy could not be installed</h3>")
+            .raw("<pre class=\"log\" tabindex=\"0\">")
             .text(report.requirements.output.as_deref().unwrap_or_default())
             .raw("</pre>");
     }
@@ -55,7 +56,7 @@ fn report_of(html: &mut Html, report: &InvokeReport) {
         if let Some(updates) = &result.updates {
             html.raw("<h3>Updates (")
                 .text(updates.len())
-                .raw(")</h3><pre class=\"updates\">")
+                .raw(")</h3><pre class=\"updates\" tabindex=\"0\">")
                 .text(serde_json::to_string_pretty(updates).unwrap_or_default())
                 .raw("</pre>");
         }
@@ -84,7 +85,7 @@ fn user_error(html: &mut Html, error: &UserError) {
     }
     html.raw("</p>");
     if let Some(traceback) = &error.traceback {
-        html.raw("<pre class=\"log traceback\">")
+        html.raw("<pre class=\"log traceback\" tabindex=\"0\">")
             .text(traceback)
             .raw("</pre>");
     }
@@ -94,7 +95,7 @@ fn printed(html: &mut Html, what: &'static str, text: &str) {
     if !text.is_empty() {
         html.raw("<h3>")
             .raw(what)
-            .raw("</h3><pre class=\"log\">")
+            .raw("</h3><pre class=\"log\" tabindex=\"0\">")
             .text(text)
             .raw("</pre>");
     }

@@ -1,6 +1,6 @@
 //! The test panel's samples region (docs/console.md): the select of the samples saved with the
-//! belt and "Load", the name and "Save as…" (for who may save), the last load's or save's note,
-//! and the sample's textarea. The editor page writes it in its test panel; `samples.rs` answers it
+//! belt and "Load", the name and "Save as…" (for who may save; neither for a belt not saved yet),
+//! the last load's or save's note, and the sample's textarea. The editor page writes it in its test panel; `samples.rs` answers it
 //! alone to htmx.
 
 use super::draft::Draft;
@@ -33,13 +33,15 @@ pub fn region(
     samples: &Samples,
 ) {
     html.raw("<div id=\"samples\" class=\"samples\">");
-    picker(html, target, draft, samples);
-    if session
-        .caller
+    // A belt not saved yet keeps no samples: nothing to load, nothing to save them with.
+    let can_save = (session.caller)
         .require(target.project(), Access::Write)
-        .is_ok()
-    {
-        save_as(html, target, draft);
+        .is_ok();
+    if let Target::Edit(..) = target {
+        picker(html, target, draft, samples);
+        if can_save {
+            save_as(html, target, draft);
+        }
     }
     match &samples.note {
         None => {}

@@ -29,15 +29,13 @@ pub fn editor_page(session: &Session, target: &Target, draft: &Draft, shown: Sho
         html.element("h1", &title);
         html.raw("<form id=\"editor\" class=\"editor\" method=\"post\" action=\"")
             .text(target.save_path())
-            .raw("\" hx-post=\"")
-            .text(target.check_path())
-            .raw("\" hx-trigger=\"input delay:600ms\" hx-target=\"#check\" hx-swap=\"outerHTML\">")
+            .raw("\">")
             .hidden("csrf", &session.csrf);
         if let Some(version) = &draft.version {
             html.hidden("version", version);
         }
         fields(html, draft);
-        callback(html, draft, shown.checked.as_ref());
+        callback(html, target, draft, shown.checked.as_ref());
         html.raw("<div class=\"field\"><label for=\"requirementsPy\">requirementsPy</label>")
             .raw("<textarea id=\"requirementsPy\" name=\"requirementsPy\" rows=\"3\" ")
             .raw("spellcheck=\"false\" autocapitalize=\"off\">")
@@ -89,8 +87,11 @@ fn fields(html: &mut Html, draft: &Draft) {
 }
 
 /// The callback's textarea and, beside it, the check region: the error at its line and the
-/// highlighted, numbered view of what was checked.
-fn callback(html: &mut Html, draft: &Draft, checked: Option<&Checked>) {
+/// highlighted, numbered view of what was checked. Typing anywhere in the form posts it to the
+/// check from this region, not from the form: htmx sends a form's requests to the `formaction` of
+/// the button last clicked in it while that button has the focus, so a check fired just after
+/// "Run" would run the draft a second time and answer it into the check region.
+fn callback(html: &mut Html, target: &Target, draft: &Draft, checked: Option<&Checked>) {
     let rows = draft.extractor_fn.lines().count().clamp(8, 40) + 1;
     html.raw("<div class=\"code-editor\"><div class=\"field\">")
         .raw("<label for=\"extractorFn\">extractorFn (Python)</label>")
@@ -99,7 +100,10 @@ fn callback(html: &mut Html, draft: &Draft, checked: Option<&Checked>) {
         .raw("\" wrap=\"off\" spellcheck=\"false\" autocapitalize=\"off\" ")
         .raw("aria-describedby=\"check-message\">")
         .text(&draft.extractor_fn)
-        .raw("</textarea></div><div class=\"check-live\" aria-live=\"polite\">");
+        .raw("</textarea></div><div class=\"check-live\" aria-live=\"polite\" hx-post=\"")
+        .text(target.check_path())
+        .raw("\" hx-trigger=\"input from:closest form delay:600ms\" hx-target=\"#check\" ")
+        .raw("hx-swap=\"outerHTML\">");
     check_region(html, &draft.extractor_fn, checked);
     html.raw("</div></div>");
 }
@@ -107,14 +111,15 @@ fn callback(html: &mut Html, draft: &Draft, checked: Option<&Checked>) {
 fn test_panel(html: &mut Html, session: &Session, target: &Target, draft: &Draft, shown: &Shown) {
     html.raw("<section class=\"test-panel\" aria-labelledby=\"test-panel\">")
         .raw("<h2 id=\"test-panel\">Test panel</h2>");
-    if let Target::New(_) = target {
-        html.raw("<p>The test panel runs a stored belt's callback in the sandbox: create the ")
-            .raw("belt first, then edit it to try drafts on sample events.</p></section>");
-        return;
-    }
     html.raw("<p>Runs the callback and requirements as they stand in the editor (not saved) ")
-        .raw("on the sample, as a replica would. Samples saved with the belt are kept for ")
-        .raw("everyone who edits it.</p>");
+        .raw("on the sample, as a replica would. ")
+        .raw(match target {
+            // No belt yet, so nothing to keep samples with: they can be saved once it exists.
+            Target::New(_) => "Samples can be saved with the belt once it is created.</p>",
+            Target::Edit(..) => {
+                "Samples saved with the belt are kept for everyone who edits it.</p>"
+            }
+        });
     region(html, session, target, draft, &shown.samples);
     html.raw("<p><button type=\"submit\" id=\"run\" formaction=\"")
         .text(target.invoke_path())
