@@ -144,6 +144,9 @@ fn document(html: &mut Html, shown: &Shown) {
 /// START or STOP from the page's form: the CSRF token first, then the use case with the version
 /// the page showed as `If-Match`. Without JavaScript the answer is the page again (or the page
 /// of the refusal); to htmx it is the state section with the notice or refusal in place.
+///
+/// Not a `CsrfForm` (form.rs) as the other writes are: a refused token is answered to htmx with
+/// the state section, refusal in place, rather than the 403 page `CsrfForm` rejects with.
 pub async fn change_state(
     State(state): State<AppState>,
     signed_in: SignedIn,

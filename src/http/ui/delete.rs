@@ -3,12 +3,11 @@
 //! the belt's name; the form carries the CSRF token and the version the page showed as
 //! `If-Match`, and calls the same delete use case as the API.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::form::Form;
+use super::form::CsrfForm;
 use super::guarded::{belt_page, shown_version, write_refusal};
 use super::html::{encode, Html};
 use super::page::{problem, render, respond};
@@ -71,17 +70,13 @@ fn form(html: &mut Html, session: &Session, belt: &Belt) {
 
 /// The confirmed deletion: the CSRF token first, then the typed name, then the use case with the
 /// version the page showed as `If-Match`; to the list with a notice.
-pub async fn delete(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    scope: BeltScope,
-    body: Bytes,
-) -> Response {
+pub async fn delete(State(state): State<AppState>, write: CsrfForm<BeltScope>) -> Response {
+    let CsrfForm {
+        signed_in,
+        scope,
+        form,
+    } = write;
     let session = &signed_in.session;
-    let form = Form::parse(&body);
-    if let Some(refused) = form.csrf_refusal(session) {
-        return refused;
-    }
     let asked = scope.asked_for(&session.caller);
     let name = match state.belts.get(asked).await {
         Ok(shown) => shown.belt.spec.name,

@@ -1,11 +1,13 @@
 //! A submitted `application/x-www-form-urlencoded` body, and the CSRF check every write makes.
 //! A form body is encoded as a query is, so it is read by the one query reader (`query.rs`).
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::page::problem;
-use super::session::{same_secret, Session};
+use super::session::{same_secret, Session, SignedIn};
 use crate::http::query::Query;
 
 pub struct Form(Query);
@@ -31,6 +33,46 @@ impl Form {
         match self.field("csrf") {
             Some(token) if same_secret(token, &session.csrf) => None,
             _ => Some(problem(StatusCode::FORBIDDEN, CSRF_REFUSED)),
+        }
+    }
+}
+
+/// A write from a signed-in browser, with the form it posted, taken as today's handlers took it:
+/// the session first (no session: to sign in), then `P` (the path's scope, say), then the body
+/// (its size limit), then the CSRF check, whose refusal is the 403 of `csrf_refusal`. The
+/// caller's role is the use case's to check, after all this.
+pub struct CsrfForm<P = ()> {
+    pub signed_in: SignedIn,
+    pub scope: P,
+    pub form: Form,
+}
+
+impl<S, P> FromRequest<S> for CsrfForm<P>
+where
+    S: Send + Sync,
+    P: FromRequestParts<S> + Send,
+    P::Rejection: IntoResponse,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let signed_in = SignedIn::from_request_parts(&mut parts, state).await?;
+        let scope = P::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let request = Request::from_parts(parts, body);
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = Form::parse(&body);
+        match form.csrf_refusal(&signed_in.session) {
+            Some(refused) => Err(refused),
+            None => Ok(CsrfForm {
+                signed_in,
+                scope,
+                form,
+            }),
         }
     }
 }

@@ -9,12 +9,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 
-use super::form::Form;
+use super::form::{CsrfForm, Form};
 use super::html::{encode, Html};
 use super::oidc::SignIn;
 use super::page::{problem, render, respond};
+use super::session::SessionBook;
 use super::session::{cleared_cookie, cookie, session_id, LIFETIME};
-use super::session::{SessionBook, SignedIn};
 use super::ui_error;
 use crate::auth::{Access, Claims};
 use crate::belts;
@@ -145,13 +145,13 @@ async fn dev_caller(state: &AppState, claims: &Claims) -> Result<belts::Caller, 
 pub async fn sign_out(
     Extension(sessions): Extension<Arc<SessionBook>>,
     Extension(sign_in): Extension<Arc<SignIn>>,
-    signed_in: SignedIn,
-    base: BaseUrl,
-    body: Bytes,
+    write: CsrfForm<BaseUrl>,
 ) -> Response {
-    if let Some(refused) = Form::parse(&body).csrf_refusal(&signed_in.session) {
-        return refused;
-    }
+    let CsrfForm {
+        signed_in,
+        scope: base,
+        ..
+    } = write;
     // Not signed out unless the store says so: a session left stored would still open pages.
     if let Err(err) = sessions.close(&signed_in.id).await {
         return ui_error(err);

@@ -3,13 +3,12 @@
 //! rollback button per older version: a POST form with the CSRF token and the version the page
 //! showed as `If-Match`, calling the same rollback use case as `POST …/rollback`.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::compare::{compare, Pair};
-use super::form::Form;
+use super::form::CsrfForm;
 use super::guarded::{belt_page, shown_version, write_refusal};
 use super::history::pager;
 use super::html::Html;
@@ -135,17 +134,13 @@ fn rollback_form(html: &mut Html, session: &Session, current: &Belt, target: i64
 
 /// Rollback from the revisions page: the CSRF token first, then the use case with the version
 /// the page showed as `If-Match`; back to the belt page with a notice.
-pub async fn rollback(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    scope: BeltScope,
-    body: Bytes,
-) -> Response {
+pub async fn rollback(State(state): State<AppState>, write: CsrfForm<BeltScope>) -> Response {
+    let CsrfForm {
+        signed_in,
+        scope,
+        form,
+    } = write;
     let session = &signed_in.session;
-    let form = Form::parse(&body);
-    if let Some(refused) = form.csrf_refusal(session) {
-        return refused;
-    }
     let edit = Edit {
         asked: scope.asked_for(&session.caller),
         expect: shown_version(&form),

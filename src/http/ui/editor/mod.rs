@@ -14,7 +14,6 @@ mod saved;
 mod target;
 mod view;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -28,7 +27,7 @@ pub use self::samples::{load as load_sample, save as save_sample};
 use self::saved::Samples;
 
 use self::view::{editor_page, Shown, Target};
-use super::form::Form;
+use super::form::{CsrfForm, Form};
 use super::guarded::stale_sentence;
 use super::html::{encode, Html};
 use super::page::{problem, respond};
@@ -84,45 +83,46 @@ pub async fn edit_page(
     respond(StatusCode::OK, page)
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    ProjectScope(project): ProjectScope,
-    body: Bytes,
-) -> Response {
-    save(&state, &signed_in.session, Target::New(project), &body).await
+pub async fn create(State(state): State<AppState>, write: CsrfForm<ProjectScope>) -> Response {
+    let ProjectScope(project) = write.scope;
+    save(
+        &state,
+        &write.signed_in.session,
+        Target::New(project),
+        &write.form,
+    )
+    .await
 }
 
-pub async fn update(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    scope: BeltScope,
-    body: Bytes,
-) -> Response {
-    let target = Target::Edit(scope.project, scope.id);
-    save(&state, &signed_in.session, target, &body).await
+pub async fn update(State(state): State<AppState>, write: CsrfForm<BeltScope>) -> Response {
+    let target = Target::Edit(write.scope.project, write.scope.id);
+    save(&state, &write.signed_in.session, target, &write.form).await
 }
 
 pub async fn check_new(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    ProjectScope(project): ProjectScope,
     headers: HeaderMap,
-    body: Bytes,
+    write: CsrfForm<ProjectScope>,
 ) -> Response {
-    let target = Target::New(project);
-    check(&state, &signed_in.session, target, &headers, &body).await
+    let ProjectScope(project) = write.scope;
+    let session = &write.signed_in.session;
+    check(&state, session, Target::New(project), &headers, &write.form).await
 }
 
 pub async fn check_edit(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    scope: BeltScope,
     headers: HeaderMap,
-    body: Bytes,
+    write: CsrfForm<BeltScope>,
 ) -> Response {
-    let target = Target::Edit(scope.project, scope.id);
-    check(&state, &signed_in.session, target, &headers, &body).await
+    let target = Target::Edit(write.scope.project, write.scope.id);
+    check(
+        &state,
+        &write.signed_in.session,
+        target,
+        &headers,
+        &write.form,
+    )
+    .await
 }
 
 /// The create or replace use case with the editor's document, kept or only tried.
@@ -186,12 +186,8 @@ fn belt_page(project: &ProjectName, id: BeltId) -> String {
     format!("/ui/projects/{}/belts/{id}", encode(project.as_str()))
 }
 
-async fn save(state: &AppState, session: &Session, target: Target, body: &[u8]) -> Response {
-    let form = Form::parse(body);
-    if let Some(refused) = form.csrf_refusal(session) {
-        return refused;
-    }
-    let draft = Draft::read(&form);
+async fn save(state: &AppState, session: &Session, target: Target, form: &Form) -> Response {
+    let draft = Draft::read(form);
     match attempt(state, &session.caller, &target, &draft, Commit::Yes).await {
         Ok(Done::Saved(id) | Done::Unchanged(id, _)) => {
             Redirect::to(&belt_page(target.project(), id)).into_response()
@@ -226,13 +222,9 @@ async fn check(
     session: &Session,
     target: Target,
     headers: &HeaderMap,
-    body: &[u8],
+    form: &Form,
 ) -> Response {
-    let form = Form::parse(body);
-    if let Some(refused) = form.csrf_refusal(session) {
-        return refused;
-    }
-    let draft = Draft::read(&form);
+    let draft = Draft::read(form);
     let checked = match attempt(state, &session.caller, &target, &draft, Commit::DryRun).await {
         Ok(Done::Saved(_)) => Checked::Fine(match target {
             Target::New(_) => "No problems found: saving creates the belt.".to_owned(),
@@ -262,26 +254,30 @@ async fn check(
 /// The test panel's "Run": the editor's callback and requirements as drafts on the sample.
 pub async fn invoke(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    scope: BeltScope,
     headers: HeaderMap,
-    body: Bytes,
+    write: CsrfForm<BeltScope>,
 ) -> Response {
-    let target = Target::Edit(scope.project, scope.id);
-    run(&state, &signed_in.session, target, &headers, &body).await
+    let target = Target::Edit(write.scope.project, write.scope.id);
+    run(
+        &state,
+        &write.signed_in.session,
+        target,
+        &headers,
+        &write.form,
+    )
+    .await
 }
 
 /// "Run" in the editor of a belt not saved yet: the draft alone, through the same use case as
 /// `POST /projects/{p}/belts/invoke`.
 pub async fn invoke_new(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    ProjectScope(project): ProjectScope,
     headers: HeaderMap,
-    body: Bytes,
+    write: CsrfForm<ProjectScope>,
 ) -> Response {
-    let target = Target::New(project);
-    run(&state, &signed_in.session, target, &headers, &body).await
+    let ProjectScope(project) = write.scope;
+    let session = &write.signed_in.session;
+    run(&state, session, Target::New(project), &headers, &write.form).await
 }
 
 /// The test-invoke use case on the form's draft: a stored belt's with the drafts over it, or a
@@ -291,13 +287,9 @@ async fn run(
     session: &Session,
     target: Target,
     headers: &HeaderMap,
-    body: &[u8],
+    form: &Form,
 ) -> Response {
-    let form = Form::parse(body);
-    if let Some(refused) = form.csrf_refusal(session) {
-        return refused;
-    }
-    let draft = Draft::read(&form);
+    let draft = Draft::read(form);
     let ran = match draft.invoke_body() {
         Err(invalid) => Ran::Refused(invalid.message),
         Ok(bytes) => {

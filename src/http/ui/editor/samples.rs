@@ -3,7 +3,6 @@
 //! sample under a name through the same use case as `PUT …/samples/{name}`. With htmx both answer
 //! the samples region, the textarea in it; without, the whole editor, the drafts kept.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -18,10 +17,10 @@ use crate::domain::Commit;
 use crate::http::error::ApiError;
 use crate::http::scope::BeltScope;
 use crate::http::state::AppState;
-use crate::http::ui::form::Form;
+use crate::http::ui::form::CsrfForm;
 use crate::http::ui::html::Html;
 use crate::http::ui::page::respond;
-use crate::http::ui::session::{Session, SignedIn};
+use crate::http::ui::session::Session;
 use crate::http::ui::ui_error;
 
 /// The textarea's text for a saved sample: the event alone when it is one event without headers
@@ -56,16 +55,15 @@ pub async fn kept_names(state: &AppState, asked: Asked<'_>) -> Samples {
 /// "Load": the sample the select names, into the textarea.
 pub async fn load(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    scope: BeltScope,
     headers: HeaderMap,
-    body: Bytes,
+    write: CsrfForm<BeltScope>,
 ) -> Response {
+    let CsrfForm {
+        signed_in,
+        scope,
+        form,
+    } = write;
     let session = &signed_in.session;
-    let form = Form::parse(&body);
-    if let Some(refused) = form.csrf_refusal(session) {
-        return refused;
-    }
     let mut draft = Draft::read(&form);
     let note = if draft.saved.is_empty() {
         Note::Problem("Choose a saved sample to load.".to_owned())
@@ -96,16 +94,15 @@ pub async fn load(
 /// "Save as…": the textarea's sample saved under the name typed beside it.
 pub async fn save(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    scope: BeltScope,
     headers: HeaderMap,
-    body: Bytes,
+    write: CsrfForm<BeltScope>,
 ) -> Response {
+    let CsrfForm {
+        signed_in,
+        scope,
+        form,
+    } = write;
     let session = &signed_in.session;
-    let form = Form::parse(&body);
-    if let Some(refused) = form.csrf_refusal(session) {
-        return refused;
-    }
     let mut draft = Draft::read(&form);
     let name = SampleName::parse(&draft.sample_name, "sampleName");
     let saved = match draft.sample_body() {
