@@ -11,6 +11,8 @@ mod a11y;
 mod editor;
 #[path = "ui_browser/editor_draft.rs"]
 mod editor_draft;
+#[path = "ui_browser/editor_steps.rs"]
+mod editor_steps;
 #[path = "ui_browser/history.rs"]
 mod history;
 #[path = "ui_browser/journey.rs"]

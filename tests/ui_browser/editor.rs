@@ -4,6 +4,7 @@
 //! description, save: version 2. The screenshot `editor` (SQLite) shows the error at its line.
 
 use crate::a11y::assert_accessible;
+use crate::editor_steps::{open_edit, open_new, save, type_callback, NO_PROBLEMS};
 use crate::support::{serve, sign_in};
 use crate::webdriver::{start_driver, Browser};
 
@@ -14,16 +15,12 @@ const UPDATING: &str = "def execute(headers, event):\n    return {\"keys\": [eve
 
 /// New belt: the error at line 3 while typing, gone once fixed, then saved.
 async fn create(browser: &Browser, screenshots: bool) {
-    browser.click("#new-belt").await;
-    browser.text_once("h1", |h1| h1 == "New belt").await;
+    open_new(browser).await;
     browser.type_into("#name", "typed-in-chromium").await;
     browser.type_into("#description", "first words").await;
     browser.type_into("#eventTypes", "test-a").await;
-    browser.type_into("#extractorFn", BROKEN).await;
     // Nothing was submitted: htmx posted the form to the check and swapped in its answer.
-    let said = browser
-        .text_once("#check-message", |said| said.contains("line 3"))
-        .await;
+    let said = type_callback(browser, BROKEN, "line 3").await;
     assert!(
         said.starts_with("extractorFn, line 3, column 16:"),
         "{said}"
@@ -37,24 +34,15 @@ async fn create(browser: &Browser, screenshots: bool) {
         browser.execute(center, serde_json::json!([])).await;
         browser.screenshots("editor").await;
     }
-    browser.type_into("#extractorFn", FIXED).await;
-    browser
-        .text_once("#check-message", |said| said.contains("No problems found"))
-        .await;
+    type_callback(browser, FIXED, NO_PROBLEMS).await;
     assert_eq!(browser.count(".line.bad").await, 0);
-    browser.click("#save").await;
-    browser
-        .text_once("h1", |h1| h1 == "typed-in-chromium")
-        .await;
+    save(browser, "typed-in-chromium").await;
     assert!(browser.text("main").await.contains("first words"));
 }
 
 /// Edit: a draft run in the test panel, a new description, saved as version 2.
 async fn edit(browser: &Browser) {
-    browser.click("#edit").await;
-    browser
-        .text_once("h1", |h1| h1 == "Edit typed-in-chromium")
-        .await;
+    open_edit(browser, "typed-in-chromium").await;
     browser.type_into("#extractorFn", UPDATING).await;
     browser.type_into("#sample", "{\"id\": 7}").await;
     browser.click("#run").await;
@@ -67,7 +55,7 @@ async fn edit(browser: &Browser) {
     );
     assert_accessible(browser, "edit with the test panel's answer").await;
     browser.type_into("#description", "second words").await;
-    browser.click("#save").await;
+    save(browser, "typed-in-chromium").await;
     let main = browser
         .text_once("main", |main| {
             main.contains("second words") && !main.contains("Test panel")

@@ -3,6 +3,7 @@
 //! editor (nothing saved, no saved samples to load), on both databases.
 
 use crate::a11y::assert_accessible;
+use crate::editor_steps::{open_new, NO_PROBLEMS};
 use crate::support::{serve, sign_in};
 use crate::webdriver::{start_driver, Browser};
 
@@ -17,8 +18,7 @@ async fn run_a_new_belt(database_url: Option<&str>) {
     let driver = start_driver(&http).await;
     let browser = Browser::open(&http, &driver).await;
     sign_in(&browser, &address).await;
-    browser.click("#new-belt").await;
-    browser.text_once("h1", |h1| h1 == "New belt").await;
+    open_new(&browser).await;
     // No belt yet: nothing saved to load, nothing to save a sample with.
     assert_eq!(browser.count("#load").await, 0);
     assert_eq!(browser.count("#save-sample").await, 0);
@@ -38,7 +38,7 @@ async fn run_a_new_belt(database_url: Option<&str>) {
     assert_eq!(browser.text("h1").await, "New belt", "still the editor");
     // The check that followed the click answered as a check, not as a second run.
     browser
-        .text_once("#check-message", |said| said.contains("No problems found"))
+        .text_once("#check-message", |said| said.contains(NO_PROBLEMS))
         .await;
     assert_eq!(browser.count("#ran").await, 1);
     assert_accessible(&browser, "a new belt's test panel with its answer").await;

@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 use crate::a11y::assert_accessible;
-use crate::support::{serve, BINARY};
+use crate::support::{serve, sign_in_from, BINARY};
 use crate::webdriver::{start_driver, Browser};
 
 const NAME: &str = "history-demo";
@@ -64,10 +64,7 @@ async fn history_walk(database_url: Option<&str>, screenshots: bool) {
     let driver = start_driver(&http).await;
     let browser = Browser::open(&http, &driver).await;
 
-    browser.go(&format!("{address}/ui/login")).await;
-    browser.type_into("#name", "Ada Lovelace").await;
-    browser.click("button[type=submit]").await;
-    browser.text_once("h1", |h1| h1 == "Belts of global").await;
+    sign_in_from(&browser, &format!("{address}/ui/login")).await;
     browser.click(&format!("a[href$='/belts/{id}']")).await;
     browser.text_once("h1", |h1| h1 == NAME).await;
 

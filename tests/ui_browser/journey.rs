@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::a11y::assert_accessible;
-use crate::support::serve;
+use crate::editor_steps::{open_edit, open_new, save, type_callback, NO_PROBLEMS};
+use crate::support::{serve, sign_in_from};
 use crate::webdriver::{start_driver, Browser};
 
 /// Slow to import, so that the page is open before the replica is ready: RUNNING can then only
@@ -60,22 +61,14 @@ async fn reload_until(browser: &Browser, page: &str, status: &str) {
 /// New belt in the editor: the error at line 3 before saving, then fixed and saved. Answers the
 /// belt page's address.
 async fn create(browser: &Browser, address: &str) -> String {
-    browser.click("#new-belt").await;
-    browser.text_once("h1", |h1| h1 == "New belt").await;
+    open_new(browser).await;
     browser.type_into("#name", "journey").await;
     browser.type_into("#eventTypes", "test-a").await;
-    browser.type_into("#extractorFn", BROKEN).await;
-    let said = browser
-        .text_once("#check-message", |said| said.contains("line 3"))
-        .await;
+    let said = type_callback(browser, BROKEN, "line 3").await;
     assert!(said.starts_with("extractorFn, line 3"), "{said}");
     assert_eq!(browser.text("#bad-line .ln").await, "3");
-    browser.type_into("#extractorFn", FIXED).await;
-    browser
-        .text_once("#check-message", |said| said.contains("No problems found"))
-        .await;
-    browser.click("#save").await;
-    browser.text_once("h1", |h1| h1 == "journey").await;
+    type_callback(browser, FIXED, NO_PROBLEMS).await;
+    save(browser, "journey").await;
     let path = browser.execute("return location.pathname", json!([])).await;
     format!("{address}{}", path.as_str().unwrap())
 }
@@ -96,14 +89,9 @@ async fn start_and_watch(browser: &Browser) {
 
 /// A callback that fails at import, saved and deployed: FAILED, explained.
 async fn break_it(browser: &Browser, page: &str, screenshots: bool) {
-    browser.click("#edit").await;
-    browser.text_once("h1", |h1| h1 == "Edit journey").await;
-    browser.type_into("#extractorFn", FAILING).await;
-    browser
-        .text_once("#check-message", |said| said.contains("No problems found"))
-        .await;
-    browser.click("#save").await;
-    browser.text_once("h1", |h1| h1 == "journey").await;
+    open_edit(browser, "journey").await;
+    type_callback(browser, FAILING, NO_PROBLEMS).await;
+    save(browser, "journey").await;
     browser.click("#start").await;
     browser
         .text_once("[role=status]", |notice| notice.contains("START"))
@@ -155,10 +143,7 @@ async fn journey(database_url: Option<&str>, screenshots: bool) {
     let http = reqwest::Client::new();
     let driver = start_driver(&http).await;
     let browser = Browser::open(&http, &driver).await;
-    browser.go(&format!("{address}/ui/login")).await;
-    browser.type_into("#name", "Ada Lovelace").await;
-    browser.click("button[type=submit]").await;
-    browser.text_once("h1", |h1| h1 == "Belts of global").await;
+    sign_in_from(&browser, &format!("{address}/ui/login")).await;
 
     let page = create(&browser, &address).await;
     start_and_watch(&browser).await;

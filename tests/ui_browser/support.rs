@@ -68,7 +68,12 @@ pub fn editor_token(dir: &Path) -> String {
 
 /// Signs in (dev) as an editor of `global`, from `/` as a user would, on to the list.
 pub async fn sign_in(browser: &Browser, address: &str) {
-    browser.go(&format!("{address}/")).await;
+    sign_in_from(browser, &format!("{address}/")).await;
+}
+
+/// Signs in (dev) as an editor of `global` from `url` (`/` or the sign-in page), on to the list.
+pub async fn sign_in_from(browser: &Browser, url: &str) {
+    browser.go(url).await;
     browser.type_into("#name", "Ada Lovelace").await;
     browser.click("button[type=submit]").await;
     browser.text_once("h1", |h1| h1 == "Belts of global").await;
