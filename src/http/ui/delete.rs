@@ -70,12 +70,10 @@ fn form(html: &mut Html, session: &Session, belt: &Belt) {
 
 /// The confirmed deletion: the CSRF token first, then the typed name, then the use case with the
 /// version the page showed as `If-Match`; to the list with a notice.
-pub async fn delete(State(state): State<AppState>, write: CsrfForm<BeltScope>) -> Response {
-    let CsrfForm {
-        signed_in,
-        scope,
-        form,
-    } = write;
+pub async fn delete(
+    State(state): State<AppState>,
+    CsrfForm(signed_in, scope, form): CsrfForm<BeltScope>,
+) -> Response {
     let session = &signed_in.session;
     let asked = scope.asked_for(&session.caller);
     let name = match state.belts.get(asked).await {

@@ -37,15 +37,11 @@ impl Form {
     }
 }
 
-/// A write from a signed-in browser, with the form it posted, taken as today's handlers took it:
-/// the session first (no session: to sign in), then `P` (the path's scope, say), then the body
-/// (its size limit), then the CSRF check, whose refusal is the 403 of `csrf_refusal`. The
-/// caller's role is the use case's to check, after all this.
-pub struct CsrfForm<P = ()> {
-    pub signed_in: SignedIn,
-    pub scope: P,
-    pub form: Form,
-}
+/// A write from a signed-in browser: its session, `P` (the path's scope, say) and the form it
+/// posted, taken in that order: no session, to sign in; then `P`'s refusal; then the body's (its
+/// size limit); then, without the session's CSRF token, the 403 of `csrf_refusal`. The caller's
+/// role is the use case's to check, after all this.
+pub struct CsrfForm<P = ()>(pub SignedIn, pub P, pub Form);
 
 impl<S, P> FromRequest<S> for CsrfForm<P>
 where
@@ -68,11 +64,7 @@ where
         let form = Form::parse(&body);
         match form.csrf_refusal(&signed_in.session) {
             Some(refused) => Err(refused),
-            None => Ok(CsrfForm {
-                signed_in,
-                scope,
-                form,
-            }),
+            None => Ok(CsrfForm(signed_in, scope, form)),
         }
     }
 }

@@ -145,13 +145,8 @@ async fn dev_caller(state: &AppState, claims: &Claims) -> Result<belts::Caller, 
 pub async fn sign_out(
     Extension(sessions): Extension<Arc<SessionBook>>,
     Extension(sign_in): Extension<Arc<SignIn>>,
-    write: CsrfForm<BaseUrl>,
+    CsrfForm(signed_in, base, _): CsrfForm<BaseUrl>,
 ) -> Response {
-    let CsrfForm {
-        signed_in,
-        scope: base,
-        ..
-    } = write;
     // Not signed out unless the store says so: a session left stored would still open pages.
     if let Err(err) = sessions.close(&signed_in.id).await {
         return ui_error(err);

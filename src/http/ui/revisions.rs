@@ -134,12 +134,10 @@ fn rollback_form(html: &mut Html, session: &Session, current: &Belt, target: i64
 
 /// Rollback from the revisions page: the CSRF token first, then the use case with the version
 /// the page showed as `If-Match`; back to the belt page with a notice.
-pub async fn rollback(State(state): State<AppState>, write: CsrfForm<BeltScope>) -> Response {
-    let CsrfForm {
-        signed_in,
-        scope,
-        form,
-    } = write;
+pub async fn rollback(
+    State(state): State<AppState>,
+    CsrfForm(signed_in, scope, form): CsrfForm<BeltScope>,
+) -> Response {
     let session = &signed_in.session;
     let edit = Edit {
         asked: scope.asked_for(&session.caller),

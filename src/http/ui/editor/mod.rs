@@ -83,46 +83,35 @@ pub async fn edit_page(
     respond(StatusCode::OK, page)
 }
 
-pub async fn create(State(state): State<AppState>, write: CsrfForm<ProjectScope>) -> Response {
-    let ProjectScope(project) = write.scope;
-    save(
-        &state,
-        &write.signed_in.session,
-        Target::New(project),
-        &write.form,
-    )
-    .await
+pub async fn create(
+    State(state): State<AppState>,
+    CsrfForm(signed_in, ProjectScope(project), form): CsrfForm<ProjectScope>,
+) -> Response {
+    save(&state, &signed_in.session, Target::New(project), &form).await
 }
 
-pub async fn update(State(state): State<AppState>, write: CsrfForm<BeltScope>) -> Response {
-    let target = Target::Edit(write.scope.project, write.scope.id);
-    save(&state, &write.signed_in.session, target, &write.form).await
+pub async fn update(
+    State(state): State<AppState>,
+    CsrfForm(signed_in, scope, form): CsrfForm<BeltScope>,
+) -> Response {
+    save(&state, &signed_in.session, scope.into(), &form).await
 }
 
 pub async fn check_new(
     State(state): State<AppState>,
     headers: HeaderMap,
-    write: CsrfForm<ProjectScope>,
+    CsrfForm(signed_in, ProjectScope(project), form): CsrfForm<ProjectScope>,
 ) -> Response {
-    let ProjectScope(project) = write.scope;
-    let session = &write.signed_in.session;
-    check(&state, session, Target::New(project), &headers, &write.form).await
+    let target = Target::New(project);
+    check(&state, &signed_in.session, target, &headers, &form).await
 }
 
 pub async fn check_edit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    write: CsrfForm<BeltScope>,
+    CsrfForm(signed_in, scope, form): CsrfForm<BeltScope>,
 ) -> Response {
-    let target = Target::Edit(write.scope.project, write.scope.id);
-    check(
-        &state,
-        &write.signed_in.session,
-        target,
-        &headers,
-        &write.form,
-    )
-    .await
+    check(&state, &signed_in.session, scope.into(), &headers, &form).await
 }
 
 /// The create or replace use case with the editor's document, kept or only tried.
@@ -255,17 +244,9 @@ async fn check(
 pub async fn invoke(
     State(state): State<AppState>,
     headers: HeaderMap,
-    write: CsrfForm<BeltScope>,
+    CsrfForm(signed_in, scope, form): CsrfForm<BeltScope>,
 ) -> Response {
-    let target = Target::Edit(write.scope.project, write.scope.id);
-    run(
-        &state,
-        &write.signed_in.session,
-        target,
-        &headers,
-        &write.form,
-    )
-    .await
+    run(&state, &signed_in.session, scope.into(), &headers, &form).await
 }
 
 /// "Run" in the editor of a belt not saved yet: the draft alone, through the same use case as
@@ -273,11 +254,10 @@ pub async fn invoke(
 pub async fn invoke_new(
     State(state): State<AppState>,
     headers: HeaderMap,
-    write: CsrfForm<ProjectScope>,
+    CsrfForm(signed_in, ProjectScope(project), form): CsrfForm<ProjectScope>,
 ) -> Response {
-    let ProjectScope(project) = write.scope;
-    let session = &write.signed_in.session;
-    run(&state, session, Target::New(project), &headers, &write.form).await
+    let target = Target::New(project);
+    run(&state, &signed_in.session, target, &headers, &form).await
 }
 
 /// The test-invoke use case on the form's draft: a stored belt's with the drafts over it, or a

@@ -56,13 +56,8 @@ pub async fn kept_names(state: &AppState, asked: Asked<'_>) -> Samples {
 pub async fn load(
     State(state): State<AppState>,
     headers: HeaderMap,
-    write: CsrfForm<BeltScope>,
+    CsrfForm(signed_in, scope, form): CsrfForm<BeltScope>,
 ) -> Response {
-    let CsrfForm {
-        signed_in,
-        scope,
-        form,
-    } = write;
     let session = &signed_in.session;
     let mut draft = Draft::read(&form);
     let note = if draft.saved.is_empty() {
@@ -95,13 +90,8 @@ pub async fn load(
 pub async fn save(
     State(state): State<AppState>,
     headers: HeaderMap,
-    write: CsrfForm<BeltScope>,
+    CsrfForm(signed_in, scope, form): CsrfForm<BeltScope>,
 ) -> Response {
-    let CsrfForm {
-        signed_in,
-        scope,
-        form,
-    } = write;
     let session = &signed_in.session;
     let mut draft = Draft::read(&form);
     let name = SampleName::parse(&draft.sample_name, "sampleName");

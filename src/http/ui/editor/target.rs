@@ -1,6 +1,7 @@
 //! Which belt the editor writes, and the routes its forms post to.
 
 use crate::domain::{BeltId, ProjectName};
+use crate::http::scope::BeltScope;
 use crate::http::ui::html::encode;
 
 /// Which belt the editor writes: a new one, or the next version of one.
@@ -45,5 +46,12 @@ impl Target {
     /// `…/samples/load`, `…/samples/save`: the test panel's saved samples.
     pub fn samples_path(&self, action: &'static str) -> String {
         format!("{}/samples/{action}", self.base())
+    }
+}
+
+/// The belt a path names, as the editor's next version of it.
+impl From<BeltScope> for Target {
+    fn from(scope: BeltScope) -> Target {
+        Target::Edit(scope.project, scope.id)
     }
 }
