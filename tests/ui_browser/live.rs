@@ -36,7 +36,9 @@ pub async fn until(browser: &Browser, condition: &str, limit: Duration, what: &s
         if held == json!(true) {
             return;
         }
-        assert!(Instant::now() < deadline, "not {what} within {limit:?}");
+        if Instant::now() >= deadline {
+            match browser.fail(&format!("not {what} within {limit:?}")).await {}
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -97,17 +97,60 @@ impl Browser {
         }
     }
 
+    /// One WebDriver command; a WebDriver error fails the test with what the page showed (see
+    /// [`Browser::fail`]).
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        match self.try_call(method, path, body).await {
+            Ok(value) => value,
+            Err(answer) => match self.fail(&format!("WebDriver {path}: {answer}")).await {},
+        }
+    }
+
+    /// One WebDriver command: its value, or the whole answer when WebDriver reports an error.
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Value> {
         let mut request = self.http.request(method, format!("{}{path}", self.session));
         if let Some(body) = body {
             request = request.json(&body);
         }
         let answer: Value = request.send().await.unwrap().json().await.unwrap();
-        assert!(
-            answer["value"]["error"].is_null(),
-            "WebDriver {path}: {answer}"
-        );
-        answer["value"].clone()
+        if answer["value"]["error"].is_null() {
+            Ok(answer["value"].clone())
+        } else {
+            // chromedriver's own stack of bare addresses says nothing to the reader of a failure.
+            let mut answer = answer;
+            answer["value"]
+                .as_object_mut()
+                .map(|v| v.remove("stacktrace"));
+            Err(answer)
+        }
+    }
+
+    /// Fails the test with `message`, the page's address and text, and a screenshot saved under
+    /// `target/ui-browser-failures/`. Never returns (`match browser.fail(..).await {}`): a browser test that fails only now and then under load
+    /// leaves what the page showed at that moment, not just the assertion.
+    pub async fn fail(&self, message: &str) -> std::convert::Infallible {
+        let url = self.try_call(reqwest::Method::GET, "/url", None).await;
+        let script =
+            json!({"script": "return document.body ? document.body.innerText : ''", "args": []});
+        let text = (self.try_call(reqwest::Method::POST, "/execute/sync", Some(script))).await;
+        let shot = self
+            .try_call(reqwest::Method::GET, "/screenshot", None)
+            .await;
+        let saved = shot.ok().and_then(|png| save_failure_screenshot(&png));
+        panic!(
+            "{message}\n  page: {}\n  screenshot: {}\n  page text:\n{}",
+            url.map_or_else(|e| e.to_string(), |u| u.to_string()),
+            saved.as_deref().unwrap_or("(none)"),
+            text.map_or_else(
+                |e| e.to_string(),
+                |t| t.as_str().unwrap_or_default().to_string()
+            ),
+        )
     }
 
     pub async fn go(&self, url: &str) {
@@ -134,26 +177,52 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        let path = format!("/element/{id}/click");
-        self.call(reqwest::Method::POST, &path, Some(json!({})))
+        self.on_element(css, "click", reqwest::Method::POST, Some(json!({})))
             .await;
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await;
-        let clear = format!("/element/{id}/clear");
-        self.call(reqwest::Method::POST, &clear, Some(json!({})))
+        self.on_element(css, "clear", reqwest::Method::POST, Some(json!({})))
             .await;
-        let path = format!("/element/{id}/value");
-        self.call(reqwest::Method::POST, &path, Some(json!({ "text": text })))
+        let text = json!({ "text": text });
+        self.on_element(css, "value", reqwest::Method::POST, Some(text))
             .await;
     }
 
+    /// `command` on the element `css` finds. A page script (the live stream, a fragment refresh)
+    /// may replace the element between the find and the command: WebDriver then answers "stale
+    /// element reference", and the element is found again, a few times at most.
+    async fn on_element(
+        &self,
+        css: &str,
+        command: &str,
+        method: reqwest::Method,
+        body: Option<Value>,
+    ) -> Value {
+        let mut attempts = 0;
+        loop {
+            let id = self.find(css).await;
+            let path = format!("/element/{id}/{command}");
+            match self.try_call(method.clone(), &path, body.clone()).await {
+                Ok(value) => return value,
+                Err(answer)
+                    if answer["value"]["error"] == "stale element reference" && attempts < 5 =>
+                {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(answer) => {
+                    let message = format!("WebDriver {css} {command}: {answer}");
+                    match self.fail(&message).await {}
+                }
+            }
+        }
+    }
+
     pub async fn text(&self, css: &str) -> String {
-        let id = self.find(css).await;
-        let path = format!("/element/{id}/text");
-        let text = self.call(reqwest::Method::GET, &path, None).await;
+        let text = self
+            .on_element(css, "text", reqwest::Method::GET, None)
+            .await;
         text.as_str().unwrap_or_default().to_string()
     }
 
@@ -193,10 +262,10 @@ impl Browser {
             if wanted(&text) {
                 return text;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{css} never as wanted; last: {text:?}"
-            );
+            if Instant::now() >= deadline {
+                let message = format!("{css} never as wanted; last: {text:?}");
+                match self.fail(&message).await {}
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -241,4 +310,21 @@ impl Browser {
     pub async fn close(self) {
         let _ = self.http.delete(&self.session).send().await;
     }
+}
+
+/// Writes a failure's screenshot (WebDriver's base64 PNG) under `target/ui-browser-failures/`;
+/// answers its path.
+fn save_failure_screenshot(png: &Value) -> Option<String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(png.as_str()?)
+        .ok()?;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-browser-failures");
+    std::fs::create_dir_all(&dir).ok()?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let path = dir.join(format!("{stamp}-{}.png", std::process::id()));
+    std::fs::write(&path, bytes).ok()?;
+    Some(path.display().to_string())
 }
