@@ -79,7 +79,7 @@ pub async fn invoke(
         (status = 403, description = "Missing roles (needs `editor` on the project).", body = ErrorBody),
         (status = 429, description = "Every test-invoke slot is busy, or the project holds its share of them (drafts and belts of the project together); see `Retry-After`.", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds after which a slot is likely free."))),
-        (status = 503, description = "Test-invoke is not available on this machine, or not for drafts (no uid could be reserved for them; the Kubernetes runtime).", body = ErrorBody),
+        (status = 503, description = "Test-invoke is not available on this machine, or not for drafts (the local runtime could reserve no uids for them), or the cluster's answer about the test pod is not understood.", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

@@ -321,9 +321,12 @@ async fn one_project_holding_its_slot_leaves_the_others_theirs() {
     let alpha = fake.serve_creation().await;
     // Alpha's pod runs on (its status read is left unanswered): alpha holds its one slot.
     let (_held, _reply) = fake.next().await;
-    match invoker.invoke(request("alpha")).await {
-        Err(InvokeError::Busy { full, .. }) => assert_eq!(full, Full::Project(1)),
-        other => panic!("{other:?}"),
+    // Nor may a draft of alpha's take another: drafts count in their project's share.
+    for refused in [request("alpha"), draft("alpha")] {
+        match invoker.invoke(refused).await {
+            Err(InvokeError::Busy { full, .. }) => assert_eq!(full, Full::Project(1)),
+            other => panic!("{other:?}"),
+        }
     }
     fake.assert_no_call().await;
     let second = tokio::spawn({
@@ -425,18 +428,62 @@ async fn the_pods_program_runs_the_bundled_runner_and_belt_api_reads_its_report(
     assert_eq!(report.results[1].error.as_ref().unwrap().kind, "KeyError");
 }
 
-/// A draft has no belt id to name, label and sweep its pod by: refused as unavailable at once,
-/// without a call to the cluster (the fake would never answer one).
-#[tokio::test]
-async fn a_draft_is_refused_as_unavailable_before_any_pod() {
-    let (invoker, _fake) = invoker(2, 1);
-    let mut draft = request("team-a");
+/// A draft as the use case sends it (`belts::invoke`): no tenant of a belt, and `BELT_ID` empty.
+/// Its replica still holds the id it was rendered with, which no pod may carry.
+fn draft(project: &str) -> belt_api::invoke::InvokeRequest {
+    let mut draft = request(project);
     draft.tenant = belt_api::invoke::Tenant::Draft;
-    let answered = tokio::time::timeout(std::time::Duration::from_secs(5), invoker.invoke(draft));
-    match answered.await.expect("answered without the cluster") {
-        Err(InvokeError::Unavailable(why)) => {
-            assert!(why.contains("not saved yet"), "{why}")
+    for (name, value) in &mut draft.env {
+        if name == "BELT_ID" {
+            value.clear();
         }
-        other => panic!("{other:?}"),
+    }
+    draft
+}
+
+/// A belt not saved yet runs in a pod of its own, as a saved belt's test does, named and labelled
+/// `draft`: never after the id its replica was rendered with (another belt's, perhaps), and swept
+/// by the same expiry label.
+#[tokio::test]
+async fn a_draft_runs_in_a_pod_of_its_own_named_and_labelled_draft() {
+    let (invoker, mut fake) = invoker(2, 1);
+    let serve = async {
+        fake.serve_sweep(&[], &[]).await;
+        let sent = fake.serve_creation().await;
+        fake.serve_status(&sent.pod, terminated("Completed", 0))
+            .await;
+        fake.serve_log(&sent.pod, &completed_log()).await;
+        fake.expect_cleanup(&sent).await;
+        sent
+    };
+    let (answer, sent) = tokio::join!(invoker.invoke(draft("team-a")), serve);
+    assert_eq!(answer.unwrap().outcome, Outcome::Completed);
+    let name = sent.pod["metadata"]["name"].as_str().unwrap();
+    let hex = name
+        .strip_prefix("grnry-belt-invoke-draft-")
+        .unwrap_or_else(|| panic!("{name}"));
+    assert!(
+        hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{name}"
+    );
+    let labels = &sent.pod["metadata"]["labels"];
+    assert_eq!(labels["belt.grnry.io/invoke-of"], "draft");
+    assert_eq!(labels["app.kubernetes.io/name"], "belt-invoke");
+    assert!(labels[LABEL_EXPIRES]
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .is_ok());
+    assert_eq!(sent.secret["metadata"]["labels"], *labels);
+    let stand_in = request("team-a").replica.belt_id.to_string();
+    let env = &sent.pod["spec"]["containers"][0]["env"];
+    let belt_id = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|var| var["name"] == "BELT_ID");
+    assert_eq!(belt_id.map(|var| &var["value"]), Some(&json!("")));
+    for carried in [labels.to_string(), name.to_string()] {
+        assert!(!carried.contains(&stand_in), "{stand_in} in {carried}");
     }
 }

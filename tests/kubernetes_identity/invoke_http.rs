@@ -20,6 +20,7 @@ backend_tests!(
     an_editors_invocation_runs_in_a_pod_and_answers_its_report,
     a_garbled_pod_log_answers_503_and_the_pod_is_still_deleted,
     a_viewer_is_refused_and_no_pod_is_created,
+    a_draft_runs_in_a_pod_of_its_own_through_the_api,
 );
 
 /// The app on the Kubernetes runtime, test-invoke in pods; the runtime's reflectors have listed
@@ -51,6 +52,14 @@ async fn invoke(app: &TestApp, id: &str, token: &str) -> reqwest::Response {
     let path = format!("/projects/global/belts/{id}/invoke");
     let body = json!({"events": [{"event": {"id": 7}}]});
     app.post(&path, token, &body).await
+}
+
+/// Test-invokes a belt not saved yet in `global` on one event `{"id": 7}`.
+async fn invoke_draft(app: &TestApp, token: &str) -> reqwest::Response {
+    let callback = "def execute(headers, event):\n    return {\"keys\": [event[\"id\"]]}\n";
+    let body = json!({"events": [{"event": {"id": 7}}], "extractorFn": callback});
+    app.post("/projects/global/belts/invoke", token, &body)
+        .await
 }
 
 /// The pod runs (Pending, then ended with `status`), its log is `log`, and both it and its Secret
@@ -125,5 +134,33 @@ async fn a_viewer_is_refused_and_no_pod_is_created(backend: Backend) {
     let id = belt(&app).await;
     let response = invoke(&app, &id, &app.viewer()).await;
     assert_error(response, StatusCode::FORBIDDEN, "entity_not_accessible").await;
+    fake.assert_no_call().await;
+}
+
+/// A belt not saved yet, tested through the API on Kubernetes: a pod of its own named and
+/// labelled `draft` in the project, its callback in the Secret, and no id anywhere: `BELT_ID`
+/// empty, and the stand-in the use case renders its replica with never in the pod.
+async fn a_draft_runs_in_a_pod_of_its_own_through_the_api(backend: Backend) {
+    let (app, mut fake) = app_on_the_fake_cluster(backend).await;
+    let (editor, log) = (app.editor(), completed_log());
+    let (response, sent) = tokio::join!(
+        invoke_draft(&app, &editor),
+        serve_one_run(&mut fake, true, terminated("Completed", 0), &log),
+    );
+    let (status, report) = json_of(response).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["outcome"], "completed", "{report}");
+    let name = sent.pod["metadata"]["name"].as_str().unwrap();
+    assert!(name.starts_with("grnry-belt-invoke-draft-"), "{name}");
+    let labels = &sent.pod["metadata"]["labels"];
+    assert_eq!(labels["belt.grnry.io/invoke-of"], "draft");
+    assert_eq!(labels["belt.grnry.io/project"], "global");
+    let env = sent.pod["spec"]["containers"][0]["env"].as_array().unwrap();
+    let belt_id = env.iter().find(|var| var["name"] == "BELT_ID").unwrap();
+    assert_eq!(belt_id["value"], "");
+    let callback = sent.secret["stringData"]["callback.py"].as_str().unwrap();
+    assert!(callback.contains("event[\"id\"]"), "{callback}");
+    let stand_in = i64::MAX.to_string();
+    assert!(!sent.pod.to_string().contains(&stand_in), "{}", sent.pod);
     fake.assert_no_call().await;
 }

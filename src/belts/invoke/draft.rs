@@ -77,10 +77,13 @@ pub(super) fn belt(project: &ProjectName, spec: BeltSpec) -> Belt {
     }
 }
 
-/// `BELT_ID` empty: a draft has no id, and the callback must not read another belt's.
+/// Every variable rendered from the id empty: `BELT_ID`, and those that carry the stand-in (the
+/// consumer group, the error topic, whatever a later variable derives from the id). A draft has
+/// no id, and its callback must read neither another belt's nor one that looks like a belt's.
 pub(super) fn without_id(env: &mut [(String, String)]) {
+    let stand_in = NO_ID.to_string();
     for (name, value) in env.iter_mut() {
-        if name == "BELT_ID" {
+        if name == "BELT_ID" || value.contains(&stand_in) {
             value.clear();
         }
     }
@@ -109,6 +112,42 @@ mod tests {
         assert!(refused(serde_json::json!({"extractorFn": good})).contains("'events'"));
         let requirements = serde_json::json!({"events": events, "extractorFn": good, "requirementsPy": "--index-url http://x"});
         assert!(refused(requirements).contains("'requirementsPy'"));
+    }
+
+    #[test]
+    fn no_variable_carries_the_stand_in_id() {
+        let good = "def execute(headers, event):\n    return []\n";
+        let body = serde_json::json!({"events": [{"event": 1}], "extractorFn": good});
+        let (_, spec) = parse(
+            &serde_json::to_vec(&body).unwrap(),
+            &crate::domain::defaults::for_tests(),
+        )
+        .unwrap();
+        let project = ProjectName::parse("team-a").unwrap();
+        let belt = belt(&project, spec);
+        let platform = crate::domain::replica::Platform::default();
+        let replica =
+            crate::domain::replica::ReplicaSpec::build(&belt, &belt.spec, 0, 0, false, &platform);
+        let mut env = replica.plain_env();
+        let stand_in = NO_ID.to_string();
+        assert!(
+            env.iter()
+                .filter(|(_, value)| value.contains(&stand_in))
+                .count()
+                >= 2,
+            "{env:?}"
+        );
+        without_id(&mut env);
+        for (name, value) in &env {
+            assert!(!value.contains(&stand_in), "{name}={value}");
+        }
+        let value = |wanted: &str| {
+            env.iter()
+                .find(|(name, _)| name == wanted)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(value("BELT_ID").as_deref(), Some(""));
+        assert_eq!(value("PROJECT_NAME").as_deref(), Some("team-a"));
     }
 
     #[test]

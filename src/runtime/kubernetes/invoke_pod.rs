@@ -20,7 +20,7 @@ use super::{guard, KubernetesRuntime};
 use crate::domain::policy::WorkloadPolicy;
 use crate::domain::Invalid;
 use crate::invoke::{
-    Invoke, InvokeError, InvokeReport, InvokeRequest, RemoteEnd, RemoteRun, Slots, Tenant,
+    Invoke, InvokeError, InvokeReport, InvokeRequest, RemoteEnd, RemoteRun, Slots,
 };
 use crate::runtime::RuntimeError;
 
@@ -76,7 +76,8 @@ fn unix_now() -> u64 {
     now.map(|d| d.as_secs()).unwrap_or_default()
 }
 
-/// `grnry-belt-invoke-<id>-<8 hex>`: never a belt's own `grnry-belt-<id>`.
+/// `grnry-belt-invoke-<id>-<8 hex>` (`grnry-belt-invoke-draft-<8 hex>` for a draft): never a
+/// belt's own `grnry-belt-<id>`, and never one pod's name for two runs.
 fn pod_name(request: &InvokeRequest) -> Result<String, InvokeError> {
     let mut bytes = [0u8; 4];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
@@ -84,7 +85,7 @@ fn pod_name(request: &InvokeRequest) -> Result<String, InvokeError> {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     Ok(format!(
         "grnry-belt-invoke-{}-{hex}",
-        request.replica.belt_id
+        objects::invoke_of(request)
     ))
 }
 
@@ -327,15 +328,8 @@ impl PodInvoker {
 #[async_trait]
 impl Invoke for PodInvoker {
     async fn invoke(&self, request: InvokeRequest) -> Result<InvokeReport, InvokeError> {
-        // A run's pod is named, labelled and swept by its belt's id (`pod_name`), and a draft has
-        // none: refused rather than run under a made-up id another belt may hold.
-        if request.tenant == Tenant::Draft {
-            return Err(InvokeError::Unavailable(
-                "test-invoke of a belt not saved yet is not available on the Kubernetes runtime \
-                 (its pod is named after the belt's id); save the belt, then test it"
-                    .to_string(),
-            ));
-        }
+        // A draft's pod is a pod of its own like any run's, in the project's share of the
+        // slots: the cluster, not a uid, keeps it apart from every other run.
         let _slot = self
             .slots
             .take_or_busy(&request.project, self.settings.timeout)?;

@@ -18,15 +18,16 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::render::{self, LABEL_ID, LABEL_MANAGED_BY, LABEL_NAME};
-use crate::domain::replica::ReplicaSpec;
-use crate::invoke::InvokeRequest;
+use crate::invoke::{InvokeRequest, Tenant};
 
 /// The `app.kubernetes.io/name` of invoke pods. Not `belt`, and without `belt.grnry.io/id`: the
 /// belt's Deployment selects its pods by those two, and would adopt an invoke pod that had them
 /// (and the runtime's view would count it as a replica).
 pub const INVOKE_NAME: &str = "belt-invoke";
-/// The belt an invoke pod runs the code of.
+/// The belt an invoke pod runs the code of: its id, or [`DRAFT`].
 pub const LABEL_INVOKE_OF: &str = "belt.grnry.io/invoke-of";
+/// [`LABEL_INVOKE_OF`] (and the name's part) of a draft's pod.
+pub const DRAFT: &str = "draft";
 /// Unix seconds after which a pod (or Secret) of this label is a leftover any belt-api removes.
 pub const LABEL_EXPIRES: &str = "belt.grnry.io/invoke-expires";
 /// Every invoke pod and Secret belt-api made, and nothing else.
@@ -75,13 +76,25 @@ impl PodLimits {
     }
 }
 
-/// The invoke pod's labels: a replica's, told apart from them (see [`INVOKE_NAME`]).
-pub fn labels(spec: &ReplicaSpec, expires_at: u64) -> BTreeMap<String, String> {
-    let mut labels = render::labels(spec);
+/// What a pod runs a test of, in its name and its [`LABEL_INVOKE_OF`]: the belt's id, or
+/// [`DRAFT`] for a belt not saved yet. A draft has no id, and the replica it is rendered from
+/// holds a stand-in that no pod may carry (it could be taken for a belt's); ids are numbers, so
+/// `draft` is never one.
+pub fn invoke_of(request: &InvokeRequest) -> String {
+    match request.tenant {
+        Tenant::Belt(_) => request.replica.belt_id.to_string(),
+        Tenant::Draft => DRAFT.to_string(),
+    }
+}
+
+/// The invoke pod's labels: a replica's, told apart from them (see [`INVOKE_NAME`]), and what
+/// it runs a test of.
+pub fn labels(request: &InvokeRequest, expires_at: u64) -> BTreeMap<String, String> {
+    let mut labels = render::labels(&request.replica);
     labels.remove(LABEL_ID);
     labels.insert(LABEL_NAME.into(), INVOKE_NAME.into());
     labels.insert(LABEL_MANAGED_BY.into(), render::FIELD_MANAGER.into());
-    labels.insert(LABEL_INVOKE_OF.into(), spec.belt_id.to_string());
+    labels.insert(LABEL_INVOKE_OF.into(), invoke_of(request));
     labels.insert(LABEL_EXPIRES.into(), expires_at.to_string());
     labels
 }
@@ -220,7 +233,7 @@ pub fn pod(name: &str, request: &InvokeRequest, limits: &PodLimits, expires_at: 
     Pod {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
-            labels: Some(labels(spec, expires_at)),
+            labels: Some(labels(request, expires_at)),
             ..ObjectMeta::default()
         },
         spec: Some(PodSpec {
