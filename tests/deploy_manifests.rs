@@ -10,6 +10,8 @@
 mod images;
 #[path = "deploy_manifests/launcher.rs"]
 mod launcher;
+#[path = "deploy_manifests/network.rs"]
+mod network;
 #[path = "deploy_manifests/objects.rs"]
 mod objects;
 #[path = "deploy_manifests/pods.rs"]

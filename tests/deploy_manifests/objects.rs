@@ -6,6 +6,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Namespace, PersistentVolumeClaim, Service, ServiceAccount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::Resource;
@@ -27,6 +28,7 @@ pub enum Object {
     ServiceAccount(ServiceAccount),
     Role(Role),
     RoleBinding(RoleBinding),
+    NetworkPolicy(NetworkPolicy),
     /// A Prometheus Operator CRD, which k8s-openapi has no type for: checked field by field in
     /// `service_monitor`.
     ServiceMonitor(Value),
@@ -44,6 +46,7 @@ impl Object {
             Object::ServiceAccount(_) => ServiceAccount::KIND,
             Object::Role(_) => Role::KIND,
             Object::RoleBinding(_) => RoleBinding::KIND,
+            Object::NetworkPolicy(_) => NetworkPolicy::KIND,
             Object::ServiceMonitor(_) => "ServiceMonitor",
         }
     }
@@ -78,6 +81,9 @@ pub fn parse(value: &Value) -> Result<Object, String> {
         () if is(Role::API_VERSION, Role::KIND) => Object::Role(strict(value)?),
         () if is(RoleBinding::API_VERSION, RoleBinding::KIND) => {
             Object::RoleBinding(strict(value)?)
+        }
+        () if is(NetworkPolicy::API_VERSION, NetworkPolicy::KIND) => {
+            Object::NetworkPolicy(strict(value)?)
         }
         () if is(SERVICE_MONITOR_API_VERSION, "ServiceMonitor") => {
             service_monitor(value)?;
