@@ -1,7 +1,7 @@
-//! The NetworkPolicy of test-invoke pods (deploy/base/networkpolicy.yaml), as every overlay
-//! renders it: it selects exactly the pods the runtime labels as test-invoke pods and no replica,
-//! lets nothing in, and lets out only DNS to kube-system and HTTPS to public addresses, with every
-//! in-cluster and link-local range (the cloud's metadata endpoint) excepted.
+//! The NetworkPolicies of deploy/base/networkpolicy.yaml, as every overlay renders them. Test-invoke
+//! pods: exactly the pods the runtime labels as such and no replica, nothing in, and out only DNS to
+//! kube-system and HTTPS to public addresses, with every in-cluster and link-local range (the
+//! cloud's metadata endpoint) excepted. Replicas: nothing in.
 
 use std::collections::BTreeMap;
 
@@ -60,14 +60,16 @@ fn is_public_only(peer: &NetworkPolicyPeer) -> bool {
         && CLOSED.iter().all(|range| except.iter().any(|e| e == range))
 }
 
-fn invoke_policy(objects: &[Object], overlay: &str) -> NetworkPolicy {
+/// The policy named `name`, exactly one.
+fn policy(objects: &[Object], overlay: &str, name: &str) -> NetworkPolicy {
     let policies: Vec<&NetworkPolicy> = (objects.iter())
         .filter_map(|object| match object {
             Object::NetworkPolicy(policy) => Some(policy),
             _ => None,
         })
+        .filter(|policy| policy.metadata.name.as_deref() == Some(name))
         .collect();
-    assert_eq!(policies.len(), 1, "{overlay}: one NetworkPolicy");
+    assert_eq!(policies.len(), 1, "{overlay}: one NetworkPolicy {name}");
     policies[0].clone()
 }
 
@@ -75,7 +77,7 @@ fn invoke_policy(objects: &[Object], overlay: &str) -> NetworkPolicy {
 fn test_invoke_pods_reach_only_dns_and_public_https() {
     let invoke_labels = labels_of_selector(INVOKE_SELECTOR);
     for rendered in overlays() {
-        let policy = invoke_policy(&rendered.objects, &rendered.name);
+        let policy = policy(&rendered.objects, &rendered.name, "belt-invoke");
         let spec = policy.spec.expect("a spec");
         // The pods the runtime labels (the name label is the one a replica's differs in).
         let selected = spec.pod_selector.and_then(|s| s.match_labels);
@@ -110,5 +112,24 @@ fn test_invoke_pods_reach_only_dns_and_public_https() {
                 assert_eq!(ports, [("TCP".into(), 443)]);
             }
         }
+    }
+}
+
+#[test]
+fn nothing_opens_a_connection_to_a_belts_replica() {
+    for rendered in overlays() {
+        let spec = policy(&rendered.objects, &rendered.name, "belt-replicas")
+            .spec
+            .expect("a spec");
+        // A replica's name label (render.rs `selector`), which test-invoke pods do not carry.
+        let selected = spec.pod_selector.and_then(|s| s.match_labels);
+        let wanted = BTreeMap::from([("app.kubernetes.io/name".to_string(), "belt".to_string())]);
+        assert_eq!(selected, Some(wanted), "{}", rendered.name);
+        assert_eq!(spec.policy_types.expect("policyTypes"), ["Ingress"]);
+        assert!(
+            spec.ingress.unwrap_or_default().is_empty(),
+            "{}",
+            rendered.name
+        );
     }
 }
