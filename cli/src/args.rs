@@ -134,7 +134,7 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Run a belt's callback once on sample events in the server's sandbox (nothing is stored).
     #[command(
-        after_help = "Examples:\n  belt invoke 42 --sample order-7\n  belt invoke 42 -f events.yaml -o json\n\nA file holds `events: [...]` (each `{headers?, event, profile?}`) or a bare list of events.\nThe exit code is 0 whenever the callback ran, whatever it did: read `outcome`."
+        after_help = "Examples:\n  belt invoke 42 --sample order-7\n  belt invoke 42 -f events.yaml -o json\n  belt invoke 42 --sample order-7 --callback extractor.py   # a new callback, before saving it\n  belt invoke --belt belt.yaml -f events.yaml               # a belt not applied yet\n  belt invoke --callback extractor.py -f events.yaml\n\nA file holds `events: [...]` (each `{headers?, event, profile?}`) or a bare list of events.\nThe exit code is 0 whenever the callback ran, whatever it did: read `outcome`."
     )]
     Invoke(InvokeArgs),
     /// Sample events saved with a belt, for `belt invoke --sample` and the console's test panel.
@@ -301,13 +301,31 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Args)]
 pub struct InvokeArgs {
-    pub id: u64,
+    /// The saved belt to run. Without it, a belt not saved yet runs: give its callback with
+    /// --callback or --belt, and its events with -f.
+    pub id: Option<u64>,
     /// Run the events of this saved sample.
     #[arg(long, required_unless_present = "file", conflicts_with = "file")]
     pub sample: Option<String>,
     /// Run the events of this YAML/JSON file.
     #[arg(short = 'f', long = "filename")]
     pub file: Option<PathBuf>,
+    /// Run this Python file as the callback (extractorFn) instead of the saved one.
+    #[arg(long, value_name = "FILE.py")]
+    pub callback: Option<PathBuf>,
+    /// Build these requirements (a requirements.txt) instead of the saved ones.
+    #[arg(long, value_name = "FILE")]
+    pub requirements: Option<PathBuf>,
+    /// The parameter the callback reads, instead of the saved one.
+    #[arg(long)]
+    pub parameter: Option<String>,
+    /// Take extractorFn, requirementsPy and parameter from this belt file (YAML/JSON of one
+    /// belt, as `belt apply -f` reads it); --callback, --requirements and --parameter win.
+    #[arg(long, value_name = "FILE")]
+    pub belt: Option<PathBuf>,
+    /// How long to wait for the answer: a first run with requirements builds a virtualenv.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,5 +1,6 @@
 //! `belt samples list|save|delete` and `belt invoke --sample|-f` against the real `belt-api`:
-//! sample events saved with a belt (issue 21) and replayed by name.
+//! sample events saved with a belt (issue 21) and replayed by name; and `belt invoke` of a callback
+//! not saved yet, on a saved belt or as a draft of a belt not applied yet.
 
 mod support;
 
@@ -7,6 +8,7 @@ use serde_json::Value;
 use support::{serve_on, Backend, User, EXAMPLE_BELT};
 
 on_both_databases!(samples_are_saved_listed_replayed_and_deleted);
+on_both_databases!(a_callback_is_tried_before_it_is_saved_or_the_belt_applied);
 
 const EVENTS: &str = "\
 events:
@@ -70,4 +72,89 @@ fn samples_are_saved_listed_replayed_and_deleted(backend: Backend) {
     let gone = user.run(&["samples", "delete", "42", "two"]);
     assert_eq!(gone.code(), 3, "{gone}");
     assert_eq!(user.json(&["samples", "list", "42"])["totalCount"], 1);
+}
+
+/// Answers one update per event, keyed `draft-<id>`, with the parameter it was given.
+const DRAFT_CALLBACK: &str = "import os\n\ndef execute(headers, event):\n    return {'keys': ['draft-%s' % event['id']], 'parameter': os.environ.get('PARAMETER')}\n";
+
+fn first_key(report: &Value) -> &Value {
+    &report["results"][0]["updates"][0]["value"]["keys"][0]
+}
+
+fn a_callback_is_tried_before_it_is_saved_or_the_belt_applied(backend: Backend) {
+    let server = serve_on(backend);
+    let user = User::new();
+    user.log_in("local", &server);
+    let belt = user.write("belt.yaml", EXAMPLE_BELT);
+    user.ok(&["apply", "-f", belt.to_str().unwrap()]);
+    let events = user.write("events.yaml", EVENTS);
+    let events = events.to_str().unwrap();
+    let callback = user.write("extractor.py", DRAFT_CALLBACK);
+    let callback = callback.to_str().unwrap();
+
+    // A saved belt with another callback, for this call only.
+    let tried = user.json(&["invoke", "42", "-f", events, "--callback", callback]);
+    assert_eq!(tried["outcome"], "completed", "{tried}");
+    assert_eq!(*first_key(&tried), "draft-1", "{tried}");
+    let saved = user.json(&["invoke", "42", "-f", events]);
+    assert_eq!(
+        saved["results"][0]["updates"][0]["value"]["id"], 1,
+        "{saved}"
+    );
+
+    // No id: a draft, from the Python file, with a parameter.
+    let draft = user.json(&[
+        "invoke",
+        "--callback",
+        callback,
+        "-f",
+        events,
+        "--parameter",
+        "p-9",
+    ]);
+    assert_eq!(draft["outcome"], "completed", "{draft}");
+    assert_eq!(*first_key(&draft), "draft-1", "{draft}");
+    let parameter = &draft["results"][0]["updates"][0]["value"]["parameter"];
+    assert_eq!(*parameter, "p-9", "{draft}");
+
+    // No id: a draft from a belt file that was never applied, its own callback.
+    let unapplied = EXAMPLE_BELT
+        .replace("id: \"42\"\n", "")
+        .replace("hello-belt", "not-yet");
+    let unapplied = user.write("not-yet.yaml", &unapplied);
+    let table = user.ok(&[
+        "invoke",
+        "--belt",
+        unapplied.to_str().unwrap(),
+        "-f",
+        events,
+    ]);
+    assert!(table.stdout().contains("outcome: completed"), "{table}");
+    assert!(table.stdout().contains("1 updates"), "{table}");
+    let listed = user.json(&["get"]);
+    assert_eq!(listed["totalCount"], 1, "nothing was stored: {listed}");
+
+    // What cannot run says why before any call, and the server's refusal names the field.
+    let no_callback = user.run(&["invoke", "-f", events]);
+    assert_eq!(no_callback.code(), 1, "{no_callback}");
+    assert!(no_callback.stderr().contains("--callback"), "{no_callback}");
+    let no_samples = user.run(&["invoke", "--sample", "two", "--callback", callback]);
+    assert_eq!(no_samples.code(), 1, "{no_samples}");
+    assert!(
+        no_samples.stderr().contains("keeps no samples"),
+        "{no_samples}"
+    );
+    let broken = user.write(
+        "broken.py",
+        "def execute(headers, event) -> :\n    return []\n",
+    );
+    let refused = user.run(&[
+        "invoke",
+        "--callback",
+        broken.to_str().unwrap(),
+        "-f",
+        events,
+    ]);
+    assert_eq!(refused.code(), 4, "{refused}");
+    assert!(refused.stderr().contains("'extractorFn'"), "{refused}");
 }

@@ -220,7 +220,7 @@ fn read_all(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>> {
     Ok(documents)
 }
 
-fn read_file(path: &Path) -> Result<Vec<Value>> {
+pub(super) fn read_file(path: &Path) -> Result<Vec<Value>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
     let bad = |e: String| CliError::Other(format!("{}: {e}", path.display()));

@@ -5,6 +5,7 @@ mod belts;
 mod describe_text;
 mod files;
 mod history;
+mod invoke;
 mod lag;
 mod logs;
 mod samples;
@@ -43,7 +44,7 @@ pub fn run(cli: Cli, out: Out) -> Result<i32> {
         Command::Lag(args) => lag::lag(&client()?, &args, out),
         Command::Revisions(args) => history::revisions(&client()?, &args, out),
         Command::Rollback(args) => history::rollback(&client()?, &args, out),
-        Command::Invoke(args) => samples::invoke(&client()?, &args, out),
+        Command::Invoke(args) => invoke::invoke(&client()?, &args, out),
         Command::Samples(command) => samples::samples(&client()?, command, out),
     }
 }

@@ -1,6 +1,5 @@
-//! `belt samples list|save|delete` (the server's `…/belts/{id}/samples`) and `belt invoke ID
-//! --sample NAME | -f FILE` (its test-invoke): sample events kept with a belt, and a run of its
-//! callback on them.
+//! `belt samples list|save|delete` (the server's `…/belts/{id}/samples`): sample events kept with
+//! a belt, for `belt invoke --sample` (`invoke.rs`) and the console's test panel.
 
 use std::path::Path;
 
@@ -8,7 +7,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::belt_path;
-use crate::args::{InvokeArgs, SamplesCommand};
+use crate::args::SamplesCommand;
 use crate::client::{json_body, Client};
 use crate::error::{code, CliError, Result};
 use crate::output::{actor, age, cell, Out};
@@ -79,7 +78,7 @@ fn list(client: &Client, id: u64, out: Out) -> Result<i32> {
 }
 
 /// The events of a file: `events: [...]`, or a bare list.
-fn events_in(path: &Path) -> Result<Value> {
+pub(super) fn events_in(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
     let value: Value = serde_yaml::from_str(&text)
@@ -94,37 +93,4 @@ fn events_in(path: &Path) -> Result<Value> {
             path.display()
         ))),
     }
-}
-
-pub fn invoke(client: &Client, args: &InvokeArgs, out: Out) -> Result<i32> {
-    let body = match (&args.sample, &args.file) {
-        (Some(name), _) => json!({ "sample": name }),
-        (None, Some(file)) => json!({ "events": events_in(file)? }),
-        (None, None) => return Err(CliError::Other("give --sample NAME or -f FILE".into())),
-    };
-    let url = client.url(&format!("{}/invoke", belt_path(args.id)));
-    let report = json_body(client.call(client.request(Method::POST, &url, false).json(&body))?)?;
-    if out.structured(&report)? {
-        return Ok(code::OK);
-    }
-    let results = report["results"].as_array().cloned().unwrap_or_default();
-    let rows: Vec<Vec<String>> = (results.iter().enumerate())
-        .map(|(n, result)| {
-            let answer = match (&result["updates"], &result["error"]) {
-                (Value::Array(updates), _) => format!("{} updates", updates.len()),
-                (_, error) if error.is_object() => {
-                    format!("{}: {}", cell(&error["type"]), cell(&error["message"]))
-                }
-                _ => String::new(),
-            };
-            vec![n.to_string(), answer, cell(&result["durationMs"])]
-        })
-        .collect();
-    out.table(&["EVENT", "RESULT", "MS"], &rows);
-    out.note(&format!(
-        "outcome: {} in {} ms (-o json shows every update, traceback and output)",
-        cell(&report["outcome"]),
-        cell(&report["durationMs"])
-    ));
-    Ok(code::OK)
 }
