@@ -20,7 +20,38 @@ pub enum Access {
     Write,
 }
 
+/// A project the caller holds a role in, and the strongest of its roles there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Granted {
+    pub project: ProjectName,
+    /// `editor` or `viewer`: the roles [`Caller::require`] reads.
+    pub role: &'static str,
+}
+
 impl Caller {
+    /// Every project the token grants `editor` or `viewer` in, `global` first, then by name; a
+    /// client role under a name that is no project is not one.
+    pub fn projects(&self) -> Vec<Granted> {
+        let mut granted: Vec<Granted> = (self.claims.resource_access.keys())
+            .filter_map(|name| ProjectName::parse(name).ok())
+            .filter_map(|project| {
+                let role = ["editor", "viewer"]
+                    .into_iter()
+                    .find(|role| self.claims.has_client_role(project.as_str(), role))?;
+                Some(Granted { project, role })
+            })
+            .collect();
+        let global_first = |g: &Granted| (g.project.as_str() != "global", g.project.to_string());
+        granted.sort_by_key(global_first);
+        granted
+    }
+
+    /// The caller's role in `project`, if any.
+    pub fn role_in(&self, project: &ProjectName) -> Option<&'static str> {
+        let has = |role| self.claims.has_client_role(project.as_str(), role);
+        ["editor", "viewer"].into_iter().find(|role| has(role))
+    }
+
     pub fn require(&self, project: &ProjectName, access: Access) -> Result<(), BeltError> {
         let has = |role| self.claims.has_client_role(project.as_str(), role);
         let allowed = match access {
@@ -117,15 +148,47 @@ mod tests {
     use crate::auth::Access as Roles;
 
     fn caller(role: &str) -> Caller {
+        granting(&[("p", &[role])])
+    }
+
+    fn granting(grants: &[(&str, &[&str])]) -> Caller {
         let mut claims = Claims::default();
-        let roles = Roles {
-            roles: vec![role.to_string()],
-        };
-        claims.resource_access.insert("p".into(), roles);
+        for (project, roles) in grants {
+            let roles = Roles {
+                roles: roles.iter().map(|role| role.to_string()).collect(),
+            };
+            claims.resource_access.insert(project.to_string(), roles);
+        }
         Caller {
             claims,
             token: String::new(),
         }
+    }
+
+    #[test]
+    fn projects_are_those_with_a_role_global_first_editor_over_viewer() {
+        let caller = granting(&[
+            ("zeta", &["viewer"]),
+            ("alpha", &["viewer", "editor"]),
+            ("global", &["viewer"]),
+            ("account", &["manage-account"]),
+            ("not a project", &["editor"]),
+        ]);
+        let listed: Vec<(String, &str)> = (caller.projects().into_iter())
+            .map(|g| (g.project.to_string(), g.role))
+            .collect();
+        let expected = [
+            ("global", "viewer"),
+            ("alpha", "editor"),
+            ("zeta", "viewer"),
+        ];
+        let expected: Vec<(String, &str)> =
+            expected.iter().map(|(p, r)| (p.to_string(), *r)).collect();
+        assert_eq!(listed, expected);
+        let alpha = ProjectName::parse("alpha").unwrap();
+        assert_eq!(caller.role_in(&alpha), Some("editor"));
+        let account = ProjectName::parse("account").unwrap();
+        assert_eq!(caller.role_in(&account), None);
     }
 
     #[test]

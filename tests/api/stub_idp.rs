@@ -30,6 +30,8 @@ pub struct Behaviour {
     pub name: String,
     pub project: String,
     pub roles: Vec<String>,
+    /// Roles in further projects, besides `roles` in `project`.
+    pub also: Vec<(String, Vec<String>)>,
     /// Seconds until an access token expires.
     pub access_lifetime: i64,
     /// `error=` instead of a code (`access_denied`).
@@ -77,6 +79,7 @@ impl StubIdp {
                 name: "Ada Lovelace".into(),
                 project: project.into(),
                 roles: roles.iter().map(|r| r.to_string()).collect(),
+                also: Vec::new(),
                 access_lifetime: 600,
                 deny: None,
                 wrong_nonce: false,
@@ -121,11 +124,17 @@ impl StubIdp {
     }
 
     fn claims(&self, sub: &str, project: &str, roles: &[&str], lifetime: i64) -> Value {
-        let name = self.behaviour.lock().unwrap().name.clone();
+        let behaviour = self.behaviour.lock().unwrap().clone();
+        let mut access = json!({ project: { "roles": roles } });
+        if sub == "ada" {
+            for (project, roles) in &behaviour.also {
+                access[project] = json!({ "roles": roles });
+            }
+        }
         json!({
             "iss": self.issuer, "sub": sub, "iat": now(), "exp": now() + lifetime,
-            "name": name, "email": "ada@example.com", "typ": "Bearer",
-            "resource_access": { project: { "roles": roles } },
+            "name": behaviour.name, "email": "ada@example.com", "typ": "Bearer",
+            "resource_access": access,
         })
     }
 

@@ -20,6 +20,7 @@ backend_tests!(
     a_viewer_by_the_tokens_roles_sees_no_write_buttons_and_a_forged_write_is_403,
     refresh_replaces_the_token_before_expiry_and_a_refused_one_ends_the_session,
     sign_out_ends_the_session_here_and_at_the_provider,
+    the_header_leads_to_each_project_the_token_grants_and_names_the_role_there,
 );
 
 async fn the_full_flow_lands_signed_in_and_no_token_reaches_the_browser(backend: Backend) {
@@ -308,4 +309,76 @@ async fn sign_out_ends_the_session_here_and_at_the_provider(backend: Backend) {
     assert!(page.contains("You are signed out"), "{page}");
     let gone = console.get(&console.url(&target), &session).await;
     assert_eq!(gone.headers()[LOCATION], "/ui/login");
+}
+
+/// A token with roles in several projects: the console opens on `global`, and every page's header
+/// lists the projects with the role in each, the page's own marked, and names the role in the
+/// page's project; a project the token grants nothing in is refused, and listed nowhere.
+async fn the_header_leads_to_each_project_the_token_grants_and_names_the_role_there(
+    backend: Backend,
+) {
+    let console = Console::start(backend, "team-a", &["viewer"]).await;
+    console.idp.behave(|b| {
+        b.also = vec![
+            ("global".into(), vec!["editor".into()]),
+            ("team-b".into(), vec!["editor".into(), "viewer".into()]),
+            ("account".into(), vec!["manage-account".into()]),
+        ];
+    });
+    let (session, target) = console.sign_in(&mut seen()).await;
+    assert_eq!(target, "/ui/projects/global/belts", "global first");
+    let page = |path: &'static str| {
+        let (console, session) = (&console, &session);
+        async move {
+            let answer = console.get(&console.url(path), session).await;
+            assert_eq!(answer.status(), StatusCode::OK, "{path}");
+            answer.text().await.unwrap()
+        }
+    };
+    let nav = |page: &str| {
+        let start = page
+            .find("<nav aria-label=\"Your projects\">")
+            .expect("the projects");
+        page[start..start + page[start..].find("</nav>").unwrap()].to_string()
+    };
+
+    let global = page("/ui/projects/global/belts").await;
+    assert!(global.contains("(editor of global)"), "{global}");
+    let listed = nav(&global);
+    let order: Vec<usize> = ["/global/", "/team-a/", "/team-b/"]
+        .iter()
+        .map(|p| listed.find(p).unwrap_or_else(|| panic!("{p} in {listed}")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{listed}");
+    assert!(
+        listed.contains("/ui/projects/global/belts\" aria-current=\"page\">global</a>"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("team-a</a> <span class=\"role\">viewer"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("team-b</a> <span class=\"role\">editor"),
+        "{listed}"
+    );
+    assert!(!listed.contains("account"), "not a project role: {listed}");
+
+    let team_a = page("/ui/projects/team-a/belts").await;
+    assert!(team_a.contains("(viewer of team-a)"), "{team_a}");
+    assert!(
+        !team_a.contains("id=\"new-belt\""),
+        "a viewer creates nothing: {team_a}"
+    );
+    let listed = nav(&team_a);
+    assert!(
+        listed.contains("/ui/projects/team-a/belts\" aria-current=\"page\">team-a</a>"),
+        "{listed}"
+    );
+    assert_eq!(listed.matches("aria-current").count(), 1, "{listed}");
+
+    let elsewhere = console
+        .get(&console.url("/ui/projects/team-c/belts"), &session)
+        .await;
+    assert_eq!(elsewhere.status(), StatusCode::FORBIDDEN);
 }

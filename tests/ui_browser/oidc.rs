@@ -35,6 +35,7 @@ async fn within_the_pages_reach(browser: &Browser) -> String {
 
 async fn sign_in_and_out(database_url: Option<&str>) {
     let idp = StubIdp::start("global", &["viewer"]).await;
+    idp.behave(|b| b.also = vec![("team-b".into(), vec!["editor".into()])]);
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path(), &idp.issuer, database_url);
     let address = server.address().to_string();
@@ -58,6 +59,20 @@ async fn sign_in_and_out(database_url: Option<&str>) {
         "{header}"
     );
     assert!(browser.text("main").await.contains("seen-by-a-viewer"));
+    // The token grants team-b too: the header leads there, and names the role there.
+    assert_accessible(&browser, "a list with the header's projects").await;
+    browser
+        .click("header nav a[href='/ui/projects/team-b/belts']")
+        .await;
+    browser.text_once("h1", |h1| h1 == "Belts of team-b").await;
+    let header = browser.text("header").await;
+    assert!(header.contains("(editor of team-b)"), "{header}");
+    let current = browser.text("header nav a[aria-current=page]").await;
+    assert_eq!(current, "team-b");
+    browser
+        .go(&format!("{address}/ui/projects/global/belts"))
+        .await;
+    browser.text_once("h1", |h1| h1 == "Belts of global").await;
     let reach = within_the_pages_reach(&browser).await;
     assert!(
         !reach.contains("belt_session") && !reach.contains("belt_login"),

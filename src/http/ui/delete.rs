@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::form::CsrfForm;
 use super::guarded::{belt_page, shown_version, write_refusal};
 use super::html::{encode, Html};
-use super::page::{problem, render, respond};
+use super::page::{problem, render, respond, Frame};
 use super::session::{Session, SignedIn};
 use super::ui_error;
 use crate::belts::{Access, Edit};
@@ -34,11 +34,18 @@ pub async fn confirm(
         return ui_error(err);
     }
     let title = format!("Delete belt {}?", belt.spec.name);
-    let html = render(&title, Some(session), |html| {
-        html.element("h1", &title);
-        consequences(html, &belt);
-        form(html, session, &belt);
-    });
+    let html = render(
+        &title,
+        Some(Frame {
+            session,
+            project: &scope.project,
+        }),
+        |html| {
+            html.element("h1", &title);
+            consequences(html, &belt);
+            form(html, session, &belt);
+        },
+    );
     respond(StatusCode::OK, html)
 }
 

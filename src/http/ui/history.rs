@@ -9,7 +9,7 @@ use axum::response::Response;
 use super::guarded::belt_page;
 use super::html::Html;
 use super::list::age;
-use super::page::{render, respond};
+use super::page::{render, respond, Frame};
 use super::session::SignedIn;
 use super::ui_error;
 use crate::belts::Paging;
@@ -44,31 +44,38 @@ pub async fn page(
         None => format!("History of belt {}", scope.id),
     };
     let back = belt_page(&scope.project, scope.id);
-    let html = render(&title, Some(session), |html| {
-        html.element("h1", &title);
-        if name.is_some() {
-            html.raw("<p><a href=\"")
-                .text(&back)
-                .raw("\">Back to the belt</a></p>");
-        }
-        html.raw("<p>")
-            .text(events.total)
-            .raw(" events, newest first.</p>");
-        html.raw("<ol class=\"history\">");
-        for event in &events.events {
-            item(html, event);
-        }
-        html.raw("</ol>");
-        let here = format!("{back}/history");
-        pager(
-            html,
-            &here,
-            "",
-            paging,
-            events.events.len() as u64,
-            events.total,
-        );
-    });
+    let html = render(
+        &title,
+        Some(Frame {
+            session,
+            project: &scope.project,
+        }),
+        |html| {
+            html.element("h1", &title);
+            if name.is_some() {
+                html.raw("<p><a href=\"")
+                    .text(&back)
+                    .raw("\">Back to the belt</a></p>");
+            }
+            html.raw("<p>")
+                .text(events.total)
+                .raw(" events, newest first.</p>");
+            html.raw("<ol class=\"history\">");
+            for event in &events.events {
+                item(html, event);
+            }
+            html.raw("</ol>");
+            let here = format!("{back}/history");
+            pager(
+                html,
+                &here,
+                "",
+                paging,
+                events.events.len() as u64,
+                events.total,
+            );
+        },
+    );
     respond(StatusCode::OK, html)
 }
 

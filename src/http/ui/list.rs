@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::html::{encode, Html};
 use super::live;
-use super::page::{render, respond};
+use super::page::{render, respond, Frame};
 use super::session::SignedIn;
 use super::sparkline::{sparkline, unavailable, Spark};
 use super::{timing, ui_error};
@@ -47,19 +47,26 @@ pub async fn page(
         Err(err) => return ui_error(err),
     };
     let title = format!("Belts of {}", project.as_str());
-    let html = render(&title, Some(&signed_in.session), |html| {
-        html.element("h1", &title);
-        if caller.require(&project, Access::Write).is_ok() {
-            html.raw("<p><a id=\"new-belt\" href=\"/ui/projects/")
-                .text(encode(project.as_str()))
-                .raw("/belts/new\">New belt</a></p>");
-        }
-        super::guarded::deleted_notice(html, &query);
-        filters(html, &asked);
-        table(html, &listed, &lag);
-        paging(html, project.as_str(), &asked, &listed);
-        live::list_script(html, &project, state.belts.lag_interval());
-    });
+    let html = render(
+        &title,
+        Some(Frame {
+            session: &signed_in.session,
+            project: &project,
+        }),
+        |html| {
+            html.element("h1", &title);
+            if caller.require(&project, Access::Write).is_ok() {
+                html.raw("<p><a id=\"new-belt\" href=\"/ui/projects/")
+                    .text(encode(project.as_str()))
+                    .raw("/belts/new\">New belt</a></p>");
+            }
+            super::guarded::deleted_notice(html, &query);
+            filters(html, &asked);
+            table(html, &listed, &lag);
+            paging(html, project.as_str(), &asked, &listed);
+            live::list_script(html, &project, state.belts.lag_interval());
+        },
+    );
     let mut response = respond(StatusCode::OK, html);
     timing::part(&mut response, "lag", lag_read_took);
     response

@@ -8,7 +8,7 @@ use super::panel::{panel_result, Ran};
 use super::saved::{region, Samples};
 pub use super::target::Target;
 use crate::http::ui::html::Html;
-use crate::http::ui::page::render;
+use crate::http::ui::page::{render, Frame};
 use crate::http::ui::session::Session;
 
 /// What the page shows besides the draft: the last check's answer and the last run's, and the
@@ -25,33 +25,40 @@ pub fn editor_page(session: &Session, target: &Target, draft: &Draft, shown: Sho
         Target::New(_) => "New belt".to_owned(),
         Target::Edit(..) => format!("Edit {}", draft.name),
     };
-    render(&title, Some(session), |html| {
-        html.element("h1", &title);
-        html.raw("<form id=\"editor\" class=\"editor\" method=\"post\" action=\"")
-            .text(target.save_path())
-            .raw("\">")
-            .hidden("csrf", &session.csrf);
-        if let Some(version) = &draft.version {
-            html.hidden("version", version);
-        }
-        fields(html, draft);
-        callback(html, target, draft, shown.checked.as_ref());
-        html.raw("<div class=\"field\"><label for=\"requirementsPy\">requirementsPy</label>")
-            .raw("<textarea id=\"requirementsPy\" name=\"requirementsPy\" rows=\"3\" ")
-            .raw("spellcheck=\"false\" autocapitalize=\"off\">")
-            .text(&draft.requirements_py)
-            .raw("</textarea></div><p class=\"actions\">")
-            .raw("<button type=\"submit\" class=\"primary\" id=\"save\">")
-            .raw(match target {
-                Target::New(_) => "Create belt",
-                Target::Edit(..) => "Save",
-            })
-            .raw("</button> <button type=\"submit\" id=\"check-now\" formaction=\"")
-            .text(target.check_path())
-            .raw("\">Check</button></p>");
-        test_panel(html, session, target, draft, &shown);
-        html.raw("</form>");
-    })
+    render(
+        &title,
+        Some(Frame {
+            session,
+            project: target.project(),
+        }),
+        |html| {
+            html.element("h1", &title);
+            html.raw("<form id=\"editor\" class=\"editor\" method=\"post\" action=\"")
+                .text(target.save_path())
+                .raw("\">")
+                .hidden("csrf", &session.csrf);
+            if let Some(version) = &draft.version {
+                html.hidden("version", version);
+            }
+            fields(html, draft);
+            callback(html, target, draft, shown.checked.as_ref());
+            html.raw("<div class=\"field\"><label for=\"requirementsPy\">requirementsPy</label>")
+                .raw("<textarea id=\"requirementsPy\" name=\"requirementsPy\" rows=\"3\" ")
+                .raw("spellcheck=\"false\" autocapitalize=\"off\">")
+                .text(&draft.requirements_py)
+                .raw("</textarea></div><p class=\"actions\">")
+                .raw("<button type=\"submit\" class=\"primary\" id=\"save\">")
+                .raw(match target {
+                    Target::New(_) => "Create belt",
+                    Target::Edit(..) => "Save",
+                })
+                .raw("</button> <button type=\"submit\" id=\"check-now\" formaction=\"")
+                .text(target.check_path())
+                .raw("\">Check</button></p>");
+            test_panel(html, session, target, draft, &shown);
+            html.raw("</form>");
+        },
+    )
 }
 
 fn fields(html: &mut Html, draft: &Draft) {

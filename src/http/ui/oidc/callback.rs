@@ -14,7 +14,6 @@ use super::provider::{plain_code, TokenAnswer};
 use super::{provider_failed, SignIn};
 use crate::auth::{AuthError, Claims};
 use crate::belts;
-use crate::domain::ProjectName;
 use crate::http::caller::nul_in_names;
 use crate::http::query::Query;
 use crate::http::ui::html::encode;
@@ -144,13 +143,16 @@ async fn open_session(
     tokens: ProviderTokens,
     pending: &Pending,
 ) -> Response {
-    let Some((project, role)) = console_project(&caller.claims) else {
+    // The console opens on `global` when the token grants a role there, else on the first
+    // project by name; the header's list leads to the others.
+    let Some(home) = caller.projects().into_iter().next() else {
         return refused(
             StatusCode::FORBIDDEN,
             "You are signed in at the identity provider, but hold no console role (editor or \
              viewer) in any project. Ask an administrator for one.",
         );
     };
+    let (project, role) = (home.project.to_string(), home.role.to_string());
     let id = match sessions
         .open(caller, project.clone(), role, Some(tokens))
         .await
@@ -181,22 +183,6 @@ async fn open_session(
         .into_response()
 }
 
-/// The project the console opens on, and the caller's role there: `global` when the token
-/// grants a role in it, else the first project by name; editor over viewer.
-fn console_project(claims: &Claims) -> Option<(String, String)> {
-    let mut granted: Vec<(String, String)> = (claims.resource_access.keys())
-        .filter(|project| ProjectName::parse(project).is_ok())
-        .filter_map(|project| {
-            let role = ["editor", "viewer"]
-                .into_iter()
-                .find(|role| claims.has_client_role(project, role))?;
-            Some((project.clone(), role.to_string()))
-        })
-        .collect();
-    granted.sort_by(|a, b| (a.0 != "global", &a.0).cmp(&(b.0 != "global", &b.0)));
-    granted.into_iter().next()
-}
-
 /// A refusal, which also clears the browser's binding to the sign-in it used up.
 fn refused(status: StatusCode, message: &str) -> Response {
     refused_with(problem(status, message))
@@ -219,39 +205,4 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(found, _)| *found == name)
         .map(|(_, value)| value)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::Access;
-
-    fn granting(grants: &[(&str, &str)]) -> Claims {
-        let resource_access = grants
-            .iter()
-            .map(|(project, role)| {
-                let roles = vec![role.to_string()];
-                (project.to_string(), Access { roles })
-            })
-            .collect();
-        Claims {
-            resource_access,
-            ..Claims::default()
-        }
-    }
-
-    #[test]
-    fn the_console_opens_on_global_else_the_first_project_with_a_role() {
-        let pick = |grants| console_project(&granting(grants));
-        let pair = |p: &str, r: &str| Some((p.to_string(), r.to_string()));
-        assert_eq!(
-            pick(&[("zeta", "editor"), ("global", "viewer")]),
-            pair("global", "viewer")
-        );
-        assert_eq!(
-            pick(&[("zeta", "editor"), ("beta", "viewer")]),
-            pair("beta", "viewer")
-        );
-        assert_eq!(pick(&[("account", "manage-account")]), None);
-    }
 }
