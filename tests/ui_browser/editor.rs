@@ -5,8 +5,8 @@
 
 use crate::a11y::assert_accessible;
 use crate::editor_steps::{open_edit, open_new, save, type_callback, NO_PROBLEMS};
-use crate::support::{serve, sign_in};
-use crate::webdriver::{start_driver, Browser};
+use crate::support::{sign_in, Served, Window};
+use crate::webdriver::Browser;
 
 const BROKEN: &str = "def execute(headers, event):\n    x = 1\n    return [x +]\n";
 const FIXED: &str = "def execute(headers, event):\n    x = 1\n    return [x + 1]\n";
@@ -69,16 +69,14 @@ async fn edit(browser: &Browser) {
 }
 
 async fn editor(database_url: Option<&str>, screenshots: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path(), database_url);
-    let address = server.address().to_string();
-    let http = reqwest::Client::new();
-    let driver = start_driver(&http).await;
-    let browser = Browser::open(&http, &driver).await;
-    sign_in(&browser, &address).await;
-    create(&browser, screenshots).await;
-    edit(&browser).await;
-    browser.close().await;
+    let served = Served::start(database_url);
+    let address = served.address.clone();
+    let window = Window::open().await;
+    let browser = &window.browser;
+    sign_in(browser, &address).await;
+    create(browser, screenshots).await;
+    edit(browser).await;
+    window.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,21 +4,18 @@
 
 use crate::a11y::assert_accessible;
 use crate::editor_steps::{open_new, NO_PROBLEMS};
-use crate::support::{serve, sign_in};
-use crate::webdriver::{start_driver, Browser};
+use crate::support::{sign_in, Served, Window};
 
 /// A draft that answers one update per event.
 const UPDATING: &str = "def execute(headers, event):\n    return {\"keys\": [event[\"id\"]], \"type\": \"t\", \"values\": [{\"value\": 41}]}\n";
 
 async fn run_a_new_belt(database_url: Option<&str>) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path(), database_url);
-    let address = server.address().to_string();
-    let http = reqwest::Client::new();
-    let driver = start_driver(&http).await;
-    let browser = Browser::open(&http, &driver).await;
-    sign_in(&browser, &address).await;
-    open_new(&browser).await;
+    let served = Served::start(database_url);
+    let address = served.address.clone();
+    let window = Window::open().await;
+    let browser = &window.browser;
+    sign_in(browser, &address).await;
+    open_new(browser).await;
     // No belt yet: nothing saved to load, nothing to save a sample with.
     assert_eq!(browser.count("#load").await, 0);
     assert_eq!(browser.count("#save-sample").await, 0);
@@ -41,8 +38,8 @@ async fn run_a_new_belt(database_url: Option<&str>) {
         .text_once("#check-message", |said| said.contains(NO_PROBLEMS))
         .await;
     assert_eq!(browser.count("#ran").await, 1);
-    assert_accessible(&browser, "a new belt's test panel with its answer").await;
-    browser.close().await;
+    assert_accessible(browser, "a new belt's test panel with its answer").await;
+    window.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,27 +5,15 @@
 //! Screenshot of the revisions page on SQLite.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{json, Value};
 
 use crate::a11y::assert_accessible;
-use crate::support::{serve, sign_in_from, BINARY};
-use crate::webdriver::{start_driver, Browser};
+use crate::support::{editor_token, sign_in_from, Served, Window};
 
 const NAME: &str = "history-demo";
 const FIRST_FN: &str = "def execute(headers, event):\n    seen = 1\n    return []\n";
 const SECOND_FN: &str = "def execute(headers, event):\n    seen = 2\n    return []\n";
-
-fn editor_token(dir: &Path) -> String {
-    let output = Command::new(BINARY)
-        .args(["token", "--project", "global", "--role", "editor"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
-}
 
 /// The belt at version 2 through the API: created with FIRST_FN, replaced with SECOND_FN.
 async fn belt_at_version_2(dir: &Path, address: &str) -> String {
@@ -56,15 +44,13 @@ async fn belt_at_version_2(dir: &Path, address: &str) -> String {
 }
 
 async fn history_walk(database_url: Option<&str>, screenshots: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path(), database_url);
-    let address = server.address().to_string();
-    let id = belt_at_version_2(dir.path(), &address).await;
-    let http = reqwest::Client::new();
-    let driver = start_driver(&http).await;
-    let browser = Browser::open(&http, &driver).await;
+    let served = Served::start(database_url);
+    let (dir, address) = (served.dir(), served.address.clone());
+    let id = belt_at_version_2(dir, &address).await;
+    let window = Window::open().await;
+    let browser = &window.browser;
 
-    sign_in_from(&browser, &format!("{address}/ui/login")).await;
+    sign_in_from(browser, &format!("{address}/ui/login")).await;
     browser.click(&format!("a[href$='/belts/{id}']")).await;
     browser.text_once("h1", |h1| h1 == NAME).await;
 
@@ -72,7 +58,7 @@ async fn history_walk(database_url: Option<&str>, screenshots: bool) {
     browser
         .text_once("main", |main| main.contains("replaced"))
         .await;
-    assert_accessible(&browser, "history").await;
+    assert_accessible(browser, "history").await;
     browser
         .go(&format!("{address}/ui/projects/global/belts/{id}"))
         .await;
@@ -85,7 +71,7 @@ async fn history_walk(database_url: Option<&str>, screenshots: bool) {
         diff.contains("seen = 1") && diff.contains("seen = 2"),
         "{diff}"
     );
-    assert_accessible(&browser, "revisions with a diff").await;
+    assert_accessible(browser, "revisions with a diff").await;
     if screenshots {
         // The diff is what this page is for: it, not the list above it, is in view.
         let scroll = "document.getElementById('compare').scrollIntoView()";
@@ -113,7 +99,7 @@ async fn history_walk(database_url: Option<&str>, screenshots: bool) {
     browser.click("#delete").await;
     let question = format!("Delete belt {NAME}?");
     browser.text_once("h1", |h1| h1 == question).await;
-    assert_accessible(&browser, "delete confirmation").await;
+    assert_accessible(browser, "delete confirmation").await;
     browser.type_into("#confirm", NAME).await;
     browser.click("#delete-confirmed").await;
     browser
@@ -122,7 +108,7 @@ async fn history_walk(database_url: Option<&str>, screenshots: bool) {
     assert_eq!(browser.text("h1").await, "Belts of global");
     let links = browser.count(&format!("a[href$='/belts/{id}']")).await;
     assert_eq!(links, 0, "the deleted belt is not listed");
-    browser.close().await;
+    window.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

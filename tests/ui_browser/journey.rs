@@ -11,8 +11,8 @@ use serde_json::json;
 
 use crate::a11y::assert_accessible;
 use crate::editor_steps::{open_edit, open_new, save, type_callback, NO_PROBLEMS};
-use crate::support::{serve, sign_in_from};
-use crate::webdriver::{start_driver, Browser};
+use crate::support::{sign_in_from, Served, Window};
+use crate::webdriver::Browser;
 
 /// Slow to import, so that the page is open before the replica is ready: RUNNING can then only
 /// reach it through the live stream. Line 3 does not parse.
@@ -141,19 +141,17 @@ async fn roll_back_stop_delete(browser: &Browser, page: &str) {
 }
 
 async fn journey(database_url: Option<&str>, screenshots: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path(), database_url);
-    let address = server.address().to_string();
-    let http = reqwest::Client::new();
-    let driver = start_driver(&http).await;
-    let browser = Browser::open(&http, &driver).await;
-    sign_in_from(&browser, &format!("{address}/ui/login")).await;
+    let served = Served::start(database_url);
+    let address = served.address.clone();
+    let window = Window::open().await;
+    let browser = &window.browser;
+    sign_in_from(browser, &format!("{address}/ui/login")).await;
 
-    let page = create(&browser, &address).await;
-    start_and_watch(&browser).await;
-    break_it(&browser, &page, screenshots).await;
-    roll_back_stop_delete(&browser, &page).await;
-    browser.close().await;
+    let page = create(browser, &address).await;
+    start_and_watch(browser).await;
+    break_it(browser, &page, screenshots).await;
+    roll_back_stop_delete(browser, &page).await;
+    window.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{create_belt_from, editor_token, serve};
-use crate::webdriver::{start_driver, Browser};
+use crate::support::{create_belt_from, editor_token, sign_in_from, Served, Window};
+use crate::webdriver::Browser;
 
 /// A callback that is slow to import: the replica is ready seconds after its START.
 pub const SLOW_CALLBACK: &str =
@@ -52,23 +52,18 @@ pub async fn badge(browser: &Browser, id: &str) -> serde_json::Value {
 }
 
 async fn live(database_url: Option<&str>, screenshots: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path(), database_url);
-    let address = server.address().to_string();
+    let served = Served::start(database_url);
+    let (dir, address) = (served.dir(), served.address.clone());
     let body = json!({"name": "live-demo", "eventTypes": ["test-a"], "extractorFn": SLOW_CALLBACK});
-    let id = create_belt_from(dir.path(), &address, &body).await;
-    let http = reqwest::Client::new();
-    let driver = start_driver(&http).await;
-    let browser = Browser::open(&http, &driver).await;
+    let id = create_belt_from(dir, &address, &body).await;
+    let window = Window::open().await;
+    let browser = &window.browser;
 
-    browser.go(&format!("{address}/ui/login")).await;
-    browser.type_into("#name", "Ada Lovelace").await;
-    browser.click("button[type=submit]").await;
-    browser.text_once("h1", |h1| h1 == "Belts of global").await;
+    sign_in_from(browser, &format!("{address}/ui/login")).await;
     let page = format!("{address}/ui/projects/global/belts/{id}");
     browser.go(&page).await;
     browser.text_once("h1", |h1| h1 == "live-demo").await;
-    let stopped = badge(&browser, &id).await;
+    let stopped = badge(browser, &id).await;
     assert_eq!(stopped["text"], "STOPPED", "{stopped}");
     assert_eq!(stopped["live"], "polite", "{stopped}");
 
@@ -77,14 +72,14 @@ async fn live(database_url: Option<&str>, screenshots: bool) {
         .text_once("[role=status]", |notice| notice.contains("START"))
         .await;
     browser.execute("window.__noReload = 1", json!([])).await;
-    let deploying = badge(&browser, &id).await;
+    let deploying = badge(browser, &id).await;
     assert_eq!(
         deploying["text"], "DEPLOYING",
         "set before the belt is ready: {deploying}"
     );
     let running = "return document.querySelector('.badge').dataset.status === 'RUNNING'";
-    until(&browser, running, Duration::from_secs(90), "RUNNING").await;
-    let shown = badge(&browser, &id).await;
+    until(browser, running, Duration::from_secs(90), "RUNNING").await;
+    let shown = badge(browser, &id).await;
     assert_eq!(shown["text"], "RUNNING", "{shown}");
     assert_eq!(shown["class"], "badge RUNNING", "{shown}");
     assert_eq!(
@@ -93,7 +88,7 @@ async fn live(database_url: Option<&str>, screenshots: bool) {
     );
     let ready = "return [...document.querySelectorAll('pre.log')]\
                  .some(pre => pre.textContent.includes('ready'))";
-    until(&browser, ready, Duration::from_secs(30), "the ready line").await;
+    until(browser, ready, Duration::from_secs(30), "the ready line").await;
     // The page's own lines and the stream's overlap at the page's read: each is shown once.
     let once = "return document.querySelector('pre.log').textContent.split('\\n')\
                 .filter(line => line.endsWith('belt-host: ready')).length";
@@ -109,10 +104,10 @@ async fn live(database_url: Option<&str>, screenshots: bool) {
         .await;
     browser.text_once("h1", |h1| h1 == "Belts of global").await;
     browser.execute("window.__noReload = 1", json!([])).await;
-    assert_eq!(badge(&browser, &id).await["text"], "RUNNING");
-    let stop = http
+    assert_eq!(badge(browser, &id).await["text"], "RUNNING");
+    let stop = reqwest::Client::new()
         .post(format!("{address}/projects/global/belts/{id}/state"))
-        .bearer_auth(editor_token(dir.path()))
+        .bearer_auth(editor_token(dir))
         .json(&json!({"action": "STOP"}))
         .send()
         .await
@@ -122,7 +117,7 @@ async fn live(database_url: Option<&str>, screenshots: bool) {
                           .textContent === 'STOPPED'";
     let condition = listed_stopped.replace("${arguments[0]}", &id);
     until(
-        &browser,
+        browser,
         &condition,
         Duration::from_secs(30),
         "STOPPED in the list",
@@ -140,7 +135,7 @@ async fn live(database_url: Option<&str>, screenshots: bool) {
             assert!(took < Duration::from_secs(10), "{url} took {took:?}");
         }
     }
-    browser.close().await;
+    window.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,8 +10,8 @@ use serde_json::json;
 
 use crate::a11y::assert_accessible;
 use crate::live::{badge, until, SLOW_CALLBACK};
-use crate::support::{create_belt_from, serve};
-use crate::webdriver::{start_driver, Browser};
+use crate::support::{create_belt_from, sign_in_from, Served, Window};
+use crate::webdriver::Browser;
 
 const RUNNING_SENTENCE: &str = "Running: every replica asked for is ready.";
 
@@ -24,24 +24,19 @@ async fn state_section(browser: &Browser) -> serde_json::Value {
 }
 
 async fn live_state(database_url: Option<&str>) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path(), database_url);
-    let address = server.address().to_string();
+    let served = Served::start(database_url);
+    let (dir, address) = (served.dir(), served.address.clone());
     let body =
         json!({"name": "state-demo", "eventTypes": ["test-a"], "extractorFn": SLOW_CALLBACK});
-    let id = create_belt_from(dir.path(), &address, &body).await;
-    let http = reqwest::Client::new();
-    let driver = start_driver(&http).await;
-    let browser = Browser::open(&http, &driver).await;
+    let id = create_belt_from(dir, &address, &body).await;
+    let window = Window::open().await;
+    let browser = &window.browser;
 
-    browser.go(&format!("{address}/ui/login")).await;
-    browser.type_into("#name", "Ada Lovelace").await;
-    browser.click("button[type=submit]").await;
-    browser.text_once("h1", |h1| h1 == "Belts of global").await;
+    sign_in_from(browser, &format!("{address}/ui/login")).await;
     let page = format!("{address}/ui/projects/global/belts/{id}");
     browser.go(&page).await;
     browser.text_once("h1", |h1| h1 == "state-demo").await;
-    let stopped = state_section(&browser).await;
+    let stopped = state_section(browser).await;
     assert!(
         stopped["text"].as_str().unwrap().contains("Stopped"),
         "{stopped}"
@@ -56,23 +51,23 @@ async fn live_state(database_url: Option<&str>) {
     // The DEPLOYING status event's own fetch of the section comes within this pause; RUNNING
     // cannot (the callback sleeps 3 s at import), so the next swap is RUNNING's.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let deploying = state_section(&browser).await;
+    let deploying = state_section(browser).await;
     assert!(
         !deploying["text"].as_str().unwrap().contains("Stopped"),
         "START's answer swapped in: {deploying}"
     );
-    assert_eq!(badge(&browser, &id).await["text"], "DEPLOYING");
+    assert_eq!(badge(browser, &id).await["text"], "DEPLOYING");
     let running = format!(
         "return document.getElementById('state-section').textContent.includes('{RUNNING_SENTENCE}')"
     );
     until(
-        &browser,
+        browser,
         &running,
         Duration::from_secs(90),
         "RUNNING's sentence",
     )
     .await;
-    let shown = state_section(&browser).await;
+    let shown = state_section(browser).await;
     // RUNNING says less than DEPLOYING (whose replica may still be waiting, said in words):
     // the section keeps the space it took, so what follows does not move.
     assert_eq!(
@@ -81,18 +76,18 @@ async fn live_state(database_url: Option<&str>) {
     );
     let here = browser.execute("return location.href", json!([])).await;
     assert_eq!(here, json!(page), "START did not navigate");
-    assert_accessible(&browser, "belt with a live state").await;
+    assert_accessible(browser, "belt with a live state").await;
 
     // "Previous run": the options restart the log stream; a replica that never restarted has
     // no previous run, and the page says that instead of following.
     browser.click("#log-previous").await;
     let none = "return document.getElementById('log-replicas').textContent\
                 .includes('No replica has a previous run.')";
-    until(&browser, none, Duration::from_secs(10), "no previous run").await;
+    until(browser, none, Duration::from_secs(10), "no previous run").await;
     let hint = browser.text("#log-previous-hint").await;
     assert!(hint.contains("not followed"), "{hint}");
-    assert_accessible(&browser, "belt with log options").await;
-    browser.close().await;
+    assert_accessible(browser, "belt with log options").await;
+    window.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,8 +9,8 @@ use serde_json::json;
 
 use crate::a11y::assert_accessible;
 use crate::stub_idp::{StubIdp, CLIENT_ID, CLIENT_SECRET};
-use crate::support::BINARY;
-use crate::webdriver::{start_driver, Browser};
+use crate::support::{Window, BINARY};
+use crate::webdriver::Browser;
 
 fn serve(dir: &std::path::Path, issuer: &str, database_url: Option<&str>) -> Program {
     let mut spawn = Spawn::serve(BINARY)
@@ -47,9 +47,8 @@ async fn sign_in_and_out(database_url: Option<&str>) {
         .await
         .unwrap();
     assert!(created.status().is_success(), "{}", created.status());
-    let http = reqwest::Client::new();
-    let driver = start_driver(&http).await;
-    let browser = Browser::open(&http, &driver).await;
+    let window = Window::open().await;
+    let browser = &window.browser;
 
     browser.go(&format!("{address}/")).await;
     browser.text_once("h1", |h1| h1 == "Belts of global").await;
@@ -60,7 +59,7 @@ async fn sign_in_and_out(database_url: Option<&str>) {
     );
     assert!(browser.text("main").await.contains("seen-by-a-viewer"));
     // The token grants team-b too: the header leads there, and names the role there.
-    assert_accessible(&browser, "a list with the header's projects").await;
+    assert_accessible(browser, "a list with the header's projects").await;
     browser
         .click("header nav a[href='/ui/projects/team-b/belts']")
         .await;
@@ -73,7 +72,7 @@ async fn sign_in_and_out(database_url: Option<&str>) {
         .go(&format!("{address}/ui/projects/global/belts"))
         .await;
     browser.text_once("h1", |h1| h1 == "Belts of global").await;
-    let reach = within_the_pages_reach(&browser).await;
+    let reach = within_the_pages_reach(browser).await;
     assert!(
         !reach.contains("belt_session") && !reach.contains("belt_login"),
         "{reach}"
@@ -89,7 +88,7 @@ async fn sign_in_and_out(database_url: Option<&str>) {
     browser
         .text_once("main", |main| main.contains("You are signed out"))
         .await;
-    assert_accessible(&browser, "signed out").await;
+    assert_accessible(browser, "signed out").await;
     assert_eq!(idp.logouts().len(), 1, "the provider's session ended too");
     browser
         .go(&format!("{address}/ui/projects/global/belts"))
@@ -97,7 +96,7 @@ async fn sign_in_and_out(database_url: Option<&str>) {
     // Signed out here: the console asks the provider again (which, a stub, approves at once).
     browser.text_once("h1", |h1| h1 == "Belts of global").await;
     assert!(idp.issued().len() >= 6, "a second sign-in, with new tokens");
-    browser.close().await;
+    window.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

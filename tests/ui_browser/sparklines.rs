@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 
 use crate::a11y::assert_accessible;
 use crate::live::until;
-use crate::support::{create_belt, serve_with, sign_in};
-use crate::webdriver::{start_driver, Browser};
+use crate::support::{create_belt, sign_in, Served, Window};
+use crate::webdriver::Browser;
 
 /// The server's store, opened beside it: the SQLite file in its data dir, or its PostgreSQL.
 async fn store_of(dir: &Path, database_url: Option<&str>) -> Arc<dyn BeltStore> {
@@ -82,32 +82,30 @@ async fn hide(browser: &Browser, hidden: bool) {
 }
 
 async fn sparklines(database_url: Option<&str>) {
-    let dir = tempfile::tempdir().unwrap();
     let every = [("BELT_KAFKA_LAG_INTERVAL_MS", "1000")];
-    let server = serve_with(dir.path(), database_url, &every);
-    let address = server.address().to_string();
-    let busy = create_belt(dir.path(), &address, "spark-busy").await;
-    let fresh = create_belt(dir.path(), &address, "spark-fresh").await;
-    let store = store_of(dir.path(), database_url).await;
+    let served = Served::start_with(database_url, &every);
+    let (dir, address) = (served.dir(), served.address.clone());
+    let busy = create_belt(dir, &address, "spark-busy").await;
+    let fresh = create_belt(dir, &address, "spark-fresh").await;
+    let store = store_of(dir, database_url).await;
     let (busy_belt, fresh_belt) = (belt(&*store, &busy).await, belt(&*store, &fresh).await);
     // One "now" for both, so that the rate between them is exactly 100 a second.
     let now = now_millis();
     measured(&*store, &busy_belt, (now, 60), [500, 0]).await;
     measured(&*store, &busy_belt, (now, 30), [400, 3_000]).await;
-    let http = reqwest::Client::new();
-    let driver = start_driver(&http).await;
-    let browser = Browser::open(&http, &driver).await;
+    let window = Window::open().await;
+    let browser = &window.browser;
 
-    sign_in(&browser, &address).await;
+    sign_in(browser, &address).await;
     browser.execute("window.__noReload = 1", json!([])).await;
-    let before = sparks(&browser, &busy).await;
+    let before = sparks(browser, &busy).await;
     assert_eq!(
         before["lag"]["said"], "lag 400 records, falling",
         "{before}"
     );
     let rate = "100 records consumed per second, one interval";
     assert_eq!(before["rate"]["said"], rate, "{before}");
-    let empty = sparks(&browser, &fresh).await;
+    let empty = sparks(browser, &fresh).await;
     assert_eq!(empty["lag"]["tag"], "span", "a dash: {empty}");
 
     // Measured after the page was loaded: the page shows them within an interval or two.
@@ -121,13 +119,13 @@ async fn sparklines(database_url: Option<&str>) {
          .toLowerCase() === 'svg'"
     );
     until(
-        &browser,
+        browser,
         &arrived,
         Duration::from_secs(15),
         "the new samples",
     )
     .await;
-    let after = sparks(&browser, &busy).await;
+    let after = sparks(browser, &busy).await;
     let rate = after["rate"]["said"].as_str().unwrap();
     assert!(
         rate.ends_with("records consumed per second, rising"),
@@ -138,7 +136,7 @@ async fn sparklines(database_url: Option<&str>) {
         after["rate"]["box"], before["rate"]["box"],
         "records/s moved"
     );
-    let drawn = sparks(&browser, &fresh).await;
+    let drawn = sparks(browser, &fresh).await;
     assert_eq!(drawn["lag"]["said"], "lag 10 records, falling", "{drawn}");
     assert_eq!(
         drawn["lag"]["box"], empty["lag"]["box"],
@@ -147,30 +145,24 @@ async fn sparklines(database_url: Option<&str>) {
     assert_eq!(drawn["rate"]["box"], empty["rate"]["box"]);
 
     // At most one ask per interval while shown, none while hidden, one at once when shown again.
-    let (from, started) = (asked(&browser).await, Instant::now());
+    let (from, started) = (asked(browser).await, Instant::now());
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let (shown, took) = (asked(&browser).await - from, started.elapsed().as_secs());
+    let (shown, took) = (asked(browser).await - from, started.elapsed().as_secs());
     assert!(shown >= 2 && shown <= took + 1, "{shown} asks in {took} s");
-    hide(&browser, true).await;
+    hide(browser, true).await;
     // An ask already on its way when the tab was hidden may still finish.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let quiet = asked(&browser).await;
+    let quiet = asked(browser).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(asked(&browser).await, quiet, "asked while hidden");
-    hide(&browser, false).await;
+    assert_eq!(asked(browser).await, quiet, "asked while hidden");
+    hide(browser, false).await;
     let again = format!(
         "return performance.getEntriesByType('resource')\
          .filter(e => e.name.includes('/belts/sparklines')).length > {quiet}"
     );
-    until(
-        &browser,
-        &again,
-        Duration::from_secs(2),
-        "an ask once shown",
-    )
-    .await;
-    assert_accessible(&browser, "list with live sparklines").await;
-    browser.close().await;
+    until(browser, &again, Duration::from_secs(2), "an ask once shown").await;
+    assert_accessible(browser, "list with live sparklines").await;
+    window.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

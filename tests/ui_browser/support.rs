@@ -6,17 +6,67 @@ use std::process::Command;
 use belt_test_support::binary::{Program, Spawn};
 use serde_json::{json, Value};
 
-use crate::webdriver::Browser;
+use crate::webdriver::{start_driver, Browser, Driver};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_belt-api");
 
-/// The server, started as a user starts it, with a belt created through the API.
-pub fn serve(dir: &Path, database_url: Option<&str>) -> Program {
-    serve_with(dir, database_url, &[])
+/// belt-api on a data dir of its own (removed when this is dropped, the server killed first), as
+/// every browser test starts it.
+pub struct Served {
+    pub address: String,
+    /// Dropped before `dir` (fields drop in order): the server goes before its files.
+    _server: Program,
+    dir: tempfile::TempDir,
 }
 
-/// As [`serve`], with more of the environment (`BELT_KAFKA_LAG_INTERVAL_MS`, say).
-pub fn serve_with(dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Program {
+impl Served {
+    pub fn start(database_url: Option<&str>) -> Served {
+        Served::start_with(database_url, &[])
+    }
+
+    /// As [`Served::start`], with more of the environment.
+    pub fn start_with(database_url: Option<&str>, env: &[(&str, &str)]) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let server = serve_with(dir.path(), database_url, env);
+        Served {
+            address: server.address().to_string(),
+            _server: server,
+            dir,
+        }
+    }
+
+    /// The server's working directory, where `belt-api token` finds its key.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// chromedriver and one headless Chromium window through it.
+pub struct Window {
+    pub browser: Browser,
+    _driver: Driver,
+}
+
+impl Window {
+    pub async fn open() -> Window {
+        let http = reqwest::Client::new();
+        let driver = start_driver(&http).await;
+        let browser = Browser::open(&http, &driver).await;
+        Window {
+            browser,
+            _driver: driver,
+        }
+    }
+
+    /// Ends the browser's session (chromedriver goes when this is dropped).
+    pub async fn close(self) {
+        self.browser.close().await;
+    }
+}
+
+/// The server, started as a user starts it, with more of the environment
+/// (`BELT_KAFKA_LAG_INTERVAL_MS`, say).
+fn serve_with(dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Program {
     let mut spawn = Spawn::serve(BINARY)
         .current_dir(dir)
         .env("BELT_KAFKA_BROKER", "none")

@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use crate::a11y::assert_accessible;
-use crate::support::{create_belt, serve};
+use crate::support::{create_belt, Served, Window};
 use serde_json::json;
 
-use crate::webdriver::{start_driver, Browser};
+use crate::webdriver::Browser;
 
 /// Reloads `url` until `ready` says so, up to `limit`.
 async fn reload_until(browser: &Browser, url: &str, limit: Duration, what: &str) {
@@ -32,21 +32,19 @@ async fn reload_until(browser: &Browser, url: &str, limit: Duration, what: &str)
 }
 
 async fn walk(database_url: Option<&str>, screenshots: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path(), database_url);
-    let address = server.address().to_string();
-    let id = create_belt(dir.path(), &address, "console-demo").await;
-    create_belt(dir.path(), &address, "another-belt").await;
-    let http = reqwest::Client::new();
-    let driver = start_driver(&http).await;
-    let browser = Browser::open(&http, &driver).await;
+    let served = Served::start(database_url);
+    let (dir, address) = (served.dir(), served.address.clone());
+    let id = create_belt(dir, &address, "console-demo").await;
+    create_belt(dir, &address, "another-belt").await;
+    let window = Window::open().await;
+    let browser = &window.browser;
 
     browser.go(&format!("{address}/")).await;
     assert!(browser
         .text("h1")
         .await
         .contains("Local development sign-in"));
-    assert_accessible(&browser, "sign-in").await;
+    assert_accessible(browser, "sign-in").await;
     browser.type_into("#name", "Ada Lovelace").await;
     browser.click("button[type=submit]").await;
     browser.text_once("h1", |h1| h1 == "Belts of global").await;
@@ -69,7 +67,7 @@ async fn walk(database_url: Option<&str>, screenshots: bool) {
     let searched =
         |listed: &str| listed.contains("console-demo") && !listed.contains("another-belt");
     browser.text_once("tbody", searched).await;
-    assert_accessible(&browser, "list").await;
+    assert_accessible(browser, "list").await;
     if screenshots {
         browser.screenshots("list").await;
     }
@@ -83,13 +81,13 @@ async fn walk(database_url: Option<&str>, screenshots: bool) {
         .await;
     let page = format!("{address}/ui/projects/global/belts/{id}");
     reload_until(
-        &browser,
+        browser,
         &page,
         Duration::from_secs(90),
         "RUNNING with a log line",
     )
     .await;
-    assert_accessible(&browser, "belt").await;
+    assert_accessible(browser, "belt").await;
     if screenshots {
         browser.screenshots("belt").await;
     }
@@ -98,8 +96,8 @@ async fn walk(database_url: Option<&str>, screenshots: bool) {
     browser
         .text_once("[role=status]", |notice| notice.contains("STOP"))
         .await;
-    reload_until(&browser, &page, Duration::from_secs(60), "STOPPED").await;
-    browser.close().await;
+    reload_until(browser, &page, Duration::from_secs(60), "STOPPED").await;
+    window.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
