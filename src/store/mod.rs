@@ -55,8 +55,9 @@ pub struct Page {
 }
 
 pub use crate::domain::lifecycle::WishSummary;
-/// A [`Commit::DryRun`] makes the whole write in its transaction (the id taken from the sequence,
-/// the unique id and name, the row lock, the version and wish checks) and then rolls it back.
+/// A [`Commit::DryRun`] makes the whole write in its transaction (the next id, read without
+/// using it up, the unique id and name, the row lock, the version and wish checks) and then rolls
+/// it back.
 pub use crate::domain::Commit;
 
 /// What the reconciler's resync reads: the wishes that ask for work, and a count of the rest.

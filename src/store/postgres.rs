@@ -57,6 +57,10 @@ impl Dialect for sqlx::Postgres {
     const BEGIN_WRITE: &'static str = "BEGIN";
     const LOCK_ROW: &'static str = " FOR UPDATE";
     const NEXT_ID: &'static str = "SELECT nextval('belt_id_sequence')";
+    // `last_value` is the last id taken once `is_called`, else the first still to take.
+    const PEEK_ID: Option<&'static str> = Some(
+        "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM belt_id_sequence",
+    );
 
     // A transaction-scoped advisory lock: taken just before the insert, released by the commit.
     const LOCK_EVENTS: &'static str = "SELECT pg_advisory_xact_lock(7340012)";

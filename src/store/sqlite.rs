@@ -43,6 +43,8 @@ impl Dialect for sqlx::Sqlite {
     const LOCK_ROW: &'static str = "";
     const NEXT_ID: &'static str = "UPDATE belt_id_sequence SET next_id = next_id + 1 \
          WHERE singleton = 1 RETURNING next_id - 1";
+    // The sequence is a table: a dry run's rollback gives its id back.
+    const PEEK_ID: Option<&'static str> = None;
 
     const LOCK_EVENTS: &'static str = "SELECT 1"; // writers already queue on the database lock
                                                   // One process per data directory (`leader/data_dir.rs`): no one else to tell.

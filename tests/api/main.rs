@@ -13,6 +13,7 @@ mod contention;
 mod crash;
 mod dashboard;
 mod dry_run;
+mod dry_run_ids;
 mod dry_run_walk;
 mod errors;
 mod history;

@@ -191,11 +191,13 @@ async fn the_check_marks_a_syntax_error_at_its_line_and_writes_nothing(backend: 
         "{page}"
     );
     assert_eq!(total(&app).await, 0, "a check creates nothing");
-    // The edit's check is a dry run of the replace: the version stays.
+    // The edit's check is a dry run of the replace: the version stays. The checks above used up
+    // no id, on either database: the first belt is 1.
     let id = app.create_belt("global", &minimal_belt("kept")).await["id"]
         .as_str()
         .unwrap()
         .to_string();
+    assert_eq!(id, "1", "a check takes no id");
     let path = format!("/ui/projects/global/belts/{id}/check");
     let mut fields = form(&csrf, "kept", FIXED);
     fields.push(("version", "1"));

@@ -71,6 +71,10 @@ pub trait Dialect: sqlx::Database {
     const LOCK_ROW: &'static str;
     /// Takes the next id from the database's sequence; answers one `BIGINT`.
     const NEXT_ID: &'static str;
+    /// Reads the id [`Dialect::NEXT_ID`] would take, taking nothing; answers one `BIGINT`. `Some`
+    /// where the sequence is not transactional (PostgreSQL), so that a dry run, rolled back, does
+    /// not use up an id: the console's editor dry-runs a new belt at every pause in typing.
+    const PEEK_ID: Option<&'static str>;
     /// Serializes the event log's writers until their commit, so ids commit in order.
     const LOCK_EVENTS: &'static str;
     /// Tells the other processes on the database about a committed event: sent in the writing

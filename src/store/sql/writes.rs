@@ -209,11 +209,32 @@ impl {
         Ok((tx, row.map(belt_of).transpose()?))
     }
 
-    async fn next_id(conn: &mut DB::Connection) -> Result<BeltId, StoreError> {
-        let (id,): (i64,) = sqlx::query_as(DB::NEXT_ID)
-            .fetch_one(conn)
-            .await
-            .map_err(classify)?;
+    /// The id the next create takes. A dry run where the sequence is not transactional reads it
+    /// without taking it (`peeked` holds the last one read, so that a loop past ids explicit
+    /// creates took moves on instead of reading the same one again).
+    async fn next_id(
+        conn: &mut DB::Connection,
+        commit: Commit,
+        peeked: &mut Option<i64>,
+    ) -> Result<BeltId, StoreError> {
+        let id = match (commit, DB::PEEK_ID, *peeked) {
+            (Commit::DryRun, Some(_), Some(last)) => last + 1,
+            (Commit::DryRun, Some(peek), None) => {
+                let (id,): (i64,) = sqlx::query_as(peek)
+                    .fetch_one(conn)
+                    .await
+                    .map_err(classify)?;
+                id
+            }
+            _ => {
+                let (id,): (i64,) = sqlx::query_as(DB::NEXT_ID)
+                    .fetch_one(conn)
+                    .await
+                    .map_err(classify)?;
+                id
+            }
+        };
+        *peeked = Some(id);
         BeltId::new(id).ok_or_else(|| anyhow::anyhow!("allocated id {id} is not positive").into())
     }
 
@@ -224,12 +245,13 @@ impl {
         &self,
         conn: &mut DB::Connection,
         new: &NewBelt,
-        quietly: bool,
+        (commit, quietly): (Commit, bool),
     ) -> Result<Option<Transition>, StoreError> {
+        let mut peeked = None;
         loop {
             let id = match new.id {
                 Some(id) => id,
-                None => Self::next_id(&mut *conn).await?,
+                None => Self::next_id(&mut *conn, commit, &mut peeked).await?,
             };
             let created = transition::create(id, new);
             if Self::insert_row(&mut *conn, &created.next).await? {
@@ -257,7 +279,7 @@ impl {
         commit: Commit,
     ) -> Result<Belt, StoreError> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
-        let Some(created) = self.insert_new(&mut tx, &new, false).await? else {
+        let Some(created) = self.insert_new(&mut tx, &new, (commit, false)).await? else {
             let id = new
                 .id
                 .ok_or_else(|| anyhow::anyhow!("an allocated id was taken"))?;
@@ -279,7 +301,7 @@ impl {
         let mut inserted = Vec::new();
         let mut projects = std::collections::BTreeSet::new();
         for new in &belts {
-            if let Some(created) = self.insert_new(&mut tx, new, true).await? {
+            if let Some(created) = self.insert_new(&mut tx, new, (Commit::Yes, true)).await? {
                 projects.insert(created.next.project.as_str().to_owned());
                 inserted.push(created.next.id);
             }
@@ -298,8 +320,8 @@ impl {
 }
 }
 
-/// Commits the transaction, or rolls a dry run back. On PostgreSQL an id a rolled-back create took
-/// from the sequence stays taken (sequences are not transactional): a gap, never a reuse.
+/// Commits the transaction, or rolls a dry run back (a dry run's create took no id from a sequence
+/// that would not give it back: `next_id`).
 pub(super) async fn finish<DB: Dialect>(
     tx: sqlx::Transaction<'_, DB>,
     commit: Commit,
