@@ -59,27 +59,20 @@ pub async fn page(
     let lag = state.belts.lag_series(asked, Ok(None)).await;
     let notice = query.single("done").ok().flatten().map(str::to_owned);
     let title = shown.belt.spec.name.clone();
-    let html = render(
-        &title,
-        Some(Frame {
-            session,
-            project: &scope.project,
-        }),
-        |html| {
-            html.element("h1", &title);
-            belt_state::notice_place(html, notice.as_deref());
-            summary(html, &shown, &report);
-            super::history::belt_links(html, &shown.belt, may_write);
-            if may_write {
-                buttons(html, session, &shown);
-            }
-            belt_state::section(html, &report);
-            chart::section(html, lag);
-            super::belt_logs::section(html, &shown.belt, logs, &choice);
-            document(html, &shown);
-            live::belt_script(html, &shown.belt, read_at, may_write);
-        },
-    );
+    let html = render(&title, Some(Frame::new(session, &scope.project)), |html| {
+        html.element("h1", &title);
+        belt_state::notice_place(html, notice.as_deref());
+        summary(html, &shown, &report);
+        super::history::belt_links(html, &shown.belt, may_write);
+        if may_write {
+            buttons(html, session, &shown);
+        }
+        belt_state::section(html, &report);
+        chart::section(html, lag);
+        super::belt_logs::section(html, &shown.belt, logs, &choice);
+        document(html, &shown);
+        live::belt_script(html, &shown.belt, read_at, may_write);
+    });
     respond(StatusCode::OK, html)
 }
 

@@ -34,18 +34,11 @@ pub async fn confirm(
         return ui_error(err);
     }
     let title = format!("Delete belt {}?", belt.spec.name);
-    let html = render(
-        &title,
-        Some(Frame {
-            session,
-            project: &scope.project,
-        }),
-        |html| {
-            html.element("h1", &title);
-            consequences(html, &belt);
-            form(html, session, &belt);
-        },
-    );
+    let html = render(&title, Some(Frame::new(session, &scope.project)), |html| {
+        html.element("h1", &title);
+        consequences(html, &belt);
+        form(html, session, &belt);
+    });
     respond(StatusCode::OK, html)
 }
 

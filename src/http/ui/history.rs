@@ -44,38 +44,31 @@ pub async fn page(
         None => format!("History of belt {}", scope.id),
     };
     let back = belt_page(&scope.project, scope.id);
-    let html = render(
-        &title,
-        Some(Frame {
-            session,
-            project: &scope.project,
-        }),
-        |html| {
-            html.element("h1", &title);
-            if name.is_some() {
-                html.raw("<p><a href=\"")
-                    .text(&back)
-                    .raw("\">Back to the belt</a></p>");
-            }
-            html.raw("<p>")
-                .text(events.total)
-                .raw(" events, newest first.</p>");
-            html.raw("<ol class=\"history\">");
-            for event in &events.events {
-                item(html, event);
-            }
-            html.raw("</ol>");
-            let here = format!("{back}/history");
-            pager(
-                html,
-                &here,
-                "",
-                paging,
-                events.events.len() as u64,
-                events.total,
-            );
-        },
-    );
+    let html = render(&title, Some(Frame::new(session, &scope.project)), |html| {
+        html.element("h1", &title);
+        if name.is_some() {
+            html.raw("<p><a href=\"")
+                .text(&back)
+                .raw("\">Back to the belt</a></p>");
+        }
+        html.raw("<p>")
+            .text(events.total)
+            .raw(" events, newest first.</p>");
+        html.raw("<ol class=\"history\">");
+        for event in &events.events {
+            item(html, event);
+        }
+        html.raw("</ol>");
+        let here = format!("{back}/history");
+        pager(
+            html,
+            &here,
+            "",
+            paging,
+            events.events.len() as u64,
+            events.total,
+        );
+    });
     respond(StatusCode::OK, html)
 }
 

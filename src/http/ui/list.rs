@@ -49,10 +49,7 @@ pub async fn page(
     let title = format!("Belts of {}", project.as_str());
     let html = render(
         &title,
-        Some(Frame {
-            session: &signed_in.session,
-            project: &project,
-        }),
+        Some(Frame::new(&signed_in.session, &project)),
         |html| {
             html.element("h1", &title);
             if caller.require(&project, Access::Write).is_ok() {

@@ -17,6 +17,12 @@ pub struct Frame<'a> {
     pub project: &'a ProjectName,
 }
 
+impl<'a> Frame<'a> {
+    pub fn new(session: &'a Session, project: &'a ProjectName) -> Frame<'a> {
+        Frame { session, project }
+    }
+}
+
 /// A page titled `title`, its `<main>` written by `body`; `frame` adds the header's sign-in line,
 /// project list and sign-out.
 pub fn render(title: &str, frame: Option<Frame<'_>>, body: impl FnOnce(&mut Html)) -> Html {

@@ -55,26 +55,19 @@ pub async fn page(
         .is_ok();
     let title = format!("Revisions of {}", current.spec.name);
     let back = belt_page(&scope.project, scope.id);
-    let html = render(
-        &title,
-        Some(Frame {
-            session,
-            project: &scope.project,
-        }),
-        |html| {
-            html.element("h1", &title);
-            html.raw("<p><a href=\"")
-                .text(&back)
-                .raw("\">Back to the belt</a></p>");
-            let write = may_write.then_some(&*session);
-            table(html, &revisions, &current, write);
-            let shown = revisions.items.len() as u64;
-            let here = format!("{back}/revisions");
-            let extra = pair.as_ref().map(Pair::query).unwrap_or_default();
-            pager(html, &here, &extra, paging, shown, revisions.total);
-            compare(html, &revisions, pair.as_ref());
-        },
-    );
+    let html = render(&title, Some(Frame::new(session, &scope.project)), |html| {
+        html.element("h1", &title);
+        html.raw("<p><a href=\"")
+            .text(&back)
+            .raw("\">Back to the belt</a></p>");
+        let write = may_write.then_some(&*session);
+        table(html, &revisions, &current, write);
+        let shown = revisions.items.len() as u64;
+        let here = format!("{back}/revisions");
+        let extra = pair.as_ref().map(Pair::query).unwrap_or_default();
+        pager(html, &here, &extra, paging, shown, revisions.total);
+        compare(html, &revisions, pair.as_ref());
+    });
     respond(StatusCode::OK, html)
 }
 

@@ -27,10 +27,7 @@ pub fn editor_page(session: &Session, target: &Target, draft: &Draft, shown: Sho
     };
     render(
         &title,
-        Some(Frame {
-            session,
-            project: target.project(),
-        }),
+        Some(Frame::new(session, target.project())),
         |html| {
             html.element("h1", &title);
             html.raw("<form id=\"editor\" class=\"editor\" method=\"post\" action=\"")
