@@ -79,6 +79,11 @@ pub enum Command {
         after_help = "Examples:\n  belt login --dev\n  belt login --dev --data-dir /srv/belt-data"
     )]
     Login(LoginArgs),
+    /// Who the token names, and the projects it grants a role in (the server's answer).
+    #[command(
+        after_help = "Examples:\n  belt whoami\n  belt whoami -o json | jq -r '.projects[].project'"
+    )]
+    Whoami,
     /// List belts, or show some.
     #[command(
         after_help = "Examples:\n  belt get\n  belt get 42 -o yaml\n  belt get --status FAILED --search orders -o wide\n  belt get -o json | jq '.items[].id'"

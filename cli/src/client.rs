@@ -67,6 +67,11 @@ impl Client {
         })
     }
 
+    /// `<server><path>`: a route outside any project.
+    pub fn server_url(&self, path: &str) -> String {
+        format!("{}{path}", self.server)
+    }
+
     /// `<server>/projects/<project><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("{}/projects/{}{}", self.server, self.project, path)

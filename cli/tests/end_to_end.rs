@@ -38,6 +38,17 @@ fn login_dev_stores_the_token_in_a_config_file_of_mode_0600(backend: Backend) {
     assert_eq!(contexts["items"][0]["current"], true);
     // The token works: the empty project lists.
     assert_eq!(user.json(&["get"])["items"], Value::Array(vec![]));
+    // And the server says whom it names: a dev editor of the context's project.
+    let me = user.json(&["whoami"]);
+    let demo = serde_json::json!([{"project": "demo", "role": "editor"}]);
+    assert_eq!(me["projects"], demo, "{me}");
+    assert_eq!(me["name"], "Dev User", "{me}");
+    let table = user.ok(&["whoami"]).stdout();
+    assert!(table.starts_with("Dev User <dev@localhost>"), "{table}");
+    assert!(
+        table.contains("PROJECT") && table.contains("demo"),
+        "{table}"
+    );
     // Without a token the server refuses, and the exit code says so.
     let anonymous = User::new();
     anonymous.ok(&["config", "set-context", "x", "--server", &server.address]);

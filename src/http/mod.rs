@@ -32,6 +32,7 @@ pub mod streams;
 pub mod trace;
 pub mod ui;
 pub mod watch;
+pub mod whoami;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -102,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(service::health))
         .route("/ready", get(service::ready))
         .route("/metrics", get(service::metrics))
+        .route("/whoami", get(whoami::whoami))
         .merge(openapi::swagger_ui())
         .merge(ui::routes(&state))
         .fallback(ui::fallback)

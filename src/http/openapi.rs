@@ -47,6 +47,7 @@ use super::state::AppState;
         super::service::health,
         super::service::ready,
         super::service::metrics,
+        super::whoami::whoami,
     ),
     components(schemas(super::errors::ErrorBody, super::streams::EndLine)),
     modifiers(&Security, &CommonAnswers, &ExportAnswer, &LegacyPaths),
@@ -55,6 +56,7 @@ use super::state::AppState;
         (name = "revisions", description = "Kept versions of a belt, and rollback"),
         (name = "samples", description = "Sample events saved with a belt, replayed by test-invoke"),
         (name = "service", description = "Liveness, readiness, metrics"),
+        (name = "identity", description = "Who the token names, and its projects"),
     )
 )]
 pub struct ApiDoc;

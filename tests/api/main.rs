@@ -60,3 +60,4 @@ mod ui_sessions_oidc;
 mod ui_sparkline;
 mod ui_sparkline_live;
 mod watch;
+mod whoami;

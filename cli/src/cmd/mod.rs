@@ -26,6 +26,7 @@ pub fn run(cli: Cli, out: Out) -> Result<i32> {
     match cli.command {
         Command::Config(command) => setup::config(&global, command, out),
         Command::Login(args) => setup::login(&global, &args, out),
+        Command::Whoami => setup::whoami(&client()?, out),
         Command::Completion { shell } => setup::completion(shell),
         Command::Get(args) => belts::get(&client()?, &args, out),
         Command::Describe(args) => belts::describe(&client()?, args.id, out),

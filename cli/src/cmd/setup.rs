@@ -6,9 +6,10 @@ use clap::CommandFactory;
 use serde_json::json;
 
 use crate::args::{Cli, ConfigCommand, Global, LoginArgs};
+use crate::client::Client;
 use crate::config::{self, ConfigFile, Context};
 use crate::error::{code, CliError, Result};
-use crate::output::Out;
+use crate::output::{cell, Out};
 
 const LOCAL_SERVER: &str = "http://127.0.0.1:8080";
 
@@ -169,5 +170,30 @@ fn dev_token(project: &str, args: &LoginArgs) -> Result<String> {
 
 pub fn completion(shell: clap_complete::Shell) -> Result<i32> {
     clap_complete::generate(shell, &mut Cli::command(), "belt", &mut std::io::stdout());
+    Ok(code::OK)
+}
+
+/// `belt whoami`: the server's `GET /whoami`, so what it prints is what the server verified, not
+/// what the token claims before verification.
+pub fn whoami(client: &Client, out: Out) -> Result<i32> {
+    let me = client.get_url(&client.server_url("/whoami"))?;
+    if out.structured(&me)? {
+        return Ok(code::OK);
+    }
+    let email = me["email"].as_str().filter(|email| !email.is_empty());
+    let who = match email {
+        Some(email) => format!("{} <{email}>", cell(&me["name"])),
+        None => cell(&me["name"]),
+    };
+    let projects = me["projects"].as_array().cloned().unwrap_or_default();
+    if projects.is_empty() {
+        out.note(&format!("{who}: the token grants no role in any project"));
+        return Ok(code::OK);
+    }
+    out.note(&who);
+    let rows: Vec<Vec<String>> = (projects.iter())
+        .map(|granted| vec![cell(&granted["project"]), cell(&granted["role"])])
+        .collect();
+    out.table(&["PROJECT", "ROLE"], &rows);
     Ok(code::OK)
 }
