@@ -35,9 +35,7 @@ impl Caller {
         let mut granted: Vec<Granted> = (self.claims.resource_access.keys())
             .filter_map(|name| ProjectName::parse(name).ok())
             .filter_map(|project| {
-                let role = ["editor", "viewer"]
-                    .into_iter()
-                    .find(|role| self.claims.has_client_role(project.as_str(), role))?;
+                let role = self.role_in(&project)?;
                 Some(Granted { project, role })
             })
             .collect();
